@@ -1,0 +1,149 @@
+#include "base/strbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xalloc.h"
+
+char strbuf_empty[1];
+
+static size_t ceiling(const struct strbuf *sb)
+{
+	return sb->max ? sb->max : STRBUF_DEFAULT_MAX;
+}
+
+void strbuf_init(struct strbuf *sb, size_t max)
+{
+	*sb = (struct strbuf)STRBUF_INIT;
+	sb->max = max;
+}
+
+void strbuf_release(struct strbuf *sb)
+{
+	size_t max = sb->max;
+	if (sb->alloc)
+		free(sb->buf);
+	strbuf_init(sb, max);
+}
+
+void strbuf_reset(struct strbuf *sb)
+{
+	sb->failed = false;
+	strbuf_setlen(sb, 0);
+}
+
+char *strbuf_detach(struct strbuf *sb, size_t *len)
+{
+	char *s = sb->alloc ? sb->buf : xstrdup("");
+	if (len)
+		*len = sb->len;
+	strbuf_init(sb, sb->max);
+	return s;
+}
+
+/* Makes room for `extra` more bytes; false (and failed set) past the ceiling. */
+static bool grow(struct strbuf *sb, size_t extra)
+{
+	if (sb->failed)
+		return false;
+	if (extra > ceiling(sb) || sb->len > ceiling(sb) - extra) {
+		sb->failed = true;
+		return false;
+	}
+	size_t need = sb->len + extra + 1;
+	if (need <= sb->alloc)
+		return true;
+	size_t n = sb->alloc ? sb->alloc : 64;
+	while (n < need)
+		n *= 2;
+	if (sb->alloc) {
+		sb->buf = xrealloc(sb->buf, n);
+	} else {
+		sb->buf = xmalloc(n);
+		sb->buf[0] = '\0';
+	}
+	sb->alloc = n;
+	return true;
+}
+
+void strbuf_add(struct strbuf *sb, const void *data, size_t len)
+{
+	if (!grow(sb, len))
+		return;
+	memcpy(sb->buf + sb->len, data, len);
+	sb->len += len;
+	sb->buf[sb->len] = '\0';
+}
+
+void strbuf_adds(struct strbuf *sb, const char *s)
+{
+	strbuf_add(sb, s, strlen(s));
+}
+
+void strbuf_addch(struct strbuf *sb, char c)
+{
+	strbuf_add(sb, &c, 1);
+}
+
+void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
+{
+	va_list cp;
+	va_copy(cp, ap);
+	int n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n < 0 || !grow(sb, (size_t)n)) {
+		sb->failed = true;
+		return;
+	}
+	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+	sb->len += (size_t)n;
+}
+
+void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(sb, fmt, ap);
+	va_end(ap);
+}
+
+void strbuf_add_json_str(struct strbuf *sb, const char *s)
+{
+	strbuf_addch(sb, '"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"':
+			strbuf_adds(sb, "\\\"");
+			break;
+		case '\\':
+			strbuf_adds(sb, "\\\\");
+			break;
+		case '\n':
+			strbuf_adds(sb, "\\n");
+			break;
+		case '\r':
+			strbuf_adds(sb, "\\r");
+			break;
+		case '\t':
+			strbuf_adds(sb, "\\t");
+			break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				strbuf_addf(sb, "\\u%04x", *p);
+			else
+				strbuf_addch(sb, (char)*p);
+		}
+	}
+	strbuf_addch(sb, '"');
+}
+
+void strbuf_setlen(struct strbuf *sb, size_t len)
+{
+	if (len > sb->len)
+		BUG("strbuf_setlen(%zu) beyond length %zu", len, sb->len);
+	if (!sb->alloc)
+		return;
+	sb->len = len;
+	sb->buf[len] = '\0';
+}

@@ -1,0 +1,56 @@
+/*
+ * strbuf: the one growable string type of gpuci.
+ *
+ * Invariants: `buf` is never NULL and always NUL-terminated, so a strbuf can
+ * be printed at any time; `len` excludes the terminator. A strbuf made with
+ * STRBUF_INIT points at a shared empty string until the first append.
+ *
+ * Growth has a ceiling (`max`, 0 = STRBUF_DEFAULT_MAX). An append that would
+ * pass it sets `failed`, leaves the contents as they were, and makes every
+ * later append a no-op: build everything, then check strbuf_failed() once.
+ */
+#ifndef GPUCI_BASE_STRBUF_H
+#define GPUCI_BASE_STRBUF_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct strbuf {
+	char *buf;
+	size_t len;
+	size_t alloc; /* 0 while buf points at the shared empty string */
+	size_t max;   /* ceiling on len; 0 means STRBUF_DEFAULT_MAX */
+	bool failed;
+};
+
+#define STRBUF_DEFAULT_MAX ((size_t)1 << 30)
+
+extern char strbuf_empty[];
+#define STRBUF_INIT {.buf = strbuf_empty}
+
+void strbuf_init(struct strbuf *sb, size_t max);
+/* Frees the contents; the strbuf is left as after STRBUF_INIT. */
+void strbuf_release(struct strbuf *sb);
+/* Empties the contents, keeps the memory, clears `failed`. */
+void strbuf_reset(struct strbuf *sb);
+/* Returns the string, which the caller now owns, and resets sb. */
+char *strbuf_detach(struct strbuf *sb, size_t *len);
+
+void strbuf_add(struct strbuf *sb, const void *data, size_t len);
+void strbuf_adds(struct strbuf *sb, const char *s);
+void strbuf_addch(struct strbuf *sb, char c);
+void strbuf_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+/* Appends s as a JSON string literal, quotes included. */
+void strbuf_add_json_str(struct strbuf *sb, const char *s);
+/* Shortens to len bytes (len <= sb->len). */
+void strbuf_setlen(struct strbuf *sb, size_t len);
+
+static inline bool strbuf_failed(const struct strbuf *sb)
+{
+	return sb->failed;
+}
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * lease: GPUs held by one job, over the same per-GPU flock() files as
+ * gpu_lock_exec.py, granted first come, first served.
+ *
+ * Files (P is the pattern, `{gpu_id}` replaced as shown):
+ *   P(0), P(1), ...   one per GPU. A GPU is held while someone holds an
+ *                     exclusive flock() on its file: gpuci and the Python
+ *                     script exclude each other.
+ *   P(queue)          the waiting queue: arrival order, who waits for what
+ *                     and since when, and who holds which GPU. Changed only
+ *                     under an exclusive flock() on the file itself, held
+ *                     for microseconds.
+ *   P(ticket-SEQ)     one per waiter, flock()ed by that waiter for as long
+ *                     as it waits: a waiter is alive exactly while its
+ *                     ticket is locked, whatever killed it.
+ *
+ * Fairness: waiters are served in arrival order. Only the oldest live waiter
+ * (the head) takes GPUs: it takes every free GPU it can use, holds them as a
+ * reservation, and waits for the rest, so a wide request is never starved by
+ * a stream of narrow ones. Every other waiter sleeps until the waiter just
+ * ahead of it leaves the queue (granted, timed out, or dead).
+ *
+ * Wake-ups: all sleeping is a blocking flock() in a waiter thread: on its
+ * predecessor's ticket (shared) or, for the head, on each GPU it still needs
+ * (exclusive). The kernel wakes exactly that thread when the lock is
+ * released, by unlock, close or the death of every process holding it, so a
+ * release wakes only the one waiter it can serve, within microseconds, and
+ * nothing polls. A slow safety re-check notices lock files that were deleted
+ * and made anew under a waiter.
+ *
+ * Lifetime: the GPU lock descriptors of a granted lease are open WITHOUT
+ * FD_CLOEXEC on purpose. A command started after lease_acquire() inherits
+ * them, and the kernel keeps each lock while any process holding the open
+ * file description lives. So if gpuci is killed with SIGKILL, no other
+ * requester can take the GPUs while any process of the job that kept the
+ * descriptors still runs. A process that closes descriptors it inherited (a
+ * daemon closing everything) gives up that protection; while gpuci lives it
+ * waits for every descendant anyway before calling lease_free().
+ */
+#ifndef GPUCI_LEASE_LEASE_H
+#define GPUCI_LEASE_LEASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "base/diag.h"
+
+/* The default of gpu_lock_exec.py, shared with it on one machine. */
+#define LEASE_DEFAULT_PATTERN "/dev/shm/custom_gpu_lock_{gpu_id}.lock"
+#define LEASE_PLACEHOLDER     "{gpu_id}"
+#define LEASE_MAX_GPUS        4096
+
+struct lease_spec {
+	const char *pattern;     /* lock path pattern, contains {gpu_id} */
+	unsigned total;          /* GPUs on the machine, for count requests */
+	unsigned count;          /* any `count` GPUs; 0 when devices is used */
+	const unsigned *devices; /* exactly these GPUs, or NULL */
+	size_t ndevices;
+	double timeout;          /* seconds to wait; negative waits forever */
+	int cancel_fd;           /* the wait ends when readable; -1: none */
+	const char *what;        /* the job's command line, shown by status */
+};
+
+struct lease;
+
+/*
+ * Checks a pattern: it must contain {gpu_id}. Fails with DIAG_USAGE.
+ */
+int lease_check_pattern(const char *pattern, struct diag *d);
+
+/*
+ * Replaces every {gpu_id} in pattern by id (a number, "queue", ...).
+ * Returns a string the caller frees.
+ */
+char *lease_path(const char *pattern, const char *id);
+
+/*
+ * Waits for and takes the GPUs of spec. On success *out is a lease the caller
+ * ends with lease_free(). Fails with:
+ *   DIAG_TIMEOUT   spec->timeout passed first;
+ *   DIAG_CANCELED  spec->cancel_fd became readable first;
+ *   DIAG_USAGE     the request cannot ever be met (count above total, ...);
+ *   DIAG_INPUT     a lock file is a symlink or not a regular file;
+ *   DIAG_SYSTEM    a system call failed.
+ * On failure nothing is held and the caller's queue entry is gone.
+ * Uses SIGUSR2 to interrupt its waiter threads (a no-op handler is
+ * installed without SA_RESTART); the caller must not block SIGUSR2 in
+ * threads it does not own... it is only ever sent to lease's own threads.
+ */
+int lease_acquire(struct lease **out, const struct lease_spec *spec, struct diag *d);
+
+/* The GPUs held, ascending; the array lives as long as the lease. */
+size_t lease_gpus(const struct lease *l, const unsigned **gpus);
+/* Seconds spent waiting in lease_acquire(). */
+double lease_waited(const struct lease *l);
+/* A warning met while acquiring (e.g. queue not writable), or NULL. */
+const char *lease_warning(const struct lease *l);
+
+/*
+ * Releases the GPUs in this process (the lock is gone once every process
+ * that inherited the descriptors has closed them too) and frees the lease.
+ * NULL is allowed.
+ */
+void lease_free(struct lease *l);
+
+/*
+ * Which of GPUs 0..total-1 can be taken right now: tries each lock without
+ * waiting and lets it go at once (what --print-only reports). Stores a
+ * malloc'd ascending array the caller frees.
+ */
+int lease_probe_free(unsigned **out, size_t *n, const char *pattern, unsigned total,
+		     struct diag *d);
+
+/*
+ * A snapshot of the lock files, for `gpuci lock status`. Transparent on
+ * purpose: it is a report the CLI prints field by field, not state to guard.
+ */
+struct lease_gpu_state {
+	unsigned gpu;
+	bool exists;     /* the lock file exists */
+	bool held;       /* /proc/locks shows an exclusive flock on it */
+	pid_t pid;       /* the process that took the lock, 0 if free */
+	bool pid_alive;  /* that process still runs (else: its job holds it) */
+	char *cmd;       /* command recorded by gpuci, or the pid's cmdline */
+	double held_for; /* seconds, -1 when unknown */
+	long waiter;     /* queue position (1 = head) of a waiter reserving it, or 0 */
+};
+
+struct lease_waiter_state {
+	unsigned long seq;
+	pid_t pid;
+	unsigned count;  /* GPUs wanted (the number of devices when explicit) */
+	char *devices;   /* "0,2" for explicit requests, NULL otherwise */
+	double waited;   /* seconds since it queued */
+	char *cmd;
+};
+
+struct lease_status {
+	size_t ngpus;
+	struct lease_gpu_state *gpus;
+	size_t nwaiters;
+	struct lease_waiter_state *waiters;
+};
+
+int lease_status_read(struct lease_status **out, const char *pattern, unsigned total,
+		      struct diag *d);
+void lease_status_free(struct lease_status *st);
+
+#endif

@@ -1,0 +1,347 @@
+/* Running a job and ending every process it started; see proc.h. */
+#include "proc/proc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/xalloc.h"
+#include "base/banned.h"
+
+static void job_signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGCHLD);
+}
+
+int proc_signals_open(struct proc_signals *ps, struct diag *d)
+{
+	sigset_t set;
+	job_signal_set(&set);
+	ps->received = 0;
+	ps->from_tty = false;
+	if (sigprocmask(SIG_BLOCK, &set, &ps->saved) < 0)
+		return diag_errno(d, "sigprocmask");
+	ps->fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (ps->fd < 0) {
+		int rc = diag_errno(d, "signalfd");
+		sigprocmask(SIG_SETMASK, &ps->saved, NULL);
+		return rc;
+	}
+	return 0;
+}
+
+void proc_signals_close(struct proc_signals *ps)
+{
+	if (ps->fd >= 0)
+		close(ps->fd);
+	ps->fd = -1;
+	sigprocmask(SIG_SETMASK, &ps->saved, NULL);
+}
+
+/* Reads one pending signal; 0 when none. */
+static int read_signal(struct proc_signals *ps, bool *from_tty)
+{
+	struct signalfd_siginfo si;
+	ssize_t n = read(ps->fd, &si, sizeof(si));
+	if (n != (ssize_t)sizeof(si))
+		return 0;
+	/* The terminal driver sends with SI_KERNEL; kill(1) and friends with SI_USER. */
+	*from_tty = si.ssi_code == SI_KERNEL;
+	return (int)si.ssi_signo;
+}
+
+int proc_signals_take(struct proc_signals *ps)
+{
+	int last = 0, sig;
+	bool tty;
+	while ((sig = read_signal(ps, &tty)))
+		if (sig != SIGCHLD) {
+			last = sig;
+			ps->received = sig;
+			ps->from_tty = tty;
+		}
+	return last;
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct pinfo {
+	pid_t pid, ppid, pgrp;
+	bool zombie, mark;
+};
+
+static int cmp_pinfo(const void *a, const void *b)
+{
+	pid_t x = ((const struct pinfo *)a)->pid, y = ((const struct pinfo *)b)->pid;
+	return (x > y) - (x < y);
+}
+
+static struct pinfo *find_pinfo(struct pinfo *v, size_t n, pid_t pid)
+{
+	struct pinfo key = {.pid = pid};
+	return bsearch(&key, v, n, sizeof(*v), cmp_pinfo);
+}
+
+/* Reads pid, ppid, pgrp and state of every process; sorted by pid. */
+static size_t read_processes(struct pinfo **out)
+{
+	*out = NULL;
+	DIR *dir = opendir("/proc");
+	if (!dir)
+		return 0;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(dir))) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		char path[300], buf[512];
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		char *p = strrchr(buf, ')');
+		char state;
+		int ppid, pgrp;
+		if (!p || sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) != 3)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		(*out)[n++] = (struct pinfo){
+			.pid = (pid_t)atoi(e->d_name),
+			.ppid = ppid,
+			.pgrp = pgrp,
+			.zombie = state == 'Z' || state == 'X',
+		};
+	}
+	closedir(dir);
+	if (n)
+		qsort(*out, n, sizeof(**out), cmp_pinfo);
+	return n;
+}
+
+/* Marks the descendants of root; returns how many live ones there are. */
+static size_t mark_descendants(struct pinfo *v, size_t n, pid_t root)
+{
+	bool changed = true;
+	while (changed) {
+		changed = false;
+		for (size_t i = 0; i < n; i++) {
+			if (v[i].mark)
+				continue;
+			struct pinfo *parent = v[i].ppid == root ? NULL : find_pinfo(v, n, v[i].ppid);
+			if (v[i].ppid == root || (parent && parent->mark)) {
+				v[i].mark = true;
+				changed = true;
+			}
+		}
+	}
+	size_t live = 0;
+	for (size_t i = 0; i < n; i++)
+		live += v[i].mark && !v[i].zombie;
+	return live;
+}
+
+size_t proc_descendants(pid_t root, pid_t **out)
+{
+	struct pinfo *v;
+	size_t n = read_processes(&v);
+	size_t live = mark_descendants(v, n, root);
+	*out = xmalloc((live ? live : 1) * sizeof(**out));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].mark && !v[i].zombie)
+			(*out)[k++] = v[i].pid;
+	free(v);
+	return k;
+}
+
+struct pidset {
+	pid_t *v;
+	size_t n, cap;
+};
+
+static bool pidset_has(const struct pidset *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i] == pid)
+			return true;
+	return false;
+}
+
+static void pidset_add(struct pidset *s, pid_t pid)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 16;
+		s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+	}
+	s->v[s->n++] = pid;
+}
+
+/*
+ * Sends sig to every live descendant; skip_pgrp (when > 0) spares those of
+ * that process group. With a `seen` set, pids in it are skipped and every
+ * pid signalled is added. Returns how many were signalled.
+ */
+static unsigned signal_job(int sig, pid_t skip_pgrp, struct pidset *seen)
+{
+	struct pinfo *v;
+	size_t n = read_processes(&v);
+	mark_descendants(v, n, getpid());
+	unsigned sent = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].mark || v[i].zombie)
+			continue;
+		if (skip_pgrp > 0 && v[i].pgrp == skip_pgrp)
+			continue;
+		if (seen && pidset_has(seen, v[i].pid))
+			continue;
+		if (kill(v[i].pid, sig) == 0) {
+			sent++;
+			if (seen)
+				pidset_add(seen, v[i].pid);
+		}
+	}
+	free(v);
+	return sent;
+}
+
+/* Reaps every child that has exited; notes the command's status. */
+static bool reap(pid_t main_pid, bool *main_done, int *status)
+{
+	for (;;) {
+		int st;
+		pid_t pid = waitpid(-1, &st, WNOHANG);
+		if (pid > 0) {
+			if (pid == main_pid) {
+				*main_done = true;
+				*status = st;
+			}
+			continue;
+		}
+		if (pid < 0 && errno == EINTR)
+			continue;
+		return pid < 0 && errno == ECHILD; /* true: no child left at all */
+	}
+}
+
+int proc_run(struct proc_result *out, const struct proc_job *job, struct proc_signals *ps,
+	     struct diag *d)
+{
+	*out = (struct proc_result){0};
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		return diag_errno(d, "cannot become a child subreaper");
+
+	/* A close-on-exec pipe tells us whether exec succeeded, and errno if not. */
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return diag_errno(d, "pipe");
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return diag_errno(d, "cannot start the command");
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		for (char *const *e = job->setenv; e && *e; e++)
+			putenv(*e);
+		sigprocmask(SIG_SETMASK, &ps->saved, NULL);
+		signal(SIGUSR2, SIG_DFL);
+		execvp(job->argv[0], job->argv);
+		int err = errno;
+		ssize_t w = write(pfd[1], &err, sizeof(err));
+		(void)w;
+		_exit(127);
+	}
+	close(pfd[1]);
+	int err = 0;
+	ssize_t n;
+	while ((n = read(pfd[0], &err, sizeof(err))) < 0 && errno == EINTR)
+		;
+	close(pfd[0]);
+	out->started = n != (ssize_t)sizeof(err);
+	out->exec_errno = out->started ? 0 : err;
+
+	bool main_done = false, cleanup = false;
+	double kill_at = 0; /* when leftovers get SIGKILL; 0: not yet decided */
+	struct pidset termed = {0}, killed = {0};
+	for (;;) {
+		int sig;
+		bool tty;
+		while ((sig = read_signal(ps, &tty))) {
+			if (sig == SIGCHLD)
+				continue;
+			ps->received = out->signal = sig;
+			ps->from_tty = tty;
+			/* From the terminal, the foreground group has it already. */
+			signal_job(sig, tty ? getpgrp() : 0, NULL);
+			if (!kill_at)
+				kill_at = mono_now() + job->kill_after;
+		}
+		bool none_left = reap(pid, &main_done, &out->status);
+		if (none_left)
+			break;
+		if (main_done && !cleanup) {
+			cleanup = true;
+			if (!kill_at)
+				kill_at = mono_now() + job->kill_after;
+		}
+		if (cleanup)
+			out->ended += signal_job(SIGTERM, 0, &termed);
+		int timeout = -1;
+		if (kill_at) {
+			double left = kill_at - mono_now();
+			if (left <= 0) {
+				out->killed += signal_job(SIGKILL, 0, &killed);
+				timeout = 10; /* until they are reaped */
+			} else {
+				timeout = (int)(left * 1000) + 1;
+			}
+		}
+		if (cleanup && (timeout < 0 || timeout > 50))
+			timeout = 50; /* look for processes started by the leftovers */
+		struct pollfd p = {.fd = ps->fd, .events = POLLIN};
+		poll(&p, 1, timeout);
+	}
+	free(termed.v);
+	free(killed.v);
+	return 0;
+}
+
+int proc_exit_code(const struct proc_result *r)
+{
+	if (r->signal)
+		return 128 + r->signal;
+	if (!r->started)
+		return r->exec_errno == ENOENT ? 127 : 126;
+	if (WIFEXITED(r->status))
+		return WEXITSTATUS(r->status);
+	if (WIFSIGNALED(r->status))
+		return 128 + WTERMSIG(r->status);
+	return 1;
+}

@@ -1,0 +1,85 @@
+/*
+ * proc: runs one command as a job and makes sure it is over when it is over.
+ *
+ * Lifecycle of proc_run():
+ *   1. gpuci becomes a child subreaper (PR_SET_CHILD_SUBREAPER), so every
+ *      process the command leaves behind is re-parented to gpuci rather than
+ *      to init, and can be waited for.
+ *   2. The command is started with fork + execvp (never through a shell), in
+ *      gpuci's own process group so that a terminal's Ctrl-C and job control
+ *      reach it as they would without gpuci.
+ *   3. SIGINT, SIGTERM and SIGHUP received by gpuci are sent on to every
+ *      process of the job (a signal that came from the terminal already
+ *      reached those in the foreground group, and is sent only to the rest).
+ *      From the first such signal, the job has kill_after seconds to end
+ *      before everything left is killed with SIGKILL.
+ *   4. When the command exits, every descendant still running gets SIGTERM,
+ *      then SIGKILL after kill_after seconds. proc_run() returns only when no
+ *      descendant is left, so a caller may then release what the job held.
+ *
+ * The one process-wide state: signals are taken through a signalfd, which
+ * needs them blocked; proc_signals_open() does that and the caller passes
+ * the descriptor to proc_run() (and may poll it earlier, e.g. while waiting
+ * for GPUs, to notice Ctrl-C).
+ */
+#ifndef GPUCI_PROC_PROC_H
+#define GPUCI_PROC_PROC_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "base/diag.h"
+
+struct proc_signals {
+	int fd;          /* signalfd for SIGINT, SIGTERM, SIGHUP, SIGCHLD */
+	sigset_t saved;  /* the mask before, restored in the command */
+	int received;    /* the last terminating signal taken, or 0 */
+	bool from_tty;   /* whether that signal came from the terminal */
+};
+
+/* Blocks the job-control signals and opens the signalfd. */
+int proc_signals_open(struct proc_signals *ps, struct diag *d);
+void proc_signals_close(struct proc_signals *ps);
+/*
+ * Reads pending signals without waiting. Returns the last terminating one
+ * (SIGINT, SIGTERM or SIGHUP) read, 0 if none; SIGCHLD is consumed silently.
+ */
+int proc_signals_take(struct proc_signals *ps);
+
+struct proc_job {
+	char *const *argv;     /* the command; argv[0] is looked up in PATH */
+	char *const *setenv;   /* "NAME=VALUE" entries added to the environment */
+	double kill_after;     /* seconds between SIGTERM and SIGKILL */
+};
+
+struct proc_result {
+	int status;       /* raw wait status of the command, when it ran */
+	bool started;     /* false: exec failed (exec_errno says why) */
+	int exec_errno;
+	int signal;       /* terminating signal gpuci received, or 0 */
+	unsigned killed;  /* leftover processes that needed SIGKILL */
+	unsigned ended;   /* leftover processes that were sent SIGTERM */
+};
+
+/*
+ * Runs the job as described above. Returns 0 once the command and every
+ * descendant are gone; -1 (DIAG_SYSTEM) only when the command could not be
+ * started at all (fork failed).
+ */
+int proc_run(struct proc_result *out, const struct proc_job *job, struct proc_signals *ps,
+	     struct diag *d);
+
+/*
+ * The exit status a wrapper should pass on: the command's exit code, 128+N
+ * when it was killed by signal N, 127 when it was not found, 126 when it
+ * could not be executed; 128+N when gpuci itself was stopped by signal N.
+ */
+int proc_exit_code(const struct proc_result *r);
+
+/*
+ * The pids of every live descendant of process `root` (found through
+ * /proc), excluding zombies. Stores a malloc'd array; returns its length.
+ */
+size_t proc_descendants(pid_t root, pid_t **out);
+
+#endif

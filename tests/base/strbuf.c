@@ -1,0 +1,94 @@
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/strbuf.h"
+
+static void strbuf__starts_empty_and_terminated(void **state)
+{
+	struct strbuf sb = STRBUF_INIT;
+	assert_non_null(sb.buf);
+	assert_string_equal(sb.buf, "");
+	assert_int_equal(sb.len, 0);
+	strbuf_release(&sb);
+}
+
+static void strbuf__appends_grow_and_format(void **state)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (int i = 0; i < 1000; i++)
+		strbuf_addf(&sb, "%d,", i);
+	assert_int_equal(sb.len, strlen(sb.buf));
+	assert_memory_equal(sb.buf, "0,1,2,", 6);
+	assert_string_equal(sb.buf + sb.len - 4, "999,");
+	strbuf_addch(&sb, 'x');
+	strbuf_adds(&sb, "yz");
+	assert_string_equal(sb.buf + sb.len - 3, "xyz");
+	strbuf_release(&sb);
+}
+
+static void strbuf__failure_past_ceiling_sticks(void **state)
+{
+	struct strbuf sb;
+	strbuf_init(&sb, 8);
+	strbuf_adds(&sb, "12345");
+	assert_false(strbuf_failed(&sb));
+	strbuf_adds(&sb, "6789"); /* 9 > 8: refused */
+	assert_true(strbuf_failed(&sb));
+	assert_string_equal(sb.buf, "12345");
+	strbuf_adds(&sb, "a"); /* would fit, but failure sticks */
+	assert_string_equal(sb.buf, "12345");
+	strbuf_reset(&sb);
+	assert_false(strbuf_failed(&sb));
+	strbuf_adds(&sb, "ok");
+	assert_string_equal(sb.buf, "ok");
+	strbuf_release(&sb);
+}
+
+static void strbuf__detach_hands_over_ownership(void **state)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t len;
+	char *empty = strbuf_detach(&sb, &len);
+	assert_string_equal(empty, "");
+	assert_int_equal(len, 0);
+	free(empty);
+	strbuf_adds(&sb, "hello");
+	char *s = strbuf_detach(&sb, &len);
+	assert_string_equal(s, "hello");
+	assert_int_equal(len, 5);
+	assert_string_equal(sb.buf, "");
+	free(s);
+}
+
+static void strbuf__json_escapes_quotes_controls_and_keeps_utf8(void **state)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_add_json_str(&sb, "a\"b\\c\nd\te\x01 \xc3\xa9");
+	assert_string_equal(sb.buf, "\"a\\\"b\\\\c\\nd\\te\\u0001 \xc3\xa9\"");
+	strbuf_release(&sb);
+}
+
+static void strbuf__setlen_truncates(void **state)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_adds(&sb, "abcdef");
+	strbuf_setlen(&sb, 2);
+	assert_string_equal(sb.buf, "ab");
+	assert_int_equal(sb.len, 2);
+	strbuf_release(&sb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(strbuf__starts_empty_and_terminated),
+		cmocka_unit_test(strbuf__appends_grow_and_format),
+		cmocka_unit_test(strbuf__failure_past_ceiling_sticks),
+		cmocka_unit_test(strbuf__detach_hands_over_ownership),
+		cmocka_unit_test(strbuf__json_escapes_quotes_controls_and_keeps_utf8),
+		cmocka_unit_test(strbuf__setlen_truncates),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,128 @@
+#include "harness.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proc/proc.h"
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Runs argv as a job; returns proc_exit_code() and fills *res. */
+static int run(char **argv, double kill_after, struct proc_result *res)
+{
+	struct proc_signals ps;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(proc_signals_open(&ps, &d), 0);
+	struct proc_job job = {.argv = argv, .kill_after = kill_after};
+	assert_int_equal(proc_run(res, &job, &ps, &d), 0);
+	proc_signals_close(&ps);
+	return proc_exit_code(res);
+}
+
+static void proc_run__passes_on_the_exit_status(void **state)
+{
+	struct proc_result r;
+	char *ok[] = {"true", NULL};
+	assert_int_equal(run(ok, 10, &r), 0);
+	char *three[] = {"sh", "-c", "exit 3", NULL};
+	assert_int_equal(run(three, 10, &r), 3);
+	char *killed[] = {"sh", "-c", "kill -9 $$", NULL};
+	assert_int_equal(run(killed, 10, &r), 128 + 9);
+}
+
+static void proc_run__reports_a_command_that_cannot_run(void **state)
+{
+	struct proc_result r;
+	char *missing[] = {"gpuci-no-such-command", NULL};
+	assert_int_equal(run(missing, 10, &r), 127);
+	assert_false(r.started);
+	assert_int_equal(r.exec_errno, ENOENT);
+	char *notexec[] = {"/tmp", NULL}; /* a directory: EACCES */
+	assert_int_equal(run(notexec, 10, &r), 126);
+}
+
+static void proc_run__sets_the_environment_of_the_command(void **state)
+{
+	struct proc_signals ps;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(proc_signals_open(&ps, &d), 0);
+	char *argv[] = {"sh", "-c", "test \"$GPUCI_T\" = 0,2", NULL};
+	char var[] = "GPUCI_T=0,2";
+	char *env[] = {var, NULL};
+	struct proc_job job = {.argv = argv, .setenv = env, .kill_after = 1};
+	struct proc_result r;
+	assert_int_equal(proc_run(&r, &job, &ps, &d), 0);
+	proc_signals_close(&ps);
+	assert_int_equal(proc_exit_code(&r), 0);
+	assert_null(getenv("GPUCI_T")); /* only the command's environment */
+}
+
+static void proc_run__ends_processes_left_behind(void **state)
+{
+	struct proc_result r;
+	char *argv[] = {"sh", "-c", "sleep 30 & sleep 30 & exit 0", NULL};
+	double t0 = now();
+	assert_int_equal(run(argv, 10, &r), 0);
+	assert_true(now() - t0 < 5);
+	assert_int_equal(r.ended, 2);
+	assert_int_equal(r.killed, 0);
+	pid_t *left;
+	assert_int_equal(proc_descendants(getpid(), &left), 0);
+	free(left);
+}
+
+static void proc_run__kills_what_ignores_sigterm_after_kill_after(void **state)
+{
+	struct proc_result r;
+	char *argv[] = {"sh", "-c", "(trap '' TERM; sleep 30) & exit 0", NULL};
+	double t0 = now();
+	assert_int_equal(run(argv, 0.3, &r), 0);
+	double took = now() - t0;
+	assert_true(took >= 0.29);
+	assert_true(took < 5);
+	assert_true(r.killed >= 1);
+}
+
+static void proc_descendants__finds_grandchildren(void **state)
+{
+	pid_t child = fork();
+	if (child == 0) {
+		execlp("sh", "sh", "-c", "sleep 30 & wait", (char *)NULL);
+		_exit(127);
+	}
+	pid_t *v = NULL;
+	size_t n = 0;
+	for (int i = 0; i < 200 && n < 2; i++) {
+		free(v);
+		usleep(5000);
+		n = proc_descendants(getpid(), &v);
+	}
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++)
+		kill(v[i], SIGKILL);
+	free(v);
+	waitpid(child, NULL, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(proc_run__passes_on_the_exit_status),
+		cmocka_unit_test(proc_run__reports_a_command_that_cannot_run),
+		cmocka_unit_test(proc_run__sets_the_environment_of_the_command),
+		cmocka_unit_test(proc_run__ends_processes_left_behind),
+		cmocka_unit_test(proc_run__kills_what_ignores_sigterm_after_kill_after),
+		cmocka_unit_test(proc_descendants__finds_grandchildren),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

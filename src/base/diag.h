@@ -31,13 +31,16 @@ struct diag {
 	struct strbuf msg;
 };
 
-#define DIAG_INIT {.code = DIAG_OK, .msg = STRBUF_INIT}
+#define DIAG_INIT                                                                                  \
+	{                                                                                          \
+		.code = DIAG_OK, .msg = STRBUF_INIT                                                \
+	}
 
 void diag_init(struct diag *d);
 void diag_release(struct diag *d);
 /* Sets code and message; returns -1 so callers can `return diag_set(...)`. */
 int diag_set(struct diag *d, enum diag_code code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* As diag_set, with ": strerror(errno)" appended (errno read on entry). */
 int diag_errno(struct diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Formats "file:line:col: msg" (or just "msg" without a place) into out. */

@@ -27,7 +27,10 @@ struct strbuf {
 #define STRBUF_DEFAULT_MAX ((size_t)1 << 30)
 
 extern char strbuf_empty[];
-#define STRBUF_INIT {.buf = strbuf_empty}
+#define STRBUF_INIT                                                                                \
+	{                                                                                          \
+		.buf = strbuf_empty                                                                \
+	}
 
 void strbuf_init(struct strbuf *sb, size_t max);
 /* Frees the contents; the strbuf is left as after STRBUF_INIT. */
@@ -42,7 +45,7 @@ void strbuf_adds(struct strbuf *sb, const char *s);
 void strbuf_addch(struct strbuf *sb, char c);
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+    __attribute__((format(printf, 2, 0)));
 /* Appends s as a JSON string literal, quotes included. */
 void strbuf_add_json_str(struct strbuf *sb, const char *s);
 /* Shortens to len bytes (len <= sb->len). */

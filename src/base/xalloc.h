@@ -17,7 +17,7 @@ char *xstrndup(const char *s, size_t n);
 
 /* BUG(): a programmer mistake, never bad input. Aborts with the place. */
 _Noreturn void bug_at(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 #define BUG(...) bug_at(__FILE__, __LINE__, __VA_ARGS__)
 
 #endif

@@ -49,7 +49,7 @@ struct cli_option {
 	const char *name; /* long name, without "--" */
 	char letter;      /* short letter, or 0 */
 	enum cli_opt_kind kind;
-	void *value; /* where to store: bool *, unsigned *, double *, const char ** */
+	void *value;      /* where to store: bool *, unsigned *, double *, const char ** */
 	const char *arg;  /* placeholder in the usage, e.g. "N" */
 	const char *help; /* one line */
 	bool *seen;       /* set when given, may be NULL */
@@ -62,7 +62,7 @@ struct cli_option {
  * -1 with a usage message in d.
  */
 int cli_parse(int argc, char **argv, const struct cli_option *opts, bool stop_at_arg, int *rest,
-	      bool *help, struct diag *d);
+              bool *help, struct diag *d);
 
 /* Prints the options of a table, aligned, one per line. */
 void cli_print_options(FILE *f, const struct cli_option *opts);

@@ -22,7 +22,7 @@ int cmd_help(int argc, char **argv, struct gpuci_ctx *ctx)
 		const struct cli_command *cmd = cli_find(argv[1]);
 		if (!cmd) {
 			fprintf(ctx->err, "gpuci help: no command '%s'. See 'gpuci help'.\n",
-				argv[1]);
+			        argv[1]);
 			return EXIT_USAGE;
 		}
 		/* A command's help is its --help, so the two never drift apart. */
@@ -31,16 +31,16 @@ int cmd_help(int argc, char **argv, struct gpuci_ctx *ctx)
 	}
 	FILE *f = ctx->out;
 	fprintf(f, "usage: gpuci <command> [options] [args]\n\n"
-		   "gpuci runs the GPU CI of a machine-learning repository: label-gated test\n"
-		   "suites, fair GPU locks on shared runners, and local runs of any suite as CI\n"
-		   "would run it.\n\n"
-		   "Commands:\n");
+	           "gpuci runs the GPU CI of a machine-learning repository: label-gated test\n"
+	           "suites, fair GPU locks on shared runners, and local runs of any suite as CI\n"
+	           "would run it.\n\n"
+	           "Commands:\n");
 	for (const struct cli_command *c = cli_commands; c->name; c++)
 		fprintf(f, "  %-10s %s\n", c->name, c->summary);
 	fprintf(f, "\nGlobal options:\n"
-		   "  -h, --help      show this help\n"
-		   "  -V, --version   print the version\n\n"
-		   "Run 'gpuci help <command>' or 'gpuci <command> --help' for a command's\n"
-		   "options, and the README for a tour.\n");
+	           "  -h, --help      show this help\n"
+	           "  -V, --version   print the version\n\n"
+	           "Run 'gpuci help <command>' or 'gpuci <command> --help' for a command's\n"
+	           "options, and the README for a tour.\n");
 	return EXIT_OK;
 }

@@ -28,56 +28,56 @@ struct lock_opts {
 };
 
 static const char lock_usage[] =
-	"usage: gpuci lock [--count N | --devices 0,2] [options] -- CMD [ARGS...]\n"
-	"       gpuci lock --print-only [--total-gpus N] [--lock-path-pattern P]\n"
-	"       gpuci lock status [--json] [--total-gpus N] [--lock-path-pattern P]\n";
+    "usage: gpuci lock [--count N | --devices 0,2] [options] -- CMD [ARGS...]\n"
+    "       gpuci lock --print-only [--total-gpus N] [--lock-path-pattern P]\n"
+    "       gpuci lock status [--json] [--total-gpus N] [--lock-path-pattern P]\n";
 
 static const char lock_description[] =
-	"Waits for GPUs, runs CMD with CUDA_VISIBLE_DEVICES set to them, and frees\n"
-	"them when CMD and every process it started are gone. A drop-in for\n"
-	"tests/ci/gpu_lock_exec.py: the same flags, defaults and lock files (one\n"
-	"exclusive flock() per GPU on the files of --lock-path-pattern), so gpuci and\n"
-	"the script keep out of each other's GPUs on one machine.\n"
-	"\n"
-	"Fair order: requests are served first come, first served among gpuci\n"
-	"waiters on the same lock files. The oldest waiter takes every GPU it can use\n"
-	"as soon as it is free and holds it as a reservation until it has all it\n"
-	"asked for, so a request for 8 GPUs is never starved by a stream of 1-GPU\n"
-	"jobs; later requests wait behind it even when a GPU is free meanwhile.\n"
-	"Holders of gpu_lock_exec.py are not in the queue: they take free GPUs when\n"
-	"they find them. A waiter sleeps in the kernel and is woken within\n"
-	"milliseconds of the release it waits for, also when the holder is killed;\n"
-	"no waiter polls.\n"
-	"\n"
-	"Lifetime: CMD runs in gpuci's process group, not through a shell. When CMD\n"
-	"exits, every process it left behind gets SIGTERM, then SIGKILL after\n"
-	"--kill-after seconds, and only then are the GPUs freed. SIGINT, SIGTERM and\n"
-	"SIGHUP sent to gpuci go to the whole job, which then has --kill-after\n"
-	"seconds to end. The lock descriptors are left open in the job, so if gpuci\n"
-	"itself is killed with SIGKILL, the kernel keeps the GPUs locked while any\n"
-	"process of the job that kept them still runs.\n"
-	"\n"
-	"GPU count (for --count): --total-gpus, else NVML (libnvidia-ml.so.1), else\n"
-	"the entries of /proc/driver/nvidia/gpus, else GPUCI_TOTAL_GPUS, else 8 with a\n"
-	"warning. CMD also gets CUDA_DEVICE_ORDER=PCI_BUS_ID so that GPU numbers mean\n"
-	"what NVML and nvidia-smi say.\n"
-	"\n"
-	"Files: besides the per-GPU files, the pattern with {gpu_id} = 'queue' holds\n"
-	"the waiting queue, and {gpu_id} = 'ticket-N' one file per live waiter.\n"
-	"\n"
-	"Exit status: CMD's own; 128+N when CMD or gpuci was killed by signal N;\n"
-	"75 when --timeout passed while waiting; 127 when CMD was not found, 126 when\n"
-	"it could not be run; 2 for usage errors; 1 for other errors.\n"
-	"\n"
-	"status shows each GPU free or held (by which pid, running what, for how\n"
-	"long; holders of gpu_lock_exec.py included, from /proc/locks), then the\n"
-	"waiters in order with the GPUs they want and how long they have waited.\n"
-	"\n"
-	"Examples:\n"
-	"  gpuci lock --count 4 -- python tests/test_qwen.py\n"
-	"  gpuci lock --devices 0,1 --timeout 600 -- ./bench.sh\n"
-	"  GPUCI_TOTAL_GPUS=8 gpuci lock --count 2 --lock-path-pattern /tmp/l/{gpu_id} -- true\n"
-	"  gpuci lock status --json\n";
+    "Waits for GPUs, runs CMD with CUDA_VISIBLE_DEVICES set to them, and frees\n"
+    "them when CMD and every process it started are gone. A drop-in for\n"
+    "tests/ci/gpu_lock_exec.py: the same flags, defaults and lock files (one\n"
+    "exclusive flock() per GPU on the files of --lock-path-pattern), so gpuci and\n"
+    "the script keep out of each other's GPUs on one machine.\n"
+    "\n"
+    "Fair order: requests are served first come, first served among gpuci\n"
+    "waiters on the same lock files. The oldest waiter takes every GPU it can use\n"
+    "as soon as it is free and holds it as a reservation until it has all it\n"
+    "asked for, so a request for 8 GPUs is never starved by a stream of 1-GPU\n"
+    "jobs; later requests wait behind it even when a GPU is free meanwhile.\n"
+    "Holders of gpu_lock_exec.py are not in the queue: they take free GPUs when\n"
+    "they find them. A waiter sleeps in the kernel and is woken within\n"
+    "milliseconds of the release it waits for, also when the holder is killed;\n"
+    "no waiter polls.\n"
+    "\n"
+    "Lifetime: CMD runs in gpuci's process group, not through a shell. When CMD\n"
+    "exits, every process it left behind gets SIGTERM, then SIGKILL after\n"
+    "--kill-after seconds, and only then are the GPUs freed. SIGINT, SIGTERM and\n"
+    "SIGHUP sent to gpuci go to the whole job, which then has --kill-after\n"
+    "seconds to end. The lock descriptors are left open in the job, so if gpuci\n"
+    "itself is killed with SIGKILL, the kernel keeps the GPUs locked while any\n"
+    "process of the job that kept them still runs.\n"
+    "\n"
+    "GPU count (for --count): --total-gpus, else NVML (libnvidia-ml.so.1), else\n"
+    "the entries of /proc/driver/nvidia/gpus, else GPUCI_TOTAL_GPUS, else 8 with a\n"
+    "warning. CMD also gets CUDA_DEVICE_ORDER=PCI_BUS_ID so that GPU numbers mean\n"
+    "what NVML and nvidia-smi say.\n"
+    "\n"
+    "Files: besides the per-GPU files, the pattern with {gpu_id} = 'queue' holds\n"
+    "the waiting queue, and {gpu_id} = 'ticket-N' one file per live waiter.\n"
+    "\n"
+    "Exit status: CMD's own; 128+N when CMD or gpuci was killed by signal N;\n"
+    "75 when --timeout passed while waiting; 127 when CMD was not found, 126 when\n"
+    "it could not be run; 2 for usage errors; 1 for other errors.\n"
+    "\n"
+    "status shows each GPU free or held (by which pid, running what, for how\n"
+    "long; holders of gpu_lock_exec.py included, from /proc/locks), then the\n"
+    "waiters in order with the GPUs they want and how long they have waited.\n"
+    "\n"
+    "Examples:\n"
+    "  gpuci lock --count 4 -- python tests/test_qwen.py\n"
+    "  gpuci lock --devices 0,1 --timeout 600 -- ./bench.sh\n"
+    "  GPUCI_TOTAL_GPUS=8 gpuci lock --count 2 --lock-path-pattern /tmp/l/{gpu_id} -- true\n"
+    "  gpuci lock status --json\n";
 
 static void print_help(struct gpuci_ctx *ctx, const struct cli_option *opts)
 {
@@ -85,8 +85,8 @@ static void print_help(struct gpuci_ctx *ctx, const struct cli_option *opts)
 	cli_print_options(ctx->out, opts);
 }
 
-/* Parses "0,2,5" into ascending-as-given unique GPU numbers. */
-static int parse_devices(const char *s, unsigned **out, size_t *n, struct diag *d)
+/* Parses "0,2,5" into unique GPU numbers, in the order given. */
+static int parse_devices_list(const char *s, unsigned **out, size_t *n, struct diag *d)
 {
 	*out = NULL;
 	*n = 0;
@@ -100,17 +100,13 @@ static int parse_devices(const char *s, unsigned **out, size_t *n, struct diag *
 		char *end;
 		errno = 0;
 		unsigned long v = strtoul(p, &end, 10);
-		if (end == p || errno || v >= LEASE_MAX_GPUS || *p == '-') {
-			free(*out);
-			return diag_set(d, DIAG_USAGE,
-					"--devices expects GPU numbers separated by commas, not '%s'",
-					s);
-		}
+		if (end == p || errno || v >= LEASE_MAX_GPUS || *p == '-')
+			return diag_set(
+			    d, DIAG_USAGE,
+			    "--devices expects GPU numbers separated by commas, not '%s'", s);
 		for (size_t i = 0; i < *n; i++)
-			if ((*out)[i] == v) {
-				free(*out);
+			if ((*out)[i] == v)
 				return diag_set(d, DIAG_USAGE, "--devices names GPU %lu twice", v);
-			}
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 8;
 			*out = xrealloc(*out, cap * sizeof(**out));
@@ -119,16 +115,24 @@ static int parse_devices(const char *s, unsigned **out, size_t *n, struct diag *
 		p = end;
 		while (*p == ' ')
 			p++;
-		if (*p && *p != ',') {
-			free(*out);
-			return diag_set(d, DIAG_USAGE,
-					"--devices expects GPU numbers separated by commas, not '%s'",
-					s);
-		}
+		if (*p && *p != ',')
+			return diag_set(
+			    d, DIAG_USAGE,
+			    "--devices expects GPU numbers separated by commas, not '%s'", s);
 	}
 	if (*n == 0)
 		return diag_set(d, DIAG_USAGE, "--devices names no GPU");
 	return 0;
+}
+
+static int parse_devices(const char *s, unsigned **out, size_t *n, struct diag *d)
+{
+	int rc = parse_devices_list(s, out, n, d);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 /* --total-gpus, or discovery; warns when it had to guess. */
@@ -137,7 +141,7 @@ static int resolve_total(struct lock_opts *o, struct gpuci_ctx *ctx)
 	if (o->total_given) {
 		if (o->total < 1 || o->total > LEASE_MAX_GPUS) {
 			fprintf(ctx->err, "gpuci lock: --total-gpus must be from 1 to %d\n",
-				LEASE_MAX_GPUS);
+			        LEASE_MAX_GPUS);
 			return EXIT_USAGE;
 		}
 		return EXIT_OK;
@@ -153,9 +157,9 @@ static int resolve_total(struct lock_opts *o, struct gpuci_ctx *ctx)
 	}
 	if (src == GPU_SOURCE_FALLBACK)
 		fprintf(ctx->err,
-			"gpuci lock: warning: no GPU found (no NVML, no /proc/driver/nvidia/gpus, "
-			"GPUCI_TOTAL_GPUS unset); assuming %u\n",
-			o->total);
+		        "gpuci lock: warning: no GPU found (no NVML, no /proc/driver/nvidia/gpus, "
+		        "GPUCI_TOTAL_GPUS unset); assuming %u\n",
+		        o->total);
 	return EXIT_OK;
 }
 
@@ -208,7 +212,7 @@ static void status_json(FILE *f, const struct lock_opts *o, const struct lease_s
 		strbuf_addf(&sb, "%s{\"gpu\":%u,\"state\":\"%s\"", i ? "," : "", g->gpu, state);
 		if (g->held) {
 			strbuf_addf(&sb, ",\"pid\":%d,\"pid_alive\":%s", (int)g->pid,
-				    g->pid_alive ? "true" : "false");
+			            g->pid_alive ? "true" : "false");
 			if (g->held_for >= 0)
 				strbuf_addf(&sb, ",\"held_for\":%.3f", g->held_for);
 			if (g->waiter)
@@ -225,7 +229,7 @@ static void status_json(FILE *f, const struct lock_opts *o, const struct lease_s
 	for (size_t i = 0; i < st->nwaiters; i++) {
 		const struct lease_waiter_state *w = &st->waiters[i];
 		strbuf_addf(&sb, "%s{\"position\":%zu,\"pid\":%d,\"count\":%u,\"devices\":",
-			    i ? "," : "", i + 1, (int)w->pid, w->count);
+		            i ? "," : "", i + 1, (int)w->pid, w->count);
 		if (w->devices)
 			strbuf_add_json_str(&sb, w->devices);
 		else
@@ -273,7 +277,8 @@ static void status_text(FILE *f, const struct lease_status *st)
 		if (w->devices)
 			snprintf(wants, sizeof(wants), "GPUs %s", w->devices);
 		else
-			snprintf(wants, sizeof(wants), "%u GPU%s", w->count, w->count == 1 ? "" : "s");
+			snprintf(wants, sizeof(wants), "%u GPU%s", w->count,
+			         w->count == 1 ? "" : "s");
 		strbuf_reset(&sb);
 		human_duration(&sb, w->waited);
 		fprintf(f, "%-4zu %-8d %-12s %-9s %s\n", i + 1, (int)w->pid, wants, sb.buf, w->cmd);
@@ -284,12 +289,12 @@ static void status_text(FILE *f, const struct lease_status *st)
 static int lock_status(int argc, char **argv, struct gpuci_ctx *ctx, struct lock_opts *o)
 {
 	const struct cli_option opts[] = {
-		{"json", 0, CLI_OPT_FLAG, &o->json, NULL, "print JSON for machines", NULL},
-		{"total-gpus", 0, CLI_OPT_UINT, &o->total, "N", "GPUs to show (default: discovered)",
-		 &o->total_given},
-		{"lock-path-pattern", 0, CLI_OPT_STRING, &o->pattern, "P",
-		 "lock files, {gpu_id} replaced (default " LEASE_DEFAULT_PATTERN ")", NULL},
-		{0},
+	    {"json", 0, CLI_OPT_FLAG, &o->json, NULL, "print JSON for machines", NULL},
+	    {"total-gpus", 0, CLI_OPT_UINT, &o->total, "N", "GPUs to show (default: discovered)",
+	     &o->total_given},
+	    {"lock-path-pattern", 0, CLI_OPT_STRING, &o->pattern, "P",
+	     "lock files, {gpu_id} replaced (default " LEASE_DEFAULT_PATTERN ")", NULL},
+	    {0},
 	};
 	struct diag d = DIAG_INIT;
 	int rest;
@@ -301,9 +306,9 @@ static int lock_status(int argc, char **argv, struct gpuci_ctx *ctx, struct lock
 	}
 	if (help) {
 		fprintf(ctx->out, "usage: gpuci lock status [--json] [--total-gpus N] "
-				  "[--lock-path-pattern P]\n\n"
-				  "Shows each GPU free or held (pid, command, for how long), then\n"
-				  "the waiters in order. See 'gpuci lock --help'.\n\nOptions:\n");
+		                  "[--lock-path-pattern P]\n\n"
+		                  "Shows each GPU free or held (pid, command, for how long), then\n"
+		                  "the waiters in order. See 'gpuci lock --help'.\n\nOptions:\n");
 		cli_print_options(ctx->out, opts);
 		return EXIT_OK;
 	}
@@ -350,7 +355,7 @@ static char *join_argv(char **argv, int argc)
 }
 
 static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, int argc,
-		      char **argv, struct gpuci_ctx *ctx)
+                      char **argv, struct gpuci_ctx *ctx)
 {
 	struct proc_signals ps;
 	struct diag d = DIAG_INIT;
@@ -361,14 +366,14 @@ static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, i
 	}
 	char *what = join_argv(argv, argc);
 	struct lease_spec spec = {
-		.pattern = o->pattern,
-		.total = o->total,
-		.count = devices ? 0 : o->count,
-		.devices = devices,
-		.ndevices = ndevices,
-		.timeout = o->timeout,
-		.cancel_fd = ps.fd,
-		.what = what,
+	    .pattern = o->pattern,
+	    .total = o->total,
+	    .count = devices ? 0 : o->count,
+	    .devices = devices,
+	    .ndevices = ndevices,
+	    .timeout = o->timeout,
+	    .cancel_fd = ps.fd,
+	    .what = what,
 	};
 	struct lease *lease;
 	int rc = EXIT_OK;
@@ -380,7 +385,7 @@ static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, i
 			cli_error(ctx, "lock", &d);
 			rc = d.code == DIAG_TIMEOUT ? EXIT_TEMPFAIL
 			     : d.code == DIAG_USAGE ? EXIT_USAGE
-						     : EXIT_FAILED;
+			                            : EXIT_FAILED;
 		}
 		diag_release(&d);
 		free(what);
@@ -399,7 +404,7 @@ static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, i
 	char *setenv_list[] = {order, env_dev.buf, NULL};
 	if (!o->quiet)
 		fprintf(ctx->err, "gpuci lock: acquired GPUs %s after %.3fs (%s)\n", list.buf,
-			lease_waited(lease), env_dev.buf);
+		        lease_waited(lease), env_dev.buf);
 
 	struct proc_job job = {.argv = argv, .setenv = setenv_list, .kill_after = o->kill_after};
 	struct proc_result res;
@@ -409,12 +414,13 @@ static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, i
 	} else {
 		if (!res.started)
 			fprintf(ctx->err, "gpuci lock: cannot run '%s': %s\n", argv[0],
-				strerror(res.exec_errno));
+			        strerror(res.exec_errno));
 		if (!o->quiet && (res.ended || res.killed))
-			fprintf(ctx->err,
-				"gpuci lock: ended %u process(es) the command left behind (%u needed "
-				"SIGKILL)\n",
-				res.ended > res.killed ? res.ended : res.killed, res.killed);
+			fprintf(
+			    ctx->err,
+			    "gpuci lock: ended %u process(es) the command left behind (%u needed "
+			    "SIGKILL)\n",
+			    res.ended > res.killed ? res.ended : res.killed, res.killed);
 		rc = proc_exit_code(&res);
 	}
 	/* Every process of the job is gone: now the GPUs may go to the next. */
@@ -430,32 +436,32 @@ static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, i
 int cmd_lock(int argc, char **argv, struct gpuci_ctx *ctx)
 {
 	struct lock_opts o = {
-		.timeout = 86400,
-		.env_name = "CUDA_VISIBLE_DEVICES",
-		.pattern = LEASE_DEFAULT_PATTERN,
-		.kill_after = 10,
+	    .timeout = 86400,
+	    .env_name = "CUDA_VISIBLE_DEVICES",
+	    .pattern = LEASE_DEFAULT_PATTERN,
+	    .kill_after = 10,
 	};
 	if (argc >= 2 && !strcmp(argv[1], "status"))
 		return lock_status(argc - 1, argv + 1, ctx, &o);
 
 	const struct cli_option opts[] = {
-		{"count", 0, CLI_OPT_UINT, &o.count, "N", "take any N free GPUs", &o.count_given},
-		{"devices", 0, CLI_OPT_STRING, &o.devices, "LIST",
-		 "take exactly these GPUs, e.g. 0,2", NULL},
-		{"total-gpus", 0, CLI_OPT_UINT, &o.total, "N",
-		 "GPUs on this machine (default: discovered)", &o.total_given},
-		{"timeout", 0, CLI_OPT_SECS, &o.timeout, "S",
-		 "give up waiting after S seconds, exit 75 (default 86400)", NULL},
-		{"target-env-name", 0, CLI_OPT_STRING, &o.env_name, "NAME",
-		 "variable that gets the GPU list (default CUDA_VISIBLE_DEVICES)", NULL},
-		{"lock-path-pattern", 0, CLI_OPT_STRING, &o.pattern, "P",
-		 "lock files, {gpu_id} replaced (default " LEASE_DEFAULT_PATTERN ")", NULL},
-		{"kill-after", 0, CLI_OPT_SECS, &o.kill_after, "S",
-		 "SIGKILL what is left S seconds after SIGTERM (default 10)", NULL},
-		{"print-only", 0, CLI_OPT_FLAG, &o.print_only, NULL,
-		 "print 'Free GPUs: 0,3,...' and exit, holding nothing", NULL},
-		{"quiet", 'q', CLI_OPT_FLAG, &o.quiet, NULL, "print nothing of gpuci's own", NULL},
-		{0},
+	    {"count", 0, CLI_OPT_UINT, &o.count, "N", "take any N free GPUs", &o.count_given},
+	    {"devices", 0, CLI_OPT_STRING, &o.devices, "LIST", "take exactly these GPUs, e.g. 0,2",
+	     NULL},
+	    {"total-gpus", 0, CLI_OPT_UINT, &o.total, "N",
+	     "GPUs on this machine (default: discovered)", &o.total_given},
+	    {"timeout", 0, CLI_OPT_SECS, &o.timeout, "S",
+	     "give up waiting after S seconds, exit 75 (default 86400)", NULL},
+	    {"target-env-name", 0, CLI_OPT_STRING, &o.env_name, "NAME",
+	     "variable that gets the GPU list (default CUDA_VISIBLE_DEVICES)", NULL},
+	    {"lock-path-pattern", 0, CLI_OPT_STRING, &o.pattern, "P",
+	     "lock files, {gpu_id} replaced (default " LEASE_DEFAULT_PATTERN ")", NULL},
+	    {"kill-after", 0, CLI_OPT_SECS, &o.kill_after, "S",
+	     "SIGKILL what is left S seconds after SIGTERM (default 10)", NULL},
+	    {"print-only", 0, CLI_OPT_FLAG, &o.print_only, NULL,
+	     "print 'Free GPUs: 0,3,...' and exit, holding nothing", NULL},
+	    {"quiet", 'q', CLI_OPT_FLAG, &o.quiet, NULL, "print nothing of gpuci's own", NULL},
+	    {0},
 	};
 	struct diag d = DIAG_INIT;
 	int rest;
@@ -473,7 +479,7 @@ int cmd_lock(int argc, char **argv, struct gpuci_ctx *ctx)
 		goto usage;
 	if (!*o.env_name || strchr(o.env_name, '=')) {
 		diag_set(&d, DIAG_USAGE, "--target-env-name must be a variable name, not '%s'",
-			 o.env_name);
+		         o.env_name);
 		goto usage;
 	}
 	if (o.print_only) {
@@ -489,7 +495,8 @@ int cmd_lock(int argc, char **argv, struct gpuci_ctx *ctx)
 		goto usage;
 	}
 	if (!o.devices && !o.count_given) {
-		diag_set(&d, DIAG_USAGE, "say how many GPUs with --count N, or which with --devices");
+		diag_set(&d, DIAG_USAGE,
+		         "say how many GPUs with --count N, or which with --devices");
 		goto usage;
 	}
 	if (o.count_given && o.count == 0) {
@@ -511,13 +518,13 @@ int cmd_lock(int argc, char **argv, struct gpuci_ctx *ctx)
 	}
 	if (o.count_given && o.count > o.total) {
 		diag_set(&d, DIAG_USAGE, "--count %u is more than the %u GPUs of this machine",
-			 o.count, o.total);
+		         o.count, o.total);
 		goto usage;
 	}
 	for (size_t i = 0; o.total_given && i < ndevices; i++)
 		if (devices[i] >= o.total) {
 			diag_set(&d, DIAG_USAGE, "--devices names GPU %u, but there are only %u",
-				 devices[i], o.total);
+			         devices[i], o.total);
 			goto usage;
 		}
 	rc = run_locked(&o, devices, ndevices, argc - rest, argv + rest, ctx);

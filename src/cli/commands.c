@@ -4,10 +4,10 @@
 #include "cli/cli.h"
 
 const struct cli_command cli_commands[] = {
-	{"lock", cmd_lock, "run a command on GPUs leased fairly from a shared machine"},
-	{"help", cmd_help, "show help for gpuci or one of its commands"},
-	{"version", cmd_version, "print gpuci's version"},
-	{NULL, NULL, NULL},
+    {"lock", cmd_lock, "run a command on GPUs leased fairly from a shared machine"},
+    {"help", cmd_help, "show help for gpuci or one of its commands"},
+    {"version", cmd_version, "print gpuci's version"},
+    {NULL, NULL, NULL},
 };
 
 const struct cli_command *cli_find(const char *name)

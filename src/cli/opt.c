@@ -19,15 +19,16 @@ static int store(const struct cli_option *o, const char *val, struct diag *d)
 		unsigned long v = strtoul(val, &end, 10);
 		if (errno || end == val || *end || val[0] == '-' || v > 1000000000UL)
 			return diag_set(d, DIAG_USAGE, "--%s expects a whole number, not '%s'",
-					o->name, val);
+			                o->name, val);
 		*(unsigned *)o->value = (unsigned)v;
 		break;
 	}
 	case CLI_OPT_SECS: {
 		double v = strtod(val, &end);
 		if (errno || end == val || *end || !isfinite(v) || v < 0)
-			return diag_set(d, DIAG_USAGE, "--%s expects seconds (e.g. 30 or 0.5), not '%s'",
-					o->name, val);
+			return diag_set(d, DIAG_USAGE,
+			                "--%s expects seconds (e.g. 30 or 0.5), not '%s'", o->name,
+			                val);
 		*(double *)o->value = v;
 		break;
 	}
@@ -41,7 +42,7 @@ static int store(const struct cli_option *o, const char *val, struct diag *d)
 }
 
 int cli_parse(int argc, char **argv, const struct cli_option *opts, bool stop_at_arg, int *rest,
-	      bool *help, struct diag *d)
+              bool *help, struct diag *d)
 {
 	*help = false;
 	int i = 1;
@@ -71,10 +72,11 @@ int cli_parse(int argc, char **argv, const struct cli_option *opts, bool stop_at
 					o = p;
 			if (!o)
 				return diag_set(d, DIAG_USAGE, "unknown option '--%.*s'", (int)len,
-						name);
+				                name);
 			if (eq) {
 				if (o->kind == CLI_OPT_FLAG)
-					return diag_set(d, DIAG_USAGE, "--%s takes no value", o->name);
+					return diag_set(d, DIAG_USAGE, "--%s takes no value",
+					                o->name);
 				val = eq + 1;
 			}
 		} else {
@@ -89,7 +91,7 @@ int cli_parse(int argc, char **argv, const struct cli_option *opts, bool stop_at
 		if (o->kind != CLI_OPT_FLAG && !val) {
 			if (i + 1 >= argc)
 				return diag_set(d, DIAG_USAGE, "--%s needs a value (%s)", o->name,
-						o->arg ? o->arg : "VALUE");
+				                o->arg ? o->arg : "VALUE");
 			val = argv[++i];
 		}
 		if (store(o, val, d) < 0)
@@ -104,11 +106,11 @@ void cli_print_options(FILE *f, const struct cli_option *opts)
 	for (const struct cli_option *o = opts; o->name; o++) {
 		char left[64];
 		int n = snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->letter ? "-" : "",
-				 o->letter ? o->letter : ' ', o->letter ? ", " : "  ", o->name,
-				 o->arg ? " " : "", o->arg ? o->arg : "");
+		                 o->letter ? o->letter : ' ', o->letter ? ", " : "  ", o->name,
+		                 o->arg ? " " : "", o->arg ? o->arg : "");
 		if (!o->letter)
 			n = snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->arg ? " " : "",
-				     o->arg ? o->arg : "");
+			             o->arg ? o->arg : "");
 		fprintf(f, "  %-28s %s\n", left, o->help);
 		(void)n;
 	}

@@ -78,9 +78,10 @@ int gpu_count(unsigned *out, enum gpu_source *src, const struct gpu_probe *p, st
 		errno = 0;
 		long v = strtol(p->env_value, &end, 10);
 		if (errno || *end || end == p->env_value || v < 1 || v > GPU_MAX)
-			return diag_set(d, DIAG_INPUT,
-					"GPUCI_TOTAL_GPUS=%s: expected a number of GPUs from 1 to %d",
-					p->env_value, GPU_MAX);
+			return diag_set(
+			    d, DIAG_INPUT,
+			    "GPUCI_TOTAL_GPUS=%s: expected a number of GPUs from 1 to %d",
+			    p->env_value, GPU_MAX);
 		*out = (unsigned)v;
 		*src = GPU_SOURCE_ENV;
 		return 0;

@@ -35,7 +35,7 @@ int lease_check_pattern(const char *pattern, struct diag *d)
 {
 	if (!pattern || !strstr(pattern, LEASE_PLACEHOLDER))
 		return diag_set(d, DIAG_USAGE, "--lock-path-pattern must contain %s: '%s'",
-				LEASE_PLACEHOLDER, pattern ? pattern : "");
+		                LEASE_PLACEHOLDER, pattern ? pattern : "");
 	return 0;
 }
 
@@ -223,7 +223,7 @@ static enum wait_result wait_event(int efd, int cancel_fd, double deadline)
 				ms = (int)(left * 1000) + 1;
 		}
 		struct pollfd p[2] = {{.fd = efd, .events = POLLIN},
-				      {.fd = cancel_fd, .events = POLLIN}};
+		                      {.fd = cancel_fd, .events = POLLIN}};
 		int r = poll(p, cancel_fd >= 0 ? 2 : 1, ms);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -306,7 +306,7 @@ static int enqueue(struct acq *a)
 	if (fcntl(a->qfd, F_GETFL) >= 0 && (fcntl(a->qfd, F_GETFL) & O_ACCMODE) == O_RDONLY) {
 		struct strbuf w = STRBUF_INIT;
 		strbuf_addf(&w, "%s is not writable; waiting without a queue (no fair order)",
-			    qpath);
+		            qpath);
 		a->warning = strbuf_detach(&w, NULL);
 		close(a->qfd);
 		a->qfd = -1;
@@ -324,8 +324,8 @@ static int enqueue(struct acq *a)
 		for (;;) {
 			a->seq = st.next++;
 			char *tpath = q_ticket_path(pattern, a->seq);
-			a->tfd = open(tpath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-				      0644);
+			a->tfd =
+			    open(tpath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 			int err = errno;
 			free(tpath);
 			if (a->tfd >= 0)
@@ -343,12 +343,12 @@ static int enqueue(struct acq *a)
 		struct strbuf devs = STRBUF_INIT;
 		devices_string(a->spec, &devs);
 		struct q_waiter w = {
-			.seq = a->seq,
-			.pid = getpid(),
-			.count = (unsigned)a->need,
-			.devices = a->spec->devices ? devs.buf : NULL,
-			.since_ns = now_realtime_ns(),
-			.cmd = (char *)a->spec->what, /* copied by add_waiter */
+		    .seq = a->seq,
+		    .pid = getpid(),
+		    .count = (unsigned)a->need,
+		    .devices = a->spec->devices ? devs.buf : NULL,
+		    .since_ns = now_realtime_ns(),
+		    .cmd = (char *)a->spec->what, /* copied by add_waiter */
 		};
 		q_state_add_waiter(&st, &w);
 		strbuf_release(&devs);
@@ -378,7 +378,7 @@ static int dequeue(struct acq *a, bool granted, struct diag *d)
 			for (size_t i = 0; granted && i < a->ncand; i++)
 				if (a->held[i])
 					q_state_set_holder(&st, a->cand[i], getpid(), now,
-							   a->spec->what);
+					                   a->spec->what);
 			rc = q_write(a->qfd, &st, d);
 			q_state_release(&st);
 		}
@@ -439,12 +439,12 @@ static int fail_wait(struct acq *a, enum wait_result r)
 			struct strbuf devs = STRBUF_INIT;
 			devices_string(a->spec, &devs);
 			diag_set(a->d, DIAG_TIMEOUT, "timed out after %gs waiting for GPUs %s",
-				 a->spec->timeout, devs.buf);
+			         a->spec->timeout, devs.buf);
 			strbuf_release(&devs);
 		} else {
 			diag_set(a->d, DIAG_TIMEOUT,
-				 "timed out after %gs waiting for %zu of %u GPUs", a->spec->timeout,
-				 a->need, a->spec->total);
+			         "timed out after %gs waiting for %zu of %u GPUs", a->spec->timeout,
+			         a->need, a->spec->total);
 		}
 		return -1;
 	case WAIT_CANCELED:
@@ -484,7 +484,7 @@ static bool lock_file_replaced(struct acq *a, size_t i)
 	char *path = gpu_path(a->spec->pattern, a->cand[i]);
 	struct stat now, ours;
 	bool replaced = lstat(path, &now) < 0 || fstat(a->fds[i], &ours) < 0 ||
-			now.st_ino != ours.st_ino || now.st_dev != ours.st_dev;
+	                now.st_ino != ours.st_ino || now.st_dev != ours.st_dev;
 	free(path);
 	return replaced;
 }
@@ -618,8 +618,8 @@ int lease_acquire(struct lease **out, const struct lease_spec *spec, struct diag
 			return diag_set(d, DIAG_USAGE, "--count must be at least 1");
 		if (spec->count > spec->total)
 			return diag_set(d, DIAG_USAGE,
-					"--count %u is more than the %u GPUs of this machine",
-					spec->count, spec->total);
+			                "--count %u is more than the %u GPUs of this machine",
+			                spec->count, spec->total);
 		a.ncand = spec->total;
 		a.need = spec->count;
 		a.cand = xmalloc(a.ncand * sizeof(*a.cand));
@@ -716,8 +716,7 @@ void lease_free(struct lease *l)
 	free(l);
 }
 
-int lease_probe_free(unsigned **out, size_t *n, const char *pattern, unsigned total,
-		     struct diag *d)
+int lease_probe_free(unsigned **out, size_t *n, const char *pattern, unsigned total, struct diag *d)
 {
 	if (lease_check_pattern(pattern, d) < 0)
 		return -1;

@@ -57,9 +57,9 @@ struct lease_spec {
 	unsigned count;          /* any `count` GPUs; 0 when devices is used */
 	const unsigned *devices; /* exactly these GPUs, or NULL */
 	size_t ndevices;
-	double timeout;          /* seconds to wait; negative waits forever */
-	int cancel_fd;           /* the wait ends when readable; -1: none */
-	const char *what;        /* the job's command line, shown by status */
+	double timeout;   /* seconds to wait; negative waits forever */
+	int cancel_fd;    /* the wait ends when readable; -1: none */
+	const char *what; /* the job's command line, shown by status */
 };
 
 struct lease;
@@ -110,7 +110,7 @@ void lease_free(struct lease *l);
  * malloc'd ascending array the caller frees.
  */
 int lease_probe_free(unsigned **out, size_t *n, const char *pattern, unsigned total,
-		     struct diag *d);
+                     struct diag *d);
 
 /*
  * A snapshot of the lock files, for `gpuci lock status`. Transparent on
@@ -130,9 +130,9 @@ struct lease_gpu_state {
 struct lease_waiter_state {
 	unsigned long seq;
 	pid_t pid;
-	unsigned count;  /* GPUs wanted (the number of devices when explicit) */
-	char *devices;   /* "0,2" for explicit requests, NULL otherwise */
-	double waited;   /* seconds since it queued */
+	unsigned count; /* GPUs wanted (the number of devices when explicit) */
+	char *devices;  /* "0,2" for explicit requests, NULL otherwise */
+	double waited;  /* seconds since it queued */
 	char *cmd;
 };
 
@@ -144,7 +144,7 @@ struct lease_status {
 };
 
 int lease_status_read(struct lease_status **out, const char *pattern, unsigned total,
-		      struct diag *d);
+                      struct diag *d);
 void lease_status_free(struct lease_status *st);
 
 #endif

@@ -47,7 +47,7 @@ void q_state_release(struct q_state *st);
 void q_state_add_waiter(struct q_state *st, const struct q_waiter *w); /* copies strings */
 void q_state_remove_waiter(struct q_state *st, size_t i);
 void q_state_set_holder(struct q_state *st, unsigned gpu, pid_t pid, int64_t since_ns,
-			const char *cmd);
+                        const char *cmd);
 
 /* Reads the whole file from offset 0 (fd must be readable). */
 int q_read(int fd, struct q_state *st, struct diag *d);

@@ -54,7 +54,7 @@ void q_state_remove_waiter(struct q_state *st, size_t i)
 }
 
 void q_state_set_holder(struct q_state *st, unsigned gpu, pid_t pid, int64_t since_ns,
-			const char *cmd)
+                        const char *cmd)
 {
 	struct q_holder *h = NULL;
 	for (size_t i = 0; i < st->nh; i++)
@@ -126,12 +126,12 @@ void q_state_parse(struct q_state *st, const char *text)
 			if (!since)
 				continue;
 			struct q_waiter w = {
-				.seq = strtoul(seq, NULL, 10),
-				.pid = (pid_t)strtol(pid, NULL, 10),
-				.count = (unsigned)strtoul(count, NULL, 10),
-				.devices = strcmp(devs, "-") ? devs : NULL,
-				.since_ns = strtoll(since, NULL, 10),
-				.cmd = p,
+			    .seq = strtoul(seq, NULL, 10),
+			    .pid = (pid_t)strtol(pid, NULL, 10),
+			    .count = (unsigned)strtoul(count, NULL, 10),
+			    .devices = strcmp(devs, "-") ? devs : NULL,
+			    .since_ns = strtoll(since, NULL, 10),
+			    .cmd = p,
 			};
 			q_state_add_waiter(st, &w);
 		} else if (!strcmp(kind, "h")) {
@@ -139,7 +139,8 @@ void q_state_parse(struct q_state *st, const char *text)
 			if (!since)
 				continue;
 			q_state_set_holder(st, (unsigned)strtoul(gpu, NULL, 10),
-					   (pid_t)strtol(pid, NULL, 10), strtoll(since, NULL, 10), p);
+			                   (pid_t)strtol(pid, NULL, 10), strtoll(since, NULL, 10),
+			                   p);
 		}
 	}
 	free(copy);
@@ -151,12 +152,12 @@ void q_state_format(const struct q_state *st, struct strbuf *out)
 	for (size_t i = 0; i < st->nw; i++) {
 		const struct q_waiter *w = &st->w[i];
 		strbuf_addf(out, "w %lu %d %u %s %" PRId64 " %s\n", w->seq, (int)w->pid, w->count,
-			    w->devices ? w->devices : "-", w->since_ns, w->cmd);
+		            w->devices ? w->devices : "-", w->since_ns, w->cmd);
 	}
 	for (size_t i = 0; i < st->nh; i++) {
 		const struct q_holder *h = &st->h[i];
 		strbuf_addf(out, "h %u %d %" PRId64 " %s\n", h->gpu, (int)h->pid, h->since_ns,
-			    h->cmd);
+		            h->cmd);
 	}
 }
 
@@ -234,7 +235,7 @@ int lock_file_open(int *out, const char *path, bool create, bool cloexec, struct
 	if (fd < 0) {
 		if (errno == ELOOP)
 			return diag_set(d, DIAG_INPUT, "%s: is a symbolic link; refusing to use it",
-					path);
+			                path);
 		return diag_errno(d, "cannot open %s", path);
 	}
 	struct stat sb;

@@ -39,7 +39,7 @@ static size_t read_proc_locks(struct proc_lock **out)
 		if (!p || strstr(line, "->"))
 			continue;
 		if (sscanf(p + 1, "%15s %15s %15s %d %x:%x:%lu", type, adv, mode, &pid, &maj, &min,
-			   &ino) != 7)
+		           &ino) != 7)
 			continue;
 		if (strcmp(type, "FLOCK") || strcmp(mode, "WRITE"))
 			continue;
@@ -115,7 +115,7 @@ static bool pid_alive(pid_t pid)
 }
 
 int lease_status_read(struct lease_status **out, const char *pattern, unsigned total,
-		      struct diag *d)
+                      struct diag *d)
 {
 	if (lease_check_pattern(pattern, d) < 0)
 		return -1;

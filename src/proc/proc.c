@@ -132,10 +132,10 @@ static size_t read_processes(struct pinfo **out)
 			*out = xrealloc(*out, cap * sizeof(**out));
 		}
 		(*out)[n++] = (struct pinfo){
-			.pid = (pid_t)atoi(e->d_name),
-			.ppid = ppid,
-			.pgrp = pgrp,
-			.zombie = state == 'Z' || state == 'X',
+		    .pid = (pid_t)atoi(e->d_name),
+		    .ppid = ppid,
+		    .pgrp = pgrp,
+		    .zombie = state == 'Z' || state == 'X',
 		};
 	}
 	closedir(dir);
@@ -153,7 +153,8 @@ static size_t mark_descendants(struct pinfo *v, size_t n, pid_t root)
 		for (size_t i = 0; i < n; i++) {
 			if (v[i].mark)
 				continue;
-			struct pinfo *parent = v[i].ppid == root ? NULL : find_pinfo(v, n, v[i].ppid);
+			struct pinfo *parent =
+			    v[i].ppid == root ? NULL : find_pinfo(v, n, v[i].ppid);
 			if (v[i].ppid == root || (parent && parent->mark)) {
 				v[i].mark = true;
 				changed = true;
@@ -250,7 +251,7 @@ static bool reap(pid_t main_pid, bool *main_done, int *status)
 }
 
 int proc_run(struct proc_result *out, const struct proc_job *job, struct proc_signals *ps,
-	     struct diag *d)
+             struct diag *d)
 {
 	*out = (struct proc_result){0};
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)

@@ -31,10 +31,10 @@
 #include "base/diag.h"
 
 struct proc_signals {
-	int fd;          /* signalfd for SIGINT, SIGTERM, SIGHUP, SIGCHLD */
-	sigset_t saved;  /* the mask before, restored in the command */
-	int received;    /* the last terminating signal taken, or 0 */
-	bool from_tty;   /* whether that signal came from the terminal */
+	int fd;         /* signalfd for SIGINT, SIGTERM, SIGHUP, SIGCHLD */
+	sigset_t saved; /* the mask before, restored in the command */
+	int received;   /* the last terminating signal taken, or 0 */
+	bool from_tty;  /* whether that signal came from the terminal */
 };
 
 /* Blocks the job-control signals and opens the signalfd. */
@@ -47,18 +47,18 @@ void proc_signals_close(struct proc_signals *ps);
 int proc_signals_take(struct proc_signals *ps);
 
 struct proc_job {
-	char *const *argv;     /* the command; argv[0] is looked up in PATH */
-	char *const *setenv;   /* "NAME=VALUE" entries added to the environment */
-	double kill_after;     /* seconds between SIGTERM and SIGKILL */
+	char *const *argv;   /* the command; argv[0] is looked up in PATH */
+	char *const *setenv; /* "NAME=VALUE" entries added to the environment */
+	double kill_after;   /* seconds between SIGTERM and SIGKILL */
 };
 
 struct proc_result {
-	int status;       /* raw wait status of the command, when it ran */
-	bool started;     /* false: exec failed (exec_errno says why) */
+	int status;   /* raw wait status of the command, when it ran */
+	bool started; /* false: exec failed (exec_errno says why) */
 	int exec_errno;
-	int signal;       /* terminating signal gpuci received, or 0 */
-	unsigned killed;  /* leftover processes that needed SIGKILL */
-	unsigned ended;   /* leftover processes that were sent SIGTERM */
+	int signal;      /* terminating signal gpuci received, or 0 */
+	unsigned killed; /* leftover processes that needed SIGKILL */
+	unsigned ended;  /* leftover processes that were sent SIGTERM */
 };
 
 /*
@@ -67,7 +67,7 @@ struct proc_result {
  * started at all (fork failed).
  */
 int proc_run(struct proc_result *out, const struct proc_job *job, struct proc_signals *ps,
-	     struct diag *d);
+             struct diag *d);
 
 /*
  * The exit status a wrapper should pass on: the command's exit code, 128+N

@@ -49,9 +49,9 @@ static void diag__format_names_the_place(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(diag__set_returns_minus_one_and_keeps_message),
-		cmocka_unit_test(diag__errno_appends_strerror),
-		cmocka_unit_test(diag__format_names_the_place),
+	    cmocka_unit_test(diag__set_returns_minus_one_and_keeps_message),
+	    cmocka_unit_test(diag__errno_appends_strerror),
+	    cmocka_unit_test(diag__format_names_the_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,12 +83,12 @@ static void strbuf__setlen_truncates(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(strbuf__starts_empty_and_terminated),
-		cmocka_unit_test(strbuf__appends_grow_and_format),
-		cmocka_unit_test(strbuf__failure_past_ceiling_sticks),
-		cmocka_unit_test(strbuf__detach_hands_over_ownership),
-		cmocka_unit_test(strbuf__json_escapes_quotes_controls_and_keeps_utf8),
-		cmocka_unit_test(strbuf__setlen_truncates),
+	    cmocka_unit_test(strbuf__starts_empty_and_terminated),
+	    cmocka_unit_test(strbuf__appends_grow_and_format),
+	    cmocka_unit_test(strbuf__failure_past_ceiling_sticks),
+	    cmocka_unit_test(strbuf__detach_hands_over_ownership),
+	    cmocka_unit_test(strbuf__json_escapes_quotes_controls_and_keeps_utf8),
+	    cmocka_unit_test(strbuf__setlen_truncates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

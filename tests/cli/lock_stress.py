@@ -9,8 +9,8 @@ private temporary directory), each holding its GPUs for a random 0-50 ms, with
 GPUs.  Every job's command records its CUDA_VISIBLE_DEVICES and pid, and,
 with CLOCK_MONOTONIC timestamps, when it started and when it ended.  A job's
 interval runs from the first evidence that its command runs to its recorded
-end (for a killed job without an end record: until its command was seen
-gone); both ends are conservative, so an overlap is a real one.  The test
+end (for a killed job without an end record: until its command was last seen
+running); both ends are conservative, so an overlap is a real one.  The test
 asserts that:
 
   * no GPU was ever held by two live jobs at once (command intervals of
@@ -145,7 +145,8 @@ class Job:
         self.pid = None
         self.starttime = None
         self.devices = None
-        self.gone_ns = None           # killed job: command observed gone
+        self.alive_ns = None          # killed job: last time its command
+                                      # was seen still running
         self.records_error = None
 
     def read_records(self):
@@ -431,10 +432,11 @@ def run(gpuci, tmpdir, rng, nreq, jobs):
                 j.proc.send_signal(signal.SIGKILL)
         running = still
 
-        t = now_ns()
         left = []
         for j in orphans:
+            t = now_ns()
             if j.pid is not None and proc_alive(j.pid, j.starttime):
+                j.alive_ns = t
                 if t > j.start + int((j.hold + ORPHAN_GRACE_S) * 1e9):
                     failures.append('%s: its command (pid %d) still runs %.0f '
                                     's after its hold ended'
@@ -442,7 +444,6 @@ def run(gpuci, tmpdir, rng, nreq, jobs):
                     continue
                 left.append(j)
             else:
-                j.gone_ns = t
                 j.read_records()
         orphans = left
 
@@ -479,9 +480,11 @@ def run(gpuci, tmpdir, rng, nreq, jobs):
     for j in jobs:
         if j.start is None or j.devices is None:
             continue
-        end = j.end if j.end is not None else j.gone_ns
+        end = j.end
         if end is None:
-            continue
+            # A killed job whose command died without recording its end:
+            # it held its GPUs at least until it was last seen running.
+            end = max(j.start, j.alive_ns or 0)
         if end < j.start:
             failures.append('%s: end before start' % j.describe())
             continue

@@ -13,19 +13,19 @@ struct vals {
 
 #define OPTS(v)                                                                                    \
 	const struct cli_option opts[] = {                                                         \
-		{"flag", 'f', CLI_OPT_FLAG, &(v).flag, NULL, "a flag", NULL},                      \
-		{"count", 'n', CLI_OPT_UINT, &(v).count, "N", "a count", &(v).count_seen},         \
-		{"secs", 0, CLI_OPT_SECS, &(v).secs, "S", "seconds", NULL},                        \
-		{"str", 0, CLI_OPT_STRING, &(v).str, "S", "a string", NULL},                       \
-		{0},                                                                               \
+	    {"flag", 'f', CLI_OPT_FLAG, &(v).flag, NULL, "a flag", NULL},                          \
+	    {"count", 'n', CLI_OPT_UINT, &(v).count, "N", "a count", &(v).count_seen},             \
+	    {"secs", 0, CLI_OPT_SECS, &(v).secs, "S", "seconds", NULL},                            \
+	    {"str", 0, CLI_OPT_STRING, &(v).str, "S", "a string", NULL},                           \
+	    {0},                                                                                   \
 	}
 
 static void cli_parse__long_short_and_equals_forms(void **state)
 {
 	struct vals v = {0};
 	OPTS(v);
-	char *argv[] = {"x", "--count=4", "-f", "--secs", "0.5", "--str", "a b", "--", "cmd", "-f",
-			NULL};
+	char *argv[] = {"x",   "--count=4", "-f",  "--secs", "0.5", "--str",
+	                "a b", "--",        "cmd", "-f",     NULL};
 	int rest;
 	bool help;
 	struct diag d = DIAG_INIT;
@@ -64,11 +64,11 @@ static void cli_parse__rejects_bad_values_with_the_option_name(void **state)
 		char *arg, *val;
 		const char *msg;
 	} cases[] = {
-		{"--count", "-1", "--count expects a whole number, not '-1'"},
-		{"--count", "2x", "--count expects a whole number, not '2x'"},
-		{"--secs", "soon", "--secs expects seconds (e.g. 30 or 0.5), not 'soon'"},
-		{"--secs", "-3", "--secs expects seconds (e.g. 30 or 0.5), not '-3'"},
-		{"--bogus", "1", "unknown option '--bogus'"},
+	    {"--count", "-1", "--count expects a whole number, not '-1'"},
+	    {"--count", "2x", "--count expects a whole number, not '2x'"},
+	    {"--secs", "soon", "--secs expects seconds (e.g. 30 or 0.5), not 'soon'"},
+	    {"--secs", "-3", "--secs expects seconds (e.g. 30 or 0.5), not '-3'"},
+	    {"--bogus", "1", "unknown option '--bogus'"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
 		char *argv[] = {"x", cases[i].arg, cases[i].val, NULL};
@@ -101,10 +101,10 @@ static void cli_find__knows_every_table_entry(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(cli_parse__long_short_and_equals_forms),
-		cmocka_unit_test(cli_parse__stops_at_the_first_argument_of_a_command),
-		cmocka_unit_test(cli_parse__rejects_bad_values_with_the_option_name),
-		cmocka_unit_test(cli_find__knows_every_table_entry),
+	    cmocka_unit_test(cli_parse__long_short_and_equals_forms),
+	    cmocka_unit_test(cli_parse__stops_at_the_first_argument_of_a_command),
+	    cmocka_unit_test(cli_parse__rejects_bad_values_with_the_option_name),
+	    cmocka_unit_test(cli_find__knows_every_table_entry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,8 +51,8 @@ static void gpu_count__failed_nvml_falls_back_to_proc(void **state)
 static void gpu_count__missing_library_and_proc_use_env(void **state)
 {
 	struct gpu_probe p = {.nvml_lib = "libgpuci-no-such-nvml.so.1",
-			      .proc_dir = "/nonexistent/gpus",
-			      .env_value = "6"};
+	                      .proc_dir = "/nonexistent/gpus",
+	                      .env_value = "6"};
 	unsigned n;
 	enum gpu_source src;
 	struct diag d = DIAG_INIT;
@@ -92,11 +92,11 @@ static void gpu_count__bad_env_is_an_error(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(gpu_count__nvml_comes_first),
-		cmocka_unit_test(gpu_count__failed_nvml_falls_back_to_proc),
-		cmocka_unit_test(gpu_count__missing_library_and_proc_use_env),
-		cmocka_unit_test(gpu_count__empty_proc_dir_is_no_gpu),
-		cmocka_unit_test(gpu_count__bad_env_is_an_error),
+	    cmocka_unit_test(gpu_count__nvml_comes_first),
+	    cmocka_unit_test(gpu_count__failed_nvml_falls_back_to_proc),
+	    cmocka_unit_test(gpu_count__missing_library_and_proc_use_env),
+	    cmocka_unit_test(gpu_count__empty_proc_dir_is_no_gpu),
+	    cmocka_unit_test(gpu_count__bad_env_is_an_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,14 +43,14 @@ static double now(void)
 }
 
 static struct lease *take(struct fx *fx, unsigned count, unsigned total, double timeout,
-			  struct diag *d)
+                          struct diag *d)
 {
 	struct lease_spec spec = {.pattern = fx->pattern,
-				  .total = total,
-				  .count = count,
-				  .timeout = timeout,
-				  .cancel_fd = -1,
-				  .what = "test"};
+	                          .total = total,
+	                          .count = count,
+	                          .timeout = timeout,
+	                          .cancel_fd = -1,
+	                          .what = "test"};
 	struct lease *l = NULL;
 	lease_acquire(&l, &spec, d);
 	return l;
@@ -98,11 +98,11 @@ static void acquire__exact_devices_in_any_order(void **state)
 	struct fx *fx = *state;
 	unsigned devs[] = {3, 1};
 	struct lease_spec spec = {.pattern = fx->pattern,
-				  .devices = devs,
-				  .ndevices = 2,
-				  .timeout = 5,
-				  .cancel_fd = -1,
-				  .what = "t"};
+	                          .devices = devs,
+	                          .ndevices = 2,
+	                          .timeout = 5,
+	                          .cancel_fd = -1,
+	                          .what = "t"};
 	struct lease *l;
 	struct diag d = DIAG_INIT;
 	assert_int_equal(lease_acquire(&l, &spec, &d), 0);
@@ -157,11 +157,11 @@ static void acquire__cancel_fd_ends_the_wait(void **state)
 	assert_int_equal(pipe(p), 0);
 	assert_int_equal(write(p[1], "x", 1), 1);
 	struct lease_spec spec = {.pattern = fx->pattern,
-				  .total = 1,
-				  .count = 1,
-				  .timeout = -1,
-				  .cancel_fd = p[0],
-				  .what = "t"};
+	                          .total = 1,
+	                          .count = 1,
+	                          .timeout = -1,
+	                          .cancel_fd = p[0],
+	                          .what = "t"};
 	struct lease *l;
 	assert_int_equal(lease_acquire(&l, &spec, &d), -1);
 	assert_int_equal(d.code, DIAG_CANCELED);
@@ -197,13 +197,14 @@ static void acquire__wakes_when_a_killed_holder_dies(void **state)
 	assert_true(now() - t0 < 5);
 	lease_free(l);
 	waitpid(pid, NULL, 0);
+	diag_release(&d);
 	close(go[0]);
 	close(go[1]);
 }
 
 /* Starts a child that asks for `count` GPUs and reports its index when served. */
 static pid_t waiter(struct fx *fx, unsigned count, unsigned total, int report, char tag,
-		    double hold)
+                    double hold)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -351,24 +352,24 @@ static void lease__locks_outlive_gpuci_in_the_job_that_inherited_them(void **sta
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(acquire__takes_the_lowest_free_gpus, setup, teardown),
-		cmocka_unit_test_setup_teardown(acquire__exact_devices_in_any_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(acquire__times_out_and_leaves_nothing_held, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(acquire__count_above_total_is_a_usage_error, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(acquire__cancel_fd_ends_the_wait, setup, teardown),
-		cmocka_unit_test_setup_teardown(acquire__wakes_when_a_killed_holder_dies, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(acquire__serves_waiters_in_arrival_order, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(
-			acquire__head_reserves_freed_gpus_so_wide_requests_are_not_starved, setup,
-			teardown),
-		cmocka_unit_test_setup_teardown(acquire__skips_a_waiter_killed_in_the_queue, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(
-			lease__locks_outlive_gpuci_in_the_job_that_inherited_them, setup, teardown),
+	    cmocka_unit_test_setup_teardown(acquire__takes_the_lowest_free_gpus, setup, teardown),
+	    cmocka_unit_test_setup_teardown(acquire__exact_devices_in_any_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(acquire__times_out_and_leaves_nothing_held, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(acquire__count_above_total_is_a_usage_error, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(acquire__cancel_fd_ends_the_wait, setup, teardown),
+	    cmocka_unit_test_setup_teardown(acquire__wakes_when_a_killed_holder_dies, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(acquire__serves_waiters_in_arrival_order, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        acquire__head_reserves_freed_gpus_so_wide_requests_are_not_starved, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(acquire__skips_a_waiter_killed_in_the_queue, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        lease__locks_outlive_gpuci_in_the_job_that_inherited_them, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

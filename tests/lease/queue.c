@@ -34,10 +34,10 @@ static void q_state__round_trips_and_ignores_unknown_lines(void **state)
 {
 	struct q_state st;
 	q_state_parse(&st, "gpuci-lease-queue 1\nnext 12\n"
-			   "w 10 100 8 - 1000 python tests/test a.py\n"
-			   "future line we do not know\n"
-			   "w 11 101 2 0,2 2000 x\n"
-			   "h 3 99 500 sleep 1\n");
+	                   "w 10 100 8 - 1000 python tests/test a.py\n"
+	                   "future line we do not know\n"
+	                   "w 11 101 2 0,2 2000 x\n"
+	                   "h 3 99 500 sleep 1\n");
 	assert_int_equal(st.next, 12);
 	assert_int_equal(st.nw, 2);
 	assert_int_equal(st.w[0].seq, 10);
@@ -57,9 +57,9 @@ static void q_state__round_trips_and_ignores_unknown_lines(void **state)
 	struct strbuf out = STRBUF_INIT;
 	q_state_format(&st, &out);
 	assert_string_equal(out.buf, "gpuci-lease-queue 1\nnext 12\n"
-				     "w 11 101 2 0,2 2000 x\n"
-				     "w 12 7 1 - 5 a b\n"
-				     "h 3 42 600 new holder\n");
+	                             "w 11 101 2 0,2 2000 x\n"
+	                             "w 12 7 1 - 5 a b\n"
+	                             "h 3 42 600 new holder\n");
 	struct q_state again;
 	q_state_parse(&again, out.buf);
 	assert_int_equal(again.nw, 2);
@@ -157,13 +157,13 @@ static void lock_file_open__another_users_read_only_file_is_still_lockable(void 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(lease_path__replaces_every_placeholder),
-		cmocka_unit_test(lease_check_pattern__requires_placeholder),
-		cmocka_unit_test(q_state__round_trips_and_ignores_unknown_lines),
-		cmocka_unit_test(lock_file_open__creates_a_file_every_user_can_share),
-		cmocka_unit_test(lock_file_open__refuses_a_symlink_and_writes_nothing_through_it),
-		cmocka_unit_test(lock_file_open__refuses_what_is_not_a_regular_file),
-		cmocka_unit_test(lock_file_open__another_users_read_only_file_is_still_lockable),
+	    cmocka_unit_test(lease_path__replaces_every_placeholder),
+	    cmocka_unit_test(lease_check_pattern__requires_placeholder),
+	    cmocka_unit_test(q_state__round_trips_and_ignores_unknown_lines),
+	    cmocka_unit_test(lock_file_open__creates_a_file_every_user_can_share),
+	    cmocka_unit_test(lock_file_open__refuses_a_symlink_and_writes_nothing_through_it),
+	    cmocka_unit_test(lock_file_open__refuses_what_is_not_a_regular_file),
+	    cmocka_unit_test(lock_file_open__another_users_read_only_file_is_still_lockable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,11 +19,11 @@ static void status__shows_free_held_and_plain_flock_holders(void **state)
 
 	/* GPU 0: a lease of ours, recorded with its command. */
 	struct lease_spec spec = {.pattern = pattern,
-				  .total = 3,
-				  .count = 1,
-				  .timeout = 1,
-				  .cancel_fd = -1,
-				  .what = "python tests/test_a.py"};
+	                          .total = 3,
+	                          .count = 1,
+	                          .timeout = 1,
+	                          .cancel_fd = -1,
+	                          .what = "python tests/test_a.py"};
 	struct lease *l;
 	assert_int_equal(lease_acquire(&l, &spec, &d), 0);
 
@@ -85,8 +85,8 @@ static void status__pattern_without_placeholder_is_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(status__shows_free_held_and_plain_flock_holders),
-		cmocka_unit_test(status__pattern_without_placeholder_is_refused),
+	    cmocka_unit_test(status__shows_free_held_and_plain_flock_holders),
+	    cmocka_unit_test(status__pattern_without_placeholder_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

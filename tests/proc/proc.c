@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,14 +84,24 @@ static void proc_run__ends_processes_left_behind(void **state)
 
 static void proc_run__kills_what_ignores_sigterm_after_kill_after(void **state)
 {
+	char *dir = harness_tmpdir();
+	char *ready = harness_path(dir, "ready");
+	char script[512];
+	/* The command exits only once its leftover ignores SIGTERM. */
+	snprintf(script, sizeof(script),
+	         "(trap '' TERM; touch %s; exec sleep 30) & "
+	         "while [ ! -e %s ]; do sleep 0.01; done; exit 0",
+	         ready, ready);
+	char *argv[] = {"sh", "-c", script, NULL};
 	struct proc_result r;
-	char *argv[] = {"sh", "-c", "(trap '' TERM; sleep 30) & exit 0", NULL};
 	double t0 = now();
 	assert_int_equal(run(argv, 0.3, &r), 0);
 	double took = now() - t0;
 	assert_true(took >= 0.29);
 	assert_true(took < 5);
-	assert_true(r.killed >= 1);
+	assert_int_equal(r.killed, 1);
+	free(ready);
+	harness_rmtree(dir);
 }
 
 static void proc_descendants__finds_grandchildren(void **state)
@@ -117,12 +128,12 @@ static void proc_descendants__finds_grandchildren(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(proc_run__passes_on_the_exit_status),
-		cmocka_unit_test(proc_run__reports_a_command_that_cannot_run),
-		cmocka_unit_test(proc_run__sets_the_environment_of_the_command),
-		cmocka_unit_test(proc_run__ends_processes_left_behind),
-		cmocka_unit_test(proc_run__kills_what_ignores_sigterm_after_kill_after),
-		cmocka_unit_test(proc_descendants__finds_grandchildren),
+	    cmocka_unit_test(proc_run__passes_on_the_exit_status),
+	    cmocka_unit_test(proc_run__reports_a_command_that_cannot_run),
+	    cmocka_unit_test(proc_run__sets_the_environment_of_the_command),
+	    cmocka_unit_test(proc_run__ends_processes_left_behind),
+	    cmocka_unit_test(proc_run__kills_what_ignores_sigterm_after_kill_after),
+	    cmocka_unit_test(proc_descendants__finds_grandchildren),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,55 @@
+# A thin front door over CMake. The README's two set-up commands:
+#   make demo   build, then several jobs compete for 8 simulated GPUs
+#   make test   build, then the whole test suite (unit + end-to-end)
+# Both install what is missing first (as root via apt-get; otherwise they
+# print the apt-get line to run).
+
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
+
+.PHONY: all build deps test-deps demo test test-sanitize check bench format tidy clean
+
+all: build
+
+deps:
+	@tools/deps.sh build
+
+test-deps:
+	@tools/deps.sh test
+
+build: deps
+	cmake -S . -B $(BUILD) -DGPUCI_TESTS=OFF
+	cmake --build $(BUILD) -j$(JOBS)
+
+demo: build
+	examples/demo.sh
+
+test: test-deps
+	cmake -S . -B $(BUILD) -DGPUCI_TESTS=ON
+	cmake --build $(BUILD) -j$(JOBS)
+	cd $(BUILD) && ctest $(CTEST_FLAGS)
+
+# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-sanitize: test-deps
+	cmake -S . -B $(ASAN_BUILD) -DGPUCI_TESTS=ON -DGPUCI_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS)
+
+check: test test-sanitize
+
+bench: build
+	bench/lock/run.sh $(BUILD)/gpuci
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+tidy: test
+	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c')
+	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 \
+		--inline-suppr -I src $$(git ls-files 'src/*.c')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -18,7 +18,7 @@ int cmd_version(int argc, char **argv, struct gpuci_ctx *ctx)
 
 int cmd_help(int argc, char **argv, struct gpuci_ctx *ctx)
 {
-	if (argc >= 2 && strcmp(argv[1], "--help") && strcmp(argv[1], "-h")) {
+	if (argc >= 2 && strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-h") != 0) {
 		const struct cli_command *cmd = cli_find(argv[1]);
 		if (!cmd) {
 			fprintf(ctx->err, "gpuci help: no command '%s'. See 'gpuci help'.\n",

@@ -158,7 +158,7 @@ static int waitset_start(struct waitset *ws, const int *fds, size_t n, int op, s
 
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
+	pthread_attr_setstacksize(&attr, (size_t)64 * 1024);
 	/* Waiter threads take SIGUSR2 only; the caller's signals stay with it. */
 	sigset_t all, old;
 	sigfillset(&all);

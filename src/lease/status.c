@@ -41,7 +41,7 @@ static size_t read_proc_locks(struct proc_lock **out)
 		if (sscanf(p + 1, "%15s %15s %15s %d %x:%x:%lu", type, adv, mode, &pid, &maj, &min,
 		           &ino) != 7)
 			continue;
-		if (strcmp(type, "FLOCK") || strcmp(mode, "WRITE"))
+		if (strcmp(type, "FLOCK") != 0 || strcmp(mode, "WRITE") != 0)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 32;

@@ -119,8 +119,8 @@ int lease_probe_free(unsigned **out, size_t *n, const char *pattern, unsigned to
 struct lease_gpu_state {
 	unsigned gpu;
 	bool exists;     /* the lock file exists */
-	bool held;       /* /proc/locks shows an exclusive flock on it */
-	pid_t pid;       /* the process that took the lock, 0 if free */
+	bool held;       /* someone holds an exclusive flock() on it */
+	pid_t pid;       /* who took the lock (/proc/locks); 0 if free or unknown */
 	bool pid_alive;  /* that process still runs (else: its job holds it) */
 	char *cmd;       /* command recorded by gpuci, or the pid's cmdline */
 	double held_for; /* seconds, -1 when unknown */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -147,10 +148,15 @@ int lease_status_read(struct lease_status **out, const char *pattern, unsigned t
 		ws->cmd = xstrdup(w->cmd);
 	}
 
-	struct proc_lock *locks;
-	size_t nlocks = read_proc_locks(&locks);
+	/*
+	 * Whether a GPU is held is asked of the lock itself (a shared lock that
+	 * fails), and who holds it of /proc/locks. /proc/locks is read in pages,
+	 * and entries can slip between two pages while locks come and go, so it
+	 * is read again while a held GPU is missing from it.
+	 */
 	st->gpus = xcalloc(total ? total : 1, sizeof(*st->gpus));
 	st->ngpus = total;
+	struct stat *files = xcalloc(total ? total : 1, sizeof(*files));
 	for (unsigned g = 0; g < total; g++) {
 		struct lease_gpu_state *gs = &st->gpus[g];
 		gs->gpu = g;
@@ -158,19 +164,39 @@ int lease_status_read(struct lease_status **out, const char *pattern, unsigned t
 		char id[16];
 		snprintf(id, sizeof(id), "%u", g);
 		char *path = lease_path(pattern, id);
-		struct stat sb;
-		gs->exists = lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+		int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		free(path);
-		if (!gs->exists)
+		if (fd < 0)
 			continue;
-		for (size_t k = 0; k < nlocks; k++)
-			if (locks[k].ino == sb.st_ino && locks[k].maj == major(sb.st_dev) &&
-			    locks[k].min == minor(sb.st_dev)) {
-				gs->held = true;
-				gs->pid = locks[k].pid;
-				break;
-			}
-		if (!gs->held)
+		gs->exists = fstat(fd, &files[g]) == 0 && S_ISREG(files[g].st_mode);
+		if (gs->exists && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+			gs->held = true;
+		close(fd);
+	}
+	struct proc_lock *locks = NULL;
+	for (int attempt = 0; attempt < 20; attempt++) {
+		free(locks);
+		size_t nlocks = read_proc_locks(&locks);
+		bool missing = false;
+		for (unsigned g = 0; g < total; g++) {
+			struct lease_gpu_state *gs = &st->gpus[g];
+			if (!gs->held)
+				continue;
+			gs->pid = 0;
+			for (size_t k = 0; k < nlocks && !gs->pid; k++)
+				if (locks[k].ino == files[g].st_ino &&
+				    locks[k].maj == major(files[g].st_dev) &&
+				    locks[k].min == minor(files[g].st_dev))
+					gs->pid = locks[k].pid;
+			missing |= gs->pid == 0;
+		}
+		if (!missing)
+			break;
+	}
+	free(files);
+	for (unsigned g = 0; g < total; g++) {
+		struct lease_gpu_state *gs = &st->gpus[g];
+		if (!gs->held || !gs->pid)
 			continue;
 		gs->pid_alive = pid_alive(gs->pid);
 		for (size_t k = 0; k < st->nwaiters && !gs->waiter; k++)

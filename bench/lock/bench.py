@@ -10,6 +10,7 @@ fresh temp dir passed with --lock-path-pattern.
 """
 import argparse
 import math
+import select
 import os
 import shutil
 import signal
@@ -112,14 +113,27 @@ class Job:
             self._done(status, ru)
             return True
         deadline = time.monotonic() + timeout
-        while True:
-            pid, status, ru = os.wait4(self.pid, os.WNOHANG)
-            if pid:
-                self._done(status, ru)
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.002)
+        pfd = None
+        try:
+            pfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            pass
+        try:
+            while True:
+                pid, status, ru = os.wait4(self.pid, os.WNOHANG)
+                if pid:
+                    self._done(status, ru)
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                if pfd is not None:  # sleep until the process exits
+                    select.select([pfd], [], [], left)
+                else:
+                    time.sleep(min(left, 0.002))
+        finally:
+            if pfd is not None:
+                os.close(pfd)
 
     def kill(self):
         if self.rc is None:
@@ -217,8 +231,9 @@ def wait_blocked(pids, min_wait, timeout=60.0):
     return False
 
 
-def leftovers(tool):
-    """Processes still alive whose command line names our temp dir."""
+def leftovers(tool, scope=None):
+    """Processes still alive whose command line names scope (a temp dir)."""
+    scope = scope or TMP_ROOT
     found = []
     me = os.getpid()
     for d in os.listdir("/proc"):
@@ -229,9 +244,9 @@ def leftovers(tool):
                 cl = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if TMP_ROOT in cl:
+        if scope in cl:
             found.append((int(d), cl.strip()))
-    if found:
+    if found and tool is not None:
         problem(tool.name, f"{len(found)} leftover process(es), e.g. {found[0][1][:120]!r}")
         for pid, _ in found:
             try:
@@ -341,8 +356,8 @@ def bench_handoff(tool, n, min_wait):
             break
         b = spawn(tool, tool.cmd(env.pattern, 8, [STAMP, env.log, f"B{i}"], count=8), env.errf)
         jobs.append(b)
-        if not wait_blocked([b.pid], min_wait, 10):
-            problem(tool.name, "hand-off: waiter never looked blocked")
+        if not wait_blocked([b.pid], min_wait, 2):
+            problem(tool.name, "hand-off: waiter still burning CPU 2 s after start")
         if wait_started(env.log, f"B{i}", 0):
             problem(tool.name, "hand-off: waiter started while holder still held the GPUs")
         env.release()
@@ -357,7 +372,7 @@ def bench_handoff(tool, n, min_wait):
             pass
     check_rcs(tool, jobs, "hand-off")
     env.close()
-    leftovers(tool)
+    leftovers(tool, env.dir)
     return lats
 
 
@@ -418,7 +433,7 @@ def bench_stream(tool, runs, cap, warmup):
         if got:
             check_rcs(tool, [big], "stream 8-GPU job")
         env.close()
-        leftovers(tool)
+        leftovers(tool, env.dir)
         res.append(d)
         if d["acquired"]:
             print(f"    run {r + 1}: waited {fmt_ms(d['wait'])}; {fmt_ms(d['after_held_release'])} after the "
@@ -443,7 +458,8 @@ def bench_waitcpu(tools, secs):
         w = spawn(tool, tool.cmd(env.pattern, 8, [STAMP, env.log, "W"], count=8), env.errf)
         st.append([tool, env, h, w])
     for s in st:
-        wait_blocked([s[3].pid], 0.3, 10)
+        if not wait_blocked([s[3].pid], 0.3, 2):
+            problem(s[0].name, "wait-cpu: waiter still burning CPU 2 s after start")
     time.sleep(0.5)
     t0 = now_ns()
     c0 = [tree_cpu_ns([s[3].pid]) for s in st]
@@ -459,7 +475,7 @@ def bench_waitcpu(tools, secs):
         h.reap(30) or h.kill()
         check_rcs(tool, [h, w], "wait-cpu")
         env.close()
-        leftovers(tool)
+        leftovers(tool, env.dir)
         per_min = (c1[i] - c0[i]) / 1e9 / ((t1 - t0) / 1e9) * 60
         out[tool.name] = {"per_min": per_min, "total": w.cpu_ns / 1e9 if w.cpu_ns is not None else None}
         print(f"    {tool.name:9s}: {per_min:.5f} CPU-s per waiting minute "
@@ -476,26 +492,22 @@ def bench_true(tool, n):
     times = []
     rcs = []
     argv = tool.cmd(env.pattern, 8, ["true"], count=1)
+    base = []
     for _ in range(n):
         t = time.perf_counter()
         rc = subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=env.errf)
         times.append((time.perf_counter() - t) * 1000)
         rcs.append(rc)
+        # interleaved baseline: the harness spawning plain `true`
+        t = time.perf_counter()
+        subprocess.call(["true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        base.append((time.perf_counter() - t) * 1000)
     bad = [r for r in rcs if r != 0]
     if bad:
         problem(tool.name, f"`-- true`: {len(bad)}/{n} exited non-zero (e.g. {bad[:5]})")
     env.close()
-    leftovers(tool)
-    return times
-
-
-def spawn_baseline(n):
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        subprocess.call(["true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+    leftovers(tool, env.dir)
+    return times, statistics.median(base)
 
 
 # --------------------------------------------------------------------------
@@ -510,8 +522,8 @@ def bench_scale(tool, w, hold, min_wait, cap):
     ws = [spawn(tool, tool.cmd(env.pattern, 64, [STAMP, "-t", str(hold), env.log, f"W{i}"], count=64),
                 env.errf) for i in range(w)]
     spawn_s = time.monotonic() - t_sp
-    if not wait_blocked([j.pid for j in ws], min_wait, 120):
-        problem(tool.name, f"scale W={w}: waiters never all looked blocked")
+    if not wait_blocked([j.pid for j in ws], min_wait, 10 + w * 0.02):
+        problem(tool.name, f"scale W={w}: waiters still burning CPU {10 + w * 0.02:.0f} s after start")
     pre_cpu = tree_cpu_ns([j.pid for j in ws]) / 1e9
     t_rel = now_ns()
     env.release()
@@ -528,7 +540,7 @@ def bench_scale(tool, w, hold, min_wait, cap):
     lg = read_log(env.log)
     check_rcs(tool, [h] + [j for j in ws if j.rc is not None], f"scale W={w}")
     env.close()
-    leftovers(tool)
+    leftovers(tool, env.dir)
     done = sorted((v for k, v in lg.items() if k.startswith("W") and "S" in v and "E" in v),
                   key=lambda v: v["S"])
     chain = [lg["H"]] + done if "H" in lg and "E" in lg["H"] else done
@@ -548,6 +560,10 @@ def bench_scale(tool, w, hold, min_wait, cap):
 
 
 # --------------------------------------------------------------------------
+
+def on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
 
 def build_stamp(tmp):
     out = os.path.join(tmp, "stamp")
@@ -602,6 +618,7 @@ def main():
         "hold": 0.002,
     }
     TMP_ROOT = tempfile.mkdtemp(prefix="gpuci-lock-bench-")
+    signal.signal(signal.SIGTERM, on_sigterm)
     STAMP = build_stamp(TMP_ROOT)
     g = gpuci_tool(os.path.abspath(a.gpuci))
     ref = None if a.no_ref else ref_tool()
@@ -633,14 +650,13 @@ def main():
         R["waitcpu"] = bench_waitcpu(tools, cfg["wait_s"])
 
         print("\n[4] wall time of `lock --count 1 -- true` (uncontended)")
-        base = spawn_baseline(20)
         for t in tools:
             n = cfg["true_g"] if t is g else cfg["true_r"]
-            ts = bench_true(t, n)
+            ts, base = bench_true(t, n)
             R[("true", t.name)] = ts
             print(f"    {t.name:9s}: n={n}  median {fmt_ms(statistics.median(ts))}  "
-                  f"p90 {fmt_ms(pct(ts, 90))}  max {fmt_ms(max(ts))}", flush=True)
-        print(f"    (spawning plain `true` from this harness: median {fmt_ms(base)})")
+                  f"p90 {fmt_ms(pct(ts, 90))}  max {fmt_ms(max(ts))}   (plain `true` spawned by this "
+                  f"harness, interleaved: median {fmt_ms(base)})", flush=True)
 
         print(f"\n[5] scale: 64 GPUs, one holder of all 64 + W queued `--count 64` jobs, each holding "
               f"{cfg['hold'] * 1000:.0f} ms; hand-off = next job start - previous job exit")
@@ -712,6 +728,7 @@ def main():
             rows.append(row(f"scale W={x['w']}: waiters' CPU total",
                             f"{x['cpu_total']:.3f} s", f"{y['cpu_total']:.3f} s" if y else "-", "",
                             ratio(x["cpu_total"], y["cpu_total"]) if y else ""))
+        leftovers(Tool("harness", []))
         print(f"\nSummary (ref/gpuci = reference value / gpuci value; elapsed "
               f"{time.monotonic() - start:.0f} s)")
         print_table(rows)
@@ -721,7 +738,10 @@ def main():
                 print(f"  - {t}: {p}")
         else:
             print("\nNo non-zero exits, stderr output, overlapping holds or leftover processes seen.")
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
     finally:
+        leftovers(None)  # interrupted runs: kill whatever is left, quietly
         shutil.rmtree(TMP_ROOT, ignore_errors=True)
 
 

@@ -11,7 +11,8 @@ Algorithm:
   * once acquired: set the env var, spawn the command with subprocess, poll it
     once a second, exit with its status.
 
-Lock fds are made inheritable so the command holds them too.  Standard
+On --timeout expiry a TimeoutError escapes (exit status 1), as in the
+original.  Lock fds are made inheritable so the command holds them too.  Standard
 library only.
 """
 import argparse

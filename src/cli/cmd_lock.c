@@ -354,6 +354,32 @@ static char *join_argv(char **argv, int argc)
 	return strbuf_detach(&sb, NULL);
 }
 
+struct wait_note {
+	struct gpuci_ctx *ctx;
+	const struct lease_spec *spec;
+};
+
+/* Says why gpuci sleeps, once, so a waiting job does not look hung. */
+static void note_waiting(void *arg, size_t ahead, size_t reserved)
+{
+	struct wait_note *n = arg;
+	const struct lease_spec *spec = n->spec;
+	FILE *f = n->ctx->err;
+	fprintf(f, "gpuci lock: waiting for ");
+	if (spec->devices) {
+		fprintf(f, "GPUs ");
+		for (size_t i = 0; i < spec->ndevices; i++)
+			fprintf(f, "%s%u", i ? "," : "", spec->devices[i]);
+	} else {
+		fprintf(f, "%u of %u GPUs", spec->count, spec->total);
+	}
+	if (ahead)
+		fprintf(f, ", behind %zu earlier request%s", ahead, ahead == 1 ? "" : "s");
+	else
+		fprintf(f, ", first in line, %zu reserved so far", reserved);
+	fprintf(f, " (see 'gpuci lock status')\n");
+}
+
 static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, int argc,
                       char **argv, struct gpuci_ctx *ctx)
 {
@@ -375,6 +401,11 @@ static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, i
 	    .cancel_fd = ps.fd,
 	    .what = what,
 	};
+	struct wait_note note = {ctx, &spec};
+	if (!o->quiet) {
+		spec.on_wait = note_waiting;
+		spec.on_wait_arg = &note;
+	}
 	struct lease *lease;
 	int rc = EXIT_OK;
 	if (lease_acquire(&lease, &spec, &d) < 0) {

@@ -256,8 +256,9 @@ struct acq {
 	int *fds;       /* one per candidate, -1 until opened */
 	bool *held;
 	size_t nheld, need;
-	int qfd; /* queue file, or -1 when the queue cannot be used */
-	int tfd; /* our ticket, or -1 */
+	bool told; /* on_wait was called */
+	int qfd;   /* queue file, or -1 when the queue cannot be used */
+	int tfd;   /* our ticket, or -1 */
 	unsigned long seq;
 	char *warning;
 };
@@ -400,9 +401,10 @@ static int dequeue(struct acq *a, bool granted, struct diag *d)
  * Finds the live waiter just ahead of us, dropping dead entries on the way.
  * Stores 0 when we are the head.
  */
-static int find_predecessor(struct acq *a, unsigned long *pred)
+static int find_predecessor(struct acq *a, unsigned long *pred, size_t *ahead)
 {
 	*pred = 0;
+	*ahead = 0;
 	if (queue_lock(a, a->d) < 0)
 		return -1;
 	struct q_state st;
@@ -415,6 +417,9 @@ static int find_predecessor(struct acq *a, unsigned long *pred)
 				continue;
 			if (q_ticket_alive(a->spec->pattern, st.w[i].seq)) {
 				*pred = st.w[i].seq;
+				/* Those further ahead are counted, not checked. */
+				for (size_t k = 0; k <= i; k++)
+					*ahead += st.w[k].seq < a->seq;
 				break;
 			}
 			char *tpath = q_ticket_path(a->spec->pattern, st.w[i].seq);
@@ -504,6 +509,14 @@ static int open_candidate(struct acq *a, size_t i)
 	return rc;
 }
 
+static void tell_waiting(struct acq *a, size_t ahead)
+{
+	if (a->told || !a->spec->on_wait)
+		return;
+	a->told = true;
+	a->spec->on_wait(a->spec->on_wait_arg, ahead, a->nheld);
+}
+
 /* Takes, without waiting, every candidate we still need that is free. */
 static int take_free(struct acq *a)
 {
@@ -538,6 +551,7 @@ static int wait_for_gpus(struct acq *a)
 				fds[n] = a->fds[i];
 				idx[n++] = i;
 			}
+		tell_waiting(a, 0);
 		struct waitset ws = {.efd = -1};
 		rc = waitset_start(&ws, fds, n, LOCK_EX, a->d);
 		enum wait_result r = WAIT_ERROR;
@@ -637,9 +651,11 @@ int lease_acquire(struct lease **out, const struct lease_spec *spec, struct diag
 	int rc = enqueue(&a);
 	while (rc == 0 && a.qfd >= 0) {
 		unsigned long pred;
-		rc = find_predecessor(&a, &pred);
+		size_t ahead;
+		rc = find_predecessor(&a, &pred, &ahead);
 		if (rc < 0 || pred == 0)
 			break;
+		tell_waiting(&a, ahead);
 		rc = wait_for_predecessor(&a, pred);
 	}
 	if (rc == 0)

@@ -60,6 +60,13 @@ struct lease_spec {
 	double timeout;   /* seconds to wait; negative waits forever */
 	int cancel_fd;    /* the wait ends when readable; -1: none */
 	const char *what; /* the job's command line, shown by status */
+	/*
+	 * Called at most once, when the request has to sleep: with the number
+	 * of requests queued ahead of it, and the GPUs it already holds as a
+	 * reservation (when it is the oldest). NULL: nobody is told.
+	 */
+	void (*on_wait)(void *arg, size_t ahead, size_t reserved);
+	void *on_wait_arg;
 };
 
 struct lease;

@@ -300,7 +300,7 @@ int proc_run(struct proc_result *out, const struct proc_job *job, struct proc_si
 			ps->received = out->signal = sig;
 			ps->from_tty = tty;
 			/* From the terminal, the foreground group has it already. */
-			signal_job(sig, tty ? getpgrp() : 0, NULL);
+			signal_job(sig, tty ? getpgrp() : 0, sig == SIGTERM ? &termed : NULL);
 			if (!kill_at)
 				kill_at = mono_now() + job->kill_after;
 		}

@@ -217,7 +217,7 @@ class LockTest(unittest.TestCase):
     def test_wide_request_reserves_gpus_so_narrow_ones_cannot_starve_it(self):
         small = self.start("-q", "--devices", "0", "--", "sleep", "30")
         self.assertTrue(wait_until(lambda: not self.gpu_free(0)))
-        wide = self.start("-q", "--count", "4", "--", "true")
+        wide = self.start("--count", "4", "--", "true")
         self.assertTrue(wait_until(lambda: len(self.status()["waiters"]) == 1))
         self.assertTrue(wait_until(
             lambda: [g["state"] for g in self.status()["gpus"]] ==
@@ -227,6 +227,10 @@ class LockTest(unittest.TestCase):
         self.assertEqual(r.returncode, 75)
         small.send_signal(signal.SIGTERM)
         self.assertEqual(wide.wait(timeout=10), 0)
+        # It said once why it slept, and what it had reserved meanwhile.
+        err = wide.stderr.read()
+        self.assertEqual(err.count("waiting for"), 1, err)
+        self.assertIn("gpuci lock: waiting for 4 of 4 GPUs, first in line, 3 reserved so far", err)
 
     # -- a lease lasts as long as the job ------------------------------------
 
@@ -268,6 +272,29 @@ class LockTest(unittest.TestCase):
         g.send_signal(signal.SIGINT)
         self.assertEqual(g.wait(timeout=10), 130)
         self.assertTrue(os.path.exists(marker))
+
+    def test_sighup_goes_to_the_job(self):
+        marker = os.path.join(self.dir, "hup")
+        script = ("import signal, sys, time\n"
+                  f"signal.signal(signal.SIGHUP, lambda *a: (open({marker!r}, 'w').close(), sys.exit(0)))\n"
+                  "print('up', flush=True); time.sleep(30)\n")
+        g = self.start("-q", "--count", "1", "--", sys.executable, "-c", script)
+        self.assertEqual(g.stdout.readline(), "up\n")
+        g.send_signal(signal.SIGHUP)
+        self.assertEqual(g.wait(timeout=10), 128 + signal.SIGHUP)
+        self.assertTrue(os.path.exists(marker))
+
+    def test_a_waiter_behind_others_says_so(self):
+        self.start("-q", "--count", "4", "--", "sleep", "30")
+        self.assertTrue(wait_until(lambda: not self.gpu_free(3)))
+        self.start("-q", "--count", "2", "--", "true")
+        self.assertTrue(wait_until(lambda: len(self.status()["waiters"]) == 1))
+        w = self.start("--devices", "1,2", "--timeout", "0.3", "--", "true")
+        self.assertEqual(w.wait(timeout=10), 75)
+        self.assertEqual(w.stderr.read(),
+                         "gpuci lock: waiting for GPUs 1,2, behind 1 earlier request "
+                         "(see 'gpuci lock status')\n"
+                         "gpuci lock: timed out after 0.3s waiting for GPUs 1,2\n")
 
     def test_gpus_stay_held_while_the_job_outlives_a_sigkilled_gpuci(self):
         pidfile = os.path.join(self.dir, "job")

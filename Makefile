@@ -27,13 +27,13 @@ demo: build
 	examples/demo.sh
 
 test: test-deps
-	cmake -S . -B $(BUILD) -DGPUCI_TESTS=ON
+	cmake -S . -B $(BUILD) -DGPUCI_TESTS=ON -DGPUCI_REQUIRE_TESTS=ON
 	cmake --build $(BUILD) -j$(JOBS)
 	cd $(BUILD) && ctest $(CTEST_FLAGS)
 
 # The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-sanitize: test-deps
-	cmake -S . -B $(ASAN_BUILD) -DGPUCI_TESTS=ON -DGPUCI_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake -S . -B $(ASAN_BUILD) -DGPUCI_TESTS=ON -DGPUCI_REQUIRE_TESTS=ON -DGPUCI_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS)

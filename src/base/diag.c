@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include "base/banned.h"
 
 void diag_init(struct diag *d)
 {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/xalloc.h"
+#include "base/banned.h"
 
 char strbuf_empty[1];
 

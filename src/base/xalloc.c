@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/banned.h"
 
 static _Noreturn void oom(size_t n)
 {

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "base/banned.h"
 
 const struct cli_command cli_commands[] = {
     {"lock", cmd_lock, "run a command on GPUs leased fairly from a shared machine"},

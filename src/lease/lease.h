@@ -91,9 +91,10 @@ char *lease_path(const char *pattern, const char *id);
  *   DIAG_INPUT     a lock file is a symlink or not a regular file;
  *   DIAG_SYSTEM    a system call failed.
  * On failure nothing is held and the caller's queue entry is gone.
- * Uses SIGUSR2 to interrupt its waiter threads (a no-op handler is
- * installed without SA_RESTART); the caller must not block SIGUSR2 in
- * threads it does not own... it is only ever sent to lease's own threads.
+ * Process-wide effect: the first call installs a no-op SIGUSR2 handler
+ * (without SA_RESTART). The signal is only ever sent, with pthread_kill(),
+ * to lease's own waiter threads, to interrupt their flock(); the process's
+ * other threads are not affected.
  */
 int lease_acquire(struct lease **out, const struct lease_spec *spec, struct diag *d);
 

@@ -384,16 +384,16 @@ static int dequeue(struct acq *a, bool granted, struct diag *d)
 			q_state_release(&st);
 		}
 	}
+	queue_unlock(a);
+	close(a->qfd);
+	a->qfd = -1;
 	if (a->tfd >= 0) {
 		char *tpath = q_ticket_path(a->spec->pattern, a->seq);
 		unlink(tpath);
 		free(tpath);
-		close(a->tfd); /* this wakes our successor */
+		close(a->tfd); /* this wakes our successor, who finds us gone */
 		a->tfd = -1;
 	}
-	queue_unlock(a);
-	close(a->qfd);
-	a->qfd = -1;
 	return rc;
 }
 

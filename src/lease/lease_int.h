@@ -49,7 +49,7 @@ void q_state_remove_waiter(struct q_state *st, size_t i);
 void q_state_set_holder(struct q_state *st, unsigned gpu, pid_t pid, int64_t since_ns,
                         const char *cmd);
 
-/* Reads the whole file from offset 0 (fd must be readable). */
+/* Reads the whole file from offset 0; *st is valid (maybe empty) either way. */
 int q_read(int fd, struct q_state *st, struct diag *d);
 /* Replaces the file's contents. */
 int q_write(int fd, const struct q_state *st, struct diag *d);

@@ -163,6 +163,7 @@ void q_state_format(const struct q_state *st, struct strbuf *out)
 
 int q_read(int fd, struct q_state *st, struct diag *d)
 {
+	*st = (struct q_state){.next = 1}; /* releasable even when reading fails */
 	struct strbuf sb = STRBUF_INIT;
 	char buf[8192];
 	off_t off = 0;

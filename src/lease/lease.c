@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -263,12 +264,43 @@ struct acq {
 	char *warning;
 };
 
-static int queue_lock(struct acq *a, struct diag *d)
+static int fail_wait(struct acq *a, enum wait_result r);
+
+/*
+ * Locks the queue file. Holders keep it for microseconds, so a few quick
+ * tries come first; past them (its holder was stopped with SIGSTOP, say) we
+ * sleep in the kernel like any other wait, so that --timeout and signals
+ * still end the wait. The lock belongs to the open file description, so a
+ * waiter thread can take it for us.
+ */
+static int queue_lock(struct acq *a, double deadline, struct diag *d)
 {
-	while (flock(a->qfd, LOCK_EX) < 0)
-		if (errno != EINTR)
+	for (int i = 0; i < 3; i++) {
+		if (flock(a->qfd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
 			return diag_errno(d, "cannot lock the lock queue");
-	return 0;
+		sched_yield();
+	}
+	struct waitset ws = {.efd = -1};
+	int rc = waitset_start(&ws, &a->qfd, 1, LOCK_EX, d);
+	enum wait_result r = WAIT_RECHECK;
+	while (rc == 0 && r == WAIT_RECHECK)
+		r = wait_event(ws.efd, a->spec->cancel_fd, deadline);
+	waitset_stop(&ws);
+	if (rc == 0 && atomic_load(&ws.slots[0].state) != SLOT_LOCKED) {
+		if (atomic_load(&ws.slots[0].state) == SLOT_FAILED) {
+			errno = ws.slots[0].err;
+			rc = diag_errno(d, "cannot lock the lock queue");
+		} else {
+			struct diag *keep = a->d;
+			a->d = d;
+			rc = fail_wait(a, r);
+			a->d = keep;
+		}
+	}
+	waitset_release(&ws);
+	return rc;
 }
 
 static void queue_unlock(struct acq *a)
@@ -316,7 +348,7 @@ static int enqueue(struct acq *a)
 	}
 	free(qpath);
 
-	if (queue_lock(a, a->d) < 0)
+	if (queue_lock(a, a->deadline, a->d) < 0)
 		return -1;
 	struct q_state st;
 	int rc = q_read(a->qfd, &st, a->d);
@@ -365,7 +397,17 @@ static int dequeue(struct acq *a, bool granted, struct diag *d)
 {
 	if (a->qfd < 0)
 		return 0;
-	int rc = queue_lock(a, d);
+	if (a->tfd < 0) { /* never joined */
+		close(a->qfd);
+		a->qfd = -1;
+		return 0;
+	}
+	/*
+	 * Leaving is bounded on its own, as our deadline may have passed. A
+	 * waiter that gives up need not wait long: its closed ticket marks its
+	 * entry dead whether or not the entry is removed.
+	 */
+	int rc = queue_lock(a, mono_now() + (granted ? 10 : 0.2), d);
 	if (rc == 0) {
 		struct q_state st;
 		rc = q_read(a->qfd, &st, d);
@@ -405,7 +447,7 @@ static int find_predecessor(struct acq *a, unsigned long *pred, size_t *ahead)
 {
 	*pred = 0;
 	*ahead = 0;
-	if (queue_lock(a, a->d) < 0)
+	if (queue_lock(a, a->deadline, a->d) < 0)
 		return -1;
 	struct q_state st;
 	int rc = q_read(a->qfd, &st, a->d);

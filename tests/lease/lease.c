@@ -349,6 +349,27 @@ static void lease__locks_outlive_gpuci_in_the_job_that_inherited_them(void **sta
 	diag_release(&d);
 }
 
+static void acquire__a_stuck_queue_holder_cannot_block_the_timeout(void **state)
+{
+	struct fx *fx = *state;
+	char *qpath = lease_path(fx->pattern, "queue");
+	int qfd = open(qpath, O_RDWR | O_CREAT, 0666);
+	free(qpath);
+	assert_true(qfd >= 0);
+	/* As if a gpuci process was stopped while it held the queue. */
+	assert_int_equal(flock(qfd, LOCK_EX | LOCK_NB), 0);
+	struct diag d = DIAG_INIT;
+	double t0 = now();
+	assert_null(take(fx, 1, 2, 0.3, &d));
+	assert_int_equal(d.code, DIAG_TIMEOUT);
+	assert_true(now() - t0 < 5);
+	close(qfd);
+	struct lease *l = take(fx, 1, 2, 5, &d);
+	assert_non_null(l);
+	lease_free(l);
+	diag_release(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +391,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(
 	        lease__locks_outlive_gpuci_in_the_job_that_inherited_them, setup, teardown),
+	    cmocka_unit_test_setup_teardown(acquire__a_stuck_queue_holder_cannot_block_the_timeout,
+	                                    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,8 +11,11 @@ int main(int argc, char **argv)
 {
 	struct gpuci_ctx ctx = {.progname = "gpuci", .out = stdout, .err = stderr};
 	setlocale(LC_CTYPE, "");
-	/* A closed pipe is an error to report where it happens, not a silent death. */
-	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * A closed pipe is an error to report where it happens, not a silent
+	 * death. Commands gpuci runs get back the disposition gpuci was given.
+	 */
+	ctx.sigpipe_ignored = signal(SIGPIPE, SIG_IGN) == SIG_IGN;
 
 	if (argc < 2) {
 		char *help_argv[] = {"help", NULL};

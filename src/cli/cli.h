@@ -25,6 +25,7 @@ enum {
 struct gpuci_ctx {
 	const char *progname;
 	FILE *out, *err;
+	bool sigpipe_ignored; /* gpuci was started with SIGPIPE ignored */
 };
 
 struct cli_command {

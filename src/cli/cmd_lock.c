@@ -437,7 +437,10 @@ static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, i
 		fprintf(ctx->err, "gpuci lock: acquired GPUs %s after %.3fs (%s)\n", list.buf,
 		        lease_waited(lease), env_dev.buf);
 
-	struct proc_job job = {.argv = argv, .setenv = setenv_list, .kill_after = o->kill_after};
+	struct proc_job job = {.argv = argv,
+	                       .setenv = setenv_list,
+	                       .kill_after = o->kill_after,
+	                       .ignore_sigpipe = ctx->sigpipe_ignored};
 	struct proc_result res;
 	if (proc_run(&res, &job, &ps, &d) < 0) {
 		cli_error(ctx, "lock", &d);

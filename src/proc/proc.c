@@ -273,6 +273,7 @@ int proc_run(struct proc_result *out, const struct proc_job *job, struct proc_si
 			putenv(*e);
 		sigprocmask(SIG_SETMASK, &ps->saved, NULL);
 		signal(SIGUSR2, SIG_DFL);
+		signal(SIGPIPE, job->ignore_sigpipe ? SIG_IGN : SIG_DFL);
 		execvp(job->argv[0], job->argv);
 		int err = errno;
 		ssize_t w = write(pfd[1], &err, sizeof(err));

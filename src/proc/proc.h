@@ -50,6 +50,7 @@ struct proc_job {
 	char *const *argv;   /* the command; argv[0] is looked up in PATH */
 	char *const *setenv; /* "NAME=VALUE" entries added to the environment */
 	double kill_after;   /* seconds between SIGTERM and SIGKILL */
+	bool ignore_sigpipe; /* run it with SIGPIPE ignored (else default) */
 };
 
 struct proc_result {

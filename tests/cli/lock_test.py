@@ -119,6 +119,14 @@ class LockTest(unittest.TestCase):
         r = self.run_lock("-q", "--count", "1", "--", "printf", "%s|", "a b", "$HOME", "*")
         self.assertEqual(r.stdout, "a b|$HOME|*|")
 
+    def test_command_gets_default_signal_dispositions(self):
+        r = self.run_lock("-q", "--count", "1", "--", "grep", "-E", "^Sig(Ign|Blk)",
+                          "/proc/self/status")
+        masks = dict(line.split(":\t") for line in r.stdout.splitlines())
+        sigpipe, sigint, sigchld = 1 << (13 - 1), 1 << (2 - 1), 1 << (17 - 1)
+        self.assertEqual(int(masks["SigIgn"], 16) & (sigpipe | sigint), 0, r.stdout)
+        self.assertEqual(int(masks["SigBlk"], 16) & (sigint | sigchld), 0, r.stdout)
+
     def test_exit_status_is_passed_on(self):
         self.assertEqual(self.run_lock("--count", "1", "--", "sh", "-c", "exit 7").returncode, 7)
         self.assertEqual(self.run_lock("--count", "1", "--", "sh", "-c",
@@ -272,6 +280,32 @@ class LockTest(unittest.TestCase):
         g.send_signal(signal.SIGINT)
         self.assertEqual(g.wait(timeout=10), 130)
         self.assertTrue(os.path.exists(marker))
+
+    def test_ctrl_c_on_a_terminal_reaches_the_job_once(self):
+        import pty
+        count = os.path.join(self.dir, "sigints")
+        script = ("import signal, time\n"
+                  "n = []\n"
+                  "signal.signal(signal.SIGINT, lambda *a: n.append(1))\n"
+                  "print('up', flush=True)\n"
+                  "while not n: time.sleep(0.01)\n"
+                  "time.sleep(0.5)\n"
+                  f"open({count!r}, 'w').write(str(len(n)))\n"
+                  "raise SystemExit(3)\n")
+        pid, master = pty.fork()
+        if pid == 0:
+            os.execv(GPUCI, self.args("-q", "--count", "1", "--", sys.executable, "-c", script))
+        try:
+            out = b""
+            while b"up" not in out:
+                out += os.read(master, 1024)
+            os.write(master, b"\x03")  # the terminal sends SIGINT to the foreground group
+            _, status = os.waitpid(pid, 0)
+        finally:
+            os.close(master)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 130)
+        with open(count) as f:
+            self.assertEqual(f.read(), "1", "the job got the terminal's SIGINT more than once")
 
     def test_sighup_goes_to_the_job(self):
         marker = os.path.join(self.dir, "hup")

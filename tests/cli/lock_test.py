@@ -382,6 +382,30 @@ class LockTest(unittest.TestCase):
 
     # -- a shared machine ----------------------------------------------------
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to act as a second user")
+    def test_another_user_shares_the_files_of_the_first(self):
+        os.chmod(self.dir, 0o1777)  # like /dev/shm
+        # Lock files made by the Python script under umask 022: read-only to others.
+        for gpu in range(4):
+            with open(self.path(gpu), "a"):
+                os.chmod(self.path(gpu), 0o644)
+        self.assertEqual(self.run_lock("-q", "--count", "1", "--", "true").returncode, 0)
+
+        def as_nobody():
+            os.setgid(65534)
+            os.setuid(65534)
+
+        holder = subprocess.Popen(self.args("-q", "--count", "3", "--", "sleep", "30"),
+                                  preexec_fn=as_nobody, stderr=subprocess.PIPE, text=True)
+        self.procs.append(holder)
+        self.assertTrue(wait_until(lambda: not self.gpu_free(2)), holder.stderr)
+        gpus = self.status()["gpus"]
+        self.assertEqual([g["pid"] for g in gpus[:3]], [holder.pid] * 3)
+        w = subprocess.run(self.args("--count", "2", "--timeout", "0.3", "--", "true"),
+                           preexec_fn=as_nobody, capture_output=True, text=True)
+        self.assertEqual(w.returncode, 75, w.stderr)
+        self.assertNotIn("warning", w.stderr)  # the queue was usable by the second user
+
     def test_a_planted_symlink_is_refused_and_never_written_through(self):
         victim = os.path.join(self.dir, "victim")
         os.symlink(victim, self.path(0))

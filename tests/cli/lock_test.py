@@ -56,8 +56,13 @@ class LockTest(unittest.TestCase):
     def tearDown(self):
         for p in self.procs:
             if p.poll() is None:
-                p.kill()
-                p.wait()
+                # SIGTERM lets gpuci end its job too; SIGKILL would leave it running.
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
             for f in (p.stdin, p.stdout, p.stderr):
                 if f:
                     f.close()

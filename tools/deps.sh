@@ -4,7 +4,7 @@
 # Usage: tools/deps.sh [build|test]   (test adds what the test suite needs)
 set -euo pipefail
 
-want=(cmake make gcc pkg-config libc6-dev)
+want=(cmake make gcc pkg-config libc6-dev libyaml-dev)
 [ "${1:-build}" = test ] && want+=(libcmocka-dev python3)
 
 missing=()

@@ -76,5 +76,6 @@ void cli_error(struct gpuci_ctx *ctx, const char *cmd, const struct diag *d);
 int cmd_help(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_version(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_lock(int argc, char **argv, struct gpuci_ctx *ctx);
+int cmd_render(int argc, char **argv, struct gpuci_ctx *ctx);
 
 #endif

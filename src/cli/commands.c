@@ -6,6 +6,7 @@
 
 const struct cli_command cli_commands[] = {
     {"lock", cmd_lock, "run a command on GPUs leased fairly from a shared machine"},
+    {"render", cmd_render, "render workflow templates (*.yml.j2) as Jinja2 would"},
     {"help", cmd_help, "show help for gpuci or one of its commands"},
     {"version", cmd_version, "print gpuci's version"},
     {NULL, NULL, NULL},

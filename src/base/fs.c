@@ -1,0 +1,76 @@
+#include "base/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/banned.h"
+
+int fs_read_all(const char *path, struct strbuf *out, struct diag *d)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return diag_errno(d, "cannot read %s", path);
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int rc = diag_errno(d, "cannot read %s", path);
+			close(fd);
+			return rc;
+		}
+		if (n == 0)
+			break;
+		strbuf_add(out, buf, (size_t)n);
+	}
+	close(fd);
+	if (strbuf_failed(out))
+		return diag_set(d, DIAG_INPUT, "%s: too large", path);
+	return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, struct diag *d)
+{
+	struct strbuf tmp = STRBUF_INIT;
+	strbuf_addf(&tmp, "%s.tmp-XXXXXX", path);
+	int fd = mkostemp(tmp.buf, O_CLOEXEC);
+	if (fd < 0) {
+		int rc = diag_errno(d, "cannot write %s", path);
+		strbuf_release(&tmp);
+		return rc;
+	}
+	struct stat sb;
+	mode_t mode = stat(path, &sb) == 0 ? sb.st_mode & 07777 : 0644;
+	int rc = 0;
+	const char *p = data;
+	size_t left = len;
+	while (left && rc == 0) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = diag_errno(d, "cannot write %s", path);
+		else {
+			p += n;
+			left -= (size_t)n;
+		}
+	}
+	if (rc == 0 && fchmod(fd, mode) < 0)
+		rc = diag_errno(d, "cannot write %s", path);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = diag_errno(d, "cannot write %s", path);
+	if (close(fd) < 0 && rc == 0)
+		rc = diag_errno(d, "cannot write %s", path);
+	if (rc == 0 && rename(tmp.buf, path) < 0)
+		rc = diag_errno(d, "cannot replace %s", path);
+	if (rc < 0)
+		unlink(tmp.buf);
+	strbuf_release(&tmp);
+	return rc;
+}

@@ -1,0 +1,1130 @@
+/*
+ * The renderer: runs the tree as Jinja2's generated Python code would.
+ * Scoping follows Jinja2: a for loop's body gets a fresh scope on every
+ * iteration, macros and filter blocks get their own, `if` gets none.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tpl/tpl_int.h"
+#include "base/xalloc.h"
+#include "base/banned.h"
+
+#define MAX_CALL_DEPTH 200
+
+struct frame {
+	struct frame *parent;
+	struct vdict vars;
+};
+
+enum func_kind { F_MACRO, F_METHOD, F_RANGE, F_DICT, F_CYCLE, F_UNSUPPORTED };
+
+struct vfunc {
+	enum func_kind kind;
+	const char *name;
+	const struct node *macro;
+	struct frame *closure;
+	struct value self;
+};
+
+int tpl_fail(struct rctx *r, const char *fmt, ...)
+{
+	va_list ap;
+	r->d->code = DIAG_INPUT;
+	strbuf_reset(&r->d->msg);
+	va_start(ap, fmt);
+	strbuf_vaddf(&r->d->msg, fmt, ap);
+	va_end(ap);
+	r->d->loc = (struct srcloc){r->t->name, r->line, 0};
+	return -1;
+}
+
+int tpl_fail_undefined(struct rctx *r, struct value v)
+{
+	return tpl_fail(r, "%s", v.str.s ? v.str.s : "value is undefined");
+}
+
+static struct value undef_named(struct rctx *r, const char *name)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addf(&sb, "'%s' is undefined", name);
+	struct value v = value_undef(arena_strndup(r->a, sb.buf, sb.len));
+	strbuf_release(&sb);
+	return v;
+}
+
+/* Jinja2's object_type_repr: "dict object", "None", ... */
+static void type_repr(struct value v, struct strbuf *sb)
+{
+	if (v.kind == V_NONE)
+		strbuf_adds(sb, "None");
+	else
+		strbuf_addf(sb, "%s object", value_type_name(v));
+}
+
+static struct value undef_attr(struct rctx *r, struct value obj, const char *name)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addch(&sb, '\'');
+	type_repr(obj, &sb);
+	strbuf_addf(&sb, "' has no attribute '%s'", name);
+	struct value v = value_undef(arena_strndup(r->a, sb.buf, sb.len));
+	strbuf_release(&sb);
+	return v;
+}
+
+static struct value undef_item(struct rctx *r, struct value obj, struct value key)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addch(&sb, '\'');
+	type_repr(obj, &sb);
+	strbuf_adds(&sb, "' has no element ");
+	value_repr_into(key, &sb);
+	struct value v = value_undef(arena_strndup(r->a, sb.buf, sb.len));
+	strbuf_release(&sb);
+	return v;
+}
+
+struct value tpl_to_str(struct rctx *r, struct value v)
+{
+	if (v.kind == V_STR)
+		return v;
+	struct strbuf sb = STRBUF_INIT;
+	value_str_into(v, &sb);
+	struct value s = value_strbuf(r->a, &sb);
+	strbuf_release(&sb);
+	return s;
+}
+
+struct value tpl_escape(struct rctx *r, struct value v)
+{
+	if (v.kind == V_STR && v.safe)
+		return v;
+	struct value s = tpl_to_str(r, v);
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; i < s.str.len; i++) {
+		char c = s.str.s[i];
+		switch (c) {
+		case '&':
+			strbuf_adds(&sb, "&amp;");
+			break;
+		case '<':
+			strbuf_adds(&sb, "&lt;");
+			break;
+		case '>':
+			strbuf_adds(&sb, "&gt;");
+			break;
+		case '"':
+			strbuf_adds(&sb, "&#34;");
+			break;
+		case '\'':
+			strbuf_adds(&sb, "&#39;");
+			break;
+		default:
+			strbuf_addch(&sb, c);
+		}
+	}
+	struct value out = value_strbuf(r->a, &sb);
+	out.safe = true;
+	strbuf_release(&sb);
+	return out;
+}
+
+static struct value mkfunc(struct rctx *r, enum func_kind kind, const char *name, struct value self)
+{
+	struct vfunc *f = arena_alloc(r->a, sizeof(*f));
+	f->kind = kind;
+	f->name = name;
+	f->self = self;
+	struct value v = {.kind = V_FUNC};
+	v.func = f;
+	return v;
+}
+
+/* ---- attribute and item access ---- */
+
+static const char *const str_methods[] = {
+    "startswith", "endswith",   "split",   "rsplit",  "strip",   "lstrip",  "rstrip",
+    "replace",    "upper",      "lower",   "format",  "join",    "title",   "capitalize",
+    "count",      "find",       "isdigit", "isalpha", "isalnum", "isspace", "islower",
+    "isupper",    "splitlines", "zfill",   NULL};
+static const char *const dict_methods[] = {"get", "items", "keys", "values", NULL};
+static const char *const python_attrs_dict[] = {"pop",        "update",  "copy",     "clear",
+                                                "setdefault", "popitem", "fromkeys", NULL};
+static const char *const python_attrs_list[] = {"append", "extend",  "insert", "pop",
+                                                "remove", "reverse", "sort",   "copy",
+                                                "clear",  "index",   "count",  NULL};
+
+static bool in_list(const char *const *list, const char *name)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, name))
+			return true;
+	return false;
+}
+
+/* Python attribute lookup: a method, or false when there is none. */
+static bool python_attr(struct rctx *r, struct value v, const char *name, struct value *out)
+{
+	if (v.kind == V_STR && in_list(str_methods, name)) {
+		*out = mkfunc(r, F_METHOD, name, v);
+		return true;
+	}
+	if (v.kind == V_DICT && in_list(dict_methods, name)) {
+		*out = mkfunc(r, F_METHOD, name, v);
+		return true;
+	}
+	if ((v.kind == V_DICT && in_list(python_attrs_dict, name)) ||
+	    (v.kind == V_LIST && in_list(python_attrs_list, name))) {
+		*out = mkfunc(r, F_UNSUPPORTED, name, v);
+		return true;
+	}
+	return false;
+}
+
+static size_t utf8_len_at(const char *s)
+{
+	unsigned char c = (unsigned char)*s;
+	return c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+}
+
+/* obj[key] in Python; false when Python raises (a miss). */
+static bool python_item(struct rctx *r, struct value obj, struct value key, struct value *out)
+{
+	if (obj.kind == V_DICT) {
+		struct value *v = vdict_get(obj.dict, key);
+		if (v)
+			*out = *v;
+		return v != NULL;
+	}
+	if ((obj.kind == V_LIST || obj.kind == V_STR) &&
+	    (key.kind == V_INT || key.kind == V_BOOL)) {
+		int64_t i = key.kind == V_INT ? key.i : key.b;
+		size_t n;
+		value_length(obj, &n);
+		if (i < 0)
+			i += (int64_t)n;
+		if (i < 0 || (size_t)i >= n)
+			return false;
+		if (obj.kind == V_LIST) {
+			*out = obj.list->items[i];
+			return true;
+		}
+		const char *p = obj.str.s;
+		for (int64_t k = 0; k < i; k++)
+			p += utf8_len_at(p);
+		*out = value_str(r->a, p, utf8_len_at(p));
+		return true;
+	}
+	return false;
+}
+
+int tpl_getattr(struct rctx *r, struct value v, const char *name, struct value *out)
+{
+	if (v.kind == V_UNDEF)
+		return tpl_fail_undefined(r, v);
+	if (python_attr(r, v, name, out))
+		return 0;
+	if (python_item(r, v, value_str_static(name), out))
+		return 0;
+	*out = undef_attr(r, v, name);
+	return 0;
+}
+
+int tpl_getitem(struct rctx *r, struct value v, struct value key, struct value *out)
+{
+	if (v.kind == V_UNDEF)
+		return tpl_fail_undefined(r, v);
+	if (python_item(r, v, key, out))
+		return 0;
+	if (key.kind == V_STR && python_attr(r, v, key.str.s, out))
+		return 0;
+	*out = key.kind == V_STR ? undef_attr(r, v, key.str.s) : undef_item(r, v, key);
+	return 0;
+}
+
+int tpl_iterate(struct rctx *r, struct value v, struct value *list_out)
+{
+	switch (v.kind) {
+	case V_UNDEF:
+		*list_out = value_list(r->a, 0);
+		return 0;
+	case V_LIST:
+		*list_out = v;
+		list_out->tuple = false;
+		return 0;
+	case V_DICT: {
+		struct value l = value_list(r->a, v.dict->n);
+		for (size_t i = 0; i < v.dict->n; i++)
+			l.list->items[i] = v.dict->keys[i];
+		*list_out = l;
+		return 0;
+	}
+	case V_STR: {
+		size_t n;
+		value_length(v, &n);
+		struct value l = value_list(r->a, n);
+		const char *p = v.str.s;
+		for (size_t i = 0; i < n; i++) {
+			size_t w = utf8_len_at(p);
+			l.list->items[i] = value_str(r->a, p, w);
+			p += w;
+		}
+		*list_out = l;
+		return 0;
+	}
+	default:
+		return tpl_fail(r, "'%s' object is not iterable", value_type_name(v));
+	}
+}
+
+/* ---- arithmetic ---- */
+
+static bool numeric(struct value v)
+{
+	return v.kind == V_INT || v.kind == V_FLOAT || v.kind == V_BOOL;
+}
+
+static double dbl(struct value v)
+{
+	return v.kind == V_FLOAT ? v.f : v.kind == V_INT ? (double)v.i : (double)v.b;
+}
+
+static int64_t i64(struct value v)
+{
+	return v.kind == V_INT ? v.i : (int64_t)v.b;
+}
+
+static const char *op_symbol(enum op op)
+{
+	switch (op) {
+	case OP_ADD:
+		return "+";
+	case OP_SUB:
+		return "-";
+	case OP_MUL:
+		return "*";
+	case OP_DIV:
+		return "/";
+	case OP_FLOORDIV:
+		return "//";
+	case OP_MOD:
+		return "%";
+	case OP_POW:
+		return "** or pow()";
+	default:
+		return "?";
+	}
+}
+
+static int type_error(struct rctx *r, enum op op, struct value x, struct value y)
+{
+	return tpl_fail(r, "unsupported operand type(s) for %s: '%s' and '%s'", op_symbol(op),
+	                value_type_name(x), value_type_name(y));
+}
+
+static int overflow(struct rctx *r)
+{
+	return tpl_fail(r, "integer result beyond 64 bits is not supported");
+}
+
+/* Python's float floor division and modulo (sign of the divisor). */
+static void float_divmod(double a, double b, double *div, double *mod)
+{
+	double m = fmod(a, b);
+	double d = (a - m) / b;
+	if (m != 0) {
+		if ((b < 0) != (m < 0)) {
+			m += b;
+			d -= 1.0;
+		}
+	} else {
+		m = copysign(0.0, b);
+	}
+	double fd;
+	if (d != 0) {
+		fd = floor(d);
+		if (d - fd > 0.5)
+			fd += 1.0;
+	} else {
+		fd = copysign(0.0, a / b);
+	}
+	*div = fd;
+	*mod = m;
+}
+
+static struct value concat_str(struct rctx *r, struct value x, struct value y)
+{
+	/* Markup escapes what is added to it; plain strings stay plain. */
+	bool safe = x.safe || y.safe;
+	if (safe) {
+		x = tpl_escape(r, x);
+		y = tpl_escape(r, y);
+	}
+	char *s = arena_alloc(r->a, x.str.len + y.str.len + 1);
+	memcpy(s, x.str.s, x.str.len);
+	memcpy(s + x.str.len, y.str.s, y.str.len);
+	struct value v = {.kind = V_STR, .safe = safe};
+	v.str.s = s;
+	v.str.len = x.str.len + y.str.len;
+	return v;
+}
+
+static int repeat(struct rctx *r, struct value seq, int64_t times, struct value *out)
+{
+	if (times < 0)
+		times = 0;
+	if (seq.kind == V_STR) {
+		if (seq.str.len && (uint64_t)times > (1u << 28) / seq.str.len)
+			return tpl_fail(r, "string repetition too large");
+		struct strbuf sb = STRBUF_INIT;
+		for (int64_t i = 0; i < times; i++)
+			strbuf_add(&sb, seq.str.s, seq.str.len);
+		*out = value_strbuf(r->a, &sb);
+		out->safe = seq.safe;
+		strbuf_release(&sb);
+		return 0;
+	}
+	if (seq.list->n && (uint64_t)times > (1u << 24) / seq.list->n)
+		return tpl_fail(r, "list repetition too large");
+	struct value l = value_list(r->a, seq.list->n * (size_t)times);
+	for (int64_t i = 0; i < times; i++)
+		memcpy(l.list->items + (size_t)i * seq.list->n, seq.list->items,
+		       seq.list->n * sizeof(struct value));
+	l.tuple = seq.tuple;
+	*out = l;
+	return 0;
+}
+
+int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct value *out)
+{
+	if (x.kind == V_UNDEF)
+		return tpl_fail_undefined(r, x);
+	if (y.kind == V_UNDEF)
+		return tpl_fail_undefined(r, y);
+	bool ints = (x.kind == V_INT || x.kind == V_BOOL) && (y.kind == V_INT || y.kind == V_BOOL);
+	if (numeric(x) && numeric(y)) {
+		int64_t a = i64(x), b = i64(y), res;
+		double fa = dbl(x), fb = dbl(y);
+		switch (op) {
+		case OP_ADD:
+			if (!ints) {
+				*out = value_float(fa + fb);
+				return 0;
+			}
+			if (__builtin_add_overflow(a, b, &res))
+				return overflow(r);
+			*out = value_int(res);
+			return 0;
+		case OP_SUB:
+			if (!ints) {
+				*out = value_float(fa - fb);
+				return 0;
+			}
+			if (__builtin_sub_overflow(a, b, &res))
+				return overflow(r);
+			*out = value_int(res);
+			return 0;
+		case OP_MUL:
+			if (!ints) {
+				*out = value_float(fa * fb);
+				return 0;
+			}
+			if (__builtin_mul_overflow(a, b, &res))
+				return overflow(r);
+			*out = value_int(res);
+			return 0;
+		case OP_DIV:
+			if (fb == 0)
+				return tpl_fail(r, "division by zero");
+			*out = value_float(fa / fb);
+			return 0;
+		case OP_FLOORDIV:
+		case OP_MOD:
+			if (ints) {
+				if (b == 0)
+					return tpl_fail(
+					    r, op == OP_MOD ? "integer modulo by zero"
+					                    : "integer division or modulo by zero");
+				if (a == INT64_MIN && b == -1)
+					return overflow(r);
+				int64_t q = a / b, m = a % b;
+				if (m != 0 && ((m < 0) != (b < 0))) {
+					q -= 1;
+					m += b;
+				}
+				*out = value_int(op == OP_MOD ? m : q);
+				return 0;
+			}
+			if (fb == 0)
+				return tpl_fail(r, op == OP_MOD ? "float modulo"
+				                                : "float floor division by zero");
+			double d, m;
+			float_divmod(fa, fb, &d, &m);
+			*out = value_float(op == OP_MOD ? m : d);
+			return 0;
+		case OP_POW:
+			if (ints && b >= 0) {
+				int64_t acc = 1, base = a;
+				int64_t e = b;
+				while (e) {
+					if (e & 1 && __builtin_mul_overflow(acc, base, &acc))
+						return overflow(r);
+					e >>= 1;
+					if (e && __builtin_mul_overflow(base, base, &base))
+						return overflow(r);
+				}
+				*out = value_int(acc);
+				return 0;
+			}
+			if (fa == 0 && fb < 0)
+				return tpl_fail(r, "0.0 cannot be raised to a negative power");
+			if (fa < 0 && fb != floor(fb))
+				return tpl_fail(r, "complex results are not supported");
+			*out = value_float(pow(fa, fb));
+			return 0;
+		default:
+			break;
+		}
+	}
+	if (op == OP_ADD && x.kind == V_STR && y.kind == V_STR) {
+		*out = concat_str(r, x, y);
+		return 0;
+	}
+	if (op == OP_ADD && x.kind == V_LIST && y.kind == V_LIST && x.tuple == y.tuple) {
+		struct value l = value_list(r->a, x.list->n + y.list->n);
+		memcpy(l.list->items, x.list->items, x.list->n * sizeof(struct value));
+		memcpy(l.list->items + x.list->n, y.list->items, y.list->n * sizeof(struct value));
+		l.tuple = x.tuple;
+		*out = l;
+		return 0;
+	}
+	if (op == OP_MUL && (x.kind == V_STR || x.kind == V_LIST) &&
+	    (y.kind == V_INT || y.kind == V_BOOL))
+		return repeat(r, x, i64(y), out);
+	if (op == OP_MUL && (y.kind == V_STR || y.kind == V_LIST) &&
+	    (x.kind == V_INT || x.kind == V_BOOL))
+		return repeat(r, y, i64(x), out);
+	if (op == OP_MOD && x.kind == V_STR)
+		return tpl_fail(r, "'%%' string formatting is not supported");
+	return type_error(r, op, x, y);
+}
+
+/* ---- evaluation ---- */
+
+static int eval(struct rctx *r, struct frame *f, const struct node *n, struct value *out);
+
+static struct value *lookup(struct frame *f, const char *name)
+{
+	struct value key = value_str_static(name);
+	for (; f; f = f->parent) {
+		struct value *v = vdict_get(&f->vars, key);
+		if (v)
+			return v;
+	}
+	return NULL;
+}
+
+static void bind(struct rctx *r, struct frame *f, const char *name, struct value v)
+{
+	vdict_set(r->a, &f->vars, value_str_static(name), v);
+}
+
+static int eval_args(struct rctx *r, struct frame *f, const struct node *n, struct args *out)
+{
+	out->n = n->nkids;
+	out->v = arena_alloc(r->a, (n->nkids ? n->nkids : 1) * sizeof(*out->v));
+	for (size_t i = 0; i < n->nkids; i++)
+		if (eval(r, f, n->kids[i], &out->v[i]) < 0)
+			return -1;
+	out->nkw = n->nkw;
+	out->kwnames = n->kwnames;
+	out->kwvals = arena_alloc(r->a, (n->nkw ? n->nkw : 1) * sizeof(*out->kwvals));
+	for (size_t i = 0; i < n->nkw; i++)
+		if (eval(r, f, n->kwvals[i], &out->kwvals[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static int compare_op(struct rctx *r, enum op op, struct value x, struct value y, bool *res)
+{
+	if (op == OP_EQ || op == OP_NE) {
+		bool eq = value_equal(x, y);
+		*res = op == OP_EQ ? eq : !eq;
+		return 0;
+	}
+	if (op == OP_IN || op == OP_NOTIN) {
+		bool found = false;
+		if (y.kind == V_STR) {
+			if (x.kind == V_UNDEF)
+				return tpl_fail_undefined(r, x);
+			if (x.kind != V_STR)
+				return tpl_fail(
+				    r, "'in <string>' requires string as left operand, not %s",
+				    value_type_name(x));
+			found = x.str.len == 0 || memmem(y.str.s, y.str.len, x.str.s, x.str.len);
+		} else if (y.kind == V_LIST) {
+			for (size_t i = 0; i < y.list->n && !found; i++)
+				found = value_equal(x, y.list->items[i]);
+		} else if (y.kind == V_DICT) {
+			found = vdict_get(y.dict, x) != NULL;
+		} else if (y.kind != V_UNDEF) {
+			return tpl_fail(r, "argument of type '%s' is not iterable",
+			                value_type_name(y));
+		}
+		*res = op == OP_IN ? found : !found;
+		return 0;
+	}
+	if (x.kind == V_UNDEF)
+		return tpl_fail_undefined(r, x);
+	if (y.kind == V_UNDEF)
+		return tpl_fail_undefined(r, y);
+	int cmp;
+	if (!value_compare(x, y, false, &cmp)) {
+		const char *sym = op == OP_LT     ? "<"
+		                  : op == OP_LTEQ ? "<="
+		                  : op == OP_GT   ? ">"
+		                                  : ">=";
+		return tpl_fail(r, "'%s' not supported between instances of '%s' and '%s'", sym,
+		                value_type_name(x), value_type_name(y));
+	}
+	*res = op == OP_LT ? cmp < 0 : op == OP_LTEQ ? cmp <= 0 : op == OP_GT ? cmp > 0 : cmp >= 0;
+	return 0;
+}
+
+static int eval_filter(struct rctx *r, struct frame *f, const struct node *n, struct value subject,
+                       struct value *out)
+{
+	struct args args;
+	if (eval_args(r, f, n, &args) < 0)
+		return -1;
+	return tpl_apply_filter(r, n->name, subject, &args, out);
+}
+
+/* Evaluates a filter chain whose innermost subject is E_BLOCKVAL = blockval. */
+static int eval_chain(struct rctx *r, struct frame *f, const struct node *n, struct value blockval,
+                      struct value *out)
+{
+	if (n->kind == E_BLOCKVAL) {
+		*out = blockval;
+		return 0;
+	}
+	struct value subject;
+	if (eval_chain(r, f, n->a, blockval, &subject) < 0)
+		return -1;
+	r->line = n->line;
+	return eval_filter(r, f, n, subject, out);
+}
+
+static int eval(struct rctx *r, struct frame *f, const struct node *n, struct value *out)
+{
+	struct value x, y;
+	switch (n->kind) {
+	case E_CONST:
+		*out = n->val;
+		return 0;
+	case E_NAME: {
+		struct value *v = lookup(f, n->name);
+		if (v) {
+			*out = *v;
+			return 0;
+		}
+		if (!strcmp(n->name, "range"))
+			*out = mkfunc(r, F_RANGE, "range", value_none());
+		else if (!strcmp(n->name, "dict"))
+			*out = mkfunc(r, F_DICT, "dict", value_none());
+		else if (!strcmp(n->name, "lipsum") || !strcmp(n->name, "cycler") ||
+		         !strcmp(n->name, "joiner") || !strcmp(n->name, "namespace"))
+			*out = mkfunc(r, F_UNSUPPORTED, n->name, value_none());
+		else
+			*out = undef_named(r, n->name);
+		return 0;
+	}
+	case E_LIST:
+	case E_TUPLE: {
+		struct value l = value_list(r->a, n->nkids);
+		l.tuple = n->kind == E_TUPLE;
+		for (size_t i = 0; i < n->nkids; i++)
+			if (eval(r, f, n->kids[i], &l.list->items[i]) < 0)
+				return -1;
+		*out = l;
+		return 0;
+	}
+	case E_DICT: {
+		struct value d = value_dict(r->a);
+		for (size_t i = 0; i + 1 < n->nkids; i += 2) {
+			if (eval(r, f, n->kids[i], &x) < 0 || eval(r, f, n->kids[i + 1], &y) < 0)
+				return -1;
+			if (x.kind == V_LIST && !x.tuple)
+				return tpl_fail(r, "unhashable type: 'list'");
+			if (x.kind == V_DICT)
+				return tpl_fail(r, "unhashable type: 'dict'");
+			vdict_set(r->a, d.dict, x, y);
+		}
+		*out = d;
+		return 0;
+	}
+	case E_GETATTR:
+		if (eval(r, f, n->a, &x) < 0)
+			return -1;
+		return tpl_getattr(r, x, n->name, out);
+	case E_GETITEM:
+		if (eval(r, f, n->a, &x) < 0 || eval(r, f, n->b, &y) < 0)
+			return -1;
+		return tpl_getitem(r, x, y, out);
+	case E_CALL: {
+		struct args args;
+		if (eval(r, f, n->a, &x) < 0 || eval_args(r, f, n, &args) < 0)
+			return -1;
+		return tpl_call(r, x, &args, out);
+	}
+	case E_FILTER:
+		if (eval(r, f, n->a, &x) < 0)
+			return -1;
+		return eval_filter(r, f, n, x, out);
+	case E_TEST: {
+		struct args args;
+		bool res;
+		if (eval(r, f, n->a, &x) < 0 || eval_args(r, f, n, &args) < 0 ||
+		    tpl_apply_test(r, n->name, x, &args, &res) < 0)
+			return -1;
+		*out = value_bool(n->negated ? !res : res);
+		return 0;
+	}
+	case E_UNARY:
+		if (eval(r, f, n->a, &x) < 0)
+			return -1;
+		if (n->op == OP_NOT) {
+			*out = value_bool(!value_truthy(x));
+			return 0;
+		}
+		if (x.kind == V_UNDEF)
+			return tpl_fail_undefined(r, x);
+		if (x.kind == V_FLOAT)
+			*out = value_float(n->op == OP_NEG ? -x.f : x.f);
+		else if (x.kind == V_INT || x.kind == V_BOOL) {
+			int64_t i = i64(x);
+			if (n->op == OP_NEG && i == INT64_MIN)
+				return overflow(r);
+			*out = value_int(n->op == OP_NEG ? -i : i);
+		} else
+			return tpl_fail(r, "bad operand type for unary %s: '%s'",
+			                n->op == OP_NEG ? "-" : "+", value_type_name(x));
+		return 0;
+	case E_BINARY:
+		if (eval(r, f, n->a, &x) < 0)
+			return -1;
+		if (n->op == OP_AND || n->op == OP_OR) {
+			bool t = value_truthy(x);
+			if ((n->op == OP_AND && !t) || (n->op == OP_OR && t)) {
+				*out = x;
+				return 0;
+			}
+			return eval(r, f, n->b, out);
+		}
+		if (eval(r, f, n->b, &y) < 0)
+			return -1;
+		if (n->op == OP_TILDE) {
+			struct strbuf sb = STRBUF_INIT;
+			value_str_into(x, &sb);
+			value_str_into(y, &sb);
+			*out = value_strbuf(r->a, &sb);
+			strbuf_release(&sb);
+			return 0;
+		}
+		return tpl_binop(r, n->op, x, y, out);
+	case E_COMPARE: {
+		if (eval(r, f, n->a, &x) < 0)
+			return -1;
+		bool res = true;
+		for (size_t i = 0; i < n->nkids && res; i++) {
+			if (eval(r, f, n->kids[i], &y) < 0 ||
+			    compare_op(r, n->ops[i], x, y, &res) < 0)
+				return -1;
+			x = y;
+		}
+		*out = value_bool(res);
+		return 0;
+	}
+	case E_COND:
+		if (eval(r, f, n->a, &x) < 0)
+			return -1;
+		if (value_truthy(x))
+			return eval(r, f, n->b, out);
+		if (n->c)
+			return eval(r, f, n->c, out);
+		*out =
+		    value_undef("the inline if-expression on line evaluated to false and no else "
+		                "section was defined.");
+		return 0;
+	default:
+		return tpl_fail(r, "internal error: statement in expression");
+	}
+}
+
+/* ---- calls ---- */
+
+static int exec_body(struct rctx *r, struct frame *f, struct node **body, size_t n,
+                     struct strbuf *out);
+
+static int arg_count_error(struct rctx *r, const char *name, size_t max)
+{
+	return tpl_fail(r, "%s() takes at most %zu argument%s", name, max, max == 1 ? "" : "s");
+}
+
+static int call_macro(struct rctx *r, const struct vfunc *fn, const struct args *a,
+                      struct value *out)
+{
+	const struct node *m = fn->macro;
+	if (a->n > m->nparams)
+		return tpl_fail(r, "macro '%s' takes not more than %zu argument(s)", m->name,
+		                m->nparams);
+	if (r->depth >= MAX_CALL_DEPTH)
+		return tpl_fail(r, "macro calls nested deeper than %d", MAX_CALL_DEPTH);
+	struct frame *mf = arena_alloc(r->a, sizeof(*mf));
+	mf->parent = fn->closure;
+	for (size_t k = 0; k < a->nkw; k++) {
+		bool known = false;
+		for (size_t i = 0; i < m->nparams; i++)
+			known |= !strcmp(m->params[i], a->kwnames[k]);
+		if (!known)
+			return tpl_fail(r, "macro '%s' takes no keyword argument '%s'", m->name,
+			                a->kwnames[k]);
+	}
+	unsigned line = r->line;
+	for (size_t i = 0; i < m->nparams; i++) {
+		struct value v;
+		bool have = false;
+		if (i < a->n) {
+			v = a->v[i];
+			have = true;
+		}
+		for (size_t k = 0; k < a->nkw; k++)
+			if (!strcmp(m->params[i], a->kwnames[k])) {
+				if (have)
+					return tpl_fail(
+					    r, "macro '%s' got multiple values for argument '%s'",
+					    m->name, m->params[i]);
+				v = a->kwvals[k];
+				have = true;
+			}
+		if (!have) {
+			if (m->defaults[i]) {
+				if (eval(r, mf, m->defaults[i], &v) < 0)
+					return -1;
+			} else {
+				struct strbuf sb = STRBUF_INIT;
+				strbuf_addf(&sb, "parameter '%s' was not provided", m->params[i]);
+				v = value_undef(arena_strndup(r->a, sb.buf, sb.len));
+				strbuf_release(&sb);
+			}
+		}
+		bind(r, mf, m->params[i], v);
+	}
+	struct strbuf sb = STRBUF_INIT;
+	r->depth++;
+	int rc = exec_body(r, mf, m->body, m->nbody, &sb);
+	r->depth--;
+	r->line = line;
+	if (rc == 0) {
+		*out = value_strbuf(r->a, &sb);
+		out->safe = true;
+	}
+	strbuf_release(&sb);
+	return rc;
+}
+
+static int call_range(struct rctx *r, const struct args *a, struct value *out)
+{
+	if (a->nkw)
+		return tpl_fail(r, "range() takes no keyword arguments");
+	if (a->n < 1 || a->n > 3)
+		return tpl_fail(r, "range expected at most 3 arguments, got %zu", a->n);
+	int64_t v[3];
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->v[i].kind == V_UNDEF)
+			return tpl_fail_undefined(r, a->v[i]);
+		if (a->v[i].kind != V_INT && a->v[i].kind != V_BOOL)
+			return tpl_fail(r, "'%s' object cannot be interpreted as an integer",
+			                value_type_name(a->v[i]));
+		v[i] = i64(a->v[i]);
+	}
+	int64_t start = a->n == 1 ? 0 : v[0], stop = a->n == 1 ? v[0] : v[1];
+	int64_t step = a->n == 3 ? v[2] : 1;
+	if (step == 0)
+		return tpl_fail(r, "range() arg 3 must not be zero");
+	int64_t count = 0;
+	if (step > 0 && stop > start)
+		count = (stop - start + step - 1) / step;
+	else if (step < 0 && stop < start)
+		count = (start - stop - step - 1) / -step;
+	/* Jinja2's sandbox-free range is plain Python range; bound it all the same. */
+	if (count > 10000000)
+		return tpl_fail(r, "range too large");
+	struct value l = value_list(r->a, (size_t)count);
+	for (int64_t i = 0; i < count; i++)
+		l.list->items[i] = value_int(start + i * step);
+	*out = l;
+	return 0;
+}
+
+int tpl_call(struct rctx *r, struct value fn, const struct args *a, struct value *out)
+{
+	if (fn.kind == V_UNDEF)
+		return tpl_fail_undefined(r, fn);
+	if (fn.kind != V_FUNC)
+		return tpl_fail(r, "'%s' object is not callable", value_type_name(fn));
+	const struct vfunc *f = fn.func;
+	switch (f->kind) {
+	case F_MACRO:
+		return call_macro(r, f, a, out);
+	case F_RANGE:
+		return call_range(r, a, out);
+	case F_DICT: {
+		if (a->n)
+			return tpl_fail(r, "dict() with positional arguments is not supported");
+		struct value d = value_dict(r->a);
+		for (size_t i = 0; i < a->nkw; i++)
+			vdict_set(r->a, d.dict, value_str_static(a->kwnames[i]), a->kwvals[i]);
+		*out = d;
+		return 0;
+	}
+	case F_CYCLE: {
+		if (a->nkw || a->n == 0)
+			return tpl_fail(r, "no items for cycling given");
+		int64_t idx = i64(f->self);
+		*out = a->v[idx % (int64_t)a->n];
+		return 0;
+	}
+	case F_METHOD:
+		return tpl_call_method(r, f->self, f->name, a, out);
+	case F_UNSUPPORTED:
+		return tpl_fail(r, "'%s' is not supported by gpuci render", f->name);
+	}
+	(void)arg_count_error;
+	return tpl_fail(r, "internal error: bad callable");
+}
+
+/* ---- statements ---- */
+
+static int assign(struct rctx *r, struct frame *f, const struct node *target, struct value v)
+{
+	if (target->kind == E_NAME) {
+		bind(r, f, target->name, v);
+		return 0;
+	}
+	/* Tuple unpacking. */
+	struct value items;
+	if (v.kind == V_UNDEF)
+		return tpl_fail_undefined(r, v);
+	if (v.kind == V_LIST || v.kind == V_STR || v.kind == V_DICT) {
+		if (tpl_iterate(r, v, &items) < 0)
+			return -1;
+	} else {
+		return tpl_fail(r, "cannot unpack non-iterable %s object", value_type_name(v));
+	}
+	if (items.list->n != target->nkids)
+		return items.list->n > target->nkids
+		           ? tpl_fail(r, "too many values to unpack (expected %zu)", target->nkids)
+		           : tpl_fail(r, "not enough values to unpack (expected %zu, got %zu)",
+		                      target->nkids, items.list->n);
+	for (size_t i = 0; i < target->nkids; i++)
+		bind(r, f, target->kids[i]->name, items.list->items[i]);
+	return 0;
+}
+
+static struct value loop_object(struct rctx *r, const struct value *items, size_t i, size_t n)
+{
+	struct value d = value_dict(r->a);
+	struct vdict *v = d.dict;
+	vdict_set(r->a, v, value_str_static("index"), value_int((int64_t)i + 1));
+	vdict_set(r->a, v, value_str_static("index0"), value_int((int64_t)i));
+	vdict_set(r->a, v, value_str_static("revindex"), value_int((int64_t)(n - i)));
+	vdict_set(r->a, v, value_str_static("revindex0"), value_int((int64_t)(n - i - 1)));
+	vdict_set(r->a, v, value_str_static("first"), value_bool(i == 0));
+	vdict_set(r->a, v, value_str_static("last"), value_bool(i + 1 == n));
+	vdict_set(r->a, v, value_str_static("length"), value_int((int64_t)n));
+	vdict_set(r->a, v, value_str_static("depth"), value_int(1));
+	vdict_set(r->a, v, value_str_static("depth0"), value_int(0));
+	vdict_set(r->a, v, value_str_static("previtem"),
+	          i > 0 ? items[i - 1] : value_undef("there is no previous item"));
+	vdict_set(r->a, v, value_str_static("nextitem"),
+	          i + 1 < n ? items[i + 1] : value_undef("there is no next item"));
+	vdict_set(r->a, v, value_str_static("cycle"),
+	          mkfunc(r, F_CYCLE, "cycle", value_int((int64_t)i)));
+	return d;
+}
+
+static int exec_for(struct rctx *r, struct frame *f, const struct node *n, struct strbuf *out)
+{
+	struct value it, items;
+	r->line = n->line;
+	if (eval(r, f, n->a, &it) < 0 || tpl_iterate(r, it, &items) < 0)
+		return -1;
+	size_t count = items.list->n;
+	struct value *vals = items.list->items;
+	if (n->b) {
+		/* `for x in xs if cond`: filter first, so loop.length counts what is left. */
+		struct value *kept = arena_alloc(r->a, (count ? count : 1) * sizeof(*kept));
+		size_t k = 0;
+		for (size_t i = 0; i < count; i++) {
+			struct frame *lf = arena_alloc(r->a, sizeof(*lf));
+			lf->parent = f;
+			struct value c;
+			r->line = n->line;
+			if (assign(r, lf, n->target, vals[i]) < 0 || eval(r, lf, n->b, &c) < 0)
+				return -1;
+			if (value_truthy(c))
+				kept[k++] = vals[i];
+		}
+		vals = kept;
+		count = k;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct frame *lf = arena_alloc(r->a, sizeof(*lf));
+		lf->parent = f;
+		r->line = n->line;
+		if (assign(r, lf, n->target, vals[i]) < 0)
+			return -1;
+		bind(r, lf, "loop", loop_object(r, vals, i, count));
+		if (exec_body(r, lf, n->body, n->nbody, out) < 0)
+			return -1;
+	}
+	if (count == 0 && n->norelse) {
+		struct frame *ef = arena_alloc(r->a, sizeof(*ef));
+		ef->parent = f;
+		return exec_body(r, ef, n->orelse, n->norelse, out);
+	}
+	return 0;
+}
+
+static int exec_node(struct rctx *r, struct frame *f, const struct node *n, struct strbuf *out)
+{
+	struct value v;
+	switch (n->kind) {
+	case N_TEXT:
+		strbuf_add(out, n->val.str.s, n->val.str.len);
+		return 0;
+	case N_OUTPUT:
+		r->line = n->line;
+		if (eval(r, f, n->a, &v) < 0)
+			return -1;
+		value_str_into(v, out);
+		return 0;
+	case N_IF:
+		r->line = n->line;
+		if (eval(r, f, n->a, &v) < 0)
+			return -1;
+		if (value_truthy(v))
+			return exec_body(r, f, n->body, n->nbody, out);
+		return exec_body(r, f, n->orelse, n->norelse, out);
+	case N_FOR:
+		return exec_for(r, f, n, out);
+	case N_SET:
+		r->line = n->line;
+		if (eval(r, f, n->a, &v) < 0)
+			return -1;
+		return assign(r, f, n->target, v);
+	case N_SETBLOCK:
+	case N_FILTERBLOCK: {
+		struct frame *bf = arena_alloc(r->a, sizeof(*bf));
+		bf->parent = f;
+		struct strbuf sb = STRBUF_INIT;
+		int rc = exec_body(r, bf, n->body, n->nbody, &sb);
+		struct value body = value_strbuf(r->a, &sb);
+		strbuf_release(&sb);
+		if (rc < 0)
+			return -1;
+		if (n->b) {
+			r->line = n->line;
+			if (eval_chain(r, f, n->b, body, &v) < 0)
+				return -1;
+		} else {
+			v = body;
+		}
+		if (n->kind == N_SETBLOCK)
+			return assign(r, f, n->target, v);
+		value_str_into(v, out);
+		return 0;
+	}
+	case N_MACRO: {
+		struct vfunc *fn = arena_alloc(r->a, sizeof(*fn));
+		fn->kind = F_MACRO;
+		fn->name = n->name;
+		fn->macro = n;
+		fn->closure = f;
+		struct value mv = {.kind = V_FUNC};
+		mv.func = fn;
+		bind(r, f, n->name, mv);
+		return 0;
+	}
+	default:
+		return tpl_fail(r, "internal error: expression as statement");
+	}
+}
+
+static int exec_body(struct rctx *r, struct frame *f, struct node **body, size_t n,
+                     struct strbuf *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (exec_node(r, f, body[i], out) < 0)
+			return -1;
+		if (strbuf_failed(out)) {
+			r->line = body[i]->line;
+			return tpl_fail(r, "output too large");
+		}
+	}
+	return 0;
+}
+
+int tpl_render(const struct tpl *t, struct strbuf *out, struct diag *d)
+{
+	struct arena a = ARENA_INIT;
+	struct rctx r = {.a = &a, .t = t, .d = d, .line = 1};
+	struct frame top = {0};
+	int rc = exec_body(&r, &top, t->body, t->nbody, out);
+	arena_release(&a);
+	return rc;
+}
+
+void tpl_syntax_default(struct tpl_syntax *s)
+{
+	*s = (struct tpl_syntax){"<%", "%>", "<<", ">>", "{#", "#}"};
+}
+
+int tpl_compile(struct tpl **out, const char *src, size_t len, const char *name,
+                const struct tpl_syntax *syntax, struct diag *d)
+{
+	struct tpl_syntax def;
+	if (!syntax) {
+		tpl_syntax_default(&def);
+		syntax = &def;
+	}
+	struct tpl *t = xcalloc(1, sizeof(*t));
+	t->name = name;
+	struct tokens toks;
+	if (tpl_lex(&toks, &t->arena, src, len, syntax, name, d) < 0) {
+		tpl_free(t);
+		return -1;
+	}
+	int rc = tpl_parse(t, &toks, d);
+	free(toks.v);
+	if (rc < 0) {
+		tpl_free(t);
+		return -1;
+	}
+	*out = t;
+	return 0;
+}
+
+void tpl_free(struct tpl *t)
+{
+	if (!t)
+		return;
+	arena_release(&t->arena);
+	free(t);
+}

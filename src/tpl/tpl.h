@@ -1,0 +1,48 @@
+/*
+ * tpl: Jinja2 templates, rendered byte for byte as Python's Jinja2 3.1
+ * renders them, for everything a workflow template plausibly uses.
+ *
+ * Semantics are Jinja2's defaults (no trim_blocks, no lstrip_blocks, a
+ * single trailing newline of the template dropped, autoescape off, the
+ * default Undefined) with configurable delimiters; gpuci's defaults are
+ * those of the workflow generators it replaces: <% %>, << >>, {# #}.
+ * A construct Jinja2 has and this engine does not is refused with a
+ * "not supported" error naming its line, never rendered differently.
+ *
+ * Lifecycle: tpl_compile() once, tpl_render() any number of times,
+ * tpl_free(). Errors come back in a diag whose place is the template's
+ * name and the line Jinja2 would report.
+ */
+#ifndef GPUCI_TPL_TPL_H
+#define GPUCI_TPL_TPL_H
+
+#include <stddef.h>
+
+#include "base/diag.h"
+#include "base/strbuf.h"
+
+struct tpl_syntax {
+	const char *block_start, *block_end;
+	const char *var_start, *var_end;
+	const char *comment_start, *comment_end;
+};
+
+/* <% %>, << >>, {# #}. */
+void tpl_syntax_default(struct tpl_syntax *s);
+
+struct tpl;
+
+/*
+ * Parses src[0..len) (UTF-8). `name` is used in messages and must outlive
+ * the template. syntax NULL means tpl_syntax_default(). Fails with
+ * DIAG_INPUT and the line of the error.
+ */
+int tpl_compile(struct tpl **out, const char *src, size_t len, const char *name,
+                const struct tpl_syntax *syntax, struct diag *d);
+
+/* Appends the rendered text to out. Runtime errors come with their line. */
+int tpl_render(const struct tpl *t, struct strbuf *out, struct diag *d);
+
+void tpl_free(struct tpl *t);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * Private to src/tpl/ and its tests: tokens, the syntax tree, and the
+ * pieces the renderer and the filters share.
+ */
+#ifndef GPUCI_TPL_INT_H
+#define GPUCI_TPL_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "tpl/tpl.h"
+#include "value/value.h"
+
+/* ---- tokens (lex.c) ---- */
+
+enum tok_kind {
+	T_EOF,
+	T_DATA,
+	T_VAR_BEGIN,
+	T_VAR_END,
+	T_BLOCK_BEGIN,
+	T_BLOCK_END,
+	T_NAME,
+	T_STRING,
+	T_INT,
+	T_FLOAT,
+	T_OP,
+};
+
+enum op {
+	OP_ADD = 1,
+	OP_SUB,
+	OP_DIV,
+	OP_FLOORDIV,
+	OP_MUL,
+	OP_MOD,
+	OP_POW,
+	OP_TILDE,
+	OP_LBRACKET,
+	OP_RBRACKET,
+	OP_LPAREN,
+	OP_RPAREN,
+	OP_LBRACE,
+	OP_RBRACE,
+	OP_EQ,
+	OP_NE,
+	OP_GT,
+	OP_GTEQ,
+	OP_LT,
+	OP_LTEQ,
+	OP_ASSIGN,
+	OP_DOT,
+	OP_COLON,
+	OP_PIPE,
+	OP_COMMA,
+	OP_SEMICOLON,
+	/* not tokens: operators of the tree */
+	OP_AND,
+	OP_OR,
+	OP_NOT,
+	OP_NEG,
+	OP_POS,
+	OP_IN,
+	OP_NOTIN,
+};
+
+struct token {
+	enum tok_kind kind;
+	unsigned line;
+	enum op op;
+	const char *s; /* T_DATA, T_NAME, T_STRING: text (NUL-terminated) */
+	size_t len;
+	int64_t i;
+	double f;
+};
+
+struct tokens {
+	size_t n;
+	struct token *v;
+};
+
+int tpl_lex(struct tokens *out, struct arena *a, const char *src, size_t len,
+            const struct tpl_syntax *syn, const char *name, struct diag *d);
+
+/* ---- the tree (parse.c) ---- */
+
+enum node_kind {
+	/* statements */
+	N_TEXT,
+	N_OUTPUT,      /* a: expression */
+	N_IF,          /* a: test; body; orelse */
+	N_FOR,         /* target; a: iterable; b: filter condition or NULL; body; orelse */
+	N_SET,         /* target; a: value */
+	N_SETBLOCK,    /* target; body; b: filter chain (on E_BLOCKVAL) or NULL */
+	N_MACRO,       /* name; params; defaults; body */
+	N_FILTERBLOCK, /* b: filter chain on E_BLOCKVAL; body */
+	/* expressions */
+	E_CONST,    /* val */
+	E_NAME,     /* name */
+	E_LIST,     /* kids */
+	E_TUPLE,    /* kids */
+	E_DICT,     /* kids: key, value, key, value, ... */
+	E_GETATTR,  /* a . name */
+	E_GETITEM,  /* a [ b ] */
+	E_CALL,     /* a ( kids, kw ) */
+	E_FILTER,   /* a | name ( kids, kw ); a NULL inside a filter block chain */
+	E_TEST,     /* a is [not] name ( kids, kw ) */
+	E_UNARY,    /* op a */
+	E_BINARY,   /* a op b */
+	E_COMPARE,  /* a (ops[i] kids[i])... */
+	E_COND,     /* b if a else c */
+	E_BLOCKVAL, /* the rendered body of a filter block or block set */
+};
+
+struct node {
+	enum node_kind kind;
+	unsigned line;
+	enum op op;
+	bool negated; /* E_TEST */
+	const char *name;
+	struct value val;
+	struct node *a, *b, *c, *target;
+	struct node **kids; /* expressions */
+	size_t nkids;
+	enum op *ops; /* E_COMPARE, one per kid */
+	const char **kwnames;
+	struct node **kwvals;
+	size_t nkw;
+	struct node **body, **orelse; /* statements */
+	size_t nbody, norelse;
+	const char **params;    /* N_MACRO */
+	struct node **defaults; /* N_MACRO: one per param, NULL where none */
+	size_t nparams;
+};
+
+struct tpl {
+	struct arena arena;
+	const char *name;
+	struct node **body;
+	size_t nbody;
+};
+
+int tpl_parse(struct tpl *t, const struct tokens *toks, struct diag *d);
+
+/* ---- rendering (render.c, filters.c) ---- */
+
+struct frame;
+struct rctx {
+	struct arena *a;
+	const struct tpl *t;
+	struct diag *d;
+	unsigned line; /* of what runs now, for runtime errors */
+	int depth;     /* of macro calls, bounded */
+};
+
+/* A runtime error at the current line; returns -1. */
+int tpl_fail(struct rctx *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The error a use of an undefined value raises. */
+int tpl_fail_undefined(struct rctx *r, struct value v);
+
+struct args {
+	size_t n;
+	struct value *v;
+	size_t nkw;
+	const char **kwnames;
+	struct value *kwvals;
+};
+
+/* Known filter and test names, checked when a template is compiled. */
+bool tpl_filter_exists(const char *name);
+bool tpl_test_exists(const char *name);
+int tpl_apply_filter(struct rctx *r, const char *name, struct value subject,
+                     const struct args *args, struct value *out);
+int tpl_apply_test(struct rctx *r, const char *name, struct value subject, const struct args *args,
+                   bool *out);
+
+/* str(v) as a new string value (Markup stays Markup). */
+struct value tpl_to_str(struct rctx *r, struct value v);
+/* Python's getattr-then-getitem for `v.name` (Jinja's environment.getattr). */
+int tpl_getattr(struct rctx *r, struct value v, const char *name, struct value *out);
+/* Python's getitem-then-getattr for `v[key]`. */
+int tpl_getitem(struct rctx *r, struct value v, struct value key, struct value *out);
+/* Iterates v as Python would (a dict yields keys, a str its characters). */
+int tpl_iterate(struct rctx *r, struct value v, struct value *list_out);
+/* Calls a callable value. */
+int tpl_call(struct rctx *r, struct value fn, const struct args *args, struct value *out);
+/* Markup's escape of str(v). */
+struct value tpl_escape(struct rctx *r, struct value v);
+/* Calls the Python method `name` of a str or dict value. */
+int tpl_call_method(struct rctx *r, struct value self, const char *name, const struct args *a,
+                    struct value *out);
+/* Binary arithmetic shared by + and the sum filter. */
+int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct value *out);
+
+#endif

@@ -1,0 +1,133 @@
+/*
+ * value: the value model shared by templates, expressions and JSON.
+ *
+ * Values follow Python's semantics, since the templates gpuci renders are
+ * Jinja2 templates and their output must match Python's byte for byte: an
+ * int is a Python int (64-bit here), a float prints as Python's repr, a
+ * dict keeps insertion order, a string is UTF-8 and may be "safe" (Jinja's
+ * Markup). Undefined is Jinja's default Undefined: it prints as nothing, is
+ * falsy, and fails when used for more.
+ *
+ * Values are small and passed by copy; what they point to (strings, lists,
+ * dicts) lives in an arena owned by the caller and is never mutated after
+ * it is built, so values can be shared freely. Everything dies with the
+ * arena.
+ */
+#ifndef GPUCI_VALUE_VALUE_H
+#define GPUCI_VALUE_VALUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/strbuf.h"
+
+enum value_kind {
+	V_UNDEF,
+	V_NONE,
+	V_BOOL,
+	V_INT,
+	V_FLOAT,
+	V_STR,
+	V_LIST, /* list or tuple */
+	V_DICT,
+	V_FUNC, /* something callable: a macro, a bound method, a builtin */
+};
+
+struct vlist;
+struct vdict;
+struct vfunc;
+
+struct value {
+	enum value_kind kind;
+	bool safe;  /* V_STR: Markup, not to be escaped again */
+	bool tuple; /* V_LIST: a tuple (prints with parentheses) */
+	union {
+		bool b;
+		int64_t i;
+		double f;
+		struct {
+			const char *s; /* V_STR: UTF-8, NUL-terminated; V_UNDEF: hint */
+			size_t len;
+		} str;
+		struct vlist *list;
+		struct vdict *dict;
+		struct vfunc *func;
+	};
+};
+
+struct vlist {
+	size_t n;
+	struct value *items;
+};
+
+struct vdict {
+	size_t n, cap;
+	struct value *keys, *vals;
+};
+
+static inline struct value value_none(void)
+{
+	return (struct value){.kind = V_NONE};
+}
+
+static inline struct value value_bool(bool b)
+{
+	return (struct value){.kind = V_BOOL, .b = b};
+}
+
+static inline struct value value_int(int64_t i)
+{
+	return (struct value){.kind = V_INT, .i = i};
+}
+
+static inline struct value value_float(double f)
+{
+	return (struct value){.kind = V_FLOAT, .f = f};
+}
+
+/* An undefined value; hint is the message a use of it fails with (or NULL). */
+struct value value_undef(const char *hint);
+/* A string value of s[0..len), copied into the arena. */
+struct value value_str(struct arena *a, const char *s, size_t len);
+/* A string value that takes s as it is (s must live as long as the value). */
+struct value value_str_static(const char *s);
+struct value value_strbuf(struct arena *a, const struct strbuf *sb);
+struct value value_list(struct arena *a, size_t n); /* n items, all none */
+struct value value_dict(struct arena *a);
+
+/* Dicts: lookup returns NULL when missing; set replaces or appends. */
+struct value *vdict_get(const struct vdict *d, struct value key);
+void vdict_set(struct arena *a, struct vdict *d, struct value key, struct value val);
+
+/* Python's bool(v). */
+bool value_truthy(struct value v);
+/* Python's ==. */
+bool value_equal(struct value a, struct value b);
+/*
+ * Python's <: stores -1, 0 or 1 in *cmp; false when the two cannot be
+ * ordered (a TypeError in Python). fold_case compares strings lowercased.
+ */
+bool value_compare(struct value a, struct value b, bool fold_case, int *cmp);
+/* Python's len(v), in code points for strings; false when it has none. */
+bool value_length(struct value v, size_t *n);
+
+/* Python's str(v) appended to out (undefined: nothing). */
+void value_str_into(struct value v, struct strbuf *out);
+/* Python's repr(v) appended to out. */
+void value_repr_into(struct value v, struct strbuf *out);
+/* The shortest repr of a double, as Python prints floats. */
+void value_float_repr(double f, struct strbuf *out);
+
+/*
+ * json.dumps(v, sort_keys=True, indent=indent) (indent < 0: none), as
+ * Python writes it (ensure_ascii). Fails (returns false, with the Python
+ * message in err) for what JSON cannot hold.
+ */
+bool value_to_json(struct value v, int indent, struct strbuf *out, struct strbuf *err);
+
+/* The Python type name, for messages: "int", "str", "dict", ... */
+const char *value_type_name(struct value v);
+
+#endif

@@ -362,7 +362,7 @@ static int lex_tag(struct lexer *lx, bool block)
 	int balance = 0;
 	for (;;) {
 		if (lx->pos >= lx->len) {
-			emit(lx, T_EOF, lx->line);
+			emit(lx, T_EOF, lx->out->v[lx->out->n - 1].line);
 			return 1; /* the parser reports the unclosed tag */
 		}
 		if (balance == 0) {
@@ -644,7 +644,8 @@ int tpl_lex(struct tokens *out, struct arena *a, const char *src, size_t len,
 		if (rc > 0)
 			return 0; /* ended inside a tag: T_EOF emitted */
 	}
-	emit(&lx, T_EOF, lx.line);
+	/* Jinja2's end-of-template token carries the line of the token before it. */
+	emit(&lx, T_EOF, out->n ? out->v[out->n - 1].line : 1);
 	return 0;
 fail:
 	free(out->v);

@@ -400,6 +400,153 @@ static int repeat(struct rctx *r, struct value seq, int64_t times, struct value 
 	return 0;
 }
 
+/*
+ * Python's printf-style `fmt % args`, for the conversions templates use.
+ * Each conversion is checked and rebuilt before it reaches C's printf, which
+ * is why the format below may be a variable.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static int percent_format(struct rctx *r, struct value fmt, struct value args, struct value *out)
+{
+	bool tuple = args.kind == V_LIST && args.tuple;
+	size_t nargs = tuple ? args.list->n : 1, next = 0;
+	struct strbuf sb = STRBUF_INIT;
+	const char *p = fmt.str.s, *end = p + fmt.str.len;
+	bool used_mapping = false;
+	while (p < end) {
+		if (*p != '%') {
+			strbuf_addch(&sb, *p++);
+			continue;
+		}
+		p++;
+		if (p < end && *p == '%') {
+			strbuf_addch(&sb, '%');
+			p++;
+			continue;
+		}
+		struct value arg;
+		if (p < end && *p == '(') {
+			const char *close = memchr(p, ')', (size_t)(end - p));
+			if (!close || args.kind != V_DICT) {
+				strbuf_release(&sb);
+				return tpl_fail(r, close ? "format requires a mapping"
+				                         : "incomplete format key");
+			}
+			struct value key = value_str(r->a, p + 1, (size_t)(close - p - 1));
+			struct value *v = vdict_get(args.dict, key);
+			if (!v) {
+				strbuf_release(&sb);
+				return tpl_fail(r, "KeyError: '%s'", key.str.s);
+			}
+			arg = *v;
+			used_mapping = true;
+			p = close + 1;
+		} else {
+			if (next >= nargs) {
+				strbuf_release(&sb);
+				return tpl_fail(r, "not enough arguments for format string");
+			}
+			arg = tuple ? args.list->items[next] : args;
+			next++;
+		}
+		char spec[64] = "%";
+		size_t k = 1;
+		while (p < end && strchr("-+ 0#", *p) && k < 20)
+			spec[k++] = *p++;
+		while (p < end && *p >= '0' && *p <= '9' && k < 40)
+			spec[k++] = *p++;
+		if (p < end && *p == '.') {
+			spec[k++] = *p++;
+			while (p < end && *p >= '0' && *p <= '9' && k < 60)
+				spec[k++] = *p++;
+		}
+		if (p >= end || *p == '*') {
+			strbuf_release(&sb);
+			return tpl_fail(r, p >= end ? "incomplete format"
+			                            : "'*' in %% formats is not supported");
+		}
+		char conv = *p++;
+		if (arg.kind == V_UNDEF && conv != 's') {
+			strbuf_release(&sb);
+			return tpl_fail_undefined(r, arg);
+		}
+		switch (conv) {
+		case 's':
+		case 'r':
+		case 'a': {
+			struct strbuf t = STRBUF_INIT;
+			if (conv == 's')
+				value_str_into(arg, &t);
+			else
+				value_repr_into(arg, &t);
+			spec[k++] = 's';
+			spec[k] = '\0';
+			strbuf_addf(&sb, spec, t.buf);
+			strbuf_release(&t);
+			break;
+		}
+		case 'd':
+		case 'i':
+		case 'u':
+		case 'x':
+		case 'X':
+		case 'o': {
+			long long v;
+			if (arg.kind == V_INT || arg.kind == V_BOOL)
+				v = arg.kind == V_INT ? arg.i : arg.b;
+			else if (arg.kind == V_FLOAT && conv != 'x' && conv != 'X' && conv != 'o')
+				v = (long long)arg.f;
+			else {
+				strbuf_release(&sb);
+				return tpl_fail(r, "%%%c format: a real number is required, not %s",
+				                conv, value_type_name(arg));
+			}
+			spec[k++] = 'l';
+			spec[k++] = 'l';
+			spec[k++] = conv == 'i' || conv == 'u' ? 'd' : conv;
+			spec[k] = '\0';
+			strbuf_addf(&sb, spec, v);
+			break;
+		}
+		case 'f':
+		case 'F':
+		case 'e':
+		case 'E':
+		case 'g':
+		case 'G': {
+			if (arg.kind != V_INT && arg.kind != V_FLOAT && arg.kind != V_BOOL) {
+				strbuf_release(&sb);
+				return tpl_fail(r, "must be real number, not %s",
+				                value_type_name(arg));
+			}
+			double v = arg.kind == V_FLOAT ? arg.f
+			           : arg.kind == V_INT ? (double)arg.i
+			                               : arg.b;
+			spec[k++] = conv;
+			spec[k] = '\0';
+			strbuf_addf(&sb, spec, v);
+			break;
+		}
+		default:
+			strbuf_release(&sb);
+			return tpl_fail(r, "unsupported format character '%c'", conv);
+		}
+	}
+	if (!used_mapping && tuple && next < nargs) {
+		strbuf_release(&sb);
+		return tpl_fail(r, "not all arguments converted during string formatting");
+	}
+	if (!used_mapping && !tuple && next == 0 && args.kind != V_DICT) {
+		strbuf_release(&sb);
+		return tpl_fail(r, "not all arguments converted during string formatting");
+	}
+	*out = value_strbuf(r->a, &sb);
+	strbuf_release(&sb);
+	return 0;
+}
+#pragma GCC diagnostic pop
+
 int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct value *out)
 {
 	if (x.kind == V_UNDEF)
@@ -510,7 +657,7 @@ int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct
 	    (x.kind == V_INT || x.kind == V_BOOL))
 		return repeat(r, y, i64(x), out);
 	if (op == OP_MOD && x.kind == V_STR)
-		return tpl_fail(r, "'%%' string formatting is not supported");
+		return percent_format(r, x, y, out);
 	return type_error(r, op, x, y);
 }
 

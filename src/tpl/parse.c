@@ -20,7 +20,10 @@ struct parser {
 	/* the block tags open around the current position, innermost last */
 	const char *stack[256];
 	size_t depth;
+	unsigned nest; /* expression nesting, bounded to keep the C stack small */
 };
+
+#define MAX_NEST 200
 
 static const struct token *cur(struct parser *p)
 {
@@ -571,7 +574,13 @@ static struct node *parse_unary(struct parser *p, bool with_filter)
 	struct node *n;
 	if (is_op(t, OP_SUB) || is_op(t, OP_ADD)) {
 		advance(p);
+		if (p->nest >= MAX_NEST) {
+			pfail(p, t->line, "expression nested more than %d deep", MAX_NEST);
+			return NULL;
+		}
+		p->nest++;
 		struct node *operand = parse_unary(p, false);
+		p->nest--;
 		if (!operand)
 			return NULL;
 		n = mk(p, E_UNARY, t->line);
@@ -703,7 +712,13 @@ static struct node *parse_not(struct parser *p)
 	const struct token *t = cur(p);
 	if (is_name(t, "not")) {
 		advance(p);
+		if (p->nest >= MAX_NEST) {
+			pfail(p, t->line, "expression nested more than %d deep", MAX_NEST);
+			return NULL;
+		}
+		p->nest++;
 		struct node *operand = parse_not(p);
+		p->nest--;
 		if (!operand)
 			return NULL;
 		struct node *n = mk(p, E_UNARY, t->line);
@@ -765,7 +780,14 @@ static struct node *parse_condexpr(struct parser *p)
 
 static struct node *parse_expression(struct parser *p, bool with_condexpr)
 {
-	return with_condexpr ? parse_condexpr(p) : parse_or(p);
+	if (p->nest >= MAX_NEST) {
+		pfail(p, cur(p)->line, "expression nested more than %d deep", MAX_NEST);
+		return NULL;
+	}
+	p->nest++;
+	struct node *n = with_condexpr ? parse_condexpr(p) : parse_or(p);
+	p->nest--;
+	return n;
 }
 
 static bool is_tuple_end(struct parser *p, const char *const *extra_end)
@@ -1100,6 +1122,11 @@ static struct node *parse_statement(struct parser *p, const char *const *end_tok
 			pfail(p, t->line, "the '%s' tag is not supported by gpuci render", name);
 			return NULL;
 		}
+	if (p->depth >= sizeof(p->stack) / sizeof(*p->stack)) {
+		pfail(p, t->line, "blocks nested more than %zu deep",
+		      sizeof(p->stack) / sizeof(*p->stack));
+		return NULL;
+	}
 	push_tag(p, name);
 	if (!strcmp(name, "for"))
 		n = parse_for(p);

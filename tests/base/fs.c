@@ -1,0 +1,63 @@
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/fs.h"
+
+static void fs_write_atomic__replaces_and_keeps_the_mode(void **state)
+{
+	char *dir = harness_tmpdir();
+	char *path = harness_path(dir, "out.yml");
+	struct diag d = DIAG_INIT;
+	assert_int_equal(fs_write_atomic(path, "one\n", 4, &d), 0);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0644);
+	chmod(path, 0600);
+	assert_int_equal(fs_write_atomic(path, "two", 3, &d), 0);
+	struct strbuf got = STRBUF_INIT;
+	assert_int_equal(fs_read_all(path, &got, &d), 0);
+	assert_string_equal(got.buf, "two");
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	strbuf_release(&got);
+	free(path);
+	harness_rmtree(dir);
+}
+
+static void fs_write_atomic__failure_leaves_the_old_file(void **state)
+{
+	char *dir = harness_tmpdir();
+	char *sub = harness_path(dir, "sub");
+	char *path = harness_path(sub, "out.yml");
+	struct diag d = DIAG_INIT;
+	assert_int_equal(fs_write_atomic(path, "x", 1, &d), -1); /* no such directory */
+	assert_int_equal(d.code, DIAG_SYSTEM);
+	assert_non_null(strstr(d.msg.buf, "out.yml"));
+	diag_release(&d);
+	free(path);
+	free(sub);
+	harness_rmtree(dir);
+}
+
+static void fs_read_all__names_the_missing_file(void **state)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(fs_read_all("/nonexistent/x.j2", &sb, &d), -1);
+	assert_string_equal(d.msg.buf, "cannot read /nonexistent/x.j2: No such file or directory");
+	diag_release(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(fs_write_atomic__replaces_and_keeps_the_mode),
+	    cmocka_unit_test(fs_write_atomic__failure_leaves_the_old_file),
+	    cmocka_unit_test(fs_read_all__names_the_missing_file),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

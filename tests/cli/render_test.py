@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `gpuci render`: directories, the header, --check, errors.
+
+Run: python3 tests/cli/render_test.py build/gpuci
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+GPUCI = None
+RULE = "#" * 80 + "\n"
+HEADER = (RULE + "# This file is auto-generated from the .j2 file via gpuci render. "
+          "Do not edit manually.\n" + RULE)
+
+TEMPLATE = """<% set jobs = {'a': {'label': 'run-a'}, 'b': {'label': 'run-b'}} %>
+name: PR Test
+on: [pull_request]
+jobs:
+<% for name, c in jobs.items() %>
+  << name >>:
+    if: contains(github.event.pull_request.labels.*.name, '<< c.label >>')
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo ${{ github.sha }}
+<% endfor %>
+"""
+
+BODY = """
+name: PR Test
+on: [pull_request]
+jobs:
+
+  a:
+    if: contains(github.event.pull_request.labels.*.name, 'run-a')
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo ${{ github.sha }}
+
+  b:
+    if: contains(github.event.pull_request.labels.*.name, 'run-b')
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo ${{ github.sha }}
+"""
+
+
+def gpuci(*args, cwd=None):
+    return subprocess.run([GPUCI, "render", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=30)
+
+
+class RenderTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="gpuci-render-")
+        self.repo = self.tmp.name
+        self.wf = os.path.join(self.repo, ".github", "workflows")
+        os.makedirs(self.wf)
+        self.write("pr-test.yml.j2", TEMPLATE)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def write(self, name, text):
+        with open(os.path.join(self.wf, name), "w") as f:
+            f.write(text)
+
+    def read(self, name):
+        with open(os.path.join(self.wf, name)) as f:
+            return f.read()
+
+    def test_renders_every_template_with_the_header(self):
+        self.write("other.yml.j2", "x: << 1 + 1 >>\n")
+        self.write("notes.j2", "not a workflow")
+        self.write("nested.yml", "untouched: true\n")
+        r = gpuci(cwd=self.repo)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.read("pr-test.yml"), HEADER + BODY)
+        self.assertEqual(self.read("other.yml"), HEADER + "x: 2")
+        self.assertFalse(os.path.exists(os.path.join(self.wf, "notes")))
+        self.assertIn("wrote .github/workflows/other.yml", r.stderr)
+        # A second run changes nothing and says so.
+        before = os.stat(os.path.join(self.wf, "pr-test.yml")).st_mtime_ns
+        r = gpuci(cwd=self.repo)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("2 workflows already current", r.stderr)
+        self.assertEqual(os.stat(os.path.join(self.wf, "pr-test.yml")).st_mtime_ns, before)
+
+    def test_stdout_prints_the_body_only(self):
+        r = gpuci("--stdout", os.path.join(self.wf, "pr-test.yml.j2"))
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, BODY, ""))
+
+    def test_check_passes_when_current_and_writes_nothing(self):
+        self.assertEqual(gpuci(self.wf).returncode, 0)
+        r = gpuci("--check", self.wf)
+        self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
+
+    def test_check_prints_a_diff_and_fails_when_stale_or_missing(self):
+        gpuci(self.wf)
+        self.write("pr-test.yml.j2", TEMPLATE.replace("ubuntu-latest", "self-hosted"))
+        self.write("new.yml.j2", "a: 1\n")
+        stale = self.read("pr-test.yml")
+        r = gpuci("--check", self.wf)
+        self.assertEqual(r.returncode, 1)
+        path = os.path.join(self.wf, "pr-test.yml")
+        self.assertIn(f"--- a/{path}\n+++ b/{path}\n", r.stdout)
+        self.assertIn("-    runs-on: ubuntu-latest\n+    runs-on: self-hosted\n", r.stdout)
+        self.assertIn(f"--- /dev/null\n+++ b/{os.path.join(self.wf, 'new.yml')}\n", r.stdout)
+        self.assertIn("2 of 2 workflows are not current", r.stderr)
+        self.assertEqual(self.read("pr-test.yml"), stale)  # nothing written
+        self.assertFalse(os.path.exists(os.path.join(self.wf, "new.yml")))
+
+    def test_check_diff_applies_with_git_apply(self):
+        gpuci(self.wf)
+        self.write("pr-test.yml.j2", TEMPLATE.replace("run-b", "run-bee"))
+        r = gpuci("--check", ".github/workflows", cwd=self.repo)
+        self.assertEqual(r.returncode, 1)
+        patch = os.path.join(self.repo, "fix.patch")
+        with open(patch, "w") as f:
+            f.write(r.stdout)
+        a = subprocess.run(["git", "apply", "--unsafe-paths", "fix.patch"], cwd=self.repo,
+                           capture_output=True, text=True)
+        self.assertEqual(a.returncode, 0, a.stderr)
+        self.assertEqual(gpuci("--check", ".github/workflows", cwd=self.repo).returncode, 0)
+
+    def test_template_error_names_file_and_line_and_keeps_the_old_output(self):
+        gpuci(self.wf)
+        good = self.read("pr-test.yml")
+        self.write("pr-test.yml.j2", TEMPLATE.replace("<< c.label >>", "<< c.label | nofilter >>"))
+        r = gpuci(self.wf)
+        self.assertEqual(r.returncode, 1)
+        tpath = os.path.join(self.wf, "pr-test.yml.j2")
+        self.assertEqual(r.stderr, f"gpuci render: {tpath}:7: No filter named 'nofilter'.\n")
+        self.assertEqual(self.read("pr-test.yml"), good)
+        self.assertEqual([n for n in os.listdir(self.wf) if ".tmp" in n], [])
+
+    def test_runtime_error_names_the_line(self):
+        self.write("pr-test.yml.j2", "a: 1\nb: << 1 // 0 >>\n")
+        r = gpuci("--stdout", os.path.join(self.wf, "pr-test.yml.j2"))
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"pr-test\.yml\.j2:2: ")
+        self.assertEqual(r.stdout, "")
+
+    def test_output_that_is_not_yaml_is_refused_with_its_place(self):
+        self.write("pr-test.yml.j2", "a: 1\nb: [1, 2\nc: 3\n")
+        r = gpuci(self.wf)
+        self.assertEqual(r.returncode, 1)
+        out = os.path.join(self.wf, "pr-test.yml")
+        self.assertRegex(r.stderr, rf"^gpuci render: {out}:\d+:\d+: not valid YAML")
+        self.assertFalse(os.path.exists(out))
+
+    def test_not_supported_features_fail_instead_of_rendering_differently(self):
+        self.write("pr-test.yml.j2", "a: 1\n<% include 'x.j2' %>\n")
+        r = gpuci(self.wf)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(":2: the 'include' tag is not supported", r.stderr)
+
+    def test_usage_errors(self):
+        r = gpuci("--stdout", "x.j2", self.wf)
+        self.assertEqual(r.returncode, 2)
+        r = gpuci(self.wf, self.wf)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("one DIR at most", r.stderr)
+        r = gpuci(os.path.join(self.repo, "nope"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot read directory", r.stderr)
+        empty = os.path.join(self.repo, "empty")
+        os.makedirs(empty)
+        r = gpuci(empty)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no *.yml.j2 template", r.stderr)
+
+    def test_keeps_the_mode_of_an_existing_output(self):
+        gpuci(self.wf)
+        out = os.path.join(self.wf, "pr-test.yml")
+        os.chmod(out, 0o600)
+        self.write("pr-test.yml.j2", TEMPLATE + "# more\n")
+        self.assertEqual(gpuci(self.wf).returncode, 0)
+        self.assertEqual(os.stat(out).st_mode & 0o777, 0o600)
+        self.assertTrue(self.read("pr-test.yml").endswith("# more"))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit("usage: render_test.py PATH/TO/gpuci")
+    GPUCI = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)

@@ -1,0 +1,125 @@
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tpl/tpl.h"
+
+/* Renders src; returns the output, or "ERR line: message". */
+static char *render(const char *src)
+{
+	struct tpl *t;
+	struct diag d = DIAG_INIT;
+	struct strbuf out = STRBUF_INIT;
+	if (tpl_compile(&t, src, strlen(src), "t.j2", NULL, &d) == 0) {
+		tpl_render(t, &out, &d);
+		tpl_free(t);
+	}
+	if (d.code != DIAG_OK) {
+		strbuf_reset(&out);
+		strbuf_addf(&out, "ERR %u: %s", d.loc.line, d.msg.buf);
+	}
+	diag_release(&d);
+	return strbuf_detach(&out, NULL);
+}
+
+#define assert_renders(src, want)                                                                  \
+	do {                                                                                       \
+		char *got_ = render(src);                                                          \
+		assert_string_equal(got_, want);                                                   \
+		free(got_);                                                                        \
+	} while (0)
+
+static void tpl_render__drops_one_trailing_newline_only(void **state)
+{
+	assert_renders("a\n", "a");
+	assert_renders("a\n\n", "a\n");
+	assert_renders("a\r\nb\r\n", "a\nb");
+	assert_renders("", "");
+}
+
+static void tpl_render__whitespace_control_strips_newlines(void **state)
+{
+	assert_renders("a  \n <%- if true -%>  \n b<% endif %>", "ab");
+	assert_renders("x {#- c -#}\n y", "xy");
+}
+
+static void tpl_render__for_loop_scope_is_fresh_each_iteration(void **state)
+{
+	assert_renders(
+	    "<% set x = 0 %><% for i in [1, 2] %><< x >><% set x = i %><% endfor %><< x >>", "000");
+	assert_renders("<% for i in [1, 2] %><% if i == 2 %>[<< x >>]<% endif %><% set x = i %><% "
+	               "endfor %>",
+	               "[]");
+}
+
+static void tpl_render__macros_see_later_top_level_names(void **state)
+{
+	assert_renders("<% macro m() %><< x >><% endmacro %><% set x = 1 %><< m() >>", "1");
+}
+
+static void tpl_compile__reports_jinja_lines(void **state)
+{
+	assert_renders("a\n<% for x in y %>\nb", "ERR 2: Unexpected end of template. Jinja was "
+	                                         "looking for the following tags: 'endfor' or "
+	                                         "'else'. The innermost block that needs to be "
+	                                         "closed is 'for'.");
+	assert_renders("\n\n<< x | nope >>", "ERR 3: No filter named 'nope'.");
+	assert_renders("<% endif %>", "ERR 1: Encountered unknown tag 'endif'.");
+}
+
+static void tpl_render__runtime_errors_name_the_line(void **state)
+{
+	assert_renders("a\nb\n<< nope.attr >>", "ERR 3: 'nope' is undefined");
+	assert_renders("<% set d = {} %>\n<< d.x >>|<< d.x.y >>",
+	               "ERR 2: 'dict object' has no attribute 'x'");
+	assert_renders("\n<< 1 // 0 >>", "ERR 2: integer division or modulo by zero");
+}
+
+static void tpl_render__unsupported_is_an_error_not_output(void **state)
+{
+	assert_renders("<% include 'x' %>", "ERR 1: the 'include' tag is not supported by gpuci "
+	                                    "render");
+	assert_renders("<< 'a' | center(9) >>", "ERR 1: the 'center' filter is not supported by "
+	                                        "gpuci render");
+}
+
+static void tpl_render__deep_nesting_is_bounded(void **state)
+{
+	/* A macro that calls itself forever fails instead of overflowing the stack. */
+	char *got = render("<% macro m() %><< m() >><% endmacro %><< m() >>");
+	assert_non_null(strstr(got, "nested deeper than"));
+	free(got);
+	/* So does a parse of absurdly nested input. */
+	char src[20000];
+	size_t n = 0;
+	n += (size_t)snprintf(src + n, sizeof(src) - n, "<< ");
+	for (int i = 0; i < 5000; i++)
+		src[n++] = '(';
+	src[n] = '\0';
+	got = render(src);
+	assert_non_null(strstr(got, "nested more than"));
+	free(got);
+	n = 0;
+	for (int i = 0; i < 1000; i++)
+		n += (size_t)snprintf(src + n, sizeof(src) - n, "<%% if 1 %%>");
+	got = render(src);
+	assert_non_null(strstr(got, "nested more than"));
+	free(got);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(tpl_render__drops_one_trailing_newline_only),
+	    cmocka_unit_test(tpl_render__whitespace_control_strips_newlines),
+	    cmocka_unit_test(tpl_render__for_loop_scope_is_fresh_each_iteration),
+	    cmocka_unit_test(tpl_render__macros_see_later_top_level_names),
+	    cmocka_unit_test(tpl_compile__reports_jinja_lines),
+	    cmocka_unit_test(tpl_render__runtime_errors_name_the_line),
+	    cmocka_unit_test(tpl_render__unsupported_is_an_error_not_output),
+	    cmocka_unit_test(tpl_render__deep_nesting_is_bounded),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -379,7 +379,7 @@ static int repeat(struct rctx *r, struct value seq, int64_t times, struct value 
 	if (times < 0)
 		times = 0;
 	if (seq.kind == V_STR) {
-		if (seq.str.len && (uint64_t)times > (1u << 28) / seq.str.len)
+		if (seq.str.len && (uint64_t)times > r->t->max_bytes / seq.str.len)
 			return tpl_fail(r, "string repetition too large");
 		struct strbuf sb = STRBUF_INIT;
 		for (int64_t i = 0; i < times; i++)
@@ -389,7 +389,7 @@ static int repeat(struct rctx *r, struct value seq, int64_t times, struct value 
 		strbuf_release(&sb);
 		return 0;
 	}
-	if (seq.list->n && (uint64_t)times > (1u << 24) / seq.list->n)
+	if (seq.list->n && (uint64_t)times > r->t->max_bytes / 16 / seq.list->n)
 		return tpl_fail(r, "list repetition too large");
 	struct value l = value_list(r->a, seq.list->n * (size_t)times);
 	for (int64_t i = 0; i < times; i++)
@@ -555,7 +555,7 @@ int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct
 		return tpl_fail_undefined(r, y);
 	bool ints = (x.kind == V_INT || x.kind == V_BOOL) && (y.kind == V_INT || y.kind == V_BOOL);
 	if (numeric(x) && numeric(y)) {
-		int64_t a = i64(x), b = i64(y), res;
+		int64_t a = ints ? i64(x) : 0, b = ints ? i64(y) : 0, res;
 		double fa = dbl(x), fb = dbl(y);
 		switch (op) {
 		case OP_ADD:
@@ -767,9 +767,16 @@ static int eval_chain(struct rctx *r, struct frame *f, const struct node *n, str
 	return eval_filter(r, f, n, subject, out);
 }
 
+static int over_budget(struct rctx *r)
+{
+	return tpl_fail(r, "template took more than %llu evaluation steps", r->t->max_steps);
+}
+
 static int eval(struct rctx *r, struct frame *f, const struct node *n, struct value *out)
 {
 	struct value x, y;
+	if (++r->steps > r->t->max_steps)
+		return over_budget(r);
 	switch (n->kind) {
 	case E_CONST:
 		*out = n->val;
@@ -977,10 +984,8 @@ static int call_macro(struct rctx *r, const struct vfunc *fn, const struct args 
 	int rc = exec_body(r, mf, m->body, m->nbody, &sb);
 	r->depth--;
 	r->line = line;
-	if (rc == 0) {
-		*out = value_strbuf(r->a, &sb);
-		out->safe = true;
-	}
+	if (rc == 0)
+		*out = value_strbuf(r->a, &sb); /* Markup only under autoescape, which is off */
 	strbuf_release(&sb);
 	return rc;
 }
@@ -1010,7 +1015,7 @@ static int call_range(struct rctx *r, const struct args *a, struct value *out)
 	else if (step < 0 && stop < start)
 		count = (start - stop - step - 1) / -step;
 	/* Jinja2's sandbox-free range is plain Python range; bound it all the same. */
-	if (count > 10000000)
+	if ((uint64_t)count > r->t->max_bytes / 16)
 		return tpl_fail(r, "range too large");
 	struct value l = value_list(r->a, (size_t)count);
 	for (int64_t i = 0; i < count; i++)
@@ -1152,6 +1157,8 @@ static int exec_for(struct rctx *r, struct frame *f, const struct node *n, struc
 static int exec_node(struct rctx *r, struct frame *f, const struct node *n, struct strbuf *out)
 {
 	struct value v;
+	if (++r->steps > r->t->max_steps)
+		return over_budget(r);
 	switch (n->kind) {
 	case N_TEXT:
 		strbuf_add(out, n->val.str.s, n->val.str.len);
@@ -1228,12 +1235,22 @@ static int exec_body(struct rctx *r, struct frame *f, struct node **body, size_t
 	return 0;
 }
 
+void tpl_set_limits(struct tpl *t, size_t max_bytes, unsigned long long max_steps)
+{
+	t->max_bytes = max_bytes;
+	t->max_steps = max_steps;
+}
+
 int tpl_render(const struct tpl *t, struct strbuf *out, struct diag *d)
 {
 	struct arena a = ARENA_INIT;
 	struct rctx r = {.a = &a, .t = t, .d = d, .line = 1};
 	struct frame top = {0};
+	size_t old_max = out->max;
+	if (!out->max || out->max > out->len + t->max_bytes)
+		out->max = out->len + t->max_bytes;
 	int rc = exec_body(&r, &top, t->body, t->nbody, out);
+	out->max = old_max;
 	arena_release(&a);
 	return rc;
 }
@@ -1253,6 +1270,8 @@ int tpl_compile(struct tpl **out, const char *src, size_t len, const char *name,
 	}
 	struct tpl *t = xcalloc(1, sizeof(*t));
 	t->name = name;
+	t->max_bytes = TPL_DEFAULT_MAX_BYTES;
+	t->max_steps = TPL_DEFAULT_MAX_STEPS;
 	struct tokens toks;
 	if (tpl_lex(&toks, &t->arena, src, len, syntax, name, d) < 0) {
 		tpl_free(t);

@@ -43,6 +43,16 @@ int tpl_compile(struct tpl **out, const char *src, size_t len, const char *name,
 /* Appends the rendered text to out. Runtime errors come with their line. */
 int tpl_render(const struct tpl *t, struct strbuf *out, struct diag *d);
 
+/*
+ * Bounds on one render, so that a hostile or mistaken template ends with an
+ * error instead of running for hours or filling memory: the size of any
+ * string built (the output included) and the number of evaluation steps.
+ * The defaults (TPL_DEFAULT_*) are far above any real workflow.
+ */
+#define TPL_DEFAULT_MAX_BYTES ((size_t)256 << 20)
+#define TPL_DEFAULT_MAX_STEPS ((unsigned long long)1 << 32)
+void tpl_set_limits(struct tpl *t, size_t max_bytes, unsigned long long max_steps);
+
 void tpl_free(struct tpl *t);
 
 #endif

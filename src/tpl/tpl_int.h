@@ -139,6 +139,8 @@ struct tpl {
 	const char *name;
 	struct node **body;
 	size_t nbody;
+	size_t max_bytes;
+	unsigned long long max_steps;
 };
 
 int tpl_parse(struct tpl *t, const struct tokens *toks, struct diag *d);
@@ -150,8 +152,9 @@ struct rctx {
 	struct arena *a;
 	const struct tpl *t;
 	struct diag *d;
-	unsigned line; /* of what runs now, for runtime errors */
-	int depth;     /* of macro calls, bounded */
+	unsigned line;            /* of what runs now, for runtime errors */
+	int depth;                /* of macro calls, bounded */
+	unsigned long long steps; /* evaluations so far, bounded by t->max_steps */
 };
 
 /* A runtime error at the current line; returns -1. */

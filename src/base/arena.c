@@ -12,7 +12,7 @@ struct arena_chunk {
 	alignas(max_align_t) unsigned char data[];
 };
 
-#define ARENA_CHUNK (64 * 1024)
+#define ARENA_CHUNK ((size_t)64 * 1024)
 
 void *arena_alloc(struct arena *a, size_t n)
 {

@@ -92,7 +92,7 @@ static int list_templates(struct gpuci_ctx *ctx, const char *dir, char ***out, s
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		size_t len = strlen(e->d_name);
-		if (len <= 7 || strcmp(e->d_name + len - 7, ".yml.j2"))
+		if (len <= 7 || strcmp(e->d_name + len - 7, ".yml.j2") != 0)
 			continue;
 		if (*n == cap)
 			*out = xrealloc(*out, (cap *= 2) * sizeof(**out));
@@ -173,8 +173,9 @@ static int render_dir(struct gpuci_ctx *ctx, const char *dir, bool check)
 		    ctx->err,
 		    "gpuci render: %zu of %zu workflow%s not current; run 'gpuci render%s%s' and "
 		    "commit the result\n",
-		    stale, n, n == 1 ? " is" : "s are", strcmp(dir, ".github/workflows") ? " " : "",
-		    strcmp(dir, ".github/workflows") ? dir : "");
+		    stale, n, n == 1 ? " is" : "s are",
+		    strcmp(dir, ".github/workflows") != 0 ? " " : "",
+		    strcmp(dir, ".github/workflows") != 0 ? dir : "");
 		rc = EXIT_FAILED;
 	}
 	if (!check && !failed && !written)

@@ -106,8 +106,6 @@ static uint32_t dec(const char **p, const char *end)
 		c &= 0x3f >> more;
 		for (int i = 0; i < more; i++)
 			c = (c << 6) | (*s++ & 0x3f);
-	} else {
-		more = 0;
 	}
 	*p = (const char *)s;
 	return c;
@@ -589,7 +587,8 @@ static int f_round(struct rctx *r, struct value v, const struct args *a, struct 
 			return -1;
 		method = p[1].str.s;
 	}
-	if (strcmp(method, "common") && strcmp(method, "ceil") && strcmp(method, "floor"))
+	if (strcmp(method, "common") != 0 && strcmp(method, "ceil") != 0 &&
+	    strcmp(method, "floor") != 0)
 		return tpl_fail(r, "method must be common, ceil or floor");
 	if (v.kind == V_UNDEF)
 		return tpl_fail_undefined(r, v);
@@ -619,7 +618,11 @@ static int f_round(struct rctx *r, struct value v, const struct args *a, struct 
 	}
 	double m = pow(10, (double)prec);
 	double x = (v.kind == V_FLOAT ? v.f : (double)as_i(v)) * m;
-	*out = value_float((!strcmp(method, "ceil") ? ceil(x) : floor(x)) / m);
+	double y = !strcmp(method, "ceil") ? ceil(x) : floor(x);
+	/* math.floor and math.ceil return ints: no negative zero survives them. */
+	if (y == 0)
+		y = 0;
+	*out = value_float(y / m);
 	return 0;
 }
 
@@ -801,8 +804,7 @@ static int f_minmax(struct rctx *r, struct value v, const struct args *a, bool m
 	if (list_of(r, v, &items) < 0)
 		return -1;
 	if (items.list->n == 0) {
-		*out = value_undef(max ? "No aggregated item, sequence was empty."
-		                       : "No aggregated item, sequence was empty.");
+		*out = value_undef("No aggregated item, sequence was empty.");
 		return 0;
 	}
 	struct value best = items.list->items[0], bestkey = best;
@@ -902,7 +904,7 @@ static int f_dictsort(struct rctx *r, struct value v, const struct args *a, stru
 			return -1;
 		if (!strcmp(p[1].str.s, "value"))
 			pos = 1;
-		else if (strcmp(p[1].str.s, "key"))
+		else if (strcmp(p[1].str.s, "key") != 0)
 			return tpl_fail(r, "You can only sort by either \"key\" or \"value\"");
 	}
 	size_t n = v.dict->n;
@@ -1054,12 +1056,10 @@ static const char *const all_filters[] = {
 
 bool tpl_filter_exists(const char *name)
 {
-	return strchr(name, '.') == NULL && ({
-		       bool found = false;
-		       for (const char *const *f = all_filters; *f && !found; f++)
-			       found = !strcmp(*f, name);
-		       found;
-	       });
+	for (const char *const *f = all_filters; *f; f++)
+		if (!strcmp(*f, name))
+			return true;
+	return false;
 }
 
 static int no_args_allowed(struct rctx *r, const char *name, const struct args *a)
@@ -1350,7 +1350,8 @@ int tpl_apply_test(struct rctx *r, const char *name, struct value v, const struc
 		return 0;
 	}
 	if (!strcmp(name, "sequence")) {
-		*out = v.kind == V_STR || v.kind == V_LIST || v.kind == V_DICT;
+		/* Undefined has __len__ and __getitem__, so Jinja2 calls it a sequence. */
+		*out = v.kind == V_STR || v.kind == V_LIST || v.kind == V_DICT || v.kind == V_UNDEF;
 		return 0;
 	}
 	if (!strcmp(name, "iterable")) {
@@ -1862,7 +1863,9 @@ int tpl_call_method(struct rctx *r, struct value self, const char *name, const s
 	}
 	if (!strcmp(name, "zfill")) {
 		int64_t w;
-		if (a->n != 1 || need_int(r, a->v[0], "zfill", &w) < 0)
+		if (a->n != 1 || a->nkw)
+			return tpl_fail(r, "zfill() takes exactly one argument");
+		if (need_int(r, a->v[0], "zfill", &w) < 0)
 			return -1;
 		size_t n;
 		value_length(self, &n);

@@ -322,9 +322,9 @@ class Gen:
         if k == 5:
             a = self.gen("str", d - 1)
             w = self.r.randint(0, 4)
-            args = self.pick([f"", f"({w})", f"({w}, true)", f"({w}, true, true)",
+            args = self.pick(["", f"({w})", f"({w}, true)", f"({w}, true, true)",
                               f"({w}, blank=true)", f"(width={w}, first=true)",
-                              f"(first=true)", f"({w}, false, true)"])
+                              "(first=true)", f"({w}, false, true)"])
             n = a.n * 5 + 4
             if n > STR_LIMIT:
                 return None
@@ -341,7 +341,7 @@ class Gen:
             return E(f"{l.p()}|join({sep})", "str", n=self.len_of(l) * 4 + 10)
         if k == 8:
             rs = self.gen("recs", d - 1)
-            form = self.pick([f"|join(', ', attribute='name')", "|map(attribute='name')|join('/')",
+            form = self.pick(["|join(', ', attribute='name')", "|map(attribute='name')|join('/')",
                               "|map(attribute='n')|join(',')", "|join(attribute='n')"])
             return E(f"{rs.p()}{form}", "str", n=rs.n * 24)
         if k == 9:
@@ -497,10 +497,6 @@ class Gen:
             l = self.gen("lint", d - 1)
             return E(f"{l.p()}[{l.n + 3}]", "undef", True)
         return E(f"'x' if {self.gen('bool', d - 1).p()} and false", "undef")
-
-    def list_lit(self, elem, lo=0, hi=5):
-        items = [elem() for _ in range(self.r.randint(lo, hi))]
-        return items
 
     def g_lint(self, d):
         if d <= 0 or self.chance(0.3):
@@ -931,8 +927,35 @@ def tokens(src):
     return [t for t in re.split(r"(<%.*?%>|<<.*?>>|\{#.*?#\})", src, flags=re.S) if t]
 
 
-def minimize(src, client, engine, workdir, budget=400):
-    """A smaller template on which the engine still disagrees with the oracle."""
+def failure_kind(engine_result):
+    """How gpuci went wrong: its exit status and whether it wrote to stderr."""
+    rc, _, err = engine_result
+    return (rc, bool(err))
+
+
+BLOCK_ENDS = {"if": "endif", "for": "endfor", "macro": "endmacro", "filter": "endfilter",
+              "raw": "endraw"}
+
+
+def block_pairs(toks):
+    """(open, end) token indexes of the statement blocks in TOKS."""
+    import re
+    stack, pairs = [], []
+    for i, t in enumerate(toks):
+        m = re.match(r"<%-?\s*(\w+)", t)
+        if not m:
+            continue
+        word = m.group(1)
+        if word in BLOCK_ENDS:
+            stack.append((word, i))
+        elif stack and word == BLOCK_ENDS[stack[-1][0]]:
+            pairs.append((stack.pop()[1], i))
+    return pairs
+
+
+def minimize(src, client, engine, workdir, kind, budget=400):
+    """A smaller template on which the engine still disagrees with the oracle
+    the same way (same KIND of failure, see failure_kind)."""
     path = os.path.join(workdir, "min.j2")
 
     def failing(candidate):
@@ -941,33 +964,65 @@ def minimize(src, client, engine, workdir, budget=400):
             return False
         with open(path, "wb") as f:
             f.write(candidate.encode("utf-8"))
-        return not agrees(engine.run(path), res["out"])
+        got = engine.run(path)
+        return not agrees(got, res["out"]) and failure_kind(got) == kind
 
     toks = tokens(src)
     tries = 0
-    chunk = max(1, len(toks) // 2)
-    while chunk >= 1 and tries < budget:
-        i, progress = 0, False
-        while i < len(toks) and tries < budget:
-            cand = toks[:i] + toks[i + chunk:]
-            tries += 1
-            if cand and failing("".join(cand)):
-                toks, progress = cand, True
-            else:
-                i += chunk
-        if not progress:
-            chunk //= 2
-    # then shorten the text pieces character-wise from the ends
-    for i in range(len(toks)):
-        if toks[i].startswith(("<%", "<<", "{#")):
-            continue
-        while len(toks[i]) > 1 and tries < budget:
-            tries += 1
-            cand = toks[:i] + [toks[i][1:]] + toks[i + 1:]
-            if failing("".join(cand)):
+
+    def attempt(cand):
+        nonlocal tries
+        tries += 1
+        return bool(cand) and failing("".join(cand))
+
+    def block_pass():
+        """Drop whole blocks, or just their tags, biggest first."""
+        nonlocal toks
+        changed = True
+        while changed and tries < budget:
+            changed = False
+            for j, i in sorted(block_pairs(toks), key=lambda p: p[0] - p[1]):
+                if tries >= budget:
+                    break
+                for cand in (toks[:j] + toks[i + 1:], toks[:j] + toks[j + 1:i] + toks[i + 1:]):
+                    if attempt(cand):
+                        toks, changed = cand, True
+                        break
+                if changed:
+                    break
+
+    def chunk_pass():
+        nonlocal toks
+        chunk = max(1, len(toks) // 2)
+        while chunk >= 1 and tries < budget:
+            i, progress = 0, False
+            while i < len(toks) and tries < budget:
+                cand = toks[:i] + toks[i + chunk:]
+                if attempt(cand):
+                    toks, progress = cand, True
+                else:
+                    i += chunk
+            if not progress:
+                chunk //= 2
+
+    def text_pass():
+        """Shorten the text pieces from their start."""
+        nonlocal toks
+        for i in range(len(toks)):
+            if toks[i].startswith(("<%", "<<", "{#")):
+                continue
+            while len(toks[i]) > 1 and tries < budget:
+                cand = toks[:i] + [toks[i][1:]] + toks[i + 1:]
+                if not attempt(cand):
+                    break
                 toks = cand
-            else:
-                break
+
+    before = None
+    while before != toks and tries < budget:
+        before = list(toks)
+        block_pass()
+        chunk_pass()
+        text_pass()
     return "".join(toks)
 
 
@@ -1055,7 +1110,7 @@ def main():
                 base = os.path.join(args.keep, f"seed{seed}_case{i}")
                 with open(base + ".j2", "wb") as f:
                     f.write(sources[k].encode("utf-8"))
-                small = minimize(sources[k], client, engine, workdir)
+                small = minimize(sources[k], client, engine, workdir, failure_kind(got))
                 with open(base + ".min.j2", "wb") as f:
                     f.write(small.encode("utf-8"))
                 with open(base + ".min.out", "wb") as f:

@@ -378,6 +378,10 @@ static int repeat(struct rctx *r, struct value seq, int64_t times, struct value 
 {
 	if (times < 0)
 		times = 0;
+	size_t len;
+	value_length(seq, &len);
+	if (len == 0)
+		times = 0; /* [] * 10**9 is [] at once, not after a billion copies */
 	if (seq.kind == V_STR) {
 		if (seq.str.len && (uint64_t)times > r->t->max_bytes / seq.str.len)
 			return tpl_fail(r, "string repetition too large");

@@ -109,6 +109,29 @@ static void tpl_render__deep_nesting_is_bounded(void **state)
 	free(got);
 }
 
+static void tpl_render__limits_end_runaway_templates(void **state)
+{
+	/* Repeating an empty sequence is done at once, however large the count. */
+	assert_renders("<< [] * 2147483647 >><< '' * 2147483647 >>", "[]");
+	const char *src = "<% for i in range(1000) %><% for j in range(1000) %>x<% endfor %>"
+	                  "<% endfor %>";
+	struct tpl *t;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(tpl_compile(&t, src, strlen(src), "t.j2", NULL, &d), 0);
+	tpl_set_limits(t, 1 << 20, 10000);
+	struct strbuf out = STRBUF_INIT;
+	assert_int_equal(tpl_render(t, &out, &d), -1);
+	assert_string_equal(d.msg.buf, "template took more than 10000 evaluation steps");
+	strbuf_reset(&out);
+	tpl_set_limits(t, 100000, 10000000);
+	assert_int_equal(tpl_render(t, &out, &d), -1);
+	assert_string_equal(d.msg.buf, "output too large");
+	assert_true(out.len <= 100000);
+	strbuf_release(&out);
+	diag_release(&d);
+	tpl_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -120,6 +143,7 @@ int main(void)
 	    cmocka_unit_test(tpl_render__runtime_errors_name_the_line),
 	    cmocka_unit_test(tpl_render__unsupported_is_an_error_not_output),
 	    cmocka_unit_test(tpl_render__deep_nesting_is_bounded),
+	    cmocka_unit_test(tpl_render__limits_end_runaway_templates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,7 +89,7 @@ static int need_str(struct rctx *r, struct value v, const char *what)
 
 static struct value mkstr(struct rctx *r, struct strbuf *sb, bool safe)
 {
-	struct value v = value_strbuf(r->a, sb);
+	struct value v = tpl_strval(r, sb);
 	v.safe = safe;
 	strbuf_release(sb);
 	return v;
@@ -182,7 +182,7 @@ enum casing { UPPER, LOWER, CAPITALIZE, TITLE_WORD };
 
 static struct value recase(struct rctx *r, struct value s, enum casing how)
 {
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = TPL_STRBUF(r);
 	const char *p = s.str.s, *end = p + s.str.len;
 	bool first = true;
 	while (p < end) {
@@ -206,7 +206,7 @@ static struct value recase(struct rctx *r, struct value s, enum casing how)
 /* Jinja's title: split before runs of [-\s({\[<], capitalize each piece. */
 static struct value do_title(struct rctx *r, struct value s)
 {
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = TPL_STRBUF(r);
 	const char *p = s.str.s, *end = p + s.str.len;
 	bool word_start = true;
 	while (p < end) {
@@ -361,7 +361,7 @@ static int f_indent(struct rctx *r, struct value s, const struct args *a, struct
 	bool have[3];
 	if (bind_args(r, "do_indent", a, names, p, have) < 0)
 		return -1;
-	struct strbuf ind = STRBUF_INIT;
+	struct strbuf ind = TPL_STRBUF(r);
 	if (have[0] && p[0].kind == V_STR) {
 		strbuf_add(&ind, p[0].str.s, p[0].str.len);
 	} else {
@@ -377,13 +377,13 @@ static int f_indent(struct rctx *r, struct value s, const struct args *a, struct
 	bool blank = have[2] && value_truthy(p[2]);
 	struct value str = tpl_to_str(r, s);
 	/* s += "\n", then splitlines(): the quirk Jinja2 relies on. */
-	struct strbuf src = STRBUF_INIT;
+	struct strbuf src = TPL_STRBUF(r);
 	strbuf_add(&src, str.str.s, str.str.len);
 	strbuf_addch(&src, '\n');
 	struct value *lines;
 	size_t n = split_lines(r, src.buf, src.len, &lines);
 	strbuf_release(&src);
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = TPL_STRBUF(r);
 	if (first)
 		strbuf_add(&sb, ind.buf, ind.len);
 	for (size_t i = 0; i < n; i++) {
@@ -416,7 +416,7 @@ static int f_tojson(struct rctx *r, struct value v, const struct args *a, struct
 	}
 	if (v.kind == V_UNDEF)
 		return tpl_fail(r, "Object of type Undefined is not JSON serializable");
-	struct strbuf js = STRBUF_INIT, err = STRBUF_INIT;
+	struct strbuf js = TPL_STRBUF(r), err = STRBUF_INIT;
 	if (!value_to_json(v, (int)indent, &js, &err)) {
 		int rc = tpl_fail(r, "%s", err.buf);
 		strbuf_release(&js);
@@ -424,8 +424,9 @@ static int f_tojson(struct rctx *r, struct value v, const struct args *a, struct
 		return rc;
 	}
 	strbuf_release(&err);
+	r->oversize |= strbuf_failed(&js);
 	/* htmlsafe_json_dumps */
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = TPL_STRBUF(r);
 	for (size_t i = 0; i < js.len; i++) {
 		switch (js.buf[i]) {
 		case '<':
@@ -459,7 +460,7 @@ static int f_join(struct rctx *r, struct value v, const struct args *a, struct v
 	struct value items;
 	if (list_of(r, v, &items) < 0)
 		return -1;
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = TPL_STRBUF(r);
 	struct value sep = have[0] ? tpl_to_str(r, p[0]) : value_str_static("");
 	for (size_t i = 0; i < items.list->n; i++) {
 		struct value it = items.list->items[i];
@@ -498,7 +499,7 @@ static int f_replace(struct rctx *r, struct value v, struct value old, struct va
 	if (need_str(r, old, "replace") < 0)
 		return -1;
 	struct value n = tpl_to_str(r, new);
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = TPL_STRBUF(r);
 	const char *p = s.str.s, *end = p + s.str.len;
 	int64_t done = 0;
 	if (old.str.len == 0) {
@@ -1206,7 +1207,7 @@ int tpl_apply_filter(struct rctx *r, const char *name, struct value v, const str
 			struct value chars;
 			if (list_of(r, v, &chars) < 0)
 				return -1;
-			struct strbuf sb = STRBUF_INIT;
+			struct strbuf sb = TPL_STRBUF(r);
 			for (size_t i = chars.list->n; i-- > 0;)
 				strbuf_add(&sb, chars.list->items[i].str.s,
 				           chars.list->items[i].str.len);
@@ -1568,7 +1569,7 @@ static int m_split(struct rctx *r, struct value s, const struct args *a, bool fr
 
 static int m_format(struct rctx *r, struct value s, const struct args *a, struct value *out)
 {
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = TPL_STRBUF(r);
 	size_t auto_idx = 0;
 	bool used_auto = false, used_manual = false;
 	const char *p = s.str.s, *end = p + s.str.len;
@@ -1755,7 +1756,7 @@ int tpl_call_method(struct rctx *r, struct value self, const char *name, const s
 			return tpl_fail(r, "%s() takes no arguments", name);
 		if (!strcmp(name, "title")) {
 			/* Python's str.title: letters after a non-letter start words. */
-			struct strbuf sb = STRBUF_INIT;
+			struct strbuf sb = TPL_STRBUF(r);
 			const char *p = self.str.s, *end = p + self.str.len;
 			bool prev_cased = false;
 			while (p < end) {
@@ -1779,7 +1780,7 @@ int tpl_call_method(struct rctx *r, struct value self, const char *name, const s
 		struct value items;
 		if (list_of(r, a->v[0], &items) < 0)
 			return -1;
-		struct strbuf sb = STRBUF_INIT;
+		struct strbuf sb = TPL_STRBUF(r);
 		for (size_t i = 0; i < items.list->n; i++) {
 			if (items.list->items[i].kind != V_STR) {
 				strbuf_release(&sb);
@@ -1869,7 +1870,7 @@ int tpl_call_method(struct rctx *r, struct value self, const char *name, const s
 			return -1;
 		size_t n;
 		value_length(self, &n);
-		struct strbuf sb = STRBUF_INIT;
+		struct strbuf sb = TPL_STRBUF(r);
 		const char *p = self.str.s;
 		size_t len = self.str.len;
 		if (len && (*p == '-' || *p == '+')) {

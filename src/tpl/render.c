@@ -43,6 +43,12 @@ int tpl_fail(struct rctx *r, const char *fmt, ...)
 	return -1;
 }
 
+struct value tpl_strval(struct rctx *r, const struct strbuf *sb)
+{
+	r->oversize |= strbuf_failed(sb);
+	return value_strbuf(r->a, sb);
+}
+
 int tpl_fail_undefined(struct rctx *r, struct value v)
 {
 	return tpl_fail(r, "%s", v.str.s ? v.str.s : "value is undefined");
@@ -50,7 +56,7 @@ int tpl_fail_undefined(struct rctx *r, struct value v)
 
 static struct value undef_named(struct rctx *r, const char *name)
 {
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = TPL_STRBUF(r);
 	strbuf_addf(&sb, "'%s' is undefined", name);
 	struct value v = value_undef(arena_strndup(r->a, sb.buf, sb.len));
 	strbuf_release(&sb);
@@ -68,7 +74,7 @@ static void type_repr(struct value v, struct strbuf *sb)
 
 static struct value undef_attr(struct rctx *r, struct value obj, const char *name)
 {
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = TPL_STRBUF(r);
 	strbuf_addch(&sb, '\'');
 	type_repr(obj, &sb);
 	strbuf_addf(&sb, "' has no attribute '%s'", name);
@@ -79,7 +85,7 @@ static struct value undef_attr(struct rctx *r, struct value obj, const char *nam
 
 static struct value undef_item(struct rctx *r, struct value obj, struct value key)
 {
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = TPL_STRBUF(r);
 	strbuf_addch(&sb, '\'');
 	type_repr(obj, &sb);
 	strbuf_adds(&sb, "' has no element ");
@@ -93,9 +99,9 @@ struct value tpl_to_str(struct rctx *r, struct value v)
 {
 	if (v.kind == V_STR)
 		return v;
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = TPL_STRBUF(r);
 	value_str_into(v, &sb);
-	struct value s = value_strbuf(r->a, &sb);
+	struct value s = tpl_strval(r, &sb);
 	strbuf_release(&sb);
 	return s;
 }
@@ -105,7 +111,7 @@ struct value tpl_escape(struct rctx *r, struct value v)
 	if (v.kind == V_STR && v.safe)
 		return v;
 	struct value s = tpl_to_str(r, v);
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = TPL_STRBUF(r);
 	for (size_t i = 0; i < s.str.len; i++) {
 		char c = s.str.s[i];
 		switch (c) {
@@ -128,7 +134,7 @@ struct value tpl_escape(struct rctx *r, struct value v)
 			strbuf_addch(&sb, c);
 		}
 	}
-	struct value out = value_strbuf(r->a, &sb);
+	struct value out = tpl_strval(r, &sb);
 	out.safe = true;
 	strbuf_release(&sb);
 	return out;
@@ -359,6 +365,10 @@ static void float_divmod(double a, double b, double *div, double *mod)
 
 static struct value concat_str(struct rctx *r, struct value x, struct value y)
 {
+	if (x.str.len + y.str.len > r->t->max_bytes) {
+		r->oversize = true;
+		return x;
+	}
 	/* Markup escapes what is added to it; plain strings stay plain. */
 	bool safe = x.safe || y.safe;
 	if (safe) {
@@ -385,10 +395,10 @@ static int repeat(struct rctx *r, struct value seq, int64_t times, struct value 
 	if (seq.kind == V_STR) {
 		if (seq.str.len && (uint64_t)times > r->t->max_bytes / seq.str.len)
 			return tpl_fail(r, "string repetition too large");
-		struct strbuf sb = STRBUF_INIT;
+		struct strbuf sb = TPL_STRBUF(r);
 		for (int64_t i = 0; i < times; i++)
 			strbuf_add(&sb, seq.str.s, seq.str.len);
-		*out = value_strbuf(r->a, &sb);
+		*out = tpl_strval(r, &sb);
 		out->safe = seq.safe;
 		strbuf_release(&sb);
 		return 0;
@@ -415,7 +425,7 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 {
 	bool tuple = args.kind == V_LIST && args.tuple;
 	size_t nargs = tuple ? args.list->n : 1, next = 0;
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = TPL_STRBUF(r);
 	const char *p = fmt.str.s, *end = p + fmt.str.len;
 	bool used_mapping = false;
 	while (p < end) {
@@ -465,6 +475,12 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 			while (p < end && *p >= '0' && *p <= '9' && k < 60)
 				spec[k++] = *p++;
 		}
+		/* A width or precision no string may reach is refused before printf pads it. */
+		for (const char *q = spec + 1; *q; q++)
+			if (*q >= '1' && *q <= '9' && strtoull(q, NULL, 10) > r->t->max_bytes) {
+				strbuf_release(&sb);
+				return tpl_fail(r, "format width or precision too large");
+			}
 		if (p >= end || *p == '*') {
 			strbuf_release(&sb);
 			return tpl_fail(r, p >= end ? "incomplete format"
@@ -479,7 +495,7 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 		case 's':
 		case 'r':
 		case 'a': {
-			struct strbuf t = STRBUF_INIT;
+			struct strbuf t = TPL_STRBUF(r);
 			if (conv == 's')
 				value_str_into(arg, &t);
 			else
@@ -545,7 +561,7 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 		strbuf_release(&sb);
 		return tpl_fail(r, "not all arguments converted during string formatting");
 	}
-	*out = value_strbuf(r->a, &sb);
+	*out = tpl_strval(r, &sb);
 	strbuf_release(&sb);
 	return 0;
 }
@@ -887,10 +903,10 @@ static int eval(struct rctx *r, struct frame *f, const struct node *n, struct va
 		if (eval(r, f, n->b, &y) < 0)
 			return -1;
 		if (n->op == OP_TILDE) {
-			struct strbuf sb = STRBUF_INIT;
+			struct strbuf sb = TPL_STRBUF(r);
 			value_str_into(x, &sb);
 			value_str_into(y, &sb);
-			*out = value_strbuf(r->a, &sb);
+			*out = tpl_strval(r, &sb);
 			strbuf_release(&sb);
 			return 0;
 		}
@@ -975,7 +991,7 @@ static int call_macro(struct rctx *r, const struct vfunc *fn, const struct args 
 				if (eval(r, mf, m->defaults[i], &v) < 0)
 					return -1;
 			} else {
-				struct strbuf sb = STRBUF_INIT;
+				struct strbuf sb = TPL_STRBUF(r);
 				strbuf_addf(&sb, "parameter '%s' was not provided", m->params[i]);
 				v = value_undef(arena_strndup(r->a, sb.buf, sb.len));
 				strbuf_release(&sb);
@@ -983,13 +999,13 @@ static int call_macro(struct rctx *r, const struct vfunc *fn, const struct args 
 		}
 		bind(r, mf, m->params[i], v);
 	}
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = TPL_STRBUF(r);
 	r->depth++;
 	int rc = exec_body(r, mf, m->body, m->nbody, &sb);
 	r->depth--;
 	r->line = line;
 	if (rc == 0)
-		*out = value_strbuf(r->a, &sb); /* Markup only under autoescape, which is off */
+		*out = tpl_strval(r, &sb); /* Markup only under autoescape, which is off */
 	strbuf_release(&sb);
 	return rc;
 }
@@ -1191,9 +1207,9 @@ static int exec_node(struct rctx *r, struct frame *f, const struct node *n, stru
 	case N_FILTERBLOCK: {
 		struct frame *bf = arena_alloc(r->a, sizeof(*bf));
 		bf->parent = f;
-		struct strbuf sb = STRBUF_INIT;
+		struct strbuf sb = TPL_STRBUF(r);
 		int rc = exec_body(r, bf, n->body, n->nbody, &sb);
-		struct value body = value_strbuf(r->a, &sb);
+		struct value body = tpl_strval(r, &sb);
 		strbuf_release(&sb);
 		if (rc < 0)
 			return -1;
@@ -1231,6 +1247,10 @@ static int exec_body(struct rctx *r, struct frame *f, struct node **body, size_t
 	for (size_t i = 0; i < n; i++) {
 		if (exec_node(r, f, body[i], out) < 0)
 			return -1;
+		if (r->oversize) {
+			r->line = body[i]->line;
+			return tpl_fail(r, "a string grew beyond %zu bytes", r->t->max_bytes);
+		}
 		if (strbuf_failed(out)) {
 			r->line = body[i]->line;
 			return tpl_fail(r, "output too large");

@@ -155,7 +155,20 @@ struct rctx {
 	unsigned line;            /* of what runs now, for runtime errors */
 	int depth;                /* of macro calls, bounded */
 	unsigned long long steps; /* evaluations so far, bounded by t->max_steps */
+	bool oversize;            /* a string hit t->max_bytes and was cut: the render fails */
 };
+
+/*
+ * Strings built while rendering are bounded by the template's max_bytes:
+ * made with TPL_STRBUF(r) and turned into values by tpl_strval(), which
+ * notes a string that hit the bound so that the render fails (at the end of
+ * the statement) instead of going on with a cut string.
+ */
+#define TPL_STRBUF(r)                                                                              \
+	{                                                                                          \
+		.buf = strbuf_empty, .max = (r)->t->max_bytes                                      \
+	}
+struct value tpl_strval(struct rctx *r, const struct strbuf *sb);
 
 /* A runtime error at the current line; returns -1. */
 int tpl_fail(struct rctx *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -82,7 +82,7 @@ void strbuf_adds(struct strbuf *sb, const char *s)
 	strbuf_add(sb, s, strlen(s));
 }
 
-void strbuf_addch(struct strbuf *sb, char c)
+void strbuf_addch_slow(struct strbuf *sb, char c)
 {
 	strbuf_add(sb, &c, 1);
 }

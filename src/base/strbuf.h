@@ -42,7 +42,17 @@ char *strbuf_detach(struct strbuf *sb, size_t *len);
 
 void strbuf_add(struct strbuf *sb, const void *data, size_t len);
 void strbuf_adds(struct strbuf *sb, const char *s);
-void strbuf_addch(struct strbuf *sb, char c);
+void strbuf_addch_slow(struct strbuf *sb, char c);
+/* Appends one byte; inline, as text is often built a byte at a time. */
+static inline void strbuf_addch(struct strbuf *sb, char c)
+{
+	if (sb->len + 1 < sb->alloc && !sb->failed) {
+		sb->buf[sb->len++] = c;
+		sb->buf[sb->len] = '\0';
+		return;
+	}
+	strbuf_addch_slow(sb, c);
+}
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));

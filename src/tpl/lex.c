@@ -461,7 +461,7 @@ static int lex_tag(struct lexer *lx, bool block)
 		}
 		bool found = false;
 		for (size_t k = 0; k < sizeof(operators) / sizeof(*operators); k++) {
-			if (!at(lx, pos, operators[k].s))
+			if (operators[k].s[0] != s[pos] || !at(lx, pos, operators[k].s))
 				continue;
 			enum op op = operators[k].op;
 			if (op == OP_LPAREN || op == OP_LBRACKET || op == OP_LBRACE)
@@ -568,6 +568,9 @@ int tpl_lex(struct tokens *out, struct arena *a, const char *src, size_t len,
 	out->v = NULL;
 	const char *starts[3] = {syn->var_start, syn->comment_start, syn->block_start};
 	size_t slen[3] = {strlen(starts[0]), strlen(starts[1]), strlen(starts[2])};
+	bool first_char[256] = {false};
+	for (int k = 0; k < 3; k++)
+		first_char[(unsigned char)starts[k][0]] = true;
 	while (lx.pos < lx.len) {
 		/* The earliest tag; at one place the longest delimiter wins. */
 		size_t p = lx.pos;
@@ -575,6 +578,8 @@ int tpl_lex(struct tokens *out, struct arena *a, const char *src, size_t len,
 		size_t raw_end = 0;
 		bool raw_strip = false;
 		for (; p < lx.len; p++) {
+			if (!first_char[(unsigned char)lx.src[p]])
+				continue; /* no delimiter starts here */
 			if ((raw_end = match_raw_begin(&lx, p, &raw_strip)))
 				break;
 			size_t best = 0;

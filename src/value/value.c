@@ -55,9 +55,57 @@ struct value value_dict(struct arena *a)
 	return v;
 }
 
-/* Python hashes 1, 1.0 and True alike: dict keys compare with ==. */
+/* Python hashes 1, 1.0 and True alike: equal keys must hash alike. */
+static uint64_t key_hash(struct value k)
+{
+	switch (k.kind) {
+	case V_STR: {
+		uint64_t h = 1469598103934665603ULL;
+		for (size_t i = 0; i < k.str.len; i++)
+			h = (h ^ (unsigned char)k.str.s[i]) * 1099511628211ULL;
+		return h;
+	}
+	case V_BOOL:
+		return (uint64_t)k.b * 0x9e3779b97f4a7c15ULL;
+	case V_INT:
+		return (uint64_t)k.i * 0x9e3779b97f4a7c15ULL;
+	case V_FLOAT:
+		if (k.f == (double)(int64_t)k.f)
+			return (uint64_t)(int64_t)k.f * 0x9e3779b97f4a7c15ULL;
+		return 0x51ed270b27cf5a8dULL;
+	default:
+		return (uint64_t)k.kind;
+	}
+}
+
+#define VDICT_INDEX_MIN 16
+
+static void index_insert(struct vdict *d, size_t pos)
+{
+	size_t mask = d->index_cap - 1;
+	size_t i = (size_t)key_hash(d->keys[pos]) & mask;
+	while (d->index[i])
+		i = (i + 1) & mask;
+	d->index[i] = (uint32_t)pos + 1;
+}
+
+static void index_rebuild(struct arena *a, struct vdict *d, size_t cap)
+{
+	d->index = arena_alloc(a, cap * sizeof(*d->index));
+	d->index_cap = cap;
+	for (size_t i = 0; i < d->n; i++)
+		index_insert(d, i);
+}
+
 struct value *vdict_get(const struct vdict *d, struct value key)
 {
+	if (d->index) {
+		size_t mask = d->index_cap - 1;
+		for (size_t i = (size_t)key_hash(key) & mask; d->index[i]; i = (i + 1) & mask)
+			if (value_equal(d->keys[d->index[i] - 1], key))
+				return &d->vals[d->index[i] - 1];
+		return NULL;
+	}
 	for (size_t i = 0; i < d->n; i++)
 		if (value_equal(d->keys[i], key))
 			return &d->vals[i];
@@ -85,6 +133,10 @@ void vdict_set(struct arena *a, struct vdict *d, struct value key, struct value 
 	}
 	d->keys[d->n] = key;
 	d->vals[d->n++] = val;
+	if (d->n >= VDICT_INDEX_MIN && d->n * 2 > d->index_cap)
+		index_rebuild(a, d, d->index_cap ? d->index_cap * 2 : 64);
+	else if (d->index)
+		index_insert(d, d->n - 1);
 }
 
 bool value_truthy(struct value v)

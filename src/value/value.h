@@ -65,6 +65,9 @@ struct vlist {
 struct vdict {
 	size_t n, cap;
 	struct value *keys, *vals;
+	/* Past a few keys, an open-addressing index of positions + 1 (0: empty). */
+	uint32_t *index;
+	size_t index_cap;
 };
 
 static inline struct value value_none(void)

@@ -28,7 +28,12 @@ status() {
 	echo "---------------------------------------------------"
 }
 
-echo "gpuci demo: 8 simulated GPUs, lock files in $LOCKS"
+echo "gpuci demo on the example repository ($REPO)"
+echo
+echo "1. Its workflow is generated from pr-test.yml.j2 by gpuci render, with no Python:"
+(cd "$REPO" && "$GPUCI" render --check && echo "   gpuci render --check: .github/workflows/pr-test.yml is current")
+echo
+echo "2. CI jobs compete for 8 simulated GPUs, lock files in $LOCKS"
 echo
 job test_qwen2p5_0p5B_short.py &  # 4 GPUs
 sleep 0.1

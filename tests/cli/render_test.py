@@ -181,6 +181,28 @@ class RenderTest(unittest.TestCase):
         self.assertTrue(self.read("pr-test.yml").endswith("# more"))
 
 
+class ExampleTest(unittest.TestCase):
+    ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    WF = os.path.join(ROOT, "examples", "repo", ".github", "workflows")
+
+    def test_example_workflow_is_current(self):
+        r = gpuci("--check", self.WF)
+        self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
+
+    def test_example_workflow_renders_as_jinja2_does(self):
+        probe = subprocess.run(["/usr/bin/python3", "-c", "import jinja2"], capture_output=True)
+        if probe.returncode != 0:
+            self.skipTest("Debian's python3-jinja2 is not installed")
+        src = os.path.join(self.WF, "pr-test.yml.j2")
+        oracle = subprocess.run(["/usr/bin/python3", os.path.join(self.ROOT, "bench", "render",
+                                                                  "oracle_render.py"),
+                                 "--body", src], capture_output=True, text=True, check=True)
+        mine = gpuci("--stdout", src)
+        self.assertEqual(mine.returncode, 0, mine.stderr)
+        self.assertGreater(len(mine.stdout.splitlines()), 300)
+        self.assertEqual(mine.stdout, oracle.stdout)
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit("usage: render_test.py PATH/TO/gpuci")

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 want=(cmake make gcc pkg-config libc6-dev libyaml-dev)
-[ "${1:-build}" = test ] && want+=(libcmocka-dev python3)
+[ "${1:-build}" = test ] && want+=(libcmocka-dev python3 python3-jinja2)
 
 missing=()
 for pkg in "${want[@]}"; do

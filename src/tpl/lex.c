@@ -546,6 +546,19 @@ static int lex_raw(struct lexer *lx, size_t body, unsigned line)
 int tpl_lex(struct tokens *out, struct arena *a, const char *src, size_t len,
             const struct tpl_syntax *syn, const char *name, struct diag *d)
 {
+	/* Python reads templates as UTF-8 and refuses anything else. */
+	size_t bad;
+	if (!utf8_valid(src, len, &bad)) {
+		unsigned line = 1;
+		for (size_t i = 0; i < bad; i++)
+			line += src[i] == '\n';
+		d->code = DIAG_INPUT;
+		strbuf_reset(&d->msg);
+		strbuf_addf(&d->msg, "not valid UTF-8 (byte 0x%02x at offset %zu)",
+		            (unsigned char)src[bad], bad);
+		d->loc = (struct srcloc){name, line, 0};
+		return -1;
+	}
 	/* Normalize newlines and drop one trailing newline, as Jinja2 does. */
 	char *norm = arena_alloc(a, len + 1);
 	size_t n = 0;

@@ -192,12 +192,6 @@ static bool python_attr(struct rctx *r, struct value v, const char *name, struct
 	return false;
 }
 
-static size_t utf8_len_at(const char *s)
-{
-	unsigned char c = (unsigned char)*s;
-	return c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-}
-
 /* obj[key] in Python; false when Python raises (a miss). */
 static bool python_item(struct rctx *r, struct value obj, struct value key, struct value *out)
 {
@@ -220,10 +214,10 @@ static bool python_item(struct rctx *r, struct value obj, struct value key, stru
 			*out = obj.list->items[i];
 			return true;
 		}
-		const char *p = obj.str.s;
+		const char *p = obj.str.s, *end = p + obj.str.len;
 		for (int64_t k = 0; k < i; k++)
-			p += utf8_len_at(p);
-		*out = value_str(r->a, p, utf8_len_at(p));
+			p += utf8_step(p, end);
+		*out = value_str(r->a, p, utf8_step(p, end));
 		return true;
 	}
 	return false;
@@ -274,9 +268,9 @@ int tpl_iterate(struct rctx *r, struct value v, struct value *list_out)
 		size_t n;
 		value_length(v, &n);
 		struct value l = value_list(r->a, n);
-		const char *p = v.str.s;
+		const char *p = v.str.s, *end = p + v.str.len;
 		for (size_t i = 0; i < n; i++) {
-			size_t w = utf8_len_at(p);
+			size_t w = utf8_step(p, end);
 			l.list->items[i] = value_str(r->a, p, w);
 			p += w;
 		}

@@ -289,9 +289,56 @@ bool value_compare(struct value a, struct value b, bool fold_case, int *cmp)
 static size_t utf8_count(const char *s, size_t len)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < len; i++)
-		n += ((unsigned char)s[i] & 0xc0) != 0x80;
+	for (const char *p = s, *end = s + len; p < end; p += utf8_step(p, end))
+		n++;
 	return n;
+}
+
+bool utf8_valid(const char *s, size_t len, size_t *bad)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = p[i];
+		size_t n;
+		uint32_t min, cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			n = 2;
+			min = 0x80;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 3;
+			min = 0x800;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 4;
+			min = 0x10000;
+			cp = c & 0x07;
+		} else {
+			*bad = i;
+			return false;
+		}
+		if (i + n > len) {
+			*bad = i;
+			return false;
+		}
+		for (size_t k = 1; k < n; k++) {
+			if ((p[i + k] & 0xc0) != 0x80) {
+				*bad = i;
+				return false;
+			}
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+			*bad = i;
+			return false;
+		}
+		i += n;
+	}
+	return true;
 }
 
 bool value_length(struct value v, size_t *n)

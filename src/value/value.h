@@ -90,6 +90,30 @@ static inline struct value value_float(double f)
 	return (struct value){.kind = V_FLOAT, .f = f};
 }
 
+/*
+ * The length of the UTF-8 character at p (p < end): its lead byte's length
+ * when that many continuation bytes follow within end, else 1, so that any
+ * byte string is walked without reading past its end.
+ */
+static inline size_t utf8_step(const char *p, const char *end)
+{
+	unsigned char c = (unsigned char)*p;
+	size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+	if (n > (size_t)(end - p))
+		return 1;
+	for (size_t i = 1; i < n; i++)
+		if (((unsigned char)p[i] & 0xc0) != 0x80)
+			return 1;
+	return n;
+}
+
+/*
+ * Whether s[0..len) is UTF-8 as Python's decoder accepts it (no overlong
+ * forms, no surrogates, nothing past U+10FFFF). Stores the offset of the
+ * first bad byte in *bad otherwise.
+ */
+bool utf8_valid(const char *s, size_t len, size_t *bad);
+
 /* An undefined value; hint is the message a use of it fails with (or NULL). */
 struct value value_undef(const char *hint);
 /* A string value of s[0..len), copied into the arena. */

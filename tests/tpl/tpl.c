@@ -69,6 +69,16 @@ static void tpl_compile__reports_jinja_lines(void **state)
 	assert_renders("<% endif %>", "ERR 1: Encountered unknown tag 'endif'.");
 }
 
+static void tpl_compile__refuses_what_python_cannot_decode(void **state)
+{
+	assert_renders("ok\n<< 'caf\xc3\xa9' >>", "ok\ncaf\xc3\xa9");
+	assert_renders("ok\n<< '\xf0' >>", "ERR 2: not valid UTF-8 (byte 0xf0 at offset 7)");
+	assert_renders("\xed\xa0\x80", "ERR 1: not valid UTF-8 (byte 0xed at offset 0)");
+	assert_renders("\xc0\xaf", "ERR 1: not valid UTF-8 (byte 0xc0 at offset 0)");
+	/* A lone surrogate made by an escape is walked without reading past it. */
+	assert_renders("<< '\\ud800' | list | length >>", "1");
+}
+
 static void tpl_render__runtime_errors_name_the_line(void **state)
 {
 	assert_renders("a\nb\n<< nope.attr >>", "ERR 3: 'nope' is undefined");
@@ -140,6 +150,7 @@ int main(void)
 	    cmocka_unit_test(tpl_render__for_loop_scope_is_fresh_each_iteration),
 	    cmocka_unit_test(tpl_render__macros_see_later_top_level_names),
 	    cmocka_unit_test(tpl_compile__reports_jinja_lines),
+	    cmocka_unit_test(tpl_compile__refuses_what_python_cannot_decode),
 	    cmocka_unit_test(tpl_render__runtime_errors_name_the_line),
 	    cmocka_unit_test(tpl_render__unsupported_is_an_error_not_output),
 	    cmocka_unit_test(tpl_render__deep_nesting_is_bounded),

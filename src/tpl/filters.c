@@ -97,39 +97,6 @@ static struct value mkstr(struct rctx *r, struct strbuf *sb, bool safe)
 
 /* ---- UTF-8 and case ---- */
 
-static uint32_t dec(const char **p, const char *end)
-{
-	const unsigned char *s = (const unsigned char *)*p;
-	uint32_t c = *s++;
-	int more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
-	if (more && (const char *)s + more <= end) {
-		c &= 0x3f >> more;
-		for (int i = 0; i < more; i++)
-			c = (c << 6) | (*s++ & 0x3f);
-	}
-	*p = (const char *)s;
-	return c;
-}
-
-static void enc(struct strbuf *sb, uint32_t c)
-{
-	if (c < 0x80) {
-		strbuf_addch(sb, (char)c);
-	} else if (c < 0x800) {
-		strbuf_addch(sb, (char)(0xc0 | (c >> 6)));
-		strbuf_addch(sb, (char)(0x80 | (c & 0x3f)));
-	} else if (c < 0x10000) {
-		strbuf_addch(sb, (char)(0xe0 | (c >> 12)));
-		strbuf_addch(sb, (char)(0x80 | ((c >> 6) & 0x3f)));
-		strbuf_addch(sb, (char)(0x80 | (c & 0x3f)));
-	} else {
-		strbuf_addch(sb, (char)(0xf0 | (c >> 18)));
-		strbuf_addch(sb, (char)(0x80 | ((c >> 12) & 0x3f)));
-		strbuf_addch(sb, (char)(0x80 | ((c >> 6) & 0x3f)));
-		strbuf_addch(sb, (char)(0x80 | (c & 0x3f)));
-	}
-}
-
 /* Case mapping for ASCII, Latin-1, Greek and Cyrillic; the rest stays. */
 static uint32_t to_upper(uint32_t c)
 {
@@ -186,7 +153,7 @@ static struct value recase(struct rctx *r, struct value s, enum casing how)
 	const char *p = s.str.s, *end = p + s.str.len;
 	bool first = true;
 	while (p < end) {
-		uint32_t c = dec(&p, end);
+		uint32_t c = utf8_decode(&p, end);
 		if (how == UPPER || (how == CAPITALIZE && first) || (how == TITLE_WORD && first)) {
 			if (c == 0xdf && how == UPPER) {
 				strbuf_adds(&sb, "SS");
@@ -198,7 +165,7 @@ static struct value recase(struct rctx *r, struct value s, enum casing how)
 			c = to_lower(c);
 		}
 		first = false;
-		enc(&sb, c);
+		utf8_put(&sb, c);
 	}
 	return mkstr(r, &sb, s.safe);
 }
@@ -211,14 +178,14 @@ static struct value do_title(struct rctx *r, struct value s)
 	bool word_start = true;
 	while (p < end) {
 		const char *q = p;
-		uint32_t c = dec(&q, end);
+		uint32_t c = utf8_decode(&q, end);
 		bool sep =
 		    c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || is_space_cp(c);
 		if (sep) {
-			enc(&sb, c);
+			utf8_put(&sb, c);
 			word_start = true;
 		} else {
-			enc(&sb, word_start ? to_upper(c) : to_lower(c));
+			utf8_put(&sb, word_start ? to_upper(c) : to_lower(c));
 			word_start = false;
 		}
 		p = q;
@@ -510,7 +477,7 @@ static int f_replace(struct rctx *r, struct value v, struct value old, struct va
 			if (p >= end)
 				break;
 			const char *q = p;
-			dec(&q, end);
+			utf8_decode(&q, end);
 			strbuf_add(&sb, p, (size_t)(q - p));
 			p = q;
 		}
@@ -540,12 +507,12 @@ static struct value strip(struct rctx *r, struct value s, struct value chars, bo
 		if (!left || p >= end)
 			break;
 		const char *q = p;
-		uint32_t c = dec(&q, end);
+		uint32_t c = utf8_decode(&q, end);
 		bool hit = ws ? is_space_cp(c) : false;
 		if (!ws) {
 			const char *cp = chars.str.s, *ce = cp + chars.str.len;
 			while (cp < ce && !hit)
-				hit = dec(&cp, ce) == c;
+				hit = utf8_decode(&cp, ce) == c;
 		}
 		if (!hit)
 			break;
@@ -556,12 +523,12 @@ static struct value strip(struct rctx *r, struct value s, struct value chars, bo
 		while (q > p && ((unsigned char)*q & 0xc0) == 0x80)
 			q--;
 		const char *t = q;
-		uint32_t c = dec(&t, end);
+		uint32_t c = utf8_decode(&t, end);
 		bool hit = ws ? is_space_cp(c) : false;
 		if (!ws) {
 			const char *cp = chars.str.s, *ce = cp + chars.str.len;
 			while (cp < ce && !hit)
-				hit = dec(&cp, ce) == c;
+				hit = utf8_decode(&cp, ce) == c;
 		}
 		if (!hit)
 			break;
@@ -1303,7 +1270,7 @@ static bool all_cased(struct value s, bool upper)
 	const char *p = s.str.s, *end = p + s.str.len;
 	bool cased = false;
 	while (p < end) {
-		uint32_t c = dec(&p, end);
+		uint32_t c = utf8_decode(&p, end);
 		if (upper ? is_cased_lower(c) : is_cased_upper(c))
 			return false;
 		cased |= upper ? is_cased_upper(c) : is_cased_lower(c);
@@ -1760,9 +1727,9 @@ int tpl_call_method(struct rctx *r, struct value self, const char *name, const s
 			const char *p = self.str.s, *end = p + self.str.len;
 			bool prev_cased = false;
 			while (p < end) {
-				uint32_t c = dec(&p, end);
+				uint32_t c = utf8_decode(&p, end);
 				bool cased = is_cased_upper(c) || is_cased_lower(c);
-				enc(&sb, cased ? (prev_cased ? to_lower(c) : to_upper(c)) : c);
+				utf8_put(&sb, cased ? (prev_cased ? to_lower(c) : to_upper(c)) : c);
 				prev_cased = cased;
 			}
 			*out = mkstr(r, &sb, self.safe);
@@ -1838,7 +1805,7 @@ int tpl_call_method(struct rctx *r, struct value self, const char *name, const s
 		bool ok = self.str.len > 0;
 		const char *p = self.str.s, *end = p + self.str.len;
 		while (p < end && ok) {
-			uint32_t c = dec(&p, end);
+			uint32_t c = utf8_decode(&p, end);
 			if (!strcmp(name, "isdigit"))
 				ok = c >= '0' && c <= '9';
 			else if (!strcmp(name, "isalpha"))

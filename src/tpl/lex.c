@@ -253,25 +253,6 @@ static size_t match_int(const struct lexer *lx, size_t pos, int *base)
 	return 0;
 }
 
-static void put_utf8(struct strbuf *sb, uint32_t c)
-{
-	if (c < 0x80) {
-		strbuf_addch(sb, (char)c);
-	} else if (c < 0x800) {
-		strbuf_addch(sb, (char)(0xc0 | (c >> 6)));
-		strbuf_addch(sb, (char)(0x80 | (c & 0x3f)));
-	} else if (c < 0x10000) {
-		strbuf_addch(sb, (char)(0xe0 | (c >> 12)));
-		strbuf_addch(sb, (char)(0x80 | ((c >> 6) & 0x3f)));
-		strbuf_addch(sb, (char)(0x80 | (c & 0x3f)));
-	} else {
-		strbuf_addch(sb, (char)(0xf0 | (c >> 18)));
-		strbuf_addch(sb, (char)(0x80 | ((c >> 12) & 0x3f)));
-		strbuf_addch(sb, (char)(0x80 | ((c >> 6) & 0x3f)));
-		strbuf_addch(sb, (char)(0x80 | (c & 0x3f)));
-	}
-}
-
 static int hexval(char c)
 {
 	if (is_digit(c))
@@ -333,7 +314,7 @@ static int unescape(struct lexer *lx, const char *s, size_t n, unsigned line, st
 			if (v > 0x10ffff)
 				return lex_fail(lx, line, "illegal Unicode character in a string");
 			i += (size_t)want;
-			put_utf8(out, v);
+			utf8_put(out, v);
 			break;
 		}
 		case 'N':
@@ -344,7 +325,7 @@ static int unescape(struct lexer *lx, const char *s, size_t n, unsigned line, st
 				for (int k = 0;
 				     k < 2 && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '7'; k++)
 					v = v * 8 + (uint32_t)(s[++i] - '0');
-				put_utf8(out, v);
+				utf8_put(out, v);
 			} else {
 				strbuf_addch(out, '\\');
 				strbuf_addch(out, c);

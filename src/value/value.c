@@ -216,19 +216,37 @@ bool value_equal(struct value a, struct value b)
 	}
 }
 
-/* Decodes one UTF-8 code point at *p (advancing it); bad bytes come as is. */
-static uint32_t utf8_next(const unsigned char **p, const unsigned char *end)
+uint32_t utf8_decode(const char **p, const char *end)
 {
-	const unsigned char *s = *p;
-	uint32_t c = *s++;
-	int more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
-	if (more && s + more <= end) {
-		c &= 0x3f >> more;
-		for (int i = 0; i < more; i++)
-			c = (c << 6) | (*s++ & 0x3f);
+	const unsigned char *s = (const unsigned char *)*p;
+	size_t n = utf8_step(*p, end);
+	uint32_t c = s[0];
+	if (n > 1) {
+		c &= 0x7fu >> n;
+		for (size_t i = 1; i < n; i++)
+			c = (c << 6) | (s[i] & 0x3f);
 	}
-	*p = s;
+	*p += n;
 	return c;
+}
+
+void utf8_put(struct strbuf *sb, uint32_t c)
+{
+	if (c < 0x80) {
+		strbuf_addch(sb, (char)c);
+	} else if (c < 0x800) {
+		strbuf_addch(sb, (char)(0xc0 | (c >> 6)));
+		strbuf_addch(sb, (char)(0x80 | (c & 0x3f)));
+	} else if (c < 0x10000) {
+		strbuf_addch(sb, (char)(0xe0 | (c >> 12)));
+		strbuf_addch(sb, (char)(0x80 | ((c >> 6) & 0x3f)));
+		strbuf_addch(sb, (char)(0x80 | (c & 0x3f)));
+	} else {
+		strbuf_addch(sb, (char)(0xf0 | (c >> 18)));
+		strbuf_addch(sb, (char)(0x80 | ((c >> 12) & 0x3f)));
+		strbuf_addch(sb, (char)(0x80 | ((c >> 6) & 0x3f)));
+		strbuf_addch(sb, (char)(0x80 | (c & 0x3f)));
+	}
 }
 
 /* Lowercase of ASCII and Latin-1 letters: what case folding compares by. */
@@ -241,10 +259,10 @@ static uint32_t fold(uint32_t c)
 
 static int compare_str(struct value a, struct value b, bool fold_case)
 {
-	const unsigned char *p = (const unsigned char *)a.str.s, *pe = p + a.str.len;
-	const unsigned char *q = (const unsigned char *)b.str.s, *qe = q + b.str.len;
+	const char *p = a.str.s, *pe = p + a.str.len;
+	const char *q = b.str.s, *qe = q + b.str.len;
 	while (p < pe && q < qe) {
-		uint32_t x = utf8_next(&p, pe), y = utf8_next(&q, qe);
+		uint32_t x = utf8_decode(&p, pe), y = utf8_decode(&q, qe);
 		if (fold_case) {
 			x = fold(x);
 			y = fold(y);
@@ -463,10 +481,10 @@ static void repr_str(const char *s, size_t len, struct strbuf *out)
 	bool sq = memchr(s, '\'', len) != NULL, dq = memchr(s, '"', len) != NULL;
 	char quote = sq && !dq ? '"' : '\'';
 	strbuf_addch(out, quote);
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	const char *p = s, *end = p + len;
 	while (p < end) {
-		const unsigned char *start = p;
-		uint32_t c = utf8_next(&p, end);
+		const char *start = p;
+		uint32_t c = utf8_decode(&p, end);
 		if (c == (uint32_t)quote || c == '\\')
 			strbuf_addf(out, "\\%c", (char)c);
 		else if (c == '\n')
@@ -562,9 +580,9 @@ const char *value_type_name(struct value v)
 static void json_str(const char *s, size_t len, struct strbuf *out)
 {
 	strbuf_addch(out, '"');
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	const char *p = s, *end = p + len;
 	while (p < end) {
-		uint32_t c = utf8_next(&p, end);
+		uint32_t c = utf8_decode(&p, end);
 		switch (c) {
 		case '"':
 			strbuf_adds(out, "\\\"");

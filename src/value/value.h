@@ -107,6 +107,11 @@ static inline size_t utf8_step(const char *p, const char *end)
 	return n;
 }
 
+/* Decodes the character at *p (p < end) and moves *p past it (utf8_step). */
+uint32_t utf8_decode(const char **p, const char *end);
+/* Appends code point c encoded as UTF-8. */
+void utf8_put(struct strbuf *sb, uint32_t c);
+
 /*
  * Whether s[0..len) is UTF-8 as Python's decoder accepts it (no overlong
  * forms, no surrogates, nothing past U+10FFFF). Stores the offset of the

@@ -15,9 +15,17 @@ int fs_read_all(const char *path, struct strbuf *out, struct diag *d)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return diag_errno(d, "cannot read %s", path);
-	char buf[65536];
+	/* Read straight into the buffer, sized from fstat when it can be. */
+	struct stat sb;
+	size_t chunk = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0
+	                   ? (size_t)sb.st_size + 1
+	                   : 16384;
 	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+		size_t old = out->len;
+		strbuf_grow(out, chunk);
+		if (strbuf_failed(out))
+			break;
+		ssize_t n = read(fd, out->buf + old, chunk);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -25,9 +33,11 @@ int fs_read_all(const char *path, struct strbuf *out, struct diag *d)
 			close(fd);
 			return rc;
 		}
+		out->len = old + (size_t)n;
+		out->buf[out->len] = '\0';
 		if (n == 0)
 			break;
-		strbuf_add(out, buf, (size_t)n);
+		chunk = 65536;
 	}
 	close(fd);
 	if (strbuf_failed(out))

@@ -58,6 +58,8 @@ void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 /* Appends s as a JSON string literal, quotes included. */
 void strbuf_add_json_str(struct strbuf *sb, const char *s);
+/* Makes room for extra more bytes without changing the contents. */
+void strbuf_grow(struct strbuf *sb, size_t extra);
 /* Shortens to len bytes (len <= sb->len). */
 void strbuf_setlen(struct strbuf *sb, size_t len);
 

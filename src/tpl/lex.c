@@ -124,7 +124,7 @@ static void emit_data(struct lexer *lx, size_t from, size_t to, unsigned line)
 		return;
 	struct token *t = emit(lx, T_DATA, line);
 	t->s = arena_strndup(lx->a, lx->src + from, to - from);
-	t->len = to - from;
+	t->len = (uint32_t)(to - from);
 }
 
 static const struct {
@@ -409,7 +409,7 @@ static int lex_tag(struct lexer *lx, bool block)
 				p++;
 			struct token *t = emit(lx, T_NAME, lx->line);
 			t->s = arena_strndup(lx->a, s + pos, p - pos);
-			t->len = p - pos;
+			t->len = (uint32_t)(p - pos);
 			lx->pos = p;
 			continue;
 		}
@@ -434,7 +434,7 @@ static int lex_tag(struct lexer *lx, bool block)
 			}
 			struct token *t = emit(lx, T_STRING, line);
 			t->s = arena_strndup(lx->a, sb.buf, sb.len);
-			t->len = sb.len;
+			t->len = (uint32_t)sb.len;
 			strbuf_release(&sb);
 			lx->line += count_lines(s + pos, p + 1 - pos);
 			lx->pos = p + 1;
@@ -558,8 +558,10 @@ int tpl_lex(struct tokens *out, struct arena *a, const char *src, size_t len,
 
 	struct lexer lx = {
 	    .a = a, .syn = syn, .src = norm, .len = n, .line = 1, .out = out, .name = name, .d = d};
+	/* About one token per 6 bytes; the array grows past that if need be. */
+	lx.cap = n / 6 + 64;
+	out->v = xmalloc(lx.cap * sizeof(*out->v));
 	out->n = 0;
-	out->v = NULL;
 	const char *starts[3] = {syn->var_start, syn->comment_start, syn->block_start};
 	size_t slen[3] = {strlen(starts[0]), strlen(starts[1]), strlen(starts[2])};
 	bool first_char[256] = {false};

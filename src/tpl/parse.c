@@ -879,7 +879,7 @@ static struct node *parse_assign_target(struct parser *p, const char *const *ext
 /* ---- statements ---- */
 
 static int subparse(struct parser *p, const char *const *end_tokens, struct node ***body,
-                    size_t *nbody);
+                    uint32_t *nbody);
 
 static int expect_block_end(struct parser *p)
 {
@@ -1067,7 +1067,7 @@ static struct node *parse_macro(struct parser *p)
 		np++;
 	}
 	advance(p);
-	n->nparams = np;
+	n->nparams = (uint32_t)np;
 	n->params = arena_alloc(p->a, (np ? np : 1) * sizeof(*n->params));
 	n->defaults = arena_alloc(p->a, (np ? np : 1) * sizeof(*n->defaults));
 	memcpy(n->params, params, np * sizeof(*params));
@@ -1167,7 +1167,7 @@ static struct node *parse_statement(struct parser *p, const char *const *end_tok
 }
 
 static int subparse(struct parser *p, const char *const *end_tokens, struct node ***body,
-                    size_t *nbody)
+                    uint32_t *nbody)
 {
 	struct nvec v = {0};
 	for (;;) {
@@ -1221,7 +1221,9 @@ static int subparse(struct parser *p, const char *const *end_tokens, struct node
 			goto fail;
 		}
 	}
-	*body = nvec_finish(p, &v, nbody);
+	size_t n;
+	*body = nvec_finish(p, &v, &n);
+	*nbody = (uint32_t)n;
 	return 0;
 fail:
 	free(v.v);

@@ -950,7 +950,7 @@ static int call_macro(struct rctx *r, const struct vfunc *fn, const struct args 
 	const struct node *m = fn->macro;
 	if (a->n > m->nparams)
 		return tpl_fail(r, "macro '%s' takes not more than %zu argument(s)", m->name,
-		                m->nparams);
+		                (size_t)m->nparams);
 	if (r->depth >= MAX_CALL_DEPTH)
 		return tpl_fail(r, "macro calls nested deeper than %d", MAX_CALL_DEPTH);
 	struct frame *mf = arena_alloc(r->a, sizeof(*mf));
@@ -1105,7 +1105,7 @@ static int assign(struct rctx *r, struct frame *f, const struct node *target, st
 
 static struct value loop_object(struct rctx *r, const struct value *items, size_t i, size_t n)
 {
-	struct value d = value_dict(r->a);
+	struct value d = value_dict_sized(r->a, 12);
 	struct vdict *v = d.dict;
 	vdict_set(r->a, v, value_str_static("index"), value_int((int64_t)i + 1));
 	vdict_set(r->a, v, value_str_static("index0"), value_int((int64_t)i));

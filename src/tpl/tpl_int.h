@@ -65,14 +65,17 @@ enum op {
 	OP_NOTIN,
 };
 
+/* 32 bytes: a template has about one token per 4 bytes of text. */
 struct token {
-	enum tok_kind kind;
+	uint8_t kind; /* enum tok_kind */
+	uint8_t op;   /* enum op, for T_OP */
 	unsigned line;
-	enum op op;
-	const char *s; /* T_DATA, T_NAME, T_STRING: text (NUL-terminated) */
-	size_t len;
-	int64_t i;
-	double f;
+	uint32_t len;
+	const char *s; /* T_DATA, T_NAME, T_STRING, T_OP: text (NUL-terminated) */
+	union {
+		int64_t i; /* T_INT */
+		double f;  /* T_FLOAT */
+	};
 };
 
 struct tokens {
@@ -114,31 +117,37 @@ enum node_kind {
 };
 
 struct node {
-	enum node_kind kind;
-	unsigned line;
-	enum op op;
+	uint8_t kind; /* enum node_kind */
+	uint8_t op;   /* enum op: E_UNARY, E_BINARY */
 	bool negated; /* E_TEST */
+	unsigned line;
 	const char *name;
-	struct value val;
-	struct node *a, *b, *c, *target;
-	struct node **kids; /* expressions */
-	size_t nkids;
-	enum op *ops; /* E_COMPARE, one per kid */
-	const char **kwnames;
-	struct node **kwvals;
-	size_t nkw;
-	struct node **body, **orelse; /* statements */
-	size_t nbody, norelse;
-	const char **params;    /* N_MACRO */
-	struct node **defaults; /* N_MACRO: one per param, NULL where none */
-	size_t nparams;
+	struct node *a, *b, *c;
+	/* Each kind uses one member of this union (see enum node_kind). */
+	union {
+		struct value val; /* E_CONST, N_TEXT */
+		struct {          /* lists, calls, filters, tests, comparisons */
+			struct node **kids;
+			enum op *ops; /* E_COMPARE, one per kid */
+			const char **kwnames;
+			struct node **kwvals;
+			size_t nkids, nkw;
+		};
+		struct { /* statements with bodies */
+			struct node *target;
+			struct node **body, **orelse;
+			const char **params;    /* N_MACRO */
+			struct node **defaults; /* N_MACRO: one per param, NULL where none */
+			uint32_t nbody, norelse, nparams;
+		};
+	};
 };
 
 struct tpl {
 	struct arena arena;
 	const char *name;
 	struct node **body;
-	size_t nbody;
+	uint32_t nbody;
 	size_t max_bytes;
 	unsigned long long max_steps;
 };

@@ -55,6 +55,17 @@ struct value value_dict(struct arena *a)
 	return v;
 }
 
+struct value value_dict_sized(struct arena *a, size_t cap)
+{
+	struct value v = value_dict(a);
+	if (cap) {
+		v.dict->keys = arena_alloc(a, cap * sizeof(struct value));
+		v.dict->vals = arena_alloc(a, cap * sizeof(struct value));
+		v.dict->cap = cap;
+	}
+	return v;
+}
+
 /* Python hashes 1, 1.0 and True alike: equal keys must hash alike. */
 static uint64_t key_hash(struct value k)
 {

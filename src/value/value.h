@@ -129,6 +129,8 @@ struct value value_strbuf(struct arena *a, const struct strbuf *sb);
 struct value value_list(struct arena *a, size_t n); /* n items, all none */
 struct value value_dict(struct arena *a);
 
+/* A dict with room for cap keys before it grows. */
+struct value value_dict_sized(struct arena *a, size_t cap);
 /* Dicts: lookup returns NULL when missing; set replaces or appends. */
 struct value *vdict_get(const struct vdict *d, struct value key);
 void vdict_set(struct arena *a, struct vdict *d, struct value key, struct value val);

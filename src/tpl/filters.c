@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tpl/tpl_int.h"
+#include "value/pymath.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
 
@@ -572,9 +573,9 @@ static int f_round(struct rctx *r, struct value v, const struct args *a, struct 
 			return 0;
 		}
 		if (prec < 0) {
-			double m = pow(10, (double)-prec);
+			double m = py_pow(10, (double)-prec);
 			double q = v.f / m;
-			double rq = nearbyint(q); /* half to even, as Python */
+			double rq = py_nearbyint(q); /* half to even, as Python */
 			*out = value_float(rq * m);
 			return 0;
 		}
@@ -584,9 +585,9 @@ static int f_round(struct rctx *r, struct value v, const struct args *a, struct 
 		*out = value_float(strtod(buf, NULL));
 		return 0;
 	}
-	double m = pow(10, (double)prec);
+	double m = py_pow(10, (double)prec);
 	double x = (v.kind == V_FLOAT ? v.f : (double)as_i(v)) * m;
-	double y = !strcmp(method, "ceil") ? ceil(x) : floor(x);
+	double y = !strcmp(method, "ceil") ? py_ceil(x) : py_floor(x);
 	/* math.floor and math.ceil return ints: no negative zero survives them. */
 	if (y == 0)
 		y = 0;
@@ -650,7 +651,7 @@ static int f_int(struct rctx *r, struct value v, const struct args *a, struct va
 		return 0;
 	}
 	if (v.kind == V_FLOAT) {
-		if (isnan(v.f) || isinf(v.f) || fabs(v.f) >= 9.2e18) {
+		if (isnan(v.f) || isinf(v.f) || __builtin_fabs(v.f) >= 9.2e18) {
 			*out = dflt;
 			return 0;
 		}
@@ -664,7 +665,8 @@ static int f_int(struct rctx *r, struct value v, const struct args *a, struct va
 			*out = value_int(i);
 			return 0;
 		}
-		if (parse_py_float(v.str.s, &f) && !isnan(f) && !isinf(f) && fabs(f) < 9.2e18) {
+		if (parse_py_float(v.str.s, &f) && !isnan(f) && !isinf(f) &&
+		    __builtin_fabs(f) < 9.2e18) {
 			*out = value_int((int64_t)f);
 			return 0;
 		}
@@ -1138,7 +1140,7 @@ int tpl_apply_filter(struct rctx *r, const char *name, struct value v, const str
 				                "integer result beyond 64 bits is not supported");
 			*out = value_int(i < 0 ? -i : i);
 		} else if (v.kind == V_FLOAT) {
-			*out = value_float(fabs(v.f));
+			*out = value_float(__builtin_fabs(v.f));
 		} else if (v.kind == V_UNDEF) {
 			return tpl_fail_undefined(r, v);
 		} else {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tpl/tpl_int.h"
+#include "value/pymath.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
 
@@ -335,7 +336,7 @@ static int overflow(struct rctx *r)
 /* Python's float floor division and modulo (sign of the divisor). */
 static void float_divmod(double a, double b, double *div, double *mod)
 {
-	double m = fmod(a, b);
+	double m = py_fmod(a, b);
 	double d = (a - m) / b;
 	if (m != 0) {
 		if ((b < 0) != (m < 0)) {
@@ -343,15 +344,15 @@ static void float_divmod(double a, double b, double *div, double *mod)
 			d -= 1.0;
 		}
 	} else {
-		m = copysign(0.0, b);
+		m = __builtin_copysign(0.0, b);
 	}
 	double fd;
 	if (d != 0) {
-		fd = floor(d);
+		fd = py_floor(d);
 		if (d - fd > 0.5)
 			fd += 1.0;
 	} else {
-		fd = copysign(0.0, a / b);
+		fd = __builtin_copysign(0.0, a / b);
 	}
 	*div = fd;
 	*mod = m;
@@ -644,9 +645,9 @@ int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct
 			}
 			if (fa == 0 && fb < 0)
 				return tpl_fail(r, "0.0 cannot be raised to a negative power");
-			if (fa < 0 && fb != floor(fb))
+			if (fa < 0 && fb != py_floor(fb))
 				return tpl_fail(r, "complex results are not supported");
-			*out = value_float(pow(fa, fb));
+			*out = value_float(py_pow(fa, fb));
 			return 0;
 		default:
 			break;

@@ -765,7 +765,7 @@ static struct node *parse_condexpr(struct parser *p)
 		struct node *expr3 = NULL;
 		if (is_name(cur(p), "else")) {
 			advance(p);
-			expr3 = parse_condexpr(p);
+			expr3 = parse_expression(p, true); /* counts the nesting */
 			if (!expr3)
 				return NULL;
 		}

@@ -787,11 +787,29 @@ static int over_budget(struct rctx *r)
 	return tpl_fail(r, "template took more than %llu evaluation steps", r->t->max_steps);
 }
 
+static int eval_node(struct rctx *r, struct frame *f, const struct node *n, struct value *out);
+
+/*
+ * Trees are walked recursively, and a long chain (a.b().c()... or
+ * 1+1+1+...) makes a deep tree: bound the depth instead of the C stack.
+ */
+#define MAX_EVAL_DEPTH 1000
+
 static int eval(struct rctx *r, struct frame *f, const struct node *n, struct value *out)
 {
-	struct value x, y;
 	if (++r->steps > r->t->max_steps)
 		return over_budget(r);
+	if (r->eval_depth >= MAX_EVAL_DEPTH)
+		return tpl_fail(r, "expression nested more than %d deep", MAX_EVAL_DEPTH);
+	r->eval_depth++;
+	int rc = eval_node(r, f, n, out);
+	r->eval_depth--;
+	return rc;
+}
+
+static int eval_node(struct rctx *r, struct frame *f, const struct node *n, struct value *out)
+{
+	struct value x, y;
 	switch (n->kind) {
 	case E_CONST:
 		*out = n->val;

@@ -163,6 +163,7 @@ struct rctx {
 	struct diag *d;
 	unsigned line;            /* of what runs now, for runtime errors */
 	int depth;                /* of macro calls, bounded */
+	int eval_depth;           /* of expression evaluation, bounded */
 	unsigned long long steps; /* evaluations so far, bounded by t->max_steps */
 	bool oversize;            /* a string hit t->max_bytes and was cut: the render fails */
 };

@@ -117,6 +117,17 @@ static void tpl_render__deep_nesting_is_bounded(void **state)
 	got = render(src);
 	assert_non_null(strstr(got, "nested more than"));
 	free(got);
+	/* Long chains make deep trees too: 1+1+...+1, x.a.a.a..., a if b else ... */
+	const char *chains[] = {"+1", ".upper()", " if 1 else 1"};
+	for (size_t c = 0; c < 3; c++) {
+		n = (size_t)snprintf(src, sizeof(src), "<< 'x' ");
+		while (n + 20 < sizeof(src))
+			n += (size_t)snprintf(src + n, sizeof(src) - n, "%s", chains[c]);
+		snprintf(src + n, sizeof(src) - n, " >>");
+		got = render(src);
+		assert_non_null(strstr(got, "nested more than"));
+		free(got);
+	}
 }
 
 static void tpl_render__limits_end_runaway_templates(void **state)

@@ -239,7 +239,7 @@ int cmd_render(int argc, char **argv, struct gpuci_ctx *ctx)
 		struct strbuf out = STRBUF_INIT;
 		int rc = render_body(ctx, stdout_file, &out) < 0 ? EXIT_FAILED : EXIT_OK;
 		if (rc == EXIT_OK)
-			fwrite(out.buf, 1, out.len, ctx->out);
+			fwrite(out.buf, 1, out.len, ctx->out); /* main reports a write error */
 		strbuf_release(&out);
 		return rc;
 	}

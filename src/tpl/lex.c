@@ -52,8 +52,11 @@ static struct token *emit(struct lexer *lx, enum tok_kind kind, unsigned line)
 	return tok;
 }
 
-static bool at(const struct lexer *lx, size_t pos, const char *s)
+static inline bool at(const struct lexer *lx, size_t pos, const char *s)
 {
+	/* The first byte rules out nearly every place, before strlen and memcmp. */
+	if (pos >= lx->len || lx->src[pos] != s[0])
+		return false;
 	size_t n = strlen(s);
 	return pos + n <= lx->len && !memcmp(lx->src + pos, s, n);
 }

@@ -517,6 +517,10 @@ static struct node *parse_primary(struct parser *p)
 		else {
 			n->kind = E_NAME;
 			n->name = t->s;
+			/* The name as a string value, made once for every lookup. */
+			n->val.kind = V_STR;
+			n->val.str.s = t->s;
+			n->val.str.len = t->len;
 		}
 		return n;
 	case T_STRING: {

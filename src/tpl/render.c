@@ -680,9 +680,8 @@ int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct
 
 static int eval(struct rctx *r, struct frame *f, const struct node *n, struct value *out);
 
-static struct value *lookup(struct frame *f, const char *name)
+static struct value *lookup(struct frame *f, struct value key)
 {
-	struct value key = value_str_static(name);
 	for (; f; f = f->parent) {
 		struct value *v = vdict_get(&f->vars, key);
 		if (v)
@@ -815,7 +814,7 @@ static int eval_node(struct rctx *r, struct frame *f, const struct node *n, stru
 		*out = n->val;
 		return 0;
 	case E_NAME: {
-		struct value *v = lookup(f, n->name);
+		struct value *v = lookup(f, n->val);
 		if (v) {
 			*out = *v;
 			return 0;
@@ -1122,25 +1121,43 @@ static int assign(struct rctx *r, struct frame *f, const struct node *target, st
 	return 0;
 }
 
+static struct value loop_key(const char *name, size_t len)
+{
+	struct value v = {.kind = V_STR};
+	v.str.s = name;
+	v.str.len = len;
+	return v;
+}
+
+/* The `loop` of one iteration: a dict made at its size, keys known unique. */
 static struct value loop_object(struct rctx *r, const struct value *items, size_t i, size_t n)
 {
-	struct value d = value_dict_sized(r->a, 12);
-	struct vdict *v = d.dict;
-	vdict_set(r->a, v, value_str_static("index"), value_int((int64_t)i + 1));
-	vdict_set(r->a, v, value_str_static("index0"), value_int((int64_t)i));
-	vdict_set(r->a, v, value_str_static("revindex"), value_int((int64_t)(n - i)));
-	vdict_set(r->a, v, value_str_static("revindex0"), value_int((int64_t)(n - i - 1)));
-	vdict_set(r->a, v, value_str_static("first"), value_bool(i == 0));
-	vdict_set(r->a, v, value_str_static("last"), value_bool(i + 1 == n));
-	vdict_set(r->a, v, value_str_static("length"), value_int((int64_t)n));
-	vdict_set(r->a, v, value_str_static("depth"), value_int(1));
-	vdict_set(r->a, v, value_str_static("depth0"), value_int(0));
-	vdict_set(r->a, v, value_str_static("previtem"),
-	          i > 0 ? items[i - 1] : value_undef("there is no previous item"));
-	vdict_set(r->a, v, value_str_static("nextitem"),
-	          i + 1 < n ? items[i + 1] : value_undef("there is no next item"));
-	vdict_set(r->a, v, value_str_static("cycle"),
-	          mkfunc(r, F_CYCLE, "cycle", value_int((int64_t)i)));
+#define KEY(s) loop_key(s, sizeof(s) - 1)
+	const struct value keys[] = {
+	    KEY("index"),  KEY("index0"),   KEY("revindex"), KEY("revindex0"),
+	    KEY("first"),  KEY("last"),     KEY("length"),   KEY("depth"),
+	    KEY("depth0"), KEY("previtem"), KEY("nextitem"), KEY("cycle"),
+	};
+#undef KEY
+	const struct value vals[] = {
+	    value_int((int64_t)i + 1),
+	    value_int((int64_t)i),
+	    value_int((int64_t)(n - i)),
+	    value_int((int64_t)(n - i - 1)),
+	    value_bool(i == 0),
+	    value_bool(i + 1 == n),
+	    value_int((int64_t)n),
+	    value_int(1),
+	    value_int(0),
+	    i > 0 ? items[i - 1] : value_undef("there is no previous item"),
+	    i + 1 < n ? items[i + 1] : value_undef("there is no next item"),
+	    mkfunc(r, F_CYCLE, "cycle", value_int((int64_t)i)),
+	};
+	size_t k = sizeof(keys) / sizeof(*keys);
+	struct value d = value_dict_sized(r->a, k);
+	memcpy(d.dict->keys, keys, sizeof(keys));
+	memcpy(d.dict->vals, vals, sizeof(vals));
+	d.dict->n = k;
 	return d;
 }
 

@@ -125,7 +125,7 @@ struct node {
 	struct node *a, *b, *c;
 	/* Each kind uses one member of this union (see enum node_kind). */
 	union {
-		struct value val; /* E_CONST, N_TEXT */
+		struct value val; /* E_CONST, N_TEXT; E_NAME: the name as a string */
 		struct {          /* lists, calls, filters, tests, comparisons */
 			struct node **kids;
 			enum op *ops; /* E_COMPARE, one per kid */

@@ -1287,49 +1287,32 @@ int tpl_apply_test(struct rctx *r, const char *name, struct value v, const struc
 		*out = (v.kind != V_UNDEF) == !strcmp(name, "defined");
 		return 0;
 	}
-	if (!strcmp(name, "none")) {
-		*out = v.kind == V_NONE;
-		return 0;
-	}
-	if (!strcmp(name, "string")) {
-		*out = v.kind == V_STR;
-		return 0;
-	}
-	if (!strcmp(name, "number")) {
-		*out = v.kind == V_INT || v.kind == V_FLOAT || v.kind == V_BOOL;
-		return 0;
-	}
-	if (!strcmp(name, "integer")) {
-		*out = v.kind == V_INT;
-		return 0;
-	}
-	if (!strcmp(name, "float")) {
-		*out = v.kind == V_FLOAT;
-		return 0;
-	}
-	if (!strcmp(name, "boolean")) {
-		*out = v.kind == V_BOOL;
-		return 0;
-	}
+	/* Tests that only ask for the value's kind. */
+#define K(kind) (1u << (kind))
+	static const struct {
+		const char *name;
+		unsigned kinds;
+	} by_kind[] = {
+	    {"none", K(V_NONE)},
+	    {"string", K(V_STR)},
+	    {"number", K(V_INT) | K(V_FLOAT) | K(V_BOOL)},
+	    {"integer", K(V_INT)},
+	    {"float", K(V_FLOAT)},
+	    {"boolean", K(V_BOOL)},
+	    {"mapping", K(V_DICT)},
+	    /* Undefined has __len__ and __getitem__, so Jinja2 calls it a sequence. */
+	    {"sequence", K(V_STR) | K(V_LIST) | K(V_DICT) | K(V_UNDEF)},
+	    {"iterable", K(V_STR) | K(V_LIST) | K(V_DICT) | K(V_UNDEF)},
+	    {"callable", K(V_FUNC)},
+	};
+	for (size_t i = 0; i < sizeof(by_kind) / sizeof(*by_kind); i++)
+		if (!strcmp(name, by_kind[i].name)) {
+			*out = (by_kind[i].kinds & K(v.kind)) != 0;
+			return 0;
+		}
+#undef K
 	if (!strcmp(name, "true") || !strcmp(name, "false")) {
 		*out = v.kind == V_BOOL && v.b == !strcmp(name, "true");
-		return 0;
-	}
-	if (!strcmp(name, "mapping")) {
-		*out = v.kind == V_DICT;
-		return 0;
-	}
-	if (!strcmp(name, "sequence")) {
-		/* Undefined has __len__ and __getitem__, so Jinja2 calls it a sequence. */
-		*out = v.kind == V_STR || v.kind == V_LIST || v.kind == V_DICT || v.kind == V_UNDEF;
-		return 0;
-	}
-	if (!strcmp(name, "iterable")) {
-		*out = v.kind == V_STR || v.kind == V_LIST || v.kind == V_DICT || v.kind == V_UNDEF;
-		return 0;
-	}
-	if (!strcmp(name, "callable")) {
-		*out = v.kind == V_FUNC;
 		return 0;
 	}
 	if (!strcmp(name, "escaped")) {

@@ -957,11 +957,6 @@ static int eval_node(struct rctx *r, struct frame *f, const struct node *n, stru
 static int exec_body(struct rctx *r, struct frame *f, struct node **body, size_t n,
                      struct strbuf *out);
 
-static int arg_count_error(struct rctx *r, const char *name, size_t max)
-{
-	return tpl_fail(r, "%s() takes at most %zu argument%s", name, max, max == 1 ? "" : "s");
-}
-
 static int call_macro(struct rctx *r, const struct vfunc *fn, const struct args *a,
                       struct value *out)
 {
@@ -1089,7 +1084,6 @@ int tpl_call(struct rctx *r, struct value fn, const struct args *a, struct value
 	case F_UNSUPPORTED:
 		return tpl_fail(r, "'%s' is not supported by gpuci render", f->name);
 	}
-	(void)arg_count_error;
 	return tpl_fail(r, "internal error: bad callable");
 }
 

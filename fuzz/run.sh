@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets with clang (libFuzzer + ASan + UBSan) and runs
-# tpl_fuzz for SECONDS (default 600), seeded with the template test cases.
-# usage: fuzz/run.sh [SECONDS]
+# one for SECONDS (default 600): tpl (templates), expr (GitHub expressions)
+# or py (the NUM_GPUS reader), seeded from fuzz/seeds/TARGET and, for tpl,
+# the template test cases.
+# usage: fuzz/run.sh [SECONDS] [TARGET]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-600}
+target=${2:-tpl}
+case $target in tpl | expr | py) ;; *)
+	echo "fuzz/run.sh: unknown target '$target' (tpl, expr or py)" >&2
+	exit 2
+	;;
+esac
 build=$root/build-fuzz
 CC=clang cmake -S "$root" -B "$build" -DGPUCI_FUZZ=ON -DGPUCI_TESTS=OFF \
 	-DGPUCI_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build "$build" --target tpl_fuzz -j"$(nproc)"
-corpus=$build/fuzz-corpus
+cmake --build "$build" --target "${target}_fuzz" -j"$(nproc)"
+corpus=$build/fuzz-corpus-$target
 mkdir -p "$corpus"
-cp "$root"/tests/tpl/cases/*.j2 "$corpus"/ 2>/dev/null || true
-cp "$root"/examples/repo/.github/workflows/*.j2 "$corpus"/ 2>/dev/null || true
+cp "$root"/fuzz/seeds/"$target"/* "$corpus"/ 2>/dev/null || true
+if [ "$target" = tpl ]; then
+	cp "$root"/tests/tpl/cases/*.j2 "$corpus"/ 2>/dev/null || true
+	cp "$root"/examples/repo/.github/workflows/*.j2 "$corpus"/ 2>/dev/null || true
+fi
+dict=()
+[ -f "$root/fuzz/$target.dict" ] && dict=(-dict="$root/fuzz/$target.dict")
 cd "$build"
-exec ./fuzz/tpl_fuzz -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-	-dict="$root/fuzz/tpl.dict" "$corpus"
+exec "./fuzz/${target}_fuzz" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	"${dict[@]}" "$corpus"

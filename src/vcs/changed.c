@@ -1,1 +1,413 @@
-/* placeholder */
+/* changed: the test files a branch adds or changes; see changed.h. */
+#include "vcs/changed.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "py/pyread.h"
+#include "vcs/git.h"
+#include "base/banned.h"
+
+const char *const changed_default_patterns[] = {"tests/test_*.py",
+                                                "tests/plugin_contracts/test_*.py"};
+const size_t changed_default_npatterns =
+    sizeof(changed_default_patterns) / sizeof(changed_default_patterns[0]);
+
+/* git's --diff-filter letters, in git's documented order. */
+static const char filter_letters[] = "ACDMRTUXB";
+
+int changed_filter_parse(const char *letters, char out[CHANGED_FILTER_MAX], struct diag *d)
+{
+	bool include[sizeof(filter_letters)] = {0}, exclude[sizeof(filter_letters)] = {0};
+	bool any_include = false;
+	out[0] = '\0';
+	if (!*letters)
+		return diag_set(d, DIAG_USAGE,
+		                "--diff-filter needs letters (e.g. AM; from ACDMRTUXB)");
+	for (const char *p = letters; *p; p++) {
+		char up = *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
+		const char *at = strchr(filter_letters, up);
+		if (!at)
+			return diag_set(d, DIAG_USAGE,
+			                "unknown change class '%c' in --diff-filter=%s (known: %s, "
+			                "lowercase to exclude)",
+			                *p, letters, filter_letters);
+		if (*p == 'D')
+			return diag_set(d, DIAG_USAGE,
+			                "--diff-filter=%s: D (deleted) cannot be listed: a deleted "
+			                "file is not in head, so there is nothing to read or run",
+			                letters);
+		size_t i = (size_t)(at - filter_letters);
+		if (up == *p) {
+			include[i] = true;
+			any_include = true;
+		} else {
+			exclude[i] = true;
+		}
+	}
+	/* git: lowercase letters alone exclude from everything (less D, here). */
+	size_t n = 0;
+	for (size_t i = 0; filter_letters[i]; i++)
+		if ((any_include ? include[i] : filter_letters[i] != 'D') && !exclude[i])
+			out[n++] = filter_letters[i];
+	out[n] = '\0';
+	return 0;
+}
+
+/*
+ * The length of the valid UTF-8 character at p (RFC 3629), or 0 when the
+ * byte there does not start one. Reads no further than the NUL.
+ */
+static size_t utf8_len(const unsigned char *p)
+{
+	unsigned char c = p[0];
+	if (c < 0x80)
+		return 1;
+	size_t n;
+	unsigned char lo = 0x80, hi = 0xbf; /* range of the second byte */
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		if (c == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (c == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		if (c == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f; /* past U+10FFFF */
+	} else {
+		return 0;
+	}
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0; /* also stops at the NUL */
+	return n;
+}
+
+bool changed_json_str(struct strbuf *out, const char *s)
+{
+	bool exact = true;
+	strbuf_addch(out, '"');
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		unsigned char c = *p;
+		if (c >= 0x80) {
+			size_t n = utf8_len(p);
+			if (n) {
+				strbuf_add(out, p, n);
+				p += n;
+			} else {
+				strbuf_adds(out, "\\ufffd");
+				exact = false;
+				p++;
+			}
+			continue;
+		}
+		switch (c) {
+		case '"':
+			strbuf_adds(out, "\\\"");
+			break;
+		case '\\':
+			strbuf_adds(out, "\\\\");
+			break;
+		case '\n':
+			strbuf_adds(out, "\\n");
+			break;
+		case '\r':
+			strbuf_adds(out, "\\r");
+			break;
+		case '\t':
+			strbuf_adds(out, "\\t");
+			break;
+		default:
+			if (c < 0x20 || c == 0x7f)
+				strbuf_addf(out, "\\u%04x", c);
+			else
+				strbuf_addch(out, (char)c);
+		}
+		p++;
+	}
+	strbuf_addch(out, '"');
+	return exact;
+}
+
+void changed_quote_path(struct strbuf *out, const char *path)
+{
+	bool plain = true;
+	for (const unsigned char *p = (const unsigned char *)path; *p && plain;) {
+		size_t n = utf8_len(p);
+		plain = n && *p >= 0x20 && *p != 0x7f && *p != '"' && *p != '\\';
+		p += n ? n : 1;
+	}
+	if (plain) {
+		strbuf_adds(out, path);
+		return;
+	}
+	strbuf_addch(out, '"');
+	for (const unsigned char *p = (const unsigned char *)path; *p;) {
+		size_t n = utf8_len(p);
+		if (n > 1) {
+			strbuf_add(out, p, n);
+			p += n;
+			continue;
+		}
+		switch (*p) {
+		case '"':
+			strbuf_adds(out, "\\\"");
+			break;
+		case '\\':
+			strbuf_adds(out, "\\\\");
+			break;
+		case '\n':
+			strbuf_adds(out, "\\n");
+			break;
+		case '\t':
+			strbuf_adds(out, "\\t");
+			break;
+		default:
+			if (n == 0 || *p < 0x20 || *p == 0x7f)
+				strbuf_addf(out, "\\%03o", *p);
+			else
+				strbuf_addch(out, (char)*p);
+		}
+		p++;
+	}
+	strbuf_addch(out, '"');
+}
+
+void changed_matrix_json(const struct changed_result *r, struct strbuf *out)
+{
+	strbuf_adds(out, "{\"info\":[");
+	for (size_t i = 0; i < r->n; i++) {
+		strbuf_adds(out, i ? ",{\"test_file\":" : "{\"test_file\":");
+		changed_json_str(out, r->tests[i].path);
+		strbuf_addf(out, ",\"num_gpus\":%" PRId64 "}", r->tests[i].num_gpus);
+	}
+	strbuf_adds(out, "]}");
+}
+
+void changed_result_release(struct changed_result *r)
+{
+	arena_release(&r->arena);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Adds a warning to r and returns it (in r's arena). */
+static const char *add_warning(struct changed_result *r, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static const char *add_warning(struct changed_result *r, size_t *cap, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	if (r->nwarnings == *cap) {
+		/* Grown in the arena: the old array is simply left there. */
+		size_t ncap = *cap ? *cap * 2 : 8;
+		const char **w = arena_alloc(&r->arena, ncap * sizeof(*w));
+		if (r->nwarnings)
+			memcpy(w, r->warnings, r->nwarnings * sizeof(*w));
+		r->warnings = w;
+		*cap = ncap;
+	}
+	const char *s = arena_strndup(&r->arena, sb.buf, sb.len);
+	r->warnings[r->nwarnings++] = s;
+	strbuf_release(&sb);
+	return s;
+}
+
+/* Replaces d's message with "prefix: message" (the context the caller knows). */
+static int diag_wrap(struct diag *d, const char *prefix)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addf(&sb, "%s: %s", prefix, d->msg.buf);
+	diag_set(d, d->code, "%s", sb.buf);
+	strbuf_release(&sb);
+	return -1;
+}
+
+/* The patterns to pass to libgit2, checked, "./" dropped; in r's arena. */
+static int clean_patterns(const struct changed_opts *o, struct changed_result *r, const char ***out,
+                          size_t *n, struct diag *d)
+{
+	const char *const *in = o->npatterns ? o->patterns : changed_default_patterns;
+	*n = o->npatterns ? o->npatterns : changed_default_npatterns;
+	const char **v = arena_alloc(&r->arena, *n * sizeof(*v));
+	for (size_t i = 0; i < *n; i++) {
+		const char *p = in[i];
+		while (p[0] == '.' && p[1] == '/')
+			p += 2;
+		if (!*p)
+			return diag_set(d, DIAG_USAGE,
+			                "--pattern '%s' matches nothing useful: give "
+			                "a glob such as 'tests/test_*.py'",
+			                in[i]);
+		if (p[0] == ':')
+			return diag_set(
+			    d, DIAG_USAGE,
+			    "--pattern '%s': pathspec magic (':(...)') is not supported; "
+			    "give plain globs",
+			    in[i]);
+		if (p[0] == '/')
+			return diag_set(d, DIAG_USAGE,
+			                "--pattern '%s': patterns are relative to the top of the "
+			                "repository",
+			                in[i]);
+		v[i] = p;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Decides t->num_gpus from the file's content in head; qpath names it in warnings. */
+static int read_gpus(struct vcs_repo *repo, const struct vcs_delta *e, const char *qpath,
+                     int64_t def, struct changed_result *r, size_t *wcap, struct changed_test *t,
+                     struct diag *d)
+{
+	t->num_gpus = def;
+	t->defaulted = true;
+	if (e->mode == 0120000) {
+		t->warning = add_warning(r, wcap, "%s: a symbolic link, not read; using %" PRId64,
+		                         qpath, def);
+		return 0;
+	}
+	if (e->mode == 0160000) {
+		t->warning =
+		    add_warning(r, wcap, "%s: a submodule, not a file; using %" PRId64, qpath, def);
+		return 0;
+	}
+	struct strbuf src = STRBUF_INIT;
+	if (vcs_blob_read(repo, &e->blob, &src, d) < 0) {
+		strbuf_release(&src);
+		return diag_wrap(d, qpath);
+	}
+	struct py_int_assign a = {0};
+	struct diag pd = DIAG_INIT;
+	if (py_top_int(src.buf, src.len, qpath, "NUM_GPUS", &a, &pd) < 0) {
+		/* Python could not import it either; CI will say more when it runs it. */
+		struct strbuf where = STRBUF_INIT;
+		if (!pd.loc.file)
+			pd.loc.file = qpath;
+		diag_format(&pd, &where);
+		t->warning = add_warning(r, wcap, "%s; using %" PRId64, where.buf, def);
+		strbuf_release(&where);
+	} else {
+		switch (a.kind) {
+		case PY_INT_LITERAL:
+			t->num_gpus = a.value;
+			t->gpus_line = a.line;
+			t->defaulted = false;
+			break;
+		case PY_INT_ABSENT:
+			t->warning = add_warning(
+			    r, wcap, "%s: no top-level NUM_GPUS; using %" PRId64, qpath, def);
+			break;
+		case PY_INT_NONLITERAL:
+			t->warning = add_warning(
+			    r, wcap, "%s:%u: NUM_GPUS is not an int literal; using %" PRId64, qpath,
+			    a.line, def);
+			break;
+		case PY_INT_CONDITIONAL:
+			t->warning = add_warning(r, wcap,
+			                         "%s:%u: NUM_GPUS is set conditionally (under a "
+			                         "top-level if/try/for/while/with); using %" PRId64,
+			                         qpath, a.line, def);
+			break;
+		}
+	}
+	diag_release(&pd);
+	strbuf_release(&src);
+	return 0;
+}
+
+/* Whether s is valid UTF-8 throughout. */
+static bool utf8_ok(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_len(p);
+		if (!n)
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+int changed_detect(const struct changed_opts *o, struct changed_result *r, struct diag *d)
+{
+	memset(r, 0, sizeof(*r));
+	const char *base = o->base ? o->base : "origin/main";
+	const char *head = o->head ? o->head : "HEAD";
+	char filter[CHANGED_FILTER_MAX];
+	const char **patterns = NULL;
+	size_t npatterns = 0;
+	if (changed_filter_parse(o->diff_filter ? o->diff_filter : "AMR", filter, d) < 0 ||
+	    clean_patterns(o, r, &patterns, &npatterns, d) < 0)
+		return -1;
+
+	struct vcs_repo *repo = NULL;
+	struct vcs_oid base_id, head_id, mb;
+	struct vcs_delta *deltas = NULL;
+	size_t ndeltas = 0;
+	int rc = -1;
+	if (vcs_repo_open(&repo, o->repo, d) < 0)
+		return -1;
+	if (vcs_resolve_commit(repo, base, &base_id, d) < 0) {
+		/* The default names a remote branch a CI checkout may not have fetched. */
+		if (!o->base && d->code == DIAG_USAGE)
+			strbuf_adds(&d->msg, " (the default --base: fetch it first with 'git "
+			                     "fetch origin main', or pass --base)");
+		goto out;
+	}
+	vcs_oid_hex(&base_id, r->base_id);
+	if (vcs_resolve_commit(repo, head, &head_id, d) < 0)
+		goto out;
+	vcs_oid_hex(&head_id, r->head_id);
+	if (vcs_merge_base(repo, &base_id, &head_id, &mb, d) < 0) {
+		struct strbuf sb = STRBUF_INIT;
+		strbuf_addf(&sb, "no merge base of '%s' and '%s'", base, head);
+		diag_wrap(d, sb.buf);
+		strbuf_release(&sb);
+		goto out;
+	}
+	vcs_oid_hex(&mb, r->merge_base_id);
+	if (vcs_diff(repo, &mb, &head_id, patterns, npatterns, &r->arena, &deltas, &ndeltas, d) < 0)
+		goto out;
+
+	size_t wcap = 0;
+	r->tests = ndeltas ? arena_alloc(&r->arena, ndeltas * sizeof(*r->tests)) : NULL;
+	for (size_t i = 0; i < ndeltas; i++) {
+		const struct vcs_delta *e = &deltas[i];
+		if (!strchr(filter, e->status))
+			continue;
+		struct changed_test *t = &r->tests[r->n++];
+		t->path = e->path;
+		t->old_path = e->old_path;
+		t->status = e->status;
+		t->similarity = e->similarity;
+		t->path_not_utf8 = !utf8_ok(t->path);
+		struct strbuf qpath = STRBUF_INIT;
+		changed_quote_path(&qpath, t->path);
+		int ok = read_gpus(repo, e, qpath.buf, o->default_gpus, r, &wcap, t, d);
+		if (ok == 0 && t->path_not_utf8)
+			add_warning(r, &wcap,
+			            "%s: the path is not valid UTF-8; the JSON matrix shows U+FFFD "
+			            "for its bad bytes",
+			            qpath.buf);
+		strbuf_release(&qpath);
+		if (ok < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	vcs_repo_free(repo);
+	return rc;
+}

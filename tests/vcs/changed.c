@@ -1,5 +1,438 @@
-/* placeholder */
+/*
+ * Unit tests of vcs/changed and vcs/git: on a repository each run builds
+ * with the git command (fork and exec), and on hand-made results for the
+ * JSON and the diff filter.
+ */
+#include "harness.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vcs/changed.h"
+#include "vcs/git.h"
+
+/* ---- building a repository with git ------------------------------------ */
+
+/* Runs `git ARGS...` in dir without the user's configuration; returns its status. */
+static int git_in(const char *dir, const char *const *args)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
+		setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+		setenv("GIT_AUTHOR_NAME", "t", 1);
+		setenv("GIT_AUTHOR_EMAIL", "t@example.com", 1);
+		setenv("GIT_COMMITTER_NAME", "t", 1);
+		setenv("GIT_COMMITTER_EMAIL", "t@example.com", 1);
+		unsetenv("GIT_DIR");
+		unsetenv("GIT_WORK_TREE");
+		if (chdir(dir) < 0)
+			_exit(126);
+		const char *argv[32] = {"git"};
+		for (size_t i = 0; args[i] && i < 30; i++)
+			argv[i + 1] = args[i];
+		execvp("git", (char *const *)argv);
+		_exit(127);
+	}
+	int status = 0;
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+#define GIT(dir, ...) assert_int_equal(git_in(dir, (const char *const[]){__VA_ARGS__, NULL}), 0)
+
+/* Writes text to dir/rel, making the folders on the way. */
+static void put(const char *dir, const char *rel, const char *text)
+{
+	char *path = harness_path(dir, rel);
+	for (char *p = path + strlen(dir) + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(path, 0755);
+			*p = '/';
+		}
+	}
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	free(path);
+}
+
+static void rm(const char *dir, const char *rel)
+{
+	char *path = harness_path(dir, rel);
+	assert_int_equal(unlink(path), 0);
+	free(path);
+}
+
+/* Enough lines that a rename stays far above 50% similar. */
+static const char body[] = "def a():\n    return 1\n\ndef b():\n    return 2\n\n"
+                           "def c():\n    return 3\n\ndef d():\n    return 4\n";
+
+/*
+ * main: a base commit; pr: adds, modifies, deletes and renames tests, and
+ * touches files outside the patterns; main then gains a test of its own,
+ * which three dots must not see.
+ */
+static int repo_setup(void **state)
+{
+	if (git_in("/", (const char *const[]){"--version", NULL}) != 0) {
+		fprintf(stderr, "git is not installed\n");
+		return -1;
+	}
+	char *dir = harness_tmpdir();
+	GIT(dir, "init", "-q", "-b", "main");
+	put(dir, "tests/test_keep.py", "NUM_GPUS = 1\n");
+	put(dir, "tests/test_mod.py", "NUM_GPUS = 2\n");
+	put(dir, "tests/test_del.py", "NUM_GPUS = 2\n# to be deleted, quite unlike the others\n");
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addf(&sb, "NUM_GPUS = 2\n%s", body);
+	put(dir, "tests/test_ren.py", sb.buf);
+	put(dir, "src/x.py", "x = 1\n");
+	GIT(dir, "add", "-A");
+	GIT(dir, "commit", "-q", "-m", "base");
+
+	GIT(dir, "checkout", "-q", "-b", "pr");
+	put(dir, "tests/test_mod.py", "NUM_GPUS = 3\n");
+	put(dir, "tests/test_new.py", "\"\"\"New.\"\"\"\nNUM_GPUS = 4\n");
+	put(dir, "tests/test_absent.py", "def execute():\n    pass\n");
+	put(dir, "tests/plugin_contracts/test_c.py", "NUM_GPUS = 0\n");
+	put(dir, "tests/sub/test_s.py", "NUM_GPUS = 1\n");
+	put(dir, "src/test_y.py", "NUM_GPUS = 1\n");
+	rm(dir, "tests/test_del.py");
+	GIT(dir, "mv", "tests/test_ren.py", "tests/test_ren2.py");
+	GIT(dir, "add", "-A");
+	GIT(dir, "commit", "-q", "-m", "pr");
+
+	GIT(dir, "checkout", "-q", "main");
+	put(dir, "tests/test_mainonly.py", "NUM_GPUS = 1\n");
+	GIT(dir, "add", "-A");
+	GIT(dir, "commit", "-q", "-m", "main moves on");
+	strbuf_release(&sb);
+	*state = dir;
+	return 0;
+}
+
+static int repo_teardown(void **state)
+{
+	harness_rmtree(*state);
+	return 0;
+}
+
+/* changed_detect() of main...pr with the given filter and patterns. */
+static int detect(const char *dir, const char *filter, const char *const *patterns, size_t n,
+                  struct changed_result *r, struct diag *d)
+{
+	struct changed_opts o = {.repo = dir,
+	                         .base = "main",
+	                         .head = "pr",
+	                         .patterns = patterns,
+	                         .npatterns = n,
+	                         .diff_filter = filter,
+	                         .default_gpus = 8};
+	return changed_detect(&o, r, d);
+}
+
+/* ---- detection ----------------------------------------------------------- */
+
+static void changed_detect__lists_added_modified_renamed_tests_since_the_branch_point(void **state)
+{
+	struct changed_result r;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(detect(*state, NULL, NULL, 0, &r, &d), 0);
+	assert_int_equal(r.n, 5);
+	static const struct {
+		const char *path;
+		int64_t gpus;
+		char status;
+		bool defaulted;
+	} want[] = {
+	    {"tests/plugin_contracts/test_c.py", 0, 'A', false},
+	    {"tests/test_absent.py", 8, 'A', true},
+	    {"tests/test_mod.py", 3, 'M', false},
+	    {"tests/test_new.py", 4, 'A', false},
+	    {"tests/test_ren2.py", 2, 'R', false},
+	};
+	for (size_t i = 0; i < 5; i++) {
+		assert_string_equal(r.tests[i].path, want[i].path);
+		assert_int_equal(r.tests[i].status, want[i].status);
+		assert_int_equal(r.tests[i].num_gpus, want[i].gpus);
+		assert_int_equal(r.tests[i].defaulted, want[i].defaulted);
+	}
+	assert_string_equal(r.tests[4].old_path, "tests/test_ren.py");
+	assert_int_equal(r.tests[4].similarity, 100);
+	assert_null(r.tests[2].old_path);
+	assert_int_equal(r.tests[3].gpus_line, 2);
+	/* The one file without a literal NUM_GPUS says so. */
+	assert_int_equal(r.nwarnings, 1);
+	assert_string_equal(r.warnings[0], "tests/test_absent.py: no top-level NUM_GPUS; using 8");
+	assert_ptr_equal(r.tests[1].warning, r.warnings[0]);
+	assert_int_equal(strlen(r.merge_base_id), 40);
+	assert_string_not_equal(r.merge_base_id, r.base_id);
+	changed_result_release(&r);
+	diag_release(&d);
+}
+
+static void changed_detect__diff_filter_am_leaves_renames_out(void **state)
+{
+	struct changed_result r;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(detect(*state, "AM", NULL, 0, &r, &d), 0);
+	assert_int_equal(r.n, 4);
+	for (size_t i = 0; i < r.n; i++)
+		assert_int_not_equal(r.tests[i].status, 'R');
+	changed_result_release(&r);
+	/* Lowercase excludes, as in git: everything but added. */
+	assert_int_equal(detect(*state, "a", NULL, 0, &r, &d), 0);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.tests[0].path, "tests/test_mod.py");
+	assert_string_equal(r.tests[1].path, "tests/test_ren2.py");
+	changed_result_release(&r);
+	diag_release(&d);
+}
+
+static void changed_detect__patterns_replace_the_defaults(void **state)
+{
+	struct changed_result r;
+	struct diag d = DIAG_INIT;
+	const char *const pats[] = {"./tests/sub/*.py", "src/test_*.py"};
+	assert_int_equal(detect(*state, NULL, pats, 2, &r, &d), 0);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.tests[0].path, "src/test_y.py");
+	assert_string_equal(r.tests[1].path, "tests/sub/test_s.py");
+	changed_result_release(&r);
+	/* git's pathspec `*` also matches '/'. */
+	const char *const star[] = {"tests/*.py"};
+	assert_int_equal(detect(*state, "A", star, 1, &r, &d), 0);
+	assert_int_equal(r.n, 4);
+	changed_result_release(&r);
+	diag_release(&d);
+}
+
+static void changed_detect__bad_input_is_a_usage_error_with_one_line(void **state)
+{
+	struct changed_result r;
+	struct diag d = DIAG_INIT;
+	struct changed_opts o = {.repo = *state, .base = "nope", .head = "pr", .default_gpus = 8};
+	assert_int_equal(changed_detect(&o, &r, &d), -1);
+	assert_int_equal(d.code, DIAG_USAGE);
+	assert_non_null(strstr(d.msg.buf, "unknown revision 'nope'"));
+	assert_null(strchr(d.msg.buf, '\n'));
+	changed_result_release(&r);
+
+	o.base = NULL; /* origin/main: there is no remote here */
+	assert_int_equal(changed_detect(&o, &r, &d), -1);
+	assert_int_equal(d.code, DIAG_USAGE);
+	assert_non_null(strstr(d.msg.buf, "git fetch origin main"));
+	changed_result_release(&r);
+
+	char *empty = harness_tmpdir();
+	o = (struct changed_opts){.repo = empty, .base = "main", .default_gpus = 8};
+	assert_int_equal(changed_detect(&o, &r, &d), -1);
+	assert_int_equal(d.code, DIAG_USAGE);
+	assert_non_null(strstr(d.msg.buf, "not a git repository"));
+	changed_result_release(&r);
+	harness_rmtree(empty);
+
+	const char *const bad[] = {":(exclude)tests"};
+	assert_int_equal(detect(*state, NULL, bad, 1, &r, &d), -1);
+	assert_int_equal(d.code, DIAG_USAGE);
+	changed_result_release(&r);
+	assert_int_equal(detect(*state, "MD", NULL, 0, &r, &d), -1);
+	assert_non_null(strstr(d.msg.buf, "deleted"));
+	changed_result_release(&r);
+	diag_release(&d);
+}
+
+static void vcs__reads_files_at_a_commit_and_finds_the_merge_base(void **state)
+{
+	struct vcs_repo *repo;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(vcs_repo_open(&repo, *state, &d), 0);
+	struct vcs_oid pr, main_tip, main_before, mb;
+	assert_int_equal(vcs_resolve_commit(repo, "pr", &pr, &d), 0);
+	assert_int_equal(vcs_resolve_commit(repo, "main", &main_tip, &d), 0);
+	assert_int_equal(vcs_resolve_commit(repo, "main~1", &main_before, &d), 0);
+	assert_int_equal(vcs_merge_base(repo, &main_tip, &pr, &mb, &d), 0);
+	assert_memory_equal(mb.id, main_before.id, sizeof(mb.id));
+
+	struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(vcs_read_file(repo, &pr, "tests/test_mod.py", &sb, &d), 0);
+	assert_string_equal(sb.buf, "NUM_GPUS = 3\n");
+	strbuf_reset(&sb);
+	assert_int_equal(vcs_read_file(repo, &main_tip, "tests/test_mod.py", &sb, &d), 0);
+	assert_string_equal(sb.buf, "NUM_GPUS = 2\n");
+	assert_int_equal(vcs_read_file(repo, &pr, "tests/nope.py", &sb, &d), -1);
+	assert_int_equal(d.code, DIAG_INPUT);
+	assert_int_equal(vcs_read_file(repo, &pr, "tests", &sb, &d), -1);
+	assert_non_null(strstr(d.msg.buf, "not a file"));
+
+	/* The raw diff: deletions too, and the rename found by content. */
+	struct arena a = ARENA_INIT;
+	struct vcs_delta *v;
+	size_t n;
+	assert_int_equal(vcs_diff(repo, &mb, &pr, NULL, 0, &a, &v, &n, &d), 0);
+	const char *want[] = {"src/test_y.py",       "tests/plugin_contracts/test_c.py",
+	                      "tests/sub/test_s.py", "tests/test_absent.py",
+	                      "tests/test_del.py",   "tests/test_mod.py",
+	                      "tests/test_new.py",   "tests/test_ren2.py"};
+	const char status[] = "AAAADMAR";
+	assert_int_equal(n, 8);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(v[i].path, want[i]);
+		assert_int_equal(v[i].status, status[i]);
+	}
+	assert_int_equal(v[4].mode, 0);
+	assert_int_equal(v[5].mode, 0100644);
+	arena_release(&a);
+
+	char hex[VCS_OID_HEXSZ];
+	vcs_oid_hex(&pr, hex);
+	assert_int_equal(strlen(hex), 40);
+	struct vcs_oid again;
+	assert_int_equal(vcs_resolve_commit(repo, hex, &again, &d), 0);
+	assert_memory_equal(again.id, pr.id, sizeof(pr.id));
+	strbuf_release(&sb);
+	vcs_repo_free(repo);
+	diag_release(&d);
+}
+
+/* ---- the diff filter ------------------------------------------------------ */
+
+static void changed_filter_parse__follows_git_letters(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} ok[] = {
+	    {"AMR", "AMR"},   {"RMA", "AMR"},   {"AM", "AM"},  {"a", "CMRTUXB"},
+	    {"am", "CRTUXB"}, {"AMa", "M"},     {"AMd", "AM"}, {"MRTUXB", "MRTUXB"},
+	    {"T", "T"},       {"b", "ACMRTUX"},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char out[CHANGED_FILTER_MAX];
+		struct diag d = DIAG_INIT;
+		assert_int_equal(changed_filter_parse(ok[i].in, out, &d), 0);
+		assert_string_equal(out, ok[i].out);
+		diag_release(&d);
+	}
+	static const char *const bad[] = {"", "D", "AD", "Z", "*", "A1", "é"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char out[CHANGED_FILTER_MAX];
+		struct diag d = DIAG_INIT;
+		assert_int_equal(changed_filter_parse(bad[i], out, &d), -1);
+		assert_int_equal(d.code, DIAG_USAGE);
+		diag_release(&d);
+	}
+	char out[CHANGED_FILTER_MAX];
+	struct diag d = DIAG_INIT;
+	changed_filter_parse("Q", out, &d);
+	assert_string_equal(d.msg.buf, "unknown change class 'Q' in --diff-filter=Q (known: "
+	                               "ACDMRTUXB, lowercase to exclude)");
+	diag_release(&d);
+}
+
+/* ---- JSON and quoting ------------------------------------------------------ */
+
+static void json_of(const char *s, const char *want, bool exact)
+{
+	struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(changed_json_str(&sb, s), exact);
+	assert_string_equal(sb.buf, want);
+	strbuf_release(&sb);
+}
+
+static void changed_json_str__escapes_every_byte_a_path_may_hold(void **state)
+{
+	json_of("tests/test_x.py", "\"tests/test_x.py\"", true);
+	json_of("a\"b\\c", "\"a\\\"b\\\\c\"", true);
+	json_of("n\nt\tr\r", "\"n\\nt\\tr\\r\"", true);
+	json_of("\x01\x1b\x7f", "\"\\u0001\\u001b\\u007f\"", true);
+	json_of("ünï €𝄞", "\"ünï €𝄞\"", true);
+	/* Not UTF-8: each bad byte is U+FFFD. */
+	json_of("a\xff"
+	        "b",
+	        "\"a\\ufffdb\"", false);
+	json_of("\xc0\x80", "\"\\ufffd\\ufffd\"", false);                       /* overlong */
+	json_of("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"", false);            /* a surrogate */
+	json_of("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"", false); /* > U+10FFFF */
+	json_of("\xe2\x82", "\"\\ufffd\\ufffd\"", false);                       /* cut short */
+	json_of("\xe2\x82\xac", "\"€\"", true);
+}
+
+static void changed_matrix_json__keys_in_order_no_spaces(void **state)
+{
+	struct changed_result r = {0};
+	struct strbuf sb = STRBUF_INIT;
+	changed_matrix_json(&r, &sb);
+	assert_string_equal(sb.buf, "{\"info\":[]}");
+	struct changed_test t[2] = {
+	    {.path = "tests/test_a.py", .num_gpus = 4},
+	    {.path = "tests/plugin_contracts/test_\"b\".py", .num_gpus = 0}};
+	r.tests = t;
+	r.n = 2;
+	strbuf_reset(&sb);
+	changed_matrix_json(&r, &sb);
+	assert_string_equal(sb.buf, "{\"info\":[{\"test_file\":\"tests/test_a.py\",\"num_gpus\":4},"
+	                            "{\"test_file\":\"tests/plugin_contracts/test_\\\"b\\\".py\","
+	                            "\"num_gpus\":0}]}");
+	strbuf_release(&sb);
+}
+
+static void changed_quote_path__quotes_only_what_needs_it(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"tests/test_a b.py", "tests/test_a b.py"},
+	    {"tests/tëst.py", "tests/tëst.py"},
+	    {"a\nb", "\"a\\nb\""},
+	    {"a\"b", "\"a\\\"b\""},
+	    {"a\\b", "\"a\\\\b\""},
+	    {"a\xff", "\"a\\377\""},
+	    {"t\tx\x01", "\"t\\tx\\001\""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct strbuf sb = STRBUF_INIT;
+		changed_quote_path(&sb, cases[i].in);
+		assert_string_equal(sb.buf, cases[i].out);
+		strbuf_release(&sb);
+	}
+}
+
+static void changed_default_patterns__are_the_old_detectors(void **state)
+{
+	assert_int_equal(changed_default_npatterns, 2);
+	assert_string_equal(changed_default_patterns[0], "tests/test_*.py");
+	assert_string_equal(changed_default_patterns[1], "tests/plugin_contracts/test_*.py");
+}
+
 int main(void)
 {
-	return 0;
+	const struct CMUnitTest repo_tests[] = {
+	    cmocka_unit_test(
+	        changed_detect__lists_added_modified_renamed_tests_since_the_branch_point),
+	    cmocka_unit_test(changed_detect__diff_filter_am_leaves_renames_out),
+	    cmocka_unit_test(changed_detect__patterns_replace_the_defaults),
+	    cmocka_unit_test(changed_detect__bad_input_is_a_usage_error_with_one_line),
+	    cmocka_unit_test(vcs__reads_files_at_a_commit_and_finds_the_merge_base),
+	};
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(changed_filter_parse__follows_git_letters),
+	    cmocka_unit_test(changed_json_str__escapes_every_byte_a_path_may_hold),
+	    cmocka_unit_test(changed_matrix_json__keys_in_order_no_spaces),
+	    cmocka_unit_test(changed_quote_path__quotes_only_what_needs_it),
+	    cmocka_unit_test(changed_default_patterns__are_the_old_detectors),
+	};
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	return failed + cmocka_run_group_tests(repo_tests, repo_setup, repo_teardown);
 }

@@ -13,7 +13,7 @@ case $target in tpl | expr | py) ;; *)
 	exit 2
 	;;
 esac
-build=$root/build-fuzz
+build=${FUZZ_BUILD:-$root/build-fuzz}
 CC=clang cmake -S "$root" -B "$build" -DGPUCI_FUZZ=ON -DGPUCI_TESTS=OFF \
 	-DGPUCI_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$build" --target "${target}_fuzz" -j"$(nproc)"

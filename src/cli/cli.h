@@ -44,13 +44,20 @@ enum cli_opt_kind {
 	CLI_OPT_UINT,   /* unsigned, decimal */
 	CLI_OPT_SECS,   /* double >= 0, seconds */
 	CLI_OPT_STRING, /* const char * into argv */
+	CLI_OPT_LIST,   /* repeatable string: struct cli_list (free items with free()) */
+};
+
+/* The values of a repeatable option, in the order given. */
+struct cli_list {
+	const char **items;
+	size_t n;
 };
 
 struct cli_option {
 	const char *name; /* long name, without "--" */
 	char letter;      /* short letter, or 0 */
 	enum cli_opt_kind kind;
-	void *value;      /* where to store: bool *, unsigned *, double *, const char ** */
+	void *value;      /* bool *, unsigned *, double *, const char **, struct cli_list * */
 	const char *arg;  /* placeholder in the usage, e.g. "N" */
 	const char *help; /* one line */
 	bool *seen;       /* set when given, may be NULL */
@@ -77,5 +84,8 @@ int cmd_help(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_version(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_lock(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_render(int argc, char **argv, struct gpuci_ctx *ctx);
+int cmd_changed(int argc, char **argv, struct gpuci_ctx *ctx);
+int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx);
+int cmd_labels(int argc, char **argv, struct gpuci_ctx *ctx);
 
 #endif

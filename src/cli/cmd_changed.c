@@ -1,1 +1,252 @@
-/* placeholder */
+/*
+ * gpuci changed: the test files a branch adds or changes, with the GPUs each
+ * declares, as the matrix of the `run-ci-changed` job; replaces the bash +
+ * grep detector of the detect-changed-tests step.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "vcs/changed.h"
+#include "base/banned.h"
+
+/* GitHub Actions refuses a matrix of more jobs than this. */
+#define GITHUB_MATRIX_MAX 256
+
+static const char changed_usage[] =
+    "usage: gpuci changed [--base REV] [--head REV] [--pattern GLOB]...\n"
+    "                     [--default-gpus N] [--diff-filter LETTERS] [--json]\n"
+    "                     [--github-output] [--repo PATH] [--max-jobs N]\n";
+
+static const char changed_description[] =
+    "Lists the test files that HEAD adds or changes since it left BASE, each with\n"
+    "the number of GPUs it declares, as the matrix of a `run-ci-changed` job.\n"
+    "\n"
+    "What counts: the files that differ between the merge base of BASE and HEAD\n"
+    "and HEAD, as `git diff BASE...HEAD` (three dots: what BASE gained since the\n"
+    "branch point does not count), whose paths match a --pattern. Patterns are\n"
+    "git pathspec globs relative to the top of the repository, where * also\n"
+    "matches '/'; the defaults are 'tests/test_*.py' and\n"
+    "'tests/plugin_contracts/test_*.py'. Added (A), modified (M) and renamed (R,\n"
+    "listed under the new name; renames found as `git diff` finds them by\n"
+    "default, 50% similar) files count; --diff-filter picks others with git's\n"
+    "letters: uppercase to include, lowercase to exclude. `--diff-filter AM`\n"
+    "gives exactly what the old detector gave (`git diff --name-only\n"
+    "--diff-filter=AM origin/main...HEAD -- PATTERNS`: a renamed test was left\n"
+    "out). D is refused: a deleted file has nothing to run.\n"
+    "\n"
+    "GPUs: each file is read from HEAD's commit, not from the work tree (so a\n"
+    "bare clone works and uncommitted edits do not count), and its top-level\n"
+    "`NUM_GPUS = N` read as Python would see it on import: an assignment in a\n"
+    "docstring, a comment, a function or the __main__ block does not count; the\n"
+    "last top-level one wins. A file without a literal count gets --default-gpus\n"
+    "(8) and a warning naming file:line: no NUM_GPUS, a value that is not an int\n"
+    "literal (NUM_GPUS = int(os.environ[...])), one set under a top-level if/try,\n"
+    "or a file Python could not tokenize. Warnings never fail the command.\n"
+    "\n"
+    "Output: a listing on stderr, one line per test (status, GPUs, path), then the\n"
+    "warnings. --json prints the matrix on stdout:\n"
+    "  {\"info\":[{\"test_file\":\"tests/test_x.py\",\"num_gpus\":4}]}\n"
+    "with paths as git gives them, from the top of the repository, in git's\n"
+    "order (the old detector dropped the tests/ prefix: a step that ran\n"
+    "`python tests/${{ matrix.info.test_file }}` now runs\n"
+    "`python ${{ matrix.info.test_file }}`). JSON escapes '\"', '\\' and control\n"
+    "characters; bytes of a path that are not UTF-8 become U+FFFD (with a\n"
+    "warning), so the output is always valid JSON. --github-output appends\n"
+    "`has_tests=true|false` and `matrix=<that JSON>` to the file named by\n"
+    "$GITHUB_OUTPUT. A GitHub matrix holds at most 256 jobs: more changed tests\n"
+    "than --max-jobs (256) is an error, and nothing is written.\n"
+    "\n"
+    "The repository is found from --repo PATH (or the current directory) upwards,\n"
+    "as git finds it. libgit2 (libgit2-1.5) is loaded when the command runs;\n"
+    "GPUCI_LIBGIT2=/path/to/libgit2.so names another build.\n"
+    "\n"
+    "Exit status: 0 done, also when no test changed; 1 more tests than --max-jobs,\n"
+    "libgit2 missing, or a read or write failed; 2 usage errors, a bad revision,\n"
+    "no merge base (also: a shallow clone that stops short of it), not a\n"
+    "repository, or --github-output without $GITHUB_OUTPUT.\n"
+    "\n"
+    "Examples:\n"
+    "  gpuci changed --json                  # this branch against origin/main\n"
+    "  gpuci changed --base main --json      # against the local main\n"
+    "  gpuci changed --pattern 'tests/*/test_*.py' --default-gpus 1  # any depth\n"
+    "\n"
+    "In a workflow (the checkout needs the history down to the merge base):\n"
+    "  - uses: actions/checkout@v4\n"
+    "    with: {fetch-depth: 0}\n"
+    "  - id: detect\n"
+    "    run: gpuci changed --github-output\n"
+    "  ... and the run job takes\n"
+    "    if: needs.detect-changed-tests.outputs.has_tests == 'true'\n"
+    "    strategy:\n"
+    "      matrix: ${{ fromJson(needs.detect-changed-tests.outputs.matrix) }}\n";
+
+/* Appends data to the file at path in one go (GitHub reads it after the step). */
+static int append_file(const char *path, const char *data, size_t len, struct diag *d)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return diag_errno(d, "cannot open $GITHUB_OUTPUT file %s", path);
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			diag_errno(d, "cannot write $GITHUB_OUTPUT file %s", path);
+			close(fd);
+			return -1;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	if (close(fd) < 0)
+		return diag_errno(d, "cannot write $GITHUB_OUTPUT file %s", path);
+	return 0;
+}
+
+/* The listing on stderr: a summary line, one line per test, then the warnings. */
+static void print_listing(struct gpuci_ctx *ctx, const struct changed_result *r,
+                          const struct changed_opts *o, const char *filter)
+{
+	const char *base = o->base ? o->base : "origin/main";
+	const char *head = o->head ? o->head : "HEAD";
+	struct strbuf sb = STRBUF_INIT;
+	if (r->n == 0) {
+		strbuf_addf(&sb, "gpuci changed: no test file in %s...%s matches", base, head);
+		const char *const *p = o->npatterns ? o->patterns : changed_default_patterns;
+		size_t np = o->npatterns ? o->npatterns : changed_default_npatterns;
+		for (size_t i = 0; i < np; i++)
+			strbuf_addf(&sb, " '%s'", p[i]);
+		strbuf_addf(&sb, " with status %s (merge base %.12s)\n", filter, r->merge_base_id);
+	} else {
+		strbuf_addf(&sb, "gpuci changed: %zu test file%s in %s...%s (merge base %.12s):\n",
+		            r->n, r->n == 1 ? "" : "s", base, head, r->merge_base_id);
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const struct changed_test *t = &r->tests[i];
+		strbuf_addf(&sb, "  %c %3" PRId64 " GPU%s  ", t->status, t->num_gpus,
+		            t->num_gpus == 1 ? " " : "s");
+		changed_quote_path(&sb, t->path);
+		if (t->old_path) {
+			strbuf_adds(&sb, "  (from ");
+			changed_quote_path(&sb, t->old_path);
+			strbuf_addf(&sb, ", %u%% similar)", t->similarity);
+		}
+		if (t->defaulted)
+			strbuf_adds(&sb, "  (default)");
+		strbuf_addch(&sb, '\n');
+	}
+	for (size_t i = 0; i < r->nwarnings; i++)
+		strbuf_addf(&sb, "gpuci changed: warning: %s\n", r->warnings[i]);
+	fputs(sb.buf, ctx->err);
+	strbuf_release(&sb);
+}
+
+int cmd_changed(int argc, char **argv, struct gpuci_ctx *ctx)
+{
+	struct changed_opts o = {0};
+	struct cli_list patterns = {0};
+	unsigned default_gpus = 8, max_jobs = GITHUB_MATRIX_MAX;
+	bool json = false, github_output = false;
+	const struct cli_option opts[] = {
+	    {"base", 0, CLI_OPT_STRING, &o.base, "REV", "compare from the merge base with REV",
+	     NULL},
+	    {"head", 0, CLI_OPT_STRING, &o.head, "REV", "the branch's commit (HEAD)", NULL},
+	    {"pattern", 0, CLI_OPT_LIST, &patterns, "GLOB", "test files to look at; repeatable",
+	     NULL},
+	    {"default-gpus", 0, CLI_OPT_UINT, &default_gpus, "N",
+	     "GPUs of a test without a literal NUM_GPUS (8)", NULL},
+	    {"diff-filter", 0, CLI_OPT_STRING, &o.diff_filter, "LETTERS",
+	     "git's change letters to list (AMR)", NULL},
+	    {"json", 0, CLI_OPT_FLAG, &json, NULL, "print the matrix as JSON on stdout", NULL},
+	    {"github-output", 0, CLI_OPT_FLAG, &github_output, NULL,
+	     "append has_tests= and matrix= to $GITHUB_OUTPUT", NULL},
+	    {"repo", 0, CLI_OPT_STRING, &o.repo, "PATH",
+	     "a path in the repository (the current directory)", NULL},
+	    {"max-jobs", 0, CLI_OPT_UINT, &max_jobs, "N",
+	     "fail when more tests than this changed (256)", NULL},
+	    {0},
+	};
+	struct diag d = DIAG_INIT;
+	struct changed_result r = {0};
+	int rc = EXIT_OK, rest;
+	bool help;
+	if (cli_parse(argc, argv, opts, false, &rest, &help, &d) < 0) {
+		rc = cli_usage_error(ctx, "changed", &d);
+		goto out;
+	}
+	if (help) {
+		fprintf(ctx->out, "%s\n%s\nOptions:\n", changed_usage, changed_description);
+		cli_print_options(ctx->out, opts);
+		goto out;
+	}
+	if (rest < argc) {
+		diag_set(&d, DIAG_USAGE, "unexpected argument '%s'", argv[rest]);
+		rc = cli_usage_error(ctx, "changed", &d);
+		goto out;
+	}
+	if (max_jobs == 0) {
+		diag_set(&d, DIAG_USAGE, "--max-jobs must be 1 or more");
+		rc = cli_usage_error(ctx, "changed", &d);
+		goto out;
+	}
+	const char *gh_path = getenv("GITHUB_OUTPUT");
+	if (github_output && (!gh_path || !*gh_path)) {
+		diag_set(&d, DIAG_USAGE,
+		         "--github-output: GITHUB_OUTPUT is not set (GitHub Actions sets it in "
+		         "a step; elsewhere, set it to a file or use --json)");
+		cli_error(ctx, "changed", &d);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	o.patterns = patterns.items;
+	o.npatterns = patterns.n;
+	o.default_gpus = default_gpus;
+
+	char filter[CHANGED_FILTER_MAX];
+	if (changed_filter_parse(o.diff_filter ? o.diff_filter : "AMR", filter, &d) < 0 ||
+	    changed_detect(&o, &r, &d) < 0) {
+		cli_error(ctx, "changed", &d);
+		rc = d.code == DIAG_USAGE ? EXIT_USAGE : EXIT_FAILED;
+		goto out;
+	}
+	print_listing(ctx, &r, &o, filter);
+	if (r.n > max_jobs) {
+		diag_set(&d, DIAG_INPUT,
+		         "%zu test files changed, more than the %u jobs %s; split the change, "
+		         "narrow --pattern, or raise --max-jobs",
+		         r.n, max_jobs,
+		         max_jobs == GITHUB_MATRIX_MAX ? "a GitHub Actions matrix may hold"
+		                                       : "--max-jobs allows");
+		cli_error(ctx, "changed", &d);
+		rc = EXIT_FAILED;
+		goto out;
+	}
+
+	struct strbuf matrix = STRBUF_INIT;
+	changed_matrix_json(&r, &matrix);
+	if (github_output) {
+		struct strbuf lines = STRBUF_INIT;
+		strbuf_addf(&lines, "has_tests=%s\nmatrix=%s\n", r.n ? "true" : "false",
+		            matrix.buf);
+		if (append_file(gh_path, lines.buf, lines.len, &d) < 0) {
+			cli_error(ctx, "changed", &d);
+			rc = EXIT_FAILED;
+		}
+		strbuf_release(&lines);
+	}
+	if (json && rc == EXIT_OK) {
+		fputs(matrix.buf, ctx->out);
+		fputc('\n', ctx->out);
+	}
+	strbuf_release(&matrix);
+out:
+	changed_result_release(&r);
+	free(patterns.items);
+	diag_release(&d);
+	return rc;
+}

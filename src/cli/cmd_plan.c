@@ -1,1 +1,276 @@
-/* placeholder */
+/*
+ * gpuci plan: which jobs and matrix entries a workflow would run for an
+ * event and PR labels, before pushing anything.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "plan/plan.h"
+#include "wf/model.h"
+#include "base/banned.h"
+
+#define DEFAULT_WORKFLOW ".github/workflows/pr-test.yml"
+
+static const char plan_usage[] =
+    "usage: gpuci plan [--workflow FILE] [--event EVENT] [--label L]... [--input K=V]...\n"
+    "                  [--changed [--base REV] [--head REV] [--repo PATH]] [--json]\n";
+
+static const char plan_description[] =
+    "Says which jobs of a workflow would run for an event, with their matrix\n"
+    "entries and GPU counts, the way GitHub decides it: the github context is built\n"
+    "for the event (a pull_request carries the --label labels; a workflow_dispatch\n"
+    "the --input values over the inputs' defaults), each job's if: is evaluated in\n"
+    "needs order (a job whose needed job is skipped is skipped unless its if: calls\n"
+    "a status function such as always()), and matrices are expanded (include,\n"
+    "exclude, ${{ fromJson(...) }}).\n"
+    "\n"
+    "What only a run can tell stays open: a job whose if: or matrix needs another\n"
+    "job's output is listed as undetermined, naming the output. With --changed the\n"
+    "outputs of the change-detection job (a step running `gpuci changed`, or the\n"
+    "older grep for NUM_GPUS) are computed here, as `gpuci changed` would compute\n"
+    "them, so the changed-tests job is planned with its real entries.\n"
+    "\n"
+    "An entry's GPUs are its num_gpus (or matrix.info.num_gpus, one level down).\n"
+    "\n"
+    "--json prints {\"event\",\"labels\",\"jobs\":[{\"name\",\"runs_on\",\"matrix\",\"gpus\"}],\n"
+    "\"undetermined\":[{\"name\",\"reason\"}],\"skipped\":[{\"name\",\"reason\"}],\"gpus\"},\n"
+    "jobs in file order, each matrix entry as the workflow spells it.\n"
+    "\n"
+    "Exit status: 0 planned; 1 the workflow or a change detection failed; 2 usage.\n"
+    "\n"
+    "Examples:\n"
+    "  gpuci plan --label run-ci-short            # what this label would run\n"
+    "  gpuci plan --label run-ci-changed --changed\n"
+    "  gpuci plan --event workflow_dispatch --input job_filter=e2e-test-ckpt\n"
+    "  gpuci plan --event push --json\n";
+
+/* One line per entry, under its job. */
+static void print_entries(FILE *f, const struct plan_job *pj)
+{
+	if (!pj->has_matrix)
+		return;
+	for (size_t i = 0; i < pj->nentries; i++) {
+		struct strbuf s = STRBUF_INIT;
+		plan_entry_describe(pj->entries[i], &s);
+		int64_t g = plan_entry_gpus(pj->entries[i]);
+		fprintf(f, "      %-60s %lld GPU%s\n", s.buf, (long long)g, g == 1 ? "" : "s");
+		strbuf_release(&s);
+	}
+}
+
+static void print_human(FILE *f, const struct plan *p, const struct plan_opts *o,
+                        const char *workflow)
+{
+	fprintf(f, "%s", p->event);
+	if (o->nlabels) {
+		fprintf(f, " with label%s", o->nlabels == 1 ? "" : "s");
+		for (size_t i = 0; i < o->nlabels; i++)
+			fprintf(f, "%s%s", i ? ", " : " ", o->labels[i]);
+	} else if (!strcmp(p->event, "pull_request")) {
+		fprintf(f, " without labels");
+	}
+	fprintf(f, " (%s)\n", workflow);
+	if (!p->triggered) {
+		fprintf(f, "  the workflow does not run on %s: nothing runs\n", p->event);
+		return;
+	}
+	size_t jobs = 0, entries = 0;
+	int64_t gpus = 0;
+	bool any = false;
+	for (int state = PLAN_RUNS; state <= PLAN_UNKNOWN; state++) {
+		static const char *const titles[] = {"Runs:", "Skipped:", "Undetermined:"};
+		/* Skipped last: print in the order runs, undetermined, skipped. */
+		int s = state == PLAN_RUNS      ? PLAN_RUNS
+		        : state == PLAN_SKIPPED ? PLAN_UNKNOWN
+		                                : PLAN_SKIPPED;
+		bool header = false;
+		for (size_t i = 0; i < p->njobs; i++) {
+			const struct plan_job *pj = &p->jobs[i];
+			if ((int)pj->state != s)
+				continue;
+			if (!header) {
+				fprintf(f, "%s\n", titles[s]);
+				header = true;
+			}
+			any = true;
+			if (s == PLAN_RUNS && pj->matrix_known) {
+				jobs++;
+				entries += pj->has_matrix ? pj->nentries : 0;
+				gpus += pj->gpus;
+				fprintf(f, "  %s (%s)", pj->job->id, pj->runs_on);
+				if (pj->has_matrix)
+					fprintf(f, ": %zu entr%s, %lld GPU%s", pj->nentries,
+					        pj->nentries == 1 ? "y" : "ies",
+					        (long long)pj->gpus, pj->gpus == 1 ? "" : "s");
+				fprintf(f, "\n");
+				print_entries(f, pj);
+			} else if (s == PLAN_RUNS) {
+				jobs++;
+				fprintf(f, "  %s (%s): matrix unknown: %s\n", pj->job->id,
+				        pj->runs_on, pj->why);
+			} else {
+				fprintf(f, "  %s: %s\n", pj->job->id, pj->why);
+			}
+		}
+	}
+	if (!any)
+		fprintf(f, "  the workflow has no jobs\n");
+	fprintf(f, "%zu job%s run%s, %zu matrix entr%s, %lld GPU%s in all\n", jobs,
+	        jobs == 1 ? "" : "s", jobs == 1 ? "s" : "", entries, entries == 1 ? "y" : "ies",
+	        (long long)gpus, gpus == 1 ? "" : "s");
+}
+
+static void print_json(FILE *f, const struct plan *p, const struct plan_opts *o)
+{
+	struct strbuf s = STRBUF_INIT;
+	strbuf_adds(&s, "{\"event\":");
+	strbuf_add_json_str(&s, p->event);
+	strbuf_adds(&s, ",\"labels\":[");
+	for (size_t i = 0; i < o->nlabels; i++) {
+		if (i)
+			strbuf_addch(&s, ',');
+		strbuf_add_json_str(&s, o->labels[i]);
+	}
+	strbuf_adds(&s, "],\"jobs\":[");
+	int64_t gpus = 0;
+	bool first = true;
+	for (size_t i = 0; i < p->njobs; i++) {
+		const struct plan_job *pj = &p->jobs[i];
+		if (pj->state != PLAN_RUNS)
+			continue;
+		strbuf_adds(&s, first ? "{\"name\":" : ",{\"name\":");
+		first = false;
+		strbuf_add_json_str(&s, pj->job->id);
+		strbuf_adds(&s, ",\"runs_on\":");
+		strbuf_add_json_str(&s, pj->runs_on);
+		strbuf_adds(&s, ",\"matrix\":");
+		if (!pj->matrix_known) {
+			strbuf_adds(&s, "null,\"matrix_needs\":");
+			strbuf_add_json_str(&s, pj->why);
+		} else {
+			strbuf_addch(&s, '[');
+			for (size_t k = 0; pj->has_matrix && k < pj->nentries; k++) {
+				if (k)
+					strbuf_addch(&s, ',');
+				plan_json(pj->entries[k], &s);
+			}
+			strbuf_addch(&s, ']');
+		}
+		strbuf_addf(&s, ",\"gpus\":%lld}", (long long)pj->gpus);
+		gpus += pj->gpus;
+	}
+	static const char *const lists[] = {"undetermined", "skipped"};
+	for (int l = 0; l < 2; l++) {
+		enum plan_state want = l == 0 ? PLAN_UNKNOWN : PLAN_SKIPPED;
+		strbuf_addf(&s, "],\"%s\":[", lists[l]);
+		first = true;
+		for (size_t i = 0; i < p->njobs; i++) {
+			const struct plan_job *pj = &p->jobs[i];
+			if (pj->state != want)
+				continue;
+			strbuf_adds(&s, first ? "{\"name\":" : ",{\"name\":");
+			first = false;
+			strbuf_add_json_str(&s, pj->job->id);
+			strbuf_adds(&s, ",\"reason\":");
+			strbuf_add_json_str(&s, pj->why);
+			strbuf_addch(&s, '}');
+		}
+	}
+	strbuf_addf(&s, "],\"gpus\":%lld}\n", (long long)gpus);
+	fwrite(s.buf, 1, s.len, f);
+	strbuf_release(&s);
+}
+
+int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx)
+{
+	const char *workflow = DEFAULT_WORKFLOW, *event = "pull_request";
+	struct cli_list labels = {0}, inputs = {0};
+	bool json = false, changed = false;
+	struct changed_opts co = {0};
+	const struct cli_option opts[] = {
+	    {"workflow", 'w', CLI_OPT_STRING, &workflow, "FILE",
+	     "the workflow (default " DEFAULT_WORKFLOW ")", NULL},
+	    {"event", 'e', CLI_OPT_STRING, &event, "EVENT",
+	     "pull_request (default), push, workflow_dispatch, ...", NULL},
+	    {"label", 'l', CLI_OPT_LIST, &labels, "L", "a label on the pull request (repeatable)",
+	     NULL},
+	    {"input", 'i', CLI_OPT_LIST, &inputs, "K=V",
+	     "a workflow_dispatch input (repeatable; others keep their defaults)", NULL},
+	    {"changed", 0, CLI_OPT_FLAG, &changed, NULL,
+	     "compute the changed-tests outputs from git here", NULL},
+	    {"base", 0, CLI_OPT_STRING, &co.base, "REV", "with --changed: the base (origin/main)",
+	     NULL},
+	    {"head", 0, CLI_OPT_STRING, &co.head, "REV", "with --changed: the head (HEAD)", NULL},
+	    {"repo", 0, CLI_OPT_STRING, &co.repo, "PATH", "with --changed: the repository (.)",
+	     NULL},
+	    {"json", 0, CLI_OPT_FLAG, &json, NULL, "print the plan as JSON", NULL},
+	    {0},
+	};
+	struct diag d = DIAG_INIT;
+	int rest, rc = EXIT_OK;
+	bool help;
+	struct wf *w = NULL;
+	if (cli_parse(argc, argv, opts, false, &rest, &help, &d) < 0) {
+		rc = cli_usage_error(ctx, "plan", &d);
+		goto out;
+	}
+	if (help) {
+		fprintf(ctx->out, "%s\n%s\nOptions:\n", plan_usage, plan_description);
+		cli_print_options(ctx->out, opts);
+		goto out;
+	}
+	if (labels.n && strcmp(event, "pull_request") != 0 &&
+	    strcmp(event, "pull_request_target") != 0) {
+		diag_set(&d, DIAG_USAGE, "--label needs a pull_request event, not %s", event);
+		rc = cli_usage_error(ctx, "plan", &d);
+		goto out;
+	}
+	if (!changed && (co.base || co.head || co.repo)) {
+		diag_set(&d, DIAG_USAGE, "--base, --head and --repo go with --changed");
+		rc = cli_usage_error(ctx, "plan", &d);
+		goto out;
+	}
+	if (wf_load(workflow, &w, &d) < 0) {
+		cli_error(ctx, "plan", &d);
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	struct plan_opts po = {
+	    .event = event,
+	    .labels = labels.items,
+	    .nlabels = labels.n,
+	    .inputs = inputs.items,
+	    .ninputs = inputs.n,
+	    .changed = changed,
+	    .changed_opts = co,
+	};
+	struct plan p;
+	if (plan_make(w, &po, &p, &d) < 0) {
+		if (d.code == DIAG_USAGE)
+			rc = cli_usage_error(ctx, "plan", &d);
+		else {
+			cli_error(ctx, "plan", &d);
+			rc = EXIT_FAILED;
+		}
+		plan_release(&p);
+		goto out;
+	}
+	if (p.changed_done)
+		for (size_t i = 0; i < p.changed.nwarnings; i++)
+			fprintf(ctx->err, "gpuci plan: warning: %s\n", p.changed.warnings[i]);
+	if (!p.triggered)
+		fprintf(ctx->err, "gpuci plan: warning: %s does not run on %s events\n", workflow,
+		        event);
+	if (json)
+		print_json(ctx->out, &p, &po);
+	else
+		print_human(ctx->out, &p, &po, workflow);
+	plan_release(&p);
+out:
+	wf_free(w);
+	free(labels.items);
+	free(inputs.items);
+	diag_release(&d);
+	return rc;
+}

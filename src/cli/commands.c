@@ -7,6 +7,9 @@
 const struct cli_command cli_commands[] = {
     {"lock", cmd_lock, "run a command on GPUs leased fairly from a shared machine"},
     {"render", cmd_render, "render workflow templates (*.yml.j2) as Jinja2 would"},
+    {"changed", cmd_changed, "list the test files a branch adds or changes, with their GPU counts"},
+    {"plan", cmd_plan, "show which jobs and tests a workflow runs for an event and PR labels"},
+    {"labels", cmd_labels, "list the PR labels of a workflow with their jobs and GPU cost"},
     {"help", cmd_help, "show help for gpuci or one of its commands"},
     {"version", cmd_version, "print gpuci's version"},
     {NULL, NULL, NULL},

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "base/xalloc.h"
 #include "base/banned.h"
 
 static int store(const struct cli_option *o, const char *val, struct diag *d)
@@ -35,6 +36,12 @@ static int store(const struct cli_option *o, const char *val, struct diag *d)
 	case CLI_OPT_STRING:
 		*(const char **)o->value = val;
 		break;
+	case CLI_OPT_LIST: {
+		struct cli_list *l = o->value;
+		l->items = xrealloc(l->items, (l->n + 1) * sizeof(*l->items));
+		l->items[l->n++] = val;
+		break;
+	}
 	}
 	if (o->seen)
 		*o->seen = true;

@@ -1,0 +1,837 @@
+/*
+ * plan: the jobs and matrix entries a workflow runs for an event. See plan.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan/plan.h"
+#include "gha/expr.h"
+#include "base/xalloc.h"
+#include "base/banned.h"
+
+/* ---- small value helpers ----------------------------------------------- */
+
+static struct value str_of(struct arena *a, const char *s)
+{
+	return value_str(a, s, strlen(s));
+}
+
+static void put(struct arena *a, struct value dict, const char *key, struct value v)
+{
+	vdict_set(a, dict.dict, value_str_static(key), v);
+}
+
+static struct value *get(struct value dict, const char *key)
+{
+	return dict.kind == V_DICT ? vdict_get(dict.dict, value_str_static(key)) : NULL;
+}
+
+/* Whether v or anything in it is unknown (V_UNDEF); stores its hint. */
+static bool find_unknown(struct value v, const char **hint, int depth)
+{
+	if (v.kind == V_UNDEF) {
+		*hint = v.str.s;
+		return true;
+	}
+	if (depth > 64)
+		return false;
+	if (v.kind == V_LIST) {
+		for (size_t i = 0; i < v.list->n; i++)
+			if (find_unknown(v.list->items[i], hint, depth + 1))
+				return true;
+	} else if (v.kind == V_DICT) {
+		for (size_t i = 0; i < v.dict->n; i++)
+			if (find_unknown(v.dict->vals[i], hint, depth + 1))
+				return true;
+	}
+	return false;
+}
+
+void plan_json(struct value v, struct strbuf *out)
+{
+	switch (v.kind) {
+	case V_NONE:
+	case V_UNDEF:
+		strbuf_adds(out, "null");
+		break;
+	case V_BOOL:
+		strbuf_adds(out, v.b ? "true" : "false");
+		break;
+	case V_INT:
+		strbuf_addf(out, "%lld", (long long)v.i);
+		break;
+	case V_FLOAT:
+		if (v.f != v.f || v.f - v.f != 0) /* NaN, infinities: not JSON */
+			strbuf_adds(out, "null");
+		else
+			value_float_repr(v.f, out);
+		break;
+	case V_STR:
+		strbuf_add_json_str(out, v.str.s);
+		break;
+	case V_LIST:
+		strbuf_addch(out, '[');
+		for (size_t i = 0; i < v.list->n; i++) {
+			if (i)
+				strbuf_addch(out, ',');
+			plan_json(v.list->items[i], out);
+		}
+		strbuf_addch(out, ']');
+		break;
+	case V_DICT:
+		strbuf_addch(out, '{');
+		for (size_t i = 0; i < v.dict->n; i++) {
+			if (i)
+				strbuf_addch(out, ',');
+			struct strbuf k = STRBUF_INIT;
+			value_str_into(v.dict->keys[i], &k);
+			strbuf_add_json_str(out, k.buf);
+			strbuf_release(&k);
+			strbuf_addch(out, ':');
+			plan_json(v.dict->vals[i], out);
+		}
+		strbuf_addch(out, '}');
+		break;
+	default:
+		strbuf_adds(out, "null");
+	}
+}
+
+/* The mapping that holds the test fields: the entry, or one value down. */
+static struct value test_fields(struct value entry, const char *key)
+{
+	if (entry.kind != V_DICT)
+		return value_none();
+	if (get(entry, key))
+		return entry;
+	for (size_t i = 0; i < entry.dict->n; i++)
+		if (entry.dict->vals[i].kind == V_DICT && get(entry.dict->vals[i], key))
+			return entry.dict->vals[i];
+	return value_none();
+}
+
+int64_t plan_entry_gpus(struct value entry)
+{
+	struct value f = test_fields(entry, "num_gpus");
+	struct value *n = get(f, "num_gpus");
+	if (!n)
+		return 0;
+	if (n->kind == V_INT && n->i > 0)
+		return n->i;
+	if (n->kind == V_STR)
+		return strtoll(n->str.s, NULL, 10) > 0 ? strtoll(n->str.s, NULL, 10) : 0;
+	return 0;
+}
+
+void plan_entry_describe(struct value entry, struct strbuf *out)
+{
+	struct value f = test_fields(entry, "test_file");
+	struct value *t = get(f, "test_file");
+	if (!t) {
+		plan_json(entry, out);
+		return;
+	}
+	value_str_into(*t, out);
+	struct value *args = get(f, "test_args");
+	if (args && args->kind != V_NONE) {
+		size_t before = out->len;
+		strbuf_addch(out, ' ');
+		value_str_into(*args, out);
+		if (out->len == before + 1)
+			strbuf_setlen(out, before);
+	}
+}
+
+/* ---- contexts ------------------------------------------------------------- */
+
+/* Sets the inputs of a workflow_dispatch from the defaults and K=V pairs. */
+static int make_inputs(const struct wf *w, const struct plan_opts *o, struct arena *a,
+                       struct value *inputs, struct value *event_inputs, struct diag *d)
+{
+	const struct wf_node *cfg = NULL;
+	wf_on(w, "workflow_dispatch", &cfg);
+	const struct wf_node *decl = wf_get(cfg, "inputs");
+	*inputs = value_dict(a);
+	*event_inputs = value_dict(a);
+	if (decl && decl->kind == WF_MAP) {
+		for (size_t i = 0; i < decl->len; i++) {
+			const char *name = decl->kv[2 * i]->s;
+			const struct wf_node *spec = decl->kv[2 * i + 1];
+			const char *type = wf_str(wf_get(spec, "type"));
+			struct value def = wf_value(wf_get(spec, "default"), a);
+			if (type && !strcmp(type, "boolean") && def.kind == V_NONE)
+				def = value_bool(false);
+			if (def.kind == V_NONE)
+				def = value_str_static("");
+			put(a, *inputs, name, def);
+		}
+	}
+	for (size_t i = 0; i < o->ninputs; i++) {
+		const char *kv = o->inputs[i];
+		const char *eq = strchr(kv, '=');
+		if (!eq || eq == kv)
+			return diag_set(d, DIAG_USAGE, "--input wants KEY=VALUE, not '%s'", kv);
+		char *key = arena_strndup(a, kv, (size_t)(eq - kv));
+		const struct wf_node *spec = wf_get(decl, key);
+		if (!spec) {
+			struct strbuf names = STRBUF_INIT;
+			for (size_t k = 0; decl && decl->kind == WF_MAP && k < decl->len; k++)
+				strbuf_addf(&names, "%s%s", k ? ", " : "", decl->kv[2 * k]->s);
+			diag_set(d, DIAG_USAGE,
+			         "the workflow's workflow_dispatch has no input '%s'%s%s%s", key,
+			         names.len ? " (inputs: " : "", names.buf, names.len ? ")" : "");
+			strbuf_release(&names);
+			return -1;
+		}
+		const char *val = eq + 1;
+		const char *type = wf_str(wf_get(spec, "type"));
+		struct value v = str_of(a, val);
+		if (type && !strcmp(type, "boolean")) {
+			if (strcmp(val, "true") != 0 && strcmp(val, "false") != 0)
+				return diag_set(d, DIAG_USAGE,
+				                "input '%s' is a boolean: true or false, not '%s'",
+				                key, val);
+			v = value_bool(!strcmp(val, "true"));
+		} else if (type && !strcmp(type, "number")) {
+			char *end;
+			double f = strtod(val, &end);
+			if (!*val || *end)
+				return diag_set(d, DIAG_USAGE, "input '%s' is a number, not '%s'",
+				                key, val);
+			v = f == (double)(int64_t)f ? value_int((int64_t)f) : value_float(f);
+		} else if (type && !strcmp(type, "choice")) {
+			const struct wf_node *opts = wf_get(spec, "options");
+			bool ok = false;
+			for (size_t k = 0; opts && opts->kind == WF_SEQ && k < opts->len; k++)
+				ok = ok || (wf_str(opts->kv[k]) && !strcmp(opts->kv[k]->s, val));
+			if (!ok)
+				return diag_set(
+				    d, DIAG_USAGE,
+				    "input '%s' is a choice; '%s' is not among its options", key,
+				    val);
+		}
+		put(a, *inputs, key, v);
+	}
+	/* github.event.inputs holds every input as a string. */
+	for (size_t i = 0; i < inputs->dict->n; i++) {
+		struct strbuf s = STRBUF_INIT;
+		struct value v = inputs->dict->vals[i];
+		if (v.kind == V_BOOL)
+			strbuf_adds(&s, v.b ? "true" : "false");
+		else
+			value_str_into(v, &s);
+		vdict_set(a, event_inputs->dict, inputs->dict->keys[i], value_strbuf(a, &s));
+		strbuf_release(&s);
+	}
+	return 0;
+}
+
+/* The contexts every job-level expression sees, for the event. */
+static int make_contexts(const struct wf *w, const struct plan_opts *o, struct arena *a,
+                         struct value *out, struct diag *d)
+{
+	const char *event = o->event ? o->event : "pull_request";
+	struct value github = value_dict(a), ev = value_dict(a);
+	struct value inputs, event_inputs;
+	if (make_inputs(w, o, a, &inputs, &event_inputs, d) < 0)
+		return -1;
+	bool pr = !strcmp(event, "pull_request") || !strcmp(event, "pull_request_target");
+	put(a, github, "event_name", str_of(a, event));
+	const char *wname = wf_str(wf_get(wf_root(w), "name"));
+	put(a, github, "workflow", str_of(a, wname ? wname : wf_name(w)));
+	put(a, github, "repository", value_str_static("owner/repo"));
+	put(a, github, "repository_owner", value_str_static("owner"));
+	put(a, github, "actor", value_str_static("gpuci"));
+	put(a, github, "sha", value_str_static("0000000000000000000000000000000000000000"));
+	put(a, github, "run_id", value_str_static("1"));
+	put(a, github, "run_number", value_str_static("1"));
+	put(a, github, "run_attempt", value_str_static("1"));
+	put(a, github, "server_url", value_str_static("https://github.com"));
+	if (pr) {
+		struct value pull = value_dict(a), labels = value_list(a, o->nlabels);
+		for (size_t i = 0; i < o->nlabels; i++) {
+			labels.list->items[i] = value_dict(a);
+			put(a, labels.list->items[i], "name", str_of(a, o->labels[i]));
+		}
+		struct value head = value_dict(a), base = value_dict(a);
+		put(a, head, "ref", value_str_static("pr-branch"));
+		put(a, base, "ref", value_str_static("main"));
+		put(a, pull, "number", value_int(1));
+		put(a, pull, "title", value_str_static(""));
+		put(a, pull, "labels", labels);
+		put(a, pull, "head", head);
+		put(a, pull, "base", base);
+		put(a, pull, "draft", value_bool(false));
+		put(a, ev, "action", value_str_static(o->nlabels ? "labeled" : "synchronize"));
+		put(a, ev, "number", value_int(1));
+		put(a, ev, "pull_request", pull);
+		put(a, github, "ref", value_str_static("refs/pull/1/merge"));
+		put(a, github, "head_ref", value_str_static("pr-branch"));
+		put(a, github, "base_ref", value_str_static("main"));
+	} else {
+		put(a, github, "ref", value_str_static("refs/heads/main"));
+		put(a, github, "ref_name", value_str_static("main"));
+		put(a, github, "head_ref", value_str_static(""));
+		put(a, github, "base_ref", value_str_static(""));
+		put(a, ev, "ref", value_str_static("refs/heads/main"));
+	}
+	if (!strcmp(event, "workflow_dispatch"))
+		put(a, ev, "inputs", event_inputs);
+	put(a, github, "event", ev);
+
+	struct value ctx = value_dict(a);
+	put(a, ctx, "github", github);
+	put(a, ctx, "inputs", !strcmp(event, "workflow_dispatch") ? inputs : value_dict(a));
+	put(a, ctx, "vars", value_dict(a));
+	put(a, ctx, "secrets", value_dict(a));
+	put(a, ctx, "env", wf_value(wf_env(w), a));
+	if (get(ctx, "env")->kind != V_DICT)
+		put(a, ctx, "env", value_dict(a));
+	*out = ctx;
+	return 0;
+}
+
+/* A copy of a dict with one more key. */
+static struct value with(struct arena *a, struct value dict, const char *key, struct value v)
+{
+	struct value c = value_dict_sized(a, dict.dict->n + 1);
+	for (size_t i = 0; i < dict.dict->n; i++)
+		vdict_set(a, c.dict, dict.dict->keys[i], dict.dict->vals[i]);
+	put(a, c, key, v);
+	return c;
+}
+
+/* ---- change detection ------------------------------------------------------ */
+
+/*
+ * The step of a job that detects changed tests: one whose script runs
+ * `gpuci changed`, or the older bash detector (git diff + NUM_GPUS).
+ * *legacy tells which.
+ */
+static const struct wf_step *detect_step(const struct wf_job *j, bool *legacy)
+{
+	for (size_t i = 0; i < j->nsteps; i++) {
+		const char *run = wf_str(j->steps[i].run);
+		if (!run || !j->steps[i].id)
+			continue;
+		if (strstr(run, "gpuci changed")) {
+			*legacy = false;
+			return &j->steps[i];
+		}
+		if (strstr(run, "git diff") && strstr(run, "NUM_GPUS")) {
+			*legacy = true;
+			return &j->steps[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The next shell word of *p on its line, its quotes removed; a word ends at
+ * blanks and at the operators ) ; | & < > outside quotes.
+ */
+static char *next_word(struct arena *a, const char **p)
+{
+	const char *s = *p;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (!*s || strchr("\n);|&<>", *s)) {
+		*p = s;
+		return NULL;
+	}
+	struct strbuf w = STRBUF_INIT;
+	while (*s && !strchr(" \t\n);|&<>", *s)) {
+		if (*s == '\'' || *s == '"') {
+			char q = *s++;
+			while (*s && *s != q)
+				strbuf_addch(&w, *s++);
+			if (*s)
+				s++;
+		} else {
+			strbuf_addch(&w, *s++);
+		}
+	}
+	*p = s;
+	char *r = arena_strndup(a, w.buf, w.len);
+	strbuf_release(&w);
+	return r;
+}
+
+/*
+ * The change detection a step asks for, read off its script: the options of
+ * its `gpuci changed` line, or the --diff-filter and pathspecs of the old
+ * detector's `git diff` line. What the user passed to plan wins.
+ */
+static void detect_options(struct arena *a, const char *run, bool legacy,
+                           const struct changed_opts *given, struct changed_opts *o)
+{
+	*o = *given;
+	const char *line = strstr(run, legacy ? "git diff" : "gpuci changed");
+	const char **pats = arena_alloc(a, 64 * sizeof(*pats));
+	size_t npats = 0;
+	bool after_dashes = false;
+	const char *p = line + (legacy ? 8 : 13);
+	for (char *word; (word = next_word(a, &p));) {
+		char *eq = strchr(word, '=');
+		const char *val = NULL;
+		if (after_dashes) {
+			if (npats < 64 && *word)
+				pats[npats++] = word;
+			continue;
+		}
+		if (!strcmp(word, "--"))
+			after_dashes = legacy;
+		if (!strncmp(word, "--", 2) && eq) {
+			*eq = 0;
+			val = eq + 1;
+		}
+		bool takes = !strcmp(word, "--pattern") || !strcmp(word, "--diff-filter") ||
+		             !strcmp(word, "--default-gpus") || !strcmp(word, "--base") ||
+		             !strcmp(word, "--head");
+		if (takes && !val)
+			val = next_word(a, &p);
+		if (!val)
+			continue;
+		if (!strcmp(word, "--pattern") && npats < 64)
+			pats[npats++] = val;
+		else if (!strcmp(word, "--diff-filter") && !given->diff_filter)
+			o->diff_filter = val;
+		else if (!strcmp(word, "--default-gpus") && !given->default_gpus)
+			o->default_gpus = strtoll(val, NULL, 10);
+		else if (!strcmp(word, "--base") && !given->base && *val != '$')
+			o->base = val;
+		else if (!strcmp(word, "--head") && !given->head && *val != '$')
+			o->head = val;
+	}
+	if (!given->npatterns && npats) {
+		o->patterns = pats;
+		o->npatterns = npats;
+	}
+}
+
+/*
+ * The matrix the old bash detector wrote: like gpuci changed's, but each
+ * test_file without its "tests/" (the step wrote "${f#tests/}").
+ */
+static void legacy_matrix_json(const struct changed_result *r, struct strbuf *out)
+{
+	strbuf_adds(out, "{\"info\":[");
+	for (size_t i = 0; i < r->n; i++) {
+		const char *path = r->tests[i].path;
+		if (!strncmp(path, "tests/", 6))
+			path += 6;
+		strbuf_adds(out, i ? ",{\"test_file\":" : "{\"test_file\":");
+		changed_json_str(out, path);
+		strbuf_addf(out, ",\"num_gpus\":%lld}", (long long)r->tests[i].num_gpus);
+	}
+	strbuf_adds(out, "]}");
+}
+
+/* The outputs of job j, which runs: computed for a detect job with --changed. */
+static int job_outputs(struct plan *p, const struct wf_job *j, const struct plan_opts *o,
+                       struct value ctx, struct value *out, struct diag *d)
+{
+	struct arena *a = &p->arena;
+	*out = value_dict(a);
+	if (!j->outputs)
+		return 0;
+	bool legacy = false;
+	const struct wf_step *det = detect_step(j, &legacy);
+	struct value steps = value_dict(a);
+	for (size_t i = 0; i < j->nsteps; i++) {
+		if (!j->steps[i].id)
+			continue;
+		struct strbuf h = STRBUF_INIT;
+		strbuf_addf(&h, "the outputs of step '%s' of job '%s', known when it runs",
+		            j->steps[i].id, j->id);
+		struct value outs = value_undef(arena_strndup(a, h.buf, h.len));
+		strbuf_release(&h);
+		struct value step = value_dict(a);
+		put(a, step, "outputs", outs);
+		put(a, step, "outcome", value_undef(NULL));
+		put(a, step, "conclusion", value_undef(NULL));
+		put(a, steps, j->steps[i].id, step);
+	}
+	if (det && o->changed) {
+		if (!p->changed_done) {
+			struct changed_opts co;
+			detect_options(a, wf_str(det->run), legacy, &o->changed_opts, &co);
+			if (!co.default_gpus)
+				co.default_gpus = 8;
+			if (changed_detect(&co, &p->changed, d) < 0)
+				return -1;
+			p->changed_done = true;
+		}
+		struct strbuf m = STRBUF_INIT;
+		if (legacy)
+			legacy_matrix_json(&p->changed, &m);
+		else
+			changed_matrix_json(&p->changed, &m);
+		struct value outs = value_dict(a);
+		put(a, outs, "matrix", value_strbuf(a, &m));
+		put(a, outs, "has_tests", value_str_static(p->changed.n ? "true" : "false"));
+		strbuf_release(&m);
+		struct value step = value_dict(a);
+		put(a, step, "outputs", outs);
+		put(a, step, "outcome", value_str_static("success"));
+		put(a, step, "conclusion", value_str_static("success"));
+		put(a, steps, det->id, step);
+	}
+	struct value sctx = with(a, ctx, "steps", steps);
+	struct gha_ctx g = {.contexts = sctx, .status = GHA_SUCCESS};
+	for (size_t i = 0; i < j->outputs->len; i++) {
+		const struct wf_node *k = j->outputs->kv[2 * i], *v = j->outputs->kv[2 * i + 1];
+		struct value val;
+		if (v->kind != WF_SCALAR) {
+			val = value_str_static("");
+		} else if (gha_interp(v->s, v->len, &v->loc, &g, a, &val, d) < 0) {
+			return -1;
+		}
+		if (val.kind == V_UNDEF) {
+			struct strbuf h = STRBUF_INIT;
+			strbuf_addf(&h, "the output '%s' of job '%s'%s", k->s, j->id,
+			            det ? " (gpuci plan --changed computes it)"
+			                : ", known only when it runs");
+			val = value_undef(arena_strndup(a, h.buf, h.len));
+			strbuf_release(&h);
+		}
+		put(a, *out, k->s, val);
+	}
+	return 0;
+}
+
+/* ---- matrices -------------------------------------------------------------- */
+
+/* A node as a value, its ${{ }} scalars evaluated. */
+static int eval_node(const struct wf_node *n, const struct gha_ctx *g, struct arena *a,
+                     struct value *out, struct diag *d)
+{
+	if (n->kind == WF_SCALAR) {
+		if (!strstr(n->s, "${{")) {
+			*out = wf_value(n, a);
+			return 0;
+		}
+		return gha_interp(n->s, n->len, &n->loc, g, a, out, d);
+	}
+	if (n->kind == WF_SEQ) {
+		*out = value_list(a, n->len);
+		for (size_t i = 0; i < n->len; i++)
+			if (eval_node(n->kv[i], g, a, &out->list->items[i], d) < 0)
+				return -1;
+		return 0;
+	}
+	*out = value_dict_sized(a, n->len);
+	for (size_t i = 0; i < n->len; i++) {
+		struct value v;
+		if (eval_node(n->kv[2 * i + 1], g, a, &v, d) < 0)
+			return -1;
+		vdict_set(a, out->dict, value_str_static(n->kv[2 * i]->s), v);
+	}
+	return 0;
+}
+
+static int plan_matrix(struct plan *p, struct plan_job *pj, const struct gha_ctx *g, struct diag *d)
+{
+	struct arena *a = &p->arena;
+	const struct wf_job *j = pj->job;
+	pj->has_matrix = j->matrix != NULL;
+	pj->matrix_known = true;
+	if (!j->matrix) {
+		pj->nentries = 1;
+		pj->entries = arena_alloc(a, sizeof(*pj->entries));
+		pj->entries[0] = value_dict(a);
+		return 0;
+	}
+	struct value m;
+	if (eval_node(j->matrix, g, a, &m, d) < 0)
+		return -1;
+	const char *hint = NULL;
+	if (find_unknown(m, &hint, 0)) {
+		pj->matrix_known = false;
+		struct strbuf h = STRBUF_INIT;
+		strbuf_addf(&h, "its matrix needs %s",
+		            hint ? hint : "a value known only at run time");
+		pj->why = arena_strndup(a, h.buf, h.len);
+		strbuf_release(&h);
+		return 0;
+	}
+	struct value entries;
+	if (wf_matrix_expand(m, a, &j->matrix->loc, &entries, d) < 0)
+		return -1;
+	pj->nentries = entries.list->n;
+	pj->entries = entries.list->items;
+	for (size_t i = 0; i < pj->nentries; i++)
+		pj->gpus += plan_entry_gpus(pj->entries[i]);
+	return 0;
+}
+
+/* ---- the plan --------------------------------------------------------------- */
+
+static const char *runs_on_text(struct arena *a, const struct wf_node *n)
+{
+	if (!n)
+		return "";
+	if (n->kind == WF_SCALAR)
+		return n->s;
+	struct strbuf s = STRBUF_INIT;
+	if (n->kind == WF_SEQ) {
+		for (size_t i = 0; i < n->len; i++)
+			if (wf_str(n->kv[i]))
+				strbuf_addf(&s, "%s%s", s.len ? ", " : "", n->kv[i]->s);
+	} else {
+		for (size_t i = 0; i < n->len; i++) {
+			struct value v = wf_value(n->kv[2 * i + 1], a);
+			strbuf_addf(&s, "%s%s: ", s.len ? ", " : "", n->kv[2 * i]->s);
+			plan_json(v, &s);
+		}
+	}
+	const char *r = arena_strndup(a, s.buf, s.len);
+	strbuf_release(&s);
+	return r;
+}
+
+static const char *fmt_why(struct arena *a, const char *fmt, const char *x, const char *y)
+{
+	struct strbuf s = STRBUF_INIT;
+	strbuf_adds(&s, fmt);
+	/* fmt holds "%1" and "%2" for x and y: no printf format from data. */
+	struct strbuf r = STRBUF_INIT;
+	for (const char *c = s.buf; *c; c++) {
+		if (c[0] == '%' && (c[1] == '1' || c[1] == '2')) {
+			strbuf_adds(&r, c[1] == '1' ? x : y);
+			c++;
+		} else {
+			strbuf_addch(&r, *c);
+		}
+	}
+	const char *out = arena_strndup(a, r.buf, r.len);
+	strbuf_release(&s);
+	strbuf_release(&r);
+	return out;
+}
+
+int plan_make(const struct wf *w, const struct plan_opts *o, struct plan *p, struct diag *d)
+{
+	memset(p, 0, sizeof(*p));
+	struct arena *a = &p->arena;
+	p->event = o->event ? o->event : "pull_request";
+	p->triggered = wf_on(w, p->event, NULL);
+	p->njobs = wf_njobs(w);
+	p->jobs = arena_alloc(a, (p->njobs ? p->njobs : 1) * sizeof(*p->jobs));
+	struct value base;
+	if (make_contexts(w, o, a, &base, d) < 0)
+		return -1;
+	struct value *outputs = arena_alloc(a, (p->njobs ? p->njobs : 1) * sizeof(*outputs));
+
+	const size_t *order = wf_job_order(w);
+	for (size_t oi = 0; oi < p->njobs; oi++) {
+		size_t ji = order[oi];
+		const struct wf_job *j = wf_job_at(w, ji);
+		struct plan_job *pj = &p->jobs[ji];
+		pj->job = j;
+		pj->runs_on = runs_on_text(a, j->runs_on);
+		if (!p->triggered) {
+			pj->state = PLAN_SKIPPED;
+			pj->why = fmt_why(a, "the workflow does not run on %1", p->event, NULL);
+			continue;
+		}
+
+		/* needs: each needed job's result and outputs. */
+		struct value needs = value_dict(a);
+		const char *skipped_dep = NULL, *unknown_dep = NULL;
+		for (size_t k = 0; k < j->nneeds; k++) {
+			const struct wf_job *dep = wf_job_find(w, j->needs[k]);
+			size_t di = (size_t)(dep - wf_job_at(w, 0));
+			const struct plan_job *pd = &p->jobs[di];
+			struct value nd = value_dict(a);
+			if (pd->state == PLAN_RUNS) {
+				put(a, nd, "result", value_str_static("success"));
+				put(a, nd, "outputs", outputs[di]);
+			} else if (pd->state == PLAN_SKIPPED) {
+				skipped_dep = skipped_dep ? skipped_dep : dep->id;
+				put(a, nd, "result", value_str_static("skipped"));
+				put(a, nd, "outputs", value_dict(a));
+			} else {
+				unknown_dep = unknown_dep ? unknown_dep : dep->id;
+				const char *h = fmt_why(a, "whether job '%1' runs", dep->id, NULL);
+				put(a, nd, "result", value_undef(h));
+				put(a, nd, "outputs", value_undef(h));
+			}
+			put(a, needs, dep->id, nd);
+		}
+		struct value ctx = with(a, base, "needs", needs);
+		struct gha_ctx g = {.contexts = ctx,
+		                    .status = skipped_dep ? GHA_SKIPPED : GHA_SUCCESS};
+
+		bool uses_status = false;
+		if (j->if_) {
+			const char *src = j->if_->s;
+			size_t len = j->if_->len;
+			/* Only the expression: strip one ${{ }} around the whole. */
+			const char *b = src, *e = src + len;
+			while (b < e && (*b == ' ' || *b == '\n' || *b == '\t'))
+				b++;
+			while (e > b && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\t'))
+				e--;
+			if (e - b >= 5 && !strncmp(b, "${{", 3) && !strncmp(e - 2, "}}", 2)) {
+				b += 3;
+				e -= 2;
+			}
+			struct arena tmp = ARENA_INIT;
+			struct diag ignore = DIAG_INIT;
+			struct gha_expr *ex = gha_parse(&tmp, b, (size_t)(e - b), NULL, &ignore);
+			uses_status = ex && gha_uses_status(ex);
+			arena_release(&tmp);
+			diag_release(&ignore);
+		}
+		if (skipped_dep && !uses_status) {
+			pj->state = PLAN_SKIPPED;
+			pj->why = fmt_why(a, "it needs '%1', which is skipped", skipped_dep, NULL);
+			continue;
+		}
+		if (unknown_dep && !uses_status) {
+			pj->state = PLAN_UNKNOWN;
+			pj->why = fmt_why(a, "it needs '%1', which may or may not run", unknown_dep,
+			                  NULL);
+			continue;
+		}
+		if (j->if_) {
+			bool yes = false, unknown = false;
+			const char *hint = NULL;
+			if (gha_eval_if(j->if_->s, j->if_->len, &j->if_->loc, &g, a, &yes, &unknown,
+			                &hint, d) < 0)
+				return -1;
+			if (unknown) {
+				pj->state = PLAN_UNKNOWN;
+				pj->why = fmt_why(a, "its if: depends on %1",
+				                  hint ? hint : "a run-time value", NULL);
+				continue;
+			}
+			if (!yes) {
+				pj->state = PLAN_SKIPPED;
+				pj->why = "its if: is false";
+				continue;
+			}
+		}
+		pj->state = PLAN_RUNS;
+		if (plan_matrix(p, pj, &g, d) < 0)
+			return -1;
+		if (job_outputs(p, j, o, ctx, &outputs[ji], d) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void plan_release(struct plan *p)
+{
+	if (p->changed_done)
+		changed_result_release(&p->changed);
+	arena_release(&p->arena);
+	memset(p, 0, sizeof(*p));
+}
+
+/* ---- the label catalogue ----------------------------------------------------- */
+
+/* Adds the single-quoted string literals of an expression text to the list. */
+static void literals(struct arena *a, const char *s, const char ***list, size_t *n, size_t *cap)
+{
+	while ((s = strchr(s, '\''))) {
+		struct strbuf lit = STRBUF_INIT;
+		s++;
+		for (; *s; s++) {
+			if (*s == '\'' && s[1] == '\'') {
+				strbuf_addch(&lit, '\'');
+				s++;
+			} else if (*s == '\'') {
+				break;
+			} else {
+				strbuf_addch(&lit, *s);
+			}
+		}
+		bool dup = !lit.len;
+		for (size_t i = 0; i < *n && !dup; i++)
+			dup = !strcmp((*list)[i], lit.buf);
+		if (!dup) {
+			if (*n == *cap) {
+				*cap = *cap ? 2 * *cap : 16;
+				*list = xrealloc(*list, *cap * sizeof(**list));
+			}
+			(*list)[(*n)++] = arena_strndup(a, lit.buf, lit.len);
+		}
+		strbuf_release(&lit);
+		if (!*s)
+			break;
+		s++;
+	}
+}
+
+int plan_catalogue(const struct wf *w, struct plan_catalogue *c, struct diag *d)
+{
+	memset(c, 0, sizeof(*c));
+	struct arena *a = &c->arena;
+	struct plan_opts o = {.event = "pull_request"};
+	if (plan_make(w, &o, &c->base, d) < 0)
+		return -1;
+	size_t nj = wf_njobs(w);
+	c->always = arena_alloc(a, (nj ? nj : 1) *
+	                               sizeof(*c->always)); // NOLINT(bugprone-sizeof-expression)
+	for (size_t i = 0; i < nj; i++)
+		if (c->base.jobs[i].state == PLAN_RUNS)
+			c->always[c->nalways++] = &c->base.jobs[i];
+
+	const char **cands = NULL;
+	size_t ncands = 0, cap = 0;
+	for (size_t i = 0; i < nj; i++) {
+		const struct wf_job *j = wf_job_at(w, i);
+		if (j->if_)
+			literals(a, j->if_->s, &cands, &ncands, &cap);
+	}
+	c->plans = arena_alloc(a, (ncands ? ncands : 1) * sizeof(*c->plans));
+	c->labels = arena_alloc(a, (ncands ? ncands : 1) * sizeof(*c->labels));
+	size_t *first = arena_alloc(a, (ncands ? ncands : 1) * sizeof(*first));
+	int rc = 0;
+	for (size_t k = 0; k < ncands && !rc; k++) {
+		struct plan_opts lo = {.event = "pull_request", .labels = &cands[k], .nlabels = 1};
+		struct plan *p = &c->plans[c->nplans];
+		if (plan_make(w, &lo, p, d) < 0) {
+			plan_release(p);
+			rc = -1;
+			break;
+		}
+		c->nplans++;
+		struct plan_label *l = &c->labels[c->nlabels];
+		l->jobs = arena_alloc(
+		    a, (nj ? nj : 1) * sizeof(*l->jobs)); // NOLINT(bugprone-sizeof-expression)
+		for (size_t i = 0; i < nj; i++)
+			if (p->jobs[i].state != PLAN_SKIPPED &&
+			    c->base.jobs[i].state == PLAN_SKIPPED)
+				l->jobs[l->njobs++] = &p->jobs[i];
+		if (!l->njobs)
+			continue;
+		l->label = cands[k];
+		first[c->nlabels] = (size_t)(l->jobs[0]->job - wf_job_at(w, 0));
+		c->nlabels++;
+	}
+	free(cands);
+	/* In the order of their first job (a stable insertion sort: few labels). */
+	for (size_t i = 1; i < c->nlabels; i++) {
+		struct plan_label l = c->labels[i];
+		size_t f = first[i], j = i;
+		for (; j > 0 && first[j - 1] > f; j--) {
+			c->labels[j] = c->labels[j - 1];
+			first[j] = first[j - 1];
+		}
+		c->labels[j] = l;
+		first[j] = f;
+	}
+	return rc;
+}
+
+void plan_catalogue_release(struct plan_catalogue *c)
+{
+	plan_release(&c->base);
+	for (size_t i = 0; i < c->nplans; i++)
+		plan_release(&c->plans[i]);
+	arena_release(&c->arena);
+	memset(c, 0, sizeof(*c));
+}

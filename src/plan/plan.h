@@ -1,0 +1,106 @@
+/*
+ * plan: which jobs of a workflow run for an event, with which matrix
+ * entries, decided the way GitHub decides it: the `github` context built
+ * for the event (PR labels, event name, inputs), each job's `if:` evaluated
+ * in `needs` order (a job whose needed job is skipped is skipped unless its
+ * `if` calls a status function such as always()), matrices expanded.
+ *
+ * What only a run can tell (another job's outputs) stays unknown: a job
+ * whose `if` or matrix needs it is PLAN_UNKNOWN with the reason. With
+ * `changed` set, the outputs of a change-detection job (one with a step
+ * that runs `gpuci changed`, or the older grep for NUM_GPUS) are computed
+ * in-process by vcs/changed.h.
+ */
+#ifndef GPUCI_PLAN_PLAN_H
+#define GPUCI_PLAN_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/diag.h"
+#include "value/value.h"
+#include "vcs/changed.h"
+#include "wf/model.h"
+
+struct plan_opts {
+	const char *event; /* NULL: pull_request */
+	const char *const *labels;
+	size_t nlabels;
+	const char *const *inputs; /* "KEY=VALUE" for workflow_dispatch */
+	size_t ninputs;
+	bool changed;                     /* compute change-detection outputs */
+	struct changed_opts changed_opts; /* for that; overrides what the step says */
+};
+
+enum plan_state { PLAN_RUNS, PLAN_SKIPPED, PLAN_UNKNOWN };
+
+struct plan_job {
+	const struct wf_job *job;
+	enum plan_state state;
+	const char *why;   /* skipped or unknown: the reason, one line */
+	bool has_matrix;   /* the job has strategy.matrix */
+	bool matrix_known; /* its entries are known (else why says what they need) */
+	size_t nentries;
+	struct value *entries; /* the matrix combinations, dicts in the workflow's key order */
+	int64_t gpus;          /* over all entries (plan_entry_gpus) */
+	const char *runs_on;   /* runs-on as text ("a, b" for a list) */
+};
+
+struct plan {
+	struct arena arena;
+	const char *event;
+	bool triggered; /* the workflow's `on:` lists the event */
+	size_t njobs;
+	struct plan_job *jobs; /* file order */
+	bool changed_done;     /* change detection ran (opts.changed and a job asked) */
+	struct changed_result changed;
+};
+
+/* Fills p (release with plan_release, also after a failure). */
+int plan_make(const struct wf *w, const struct plan_opts *o, struct plan *p, struct diag *d);
+void plan_release(struct plan *p);
+
+/*
+ * The GPUs a matrix entry asks for: its `num_gpus`, or that of a mapping
+ * one level down (vime's `matrix.info.num_gpus`); 0 when it names none.
+ */
+int64_t plan_entry_gpus(struct value entry);
+
+/*
+ * A short description of an entry: "test_file test_args" when it has a
+ * test_file (top level or one down), else its compact JSON.
+ */
+void plan_entry_describe(struct value entry, struct strbuf *out);
+
+/* Compact JSON with keys in their order (not sorted), for matrix entries. */
+void plan_json(struct value v, struct strbuf *out);
+
+#endif
+
+/*
+ * The label catalogue of a workflow: for each PR label, the jobs a
+ * pull_request carrying only that label runs (or may run) and one without
+ * labels does not; and the jobs every pull_request runs. Labels are found
+ * by evaluation: each string literal of a job's `if:` is tried as a label.
+ */
+struct plan_label {
+	const char *label;
+	size_t njobs;
+	const struct plan_job **jobs; /* in file order */
+};
+
+struct plan_catalogue {
+	struct arena arena;
+	size_t nlabels;
+	struct plan_label *labels; /* in the order their first job appears */
+	size_t nalways;
+	const struct plan_job **always; /* run on every pull_request */
+	struct plan base;               /* pull_request without labels */
+	size_t nplans;
+	struct plan *plans; /* one per label; the jobs point into them */
+};
+
+int plan_catalogue(const struct wf *w, struct plan_catalogue *c, struct diag *d);
+void plan_catalogue_release(struct plan_catalogue *c);

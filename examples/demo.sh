@@ -33,7 +33,13 @@ echo
 echo "1. Its workflow is generated from pr-test.yml.j2 by gpuci render, with no Python:"
 (cd "$REPO" && "$GPUCI" render --check && echo "   gpuci render --check: .github/workflows/pr-test.yml is current")
 echo
-echo "2. CI jobs compete for 8 simulated GPUs, lock files in $LOCKS"
+echo "2. The PR labels it reacts to, found by evaluating each job's if: (gpuci labels):"
+(cd "$REPO" && "$GPUCI" labels) | sed 's/^/   /'
+echo
+echo "3. What a PR labelled run-ci-ckpt would run (gpuci plan --label run-ci-ckpt):"
+(cd "$REPO" && "$GPUCI" plan --label run-ci-ckpt) | sed 's/^/   /'
+echo
+echo "4. CI jobs compete for 8 simulated GPUs, lock files in $LOCKS"
 echo
 job test_qwen2p5_0p5B_short.py &  # 4 GPUs
 sleep 0.1

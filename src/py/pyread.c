@@ -1225,8 +1225,6 @@ out:
 int py_top_int(const char *src, size_t len, const char *file, const char *name,
                struct py_int_assign *out, struct diag *d)
 {
-	if (!name)
-		BUG("py_top_int: no name");
 	struct walk *w = xcalloc(1, sizeof(*w));
 	*out = (struct py_int_assign){.kind = PY_INT_ABSENT};
 	w->name = name;

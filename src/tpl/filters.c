@@ -313,7 +313,7 @@ static size_t split_lines(struct rctx *r, const char *s, size_t len, struct valu
 	}
 	if (start < end) {
 		if (n == cap)
-			v = xrealloc(v, (cap *= 2) * sizeof(*v));
+			v = xrealloc(v, (n + 1) * sizeof(*v));
 		v[n++] = value_str(r->a, start, (size_t)(end - start));
 	}
 	*out = v;
@@ -1386,6 +1386,15 @@ int tpl_apply_test(struct rctx *r, const char *name, struct value v, const struc
 
 /* ---- Python methods ---- */
 
+static void reverse_values(struct value *v, size_t n)
+{
+	for (size_t i = 0; i < n / 2; i++) {
+		struct value t = v[i];
+		v[i] = v[n - 1 - i];
+		v[n - 1 - i] = t;
+	}
+}
+
 static int m_split(struct rctx *r, struct value s, const struct args *a, bool from_right,
                    struct value *out)
 {
@@ -1435,11 +1444,7 @@ static int m_split(struct rctx *r, struct value s, const struct args *a, bool fr
 				PUSH(q, e);
 				done++;
 			}
-			for (size_t i = 0; i < n / 2; i++) {
-				struct value t = v[i];
-				v[i] = v[n - 1 - i];
-				v[n - 1 - i] = t;
-			}
+			reverse_values(v, n);
 		} else {
 			const char *q = str;
 			int64_t done = 0;
@@ -1470,29 +1475,24 @@ static int m_split(struct rctx *r, struct value s, const struct args *a, bool fr
 		const char *sep = p[0].str.s;
 		size_t sl = p[0].str.len;
 		if (from_right && maxsplit >= 0) {
+			/* The parts from the right, then reversed. */
 			const char *q = end;
 			int64_t done = 0;
-			const char *cut[4096];
-			size_t nc = 0;
-			while (done < maxsplit && nc < 4096) {
+			while (done < maxsplit) {
 				const char *hit = NULL;
-				for (const char *t = q - sl; t >= str; t--)
-					if (!memcmp(t, sep, sl)) {
-						hit = t;
+				for (const char *t = q; (size_t)(t - str) >= sl; t--)
+					if (!memcmp(t - sl, sep, sl)) {
+						hit = t - sl;
 						break;
 					}
 				if (!hit)
 					break;
-				cut[nc++] = hit;
+				PUSH(hit + sl, q);
 				q = hit;
 				done++;
 			}
-			const char *b = str;
-			for (size_t i = nc; i-- > 0;) {
-				PUSH(b, cut[i]);
-				b = cut[i] + sl;
-			}
-			PUSH(b, end);
+			PUSH(str, q);
+			reverse_values(v, n);
 		} else {
 			const char *b = str;
 			int64_t done = 0;

@@ -369,8 +369,8 @@ static int lex_tag(struct lexer *lx, bool block)
 			}
 		}
 		const char *s = lx->src;
-		size_t pos = lx->pos, w;
-		if ((w = space_at(s + pos, s + lx->len))) {
+		size_t pos = lx->pos;
+		if (space_at(s + pos, s + lx->len)) {
 			size_t p = skip_space(lx, pos);
 			lx->line += count_lines(s + pos, p - pos);
 			lx->pos = p;
@@ -622,9 +622,9 @@ int tpl_lex(struct tokens *out, struct arena *a, const char *src, size_t len,
 			size_t clen = strlen(cend);
 			size_t q = lx.pos;
 			for (; q < lx.len; q++)
-				if ((lx.src[q] == '+' || lx.src[q] == '-') && at(&lx, q + 1, cend))
-					break;
-				else if (at(&lx, q, cend))
+				if (((lx.src[q] == '+' || lx.src[q] == '-') &&
+				     at(&lx, q + 1, cend)) ||
+				    at(&lx, q, cend))
 					break;
 			if (q >= lx.len) {
 				lex_fail(&lx, line, "Missing end of comment tag");

@@ -173,7 +173,7 @@ static void nvec_push(struct nvec *v, struct node *n)
 {
 	if (v->n == v->cap) {
 		v->cap = v->cap ? v->cap * 2 : 8;
-		v->v = xrealloc(v->v, v->cap * sizeof(*v->v));
+		v->v = xrealloc(v->v, v->cap * sizeof(struct node *));
 	}
 	v->v[v->n++] = n;
 }
@@ -181,9 +181,9 @@ static void nvec_push(struct nvec *v, struct node *n)
 static struct node **nvec_finish(struct parser *p, struct nvec *v, size_t *n)
 {
 	*n = v->n;
-	struct node **out = arena_alloc(p->a, (v->n ? v->n : 1) * sizeof(*out));
+	struct node **out = arena_alloc(p->a, (v->n ? v->n : 1) * sizeof(struct node *));
 	if (v->n)
-		memcpy(out, v->v, v->n * sizeof(*out));
+		memcpy(out, v->v, v->n * sizeof(struct node *));
 	free(v->v);
 	*v = (struct nvec){0};
 	return out;
@@ -336,7 +336,7 @@ static struct node *parse_test(struct parser *p, struct node *subject)
 		struct node *arg = parse_primary(p);
 		if (!arg || !(arg = parse_postfix(p, arg)))
 			return NULL;
-		n->kids = arena_alloc(p->a, sizeof(*n->kids));
+		n->kids = arena_alloc(p->a, sizeof(struct node *));
 		n->kids[0] = arg;
 		n->nkids = 1;
 	}
@@ -761,7 +761,9 @@ static struct node *parse_condexpr(struct parser *p)
 {
 	unsigned line = cur(p)->line;
 	struct node *expr1 = parse_or(p);
-	while (expr1 && is_name(cur(p), "if")) {
+	if (!expr1)
+		return NULL;
+	while (is_name(cur(p), "if")) {
 		advance(p);
 		struct node *expr2 = parse_or(p);
 		if (!expr2)
@@ -975,7 +977,7 @@ static struct node *parse_if(struct parser *p)
 		const struct token *t = advance(p);
 		if (is_name(t, "elif")) {
 			struct node *elif = mk(p, N_IF, t->line);
-			n->orelse = arena_alloc(p->a, sizeof(*n->orelse));
+			n->orelse = arena_alloc(p->a, sizeof(struct node *));
 			n->orelse[0] = elif;
 			n->norelse = 1;
 			n = elif;
@@ -1073,9 +1075,11 @@ static struct node *parse_macro(struct parser *p)
 	advance(p);
 	n->nparams = (uint32_t)np;
 	n->params = arena_alloc(p->a, (np ? np : 1) * sizeof(*n->params));
-	n->defaults = arena_alloc(p->a, (np ? np : 1) * sizeof(*n->defaults));
-	memcpy(n->params, params, np * sizeof(*params));
-	memcpy(n->defaults, defaults, np * sizeof(*defaults));
+	n->defaults = arena_alloc(p->a, (np ? np : 1) * sizeof(struct node *));
+	if (np) {
+		memcpy(n->params, params, np * sizeof(*params));
+		memcpy(n->defaults, defaults, np * sizeof(struct node *));
+	}
 	if (expect_block_end(p) < 0)
 		return NULL;
 	static const char *const end[] = {"endmacro", NULL};

@@ -32,7 +32,7 @@ struct vfunc {
 	struct value self;
 };
 
-int tpl_fail(struct rctx *r, const char *fmt, ...)
+void tpl_failf(struct rctx *r, const char *fmt, ...)
 {
 	va_list ap;
 	r->d->code = DIAG_INPUT;
@@ -41,18 +41,12 @@ int tpl_fail(struct rctx *r, const char *fmt, ...)
 	strbuf_vaddf(&r->d->msg, fmt, ap);
 	va_end(ap);
 	r->d->loc = (struct srcloc){r->t->name, r->line, 0};
-	return -1;
 }
 
 struct value tpl_strval(struct rctx *r, const struct strbuf *sb)
 {
 	r->oversize |= strbuf_failed(sb);
 	return value_strbuf(r->a, sb);
-}
-
-int tpl_fail_undefined(struct rctx *r, struct value v)
-{
-	return tpl_fail(r, "%s", v.str.s ? v.str.s : "value is undefined");
 }
 
 static struct value undef_named(struct rctx *r, const char *name)
@@ -1023,7 +1017,7 @@ static int call_range(struct rctx *r, const struct args *a, struct value *out)
 		return tpl_fail(r, "range() takes no keyword arguments");
 	if (a->n < 1 || a->n > 3)
 		return tpl_fail(r, "range expected at most 3 arguments, got %zu", a->n);
-	int64_t v[3];
+	int64_t v[3] = {0};
 	for (size_t i = 0; i < a->n; i++) {
 		if (a->v[i].kind == V_UNDEF)
 			return tpl_fail_undefined(r, a->v[i]);

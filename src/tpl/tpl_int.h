@@ -180,10 +180,19 @@ struct rctx {
 	}
 struct value tpl_strval(struct rctx *r, const struct strbuf *sb);
 
-/* A runtime error at the current line; returns -1. */
-int tpl_fail(struct rctx *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The error a use of an undefined value raises. */
-int tpl_fail_undefined(struct rctx *r, struct value v);
+/*
+ * A runtime error at the current line; tpl_fail() evaluates to -1. The
+ * constant is in the macro, not returned by the (variadic, so never
+ * inlined by the static analyzer) function, so that the analyzer sees
+ * that a failing call returns -1 and leaves its out-parameters unused.
+ */
+void tpl_failf(struct rctx *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define tpl_fail(...) (tpl_failf(__VA_ARGS__), -1)
+/* The error a use of an undefined value raises; returns -1. */
+static inline int tpl_fail_undefined(struct rctx *r, struct value v)
+{
+	return tpl_fail(r, "%s", v.str.s ? v.str.s : "value is undefined");
+}
 
 struct args {
 	size_t n;

@@ -413,7 +413,7 @@ void value_float_repr(double f, struct strbuf *out)
 	bool neg = *p == '-';
 	if (neg)
 		p++;
-	char digits[32];
+	char digits[32] = "0"; /* %e writes at least one digit: nd ends up >= 1 */
 	size_t nd = 0;
 	for (; *p && *p != 'e'; p++)
 		if (*p != '.')

@@ -1,0 +1,139 @@
+/*
+ * db/history: every test result gpuci run records, in SQLite (the only
+ * user of sqlite3, loaded with dlopen by the commands that keep history,
+ * so others start without it). WAL mode: several runs on one machine may
+ * write at once.
+ *
+ * Lifecycle: history_open() (to record, and to read what was recorded) or
+ * history_open_read() (to read a history that must already exist), then any
+ * number of history_record(), history_median*() and history_report() calls,
+ * then history_close(). A handle belongs to one thread and one process: a
+ * child that records opens its own (a forked copy of a handle must not be
+ * used, as SQLite's locks belong to the process that took them).
+ *
+ * Errors: every fallible function returns 0 or -1 with d filled; messages
+ * name the file. DIAG_SYSTEM: SQLite could not be loaded (libsqlite3-0),
+ * the file or its folder cannot be made, read or written, or another run
+ * held the write lock for longer than HISTORY_BUSY_TIMEOUT_MS. DIAG_INPUT:
+ * the file is not a gpuci history (not SQLite, damaged, written by a newer
+ * gpuci, or a record with bad values). DIAG_USAGE: a query that asks for
+ * two views at once.
+ *
+ * $GPUCI_LIBSQLITE3 names another SQLite library to load (a path, or a
+ * soname); otherwise libsqlite3.so.0, then libsqlite3.so.
+ */
+#ifndef GPUCI_DB_HISTORY_H
+#define GPUCI_DB_HISTORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/diag.h"
+#include "base/strbuf.h"
+
+#define HISTORY_DEFAULT_PATH ".gpuci/history.db"
+
+/* How long a writer waits for another one before history_record() fails. */
+#define HISTORY_BUSY_TIMEOUT_MS 10000
+
+/* One attempt of one test. Strings are copied; NULL reads as empty. */
+struct history_result {
+	const char *run_id;    /* e.g. "20261126-065501-12345" */
+	const char *job;       /* the workflow job (JUnit classname) */
+	const char *test_file; /* as the matrix names it; must not be empty */
+	const char *test_args; /* "" when none */
+	unsigned gpus;         /* GPUs asked for */
+	const char *gpu_ids;   /* "0,1,2,3" as leased, "" for CPU tests */
+	const char *status; /* passed failed timeout flaky crashed skipped canceled not-runnable */
+	unsigned attempt;   /* 1, 2, ... (retries) */
+	int exit_code;      /* the test's exit status (128+N for signal N), -1 none */
+	double started_at;  /* seconds since the epoch */
+	double duration;    /* seconds, finite and >= 0 */
+	const char *log_path;
+	const char *host; /* the machine it ran on; NULL: this one (gethostname) */
+};
+
+struct history;
+
+/*
+ * Opens the history at path to record and read, creating what is missing:
+ * the folders above it (as mkdir -p), the file, the schema. Switches the
+ * file to WAL mode (readers never wait; one writer at a time, the others
+ * wait up to HISTORY_BUSY_TIMEOUT_MS). *out is NULL on failure; the caller
+ * frees a handle with history_close().
+ */
+int history_open(struct history **out, const char *path, struct diag *d);
+/*
+ * Opens an existing history to read it, creating nothing (no file, folder
+ * or table). No file at path: returns 0 with *out NULL and *missing true, so
+ * the caller can say "no history yet" without loading SQLite. A file that
+ * exists but is not a gpuci history fails (DIAG_INPUT). history_record() on
+ * such a handle is a BUG().
+ */
+int history_open_read(struct history **out, const char *path, bool *missing, struct diag *d);
+/* Closes the file and frees h (NULL is fine). */
+void history_close(struct history *h);
+/*
+ * Appends one attempt, committed when it returns (durable against a crash
+ * of gpuci; with synchronous=NORMAL, the last commits may be lost to a power
+ * cut). status must be one of those listed above; duration and started_at
+ * finite, duration >= 0; else DIAG_INPUT and nothing is written.
+ */
+int history_record(struct history *h, const struct history_result *r, struct diag *d);
+
+/*
+ * The median duration of the passed (or flaky) attempts of one test with
+ * these args; *found false when there is none. test_args NULL: any args.
+ * An even count gives the mean of the two middle durations.
+ */
+int history_median(struct history *h, const char *test_file, const char *test_args, double *out,
+                   bool *found, struct diag *d);
+/*
+ * The median over every test's own median, a test being one (test_file,
+ * test_args) with at least one passed or flaky attempt, so a test run a
+ * thousand times weighs as much as one run once; *found false when empty.
+ * What a scheduler can guess for a test it has never timed.
+ */
+int history_median_all(struct history *h, double *out, bool *found, struct diag *d);
+
+/* What `gpuci history` lists. */
+struct history_query {
+	const char *test_glob; /* fnmatch() on test_file, or NULL (see below) */
+	size_t slowest;        /* > 0: the N tests with the longest median */
+	bool flaky;            /* tests that were flaky, or passed and failed */
+	size_t limit;          /* the most recent N attempts (or flaky tests); 0: 50 */
+};
+
+/*
+ * Prints the query's answer as a table (json false) or JSON into out.
+ *
+ * Views: the most recently recorded attempts, newest first (default);
+ * with slowest, the tests (test_file + test_args) with the longest median
+ * duration of passed/flaky attempts, longest first; with flaky, the tests
+ * that had a flaky attempt or both a passed and a failed (failed, timeout,
+ * crashed) one, most flaky + failed attempts first. slowest and flaky
+ * together: DIAG_USAGE.
+ *
+ * test_glob is matched with fnmatch() without flags (so * matches '/') on
+ * test_file, and on test_file with its leading "tests/" removed, or with
+ * one added when it has none: 'test_glm*' and 'tests/test_glm*' both find
+ * tests/test_glm.py and test_glm.py.
+ *
+ * JSON (one object per line inside an array; [] when nothing matches):
+ *   attempts: [{"id":N,"run_id":S,"job":S,"test_file":S,"test_args":S,
+ *               "gpus":N,"gpu_ids":S,"status":S,"attempt":N,
+ *               "exit_code":N|null,"started_at":SECS,"time":"ISO 8601 UTC",
+ *               "duration":SECS,"log_path":S,"host":S}, ...]
+ *   tests (slowest, flaky): [{"test_file":S,"test_args":S,"runs":N,
+ *               "passed":N,"flaky":N,"failed":N,"median":SECS|null,
+ *               "last_status":S,"last_started_at":SECS}, ...]
+ * runs counts every attempt; failed counts failed, timeout and crashed;
+ * median is over the passed and flaky attempts. Seconds have 3 decimals;
+ * bytes of text that are not UTF-8 become U+FFFD. The table shows local
+ * time and ends with a line saying what was left out.
+ */
+int history_report(struct history *h, const struct history_query *q, bool json, struct strbuf *out,
+                   struct diag *d);
+
+#endif

@@ -4,8 +4,8 @@
 # Usage: tools/deps.sh [build|test]   (test adds what the test suite needs)
 set -euo pipefail
 
-want=(cmake make gcc pkg-config libc6-dev libyaml-dev libgit2-dev)
-[ "${1:-build}" = test ] && want+=(libcmocka-dev python3 python3-jinja2 git)
+want=(cmake make gcc pkg-config libc6-dev libyaml-dev libgit2-dev libsqlite3-dev)
+[ "${1:-build}" = test ] && want+=(libcmocka-dev python3 python3-jinja2 git libxml2-utils)
 
 missing=()
 for pkg in "${want[@]}"; do

@@ -85,6 +85,8 @@ int cmd_version(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_lock(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_render(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_changed(int argc, char **argv, struct gpuci_ctx *ctx);
+int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx);
+int cmd_history(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_labels(int argc, char **argv, struct gpuci_ctx *ctx);
 

@@ -8,6 +8,8 @@ const struct cli_command cli_commands[] = {
     {"lock", cmd_lock, "run a command on GPUs leased fairly from a shared machine"},
     {"render", cmd_render, "render workflow templates (*.yml.j2) as Jinja2 would"},
     {"changed", cmd_changed, "list the test files a branch adds or changes, with their GPU counts"},
+    {"run", cmd_run, "run a label's suite on this machine as CI would, packed onto its GPUs"},
+    {"history", cmd_history, "show past test results: recent, slowest, flaky"},
     {"plan", cmd_plan, "show which jobs and tests a workflow runs for an event and PR labels"},
     {"labels", cmd_labels, "list the PR labels of a workflow with their jobs and GPU cost"},
     {"help", cmd_help, "show help for gpuci or one of its commands"},

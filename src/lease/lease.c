@@ -752,6 +752,12 @@ size_t lease_gpus(const struct lease *l, const unsigned **gpus)
 	return l->n;
 }
 
+size_t lease_fds(const struct lease *l, const int **fds)
+{
+	*fds = l->fds;
+	return l->n;
+}
+
 double lease_waited(const struct lease *l)
 {
 	return l->waited;

@@ -100,6 +100,12 @@ int lease_acquire(struct lease **out, const struct lease_spec *spec, struct diag
 
 /* The GPUs held, ascending; the array lives as long as the lease. */
 size_t lease_gpus(const struct lease *l, const unsigned **gpus);
+/*
+ * The lock descriptors held, one per GPU (not FD_CLOEXEC). A process that
+ * runs several leases' jobs keeps these in each job's child and closes the
+ * other leases' ones, or a finished job's GPUs stay locked by the others.
+ */
+size_t lease_fds(const struct lease *l, const int **fds);
 /* Seconds spent waiting in lease_acquire(). */
 double lease_waited(const struct lease *l);
 /* A warning met while acquiring (e.g. queue not writable), or NULL. */

@@ -97,8 +97,7 @@ void plan_json(struct value v, struct strbuf *out)
 	}
 }
 
-/* The mapping that holds the test fields: the entry, or one value down. */
-static struct value test_fields(struct value entry, const char *key)
+struct value plan_entry_fields(struct value entry, const char *key)
 {
 	if (entry.kind != V_DICT)
 		return value_none();
@@ -112,7 +111,7 @@ static struct value test_fields(struct value entry, const char *key)
 
 int64_t plan_entry_gpus(struct value entry)
 {
-	struct value f = test_fields(entry, "num_gpus");
+	struct value f = plan_entry_fields(entry, "num_gpus");
 	struct value *n = get(f, "num_gpus");
 	if (!n)
 		return 0;
@@ -125,7 +124,7 @@ int64_t plan_entry_gpus(struct value entry)
 
 void plan_entry_describe(struct value entry, struct strbuf *out)
 {
-	struct value f = test_fields(entry, "test_file");
+	struct value f = plan_entry_fields(entry, "test_file");
 	struct value *t = get(f, "test_file");
 	if (!t) {
 		plan_json(entry, out);
@@ -500,6 +499,12 @@ static int job_outputs(struct plan *p, const struct wf_job *j, const struct plan
 	return 0;
 }
 
+bool plan_job_detects(const struct wf_job *j)
+{
+	bool legacy;
+	return detect_step(j, &legacy) != NULL;
+}
+
 /* ---- matrices -------------------------------------------------------------- */
 
 /* A node as a value, its ${{ }} scalars evaluated. */
@@ -660,6 +665,7 @@ int plan_make(const struct wf *w, const struct plan_opts *o, struct plan *p, str
 			put(a, needs, dep->id, nd);
 		}
 		struct value ctx = with(a, base, "needs", needs);
+		pj->ctx = ctx;
 		struct gha_ctx g = {.contexts = ctx,
 		                    .status = skipped_dep ? GHA_SKIPPED : GHA_SUCCESS};
 

@@ -46,6 +46,7 @@ struct plan_job {
 	struct value *entries; /* the matrix combinations, dicts in the workflow's key order */
 	int64_t gpus;          /* over all entries (plan_entry_gpus) */
 	const char *runs_on;   /* runs-on as text ("a, b" for a list) */
+	struct value ctx;      /* the contexts its expressions see (no matrix, env, secrets) */
 };
 
 struct plan {
@@ -67,6 +68,12 @@ void plan_release(struct plan *p);
  * one level down (vime's `matrix.info.num_gpus`); 0 when it names none.
  */
 int64_t plan_entry_gpus(struct value entry);
+
+/* The mapping of an entry that holds key: the entry, or a mapping one level down. */
+struct value plan_entry_fields(struct value entry, const char *key);
+
+/* Whether a job detects changed tests (a step runs `gpuci changed`, or the old grep). */
+bool plan_job_detects(const struct wf_job *j);
 
 /*
  * A short description of an entry: "test_file test_args" when it has a

@@ -1,0 +1,724 @@
+/*
+ * gpuci run: a label's suite (or the changed tests, or everything) on this
+ * machine, exactly as CI runs it, packed onto its GPUs.
+ */
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "db/history.h"
+#include "gha/expr.h"
+#include "gpu/gpu.h"
+#include "lease/lease.h"
+#include "plan/plan.h"
+#include "report/report.h"
+#include "run/run.h"
+#include "sched/sched.h"
+#include "wf/model.h"
+#include "base/fs.h"
+#include "base/xalloc.h"
+#include "base/banned.h"
+
+extern char **environ;
+
+#define DEFAULT_WORKFLOW ".github/workflows/pr-test.yml"
+
+static const char run_usage[] =
+    "usage: gpuci run (--label L... | --changed | --all | --job NAME...) [--test GLOB]...\n"
+    "                 [--gpus N] [--cpu-jobs N] [--timeout S] [--retries K [--retry-on RE]]\n"
+    "                 [--junit FILE] [--history PATH] [--dry-run] [options]\n";
+
+static const char run_description[] =
+    "Runs the tests a workflow would run, on this machine, as its Execute step\n"
+    "runs them: for each matrix entry with a test_file, `python tests/<test_file>\n"
+    "<test_args>` (no tests/ added when the path has it; test_args split on\n"
+    "whitespace, no quotes), from the repository root, with the job's env:\n"
+    "evaluated for that entry (secrets empty unless --secret NAME passes one on),\n"
+    "under a lease of num_gpus GPUs (the protocol of gpuci lock: runners and\n"
+    "gpuci lock users on the machine are served fairly), CUDA_VISIBLE_DEVICES\n"
+    "naming them. num_gpus 0 runs without a lease.\n"
+    "\n"
+    "Selection: --label L (the jobs a pull request with these labels runs, the\n"
+    "always-on ones too unless --no-always), --changed (the changed-tests job,\n"
+    "from git), --all (a workflow_dispatch), --job NAME; --test GLOB narrows.\n"
+    "\n"
+    "Scheduling: as many tests at once as the GPUs allow (CPU-only tests up to\n"
+    "--cpu-jobs), longest expected first, expected = the median of the test's\n"
+    "past durations in the history; a wide test that waits gets GPUs reserved.\n"
+    "--gpus N (or GPUCI_TOTAL_GPUS) simulates a machine of N GPUs.\n"
+    "\n"
+    "Each test's output goes to .gpuci/runs/RUN-ID/N-TEST.log; a summary table\n"
+    "ends the run; results go to the history (.gpuci/history.db, see gpuci\n"
+    "history), to --junit FILE, and to $GITHUB_STEP_SUMMARY when set.\n"
+    "--timeout S kills a test's process tree after S seconds; --retries K reruns\n"
+    "a failure (only when its log matches --retry-on RE); a pass after a failure\n"
+    "is flaky. Ctrl-C stops everything, kills every test and frees every GPU.\n"
+    "\n"
+    "Exit status: 0 every test passed (flaky ones too); 1 a test failed or could\n"
+    "not run; 2 usage; 130/143 stopped by SIGINT/SIGTERM.\n"
+    "\n"
+    "Examples:\n"
+    "  gpuci run --label run-ci-short --dry-run\n"
+    "  gpuci run --label run-ci-short --gpus 8\n"
+    "  gpuci run --changed --base main\n"
+    "  gpuci run --all --test 'test_qwen*' --retries 1 --retry-on 'accuracy noise'\n";
+
+struct opts {
+	const char *workflow, *python, *junit, *history, *pattern, *retry_on;
+	const char *base, *head;
+	struct cli_list labels, jobs, tests, secrets;
+	bool no_always, changed, all, dry_run;
+	unsigned gpus, cpu_jobs, retries;
+	bool gpus_seen, cpu_seen;
+	double timeout, kill_after;
+};
+
+/* The repository root: above .github/workflows/ of the workflow, else here. */
+static char *repo_root(const char *workflow)
+{
+	char *real = realpath(workflow, NULL);
+	if (real) {
+		char *s = strstr(real, "/.github/workflows/");
+		if (s) {
+			*s = 0;
+			return real;
+		}
+		free(real);
+	}
+	char cwd[PATH_MAX];
+	return xstrdup(getcwd(cwd, sizeof(cwd)) ? cwd : ".");
+}
+
+static bool test_selected(const struct opts *o, const char *test_file)
+{
+	if (!o->tests.n)
+		return true;
+	const char *bare = strncmp(test_file, "tests/", 6) ? test_file : test_file + 6;
+	for (size_t i = 0; i < o->tests.n; i++)
+		if (!fnmatch(o->tests.items[i], test_file, 0) ||
+		    !fnmatch(o->tests.items[i], bare, 0))
+			return true;
+	return false;
+}
+
+static bool job_selected(const struct opts *o, const char *id)
+{
+	if (!o->jobs.n)
+		return true;
+	for (size_t i = 0; i < o->jobs.n; i++)
+		if (!strcmp(o->jobs.items[i], id))
+			return true;
+	return false;
+}
+
+/* "tests/<f>" unless f starts with tests/; refused when it leaves the repo. */
+static char *test_path(const char *root, const char *f, struct strbuf *why)
+{
+	if (!*f || f[0] == '/') {
+		strbuf_addf(why, "test_file '%s' is not a relative path", f);
+		return NULL;
+	}
+	struct strbuf p = STRBUF_INIT;
+	if (strncmp(f, "tests/", 6))
+		strbuf_adds(&p, "tests/");
+	strbuf_adds(&p, f);
+	for (const char *c = p.buf; *c;) {
+		const char *e = strchr(c, '/');
+		size_t len = e ? (size_t)(e - c) : strlen(c);
+		if (len == 2 && !strncmp(c, "..", 2)) {
+			strbuf_addf(why, "test_file '%s' leaves the repository", f);
+			strbuf_release(&p);
+			return NULL;
+		}
+		c += len + (e ? 1 : 0);
+	}
+	struct strbuf full = STRBUF_INIT;
+	strbuf_addf(&full, "%s/%s", root, p.buf);
+	char *real = realpath(full.buf, NULL);
+	strbuf_release(&full);
+	if (real) {
+		size_t rl = strlen(root);
+		if (strncmp(real, root, rl) || real[rl] != '/') {
+			strbuf_addf(why, "test_file '%s' leads out of the repository (a symlink)",
+			            f);
+			free(real);
+			strbuf_release(&p);
+			return NULL;
+		}
+		free(real);
+	}
+	return strbuf_detach(&p, NULL);
+}
+
+/* The job's env for one entry: workflow env, then the job's, evaluated. */
+static int job_env(const struct wf *w, const struct plan_job *pj, struct value entry,
+                   struct value secrets, struct arena *a, struct strbuf *envs, size_t *count,
+                   struct diag *d)
+{
+	struct value ctx = value_dict_sized(a, pj->ctx.dict->n + 4);
+	for (size_t i = 0; i < pj->ctx.dict->n; i++)
+		vdict_set(a, ctx.dict, pj->ctx.dict->keys[i], pj->ctx.dict->vals[i]);
+	vdict_set(a, ctx.dict, value_str_static("matrix"), entry);
+	vdict_set(a, ctx.dict, value_str_static("secrets"), secrets);
+	struct value env = value_dict(a);
+	vdict_set(a, ctx.dict, value_str_static("env"), env);
+	const struct wf_node *levels[2] = {wf_env(w), pj->job->env};
+	for (int l = 0; l < 2; l++) {
+		const struct wf_node *m = levels[l];
+		if (!m || m->kind != WF_MAP)
+			continue;
+		for (size_t i = 0; i < m->len; i++) {
+			const struct wf_node *k = m->kv[2 * i], *v = m->kv[2 * i + 1];
+			struct gha_ctx g = {.contexts = ctx, .status = GHA_SUCCESS};
+			struct value val;
+			if (v->kind != WF_SCALAR)
+				continue;
+			if (gha_interp(v->s, v->len, &v->loc, &g, a, &val, d) < 0)
+				return -1;
+			struct strbuf s = STRBUF_INIT;
+			if (val.kind != V_STR || val.str.s != v->s)
+				gha_to_str(val, &s);
+			else
+				strbuf_add(&s, v->s, v->len);
+			vdict_set(a, env.dict, value_str_static(k->s), value_strbuf(a, &s));
+			strbuf_addf(envs, "%s=%s", k->s, s.buf);
+			strbuf_addch(envs, '\0');
+			(*count)++;
+			strbuf_release(&s);
+		}
+	}
+	return 0;
+}
+
+static void on_attempt(void *arg, const struct run_test *t)
+{
+	void **pair = arg;
+	struct history *h = pair[0];
+	const char *run_id = pair[1];
+	if (!h)
+		return;
+	struct history_result r = {
+	    .run_id = run_id,
+	    .job = t->job,
+	    .test_file = t->test_file,
+	    .test_args = t->test_args,
+	    .gpus = t->gpus,
+	    .gpu_ids = t->gpu_ids,
+	    .status = report_status_name(t->status),
+	    .attempt = t->attempts,
+	    .exit_code = t->exit_code,
+	    .started_at = t->started_at,
+	    .duration = t->duration,
+	    .log_path = t->log_path,
+	};
+	struct diag d = DIAG_INIT;
+	if (history_record(h, &r, &d) < 0)
+		fprintf(stderr, "gpuci run: warning: history: %s\n", d.msg.buf);
+	diag_release(&d);
+}
+
+static void human_secs(double s, char *buf, size_t n)
+{
+	if (s < 60)
+		snprintf(buf, n, "%.1f s", s);
+	else if (s < 3600)
+		snprintf(buf, n, "%d min %02d s", (int)s / 60, (int)s % 60);
+	else
+		snprintf(buf, n, "%d h %02d min", (int)s / 3600, (int)s % 3600 / 60);
+}
+
+int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
+{
+	struct opts o = {
+	    .workflow = DEFAULT_WORKFLOW, .pattern = LEASE_DEFAULT_PATTERN, .kill_after = 10};
+	const struct cli_option opts[] = {
+	    {"workflow", 'w', CLI_OPT_STRING, &o.workflow, "FILE",
+	     "the workflow (default " DEFAULT_WORKFLOW ")", NULL},
+	    {"label", 'l', CLI_OPT_LIST, &o.labels, "L",
+	     "run what a PR with label L runs (repeatable)", NULL},
+	    {"no-always", 0, CLI_OPT_FLAG, &o.no_always, NULL, "leave the always-on jobs out",
+	     NULL},
+	    {"changed", 0, CLI_OPT_FLAG, &o.changed, NULL,
+	     "run the tests this branch adds or changes", NULL},
+	    {"base", 0, CLI_OPT_STRING, &o.base, "REV", "with --changed: the base (origin/main)",
+	     NULL},
+	    {"head", 0, CLI_OPT_STRING, &o.head, "REV", "with --changed: the head (HEAD)", NULL},
+	    {"all", 0, CLI_OPT_FLAG, &o.all, NULL, "run every job (a workflow_dispatch)", NULL},
+	    {"job", 'j', CLI_OPT_LIST, &o.jobs, "NAME", "only this job (repeatable)", NULL},
+	    {"test", 't', CLI_OPT_LIST, &o.tests, "GLOB", "only matching test files (repeatable)",
+	     NULL},
+	    {"dry-run", 'n', CLI_OPT_FLAG, &o.dry_run, NULL, "print what would run, run nothing",
+	     NULL},
+	    {"gpus", 0, CLI_OPT_UINT, &o.gpus, "N", "simulate a machine of N GPUs", &o.gpus_seen},
+	    {"cpu-jobs", 0, CLI_OPT_UINT, &o.cpu_jobs, "N", "CPU-only tests at once (cores)",
+	     &o.cpu_seen},
+	    {"timeout", 0, CLI_OPT_SECS, &o.timeout, "S", "kill a test after S seconds", NULL},
+	    {"retries", 0, CLI_OPT_UINT, &o.retries, "K", "rerun a failed test up to K times",
+	     NULL},
+	    {"retry-on", 0, CLI_OPT_STRING, &o.retry_on, "RE",
+	     "retry only failures whose log matches RE", NULL},
+	    {"kill-after", 0, CLI_OPT_SECS, &o.kill_after, "S",
+	     "SIGTERM to SIGKILL for a test's leftovers (10)", NULL},
+	    {"python", 0, CLI_OPT_STRING, &o.python, "PATH",
+	     "the interpreter (python, else python3)", NULL},
+	    {"secret", 0, CLI_OPT_LIST, &o.secrets, "NAME", "pass this secret from the environment",
+	     NULL},
+	    {"junit", 0, CLI_OPT_STRING, &o.junit, "FILE", "write JUnit XML", NULL},
+	    {"history", 0, CLI_OPT_STRING, &o.history, "PATH",
+	     "the history database (.gpuci/history.db)", NULL},
+	    {"lock-path-pattern", 0, CLI_OPT_STRING, &o.pattern, "P",
+	     "lock files, {gpu_id} replaced (default " LEASE_DEFAULT_PATTERN ")", NULL},
+	    {0},
+	};
+	struct diag d = DIAG_INIT;
+	int rest, rc = EXIT_OK;
+	bool help;
+	struct wf *w = NULL;
+	struct plan p = {0};
+	struct arena a = ARENA_INIT;
+	struct run_test *tests = NULL;
+	size_t nt = 0;
+	struct history *hist = NULL;
+	char *root = NULL, *log_dir = NULL, *history_path = NULL;
+	struct strbuf envs = STRBUF_INIT;
+	bool planned = false, have_none = false;
+	struct plan none = {0};
+
+	if (cli_parse(argc, argv, opts, false, &rest, &help, &d) < 0) {
+		rc = cli_usage_error(ctx, "run", &d);
+		goto out;
+	}
+	if (help) {
+		fprintf(ctx->out, "%s\n%s\nOptions:\n", run_usage, run_description);
+		cli_print_options(ctx->out, opts);
+		goto out;
+	}
+	int modes = (o.labels.n > 0) + o.changed + o.all;
+	if (modes > 1 || (!modes && !o.jobs.n)) {
+		diag_set(&d, DIAG_USAGE,
+		         modes ? "--label, --changed and --all: one at a time"
+		               : "say what to run: --label L, --changed, --all or --job NAME");
+		rc = cli_usage_error(ctx, "run", &d);
+		goto out;
+	}
+	if (lease_check_pattern(o.pattern, &d) < 0) {
+		rc = cli_usage_error(ctx, "run", &d);
+		goto out;
+	}
+	if (wf_load(o.workflow, &w, &d) < 0) {
+		cli_error(ctx, "run", &d);
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	root = repo_root(o.workflow);
+
+	/* Selection: a plan of the event, then the jobs asked for. */
+	struct plan_opts po = {.event = o.all ? "workflow_dispatch" : "pull_request",
+	                       .labels = o.labels.items,
+	                       .nlabels = o.labels.n,
+	                       .changed = o.changed,
+	                       .changed_opts = {.base = o.base, .head = o.head, .repo = root}};
+	struct plan_catalogue cat = {0};
+	bool have_cat = false;
+	if (o.changed || (!o.labels.n && !o.all)) {
+		/* Every label on, so the changed-tests job (or any --job) can run. */
+		if (plan_catalogue(w, &cat, &d) < 0) {
+			cli_error(ctx, "run", &d);
+			rc = EXIT_FAILED;
+			goto out;
+		}
+		have_cat = true;
+		const char **all = arena_alloc(&a, (cat.nlabels + 1) * sizeof(*all));
+		for (size_t i = 0; i < cat.nlabels; i++)
+			all[i] = cat.labels[i].label;
+		po.labels = all;
+		po.nlabels = cat.nlabels;
+	}
+	int prc = plan_make(w, &po, &p, &d);
+	planned = true;
+	if (have_cat)
+		plan_catalogue_release(&cat);
+	if (prc < 0) {
+		if (d.code == DIAG_USAGE)
+			rc = cli_usage_error(ctx, "run", &d);
+		else {
+			cli_error(ctx, "run", &d);
+			rc = EXIT_FAILED;
+		}
+		goto out;
+	}
+	if (p.changed_done)
+		for (size_t i = 0; i < p.changed.nwarnings; i++)
+			fprintf(ctx->err, "gpuci run: warning: %s\n", p.changed.warnings[i]);
+
+	/* Base entries for always-on jobs: those a label-less PR runs. */
+	if (o.labels.n && o.no_always) {
+		struct plan_opts no = {.event = "pull_request"};
+		have_none = true;
+		if (plan_make(w, &no, &none, &d) < 0) {
+			cli_error(ctx, "run", &d);
+			rc = EXIT_FAILED;
+			goto out;
+		}
+	}
+
+	struct value secrets = value_dict(&a);
+	for (size_t i = 0; i < o.secrets.n; i++) {
+		const char *v = getenv(o.secrets.items[i]);
+		if (v)
+			vdict_set(&a, secrets.dict, value_str_static(o.secrets.items[i]),
+			          value_str(&a, v, strlen(v)));
+	}
+	const char *python = o.python;
+	if (!python) {
+		python = "python3";
+		const char *path = getenv("PATH");
+		for (const char *s = path; s && *s;) {
+			const char *e = strchr(s, ':');
+			size_t len = e ? (size_t)(e - s) : strlen(s);
+			struct strbuf c = STRBUF_INIT;
+			strbuf_addf(&c, "%.*s/python", (int)len, s);
+			bool ok = access(c.buf, X_OK) == 0;
+			strbuf_release(&c);
+			if (ok) {
+				python = "python";
+				break;
+			}
+			s += len + (e ? 1 : 0);
+		}
+	}
+
+	/* Every entry with a test_file of every selected job that runs. */
+	size_t cap = 16;
+	tests = xcalloc(cap, sizeof(*tests));
+	size_t *eoff = xcalloc(cap, sizeof(*eoff)), *ecnt = xcalloc(cap, sizeof(*ecnt));
+	size_t nenv = 0;
+	for (size_t ji = 0; ji < p.njobs; ji++) {
+		const struct plan_job *pj = &p.jobs[ji];
+		if (pj->state != PLAN_RUNS || !pj->matrix_known || !job_selected(&o, pj->job->id))
+			continue;
+		if (o.changed &&
+		    !(pj->job->nneeds && plan_job_detects(wf_job_find(w, pj->job->needs[0]))))
+			continue;
+		if (have_none && none.jobs[ji].state == PLAN_RUNS)
+			continue; /* always on, left out */
+		for (size_t k = 0; k < pj->nentries; k++) {
+			struct value e = pj->entries[k];
+			struct value f = plan_entry_fields(e, "test_file");
+			struct value *tf = f.kind == V_DICT
+			                       ? vdict_get(f.dict, value_str_static("test_file"))
+			                       : NULL;
+			if (!tf || tf->kind != V_STR || !test_selected(&o, tf->str.s))
+				continue;
+			if (nt == cap) {
+				cap *= 2;
+				tests = xrealloc(tests, cap * sizeof(*tests));
+				eoff = xrealloc(eoff, cap * sizeof(*eoff));
+				ecnt = xrealloc(ecnt, cap * sizeof(*ecnt));
+			}
+			eoff[nt] = ecnt[nt] = 0;
+			struct run_test *t = &tests[nt++];
+			memset(t, 0, sizeof(*t));
+			t->job = pj->job->id;
+			t->test_file = tf->str.s;
+			struct value *ta = vdict_get(f.dict, value_str_static("test_args"));
+			struct strbuf args = STRBUF_INIT;
+			if (ta && ta->kind != V_NONE)
+				value_str_into(*ta, &args);
+			t->test_args = arena_strndup(&a, args.buf ? args.buf : "", args.len);
+			strbuf_release(&args);
+			t->gpus = (unsigned)plan_entry_gpus(e);
+			struct strbuf disp = STRBUF_INIT;
+			plan_entry_describe(e, &disp);
+			t->display = arena_strndup(&a, disp.buf, disp.len);
+			strbuf_release(&disp);
+			/* argv: python path args..., args split on blanks (read -r -a). */
+			struct strbuf why = STRBUF_INIT;
+			char *path = test_path(root, t->test_file, &why);
+			size_t na = 0;
+			char **av = arena_alloc(&a, (strlen(t->test_args) / 2 + 4) * sizeof(*av));
+			av[na++] = (char *)python;
+			av[na++] = path ? arena_strndup(&a, path, strlen(path)) : NULL;
+			free(path);
+			for (const char *s = t->test_args; *s;) {
+				while (*s == ' ' || *s == '\t' || *s == '\n')
+					s++;
+				const char *b = s;
+				while (*s && *s != ' ' && *s != '\t' && *s != '\n')
+					s++;
+				if (s > b)
+					av[na++] = arena_strndup(&a, b, (size_t)(s - b));
+			}
+			av[na] = NULL;
+			t->argv = av;
+			if (!av[1]) {
+				t->status = REPORT_NOT_RUNNABLE;
+				t->message = strbuf_detach(&why, NULL);
+				t->argv = NULL;
+				continue;
+			}
+			strbuf_release(&why);
+			/* env: ours, then the job's evaluated for this entry (NUL-separated in
+			 * envs). */
+			size_t before = envs.len, cnt = 0;
+			if (job_env(w, pj, e, secrets, &a, &envs, &cnt, &d) < 0) {
+				cli_error(ctx, "run", &d);
+				rc = EXIT_FAILED;
+				free(eoff);
+				free(ecnt);
+				goto out;
+			}
+			size_t nenv0 = 0;
+			while (environ[nenv0])
+				nenv0++;
+			char **env = arena_alloc(&a, (nenv0 + cnt + 1) * sizeof(*env));
+			size_t m = 0;
+			for (size_t q = 0; q < nenv0; q++)
+				env[m++] = environ[q];
+			/* envs may move when it grows: keep offsets, fix up after. */
+			t->env = env;
+			eoff[nt - 1] = before;
+			ecnt[nt - 1] = cnt;
+			env[m] = NULL;
+			nenv += cnt;
+		}
+	}
+	/* The job env strings, now that envs no longer grows. */
+	for (size_t i = 0; i < nt; i++) {
+		if (!tests[i].env)
+			continue;
+		size_t off = eoff[i], cnt = ecnt[i];
+		size_t m = 0;
+		while (tests[i].env[m])
+			m++;
+		for (size_t c = 0; c < cnt; c++) {
+			const char *kv = envs.buf + off;
+			/* Replace an inherited variable of the same name. */
+			size_t klen = strcspn(kv, "=");
+			size_t q = 0;
+			for (; q < m; q++)
+				if (!strncmp(tests[i].env[q], kv, klen) &&
+				    tests[i].env[q][klen] == '=')
+					break;
+			tests[i].env[q] = (char *)kv;
+			if (q == m)
+				tests[i].env[++m] = NULL;
+			off += strlen(kv) + 1;
+		}
+	}
+	free(eoff);
+	free(ecnt);
+	(void)nenv;
+
+	/* The machine. */
+	unsigned total = o.gpus;
+	if (!o.gpus_seen) {
+		struct gpu_probe probe;
+		gpu_probe_default(&probe);
+		enum gpu_source src;
+		if (gpu_count(&total, &src, &probe, &d) < 0) {
+			cli_error(ctx, "run", &d);
+			rc = EXIT_FAILED;
+			goto out;
+		}
+	}
+	unsigned cpu = o.cpu_seen ? o.cpu_jobs : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+
+	/* Expected durations: history, else the median of all, else by GPUs. */
+	if (o.history)
+		history_path = xstrdup(o.history);
+	else {
+		struct strbuf hp = STRBUF_INIT;
+		strbuf_addf(&hp, "%s/" HISTORY_DEFAULT_PATH, root);
+		history_path = strbuf_detach(&hp, NULL);
+	}
+	if (!o.dry_run || access(history_path, R_OK) == 0) {
+		if (history_open(&hist, history_path, &d) < 0) {
+			fprintf(ctx->err, "gpuci run: warning: no history: %s\n", d.msg.buf);
+			diag_release(&d);
+			diag_init(&d);
+			hist = NULL;
+		}
+	}
+	double all_median = 0;
+	bool have_all = false;
+	if (hist && history_median_all(hist, &all_median, &have_all, &d) < 0)
+		have_all = false;
+	for (size_t i = 0; i < nt; i++) {
+		double m = 0;
+		bool found = false;
+		if (hist)
+			history_median(hist, tests[i].test_file, tests[i].test_args, &m, &found,
+			               &d);
+		tests[i].expected = found ? m : have_all ? all_median : 60.0 * (tests[i].gpus + 1);
+	}
+
+	if (!nt) {
+		fprintf(ctx->err,
+		        "gpuci run: nothing to run: no selected job has a test_file entry\n");
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	if (o.dry_run) {
+		unsigned gpus_total = 0;
+		double area = 0;
+		fprintf(ctx->out, "%zu test%s on %u GPU%s (%s):\n", nt, nt == 1 ? "" : "s", total,
+		        total == 1 ? "" : "s", o.workflow);
+		for (size_t i = 0; i < nt; i++) {
+			char e[32];
+			human_secs(tests[i].expected, e, sizeof(e));
+			const char *state = tests[i].status == REPORT_NOT_RUNNABLE ? "  (refused)"
+			                    : tests[i].gpus > total ? "  (not runnable here)"
+			                                            : "";
+			fprintf(ctx->out, "  %-22s %-50s %2u GPU%s  ~%s%s\n", tests[i].job,
+			        tests[i].display, tests[i].gpus, tests[i].gpus == 1 ? " " : "s", e,
+			        state);
+			gpus_total += tests[i].gpus;
+			area += tests[i].gpus * tests[i].expected;
+		}
+		struct sched_task *st = xcalloc(nt, sizeof(*st));
+		for (size_t i = 0; i < nt; i++)
+			st[i] = (struct sched_task){tests[i].gpus, tests[i].expected};
+		char e[32], b[32];
+		unsigned cpus = o.cpu_seen ? o.cpu_jobs : cpu;
+		human_secs(sched_simulate(total, cpus ? cpus : 1, st, NULL, nt), e, sizeof(e));
+		human_secs(sched_lower_bound(total, st, nt), b, sizeof(b));
+		free(st);
+		fprintf(
+		    ctx->out,
+		    "%u GPUs asked in all; expected to take %s on %u GPUs (no schedule beats %s)\n",
+		    gpus_total, e, total, b);
+		(void)area;
+		goto out;
+	}
+
+	/* Run. */
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	char run_id[64];
+	snprintf(run_id, sizeof(run_id), "%04d%02d%02d-%02d%02d%02d-%d", tm.tm_year + 1900,
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)getpid());
+	struct strbuf ld = STRBUF_INIT;
+	strbuf_addf(&ld, "%s/.gpuci", root);
+	mkdir(ld.buf, 0755);
+	strbuf_adds(&ld, "/runs");
+	mkdir(ld.buf, 0755);
+	strbuf_addf(&ld, "/%s", run_id);
+	log_dir = strbuf_detach(&ld, NULL);
+	const char *gh = getenv("GITHUB_ACTIONS");
+	void *pair[2] = {hist, run_id};
+	struct run_opts ro = {
+	    .cwd = root,
+	    .log_dir = log_dir,
+	    .total_gpus = total,
+	    .cpu_jobs = cpu ? cpu : 1,
+	    .lock_pattern = o.pattern,
+	    .timeout = o.timeout,
+	    .retries = o.retries,
+	    .retry_on = o.retry_on,
+	    .kill_after = o.kill_after,
+	    .style = gh && !strcmp(gh, "true")  ? RUN_STYLE_GITHUB
+	             : isatty(fileno(ctx->out)) ? RUN_STYLE_TTY
+	                                        : RUN_STYLE_LINES,
+	    .out = ctx->out,
+	    .on_attempt = on_attempt,
+	    .arg = pair,
+	};
+	/* Refused entries are not handed to the runner. */
+	struct run_test *runnable = xcalloc(nt, sizeof(*runnable));
+	size_t nr = 0;
+	size_t *map = xcalloc(nt, sizeof(*map));
+	for (size_t i = 0; i < nt; i++)
+		if (tests[i].argv) {
+			map[nr] = i;
+			runnable[nr++] = tests[i];
+		}
+	fprintf(ctx->out, "gpuci run %s: %zu test%s on %u GPU%s, logs in %s\n", run_id, nt,
+	        nt == 1 ? "" : "s", total, total == 1 ? "" : "s", log_dir);
+	int stopped = 0;
+	int src = run_suite(&ro, runnable, nr, &stopped, &d);
+	for (size_t k = 0; k < nr; k++)
+		tests[map[k]] = runnable[k];
+	free(runnable);
+	free(map);
+	if (src < 0) {
+		cli_error(ctx, "run", &d);
+		rc = d.code == DIAG_USAGE ? EXIT_USAGE : EXIT_FAILED;
+		goto out;
+	}
+
+	/* Results. */
+	struct report_case *cases = xcalloc(nt, sizeof(*cases));
+	bool ok = true;
+	fprintf(ctx->out, "\n%-8s %-22s %-50s %4s %12s  %s\n", "STATUS", "JOB", "TEST", "GPUS",
+	        "DURATION", "LOG");
+	for (size_t i = 0; i < nt; i++) {
+		struct run_test *t = &tests[i];
+		cases[i] = (struct report_case){
+		    .job = t->job,
+		    .test_file = t->test_file,
+		    .test_args = t->test_args,
+		    .gpus = t->gpus,
+		    .gpu_ids = t->gpu_ids ? t->gpu_ids : "",
+		    .status = t->status,
+		    .attempts = t->attempts,
+		    .exit_code = t->exit_code,
+		    .duration = t->duration,
+		    .log_path = t->log_path,
+		    .message = t->message ? t->message : "",
+		};
+		if (t->status != REPORT_PASSED && t->status != REPORT_FLAKY)
+			ok = false;
+		char dur[32];
+		human_secs(t->duration, dur, sizeof(dur));
+		fprintf(ctx->out, "%-8s %-22s %-50s %4u %12s  %s\n", report_status_name(t->status),
+		        t->job, t->display, t->gpus, t->attempts ? dur : "-",
+		        t->log_path ? t->log_path : (t->message ? t->message : ""));
+	}
+	if (o.junit && report_junit(o.junit, "gpuci run", cases, nt, 200, &d) < 0) {
+		cli_error(ctx, "run", &d);
+		ok = false;
+	}
+	const char *summary = getenv("GITHUB_STEP_SUMMARY");
+	if (summary && *summary) {
+		struct strbuf md = STRBUF_INIT;
+		report_markdown(&md, "gpuci run", cases, nt);
+		FILE *f = fopen(summary, "a");
+		if (f) {
+			fwrite(md.buf, 1, md.len, f);
+			fclose(f);
+		} else {
+			fprintf(ctx->err, "gpuci run: warning: cannot append to %s\n", summary);
+		}
+		strbuf_release(&md);
+	}
+	free(cases);
+	rc = stopped ? 128 + stopped : ok ? EXIT_OK : EXIT_FAILED;
+out:
+	for (size_t i = 0; i < nt; i++)
+		run_test_release(&tests[i]);
+	free(tests);
+	history_close(hist);
+	if (planned)
+		plan_release(&p);
+	if (have_none)
+		plan_release(&none);
+	wf_free(w);
+	arena_release(&a);
+	strbuf_release(&envs);
+	free(root);
+	free(log_dir);
+	free(history_path);
+	free(o.labels.items);
+	free(o.jobs.items);
+	free(o.tests.items);
+	free(o.secrets.items);
+	diag_release(&d);
+	return rc;
+}

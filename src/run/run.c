@@ -1,0 +1,690 @@
+/*
+ * run: the supervisor of a suite. See run.h.
+ *
+ * One thread (the caller's) does everything but wait for GPUs: it polls a
+ * signalfd (SIGCHLD, SIGINT, SIGTERM, SIGHUP) and a pipe from the one
+ * acquirer thread, which blocks in lease_acquire() for the next test that
+ * needs GPUs. Timeouts, kill deadlines and the live display are checked
+ * each time poll() returns, with its timeout set to the nearest of them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "run/run.h"
+#include "base/fs.h"
+#include "base/strbuf.h"
+#include "base/xalloc.h"
+#include "lease/lease.h"
+#include "proc/proc.h"
+#include "sched/sched.h"
+#include "base/banned.h"
+
+enum phase { P_PENDING, P_ACQUIRING, P_RUNNING, P_ENDING, P_DONE };
+
+struct run_state {
+	enum phase phase;
+	pid_t pid; /* also the process group */
+	struct lease *lease;
+	double start;    /* monotonic */
+	double deadline; /* monotonic, 0: none */
+	double kill_at;  /* SIGKILL the group then; 0: not yet */
+	bool timed_out, stopped;
+	int status; /* wait status of the main process */
+};
+
+struct acquirer {
+	pthread_t thread;
+	bool busy;
+	size_t index;
+	struct lease_spec spec;
+	struct lease *lease;
+	struct diag d;
+	int rc;
+	int done_pipe[2];
+	int cancel_fd; /* the read end of a pipe the main thread writes to stop it */
+};
+
+struct run {
+	const struct run_opts *o;
+	struct run_test *tests;
+	size_t n;
+	struct sched *sched;
+	struct proc_signals sig;
+	struct acquirer acq;
+	int cancel_pipe[2];
+	regex_t retry_re;
+	bool have_re;
+	int stopping; /* the signal, or 0 */
+	size_t done, drawn_lines;
+	double t0;
+};
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double wall(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void set_str(char **dst, const char *s)
+{
+	free(*dst);
+	*dst = xstrdup(s ? s : "");
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void clear_block(struct run *r)
+{
+	if (r->o->style == RUN_STYLE_TTY && r->drawn_lines) {
+		fprintf(r->o->out, "\033[%zuA\033[J", r->drawn_lines);
+		r->drawn_lines = 0;
+	}
+}
+
+/* The live block: running tests with their GPUs and time, then the counts. */
+static void draw_block(struct run *r)
+{
+	if (r->o->style != RUN_STYLE_TTY)
+		return;
+	clear_block(r);
+	double now = mono();
+	size_t queued = 0, passed = 0, failed = 0, lines = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		struct run_test *t = &r->tests[i];
+		switch (t->st->phase) {
+		case P_PENDING:
+		case P_ACQUIRING:
+			queued += sched_runnable(r->sched, i) && !r->stopping;
+			break;
+		case P_RUNNING:
+		case P_ENDING:
+			fprintf(r->o->out, "  running  %-50s GPUs %-12s %6.1f s\n", t->display,
+			        t->gpus ? t->gpu_ids : "-", now - t->st->start);
+			lines++;
+			break;
+		case P_DONE:
+			if (t->status == REPORT_PASSED || t->status == REPORT_FLAKY)
+				passed++;
+			else
+				failed++;
+			break;
+		}
+	}
+	fprintf(r->o->out, "  %zu queued, %zu passed, %zu failed, %.0f s\n", queued, passed, failed,
+	        now - r->t0);
+	fflush(r->o->out);
+	r->drawn_lines = lines + 1;
+}
+
+static void event(struct run *r, const char *what, const struct run_test *t, const char *extra)
+{
+	clear_block(r);
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	fprintf(r->o->out, "%02d:%02d:%02d %-7s %s%s%s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, what,
+	        t->display, extra && *extra ? "  " : "", extra ? extra : "");
+	fflush(r->o->out);
+}
+
+/* Under GitHub Actions: the log folded in a group, and an error annotation. */
+static void github_log(struct run *r, const struct run_test *t)
+{
+	if (r->o->style != RUN_STYLE_GITHUB)
+		return;
+	struct strbuf title = STRBUF_INIT, log = STRBUF_INIT;
+	struct diag d = DIAG_INIT;
+	strbuf_addf(&title, "%s %s", report_status_name(t->status), t->display);
+	report_gh_group(r->o->out, title.buf);
+	if (t->log_path && fs_read_all(t->log_path, &log, &d) == 0)
+		fwrite(log.buf, 1, log.len, r->o->out);
+	if (log.len && log.buf[log.len - 1] != '\n')
+		fputc('\n', r->o->out);
+	report_gh_endgroup(r->o->out);
+	if (t->status != REPORT_PASSED && t->status != REPORT_FLAKY)
+		report_gh_error(r->o->out, t->test_file, 0, t->display, t->message);
+	strbuf_release(&title);
+	strbuf_release(&log);
+	diag_release(&d);
+}
+
+/* ---- the acquirer thread ------------------------------------------------ */
+
+static void *acquire_main(void *arg)
+{
+	struct acquirer *a = arg;
+	a->rc = lease_acquire(&a->lease, &a->spec, &a->d);
+	char c = 1;
+	while (write(a->done_pipe[1], &c, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static int acquire_start(struct run *r, size_t i, struct diag *d)
+{
+	struct acquirer *a = &r->acq;
+	a->busy = true;
+	a->index = i;
+	a->lease = NULL;
+	a->rc = 0;
+	diag_release(&a->d);
+	diag_init(&a->d);
+	a->spec = (struct lease_spec){
+	    .pattern = r->o->lock_pattern,
+	    .total = r->o->total_gpus,
+	    .count = r->tests[i].gpus,
+	    .timeout = -1,
+	    .cancel_fd = r->cancel_pipe[0],
+	    .what = r->tests[i].display,
+	};
+	int e = pthread_create(&a->thread, NULL, acquire_main, a);
+	if (e) {
+		a->busy = false;
+		errno = e;
+		return diag_errno(d, "cannot start a thread");
+	}
+	return 0;
+}
+
+/* ---- starting and ending tests ----------------------------------------- */
+
+static char *log_name(struct run *r, size_t i, unsigned attempt)
+{
+	struct strbuf s = STRBUF_INIT;
+	strbuf_addf(&s, "%s/%zu-", r->o->log_dir, i + 1);
+	/* The test's file name, made safe for a path. */
+	const char *base = strrchr(r->tests[i].test_file, '/');
+	base = base ? base + 1 : r->tests[i].test_file;
+	for (const char *p = base; *p; p++)
+		strbuf_addch(&s, (*p == '/' || *p == ' ' || (unsigned char)*p < 0x20) ? '_' : *p);
+	if (s.len > 3 && !strcmp(s.buf + s.len - 3, ".py"))
+		strbuf_setlen(&s, s.len - 3);
+	if (attempt > 1)
+		strbuf_addf(&s, ".attempt%u", attempt);
+	strbuf_adds(&s, ".log");
+	return strbuf_detach(&s, NULL);
+}
+
+/* In the child: keep only fds 0-2 and the lease's own lock descriptors. */
+static void close_others(const int *keep, size_t nkeep)
+{
+	long max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 65536)
+		max = 65536;
+	for (int fd = 3; fd < max; fd++) {
+		bool k = false;
+		for (size_t j = 0; j < nkeep && !k; j++)
+			k = keep[j] == fd;
+		if (!k)
+			close(fd);
+	}
+}
+
+static int spawn(struct run *r, size_t i, struct diag *d)
+{
+	struct run_test *t = &r->tests[i];
+	struct run_state *st = t->st;
+	t->attempts++;
+	free(t->log_path);
+	t->log_path = log_name(r, i, t->attempts);
+	int logfd = open(t->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (logfd < 0)
+		return diag_errno(d, "cannot create %s", t->log_path);
+
+	/* The environment: the test's, with its GPUs. */
+	size_t ne = 0;
+	while (t->env && t->env[ne])
+		ne++;
+	char **env = xcalloc(ne + 3, sizeof(*env));
+	size_t k = 0;
+	for (size_t j = 0; j < ne; j++)
+		if (strncmp(t->env[j], "CUDA_VISIBLE_DEVICES=", 21) != 0)
+			env[k++] = t->env[j];
+	struct strbuf cvd = STRBUF_INIT;
+	const int *fds = NULL;
+	size_t nfds = 0;
+	if (st->lease) {
+		const unsigned *g;
+		size_t ng = lease_gpus(st->lease, &g);
+		strbuf_adds(&cvd, "CUDA_VISIBLE_DEVICES=");
+		for (size_t j = 0; j < ng; j++)
+			strbuf_addf(&cvd, "%s%u", j ? "," : "", g[j]);
+		env[k++] = cvd.buf;
+		set_str(&t->gpu_ids, cvd.buf + 21);
+		nfds = lease_fds(st->lease, &fds);
+	} else {
+		set_str(&t->gpu_ids, "");
+	}
+	env[k] = NULL;
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(logfd);
+		free(env);
+		strbuf_release(&cvd);
+		errno = e;
+		return diag_errno(d, "cannot fork");
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &r->sig.saved, NULL);
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0 && devnull != 0) {
+			dup2(devnull, 0);
+			close(devnull);
+		}
+		dup2(logfd, 1);
+		dup2(logfd, 2);
+		close_others(fds, nfds);
+		if (chdir(r->o->cwd) < 0) {
+			dprintf(2, "gpuci run: cannot enter %s: %s\n", r->o->cwd, strerror(errno));
+			_exit(126);
+		}
+		execvpe(t->argv[0], t->argv, env);
+		dprintf(2, "gpuci run: cannot run %s: %s\n", t->argv[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	setpgid(pid, pid); /* also here: no race with a kill of the group */
+	close(logfd);
+	free(env);
+	strbuf_release(&cvd);
+	st->pid = pid;
+	st->phase = P_RUNNING;
+	st->start = mono();
+	st->deadline = r->o->timeout > 0 ? st->start + r->o->timeout : 0;
+	st->kill_at = 0;
+	st->timed_out = false;
+	t->started_at = wall();
+	struct strbuf extra = STRBUF_INIT;
+	if (t->gpus)
+		strbuf_addf(&extra, "GPUs %s", t->gpu_ids);
+	else
+		strbuf_adds(&extra, "no GPU");
+	if (t->attempts > 1)
+		strbuf_addf(&extra, ", attempt %u", t->attempts);
+	event(r, "start", t, extra.buf);
+	strbuf_release(&extra);
+	return 0;
+}
+
+/* Whether the test's log matches --retry-on. */
+static bool log_matches(struct run *r, const struct run_test *t)
+{
+	if (!r->have_re)
+		return true;
+	struct strbuf log = STRBUF_INIT;
+	struct diag d = DIAG_INIT;
+	bool m = fs_read_all(t->log_path, &log, &d) == 0 &&
+	         regexec(&r->retry_re, log.buf ? log.buf : "", 0, NULL, 0) == 0;
+	strbuf_release(&log);
+	diag_release(&d);
+	return m;
+}
+
+/* The main process and its group are gone: decide, retry or finish. */
+static void finish(struct run *r, size_t i)
+{
+	struct run_test *t = &r->tests[i];
+	struct run_state *st = t->st;
+	lease_free(st->lease);
+	st->lease = NULL;
+	t->duration = mono() - st->start;
+	sched_done(r->sched, i, mono() - r->t0);
+	struct strbuf msg = STRBUF_INIT;
+	int s = st->status;
+	bool failed = true;
+	if (st->timed_out) {
+		t->status = REPORT_TIMEOUT;
+		strbuf_addf(&msg, "timed out after %.0f s", r->o->timeout);
+	} else if (WIFSIGNALED(s)) {
+		t->status = r->stopping ? REPORT_CANCELED : REPORT_CRASHED;
+		strbuf_addf(&msg, "killed by signal %d (%s)", WTERMSIG(s), strsignal(WTERMSIG(s)));
+	} else if (WEXITSTATUS(s) == 0) {
+		t->status = t->attempts > 1 ? REPORT_FLAKY : REPORT_PASSED;
+		failed = false;
+		if (t->attempts > 1)
+			strbuf_addf(&msg, "passed on attempt %u", t->attempts);
+	} else {
+		t->status = r->stopping ? REPORT_CANCELED : REPORT_FAILED;
+		strbuf_addf(&msg, "exit %d", WEXITSTATUS(s));
+	}
+	t->exit_code = WIFSIGNALED(s) ? 128 + WTERMSIG(s) : WEXITSTATUS(s);
+	set_str(&t->message, msg.buf);
+	strbuf_release(&msg);
+
+	bool retry = failed && !r->stopping && t->status != REPORT_CANCELED &&
+	             t->attempts <= r->o->retries && log_matches(r, t);
+	if (r->o->on_attempt)
+		r->o->on_attempt(r->o->arg, t);
+	struct strbuf extra = STRBUF_INIT;
+	strbuf_addf(&extra, "%.1f s", t->duration);
+	if (t->message && *t->message)
+		strbuf_addf(&extra, ", %s", t->message);
+	if (failed)
+		strbuf_addf(&extra, ", log %s", t->log_path);
+	if (retry)
+		strbuf_adds(&extra, "; retrying");
+	static const char *const words[] = {"PASS",  "FLAKY", "FAIL",  "TIMEOUT",
+	                                    "CRASH", "SKIP",  "CANCEL"};
+	event(r, words[t->status], t, extra.buf);
+	strbuf_release(&extra);
+	if (retry) {
+		st->phase = P_PENDING;
+		sched_requeue(r->sched, i);
+		return;
+	}
+	github_log(r, t);
+	st->phase = P_DONE;
+	r->done++;
+}
+
+/* Sends sig to the test's whole process group. */
+static void signal_group(const struct run_state *st, int sig)
+{
+	if (st->pid > 0)
+		kill(-st->pid, sig);
+}
+
+static bool group_alive(const struct run_state *st)
+{
+	return st->pid > 0 && (kill(-st->pid, 0) == 0 || errno != ESRCH);
+}
+
+static void reap(struct run *r)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			break;
+		for (size_t i = 0; i < r->n; i++) {
+			struct run_state *st = r->tests[i].st;
+			if (st->pid != pid || st->phase != P_RUNNING)
+				continue;
+			st->status = status;
+			st->phase = P_ENDING;
+			/* Whatever it left behind in its group goes too. */
+			if (group_alive(st)) {
+				signal_group(st, SIGTERM);
+				if (!st->kill_at)
+					st->kill_at = mono() + r->o->kill_after;
+			}
+		}
+	}
+}
+
+static void stop_all(struct run *r, int sig)
+{
+	if (r->stopping)
+		return;
+	r->stopping = sig;
+	sched_drain(r->sched);
+	char c = 1;
+	while (write(r->cancel_pipe[1], &c, 1) < 0 && errno == EINTR)
+		;
+	double now = mono();
+	for (size_t i = 0; i < r->n; i++) {
+		struct run_state *st = r->tests[i].st;
+		if (st->phase == P_RUNNING || st->phase == P_ENDING) {
+			st->stopped = true;
+			signal_group(st, SIGTERM);
+			if (!st->kill_at)
+				st->kill_at = now + r->o->kill_after;
+		}
+	}
+}
+
+/* Starts what the scheduler allows: CPU tests at once, one lease request at a time. */
+static int start_ready(struct run *r, struct diag *d)
+{
+	while (!r->stopping) {
+		long i = sched_next(r->sched, mono() - r->t0);
+		if (i < 0)
+			return 0;
+		struct run_test *t = &r->tests[i];
+		if (t->gpus && r->acq.busy)
+			return 0; /* the one outstanding request first */
+		sched_start(r->sched, (size_t)i, mono() - r->t0);
+		if (!t->gpus) {
+			if (spawn(r, (size_t)i, d) < 0)
+				return -1;
+			continue;
+		}
+		t->st->phase = P_ACQUIRING;
+		if (acquire_start(r, (size_t)i, d) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int acquired(struct run *r, struct diag *d)
+{
+	struct acquirer *a = &r->acq;
+	char c;
+	while (read(a->done_pipe[0], &c, 1) < 0 && errno == EINTR)
+		;
+	pthread_join(a->thread, NULL);
+	a->busy = false;
+	struct run_test *t = &r->tests[a->index];
+	if (a->rc < 0) {
+		sched_done(r->sched, a->index, mono() - r->t0);
+		t->st->phase = P_DONE;
+		r->done++;
+		if (a->d.code == DIAG_CANCELED || r->stopping) {
+			t->status = REPORT_CANCELED;
+			set_str(&t->message, "stopped while waiting for GPUs");
+			return 0;
+		}
+		t->status = a->d.code == DIAG_USAGE ? REPORT_NOT_RUNNABLE : REPORT_FAILED;
+		set_str(&t->message, a->d.msg.buf);
+		event(r, "FAIL", t, a->d.msg.buf);
+		return 0;
+	}
+	if (r->stopping) {
+		lease_free(a->lease);
+		sched_done(r->sched, a->index, mono() - r->t0);
+		t->st->phase = P_DONE;
+		t->status = REPORT_CANCELED;
+		r->done++;
+		return 0;
+	}
+	t->st->lease = a->lease;
+	a->lease = NULL;
+	return spawn(r, a->index, d);
+}
+
+/* Timeouts, kill deadlines, groups that emptied; the next time to look. */
+static double tick(struct run *r)
+{
+	double now = mono(), next = now + (r->o->style == RUN_STYLE_TTY ? 0.5 : 5);
+	for (size_t i = 0; i < r->n; i++) {
+		struct run_test *t = &r->tests[i];
+		struct run_state *st = t->st;
+		if (st->phase == P_RUNNING && st->deadline && now >= st->deadline &&
+		    !st->timed_out) {
+			st->timed_out = true;
+			signal_group(st, SIGTERM);
+			st->kill_at = now + r->o->kill_after;
+		}
+		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->kill_at &&
+		    now >= st->kill_at) {
+			signal_group(st, SIGKILL);
+			st->kill_at = now + 1; /* again, in case of a fork race */
+		}
+		if (st->phase == P_ENDING && !group_alive(st))
+			finish(r, i);
+		if (st->phase == P_RUNNING && st->deadline && !st->timed_out && st->deadline < next)
+			next = st->deadline;
+		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->kill_at &&
+		    st->kill_at < next)
+			next = st->kill_at;
+		if (st->phase == P_ENDING && now + 0.05 < next)
+			next = now + 0.05; /* leftovers in its group: look again soon */
+	}
+	return next;
+}
+
+static bool all_done(struct run *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		enum phase p = r->tests[i].st->phase;
+		if (p == P_ACQUIRING || p == P_RUNNING || p == P_ENDING)
+			return false;
+		if (p == P_PENDING && !r->stopping && sched_runnable(r->sched, i))
+			return false;
+	}
+	return !r->acq.busy;
+}
+
+static int loop(struct run *r, struct diag *d)
+{
+	for (;;) {
+		if (start_ready(r, d) < 0)
+			return -1;
+		double next = tick(r);
+		if (all_done(r))
+			return 0;
+		draw_block(r);
+		struct pollfd pf[2] = {{.fd = r->sig.fd, .events = POLLIN},
+		                       {.fd = r->acq.done_pipe[0], .events = POLLIN}};
+		double wait = next - mono();
+		int ms = wait <= 0 ? 0 : wait > 60 ? 60000 : (int)(wait * 1000) + 1;
+		int n = poll(pf, 2, ms);
+		if (n < 0 && errno != EINTR)
+			return diag_errno(d, "poll");
+		if (n > 0 && (pf[0].revents & POLLIN)) {
+			int sig = proc_signals_take(&r->sig);
+			reap(r);
+			if (sig)
+				stop_all(r, sig);
+		}
+		if (n > 0 && (pf[1].revents & POLLIN) && r->acq.busy)
+			if (acquired(r, d) < 0)
+				return -1;
+	}
+}
+
+int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *stopped,
+              struct diag *d)
+{
+	*stopped = 0;
+	struct run r = {.o = o, .tests = tests, .n = n};
+	r.acq.done_pipe[0] = r.acq.done_pipe[1] = r.cancel_pipe[0] = r.cancel_pipe[1] = -1;
+	diag_init(&r.acq.d);
+	int rc = -1;
+	if (o->retry_on) {
+		int e = regcomp(&r.retry_re, o->retry_on, REG_EXTENDED | REG_NOSUB | REG_NEWLINE);
+		if (e) {
+			char buf[256];
+			regerror(e, &r.retry_re, buf, sizeof(buf));
+			return diag_set(d, DIAG_USAGE, "--retry-on '%s': %s", o->retry_on, buf);
+		}
+		r.have_re = true;
+	}
+	if (mkdir(o->log_dir, 0755) < 0 && errno != EEXIST) {
+		diag_errno(d, "cannot make %s", o->log_dir);
+		goto out;
+	}
+	if (pipe2(r.acq.done_pipe, O_CLOEXEC) < 0 || pipe2(r.cancel_pipe, O_CLOEXEC) < 0) {
+		diag_errno(d, "pipe");
+		goto out;
+	}
+	if (proc_signals_open(&r.sig, d) < 0)
+		goto out;
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+	struct sched_task *st = xcalloc(n ? n : 1, sizeof(*st));
+	for (size_t i = 0; i < n; i++) {
+		st[i] = (struct sched_task){tests[i].gpus, tests[i].expected};
+		tests[i].st = xcalloc(1, sizeof(*tests[i].st));
+		tests[i].exit_code = -1;
+		tests[i].status = REPORT_CANCELED;
+		set_str(&tests[i].gpu_ids, "");
+	}
+	r.sched = sched_new(o->total_gpus, o->cpu_jobs, st, n);
+	free(st);
+	r.t0 = mono();
+	for (size_t i = 0; i < n; i++)
+		if (!sched_runnable(r.sched, i)) {
+			tests[i].status = REPORT_NOT_RUNNABLE;
+			tests[i].st->phase = P_DONE;
+			struct strbuf m = STRBUF_INIT;
+			strbuf_addf(&m, "needs %u GPUs; this machine has %u", tests[i].gpus,
+			            o->total_gpus);
+			set_str(&tests[i].message, m.buf);
+			strbuf_release(&m);
+			event(&r, "SKIP", &tests[i], tests[i].message);
+		}
+	rc = loop(&r, d);
+	int sig = r.stopping;
+	if (rc < 0)
+		stop_all(&r, SIGTERM);
+	/* Whatever happened, nothing is left running or held. */
+	while (!all_done(&r)) {
+		double next = tick(&r);
+		struct pollfd pf[2] = {{.fd = r.sig.fd, .events = POLLIN},
+		                       {.fd = r.acq.done_pipe[0], .events = POLLIN}};
+		double wait = next - mono();
+		if (poll(pf, 2, wait <= 0 ? 0 : (int)(wait * 1000) + 1) > 0) {
+			proc_signals_take(&r.sig);
+			reap(&r);
+			if (pf[1].revents & POLLIN && r.acq.busy) {
+				struct diag ignore = DIAG_INIT;
+				acquired(&r, &ignore);
+				diag_release(&ignore);
+			}
+		}
+	}
+	clear_block(&r);
+	*stopped = sig;
+	sched_free(r.sched);
+	proc_signals_close(&r.sig);
+out:
+	for (size_t i = 0; i < n; i++) {
+		free(tests[i].st);
+		tests[i].st = NULL;
+	}
+	if (r.have_re)
+		regfree(&r.retry_re);
+	for (int k = 0; k < 2; k++) {
+		if (r.acq.done_pipe[k] >= 0)
+			close(r.acq.done_pipe[k]);
+		if (r.cancel_pipe[k] >= 0)
+			close(r.cancel_pipe[k]);
+	}
+	diag_release(&r.acq.d);
+	return rc;
+}
+
+void run_test_release(struct run_test *t)
+{
+	free(t->gpu_ids);
+	free(t->log_path);
+	free(t->message);
+	t->gpu_ids = t->log_path = t->message = NULL;
+}

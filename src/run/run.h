@@ -1,0 +1,82 @@
+/*
+ * run: runs a suite of tests on this machine's GPUs, as many at once as
+ * they allow, each under its own lease (lease/lease.h, the protocol of
+ * `gpuci lock`, so other users of the machine are served fairly too).
+ *
+ * The order comes from sched/sched.h. Each test runs in its own process
+ * group with stdout and stderr in its log file, CUDA_VISIBLE_DEVICES set to
+ * its leased GPUs, and only its own lease's lock descriptors. A test that
+ * passes --timeout has its group killed (SIGTERM, then SIGKILL after
+ * kill_after); when a test ends, whatever it left in its group is killed
+ * before its GPUs go back. A failure is retried up to `retries` times
+ * (only when its log matches retry_on, if set); a pass after a failure is
+ * flaky. SIGINT, SIGTERM or SIGHUP stop the run: nothing new starts, every
+ * running group is killed, every lease released, and run_suite returns
+ * with the signal.
+ */
+#ifndef GPUCI_RUN_RUN_H
+#define GPUCI_RUN_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "base/diag.h"
+#include "report/report.h"
+
+struct run_test {
+	/* What to run (the caller's; not freed here). */
+	const char *job;
+	const char *test_file;
+	const char *test_args;
+	const char *display; /* "test_file args", for people */
+	char **argv;         /* NULL-terminated; argv[0] looked up in PATH */
+	char **env;          /* NULL-terminated environment of the test */
+	unsigned gpus;
+	double expected; /* seconds */
+	/* What happened (filled by run_suite; free with run_test_release). */
+	enum report_status status;
+	unsigned attempts;
+	int exit_code; /* -1: did not run */
+	double started_at, duration;
+	char *gpu_ids; /* "0,1" or "" */
+	char *log_path;
+	char *message; /* why it failed, one line */
+	/* Internal state of the run. */
+	struct run_state *st;
+};
+
+enum run_style {
+	RUN_STYLE_LINES,  /* a line per event */
+	RUN_STYLE_TTY,    /* a live block of running tests, redrawn */
+	RUN_STYLE_GITHUB, /* lines, each test's log in ::group::, ::error per failure */
+};
+
+struct run_opts {
+	const char *cwd;     /* the repository root: the tests' working directory */
+	const char *log_dir; /* made when missing; logs are <n>-<test>.log */
+	unsigned total_gpus;
+	unsigned cpu_jobs;        /* CPU-only tests at once */
+	const char *lock_pattern; /* lease lock files */
+	double timeout;           /* per attempt; 0: none */
+	unsigned retries;
+	const char *retry_on; /* POSIX extended regex matched on the log, or NULL */
+	double kill_after;
+	enum run_style style;
+	FILE *out;
+	/* Called after every attempt (history). */
+	void (*on_attempt)(void *arg, const struct run_test *t);
+	void *arg;
+};
+
+/*
+ * Runs tests[0..n). Returns 0 when the run is over (each test has its
+ * status; those not started are canceled or not runnable), with *stopped
+ * set to the signal that stopped it, or 0. -1 only when it could not run
+ * at all (a bad regex, the log folder, signals).
+ */
+int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *stopped,
+              struct diag *d);
+void run_test_release(struct run_test *t);
+
+#endif

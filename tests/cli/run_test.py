@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `gpuci run` on examples/vime-mini with 8 simulated GPUs.
+
+Each test copies the example to a temporary directory (logs and history go
+under its .gpuci/), uses its own lock files and its own record directory,
+and checks what ran from the tests' own record (tests/ci/gpu_record.py): which
+entries, with which arguments and environment, and that no two tests ever
+held the same GPU at once.
+
+Run: python3 tests/cli/run_test.py build/gpuci
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+GPUCI = None
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLE = os.path.join(ROOT, "examples", "vime-mini")
+XSD = os.path.join(ROOT, "tests", "report", "junit.xsd")
+
+
+class Repo:
+    """A copy of the example with its own locks, record and history."""
+
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="gpuci-run-test.")
+        self.root = os.path.join(self.tmp, "repo")
+        shutil.copytree(EXAMPLE, self.root)
+        self.record = os.path.join(self.tmp, "record")
+        os.mkdir(self.record)
+        self.locks = os.path.join(self.tmp, "locks")
+        os.mkdir(self.locks)
+        self.pattern = os.path.join(self.locks, "gpu_{gpu_id}.lock")
+        self.history = os.path.join(self.tmp, "history.db")
+        self.workflow = os.path.join(self.root, ".github", "workflows", "pr-test.yml")
+
+    def env(self, **extra):
+        e = {k: v for k, v in os.environ.items()
+             if not k.startswith(("VIME_MINI_", "GITHUB_"))}
+        e.update(VIME_MINI_RECORD=self.record, VIME_MINI_SECONDS="0.3")
+        e.update(extra)
+        return e
+
+    def args(self, *args):
+        return [GPUCI, "run", "--workflow", self.workflow, "--gpus", "8",
+                "--lock-path-pattern", self.pattern, "--history", self.history,
+                "--kill-after", "1", *args]
+
+    def run(self, *args, env=None, timeout=120):
+        return subprocess.run(self.args(*args), capture_output=True, text=True,
+                              env=env or self.env(), cwd=self.root, timeout=timeout)
+
+    def runs(self):
+        path = os.path.join(self.record, "runs.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def check_record(self):
+        return subprocess.run([sys.executable, os.path.join(self.root, "tests", "ci",
+                                                            "gpu_record.py"),
+                               "check", self.record], capture_output=True, text=True)
+
+    def close(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def plan_entries(repo, label):
+    r = subprocess.run([GPUCI, "plan", "--workflow", repo.workflow, "--label", label, "--json"],
+                       capture_output=True, text=True, check=True)
+    out = []
+    for job in json.loads(r.stdout)["jobs"]:
+        for e in job["matrix"]:
+            info = e.get("info", e)
+            if "test_file" in info:
+                out.append((job["name"], info["test_file"], info.get("test_args", ""),
+                            info.get("num_gpus", 0)))
+    return out
+
+
+class RunTest(unittest.TestCase):
+    def setUp(self):
+        self.repo = Repo()
+
+    def tearDown(self):
+        self.repo.close()
+
+    def test_each_label_runs_its_entries_with_args_and_env(self):
+        for label in ["run-ci-short", "run-ci-ckpt", "run-ci-precision"]:
+            with self.subTest(label=label):
+                shutil.rmtree(self.repo.record)
+                os.mkdir(self.repo.record)
+                r = self.repo.run("--label", label)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                entries = plan_entries(self.repo, label)
+                # GPU tests leave a record; CPU contract tests show in the summary.
+                want = sorted((j, os.path.basename(f), a.split())
+                              for j, f, a, g in entries if g)
+                runs = self.repo.runs()
+                cpu = [(j, f) for j, f, a, g in entries if not g]
+                self.assertTrue(cpu)  # the always-on contract tests come along
+                for j, f in cpu:
+                    self.assertRegex(r.stdout, rf"passed\s+{j}\s+{f}")
+                for x in runs:
+                    self.assertEqual(len(x["gpus"]), len(set(x["gpus"])))
+                got = sorted((x["env"].get("VIME_TEST_JOB"), os.path.basename(x["test"]),
+                              x["args"]) for x in runs)
+                self.assertEqual(got, want)
+                for x in runs:
+                    self.assertEqual(x["outcome"], "passed", x)
+                self.assertEqual(self.repo.check_record().returncode, 0,
+                                 self.repo.check_record().stdout)
+                self.assertIn("passed", r.stdout)
+
+    def test_no_two_tests_share_a_gpu_under_load(self):
+        r = self.repo.run("--label", "run-ci-image", env=self.repo.env(VIME_MINI_SECONDS="0.5"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        runs = self.repo.runs()
+        self.assertGreaterEqual(len(runs), 13)
+        c = self.repo.check_record()
+        self.assertEqual(c.returncode, 0, c.stdout + c.stderr)
+        # More than one test at a time: packing, not a queue of one.
+        spans = sorted((x["start"], x["end"]) for x in runs if x["gpus"])
+        self.assertTrue(any(b[0] < a[1] for a, b in zip(spans, spans[1:])))
+
+    def test_dry_run_runs_nothing(self):
+        r = self.repo.run("--label", "run-ci-ckpt", "--dry-run")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.repo.runs(), [])
+        self.assertIn("--async-save", r.stdout)
+        self.assertIn("GPU", r.stdout)
+
+    def test_failure_flaky_timeout_and_crash_are_reported(self):
+        junit = os.path.join(self.repo.tmp, "junit.xml")
+        env = self.repo.env(VIME_MINI_FAIL="test_qwen3_4B_precision",
+                            VIME_MINI_FLAKY="--async-save",
+                            VIME_MINI_HANG="torch_dist",
+                            VIME_MINI_CRASH="test_moonlight_16B_precision")
+        r = self.repo.run("--label", "run-ci-ckpt", "--label", "run-ci-precision",
+                          "--no-always", "--timeout", "5", "--retries", "1",
+                          "--retry-on", "accuracy noise", "--junit", junit, env=env)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        status = {}
+        for line in r.stdout.splitlines():
+            parts = line.split()
+            if parts and parts[0] in ("passed", "failed", "flaky", "timeout", "crashed"):
+                status[" ".join(parts[2:4])] = parts[0]
+        text = r.stdout
+        self.assertRegex(text, r"failed\s+e2e-test-precision\s+test_qwen3_4B_precision")
+        self.assertRegex(text, r"flaky\s+e2e-test-ckpt\s+test_qwen3_4B_ckpt.py --async-save")
+        self.assertRegex(text, r"timeout\s+e2e-test-ckpt\s+test_qwen3_4B_ckpt.py --ckpt-format")
+        self.assertRegex(text, r"crashed\s+e2e-test-precision\s+test_moonlight_16B_precision")
+        # The failure was not retried (its log does not match --retry-on).
+        fails = [x for x in self.repo.runs() if "qwen3_4B_precision" in x["test"]]
+        self.assertEqual(len(fails), 1)
+        # JUnit: one testcase per entry, valid against the schema shipped.
+        with open(junit) as f:
+            xml = f.read()
+        self.assertEqual(xml.count("<testcase"), 5)
+        if shutil.which("xmllint") and os.path.exists(XSD):
+            v = subprocess.run(["xmllint", "--noout", "--schema", XSD, junit],
+                               capture_output=True, text=True)
+            self.assertEqual(v.returncode, 0, v.stderr)
+        # History: one row per attempt, the flaky test twice.
+        h = subprocess.run([GPUCI, "history", "--history", self.repo.history, "--json"],
+                           capture_output=True, text=True)
+        self.assertEqual(h.returncode, 0, h.stderr)
+        rows = json.loads(h.stdout)
+        rows = rows if isinstance(rows, list) else rows.get("results", rows.get("rows", []))
+        self.assertEqual(len(rows), 6, rows)
+
+    def test_ctrl_c_leaves_nothing_running_or_locked(self):
+        env = self.repo.env(VIME_MINI_SECONDS="30")
+        p = subprocess.Popen(self.repo.args("--label", "run-ci-short", "--no-always"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env, cwd=self.repo.root)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            holders = os.path.join(self.repo.record, "holdings.json")
+            if os.path.exists(holders):
+                with open(holders) as f:
+                    if len(json.load(f).get("holders", [])) >= 2:
+                        break
+            time.sleep(0.1)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 130, out + err)
+        pids = [x["pid"] for x in self.repo.runs()]
+        self.assertTrue(pids)
+        for pid in pids:
+            self.assertFalse(os.path.exists(f"/proc/{pid}"), f"test {pid} still runs")
+        st = subprocess.run([GPUCI, "lock", "status", "--json", "--total-gpus", "8",
+                             "--lock-path-pattern", self.repo.pattern],
+                            capture_output=True, text=True)
+        self.assertEqual(st.returncode, 0, st.stderr)
+        self.assertFalse(any(g.get("held") for g in json.loads(st.stdout)["gpus"]), st.stdout)
+
+    def test_usage_errors(self):
+        for args, msg in [([], "say what to run"),
+                          (["--label", "x", "--all"], "one at a time"),
+                          (["--label", "run-ci-short", "--retry-on", "("], "retry-on")]:
+            with self.subTest(args=args):
+                r = self.repo.run(*args)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertIn(msg, r.stderr)
+
+
+if __name__ == "__main__":
+    GPUCI = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)

@@ -1,5 +1,5 @@
 # A thin front door over CMake. The README's two set-up commands:
-#   make demo   build, then several jobs compete for 8 simulated GPUs
+#   make demo   build, then gpuci run --label run-ci-short on the example (8 simulated GPUs)
 #   make test   build, then the whole test suite (unit + end-to-end)
 # Both install what is missing first (as root via apt-get; otherwise they
 # print the apt-get line to run).
@@ -9,7 +9,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all build deps test-deps demo test test-sanitize check bench format tidy clean
+.PHONY: all build deps test-deps demo demo-lock test test-sanitize check bench format tidy clean
 
 all: build
 
@@ -24,7 +24,13 @@ build: deps
 	cmake --build $(BUILD) -j$(JOBS)
 
 demo: build
+	@tools/deps.sh demo
 	examples/demo.sh
+
+# Several CI jobs competing for 8 simulated GPUs through gpuci lock.
+demo-lock: build
+	@tools/deps.sh demo
+	examples/demo-lock.sh
 
 test: test-deps
 	cmake -S . -B $(BUILD) -DGPUCI_TESTS=ON -DGPUCI_REQUIRE_TESTS=ON

@@ -1,60 +1,36 @@
 #!/usr/bin/env bash
-# Several CI jobs compete for one machine of 8 simulated GPUs through
-# `gpuci lock`, as self-hosted runners sharing a machine do. See README.md.
+# The main job on the bundled example: `gpuci run --label run-ci-short` on
+# examples/vime-mini with 8 simulated GPUs, as CI would run that label's
+# suite, after showing what the label runs. See examples/README.md.
 set -euo pipefail
 
 GPUCI=${GPUCI:-$(cd "$(dirname "$0")/.." && pwd)/build/gpuci}
-REPO=$(cd "$(dirname "$0")/repo" && pwd)
-LOCKS=$(mktemp -d "${TMPDIR:-/tmp}/gpuci-demo.XXXXXX")
-trap 'rm -rf "$LOCKS"' EXIT
-export GPUCI_TOTAL_GPUS=8 # a simulated machine; real GPUs are found through NVML
-PATTERN="$LOCKS/gpu_{gpu_id}.lock"
-PY=$(command -v python || command -v python3)
+EXAMPLE=$(cd "$(dirname "$0")/vime-mini" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpuci-demo.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+# A copy, so logs and history (.gpuci/) stay out of the source tree; lock
+# files of its own, so a real machine's GPUs are not touched.
+cp -r "$EXAMPLE" "$WORK/vime-mini"
+mkdir "$WORK/locks"
+export VIME_MINI_RECORD="$WORK/record" VIME_MINI_SECONDS=${VIME_MINI_SECONDS:-2}
+cd "$WORK/vime-mini"
 
-num_gpus() { sed -n 's/^NUM_GPUS *= *\([0-9]*\).*/\1/p' "$1" | tail -n 1; }
-
-job() { # job NAME TEST: what a CI runner's Execute step does, under gpuci lock
-	local test=$1 n
-	n=$(num_gpus "$REPO/tests/$test")
-	echo "$(date +%T.%3N) queue   $test wants $n GPU(s)"
-	(cd "$REPO" && "$GPUCI" lock --count "$n" --lock-path-pattern "$PATTERN" -- \
-		"$PY" "tests/$test") 2>&1 | sed "s/^/$(printf '%-32s' "$test") | /"
-	echo "$(date +%T.%3N) done    $test"
-}
-
-status() {
-	echo "---------------- gpuci lock status ----------------"
-	"$GPUCI" lock status --lock-path-pattern "$PATTERN"
-	echo "---------------------------------------------------"
-}
-
-echo "gpuci demo on the example repository ($REPO)"
+echo "gpuci demo on examples/vime-mini (8 simulated GPUs, no hardware needed)"
 echo
-echo "1. Its workflow is generated from pr-test.yml.j2 by gpuci render, with no Python:"
-(cd "$REPO" && "$GPUCI" render --check && echo "   gpuci render --check: .github/workflows/pr-test.yml is current")
+echo "1. The workflow is generated from pr-test.yml.j2 and current (gpuci render --check):"
+"$GPUCI" render --check && echo "   .github/workflows/pr-test.yml is current"
 echo
-echo "2. The PR labels it reacts to, found by evaluating each job's if: (gpuci labels):"
-(cd "$REPO" && "$GPUCI" labels) | sed 's/^/   /'
+echo "2. Its PR labels, found by evaluating each job's if: (gpuci labels):"
+"$GPUCI" labels | sed 's/^/   /'
 echo
-echo "3. What a PR labelled run-ci-ckpt would run (gpuci plan --label run-ci-ckpt):"
-(cd "$REPO" && "$GPUCI" plan --label run-ci-ckpt) | sed 's/^/   /'
+echo "3. What run-ci-short runs, and how long it should take (gpuci run --dry-run):"
+"$GPUCI" run --label run-ci-short --gpus 8 --dry-run | sed 's/^/   /'
 echo
-echo "4. CI jobs compete for 8 simulated GPUs, lock files in $LOCKS"
+echo "4. gpuci run --label run-ci-short --gpus 8: the suite, packed onto the GPUs"
 echo
-job test_qwen2p5_0p5B_short.py &  # 4 GPUs
-sleep 0.1
-job test_glm4_9B_ckpt.py &        # 2 GPUs
-sleep 0.1
-job test_qwen3_30B_A3B_deepep.py & # 8 GPUs: must wait, reserves GPUs as they free
-sleep 0.2
-job test_moonlight_16B_precision.py & # 1 GPU, arrives after the 8-GPU job
-job test_mimo_7B_mtp.py &             # 1 GPU
-sleep 0.3
-status
-sleep 1.5
-status
-wait
+"$GPUCI" run --label run-ci-short --gpus 8 --lock-path-pattern "$WORK/locks/gpu_{gpu_id}.lock"
 echo
-status
-echo "The 8-GPU test ran before the 1-GPU tests that queued after it: first come,"
-echo "first served, with free GPUs reserved for the oldest waiter."
+echo "Each test checked that CUDA_VISIBLE_DEVICES named exactly its NUM_GPUS GPUs and"
+echo "that no other running test held them (examples/vime-mini/tests/ci/gpu_record.py):"
+python3 tests/ci/gpu_record.py check "$VIME_MINI_RECORD" | sed 's/^/   /'
+echo "More: gpuci run --help, gpuci plan --help, examples/demo-lock.sh (gpuci lock)."

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing gpuci needs, when it is missing.
 # As root it runs apt-get; otherwise it prints the exact apt-get line to run.
-# Usage: tools/deps.sh [build|test]   (test adds what the test suite needs)
+# Usage: tools/deps.sh [build|test|demo]   (test: what the suite needs; demo: python3)
 set -euo pipefail
 
 want=(cmake make gcc pkg-config libc6-dev libyaml-dev libgit2-dev libsqlite3-dev)
 [ "${1:-build}" = test ] && want+=(libcmocka-dev python3 python3-jinja2 git libxml2-utils)
+[ "${1:-build}" = demo ] && want+=(python3) # the example's tests are Python
 
 missing=()
 for pkg in "${want[@]}"; do

@@ -202,6 +202,113 @@ class RunTest(unittest.TestCase):
         self.assertEqual(st.returncode, 0, st.stderr)
         self.assertFalse(any(g.get("held") for g in json.loads(st.stdout)["gpus"]), st.stdout)
 
+    def test_not_runnable_and_escaping_entries_are_reported_and_the_rest_run(self):
+        with open(self.repo.workflow) as f:
+            wf = f.read()
+        # One entry that leaves the repository, one through a symlink out of it.
+        os.symlink("/etc", os.path.join(self.repo.root, "tests", "out"))
+        wf = wf.replace('"test_file": "test_qwen3_4B_precision.py"',
+                        '"test_file": "../../etc/passwd"', 1)
+        wf = wf.replace('"test_file": "test_moonlight_16B_precision.py"',
+                        '"test_file": "out/passwd"', 1)
+        self.assertEqual(wf.count("etc/passwd") + wf.count("out/passwd"), 2)
+        with open(self.repo.workflow, "w") as f:
+            f.write(wf)
+        r = self.repo.run("--label", "run-ci-precision", "--label", "run-ci-short",
+                          "--no-always")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("leaves the repository", r.stdout)
+        self.assertIn("out of the repository", r.stdout)
+        self.assertEqual(len([x for x in self.repo.runs() if x["outcome"] == "passed"]), 3)
+        # A machine of 2 GPUs cannot run the 4-GPU tests: said, and the rest goes on.
+        r = subprocess.run([GPUCI, "run", "--workflow", self.repo.workflow, "--gpus", "2",
+                            "--lock-path-pattern", self.repo.pattern, "--history",
+                            self.repo.history, "--label", "run-ci-short"],
+                           capture_output=True, text=True, env=self.repo.env(),
+                           cwd=self.repo.root, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"not-runnable\s+e2e-test-short")
+        self.assertIn("needs 4 GPUs; this machine has 2", r.stdout)
+        self.assertRegex(r.stdout, r"passed\s+plugin-contracts")
+
+    def test_github_actions_mode_groups_logs_and_writes_the_summary(self):
+        summary = os.path.join(self.repo.tmp, "summary.md")
+        env = self.repo.env(GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=summary,
+                            VIME_MINI_FAIL="debug_rollout")
+        r = self.repo.run("--label", "run-ci-short", "--no-always", env=env)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.count("::group::"), 3)
+        self.assertEqual(r.stdout.count("::endgroup::"), 3)
+        self.assertIn("::error", r.stdout)
+        self.assertIn("loss diverged", r.stdout)  # the failing test's log, in its group
+        with open(summary) as f:
+            md = f.read()
+        self.assertIn("test_qwen2p5_0p5B_debug_rollout.py", md)
+        self.assertIn("|", md)
+
+    def test_job_env_is_evaluated_per_entry_and_secrets_pass_only_when_asked(self):
+        wf = os.path.join(self.repo.root, ".github", "workflows", "env.yml")
+        with open(wf, "w") as f:
+            f.write("on: workflow_dispatch\njobs:\n  j:\n    runs-on: x\n"
+                    "    strategy:\n      matrix:\n        info:\n"
+                    "          - {test_file: test_env.py, num_gpus: 1, test_args: 'a  b'}\n"
+                    "          - {test_file: tests/test_env.py, num_gpus: 0, flag: 'on'}\n"
+                    "    env:\n      TOKEN: ${{ secrets.HF_TOKEN }}\n"
+                    "      FLAG: ${{ matrix.info.flag || 'off' }}\n"
+                    "      WHO: ${{ github.event_name }}-${{ matrix.info.num_gpus }}\n")
+        with open(os.path.join(self.repo.root, "tests", "test_env.py"), "w") as f:
+            f.write("import json, os, sys\nNUM_GPUS = 1\n"
+                    "with open(os.environ['OUT'] + str(os.getpid()), 'w') as f:\n"
+                    "    json.dump({'argv': sys.argv[1:], 'cwd': os.getcwd(),\n"
+                    "               'cvd': os.environ.get('CUDA_VISIBLE_DEVICES'),\n"
+                    "               **{k: os.environ.get(k) for k in ('TOKEN', 'FLAG', 'WHO')}}, f)\n")
+        out = os.path.join(self.repo.tmp, "env-")
+        for secret in (False, True):
+            for name in os.listdir(self.repo.tmp):
+                if name.startswith("env-"):
+                    os.unlink(os.path.join(self.repo.tmp, name))
+            args = ["--all", "--workflow", wf] + (["--secret", "HF_TOKEN"] if secret else [])
+            r = subprocess.run([GPUCI, "run", "--gpus", "8", "--lock-path-pattern",
+                                self.repo.pattern, "--history", self.repo.history, *args],
+                               capture_output=True, text=True, cwd=self.repo.root,
+                               env=self.repo.env(OUT=out, HF_TOKEN="hf-123"), timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            got = []
+            for name in os.listdir(self.repo.tmp):
+                if name.startswith("env-"):
+                    with open(os.path.join(self.repo.tmp, name)) as f:
+                        got.append(json.load(f))
+            got.sort(key=lambda g: g["WHO"])
+            self.assertEqual(len(got), 2)
+            gpu, cpu = got[1], got[0]
+            self.assertEqual(gpu["argv"], ["a", "b"])  # split on blanks, no empty words
+            self.assertEqual(len(gpu["cvd"].split(",")), 1)
+            self.assertEqual((gpu["FLAG"], gpu["WHO"]), ("off", "workflow_dispatch-1"))
+            self.assertEqual((cpu["FLAG"], cpu["WHO"], cpu["argv"]),
+                             ("on", "workflow_dispatch-0", []))
+            self.assertEqual(os.path.realpath(gpu["cwd"]), os.path.realpath(self.repo.root))
+            self.assertEqual(gpu["TOKEN"], "hf-123" if secret else "")
+
+    def test_changed_runs_the_branchs_tests(self):
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@e", "-c", "init.defaultBranch=main"]
+        root = self.repo.root
+        for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "base"],
+                    ["checkout", "-qb", "pr"]):
+            subprocess.run(git + cmd, cwd=root, check=True, capture_output=True)
+        src = os.path.join(root, "tests", "test_qwen3_4B_precision.py")
+        with open(src) as f:
+            text = f.read()
+        with open(os.path.join(root, "tests", "test_new_thing.py"), "w") as f:
+            f.write(text.replace("NUM_GPUS = 2", "NUM_GPUS = 3"))
+        for cmd in (["add", "-A"], ["commit", "-qm", "pr"]):
+            subprocess.run(git + cmd, cwd=root, check=True, capture_output=True)
+        r = self.repo.run("--changed", "--base", "main")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        runs = self.repo.runs()
+        self.assertEqual([(os.path.basename(x["test"]), len(x["gpus"])) for x in runs],
+                         [("test_new_thing.py", 3)])
+        self.assertEqual(runs[0]["env"].get("VIME_TEST_JOB"), "e2e-test-changed")
+
     def test_usage_errors(self):
         for args, msg in [([], "say what to run"),
                           (["--label", "x", "--all"], "one at a time"),

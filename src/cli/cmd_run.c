@@ -70,7 +70,7 @@ static const char run_description[] =
 
 struct opts {
 	const char *workflow, *python, *junit, *history, *pattern, *retry_on;
-	const char *base, *head;
+	const char *base, *head, *docker;
 	struct cli_list labels, jobs, tests, secrets;
 	bool no_always, changed, all, dry_run;
 	unsigned gpus, cpu_jobs, retries;
@@ -195,6 +195,68 @@ static int job_env(const struct wf *w, const struct plan_job *pj, struct value e
 	return 0;
 }
 
+/* Splits s on blanks into a NULL-terminated array in the arena. */
+static char **split_words(struct arena *a, const char *s, size_t extra)
+{
+	char **v = arena_alloc(a, (strlen(s) / 2 + 2 + extra) * sizeof(*v));
+	size_t n = 0;
+	while (*s) {
+		while (*s == ' ' || *s == '\t' || *s == '\n')
+			s++;
+		const char *b = s;
+		while (*s && *s != ' ' && *s != '\t' && *s != '\n')
+			s++;
+		if (s > b)
+			v[n++] = arena_strndup(a, b, (size_t)(s - b));
+	}
+	v[n] = NULL;
+	return v;
+}
+
+/*
+ * Docker mode for one test: the image (IMAGE, or the job's with "job"),
+ * the job's container options without --gpus (gpuci names the leased
+ * devices), and the job env's names to pass with -e.
+ */
+static int docker_setup(struct run_test *t, const struct wf_job *job, const char *image,
+                        const char *envs, size_t off, size_t cnt, struct arena *a)
+{
+	if (!strcmp(image, "job")) {
+		image = wf_str(job->image);
+		if (!image) {
+			struct strbuf m = STRBUF_INIT;
+			strbuf_addf(&m, "--docker job: job '%s' names no container image", job->id);
+			t->status = REPORT_NOT_RUNNABLE;
+			t->message = strbuf_detach(&m, NULL);
+			return -1;
+		}
+	}
+	t->docker_image = image;
+	const char *opts = wf_str(wf_get(wf_get(job->node, "container"), "options"));
+	char **words = split_words(a, opts ? opts : "", 0);
+	size_t k = 0;
+	for (size_t j = 0; words[j]; j++) {
+		if (!strcmp(words[j], "--gpus")) {
+			j += words[j + 1] != NULL;
+			continue;
+		}
+		if (!strncmp(words[j], "--gpus=", 7))
+			continue;
+		words[k++] = words[j];
+	}
+	words[k] = NULL;
+	t->docker_opts = words;
+	char **names = arena_alloc(a, (cnt + 1) * sizeof(*names));
+	for (size_t c = 0; c < cnt; c++) {
+		const char *kv = envs + off;
+		names[c] = arena_strndup(a, kv, strcspn(kv, "="));
+		off += strlen(kv) + 1;
+	}
+	names[cnt] = NULL;
+	t->docker_env = names;
+	return 0;
+}
+
 static void on_attempt(void *arg, const struct run_test *t)
 {
 	void **pair = arg;
@@ -268,6 +330,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	     "the interpreter (python, else python3)", NULL},
 	    {"secret", 0, CLI_OPT_LIST, &o.secrets, "NAME", "pass this secret from the environment",
 	     NULL},
+	    {"docker", 0, CLI_OPT_STRING, &o.docker, "IMAGE",
+	     "run each test in IMAGE (job: the job's container image)", NULL},
 	    {"junit", 0, CLI_OPT_STRING, &o.junit, "FILE", "write JUnit XML", NULL},
 	    {"history", 0, CLI_OPT_STRING, &o.history, "PATH",
 	     "the history database (.gpuci/history.db)", NULL},
@@ -485,6 +549,9 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			eoff[nt - 1] = before;
 			ecnt[nt - 1] = cnt;
 			env[m] = NULL;
+			if (o.docker && docker_setup(t, pj->job, o.docker, envs.buf ? envs.buf : "",
+			                             before, cnt, &a) < 0)
+				t->argv = NULL; /* refused: its message says why */
 			nenv += cnt;
 		}
 	}

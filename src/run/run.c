@@ -40,7 +40,8 @@ struct run_state {
 	double deadline; /* monotonic, 0: none */
 	double kill_at;  /* SIGKILL the group then; 0: not yet */
 	bool timed_out, stopped;
-	int status; /* wait status of the main process */
+	int status;      /* wait status of the main process */
+	char *container; /* docker mode: the container's name, to kill it */
 };
 
 struct acquirer {
@@ -276,12 +277,63 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 	}
 	env[k] = NULL;
 
+	/* Docker mode: the same command inside the image, on the leased GPUs only. */
+	char **argv = t->argv;
+	struct strbuf name = STRBUF_INIT, dev = STRBUF_INIT, mount = STRBUF_INIT;
+	if (t->docker_image) {
+		size_t no = 0, nv = 0, na = 0;
+		while (t->docker_opts && t->docker_opts[no])
+			no++;
+		while (t->docker_env && t->docker_env[nv])
+			nv++;
+		while (t->argv[na])
+			na++;
+		argv = xcalloc(17 + no + 2 * nv + na, sizeof(*argv)); /* exactly: see below */
+		size_t k2 = 0;
+		strbuf_addf(&name, "gpuci-%d-%zu-%u", (int)getpid(), i + 1, t->attempts);
+		strbuf_addf(&mount, "%s:%s", r->o->cwd, r->o->cwd);
+		argv[k2++] = "docker";
+		argv[k2++] = "run";
+		argv[k2++] = "--rm";
+		argv[k2++] = "--name";
+		argv[k2++] = name.buf;
+		for (size_t j = 0; j < no; j++)
+			argv[k2++] = t->docker_opts[j];
+		if (t->gpus) {
+			strbuf_addf(&dev, "device=%s", t->gpu_ids);
+			argv[k2++] = "--gpus";
+			argv[k2++] = dev.buf;
+		}
+		argv[k2++] = "-v";
+		argv[k2++] = mount.buf;
+		argv[k2++] = "-w";
+		argv[k2++] = (char *)r->o->cwd;
+		for (size_t j = 0; j < nv; j++) {
+			argv[k2++] = "-e";
+			argv[k2++] = t->docker_env[j];
+		}
+		argv[k2++] = (char *)t->docker_image;
+		argv[k2++] = "bash";
+		argv[k2++] = "-lc";
+		argv[k2++] = "pip install -e . --no-deps && exec \"$@\"";
+		argv[k2++] = "bash";
+		for (size_t j = 0; j < na; j++)
+			argv[k2++] = t->argv[j];
+		argv[k2] = NULL;
+		set_str(&st->container, name.buf);
+	}
+
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
 		close(logfd);
 		free(env);
 		strbuf_release(&cvd);
+		if (argv != t->argv)
+			free(argv);
+		strbuf_release(&name);
+		strbuf_release(&dev);
+		strbuf_release(&mount);
 		errno = e;
 		return diag_errno(d, "cannot fork");
 	}
@@ -305,14 +357,19 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 			dprintf(2, "gpuci run: cannot enter %s: %s\n", r->o->cwd, strerror(errno));
 			_exit(126);
 		}
-		execvpe(t->argv[0], t->argv, env);
-		dprintf(2, "gpuci run: cannot run %s: %s\n", t->argv[0], strerror(errno));
+		execvpe(argv[0], argv, env);
+		dprintf(2, "gpuci run: cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(errno == ENOENT ? 127 : 126);
 	}
 	setpgid(pid, pid); /* also here: no race with a kill of the group */
 	close(logfd);
 	free(env);
 	strbuf_release(&cvd);
+	if (argv != t->argv)
+		free(argv);
+	strbuf_release(&name);
+	strbuf_release(&dev);
+	strbuf_release(&mount);
 	st->pid = pid;
 	st->phase = P_RUNNING;
 	st->start = mono();
@@ -408,6 +465,30 @@ static void signal_group(const struct run_state *st, int sig)
 {
 	if (st->pid > 0)
 		kill(-st->pid, sig);
+}
+
+/*
+ * A killed `docker run` client leaves its container running: kill the
+ * container by name too (a child of ours, reaped like any other).
+ */
+static void docker_kill(struct run *r, struct run_state *st)
+{
+	if (!st->container)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, &r->sig.saved, NULL);
+		int devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+		}
+		execlp("docker", "docker", "kill", st->container, (char *)NULL);
+		_exit(127);
+	}
+	free(st->container);
+	st->container = NULL;
 }
 
 static bool group_alive(const struct run_state *st)
@@ -534,6 +615,7 @@ static double tick(struct run *r)
 		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->kill_at &&
 		    now >= st->kill_at) {
 			signal_group(st, SIGKILL);
+			docker_kill(r, st);
 			st->kill_at = now + 1; /* again, in case of a fork race */
 		}
 		if (st->phase == P_ENDING && !group_alive(st))
@@ -666,6 +748,8 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 	proc_signals_close(&r.sig);
 out:
 	for (size_t i = 0; i < n; i++) {
+		if (tests[i].st)
+			free(tests[i].st->container);
 		free(tests[i].st);
 		tests[i].st = NULL;
 	}

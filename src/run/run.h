@@ -34,6 +34,16 @@ struct run_test {
 	char **env;          /* NULL-terminated environment of the test */
 	unsigned gpus;
 	double expected; /* seconds */
+	/*
+	 * Docker mode (docker_image set): the test runs as `docker run --rm
+	 * --name NAME OPTS [--gpus device=IDS] -v CWD:CWD -w CWD -e VAR...
+	 * IMAGE bash -lc 'pip install -e . --no-deps && exec "$@"' bash ARGV`,
+	 * OPTS being the job's container options without their --gpus, the
+	 * -e names those of docker_env (values come from env).
+	 */
+	const char *docker_image;
+	char **docker_opts; /* NULL-terminated */
+	char **docker_env;  /* NULL-terminated variable names */
 	/* What happened (filled by run_suite; free with run_test_release). */
 	enum report_status status;
 	unsigned attempts;

@@ -309,6 +309,68 @@ class RunTest(unittest.TestCase):
                          [("test_new_thing.py", 3)])
         self.assertEqual(runs[0]["env"].get("VIME_TEST_JOB"), "e2e-test-changed")
 
+    def test_docker_mode_runs_the_exact_docker_command(self):
+        # No Docker engine here: a stand-in `docker` records its argv.
+        bindir = os.path.join(self.repo.tmp, "bin")
+        os.mkdir(bindir)
+        log = os.path.join(self.repo.tmp, "docker.jsonl")
+        with open(os.path.join(bindir, "docker"), "w") as f:
+            f.write("#!%s\nimport json, os, sys\n"
+                    "with open(%r, 'a') as f:\n"
+                    "    f.write(json.dumps({'argv': sys.argv[1:], "
+                    "'env': {k: os.environ.get(k) for k in ('VIME_TEST_JOB', 'HF_TOKEN')}}) + '\\n')\n"
+                    % (sys.executable, log))
+        os.chmod(os.path.join(bindir, "docker"), 0o755)
+        env = self.repo.env(PATH=bindir + os.pathsep + os.environ["PATH"])
+        r = self.repo.run("--label", "run-ci-ckpt", "--no-always", "--docker", "job", env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with open(log) as f:
+            calls = [json.loads(line) for line in f]
+        self.assertEqual(len(calls), 3)
+        root = os.path.realpath(self.repo.root)
+        call = next(c for c in calls if "--async-save" in c["argv"])
+        argv = call["argv"]
+        self.assertEqual(argv[:3], ["run", "--rm", "--name"])
+        self.assertRegex(argv[3], r"^gpuci-\d+-\d+-1$")
+        # The job's options, without its --gpus all, then the leased devices.
+        opts = argv[4:argv.index("-v", argv.index("--network=host"))]
+        self.assertNotIn("all", opts)
+        self.assertIn("--shm-size=32g", opts)
+        gi = argv.index("--gpus")
+        self.assertRegex(argv[gi + 1], r"^device=\d,\d$")
+        vi = argv.index(root + ":" + root)
+        self.assertEqual(argv[vi - 1], "-v")
+        self.assertEqual(argv[vi + 1:vi + 3], ["-w", root])
+        self.assertIn("VIME_TEST_JOB", argv)
+        self.assertEqual(call["env"]["VIME_TEST_JOB"], "e2e-test-ckpt")
+        ii = argv.index("ghcr.io/example-org/vime:latest")
+        self.assertEqual(argv[ii + 1:], ["bash", "-lc",
+                                         'pip install -e . --no-deps && exec "$@"', "bash",
+                                         argv[ii + 5], "tests/test_qwen3_4B_ckpt.py",
+                                         "--async-save"])
+        self.assertRegex(argv[ii + 5], r"python3?$")
+        # A job without an image cannot run in --docker job mode: said, not guessed.
+        wf = os.path.join(self.repo.root, ".github", "workflows", "bare.yml")
+        with open(wf, "w") as f:
+            f.write("on: workflow_dispatch\njobs:\n  bare:\n    runs-on: x\n    strategy:\n"
+                    "      matrix: {info: [{test_file: test_glm4_9B.py, num_gpus: 8}]}\n")
+        r = subprocess.run(self.repo.args("--all", "--docker", "job")[:2] +
+                           ["--workflow", wf] + self.repo.args("--all", "--docker", "job")[4:],
+                           capture_output=True, text=True, env=env, cwd=self.repo.root,
+                           timeout=60)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("job 'bare' names no container image", r.stdout)
+        # An image named on the command line serves any job.
+        r = subprocess.run(self.repo.args("--all", "--docker", "img:1")[:2] +
+                           ["--workflow", wf] + self.repo.args("--all", "--docker", "img:1")[4:],
+                           capture_output=True, text=True, env=env, cwd=self.repo.root,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with open(log) as f:
+            last = json.loads(f.read().splitlines()[-1])["argv"]
+        self.assertIn("img:1", last)
+        self.assertIn("device=0,1,2,3,4,5,6,7", last)
+
     def test_usage_errors(self):
         for args, msg in [([], "say what to run"),
                           (["--label", "x", "--all"], "one at a time"),

@@ -124,7 +124,7 @@ static char *test_path(const char *root, const char *f, struct strbuf *why)
 		return NULL;
 	}
 	struct strbuf p = STRBUF_INIT;
-	if (strncmp(f, "tests/", 6))
+	if (strncmp(f, "tests/", 6) != 0)
 		strbuf_adds(&p, "tests/");
 	strbuf_adds(&p, f);
 	for (const char *c = p.buf; *c;) {
@@ -143,7 +143,7 @@ static char *test_path(const char *root, const char *f, struct strbuf *why)
 	strbuf_release(&full);
 	if (real) {
 		size_t rl = strlen(root);
-		if (strncmp(real, root, rl) || real[rl] != '/') {
+		if (strncmp(real, root, rl) != 0 || real[rl] != '/') {
 			strbuf_addf(why, "test_file '%s' leads out of the repository (a symlink)",
 			            f);
 			free(real);
@@ -557,7 +557,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	}
 	/* The job env strings, now that envs no longer grows. */
 	for (size_t i = 0; i < nt; i++) {
-		if (!tests[i].env)
+		if (!tests[i].env || !ecnt[i] || !envs.buf)
 			continue;
 		size_t off = eoff[i], cnt = ecnt[i];
 		size_t m = 0;

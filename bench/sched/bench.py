@@ -66,6 +66,7 @@ import os
 import sys
 import time
 
+T0 = time.monotonic()
 NUM_GPUS = {gpus}
 SECONDS = {seconds!r}
 RECORD = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, ".bench", "record.jsonl")
@@ -88,7 +89,7 @@ def main():
     if ok:
         time.sleep(max(0.0, start + SECONDS - time.monotonic()))
     rec = {{"k": {k}, "gpus": [int(x) for x in ids if x.isdigit()], "want": NUM_GPUS,
-           "start": start, "end": time.monotonic(), "ok": ok, "cvd": raw}}
+           "start": start, "t0": T0, "end": time.monotonic(), "ok": ok, "cvd": raw}}
     fd = os.open(RECORD, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, (json.dumps(rec) + "\\n").encode())
@@ -191,14 +192,17 @@ class Result:
         gaps = []
         for r in self.recs:
             prev = [q["end"] for q in self.recs
-                    if q is not r and set(q["gpus"]) & set(r["gpus"]) and q["end"] <= r["start"] + 1e-3]
-            if prev:
-                gaps.append(r["start"] - max(prev))
+                    if q is not r and set(q["gpus"]) & set(r["gpus"]) and q["end"] <= r["t0"]]
+            if prev:  # start is estimated to a clock tick: never below 0
+                gaps.append(max(0.0, r["start"] - max(prev)))
         return gaps
 
 
 def check_records(tool, recs, n):
-    """Each test ran once, on the GPUs it asked for, and no two shared a GPU."""
+    """Each test ran once, on the GPUs it asked for, and no two shared a GPU.
+
+    The overlap check uses t0 (the test's first statement, exact), not start (its fork,
+    estimated to a clock tick)."""
     seen = {}
     for r in recs:
         seen[r["k"]] = seen.get(r["k"], 0) + 1
@@ -214,12 +218,13 @@ def check_records(tool, recs, n):
     per = {}
     for r in recs:
         for g in r["gpus"]:
-            per.setdefault(g, []).append((r["start"], r["end"], r["k"]))
+            per.setdefault(g, []).append((r["t0"], r["end"], r["k"]))
     for g, ivs in sorted(per.items()):
         ivs.sort()
         for a, b in zip(ivs, ivs[1:]):
-            if b[0] < a[1] - 1e-3:
-                problem(f"{tool}: GPU {g} held by test_{a[2]:02d} and test_{b[2]:02d} at once")
+            if b[0] < a[1]:
+                problem(f"{tool}: GPU {g} held by test_{a[2]:02d} and test_{b[2]:02d} at once "
+                        f"({(a[1] - b[0]) * 1000:.0f} ms)")
 
 
 # --------------------------------------------------------------------------

@@ -1,14 +1,18 @@
 /*
  * sched: which test starts next on a machine of G GPUs and C CPU slots.
  *
- * Longest expected first, with EASY backfilling: walking the pending tests
- * from the longest, each that fits the free GPUs starts; the first that
+ * A priority order, with EASY backfilling: walking the pending tests in
+ * that order, each that fits the free GPUs starts; the first that
  * does not fit becomes the head and gets a reservation at the earliest
  * time the running tests' expected ends free enough GPUs for it. A later
  * test may still start now, but only if it is expected to end before that
  * time or uses GPUs the head will not need then; so narrow tests fill the
  * gaps and a wide test is never starved. Tests without GPUs take CPU slots
  * only, longest first.
+ *
+ * The order is longest expected first, most GPU-seconds first, or widest
+ * first: whichever gives this suite the shortest makespan when played on
+ * the expected durations (sched_new simulates all three).
  *
  * Pure bookkeeping on expected durations: the caller says what started and
  * ended, and when; sched_simulate() plays a whole suite for tests and

@@ -618,8 +618,10 @@ static double tick(struct run *r)
 			docker_kill(r, st);
 			st->kill_at = now + 1; /* again, in case of a fork race */
 		}
-		if (st->phase == P_ENDING && !group_alive(st))
+		if (st->phase == P_ENDING && !group_alive(st)) {
 			finish(r, i);
+			next = now; /* its GPUs are free: look for the next test at once */
+		}
 		if (st->phase == P_RUNNING && st->deadline && !st->timed_out && st->deadline < next)
 			next = st->deadline;
 		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->kill_at &&

@@ -10,9 +10,10 @@
  * gaps and a wide test is never starved. Tests without GPUs take CPU slots
  * only, longest first.
  *
- * The order is longest expected first, most GPU-seconds first, or widest
- * first: whichever gives this suite the shortest makespan when played on
- * the expected durations (sched_new simulates all three).
+ * The order: the best of longest expected first, most GPU-seconds first
+ * and widest first, played on the expected durations, then improved by a
+ * bounded local search (swaps kept when the simulated makespan shrinks),
+ * stopping at the lower bound; deterministic, milliseconds.
  *
  * Pure bookkeeping on expected durations: the caller says what started and
  * ended, and when; sched_simulate() plays a whole suite for tests and

@@ -177,6 +177,37 @@ class RunTest(unittest.TestCase):
         self.assertEqual(len(rows), 6, rows)
 
     def test_ctrl_c_leaves_nothing_running_or_locked(self):
+        self.stop_mid_run(signal.SIGINT, 130)
+
+    def test_sigterm_leaves_nothing_running_or_locked(self):
+        self.stop_mid_run(signal.SIGTERM, 143)
+
+    def test_terminal_shows_a_live_block(self):
+        import pty
+        master, slave = pty.openpty()
+        p = subprocess.Popen(self.repo.args("--label", "run-ci-short", "--no-always"),
+                             stdout=slave, stderr=slave, env=self.repo.env(VIME_MINI_SECONDS="1"),
+                             cwd=self.repo.root)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        p.wait(timeout=60)
+        os.close(master)
+        text = out.decode(errors="replace")
+        self.assertEqual(p.returncode, 0, text)
+        self.assertIn("running  test_qwen2p5_0p5B_short.py", text)  # the live block
+        self.assertRegex(text, r"\d+ queued, \d+ passed, 0 failed")
+        self.assertIn("\x1b[", text)  # redrawn in place
+        self.assertRegex(text, r"passed\s+e2e-test-short")
+
+    def stop_mid_run(self, sig, code):
         env = self.repo.env(VIME_MINI_SECONDS="30")
         p = subprocess.Popen(self.repo.args("--label", "run-ci-short", "--no-always"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -189,9 +220,10 @@ class RunTest(unittest.TestCase):
                     if len(json.load(f).get("holders", [])) >= 2:
                         break
             time.sleep(0.1)
-        p.send_signal(signal.SIGINT)
+        p.send_signal(sig)
         out, err = p.communicate(timeout=30)
-        self.assertEqual(p.returncode, 130, out + err)
+        self.assertEqual(p.returncode, code, out + err)
+        self.assertRegex(out, r"canceled\s+e2e-test-short")  # stopped, not failed
         pids = [x["pid"] for x in self.repo.runs()]
         self.assertTrue(pids)
         for pid in pids:

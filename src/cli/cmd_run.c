@@ -195,10 +195,10 @@ static int job_env(const struct wf *w, const struct plan_job *pj, struct value e
 	return 0;
 }
 
-/* Splits s on blanks into a NULL-terminated array in the arena. */
-static char **split_words(struct arena *a, const char *s, size_t extra)
+/* Splits s on blanks, like bash's read -r -a, into a NULL-terminated array. */
+static char **split_words(struct arena *a, const char *s)
 {
-	char **v = arena_alloc(a, (strlen(s) / 2 + 2 + extra) * sizeof(*v));
+	char **v = arena_alloc(a, (strlen(s) / 2 + 2) * sizeof(*v));
 	size_t n = 0;
 	while (*s) {
 		while (*s == ' ' || *s == '\t' || *s == '\n')
@@ -233,7 +233,7 @@ static int docker_setup(struct run_test *t, const struct wf_job *job, const char
 	}
 	t->docker_image = image;
 	const char *opts = wf_str(wf_get(wf_get(job->node, "container"), "options"));
-	char **words = split_words(a, opts ? opts : "", 0);
+	char **words = split_words(a, opts ? opts : "");
 	size_t k = 0;
 	for (size_t j = 0; words[j]; j++) {
 		if (!strcmp(words[j], "--gpus")) {
@@ -284,14 +284,13 @@ static void on_attempt(void *arg, const struct run_test *t)
 	diag_release(&d);
 }
 
+/* A duration for people ("1.2 s", "3 min 04 s"), as the reports write it. */
 static void human_secs(double s, char *buf, size_t n)
 {
-	if (s < 60)
-		snprintf(buf, n, "%.1f s", s);
-	else if (s < 3600)
-		snprintf(buf, n, "%d min %02d s", (int)s / 60, (int)s % 60);
-	else
-		snprintf(buf, n, "%d h %02d min", (int)s / 3600, (int)s % 3600 / 60);
+	struct strbuf sb = STRBUF_INIT;
+	report_add_duration(&sb, s);
+	snprintf(buf, n, "%s", sb.buf ? sb.buf : "");
+	strbuf_release(&sb);
 }
 
 int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
@@ -504,21 +503,15 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			/* argv: python path args..., args split on blanks (read -r -a). */
 			struct strbuf why = STRBUF_INIT;
 			char *path = test_path(root, t->test_file, &why);
-			size_t na = 0;
-			char **av = arena_alloc(&a, (strlen(t->test_args) / 2 + 4) * sizeof(*av));
-			av[na++] = (char *)python;
-			av[na++] = path ? arena_strndup(&a, path, strlen(path)) : NULL;
+			char **words = split_words(&a, t->test_args);
+			size_t nw = 0;
+			while (words[nw])
+				nw++;
+			char **av = arena_alloc(&a, (nw + 3) * sizeof(*av));
+			av[0] = (char *)python;
+			av[1] = path ? arena_strndup(&a, path, strlen(path)) : NULL;
 			free(path);
-			for (const char *s = t->test_args; *s;) {
-				while (*s == ' ' || *s == '\t' || *s == '\n')
-					s++;
-				const char *b = s;
-				while (*s && *s != ' ' && *s != '\t' && *s != '\n')
-					s++;
-				if (s > b)
-					av[na++] = arena_strndup(&a, b, (size_t)(s - b));
-			}
-			av[na] = NULL;
+			memcpy(av + 2, words, (nw + 1) * sizeof(*av));
 			t->argv = av;
 			if (!av[1]) {
 				t->status = REPORT_NOT_RUNNABLE;
@@ -633,7 +626,6 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	}
 	if (o.dry_run) {
 		unsigned gpus_total = 0;
-		double area = 0;
 		fprintf(ctx->out, "%zu test%s on %u GPU%s (%s):\n", nt, nt == 1 ? "" : "s", total,
 		        total == 1 ? "" : "s", o.workflow);
 		for (size_t i = 0; i < nt; i++) {
@@ -646,7 +638,6 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			        tests[i].display, tests[i].gpus, tests[i].gpus == 1 ? " " : "s", e,
 			        state);
 			gpus_total += tests[i].gpus;
-			area += tests[i].gpus * tests[i].expected;
 		}
 		struct sched_task *st = xcalloc(nt, sizeof(*st));
 		for (size_t i = 0; i < nt; i++)
@@ -660,7 +651,6 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		    ctx->out,
 		    "%u GPUs asked in all; expected to take %s on %u GPUs (no schedule beats %s)\n",
 		    gpus_total, e, total, b);
-		(void)area;
 		goto out;
 	}
 

@@ -44,6 +44,7 @@
 
 #include <sqlite3.h>
 
+#include "base/dl.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
 
@@ -104,24 +105,9 @@ static pthread_once_t api_once = PTHREAD_ONCE_INIT;
  */
 static void *api_dlopen(void)
 {
-	const char *env = getenv("GPUCI_LIBSQLITE3");
-	const char *names[] = {"libsqlite3.so.0", "libsqlite3.so"};
-	if (env && *env) {
-		void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL);
-		if (!h)
-			snprintf(api_error, sizeof(api_error), "GPUCI_LIBSQLITE3=%s: %s", env,
-			         dlerror());
-		return h;
-	}
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-		if (h)
-			return h;
-		/* The first failure says most (the versioned name is the one wanted). */
-		if (i == 0)
-			snprintf(api_error, sizeof(api_error), "%s", dlerror());
-	}
-	return NULL;
+	static const char *const names[] = {"libsqlite3.so.0", "libsqlite3.so"};
+	return dl_open_first("GPUCI_LIBSQLITE3", names, sizeof(names) / sizeof(names[0]), api_error,
+	                     sizeof(api_error));
 }
 
 static void api_load(void)

@@ -19,6 +19,7 @@
 
 #include <git2.h>
 
+#include "base/dl.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
 
@@ -75,24 +76,9 @@ static pthread_once_t api_once = PTHREAD_ONCE_INIT;
  */
 static void *api_dlopen(void)
 {
-	const char *env = getenv("GPUCI_LIBGIT2");
-	const char *names[] = {"libgit2.so.1.5", "libgit2.so"};
-	if (env && *env) {
-		void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL);
-		if (!h)
-			snprintf(api_error, sizeof(api_error), "GPUCI_LIBGIT2=%s: %s", env,
-			         dlerror());
-		return h;
-	}
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-		if (h)
-			return h;
-		/* The first failure says most (the versioned name is the one wanted). */
-		if (i == 0)
-			snprintf(api_error, sizeof(api_error), "%s", dlerror());
-	}
-	return NULL;
+	static const char *const names[] = {"libgit2.so.1.5", "libgit2.so"};
+	return dl_open_first("GPUCI_LIBGIT2", names, sizeof(names) / sizeof(names[0]), api_error,
+	                     sizeof(api_error));
 }
 
 static void api_load(void)

@@ -11,16 +11,9 @@
 #include "cli/cli.h"
 #include "base/diff.h"
 #include "base/fs.h"
-#include "tpl/tpl.h"
-#include "wf/wf.h"
+#include "wf/gen.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
-
-#define HEADER_RULE                                                                                \
-	"################################################################################\n"
-#define HEADER                                                                                     \
-	HEADER_RULE "# This file is auto-generated from the .j2 file via gpuci render. Do not "    \
-	            "edit manually.\n" HEADER_RULE
 
 static const char render_usage[] = "usage: gpuci render [--check] [DIR]\n"
                                    "       gpuci render --stdout FILE.j2\n";
@@ -54,19 +47,18 @@ static const char render_description[] =
     "  gpuci render --check                  # in CI: fail when someone forgot\n"
     "  gpuci render --stdout pr-test.yml.j2 | less\n";
 
-/* Renders one template; body only. Errors are printed. */
-static int render_body(struct gpuci_ctx *ctx, const char *path, struct strbuf *out)
+/* Renders one template; body only, or the whole file (out_name set). Errors are printed. */
+static int render_one(struct gpuci_ctx *ctx, const char *path, const char *out_name,
+                      struct strbuf *out)
 {
 	struct strbuf src = STRBUF_INIT;
 	struct diag d = DIAG_INIT;
-	struct tpl *t = NULL;
-	int rc = -1;
-	if (fs_read_all(path, &src, &d) == 0 &&
-	    tpl_compile(&t, src.buf, src.len, path, NULL, &d) == 0 && tpl_render(t, out, &d) == 0)
-		rc = 0;
+	int rc = fs_read_all(path, &src, &d);
+	if (rc == 0)
+		rc = out_name ? wf_gen_file(src.buf, src.len, path, out_name, out, &d)
+		              : wf_gen_body(src.buf, src.len, path, out, &d);
 	if (rc < 0)
 		cli_error(ctx, "render", &d);
-	tpl_free(t);
 	strbuf_release(&src);
 	diag_release(&d);
 	return rc;
@@ -120,12 +112,8 @@ static int render_dir(struct gpuci_ctx *ctx, const char *dir, bool check)
 		struct strbuf tpath = STRBUF_INIT, opath = STRBUF_INIT, text = STRBUF_INIT;
 		strbuf_addf(&tpath, "%s/%s", dir, names[i]);
 		strbuf_addf(&opath, "%s/%.*s", dir, (int)(strlen(names[i]) - 3), names[i]);
-		strbuf_adds(&text, HEADER);
 		struct diag d = DIAG_INIT;
-		if (render_body(ctx, tpath.buf, &text) < 0) {
-			failed++;
-		} else if (wf_check_yaml(text.buf, text.len, opath.buf, &d) < 0) {
-			cli_error(ctx, "render", &d);
+		if (render_one(ctx, tpath.buf, opath.buf, &text) < 0) {
 			failed++;
 		} else {
 			struct strbuf old = STRBUF_INIT;
@@ -237,7 +225,7 @@ int cmd_render(int argc, char **argv, struct gpuci_ctx *ctx)
 			return rc;
 		}
 		struct strbuf out = STRBUF_INIT;
-		int rc = render_body(ctx, stdout_file, &out) < 0 ? EXIT_FAILED : EXIT_OK;
+		int rc = render_one(ctx, stdout_file, NULL, &out) < 0 ? EXIT_FAILED : EXIT_OK;
 		if (rc == EXIT_OK)
 			fwrite(out.buf, 1, out.len, ctx->out); /* main reports a write error */
 		strbuf_release(&out);

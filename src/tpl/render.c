@@ -1285,9 +1285,19 @@ void tpl_set_limits(struct tpl *t, size_t max_bytes, unsigned long long max_step
 
 int tpl_render(const struct tpl *t, struct strbuf *out, struct diag *d)
 {
+	return tpl_render_vars(t, NULL, out, d);
+}
+
+int tpl_render_vars(const struct tpl *t, const struct vdict *vars, struct strbuf *out,
+                    struct diag *d)
+{
 	struct arena a = ARENA_INIT;
 	struct rctx r = {.a = &a, .t = t, .d = d, .line = 1};
-	struct frame top = {0};
+	/* The variables are a frame around the template's own: `set` shadows them. */
+	struct frame globals = {0};
+	if (vars)
+		globals.vars = *vars;
+	struct frame top = {.parent = vars ? &globals : NULL};
 	size_t old_max = out->max;
 	if (!out->max || out->max > out->len + t->max_bytes)
 		out->max = out->len + t->max_bytes;

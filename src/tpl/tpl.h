@@ -44,6 +44,15 @@ int tpl_compile(struct tpl **out, const char *src, size_t len, const char *name,
 int tpl_render(const struct tpl *t, struct strbuf *out, struct diag *d);
 
 /*
+ * The same with variables defined for the template (vars may be NULL):
+ * names the template reads as it reads its own `set` variables. vars is
+ * only read, and must outlive the call.
+ */
+struct vdict;
+int tpl_render_vars(const struct tpl *t, const struct vdict *vars, struct strbuf *out,
+                    struct diag *d);
+
+/*
  * Bounds on one render, so that a hostile or mistaken template ends with an
  * error instead of running for hours or filling memory: the size of any
  * string built (the output included) and the number of evaluation steps.

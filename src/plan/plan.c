@@ -262,6 +262,11 @@ static int make_contexts(const struct wf *w, const struct plan_opts *o, struct a
 		put(a, pull, "base", base);
 		put(a, pull, "draft", value_bool(false));
 		put(a, ev, "action", value_str_static(o->nlabels ? "labeled" : "synchronize"));
+		if (o->nlabels) { /* a labeled event names the label just added: the last */
+			struct value added = value_dict(a);
+			put(a, added, "name", str_of(a, o->labels[o->nlabels - 1]));
+			put(a, ev, "label", added);
+		}
 		put(a, ev, "number", value_int(1));
 		put(a, ev, "pull_request", pull);
 		put(a, github, "ref", value_str_static("refs/pull/1/merge"));
@@ -769,6 +774,22 @@ static void literals(struct arena *a, const char *s, const char ***list, size_t 
 			break;
 		s++;
 	}
+}
+
+bool plan_label_gates(const struct wf_job *j, const char *label)
+{
+	if (!j->if_ || !j->if_->s)
+		return false;
+	struct arena a = ARENA_INIT;
+	const char **lits = NULL;
+	size_t n = 0, cap = 0;
+	literals(&a, j->if_->s, &lits, &n, &cap);
+	bool hit = false;
+	for (size_t i = 0; i < n && !hit; i++)
+		hit = !strcmp(lits[i], label);
+	free(lits);
+	arena_release(&a);
+	return hit;
 }
 
 int plan_catalogue(const struct wf *w, struct plan_catalogue *c, struct diag *d)

@@ -110,4 +110,10 @@ struct plan_catalogue {
 };
 
 int plan_catalogue(const struct wf *w, struct plan_catalogue *c, struct diag *d);
+
+/*
+ * Whether the label is a string literal of the job's own `if:`: the job
+ * is gated by it, not only reached through a job it needs.
+ */
+bool plan_label_gates(const struct wf_job *j, const char *label);
 void plan_catalogue_release(struct plan_catalogue *c);

@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `gpuci new-test`, on copies of examples/vime-mini.
+
+A new test must come out as a module Python compiles, in the standard
+pattern, whose NUM_GPUS `gpuci changed` and `gpuci lint` read back; the
+template must change by exactly the added line; the rendered workflow must
+plan the test under its label, and `gpuci run` must run it. Every refusal
+must leave the repository as it was.
+
+Run: python3 tests/cli/new_test_test.py build/gpuci
+"""
+import ast
+import difflib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+GPUCI = None
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLE = os.path.join(ROOT, "examples", "vime-mini")
+WF = ".github/workflows/pr-test.yml"
+TPL = WF + ".j2"
+PROXIES = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"]
+
+
+def run(cmd, cwd, env=None, timeout=120):
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+class Repo:
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="gpuci-new-test-")
+        self.dir = os.path.join(self.tmp, "repo")
+        shutil.copytree(EXAMPLE, self.dir)
+
+    def close(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def path(self, rel):
+        return os.path.join(self.dir, rel)
+
+    def read(self, rel):
+        with open(self.path(rel), encoding="utf-8") as f:
+            return f.read()
+
+    def write(self, rel, text):
+        with open(self.path(rel), "w", encoding="utf-8") as f:
+            f.write(text)
+
+    def gpuci(self, *args, env=None):
+        return run([GPUCI, *args], self.dir, env=env)
+
+    def snapshot(self):
+        """Every file's bytes, to prove that nothing changed."""
+        out = {}
+        for top, _, files in os.walk(self.dir):
+            for name in files:
+                p = os.path.join(top, name)
+                with open(p, "rb") as f:
+                    out[os.path.relpath(p, self.dir)] = f.read()
+        return out
+
+    def git(self, *args):
+        r = run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main",
+                 *args], self.dir)
+        if r.returncode != 0:
+            raise AssertionError(f"git {args}: {r.stderr}")
+        return r.stdout
+
+
+class NewTest(unittest.TestCase):
+    def setUp(self):
+        self.repo = Repo()
+        self.addCleanup(self.repo.close)
+
+    def new_test(self, *args, ok=True):
+        before = self.repo.snapshot()
+        r = self.repo.gpuci("new-test", *args)
+        if ok:
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        else:
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertEqual(self.repo.snapshot(), before, "a refusal changed files")
+        return r
+
+    def added_lines(self, old, new):
+        """The lines of new that are not in old, and whether any old line went."""
+        diff = list(difflib.ndiff(old.split("\n"), new.split("\n")))
+        added = [l[2:] for l in diff if l.startswith("+ ")]
+        removed = [l[2:] for l in diff if l.startswith("- ")]
+        return added, removed
+
+    def test_registered_test_end_to_end(self):
+        old_tpl = self.repo.read(TPL)
+        r = self.new_test("qwen3_8B_grpo", "--gpus", "4", "--job", "e2e-test-short",
+                          "--model", "Qwen3-8B")
+        path = "tests/test_qwen3_8B_grpo.py"
+        self.assertIn(f"created {path} (NUM_GPUS = 4, from tests/ci/test_template.py)",
+                      r.stdout)
+        # The template: exactly one line more, in the list's own style, where it says.
+        new_tpl = self.repo.read(TPL)
+        added, removed = self.added_lines(old_tpl, new_tpl)
+        self.assertEqual(removed, [])
+        self.assertEqual(added, ["    {'test_file': 'test_qwen3_8B_grpo.py', 'num_gpus': 4},"])
+        line = new_tpl.split("\n").index(added[0]) + 1
+        self.assertIn(f"{TPL}:{line}: + {added[0].strip()}", r.stdout)
+        self.assertIn("e2e-test-short's list short_tests (label run-ci-short)", r.stdout)
+        self.assertIn("and job e2e-test-image (label run-ci-image)", r.stdout)
+        self.assertIn(f"rendered {WF}", r.stdout)
+        # The file: compiles; the standard pattern.
+        src = self.repo.read(path)
+        tree = ast.parse(src)
+        self.assertTrue(ast.get_docstring(tree))
+        top = {n.targets[0].id: n.value.value for n in tree.body if isinstance(n, ast.Assign)}
+        self.assertEqual(top["NUM_GPUS"], 4)
+        self.assertEqual(top["MODEL_NAME"], "Qwen3-8B")
+        defs = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+        self.assertEqual(defs, ["prepare", "execute"])
+        self.assert_main_block(tree)
+        # The workflow is current and plans the test under its label (and the image job's).
+        self.assertEqual(self.repo.gpuci("render", "--check").returncode, 0)
+        for label, job in (("run-ci-short", "e2e-test-short"), ("run-ci-image", "e2e-test-image")):
+            p = json.loads(self.repo.gpuci("plan", "--label", label, "--json").stdout)
+            entries = [e for j in p["jobs"] if j["name"] == job for e in j["matrix"]]
+            mine = [e for e in entries if e["info"]["test_file"] == "test_qwen3_8B_grpo.py"]
+            self.assertEqual(len(mine), 1, (job, entries))
+            self.assertEqual(mine[0]["info"]["num_gpus"], 4)
+        # lint reads it back: registered, right GPU count, clean.
+        lint = self.repo.gpuci("lint")
+        self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
+        # gpuci run runs it as CI would (vime-mini's template simulates training).
+        locks = os.path.join(self.repo.tmp, "locks")
+        record = os.path.join(self.repo.tmp, "record")
+        os.mkdir(locks)
+        os.mkdir(record)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VIME_MINI_", "GITHUB_"))}
+        env.update(VIME_MINI_RECORD=record, VIME_MINI_SECONDS="0.2")
+        r = run([GPUCI, "run", "--job", "e2e-test-short", "--test", "test_qwen3_8B_grpo.py",
+                 "--gpus", "8", "--lock-path-pattern", os.path.join(locks, "gpu_{gpu_id}.lock"),
+                 "--history", os.path.join(self.repo.tmp, "h.db")], self.repo.dir, env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with open(os.path.join(record, "runs.jsonl")) as f:
+            runs = [json.loads(l) for l in f if l.strip()]
+        self.assertEqual([(x["test"], len(x["gpus"]), x["outcome"]) for x in runs],
+                         [("test_qwen3_8B_grpo.py", 4, "passed")])
+
+    def assert_main_block(self, tree):
+        main = [n for n in tree.body if isinstance(n, ast.If) and
+                ast.unparse(n.test).replace("'", '"') == '__name__ == "__main__"']
+        self.assertEqual(len(main), 1)
+        calls = [ast.unparse(n) for n in ast.walk(main[0]) if isinstance(n, ast.Call)]
+        self.assertIn("prepare()", calls)
+        self.assertIn("execute()", calls)
+        self.assertIn("os.environ.pop(proxy_var, None)", calls)
+        body = ast.unparse(main[0])
+        self.assertLess(body.index("prepare()"), body.index("os.environ.pop"))
+        self.assertLess(body.index("os.environ.pop"), body.index("execute()"))
+        loop = [n for n in ast.walk(main[0]) if isinstance(n, ast.For)][0]
+        self.assertEqual([c.value for c in loop.iter.elts], PROXIES)
+
+    def test_changed_reads_the_gpu_count_back(self):
+        self.repo.git("init", "-q")
+        self.repo.git("add", "-A")
+        self.repo.git("commit", "-qm", "base")
+        self.repo.git("checkout", "-qb", "pr")
+        self.new_test("moe_probe", "--gpus", "2")
+        self.repo.git("add", "-A")
+        self.repo.git("commit", "-qm", "a test")
+        r = self.repo.gpuci("changed", "--base", "main", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout),
+                         {"info": [{"test_file": "tests/test_moe_probe.py", "num_gpus": 2}]})
+
+    def test_built_in_pattern(self):
+        os.remove(self.repo.path("tests/ci/test_template.py"))
+        r = self.new_test("plain", "--gpus", "8")
+        self.assertIn("from the built-in pattern", r.stdout)
+        src = self.repo.read("tests/test_plain.py")
+        tree = ast.parse(src)
+        self.assertTrue(ast.get_docstring(tree))
+        names = [n.targets[0].id for n in tree.body if isinstance(n, ast.Assign)]
+        self.assertEqual(names, ["MODEL_NAME", "NUM_GPUS"])
+        self.assertEqual([n.name for n in tree.body if isinstance(n, ast.FunctionDef)],
+                         ["prepare", "execute"])
+        self.assert_main_block(tree)
+        # Not registered: lint says so, and how to fix it.
+        lint = json.loads(self.repo.gpuci("lint", "--json").stdout)["findings"]
+        self.assertEqual([(f["rule"], f["file"]) for f in lint],
+                         [("unregistered-test", "tests/test_plain.py")])
+        # A test nobody wrote yet fails rather than passes.
+        r = run([sys.executable, "tests/test_plain.py"], self.repo.dir)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("NotImplementedError", r.stderr)
+        self.assertIn("--existing --job JOB", self.new_test("plain2", "--gpus", "1").stdout)
+
+    def test_names(self):
+        for name, path in (("a1", "tests/test_a1.py"), ("test_b2", "tests/test_b2.py"),
+                           ("c3.py", "tests/test_c3.py"), ("tests/test_d4.py", "tests/test_d4.py"),
+                           ("plugin_contracts/e5", "tests/plugin_contracts/test_e5.py")):
+            r = self.new_test(name, "--gpus", "0")
+            self.assertIn(f"created {path}", r.stdout)
+            self.assertTrue(os.path.exists(self.repo.path(path)))
+        for bad in ("a-b", "../x", "x/../y", "", "nodir/x", "a b"):
+            r = self.new_test(bad, "--gpus", "1", ok=False)
+            self.assertEqual(r.returncode, 2, (bad, r.stderr))
+
+    def test_args_and_quotes(self):
+        args = "--msg it's  \"quoted\" \\n"
+        self.new_test("quoted", "--gpus", "2", "--job", "e2e-test-ckpt", "--args", args)
+        p = json.loads(self.repo.gpuci("plan", "--label", "run-ci-ckpt", "--json").stdout)
+        got = [e["info"] for j in p["jobs"] for e in j["matrix"]
+               if e["info"]["test_file"] == "test_quoted.py"]
+        self.assertEqual(got, [{"num_gpus": 2, "test_args": args, "test_file": "test_quoted.py"}])
+
+    def test_inline_list_in_a_job(self):
+        old = self.repo.read(TPL)
+        self.new_test("plugin_contracts/test_plugin_loss_contracts", "--gpus", "0",
+                      "--job", "plugin-contracts")
+        added, removed = self.added_lines(old, self.repo.read(TPL))
+        self.assertEqual(removed, [])
+        self.assertEqual(added, ["            {'test_file': "
+                                 "'plugin_contracts/test_plugin_loss_contracts.py', "
+                                 "'num_gpus': 0},"])
+
+    def test_existing_file(self):
+        path = "tests/test_orphan.py"
+        shutil.copy(self.repo.path("tests/test_glm4_9B.py"), self.repo.path(path))
+        r = self.new_test("orphan", "--gpus", "4", "--existing", "--job", "e2e-test-short",
+                          ok=False)
+        self.assertIn("NUM_GPUS = 8, not 4", r.stderr)
+        r = self.new_test("orphan", "--existing", "--job", "e2e-test-megatron")
+        self.assertNotIn("created", r.stdout)
+        self.assertIn("'test_file': 'test_orphan.py', 'num_gpus': 8", r.stdout)
+        self.assertEqual(self.repo.gpuci("lint").returncode, 0)
+
+    def test_refusals_change_nothing(self):
+        r = self.new_test("glm4_9B", "--gpus", "8", ok=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("never overwrites", r.stderr)
+        r = self.new_test("img", "--gpus", "8", "--job", "e2e-test-image", ok=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("short_tests", r.stderr)
+        self.assertIn("nothing was changed", r.stderr)
+        r = self.new_test("nojob", "--gpus", "8", "--job", "e2e-test-nope", ok=False)
+        self.assertIn("e2e-test-megatron", r.stderr)  # names the jobs there are
+        r = self.new_test("dup", "--gpus", "4", "--job", "e2e-test-short", ok=True)
+        r = self.new_test("dup", "--existing", "--job", "e2e-test-short", ok=False)
+        self.assertIn("already", r.stderr)
+        r = self.new_test("x", ok=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--gpus", r.stderr)
+        r = self.new_test("x", "--gpus", "1", "--args", "--y", ok=False)
+        self.assertEqual(r.returncode, 2)
+
+    def test_a_template_that_does_not_set_num_gpus(self):
+        self.repo.write("tests/ci/test_template.py", '"""<< name >>"""\nNUM_GPUS = 3\n')
+        r = self.new_test("t", "--gpus", "2", "--job", "e2e-test-ckpt", ok=False)
+        self.assertIn("tests/ci/test_template.py", r.stderr)
+        self.assertIn("NUM_GPUS = 2", r.stderr)
+
+    def test_dry_run(self):
+        before = self.repo.snapshot()
+        r = self.repo.gpuci("new-test", "dry", "--gpus", "2", "--job", "e2e-test-ckpt",
+                            "--dry-run")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("would create tests/test_dry.py", r.stdout)
+        self.assertRegex(r.stdout, re.escape(TPL) + r":\d+: \+ \{'test_file': 'test_dry.py'")
+        self.assertEqual(self.repo.snapshot(), before)
+
+    def test_a_list_without_a_trailing_comma(self):
+        self.repo.write(TPL, self.repo.read(TPL).replace(
+            "{'test_file': 'test_qwen3_4B_precision.py', 'num_gpus': 2},\n]",
+            "{'test_file': 'test_qwen3_4B_precision.py', 'num_gpus': 2}\n]"))
+        self.assertEqual(self.repo.gpuci("render").returncode, 0)
+        r = self.new_test("p", "--gpus", "1", "--job", "e2e-test-precision", ok=False)
+        self.assertIn("comma", r.stderr)
+
+
+def main():
+    global GPUCI
+    if len(sys.argv) < 2:
+        sys.exit("usage: new_test_test.py PATH-TO-GPUCI")
+    GPUCI = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -89,5 +89,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_history(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_labels(int argc, char **argv, struct gpuci_ctx *ctx);
+int cmd_new_test(int argc, char **argv, struct gpuci_ctx *ctx);
+int cmd_lint(int argc, char **argv, struct gpuci_ctx *ctx);
 
 #endif

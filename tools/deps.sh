@@ -4,7 +4,7 @@
 # Usage: tools/deps.sh [build|test|demo]   (test: what the suite needs; demo: python3)
 set -euo pipefail
 
-want=(cmake make gcc pkg-config libc6-dev libyaml-dev libgit2-dev libsqlite3-dev)
+want=(cmake make gcc pkg-config libc6-dev libyaml-dev libgit2-dev libsqlite3-dev scdoc)
 [ "${1:-build}" = test ] && want+=(libcmocka-dev python3 python3-jinja2 git libxml2-utils)
 [ "${1:-build}" = demo ] && want+=(python3) # the example's tests are Python
 

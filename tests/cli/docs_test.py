@@ -1,0 +1,417 @@
+#!/usr/bin/env python3
+"""The man pages and the bash completion, checked against the program.
+
+Man pages: the build leaves them in BUILD/doc/man/ (BUILD: the folder of the
+gpuci binary; GPUCI_MAN_DIR overrides it). Each command of `gpuci help` but
+help and version has its page, which names the command and every option of
+its --help; gpuci(1) lists every command and every environment variable the
+sources read; every page renders without a warning.
+
+Completion: completions/gpuci.bash is sourced in a plain `bash --norc`,
+COMP_WORDS and COMP_CWORD are set as bash sets them, _gpuci is called and
+COMPREPLY printed; the answers are compared with what gpuci itself says
+(help, --help, labels --json, the workflow's jobs).
+
+Run: python3 tests/cli/docs_test.py build/gpuci
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+GPUCI = None
+MAN_DIR = None
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COMPLETION = os.path.join(ROOT, "completions", "gpuci.bash")
+EXAMPLE = os.path.join(ROOT, "examples", "vime-mini")
+
+# A second workflow, far from the example: other labels, other jobs, and
+# jobs no label gates (one only on push, one on no pull request at all).
+OTHER_WORKFLOW = """\
+name: Other
+on:
+  pull_request:
+  push:
+jobs:
+  alpha-job:
+    if: contains(github.event.pull_request.labels.*.name, 'alpha-label')
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo a
+  beta-job:
+    if: contains(github.event.pull_request.labels.*.name, 'beta-label')
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo b
+  always-job:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo c
+  push-only:
+    if: github.event_name == 'push'
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo d
+"""
+OTHER_LABELS = {"alpha-label", "beta-label"}
+OTHER_JOBS = {"alpha-job", "beta-job", "always-job", "push-only"}
+
+
+def gpuci(*args, cwd=None):
+    return subprocess.run([GPUCI, *args], capture_output=True, text=True, timeout=30, cwd=cwd)
+
+
+def help_commands():
+    """The command names of `gpuci help`, in order."""
+    r = gpuci("help")
+    assert r.returncode == 0, r.stderr
+    section = r.stdout.split("\nCommands:\n", 1)[1].split("\n\n", 1)[0]
+    names = [m.group(1) for m in re.finditer(r"^  ([a-z][a-z0-9-]*) +\S", section, re.M)]
+    assert names, r.stdout
+    return names
+
+
+OPTION_LINE = re.compile(r"^  (?:-([A-Za-z0-9]), |    )--([A-Za-z0-9][A-Za-z0-9-]*)"
+                         r"(?: ([^ ]+))?(?: {2,}|$)")
+
+
+def help_options(*cmd):
+    """[(short or None, long, arg or None)] of the Options: of `gpuci CMD --help`."""
+    r = gpuci(*cmd, "--help")
+    assert r.returncode == 0, (cmd, r.stderr)
+    assert "\nOptions:\n" in r.stdout, cmd
+    opts = []
+    for line in r.stdout.split("\nOptions:\n", 1)[1].splitlines():
+        m = OPTION_LINE.match(line)
+        if m:
+            opts.append((m.group(1), "--" + m.group(2), m.group(3)))
+    assert opts, (cmd, r.stdout)
+    return opts
+
+
+def usage_command(cmd):
+    """The command words of the first usage line of `gpuci CMD --help`."""
+    first = gpuci(cmd, "--help").stdout.splitlines()[0]
+    m = re.match(r"usage: gpuci ([a-z][a-z0-9-]*)", first)
+    assert m, first
+    return m.group(1)
+
+
+def page_path(name):
+    return os.path.join(MAN_DIR, name + ".1")
+
+
+def page_text(name):
+    """The roff of a page, with font changes and escapes taken out."""
+    with open(page_path(name), encoding="utf-8") as f:
+        roff = f.read()
+    text = re.sub(r"\\f[BIRP]|\\f\(..|\\&|\\c", "", roff)
+    text = text.replace("\\-", "-").replace("\\(aq", "'").replace("\\\\", "\\")
+    return text
+
+
+def names_option(text, opt):
+    return re.search(r"(?<![\w-])" + re.escape(opt) + r"(?![\w-])", text) is not None
+
+
+class ManPagesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.isdir(MAN_DIR):
+            raise AssertionError(
+                f"no man pages in {MAN_DIR}: the build makes them with scdoc "
+                "(apt-get install -y scdoc, then run cmake again and build)")
+        cls.commands = [c for c in help_commands() if c not in ("help", "version")]
+
+    def test_every_command_has_a_page_and_so_has_gpuci(self):
+        missing = [p for p in ["gpuci"] + [f"gpuci-{c}" for c in self.commands]
+                   if not os.path.isfile(page_path(p))]
+        self.assertEqual(missing, [], f"pages missing in {MAN_DIR}")
+
+    def test_no_page_without_a_command(self):
+        pages = {f[:-2] for f in os.listdir(MAN_DIR) if f.endswith(".1")}
+        self.assertEqual(pages - {"gpuci"} - {f"gpuci-{c}" for c in self.commands}, set())
+
+    def test_each_page_is_roff_with_its_title(self):
+        for name in ["gpuci"] + [f"gpuci-{c}" for c in self.commands]:
+            with self.subTest(page=name):
+                with open(page_path(name), encoding="utf-8") as f:
+                    lines = [ln for ln in f.read().splitlines()
+                             if ln and not ln.startswith(('.\\"', ".ie", ".el", ".ds", ".nh",
+                                                           ".ad"))]
+                self.assertTrue(lines and lines[0].startswith(".TH"), lines[:3])
+                self.assertRegex(lines[0], rf'^\.TH "{re.escape(name)}" "1"')
+                text = page_text(name)
+                for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS",
+                                "EXAMPLES", "SEE ALSO"):
+                    self.assertIn(f"\n.SH {section}\n", text)
+
+    def test_each_command_page_names_its_command_and_every_option(self):
+        for cmd in self.commands:
+            with self.subTest(command=cmd):
+                text = page_text(f"gpuci-{cmd}")
+                name = usage_command(cmd)
+                self.assertEqual(name, cmd)
+                name_section = text.split(".SH NAME", 1)[1].split(".SH", 1)[0]
+                self.assertIn(f"gpuci-{name} - ", name_section)
+                synopsis = text.split(".SH SYNOPSIS", 1)[1].split(".SH", 1)[0]
+                self.assertIn(f"gpuci {name}", synopsis)
+                options = text.split(".SH OPTIONS", 1)[1].split("\n.SH", 1)[0]
+                opts = help_options(cmd)
+                if cmd == "lock":
+                    opts += help_options("lock", "status")
+                for short, long, arg in opts:
+                    self.assertTrue(names_option(options, long),
+                                    f"gpuci-{cmd}(1) OPTIONS does not name {long}")
+                    if short:
+                        self.assertTrue(names_option(options, "-" + short),
+                                        f"gpuci-{cmd}(1) OPTIONS does not name -{short}")
+                    if arg:
+                        self.assertRegex(options, re.escape(long) + r"(=| )" + re.escape(arg),
+                                         f"gpuci-{cmd}(1): {long} without its {arg}")
+
+    def test_gpuci_page_lists_every_command_and_global_option(self):
+        text = page_text("gpuci")
+        commands = text.split(".SH COMMANDS", 1)[1].split("\n.SH", 1)[0]
+        for cmd in help_commands():
+            self.assertRegex(commands, rf"(?m)^{re.escape(cmd)}( |$)",
+                             f"gpuci(1) COMMANDS does not list {cmd}")
+        listed = set(re.findall(r"(?m)^([a-z][a-z0-9-]*)(?: |$)", commands))
+        self.assertEqual(listed - set(help_commands()), set(), "commands gpuci does not have")
+        for opt in ("-h", "--help", "-V", "--version"):
+            self.assertTrue(names_option(text, opt), opt)
+
+    def test_gpuci_page_names_every_variable_and_default_file_of_the_sources(self):
+        variables, files = set(), set()
+        for folder, _, names in os.walk(os.path.join(ROOT, "src")):
+            for n in names:
+                if not n.endswith((".c", ".h")):
+                    continue
+                with open(os.path.join(folder, n), encoding="utf-8", errors="replace") as f:
+                    src = f.read()
+                variables |= set(re.findall(r'getenv\("([A-Za-z_][A-Za-z0-9_]*)"\)', src))
+                variables |= set(re.findall(r'dl_open_first\("([A-Z_][A-Z0-9_]*)"', src))
+                files |= set(re.findall(
+                    r'#define (?:HISTORY_DEFAULT_PATH|LEASE_DEFAULT_PATTERN|DEFAULT_WORKFLOW)'
+                    r' "([^"]+)"', src))
+        self.assertIn("GPUCI_TOTAL_GPUS", variables)
+        self.assertGreaterEqual(len(files), 3, files)
+        env = page_text("gpuci").split(".SH ENVIRONMENT", 1)[1].split("\n.SH", 1)[0]
+        for v in sorted(variables):
+            self.assertRegex(env, rf"(?<![\w]){v}(?![\w])", f"gpuci(1) ENVIRONMENT lacks {v}")
+        text = page_text("gpuci")
+        for f in sorted(files):
+            self.assertIn(f, text, f"gpuci(1) does not mention {f}")
+        self.assertIn(".gpuci/runs/", text)
+
+    def test_see_also_names_only_pages_that_exist(self):
+        for page in os.listdir(MAN_DIR):
+            text = page_text(page[:-2])
+            see = text.split(".SH SEE ALSO", 1)[1]
+            for ref in re.findall(r"(gpuci(?:-[a-z-]+)?)\(1\)", see):
+                self.assertTrue(os.path.isfile(page_path(ref)), f"{page}: {ref}(1)")
+
+    def test_pages_render_without_warnings(self):
+        man, groff = shutil.which("man"), shutil.which("groff")
+        if not man and not groff:
+            self.skipTest("neither man nor groff is installed")
+        env = dict(os.environ, MANWIDTH="80", LC_ALL="C.UTF-8", MAN_KEEP_STDERR="1")
+        for page in sorted(os.listdir(MAN_DIR)):
+            path = os.path.join(MAN_DIR, page)
+            with self.subTest(page=page):
+                if man:
+                    r = subprocess.run([man, "--warnings", "-l", path], capture_output=True,
+                                       text=True, timeout=60, env=env)
+                else:
+                    r = subprocess.run([groff, "-man", "-ww", "-z", path],
+                                       capture_output=True, text=True, timeout=60, env=env)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stderr, "")
+                if man:
+                    self.assertIn("NAME", r.stdout)
+                    # No scdoc markup left over: an _X_ that did not underline.
+                    stray = re.findall(r"(?<![\w])_[A-Za-z][\w.-]*_(?![\w])", r.stdout)
+                    self.assertEqual(stray, [], "scdoc underline left in the text")
+
+
+class CompletionTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="gpuci-docs-")
+        cls.repo = os.path.join(cls.tmp, "vime-mini")
+        shutil.copytree(EXAMPLE, cls.repo, symlinks=True)
+        wf_dir = os.path.join(cls.repo, ".github", "workflows")
+        # Files that --workflow completion must leave out, and one it keeps.
+        for name in ("notes.txt", "ci.yaml"):
+            with open(os.path.join(wf_dir, name), "w") as f:
+                f.write("x: 1\n" if name.endswith(".yaml") else "notes\n")
+        cls.other = os.path.join(cls.tmp, "other")
+        os.makedirs(os.path.join(cls.other, ".github", "workflows"))
+        cls.other_wf = os.path.join(cls.other, ".github", "workflows", "other.yml")
+        with open(cls.other_wf, "w") as f:
+            f.write(OTHER_WORKFLOW)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def complete(self, *words, cwd=None):
+        """COMPREPLY for `gpuci WORDS...`, the last word being completed."""
+        script = ('source "$1"; shift; COMP_WORDS=("$@"); '
+                  'COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); '
+                  'COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE}; '
+                  '_gpuci; printf "%s\\n" "${COMPREPLY[@]}"')
+        r = subprocess.run(["bash", "--norc", "--noprofile", "-c", script, "bash", COMPLETION,
+                            GPUCI, *words], capture_output=True, text=True, timeout=60,
+                           cwd=cwd or self.repo)
+        self.assertEqual((r.returncode, r.stderr), (0, ""), words)
+        return [w for w in r.stdout.split("\n") if w]
+
+    def labels_of(self, *args):
+        r = gpuci("labels", "--json", *args, cwd=self.repo)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return {entry["label"] for entry in json.loads(r.stdout)["labels"]}
+
+    def example_jobs(self):
+        """The job ids of the example's workflow, read from the YAML itself."""
+        with open(os.path.join(self.repo, ".github", "workflows", "pr-test.yml")) as f:
+            text = f.read()
+        jobs = text.split("\njobs:\n", 1)[1]
+        return set(re.findall(r"(?m)^  ([A-Za-z0-9_-]+):\s*$", jobs))
+
+    def test_commands_are_those_of_gpuci_help(self):
+        self.assertEqual(self.complete(""), help_commands())
+        self.assertEqual(self.complete("l"), [c for c in help_commands() if c.startswith("l")])
+        self.assertEqual(set(self.complete("--")), {"--help", "--version"})
+
+    def test_help_completes_commands(self):
+        self.assertEqual(self.complete("help", ""), help_commands())
+        self.assertEqual(self.complete("help", "r"),
+                         [c for c in help_commands() if c.startswith("r")])
+        self.assertEqual(self.complete("help", "run", ""), [])
+        self.assertEqual(self.complete("frobnicate", ""), [])
+
+    def test_options_are_those_of_each_commands_help(self):
+        for cmd in [c for c in help_commands() if c not in ("help", "version")]:
+            with self.subTest(command=cmd):
+                want = {long for _, long, _ in help_options(cmd)}
+                self.assertEqual(set(self.complete(cmd, "-")), want)
+                self.assertEqual(set(self.complete(cmd, "--")), want)
+        for cmd, before in (("run", ["--all", "-w", ".github/workflows/pr-test.yml"]),
+                            ("lint", ["--json"])):
+            with self.subTest(command=cmd, after=before):
+                want = {long for _, long, _ in help_options(cmd)}
+                self.assertEqual(set(self.complete(cmd, *before, "--")), want)
+        want = {long for _, long, _ in help_options("lock", "status")}
+        self.assertEqual(set(self.complete("lock", "status", "--")), want)
+        self.assertIn("--json", want)
+
+    def test_an_option_prefix_completes_to_the_option(self):
+        self.assertEqual(self.complete("run", "--la"), ["--label"])
+        self.assertEqual(self.complete("run", "--dry"), ["--dry-run"])
+        self.assertEqual(self.complete("lint", "--list"), ["--list-rules"])
+        self.assertEqual(self.complete("run", "--zzz"), [])
+
+    def test_label_values_are_the_workflows_labels(self):
+        labels = self.labels_of()
+        self.assertIn("run-ci-short", labels)
+        self.assertEqual(set(self.complete("run", "--label", "")), labels)
+        self.assertEqual(set(self.complete("plan", "-l", "")), labels)
+        self.assertEqual(set(self.complete("run", "--label", "run-ci-m")),
+                         {lb for lb in labels if lb.startswith("run-ci-m")})
+        # --label=VALUE, split at "=" as bash does by default, and unsplit.
+        self.assertEqual(set(self.complete("run", "--label", "=", "")), labels)
+        self.assertEqual(set(self.complete("run", "--label", "=", "run-ci-s")),
+                         {lb for lb in labels if lb.startswith("run-ci-s")})
+        self.assertEqual(set(self.complete("run", "--label=run-ci-s")),
+                         {"--label=" + lb for lb in labels if lb.startswith("run-ci-s")})
+
+    def test_label_values_follow_the_workflow_on_the_command_line(self):
+        want = self.labels_of("--workflow", self.other_wf)
+        self.assertEqual(want, OTHER_LABELS)
+        for flag in (["--workflow", self.other_wf], ["-w", self.other_wf],
+                     ["--workflow", "=", self.other_wf], ["--workflow=" + self.other_wf]):
+            with self.subTest(flag=flag):
+                self.assertEqual(set(self.complete("run", *flag, "--label", "")), want)
+        # A relative path, from elsewhere.
+        rel = os.path.relpath(self.other_wf, self.repo)
+        self.assertEqual(set(self.complete("plan", "-w", rel, "-l", "a")), {"alpha-label"})
+        # The last --workflow counts, as for gpuci.
+        self.assertEqual(set(self.complete("run", "-w", self.other_wf, "-w",
+                                           ".github/workflows/pr-test.yml", "--label", "")),
+                         self.labels_of())
+
+    def test_job_values_are_every_job_of_the_workflow(self):
+        jobs = self.example_jobs()
+        self.assertIn("e2e-test-short", jobs)
+        self.assertIn("pr-test-summary", jobs)
+        self.assertEqual(set(self.complete("run", "--job", "")), jobs)
+        self.assertEqual(set(self.complete("run", "-j", "e2e-test-c")),
+                         {j for j in jobs if j.startswith("e2e-test-c")})
+        self.assertEqual(set(self.complete("run", "-w", self.other_wf, "--job", "")), OTHER_JOBS)
+        self.assertEqual(set(self.complete("new-test", "x", "--job", "")), jobs)
+
+    def test_workflow_values_are_yaml_files(self):
+        got = set(self.complete("run", "--workflow", ".github/workflows/"))
+        self.assertEqual(got, {".github/workflows/pr-test.yml", ".github/workflows/ci.yaml"})
+        self.assertEqual(set(self.complete("labels", "-w", ".git")), {".github"})
+
+    def test_test_values_are_the_test_files(self):
+        # Not tests: a helper module, and tests/ci/ (the CI's own scripts).
+        with open(os.path.join(self.repo, "tests", "helpers.py"), "w") as f:
+            f.write("")
+        every = []
+        for folder, dirs, files in os.walk(os.path.join(self.repo, "tests")):
+            rel = os.path.relpath(folder, os.path.join(self.repo, "tests"))
+            if rel == "ci":
+                continue
+            every += [f if rel == "." else f"{rel}/{f}" for f in files
+                      if f.startswith("test_") and f.endswith(".py")]
+        self.assertEqual(self.complete("run", "--test", ""), sorted(every))
+        self.assertEqual(self.complete("history", "--test", ""), sorted(every))
+        want = sorted(f for f in os.listdir(os.path.join(self.repo, "tests"))
+                      if f.startswith("test_q") and f.endswith(".py"))
+        self.assertTrue(want)
+        self.assertEqual(self.complete("run", "--test", "test_q"), want)
+        got = self.complete("run", "-t", "plugin_contracts/")
+        self.assertEqual(got, sorted(
+            "plugin_contracts/" + f
+            for f in os.listdir(os.path.join(self.repo, "tests", "plugin_contracts"))
+            if f.startswith("test_") and f.endswith(".py")))
+
+    def test_junit_values_are_files(self):
+        os.makedirs(os.path.join(self.repo, "reports"), exist_ok=True)
+        self.assertEqual(self.complete("run", "--junit", "repo"), ["reports"])
+
+    def test_rule_values_are_the_lint_rules(self):
+        r = gpuci("lint", "--list-rules", cwd=self.repo)
+        rules = [ln.split()[0] for ln in r.stdout.splitlines() if ln.strip()]
+        if r.returncode != 0 or not rules:
+            self.skipTest(f"gpuci lint --list-rules does not work yet: {r.stderr.strip()}")
+        self.assertEqual(set(self.complete("lint", "--rule", "")), set(rules))
+        self.assertEqual(set(self.complete("lint", "-r", "gpu")),
+                         {x for x in rules if x.startswith("gpu")})
+
+    def test_lock_completes_status_options_then_a_command(self):
+        self.assertIn("status", self.complete("lock", ""))
+        self.assertIn("--count", self.complete("lock", ""))
+        self.assertIn("bash", self.complete("lock", "--count", "1", "--", "bas"))
+        self.assertIn("bash", self.complete("lock", "--", "bas"))
+        # After the command: its arguments, files here.
+        self.assertEqual(self.complete("lock", "--count", "2", "--", "python", "tes"),
+                         ["tests"])
+        # --count's value is not the command.
+        self.assertEqual(self.complete("lock", "--count", ""), [])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit("usage: docs_test.py PATH/TO/gpuci")
+    GPUCI = os.path.abspath(sys.argv.pop(1))
+    MAN_DIR = os.environ.get("GPUCI_MAN_DIR") or os.path.join(os.path.dirname(GPUCI), "doc",
+                                                              "man")
+    unittest.main(verbosity=2)

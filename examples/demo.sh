@@ -17,8 +17,10 @@ cd "$WORK/vime-mini"
 
 echo "gpuci demo on examples/vime-mini (8 simulated GPUs, no hardware needed)"
 echo
-echo "1. The workflow is generated from pr-test.yml.j2 and current (gpuci render --check):"
+echo "1. The workflow is generated from pr-test.yml.j2 and current (gpuci render --check),"
+echo "   and registry, test files and workflow agree (gpuci lint):"
 "$GPUCI" render --check && echo "   .github/workflows/pr-test.yml is current"
+"$GPUCI" lint 2>&1 | sed 's/^gpuci lint: /   /'
 echo
 echo "2. Its PR labels, found by evaluating each job's if: (gpuci labels):"
 "$GPUCI" labels | sed 's/^/   /'
@@ -33,4 +35,4 @@ echo
 echo "Each test checked that CUDA_VISIBLE_DEVICES named exactly its NUM_GPUS GPUs and"
 echo "that no other running test held them (examples/vime-mini/tests/ci/gpu_record.py):"
 python3 tests/ci/gpu_record.py check "$VIME_MINI_RECORD" | sed 's/^/   /'
-echo "More: gpuci run --help, gpuci plan --help, examples/demo-lock.sh (gpuci lock)."
+echo "More: gpuci run --help, gpuci new-test --help, examples/demo-lock.sh (gpuci lock)."

@@ -47,10 +47,10 @@ static const char new_test_description[] =
     "\n"
     "Examples:\n"
     "  gpuci new-test qwen3_8B_grpo --gpus 8 --job e2e-test-megatron --model Qwen3-8B\n"
-    "  gpuci new-test qwen3_4B_ckpt --gpus 2 --job e2e-test-ckpt --args '--async-save'\n"
+    "  gpuci new-test qwen3_4B_ckpt_resume --gpus 2 --job e2e-test-ckpt --args '--async-save'\n"
     "  gpuci new-test plugin_contracts/test_plugin_loss_contracts --gpus 0 \\\n"
     "      --job plugin-contracts\n"
-    "  gpuci new-test glm4_9B --existing --job e2e-test-megatron  # register a file\n";
+    "  gpuci new-test qwen3_4B_probe --existing --job e2e-test-megatron  # register a file\n";
 
 static void report(FILE *f, const struct newtest *t, bool dry_run)
 {

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets with clang (libFuzzer + ASan + UBSan) and runs
-# one for SECONDS (default 600): tpl (templates), expr (GitHub expressions)
-# or py (the NUM_GPUS reader), seeded from fuzz/seeds/TARGET and, for tpl,
-# the template test cases.
+# one for SECONDS (default 600): tpl (templates), expr (GitHub expressions),
+# py (the NUM_GPUS reader) or registry (a template's test registry), seeded
+# from fuzz/seeds/TARGET, for tpl from the template test cases, for tpl and
+# registry from the example templates.
 # usage: fuzz/run.sh [SECONDS] [TARGET]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-600}
 target=${2:-tpl}
-case $target in tpl | expr | py) ;; *)
-	echo "fuzz/run.sh: unknown target '$target' (tpl, expr or py)" >&2
+case $target in tpl | expr | py | registry) ;; *)
+	echo "fuzz/run.sh: unknown target '$target' (tpl, expr, py or registry)" >&2
 	exit 2
 	;;
 esac
@@ -20,6 +21,13 @@ cmake --build "$build" --target "${target}_fuzz" -j"$(nproc)"
 corpus=$build/fuzz-corpus-$target
 mkdir -p "$corpus"
 cp "$root"/fuzz/seeds/"$target"/* "$corpus"/ 2>/dev/null || true
+if [ "$target" = registry ]; then
+	for ex in "$root"/examples/*/; do
+		for t in "$ex".github/workflows/*.j2; do
+			[ -f "$t" ] && cp "$t" "$corpus/$(basename "$ex")-$(basename "$t")"
+		done
+	done
+fi
 if [ "$target" = tpl ]; then
 	cp "$root"/tests/tpl/cases/*.j2 "$corpus"/ 2>/dev/null || true
 	cp "$root"/examples/repo/.github/workflows/*.j2 "$corpus"/ 2>/dev/null || true

@@ -410,7 +410,7 @@ static bool has_glob(const char *s)
 }
 
 /* The test files the default patterns of `gpuci changed` match, in the working tree. */
-static void scan_tests(struct lctx *c, struct ignores *ig)
+static void scan_tests(struct lctx *c)
 {
 	struct strbuf pat = STRBUF_INIT;
 	size_t skip = strcmp(c->root, ".") ? strlen(c->root) + 1 : 0;
@@ -424,7 +424,6 @@ static void scan_tests(struct lctx *c, struct ignores *ig)
 		globfree(&g);
 	}
 	strbuf_release(&pat);
-	(void)ig;
 }
 
 static bool listed(struct ignores *ig, const char *path)
@@ -858,7 +857,6 @@ static void check_script(struct lctx *c, const struct wf_job *j, const struct wf
 	const char *s = wf_str(run);
 	if (!s)
 		return;
-	struct strbuf seen = STRBUF_INIT;
 	for (const char *p = s; (p = strstr(p, "${{"));) {
 		const char *q = strstr(p + 3, "}}");
 		if (!q)
@@ -878,8 +876,7 @@ static void check_script(struct lctx *c, const struct wf_job *j, const struct wf
 				(void)template_line(c, at.line, p, len, &at);
 			add(c, at.file, at.line, at.col, "script-injection",
 			    "%.*s is pasted into a run: script (job %s): %s, and a crafted one "
-			    "runs "
-			    "as shell code; pass it through env: and use \"$NAME\"",
+			    "runs as shell code; pass it through env: and use \"$NAME\"",
 			    (int)len, p, j->id,
 			    !strcmp(what, "matrix")
 			        ? "matrix values can come from the PR (a changed test's file name)"
@@ -887,7 +884,6 @@ static void check_script(struct lctx *c, const struct wf_job *j, const struct wf
 		}
 		p = q + 2;
 	}
-	strbuf_release(&seen);
 }
 
 static void check_scripts(struct lctx *c)
@@ -1062,7 +1058,7 @@ int lint_run(const struct lint_opts *o, struct lint_report *r, struct diag *d)
 	read_ignores(&c, &ig);
 	collect_entries(&c);
 	check_entries(&c);
-	scan_tests(&c, &ig);
+	scan_tests(&c);
 	check_files(&c, &ig);
 	check_cpu_jobs(&c);
 	check_labels(&c);

@@ -175,7 +175,7 @@ static struct tfile *tfile_get(struct lctx *c, const char *path)
 	strbuf_release(&p);
 	if (c->nfiles == c->capfiles)
 		c->files = xrealloc(c->files, (c->capfiles = c->capfiles ? 2 * c->capfiles : 32) *
-		                                  sizeof(*c->files));
+		                                  sizeof(struct tfile *));
 	c->files[c->nfiles++] = t;
 	return t;
 }
@@ -731,7 +731,7 @@ static void check_generated(struct lctx *c)
 	if (wf_gen_file(c->tpl_src.buf, c->tpl_src.len, c->tpl_path, c->wf_path, &out, &d) < 0) {
 		add(c, d.loc.file ? d.loc.file : c->tpl_path, d.loc.line, d.loc.col,
 		    "stale-workflow", "the template does not render: %s", d.msg.buf);
-	} else if (out.len != c->wf_text.len || memcmp(out.buf, c->wf_text.buf, out.len)) {
+	} else if (out.len != c->wf_text.len || memcmp(out.buf, c->wf_text.buf, out.len) != 0) {
 		unsigned line = 1;
 		size_t i = 0;
 		while (i < out.len && i < c->wf_text.len && out.buf[i] == c->wf_text.buf[i])
@@ -932,7 +932,7 @@ static bool eval_conc(const struct wf_node *conc, struct value ctx, struct arena
 	struct value gv, cv = value_bool(false);
 	bool ok = wf_str(g) && gha_interp(g->s, g->len, &g->loc, &gc, a, &gv, &d) == 0 &&
 	          gv.kind != V_UNDEF;
-	if (ok && wf_str(cp)) {
+	if (ok && cp && wf_str(cp)) {
 		if (cp->plain && (!strcmp(cp->s, "true") || !strcmp(cp->s, "false")))
 			cv = value_bool(!strcmp(cp->s, "true"));
 		else

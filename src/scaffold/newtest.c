@@ -223,7 +223,7 @@ static bool entry_is(const char *json, const struct newtest *t, const char *args
 	strbuf_adds(&want_args, "\"test_args\":");
 	if (args && *args)
 		strbuf_add_json_str(&want_args, args);
-	bool ok = strstr(json, want_file.buf) && strstr(json, gpus.buf) &&
+	bool ok = json && strstr(json, want_file.buf) && strstr(json, gpus.buf) &&
 	          (args && *args ? strstr(json, want_args.buf) != NULL
 	                         : strstr(json, "\"test_args\":") == NULL);
 	(void)a;
@@ -254,7 +254,7 @@ static int compare_workflows(struct newtest *t, const struct wf *old, const stru
 		memset(used, 0, nn + 1);
 		for (size_t k = 0; k < on; k++) {
 			size_t m = 0;
-			while (m < nn && (used[m] || strcmp(nv[m], ov[k])))
+			while (m < nn && (used[m] || strcmp(nv[m], ov[k]) != 0))
 				m++;
 			if (m == nn)
 				return diag_set(
@@ -411,7 +411,7 @@ int newtest_prepare(const struct newtest_opts *o, struct newtest *t, struct diag
 			return diag_set(d, DIAG_USAGE,
 			                "--existing registers a file: name the job (--job JOB)");
 		struct strbuf src = STRBUF_INIT;
-		struct py_int_assign g;
+		struct py_int_assign g = {0};
 		int rc = fs_read_all(t->test_path, &src, d);
 		if (rc == 0)
 			rc = py_top_int(src.buf, src.len, t->test_path, "NUM_GPUS", &g, d);

@@ -10,15 +10,12 @@ Run: python3 tests/cli/lint_test.py build/gpuci
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import unittest
 
+from example_copy import ExampleCopy, run
+
 GPUCI = None
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXAMPLE = os.path.join(ROOT, "examples", "vime-mini")
 WF = ".github/workflows/pr-test.yml"
 TPL = WF + ".j2"
 RULES = ["missing-test-file", "gpu-count-mismatch", "unregistered-test", "stale-unregistered",
@@ -27,56 +24,26 @@ RULES = ["missing-test-file", "gpu-count-mismatch", "unregistered-test", "stale-
 
 
 def gpuci(*args, cwd):
-    return subprocess.run([GPUCI, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return run([GPUCI, *args], cwd)
 
 
-class Repo:
-    """A copy of the example to break."""
+class Repo(ExampleCopy):
+    """A copy of vime-mini to break."""
 
     def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="gpuci-lint-")
-        self.dir = os.path.join(self.tmp, "repo")
-        shutil.copytree(EXAMPLE, self.dir)
-
-    def close(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def path(self, rel):
-        return os.path.join(self.dir, rel)
-
-    def read(self, rel):
-        with open(self.path(rel), encoding="utf-8") as f:
-            return f.read()
-
-    def write(self, rel, text):
-        os.makedirs(os.path.dirname(self.path(rel)), exist_ok=True)
-        with open(self.path(rel), "w", encoding="utf-8") as f:
-            f.write(text)
-
-    def replace(self, rel, old, new, count=1):
-        text = self.read(rel)
-        if old not in text:
-            raise AssertionError(f"{rel}: no {old!r}")
-        self.write(rel, text.replace(old, new, count))
-
-    def line_of(self, rel, needle, nth=0):
-        hits = [i + 1 for i, l in enumerate(self.read(rel).split("\n")) if needle in l]
-        if len(hits) <= nth:
-            raise AssertionError(f"{rel}: {needle!r} not found {nth + 1} times")
-        return hits[nth]
+        super().__init__(GPUCI, prefix="gpuci-lint-")
 
     def render(self):
-        r = gpuci("render", cwd=self.dir)
+        r = self.gpuci("render")
         if r.returncode != 0:
             raise AssertionError(f"gpuci render failed: {r.stderr}")
 
     def lint(self, *args):
-        r = gpuci("lint", "--json", *args, cwd=self.dir)
+        r = self.gpuci("lint", "--json", *args)
         if r.returncode not in (0, 1):
             raise AssertionError(f"gpuci lint exited {r.returncode}: {r.stderr}")
         out = json.loads(r.stdout)
-        self_consistent = (r.returncode == 1) == bool(out["findings"])
-        if not self_consistent:
+        if (r.returncode == 1) != bool(out["findings"]):
             raise AssertionError(f"exit {r.returncode} with findings {out['findings']}")
         return out["findings"]
 

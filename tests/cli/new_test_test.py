@@ -15,62 +15,20 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
 import unittest
 
+from example_copy import ExampleCopy, run
+
 GPUCI = None
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXAMPLE = os.path.join(ROOT, "examples", "vime-mini")
 WF = ".github/workflows/pr-test.yml"
 TPL = WF + ".j2"
 PROXIES = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"]
 
 
-def run(cmd, cwd, env=None, timeout=120):
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
-
-
-class Repo:
+class Repo(ExampleCopy):
     def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="gpuci-new-test-")
-        self.dir = os.path.join(self.tmp, "repo")
-        shutil.copytree(EXAMPLE, self.dir)
-
-    def close(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def path(self, rel):
-        return os.path.join(self.dir, rel)
-
-    def read(self, rel):
-        with open(self.path(rel), encoding="utf-8") as f:
-            return f.read()
-
-    def write(self, rel, text):
-        with open(self.path(rel), "w", encoding="utf-8") as f:
-            f.write(text)
-
-    def gpuci(self, *args, env=None):
-        return run([GPUCI, *args], self.dir, env=env)
-
-    def snapshot(self):
-        """Every file's bytes, to prove that nothing changed."""
-        out = {}
-        for top, _, files in os.walk(self.dir):
-            for name in files:
-                p = os.path.join(top, name)
-                with open(p, "rb") as f:
-                    out[os.path.relpath(p, self.dir)] = f.read()
-        return out
-
-    def git(self, *args):
-        r = run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main",
-                 *args], self.dir)
-        if r.returncode != 0:
-            raise AssertionError(f"git {args}: {r.stderr}")
-        return r.stdout
+        super().__init__(GPUCI, prefix="gpuci-new-test-")
 
 
 class NewTest(unittest.TestCase):

@@ -4,9 +4,11 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "lint/lint.h"
+#include "report/report.h"
 #include "base/banned.h"
 
 #define DEFAULT_WORKFLOW ".github/workflows/pr-test.yml"
@@ -44,6 +46,9 @@ static const char lint_description[] =
     "tests/ci/unregistered.txt lists test files that are not meant to be in a job\n"
     "(one path or glob per line, from the top or under tests/; # comments).\n"
     "\n"
+    "Under GitHub Actions (GITHUB_ACTIONS=true) each finding is also an ::error\n"
+    "annotation on its line, shown in the pull request's diff.\n"
+    "\n"
     "Exit status: 0 no findings; 1 findings, or the workflow cannot be read;\n"
     "2 usage.\n"
     "\n"
@@ -54,6 +59,8 @@ static const char lint_description[] =
 
 static void print_text(struct gpuci_ctx *ctx, const struct lint_report *r)
 {
+	const char *ga = getenv("GITHUB_ACTIONS");
+	bool gh = ga && !strcmp(ga, "true");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct lint_finding *f = &r->findings[i];
 		fprintf(ctx->out, "%s:", f->file);
@@ -62,6 +69,13 @@ static void print_text(struct gpuci_ctx *ctx, const struct lint_report *r)
 		if (f->line && f->col)
 			fprintf(ctx->out, "%u:", f->col);
 		fprintf(ctx->out, " %s [%s]\n", f->message, f->rule);
+		/* In GitHub Actions, also an annotation on the line, in the PR's diff. */
+		if (gh) {
+			struct strbuf title = STRBUF_INIT;
+			strbuf_addf(&title, "gpuci lint: %s", f->rule);
+			report_gh_error(ctx->out, f->file, f->line, title.buf, f->message);
+			strbuf_release(&title);
+		}
 	}
 	/* The summary: by rule, in the rules' order. */
 	if (!r->n) {
@@ -143,6 +157,10 @@ int cmd_lint(int argc, char **argv, struct gpuci_ctx *ctx)
 			rc = cli_usage_error(ctx, "lint", &d);
 		} else {
 			cli_error(ctx, "lint", &d);
+			if (access(workflow, F_OK) < 0)
+				fprintf(ctx->err,
+				        "gpuci lint: run it from the repository's top "
+				        "directory, or name the workflow (--workflow FILE)\n");
 			rc = EXIT_FAILED;
 		}
 		lint_report_release(&r);

@@ -86,6 +86,7 @@ struct lctx {
 	struct entry *entries;
 	size_t nfiles, capfiles;
 	struct tfile **files;
+	size_t capfindings;
 	struct plan_catalogue cat;
 	bool have_cat;
 };
@@ -122,18 +123,17 @@ static void add(struct lctx *c, const char *file, unsigned line, unsigned col, c
 			return;
 		}
 	}
-	struct lint_finding *nf = arena_alloc(c->a, (r->n + 1) * sizeof(*nf));
-	if (r->n)
-		memcpy(nf, r->findings, r->n * sizeof(*nf));
-	nf[r->n] = (struct lint_finding){
+	if (r->n == c->capfindings)
+		r->findings = xrealloc(r->findings,
+		                       (c->capfindings = c->capfindings ? 2 * c->capfindings : 16) *
+		                           sizeof(*r->findings));
+	r->findings[r->n++] = (struct lint_finding){
 	    .file = arena_strndup(c->a, file, strlen(file)),
 	    .line = line,
 	    .col = col,
 	    .rule = rule,
 	    .message = arena_strndup(c->a, m.buf, m.len),
 	};
-	r->findings = nf;
-	r->n++;
 	strbuf_release(&m);
 }
 
@@ -1089,6 +1089,7 @@ out:
 
 void lint_report_release(struct lint_report *r)
 {
+	free(r->findings);
 	arena_release(&r->arena);
 	*r = (struct lint_report){0};
 }

@@ -45,7 +45,7 @@ struct lint_finding {
 };
 
 struct lint_report {
-	struct arena arena; /* everything below lives here */
+	struct arena arena; /* the strings below live here */
 	size_t n;
 	struct lint_finding *findings; /* by file, then line, then rule */
 	size_t nfiles;                 /* test files read */

@@ -90,6 +90,13 @@ class Whole(LintTestCase):
         line = self.repo.line_of(TPL, "'test_glm4_9B.py', 'num_gpus': 4")
         self.assertRegex(r.stdout, rf"^{re.escape(TPL)}:{line}: .* \[gpu-count-mismatch\]\n")
         self.assertIn("1 finding (1 gpu-count-mismatch)", r.stderr)
+        # Under GitHub Actions, also an annotation on that line.
+        env = dict(os.environ, GITHUB_ACTIONS="true")
+        r = run([GPUCI, "lint"], self.repo.dir, env=env)
+        ann = [l for l in r.stdout.splitlines() if l.startswith("::error ")]
+        self.assertEqual(len(ann), 1, r.stdout)
+        self.assertTrue(ann[0].startswith(
+            f"::error file={TPL},line={line},title=gpuci lint%3A gpu-count-mismatch::"), ann[0])
 
     def test_rules_are_listed_and_selectable(self):
         r = gpuci("lint", "--list-rules", cwd=self.repo.dir)

@@ -75,6 +75,11 @@ static void report(FILE *f, const struct newtest *t, bool dry_run)
 			fprintf(f, "\n");
 		}
 		fprintf(f, "%s%s %s\n", verb, dry_run ? "render" : "rendered", t->yml_path);
+		if (t->yml_was_stale)
+			fprintf(f,
+			        "  note: %s was not current before: it %s the template's other "
+			        "changes too\n",
+			        t->yml_path, dry_run ? "would get" : "got");
 	}
 	if (dry_run)
 		return;

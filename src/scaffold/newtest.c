@@ -369,6 +369,13 @@ static int edit_registry(struct newtest *t, const struct newtest_opts *o, struct
 	if (wf_gen_file(t->tpl_text.buf, t->tpl_text.len, t->tpl_path, t->yml_path, &t->yml_text,
 	                d) < 0)
 		goto out;
+	/* A workflow not current before the edit gets the template's other changes too. */
+	struct strbuf cur = STRBUF_INIT;
+	struct diag cd = DIAG_INIT;
+	t->yml_was_stale = fs_read_all(t->yml_path, &cur, &cd) < 0 || cur.len != old_yml.len ||
+	                   memcmp(cur.buf, old_yml.buf, cur.len) != 0;
+	strbuf_release(&cur);
+	diag_release(&cd);
 	if (wf_parse(old_yml.buf, old_yml.len, t->yml_path, &ow, d) < 0 ||
 	    wf_parse(t->yml_text.buf, t->yml_text.len, t->yml_path, &nw, d) < 0 ||
 	    compare_workflows(t, ow, nw, o->job, o->args, d) < 0)

@@ -49,6 +49,7 @@ struct newtest {
 	bool edit;                        /* a job was named */
 	const char *tpl_path, *yml_path;  /* the template and its workflow */
 	struct strbuf tpl_text, yml_text; /* their new contents */
+	bool yml_was_stale;               /* the workflow was not current before */
 	unsigned added_line;              /* of the new entry in the template */
 	const char *added_text;           /* the new line */
 	const char *list_name;            /* the `set` list edited, or NULL */

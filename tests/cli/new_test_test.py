@@ -221,6 +221,14 @@ class NewTest(unittest.TestCase):
         self.assertIn("tests/ci/test_template.py", r.stderr)
         self.assertIn("NUM_GPUS = 2", r.stderr)
 
+    def test_a_stale_workflow_is_said(self):
+        self.assertNotIn("note:", self.new_test("a", "--gpus", "1", "--job",
+                                                "e2e-test-precision").stdout)
+        self.repo.replace(TPL, "'timeout': 30,", "'timeout': 45,")
+        r = self.new_test("b", "--gpus", "1", "--job", "e2e-test-precision")
+        self.assertIn(f"note: {WF} was not current before", r.stdout)
+        self.assertIn("timeout-minutes: 45", self.repo.read(WF))
+
     def test_dry_run(self):
         before = self.repo.snapshot()
         r = self.repo.gpuci("new-test", "dry", "--gpus", "2", "--job", "e2e-test-ckpt",

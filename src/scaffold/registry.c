@@ -1,41 +1,31 @@
 /*
  * registry: see registry.h.
  *
- * Three layers. The walk finds the tags of the template as tpl's lexer
- * finds them (comments and raw blocks skipped) and tokenizes each tag as
- * Jinja2 does, strings and brackets included, so a "%>" inside a string
- * ends nothing; a tag it cannot tokenize ends the walk, as it ends
- * tpl_compile(). The parser reads the value of each `set NAME = ...` into a
- * tree of the literals a registry is made of: strings, ints, names, lists,
- * dicts and sums; anything else becomes an N_OTHER node, skipped bracket by
- * bracket. The assembly finds the dicts of jobs, resolves each job's
- * `tests`, and decides whether reg_add could add a line to it.
+ * Three layers. tpl_sets() gives the `set NAME = ...` statements of the
+ * template with the tokens of their values, read by the template engine's
+ * own lexer (so comments, raw blocks and strings are what they are when
+ * the template renders); a template it cannot tokenize ends the reading
+ * there, as it ends tpl_compile(). The parser reads the value of each `set`
+ * into a tree of the literals a registry is made of: strings, ints, names,
+ * lists, dicts and sums; anything else becomes an N_OTHER node, skipped
+ * bracket by bracket. The assembly finds the dicts of jobs, resolves each
+ * job's `tests`, and decides whether reg_add could add a line to it.
  *
  * struct reg keeps lines, not byte offsets, so reg_add scans the text again
  * for the offsets (a template is small; the scan is linear).
  */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "scaffold/registry.h"
+#include "tpl/tpl.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
 
 /* Nesting deeper than this is not a registry: it is skipped, not parsed. */
 #define MAX_DEPTH 200
 #define NO_POS    SIZE_MAX
-
-/* ---- tokens ---- */
-
-enum tok_kind { T_NAME, T_STR, T_INT, T_FLOAT, T_OP };
-
-struct tok {
-	enum tok_kind kind;
-	size_t start, end; /* src[start..end); a string's quotes included */
-	int64_t i;         /* T_INT */
-};
 
 /* ---- the value of a `set` ---- */
 
@@ -95,10 +85,6 @@ struct scan {
 	struct arena tmp; /* tokens' values and nodes: what dies with the scan */
 	size_t *lines;    /* offset of the first byte of each line */
 	size_t nlines;
-	struct tok *toks; /* of the tag being read */
-	size_t ntoks, tokcap;
-	size_t err_at; /* where the tag could not be tokenized, and why */
-	const char *err;
 	struct set_stmt *sets;
 	size_t nsets, setcap;
 	struct name_ref *names; /* the sets, by name then order */
@@ -107,59 +93,7 @@ struct scan {
 	struct node **list_nodes; /* r->lists[k] was read from list_nodes[k] */
 };
 
-/* ---- characters and lines ---- */
-
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool is_name_start(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static bool is_name_char(char c)
-{
-	return is_name_start(c) || is_digit(c);
-}
-
-static bool at(const struct scan *sc, size_t pos, const char *s)
-{
-	size_t n = strlen(s);
-	return pos < sc->len && n <= sc->len - pos && !memcmp(sc->src + pos, s, n);
-}
-
-/* Length of the whitespace Python's \s matches at p, 0 if none (as tpl's lexer). */
-static size_t space_at(const char *p, const char *end)
-{
-	unsigned char c = (unsigned char)*p;
-	if (c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f))
-		return 1;
-	if (c == 0xc2 && end - p > 1 &&
-	    ((unsigned char)p[1] == 0x85 || (unsigned char)p[1] == 0xa0))
-		return 2;
-	if (end - p < 3)
-		return 0;
-	unsigned char b = (unsigned char)p[1], d = (unsigned char)p[2];
-	if (c == 0xe1 && b == 0x9a && d == 0x80)
-		return 3;
-	if (c == 0xe2 && b == 0x80 && (d <= 0x8a || d == 0xa8 || d == 0xa9 || d == 0xaf))
-		return 3;
-	if (c == 0xe2 && b == 0x81 && d == 0x9f)
-		return 3;
-	if (c == 0xe3 && b == 0x80 && d == 0x80)
-		return 3;
-	return 0;
-}
-
-static size_t skip_space(const struct scan *sc, size_t pos)
-{
-	size_t w;
-	while (pos < sc->len && (w = space_at(sc->src + pos, sc->src + sc->len)))
-		pos += w;
-	return pos;
-}
+/* ---- lines ---- */
 
 /* Lines end at "\n", "\r\n" or a lone "\r", as Jinja2 counts them. */
 static void index_lines(struct scan *sc)
@@ -198,302 +132,11 @@ static unsigned end_line_of(const struct scan *sc, const struct node *x)
 	return line_of(sc, x->end > x->start ? x->end - 1 : x->start);
 }
 
-/* ---- the lexer: Jinja2's, inside one tag ---- */
-
-static void utf8_put(struct strbuf *out, uint32_t v)
-{
-	if (v < 0x80) {
-		strbuf_addch(out, (char)v);
-	} else if (v < 0x800) {
-		strbuf_addch(out, (char)(0xc0 | (v >> 6)));
-		strbuf_addch(out, (char)(0x80 | (v & 0x3f)));
-	} else if (v < 0x10000) {
-		strbuf_addch(out, (char)(0xe0 | (v >> 12)));
-		strbuf_addch(out, (char)(0x80 | ((v >> 6) & 0x3f)));
-		strbuf_addch(out, (char)(0x80 | (v & 0x3f)));
-	} else {
-		strbuf_addch(out, (char)(0xf0 | (v >> 18)));
-		strbuf_addch(out, (char)(0x80 | ((v >> 12) & 0x3f)));
-		strbuf_addch(out, (char)(0x80 | ((v >> 6) & 0x3f)));
-		strbuf_addch(out, (char)(0x80 | (v & 0x3f)));
-	}
-}
-
-static int hexval(char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/*
- * Decodes a string literal's body as Jinja2 does (line ends made '\n', then
- * Python's "unicode-escape"); out NULL only checks. Returns 0, or -1 with
- * *why set.
- */
-static int unescape(const char *s, size_t n, struct strbuf *out, const char **why)
-{
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (c == '\r') {
-			if (i + 1 < n && s[i + 1] == '\n')
-				i++;
-			c = '\n';
-		}
-		if (c != '\\' || i + 1 >= n) {
-			if (out)
-				strbuf_addch(out, c);
-			continue;
-		}
-		c = s[++i];
-		if (c == '\r' || c == '\n') { /* a line continued */
-			if (c == '\r' && i + 1 < n && s[i + 1] == '\n')
-				i++;
-			continue;
-		}
-		static const char from[] = "\\'\"abfnrtv", to[] = "\\'\"\a\b\f\n\r\t\v";
-		const char *simple = strchr(from, c);
-		if (simple && c) {
-			if (out)
-				strbuf_addch(out, to[simple - from]);
-			continue;
-		}
-		uint32_t v = 0;
-		int want = c == 'x' ? 2 : c == 'u' ? 4 : c == 'U' ? 8 : 0;
-		if (c == 'N') {
-			*why = "a \\N{...} escape (not supported)";
-			return -1;
-		}
-		if (!want && c >= '0' && c <= '7') {
-			v = (uint32_t)(c - '0');
-			for (int k = 0; k < 2 && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '7';
-			     k++)
-				v = v * 8 + (uint32_t)(s[++i] - '0');
-			if (out)
-				utf8_put(out, v);
-			continue;
-		}
-		if (!want) { /* not an escape: kept as it is */
-			if (out) {
-				strbuf_addch(out, '\\');
-				strbuf_addch(out, c);
-			}
-			continue;
-		}
-		for (int k = 0; k < want; k++) {
-			int h = i + 1 < n ? hexval(s[i + 1]) : -1;
-			if (h < 0) {
-				*why = "a truncated \\x, \\u or \\U escape in a string";
-				return -1;
-			}
-			v = v * 16 + (uint32_t)h;
-			i++;
-		}
-		if (v > 0x10ffff) {
-			*why = "an illegal Unicode character in a string";
-			return -1;
-		}
-		if (out)
-			utf8_put(out, v);
-	}
-	return 0;
-}
-
-/* Digits with single underscores between them ((\d+_)*\d+); returns the end, 0 if none. */
-static size_t digits(const struct scan *sc, size_t p)
-{
-	if (p >= sc->len || !is_digit(sc->src[p]))
-		return 0;
-	while (p < sc->len) {
-		while (p < sc->len && is_digit(sc->src[p]))
-			p++;
-		if (p + 1 < sc->len && sc->src[p] == '_' && is_digit(sc->src[p + 1]))
-			p++;
-		else
-			break;
-	}
-	return p;
-}
-
-/* Jinja's float_re at pos; returns its end, 0 when none. */
-static size_t match_float(const struct scan *sc, size_t pos)
-{
-	if (pos > 0 && sc->src[pos - 1] == '.')
-		return 0;
-	size_t p = digits(sc, pos);
-	if (!p)
-		return 0;
-	size_t frac = 0;
-	if (p < sc->len && sc->src[p] == '.')
-		frac = digits(sc, p + 1);
-	size_t q = frac ? frac : p;
-	if (q < sc->len && (sc->src[q] == 'e' || sc->src[q] == 'E')) {
-		size_t r = q + 1;
-		if (r < sc->len && (sc->src[r] == '+' || sc->src[r] == '-'))
-			r++;
-		size_t e = digits(sc, r);
-		if (e)
-			return e;
-	}
-	return frac;
-}
-
-/* (_?D)* from p, D a digit of base; returns the end, adding the digits to *v. */
-static size_t more_digits(const struct scan *sc, size_t p, unsigned base, int64_t *v,
-                          bool *overflow)
-{
-	for (;;) {
-		size_t q = p;
-		if (q < sc->len && sc->src[q] == '_')
-			q++;
-		int h = q < sc->len ? hexval(sc->src[q]) : -1;
-		if (h < 0 || (unsigned)h >= base)
-			return p;
-		if (*v > (INT64_MAX - h) / (int64_t)base)
-			*overflow = true;
-		else
-			*v = *v * (int64_t)base + h;
-		p = q + 1;
-	}
-}
-
-/*
- * Jinja's integer_re at pos (a digit): returns its end, 0 when none, and
- * its value in *v; *overflow when that does not fit in 63 bits.
- */
-static size_t match_int(const struct scan *sc, size_t pos, int64_t *v, bool *overflow)
-{
-	const char *s = sc->src;
-	*v = 0;
-	*overflow = false;
-	if (s[pos] == '0' && pos + 1 < sc->len) {
-		char x = (char)(s[pos + 1] | 0x20);
-		unsigned base = x == 'b' ? 2 : x == 'o' ? 8 : x == 'x' ? 16 : 0;
-		size_t end = base ? more_digits(sc, pos + 2, base, v, overflow) : 0;
-		if (end > pos + 2)
-			return end;
-		*v = 0;
-		*overflow = false;
-	}
-	if (s[pos] >= '1' && s[pos] <= '9') {
-		*v = s[pos] - '0';
-		return more_digits(sc, pos + 1, 10, v, overflow);
-	}
-	if (s[pos] != '0')
-		return 0;
-	return more_digits(sc, pos + 1, 1, v, overflow); /* 0(_?0)*: base 1 takes only zeros */
-}
-
-static const char *const operators[] = {
-    /* longest first, as Jinja2 matches them */
-    "//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*", "%", "~", "[",
-    "]",  "(",  ")",  "{",  "}",  ">",  "<", "=", ".", ":", "|", ",", ";",
-};
-
-static size_t lex_fail(struct scan *sc, size_t pos, const char *why)
-{
-	sc->err_at = pos;
-	sc->err = why;
-	return NO_POS;
-}
-
-static void push_tok(struct scan *sc, enum tok_kind kind, size_t start, size_t end, int64_t i)
-{
-	if (sc->ntoks == sc->tokcap) {
-		sc->tokcap = sc->tokcap ? sc->tokcap * 2 : 64;
-		sc->toks = xrealloc(sc->toks, sc->tokcap * sizeof(*sc->toks));
-	}
-	sc->toks[sc->ntoks++] = (struct tok){.kind = kind, .start = start, .end = end, .i = i};
-}
-
-/*
- * Tokenizes a tag from pos (after its opening delimiter) to its closing
- * one (block: "%>", else ">>"), which counts only outside brackets, as
- * tpl's lexer does; tag is the offset of the opening delimiter. Returns
- * the offset after the tag, or NO_POS with sc->err set.
- */
-static size_t lex_tag(struct scan *sc, size_t pos, bool block, size_t tag)
-{
-	const char *s = sc->src;
-	const char *close = block ? "%>" : ">>";
-	size_t balance = 0;
-	sc->ntoks = 0;
-	for (;;) {
-		if (pos >= sc->len)
-			return lex_fail(sc, tag,
-			                block ? "the `<%` tag is not closed"
-			                      : "the `<<` tag is not closed");
-		if (balance == 0) {
-			if ((s[pos] == '-' || (block && s[pos] == '+')) && at(sc, pos + 1, close))
-				return pos + 3;
-			if (at(sc, pos, close))
-				return pos + 2;
-		}
-		size_t e, w = space_at(s + pos, s + sc->len);
-		if (w) {
-			pos += w;
-			continue;
-		}
-		if ((e = match_float(sc, pos))) {
-			push_tok(sc, T_FLOAT, pos, e, 0);
-			pos = e;
-			continue;
-		}
-		int64_t v;
-		bool overflow;
-		if (is_digit(s[pos]) && (e = match_int(sc, pos, &v, &overflow))) {
-			if (overflow)
-				return lex_fail(sc, pos, "an integer literal too large");
-			push_tok(sc, T_INT, pos, e, v);
-			pos = e;
-			continue;
-		}
-		if (is_name_start(s[pos])) {
-			e = pos;
-			while (e < sc->len && is_name_char(s[e]))
-				e++;
-			push_tok(sc, T_NAME, pos, e, 0);
-			pos = e;
-			continue;
-		}
-		if (s[pos] == '\'' || s[pos] == '"') {
-			e = pos + 1;
-			while (e < sc->len && s[e] != s[pos])
-				e += s[e] == '\\' && e + 1 < sc->len ? 2 : 1;
-			if (e >= sc->len)
-				return lex_fail(sc, pos, "a string is not closed");
-			const char *why = NULL;
-			if (unescape(s + pos + 1, e - pos - 1, NULL, &why) < 0)
-				return lex_fail(sc, pos, why);
-			push_tok(sc, T_STR, pos, e + 1, 0);
-			pos = e + 1;
-			continue;
-		}
-		size_t k = 0, nops = sizeof(operators) / sizeof(*operators);
-		while (k < nops && !at(sc, pos, operators[k]))
-			k++;
-		if (k == nops)
-			return lex_fail(sc, pos, "an unexpected character");
-		char c = operators[k][0];
-		if (c == '[' || c == '(' || c == '{') {
-			balance++;
-		} else if (c == ']' || c == ')' || c == '}') {
-			if (balance == 0)
-				return lex_fail(sc, pos, "a closing bracket with none open");
-			balance--;
-		}
-		e = pos + strlen(operators[k]);
-		push_tok(sc, T_OP, pos, e, 0);
-		pos = e;
-	}
-}
-
 /* ---- the parser: literals, names and sums ---- */
 
 struct parser {
 	struct scan *sc;
-	const struct tok *t;
+	const struct tpl_set_tok *t;
 	size_t n, i;
 };
 
@@ -527,8 +170,7 @@ static void offsets_push(struct offsets *o, size_t x)
 
 static bool is_op(const struct parser *p, size_t i, char c)
 {
-	return i < p->n && p->t[i].kind == T_OP && p->t[i].end - p->t[i].start == 1 &&
-	       p->sc->src[p->t[i].start] == c;
+	return i < p->n && p->t[i].kind == TPL_TOK_OP && p->t[i].s[0] == c && !p->t[i].s[1];
 }
 
 static bool is_open(const struct parser *p, size_t i)
@@ -681,8 +323,7 @@ static struct node *parse_operand(struct parser *p, unsigned depth)
 	size_t first = p->i;
 	if (is_stop(p, p->i))
 		return new_node(p, N_OTHER, first);
-	const struct tok *t = &p->t[p->i];
-	const char *s = p->sc->src;
+	const struct tpl_set_tok *t = &p->t[p->i];
 	if (is_op(p, p->i, '['))
 		return parse_container(p, depth, false);
 	if (is_op(p, p->i, '{'))
@@ -695,25 +336,17 @@ static struct node *parse_operand(struct parser *p, unsigned depth)
 	p->i++;
 	struct node *x;
 	switch (t->kind) {
-	case T_STR: {
-		struct strbuf sb = STRBUF_INIT;
-		const char *why = NULL;
+	case TPL_TOK_STRING:
 		x = new_node(p, N_STR, first);
-		if (unescape(s + t->start + 1, t->end - t->start - 2, &sb, &why) < 0 ||
-		    strbuf_failed(&sb))
-			x->kind = N_OTHER; /* the lexer checked it: not reached */
-		else
-			x->s = arena_strndup(&p->sc->tmp, sb.buf, sb.len);
-		strbuf_release(&sb);
+		x->s = t->s;
 		return x;
-	}
-	case T_INT:
+	case TPL_TOK_INT:
 		x = new_node(p, N_INT, first);
 		x->i = t->i;
 		return x;
-	case T_NAME:
+	case TPL_TOK_NAME:
 		x = new_node(p, N_NAME, first);
-		x->s = arena_strndup(&p->sc->tmp, s + t->start, t->end - t->start);
+		x->s = t->s;
 		return x;
 	default:
 		return new_node(p, N_OTHER, first);
@@ -747,136 +380,57 @@ static struct node *parse_expr(struct parser *p, unsigned depth)
 	return x;
 }
 
-/* ---- the walk over the template ---- */
+/* ---- reading the `set` statements ---- */
 
-/* Whether the tokens are those of `set NAME = ...`. */
-static bool is_set(const struct scan *sc)
+/* Records one `set NAME = ...`. */
+static void add_set(struct scan *sc, const struct tpl_set *s)
 {
-	const struct tok *t = sc->toks;
-	return sc->ntoks >= 3 && t[0].kind == T_NAME && t[0].end - t[0].start == 3 &&
-	       !memcmp(sc->src + t[0].start, "set", 3) && t[1].kind == T_NAME &&
-	       t[2].kind == T_OP && t[2].end - t[2].start == 1 && sc->src[t[2].start] == '=';
-}
-
-/* Records the `set NAME = ...` just tokenized. */
-static void add_set(struct scan *sc)
-{
-	struct parser p = {.sc = sc, .t = sc->toks, .n = sc->ntoks, .i = 3};
+	struct parser p = {.sc = sc, .t = s->toks, .n = s->ntoks};
 	struct node *value = parse_expr(&p, 0);
 	if (p.i < p.n) { /* `set x = a, b` (a tuple) or a stray closing bracket */
 		p.i = p.n;
-		value = new_node(&p, N_OTHER, 3);
+		value = new_node(&p, N_OTHER, 0);
 	}
 	if (sc->nsets == sc->setcap) {
 		sc->setcap = sc->setcap ? sc->setcap * 2 : 16;
 		sc->sets = xrealloc(sc->sets, sc->setcap * sizeof(*sc->sets));
 	}
-	const struct tok *name = &sc->toks[1];
-	sc->sets[sc->nsets++] = (struct set_stmt){
-	    .name = arena_strndup(&sc->tmp, sc->src + name->start, name->end - name->start),
-	    .at = name->start,
-	    .value = value,
-	};
+	sc->sets[sc->nsets++] =
+	    (struct set_stmt){.name = s->name, .at = s->name_at, .value = value};
 }
 
-/*
- * The end of the raw block at pos ("<%-? raw -?%>" ... endraw), as tpl's
- * lexer matches it; 0 when pos does not start one, NO_POS when it does not
- * end.
- */
-static size_t raw_block_end(const struct scan *sc, size_t pos)
+/* Whether the value of a `set` starts as a registry's does: with `[` or `{`. */
+static bool starts_literal(const struct tpl_set *s)
 {
-	const char *s = sc->src;
-	size_t p = pos + 2;
-	if (p < sc->len && (s[p] == '-' || s[p] == '+'))
-		p++;
-	p = skip_space(sc, p);
-	if (!at(sc, p, "raw"))
-		return 0;
-	p += 3;
-	size_t q = skip_space(sc, p);
-	if (q == p && q < sc->len && is_name_char(s[q]))
-		return 0;
-	if (at(sc, q, "-%>"))
-		p = q + 3;
-	else if (at(sc, q, "%>"))
-		p = q + 2;
-	else
-		return 0;
-	for (size_t b = p; b < sc->len; b++) {
-		if (!at(sc, b, "<%"))
-			continue;
-		q = b + 2;
-		if (q < sc->len && (s[q] == '-' || s[q] == '+'))
-			q++;
-		q = skip_space(sc, q);
-		if (!at(sc, q, "endraw"))
-			continue;
-		q = skip_space(sc, q + 6);
-		if (at(sc, q, "-%>") || at(sc, q, "+%>"))
-			return q + 3;
-		if (at(sc, q, "%>"))
-			return q + 2;
-	}
-	return NO_POS;
+	return s->ntoks && s->toks[0].kind == TPL_TOK_OP &&
+	       (!strcmp(s->toks[0].s, "[") || !strcmp(s->toks[0].s, "{"));
 }
 
 /*
  * Reads every `set NAME = ...` of the template. Text that tpl's lexer
- * would refuse ends the walk: inside a `set` of a list or dict literal that
+ * refuses ends the reading: inside a `set` of a list or dict literal that
  * is an error, elsewhere the rest of the template is left unread.
  */
-static int walk(struct scan *sc)
+static int read_sets(struct scan *sc)
 {
-	const char *s = sc->src;
-	size_t pos = 0;
-	while (pos < sc->len) {
-		size_t p = pos;
-		while (p + 1 < sc->len && !(s[p] == '<' && (s[p + 1] == '%' || s[p + 1] == '<')) &&
-		       !(s[p] == '{' && s[p + 1] == '#'))
-			p++;
-		if (p + 1 >= sc->len)
-			break;
-		size_t after = p + 2;
-		if (after < sc->len && (s[after] == '-' || s[after] == '+'))
-			after++;
-		if (s[p + 1] == '#') {
-			while (after < sc->len && !at(sc, after, "#}"))
-				after++;
-			if (after >= sc->len)
-				return 0; /* an unclosed comment */
-			pos = after + 2;
-			continue;
+	struct tpl_set *sets;
+	size_t n;
+	struct diag ld = DIAG_INIT;
+	int rc = 0;
+	if (tpl_sets(sc->src, sc->len, sc->r->file, NULL, &sc->tmp, &sets, &n, &ld) < 0 && n &&
+	    sets[n - 1].cut) {
+		const struct tpl_set *s = &sets[--n];
+		if (starts_literal(s)) {
+			sc->d->loc = ld.loc;
+			rc = diag_set(sc->d, DIAG_INPUT,
+			              "cannot read `set %s`: %s; fix the template", s->name,
+			              ld.msg.buf);
 		}
-		bool block = s[p + 1] == '%';
-		if (block) {
-			size_t e = raw_block_end(sc, p);
-			if (e == NO_POS)
-				return 0;
-			if (e) {
-				pos = e;
-				continue;
-			}
-		}
-		size_t end = lex_tag(sc, after, block, p);
-		if (end == NO_POS) {
-			const struct tok *t = sc->toks;
-			if (block && is_set(sc) && sc->ntoks > 3 && t[3].kind == T_OP &&
-			    (s[t[3].start] == '[' || s[t[3].start] == '{')) {
-				sc->d->loc =
-				    (struct srcloc){sc->r->file, line_of(sc, sc->err_at), 0};
-				return diag_set(sc->d, DIAG_INPUT,
-				                "cannot read `set %.*s`: %s here; fix the template",
-				                (int)(t[1].end - t[1].start), s + t[1].start,
-				                sc->err);
-			}
-			return 0;
-		}
-		if (block && is_set(sc))
-			add_set(sc);
-		pos = end;
 	}
-	return 0;
+	diag_release(&ld);
+	for (size_t k = 0; k < n && rc == 0; k++)
+		add_set(sc, &sets[k]);
+	return rc;
 }
 
 /* ---- the registry ---- */
@@ -1412,7 +966,6 @@ static void scan_release(struct scan *sc)
 {
 	arena_release(&sc->tmp);
 	free(sc->lines);
-	free(sc->toks);
 	free(sc->sets);
 	free(sc->names);
 	free(sc->jobs);
@@ -1431,7 +984,7 @@ static int scan_run(struct scan *sc, const char *src, size_t len, const char *fi
 	sc->r = r;
 	sc->d = d;
 	index_lines(sc);
-	if (walk(sc) < 0)
+	if (read_sets(sc) < 0)
 		return -1;
 	index_sets(sc);
 	find_jobs(sc);
@@ -1494,25 +1047,17 @@ unsigned reg_entry_line(const struct reg *r, const char *job, const char *test_f
 
 /* ---- reg_add ---- */
 
-static int add_fail(struct diag *d, const char *file, unsigned line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int add_fail(struct diag *d, const char *file, unsigned line, const char *fmt, ...)
+/* d, with its place set to file:line: for diag_set(place(d, ...), ...). */
+static struct diag *place(struct diag *d, const char *file, unsigned line)
 {
-	va_list ap;
-	d->code = DIAG_INPUT;
-	strbuf_reset(&d->msg);
-	va_start(ap, fmt);
-	strbuf_vaddf(&d->msg, fmt, ap);
-	va_end(ap);
 	d->loc = (struct srcloc){file, line, 0};
-	return -1;
+	return d;
 }
 
 static int no_such_job(const struct reg *r, const char *job, struct diag *d)
 {
 	if (!r->njobs)
-		return add_fail(d, r->file, 0,
+		return diag_set(place(d, r->file, 0), DIAG_INPUT,
 		                "no test registry found (a `set` of a dict of jobs, each with a "
 		                "'tests' list): add the test by hand");
 	struct strbuf names = STRBUF_INIT;
@@ -1520,7 +1065,8 @@ static int no_such_job(const struct reg *r, const char *job, struct diag *d)
 		strbuf_addf(&names, "%s%s", k ? ", " : "", r->jobs[k].id);
 	if (r->njobs > 30)
 		strbuf_adds(&names, ", ...");
-	add_fail(d, r->file, 0, "no job %s in the test registry: name one of %s", job, names.buf);
+	diag_set(place(d, r->file, 0), DIAG_INPUT, "no job %s in the test registry: name one of %s",
+	         job, names.buf);
 	strbuf_release(&names);
 	return -1;
 }
@@ -1617,20 +1163,21 @@ int reg_add(const struct reg *r, const char *src, size_t len, const char *job,
 	if (!j)
 		return no_such_job(r, job, d);
 	if (j->why_not)
-		return add_fail(d, r->file, j->line, "%s", j->why_not);
+		return diag_set(place(d, r->file, j->line), DIAG_INPUT, "%s", j->why_not);
 	if (!e->test_file || !*e->test_file)
-		return add_fail(d, r->file, j->line, "no test file given: name the test to add");
+		return diag_set(place(d, r->file, j->line), DIAG_INPUT,
+		                "no test file given: name the test to add");
 	if (e->num_gpus < 0)
-		return add_fail(d, r->file, j->line, "%lld GPUs: give 0 or more",
+		return diag_set(place(d, r->file, j->line), DIAG_INPUT, "%lld GPUs: give 0 or more",
 		                (long long)e->num_gpus);
 	const struct reg_entry *dup = find_entry(j, e->test_file, e->test_args, 0);
 	if (dup) {
 		if (e->test_args && *e->test_args)
-			return add_fail(d, r->file, j->line,
+			return diag_set(place(d, r->file, j->line), DIAG_INPUT,
 			                "%s with test_args '%s' is already registered at %s:%u: "
 			                "nothing to add",
 			                e->test_file, e->test_args, r->file, dup->line);
-		return add_fail(d, r->file, j->line,
+		return diag_set(place(d, r->file, j->line), DIAG_INPUT,
 		                "%s is already registered at %s:%u: nothing to add (give test_args "
 		                "to add another run of it)",
 		                e->test_file, r->file, dup->line);
@@ -1648,7 +1195,7 @@ int reg_add(const struct reg *r, const char *src, size_t len, const char *job,
 	if (again.njobs != r->njobs || k >= again.njobs || strcmp(again.jobs[k].id, j->id) != 0 ||
 	    again.jobs[k].line != j->line || again.jobs[k].why_not || sc.jobs[k].nparts != 1 ||
 	    list_check(&sc, sc.jobs[k].parts[0], &ins, &where) != LP_OK) {
-		rc = add_fail(d, r->file, j->line,
+		rc = diag_set(place(d, r->file, j->line), DIAG_INPUT,
 		              "the template is not the text the registry was read from: read it "
 		              "again");
 		goto out;
@@ -1661,7 +1208,8 @@ int reg_add(const struct reg *r, const char *src, size_t len, const char *job,
 	strbuf_add(out, src + ins.at, len - ins.at);
 	if (strbuf_failed(out) || strbuf_failed(&line)) {
 		strbuf_setlen(out, before);
-		rc = add_fail(d, r->file, j->line, "the template would be too large");
+		rc = diag_set(place(d, r->file, j->line), DIAG_INPUT,
+		              "the template would be too large");
 		goto out;
 	}
 	/* The text lives in r's arena, which the caller lent as const. */

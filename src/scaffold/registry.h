@@ -16,11 +16,12 @@
  *       'e2e-test-image': {'tests': short_tests + megatron_tests},
  *   } %>
  *
- * The template is read as text, without rendering it: the `set` statements
- * at any place (the delimiters are tpl_syntax_default's: <% %>, << >>,
- * {# #}), their values scanned as Jinja literals (strings in either quote
- * with escapes, ints, names, True/False/None, lists, dicts, `+`). What the
- * scanner does not understand is skipped, never guessed at.
+ * The template is read without rendering it: the `set` statements at any
+ * place, as tpl's lexer reads them (tpl_sets(), with tpl_syntax_default's
+ * delimiters: <% %>, << >>, {# #}), their values parsed as Jinja literals
+ * (strings in either quote with escapes, ints, names, True/False/None,
+ * lists, dicts, `+`). What the scanner does not understand is skipped,
+ * never guessed at.
  *
  * reg_add() adds one entry as one new line, in the style of the entries
  * around it, and touches no other byte; where that cannot be done safely
@@ -79,9 +80,11 @@ struct reg {
 /*
  * Scans the template src[0..len) (file names it in messages and must
  * outlive r). A template without a registry gives njobs 0, not an error;
- * fails (DIAG_INPUT, file:line) only on text it cannot tokenize inside a
- * `set` statement it needs. Release r with reg_release, also after a
- * failure.
+ * fails (DIAG_INPUT, file:line, tpl's message) only on text tpl cannot
+ * tokenize inside a `set` statement it needs (one of a list or dict
+ * literal). Such text elsewhere ends the scan there, without an error (a
+ * template that is not UTF-8 is not read at all). Release r with
+ * reg_release, also after a failure.
  */
 int reg_scan(const char *src, size_t len, const char *file, struct reg *r, struct diag *d);
 void reg_release(struct reg *r);

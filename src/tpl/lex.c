@@ -40,7 +40,7 @@ static int lex_fail(struct lexer *lx, unsigned line, const char *fmt, ...)
 	return -1;
 }
 
-static struct token *emit(struct lexer *lx, enum tok_kind kind, unsigned line)
+static struct token *emit(struct lexer *lx, enum tok_kind kind, unsigned line, size_t off)
 {
 	struct tokens *t = lx->out;
 	if (t->n == lx->cap) {
@@ -48,7 +48,7 @@ static struct token *emit(struct lexer *lx, enum tok_kind kind, unsigned line)
 		t->v = xrealloc(t->v, lx->cap * sizeof(*t->v));
 	}
 	struct token *tok = &t->v[t->n++];
-	*tok = (struct token){.kind = kind, .line = line};
+	*tok = (struct token){.kind = kind, .line = line, .off = (uint32_t)off};
 	return tok;
 }
 
@@ -125,7 +125,7 @@ static void emit_data(struct lexer *lx, size_t from, size_t to, unsigned line)
 {
 	if (to <= from)
 		return;
-	struct token *t = emit(lx, T_DATA, line);
+	struct token *t = emit(lx, T_DATA, line, from);
 	t->s = arena_strndup(lx->a, lx->src + from, to - from);
 	t->len = (uint32_t)(to - from);
 }
@@ -346,24 +346,24 @@ static int lex_tag(struct lexer *lx, bool block)
 	int balance = 0;
 	for (;;) {
 		if (lx->pos >= lx->len) {
-			emit(lx, T_EOF, lx->out->v[lx->out->n - 1].line);
+			emit(lx, T_EOF, lx->out->v[lx->out->n - 1].line, lx->len);
 			return 1; /* the parser reports the unclosed tag */
 		}
 		if (balance == 0) {
 			if (block && lx->src[lx->pos] == '+' && at(lx, lx->pos + 1, end)) {
-				emit(lx, T_BLOCK_END, lx->line);
+				emit(lx, T_BLOCK_END, lx->line, lx->pos);
 				lx->pos += 1 + endlen;
 				return 0;
 			}
 			if (lx->src[lx->pos] == '-' && at(lx, lx->pos + 1, end)) {
-				emit(lx, block ? T_BLOCK_END : T_VAR_END, lx->line);
+				emit(lx, block ? T_BLOCK_END : T_VAR_END, lx->line, lx->pos);
 				size_t p = skip_space(lx, lx->pos + 1 + endlen);
 				lx->line += count_lines(lx->src + lx->pos, p - lx->pos);
 				lx->pos = p;
 				return 0;
 			}
 			if (at(lx, lx->pos, end)) {
-				emit(lx, block ? T_BLOCK_END : T_VAR_END, lx->line);
+				emit(lx, block ? T_BLOCK_END : T_VAR_END, lx->line, lx->pos);
 				lx->pos += endlen;
 				return 0;
 			}
@@ -383,8 +383,9 @@ static int lex_tag(struct lexer *lx, bool block)
 			for (size_t k = pos; k < e; k++)
 				if (s[k] != '_')
 					strbuf_addch(&num, s[k]);
-			struct token *t = emit(lx, T_FLOAT, lx->line);
+			struct token *t = emit(lx, T_FLOAT, lx->line, pos);
 			t->f = strtod(num.buf, NULL);
+			t->len = (uint32_t)(e - pos);
 			strbuf_release(&num);
 			lx->pos = e;
 			continue;
@@ -401,8 +402,9 @@ static int lex_tag(struct lexer *lx, bool block)
 				return lex_fail(
 				    lx, lx->line,
 				    "integer literal too large (not supported beyond 64 bits)");
-			struct token *t = emit(lx, T_INT, lx->line);
+			struct token *t = emit(lx, T_INT, lx->line, pos);
 			t->i = (int64_t)v;
+			t->len = (uint32_t)(e - pos);
 			lx->pos = e;
 			continue;
 		}
@@ -410,7 +412,7 @@ static int lex_tag(struct lexer *lx, bool block)
 			size_t p = pos;
 			while (p < lx->len && is_name_char(s[p]))
 				p++;
-			struct token *t = emit(lx, T_NAME, lx->line);
+			struct token *t = emit(lx, T_NAME, lx->line, pos);
 			t->s = arena_strndup(lx->a, s + pos, p - pos);
 			t->len = (uint32_t)(p - pos);
 			lx->pos = p;
@@ -435,9 +437,10 @@ static int lex_tag(struct lexer *lx, bool block)
 				strbuf_release(&sb);
 				return -1;
 			}
-			struct token *t = emit(lx, T_STRING, line);
+			struct token *t = emit(lx, T_STRING, line, pos);
 			t->s = arena_strndup(lx->a, sb.buf, sb.len);
 			t->len = (uint32_t)sb.len;
+			t->srclen = (uint32_t)(p + 1 - pos);
 			strbuf_release(&sb);
 			lx->line += count_lines(s + pos, p + 1 - pos);
 			lx->pos = p + 1;
@@ -456,10 +459,12 @@ static int lex_tag(struct lexer *lx, bool block)
 					                operators[k].s);
 				balance--;
 			}
-			struct token *t = emit(lx, T_OP, lx->line);
+			struct token *t = emit(lx, T_OP, lx->line, pos);
+			size_t oplen = strlen(operators[k].s);
 			t->op = op;
 			t->s = operators[k].s;
-			lx->pos += strlen(operators[k].s);
+			t->len = (uint32_t)oplen;
+			lx->pos += oplen;
 			found = true;
 			break;
 		}
@@ -530,6 +535,8 @@ static int lex_raw(struct lexer *lx, size_t body, unsigned line)
 int tpl_lex(struct tokens *out, struct arena *a, const char *src, size_t len,
             const struct tpl_syntax *syn, const char *name, struct diag *d)
 {
+	out->v = NULL;
+	out->n = 0;
 	/* Python reads templates as UTF-8 and refuses anything else. */
 	size_t bad;
 	if (!utf8_valid(src, len, &bad)) {
@@ -641,7 +648,7 @@ int tpl_lex(struct tokens *out, struct arena *a, const char *src, size_t len,
 			lx.pos = e;
 			continue;
 		}
-		emit(&lx, which == 0 ? T_VAR_BEGIN : T_BLOCK_BEGIN, line);
+		emit(&lx, which == 0 ? T_VAR_BEGIN : T_BLOCK_BEGIN, line, p);
 		int rc = lex_tag(&lx, which == 2);
 		if (rc < 0)
 			goto fail;
@@ -649,11 +656,8 @@ int tpl_lex(struct tokens *out, struct arena *a, const char *src, size_t len,
 			return 0; /* ended inside a tag: T_EOF emitted */
 	}
 	/* Jinja2's end-of-template token carries the line of the token before it. */
-	emit(&lx, T_EOF, out->n ? out->v[out->n - 1].line : 1);
+	emit(&lx, T_EOF, out->n ? out->v[out->n - 1].line : 1, lx.len);
 	return 0;
 fail:
-	free(out->v);
-	out->v = NULL;
-	out->n = 0;
-	return -1;
+	return -1; /* the tokens before the error stay in out */
 }

@@ -1326,6 +1326,7 @@ int tpl_compile(struct tpl **out, const char *src, size_t len, const char *name,
 	t->max_steps = TPL_DEFAULT_MAX_STEPS;
 	struct tokens toks;
 	if (tpl_lex(&toks, &t->arena, src, len, syntax, name, d) < 0) {
+		free(toks.v);
 		tpl_free(t);
 		return -1;
 	}

@@ -16,8 +16,11 @@
 #ifndef GPUCI_TPL_TPL_H
 #define GPUCI_TPL_TPL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "base/arena.h"
 #include "base/diag.h"
 #include "base/strbuf.h"
 
@@ -63,5 +66,51 @@ int tpl_render_vars(const struct tpl *t, const struct vdict *vars, struct strbuf
 void tpl_set_limits(struct tpl *t, size_t max_bytes, unsigned long long max_steps);
 
 void tpl_free(struct tpl *t);
+
+/*
+ * The `set NAME = <expression>` statements of a template, for tools that
+ * read a template without rendering it. The tokens are those of the
+ * engine's own lexer, so comments, raw blocks, whitespace control,
+ * strings and line ends are what they are when the template renders;
+ * nothing is parsed.
+ */
+enum tpl_tok_kind { TPL_TOK_NAME, TPL_TOK_STRING, TPL_TOK_INT, TPL_TOK_FLOAT, TPL_TOK_OP };
+
+struct tpl_set_tok {
+	enum tpl_tok_kind kind;
+	unsigned line; /* of its first byte (1-based, as Jinja2 counts) */
+	/*
+	 * NAME: the name; STRING: its value, escapes decoded; OP: the operator
+	 * ("[", "+", "//", ...); NULL for INT and FLOAT. NUL-terminated.
+	 */
+	const char *s;
+	size_t len;        /* of s */
+	int64_t i;         /* INT */
+	double f;          /* FLOAT */
+	size_t start, end; /* its text is src[start..end), a string's quotes included */
+};
+
+struct tpl_set {
+	const char *name;
+	unsigned line;  /* of the name */
+	size_t name_at; /* offset of the name in src */
+	size_t ntoks;
+	struct tpl_set_tok *toks; /* of the expression: from after `=` to the tag's end */
+	bool cut;                 /* the tag does not end: toks stop where lexing stopped */
+};
+
+/*
+ * Gives in *out the n `set NAME = ...` statements of src[0..len), in the
+ * template's order (block sets and `set a.b = ...` are not among them);
+ * everything lives in a. `name` is used in messages and must outlive a;
+ * syntax NULL means tpl_syntax_default().
+ *
+ * Fails (DIAG_INPUT, name:line) where tpl_compile's lexer fails (text that
+ * is not UTF-8: n is 0; text it cannot tokenize), and when the template
+ * ends inside a `set` tag; *out and *n then hold the statements before that
+ * place, and the one it is in, if any, with cut set.
+ */
+int tpl_sets(const char *src, size_t len, const char *name, const struct tpl_syntax *syntax,
+             struct arena *a, struct tpl_set **out, size_t *n, struct diag *d);
 
 #endif

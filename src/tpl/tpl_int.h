@@ -70,11 +70,19 @@ struct token {
 	uint8_t kind; /* enum tok_kind */
 	uint8_t op;   /* enum op, for T_OP */
 	unsigned line;
+	/* Of s; T_INT, T_FLOAT: of the literal's text (s is NULL). */
 	uint32_t len;
+	/*
+	 * Byte offset of its first byte in the normalized text (newlines made
+	 * "\n"; a tag's begin: of its delimiter). Its text ends at off + len,
+	 * a T_STRING's at off + srclen.
+	 */
+	uint32_t off;
 	const char *s; /* T_DATA, T_NAME, T_STRING, T_OP: text (NUL-terminated) */
 	union {
-		int64_t i; /* T_INT */
-		double f;  /* T_FLOAT */
+		int64_t i;       /* T_INT */
+		double f;        /* T_FLOAT */
+		uint32_t srclen; /* T_STRING: the literal's length in the text, quotes included */
 	};
 };
 
@@ -83,6 +91,12 @@ struct tokens {
 	struct token *v;
 };
 
+/*
+ * Lexes src[0..len) into out (strings in a). Fails on text Jinja2's lexer
+ * refuses, leaving in out the tokens before that place; out->v is the
+ * caller's to free either way. A template that ends inside a tag ends
+ * with T_EOF right after the tag's tokens: the parser reports it.
+ */
 int tpl_lex(struct tokens *out, struct arena *a, const char *src, size_t len,
             const struct tpl_syntax *syn, const char *name, struct diag *d);
 

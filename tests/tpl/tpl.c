@@ -153,6 +153,69 @@ static void tpl_render__limits_end_runaway_templates(void **state)
 	tpl_free(t);
 }
 
+static void tpl_sets__gives_set_statements_as_the_lexer_reads_them(void **state)
+{
+	const char *src = "{# <% set c = 1 %> #}\r\n"              /* 1 */
+	                  "<% raw %><% set r = 1 %><% endraw %>\r" /* 2 */
+	                  "<%- set t = [ 'a\\'%>',\r\n"            /* 3 */
+	                  "  0x1_0 , x + 2.5] -%>\n"               /* 4 */
+	                  "<% set a.b = 1 %><% set s %>x<% endset %>"
+	                  "<%+ set u = \"\\x41\" %>"; /* 5 */
+	struct arena a = ARENA_INIT;
+	struct diag d = DIAG_INIT;
+	struct tpl_set *sets;
+	size_t n;
+	assert_int_equal(tpl_sets(src, strlen(src), "t.j2", NULL, &a, &sets, &n, &d), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(sets[0].name, "t");
+	assert_int_equal(sets[0].line, 3);
+	assert_false(sets[0].cut);
+	assert_memory_equal(src + sets[0].name_at, "t =", 3);
+	assert_int_equal(sets[0].ntoks, 9);
+	const struct tpl_set_tok *t = sets[0].toks;
+	assert_int_equal(t[0].kind, TPL_TOK_OP);
+	assert_string_equal(t[0].s, "[");
+	assert_int_equal(t[1].kind, TPL_TOK_STRING);
+	assert_string_equal(t[1].s, "a'%>");
+	assert_memory_equal(src + t[1].start, "'a\\'%>'", t[1].end - t[1].start);
+	assert_int_equal(t[1].end - t[1].start, 7);
+	assert_int_equal(t[3].kind, TPL_TOK_INT);
+	assert_int_equal(t[3].i, 16);
+	assert_int_equal(t[3].line, 4);
+	assert_memory_equal(src + t[3].start, "0x1_0 ", 6);
+	assert_int_equal(t[3].end - t[3].start, 5);
+	assert_int_equal(t[5].kind, TPL_TOK_NAME);
+	assert_string_equal(t[5].s, "x");
+	assert_int_equal(t[7].kind, TPL_TOK_FLOAT);
+	assert_int_equal(t[7].end - t[7].start, 3);
+	assert_string_equal(t[8].s, "]");
+	assert_int_equal(src[t[8].start], ']');
+	assert_string_equal(sets[1].name, "u");
+	assert_int_equal(sets[1].line, 5);
+	assert_string_equal(sets[1].toks[0].s, "A");
+
+	/* Where the lexer fails: the statements before, the one it is in cut. */
+	const char *bad = "<% set a = 1 %>\n<% set b = [1, 'x\\x4'] %><% set c = 2 %>";
+	assert_int_equal(tpl_sets(bad, strlen(bad), "t.j2", NULL, &a, &sets, &n, &d), -1);
+	assert_int_equal(d.loc.line, 2);
+	assert_non_null(strstr(d.msg.buf, "escape"));
+	assert_int_equal(n, 2);
+	assert_false(sets[0].cut);
+	assert_true(sets[1].cut);
+	assert_int_equal(sets[1].ntoks, 3);
+	const char *open = "<% set a = [1,\n 2";
+	assert_int_equal(tpl_sets(open, strlen(open), "t.j2", NULL, &a, &sets, &n, &d), -1);
+	assert_int_equal(d.loc.line, 1);
+	assert_non_null(strstr(d.msg.buf, "not closed"));
+	assert_int_equal(n, 1);
+	assert_true(sets[0].cut);
+	assert_int_equal(sets[0].ntoks, 4);
+	assert_int_equal(tpl_sets("\xff", 1, "t.j2", NULL, &a, &sets, &n, &d), -1);
+	assert_int_equal(n, 0);
+	arena_release(&a);
+	diag_release(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +229,7 @@ int main(void)
 	    cmocka_unit_test(tpl_render__unsupported_is_an_error_not_output),
 	    cmocka_unit_test(tpl_render__deep_nesting_is_bounded),
 	    cmocka_unit_test(tpl_render__limits_end_runaway_templates),
+	    cmocka_unit_test(tpl_sets__gives_set_statements_as_the_lexer_reads_them),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

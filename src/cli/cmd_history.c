@@ -2,11 +2,14 @@
  * gpuci history: what `gpuci run` recorded, read back: the latest attempts,
  * the slowest tests, the flaky ones.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "db/history.h"
+#include "base/xalloc.h"
 #include "base/banned.h"
 
 static const char history_usage[] =
@@ -16,8 +19,9 @@ static const char history_usage[] =
 
 static const char history_description[] =
     "Shows what `gpuci run` recorded: every attempt of every test, retries\n"
-    "included, kept in an SQLite file (.gpuci/history.db, or --history PATH)\n"
-    "that the runs of one machine share; several may write to it at once.\n"
+    "included, kept in an SQLite file (.gpuci/history.db at the repository's\n"
+    "top, found from any folder below it; or --history PATH) that the runs of\n"
+    "one machine share; several may write to it at once.\n"
     "\n"
     "Views:\n"
     "  (default)    the most recently recorded attempts, newest first (50, or\n"
@@ -68,12 +72,37 @@ static const char history_description[] =
     "  gpuci history --slowest 20                   # where the time goes\n"
     "  gpuci history --flaky --json | jq -r '.[].test_file'\n";
 
+/*
+ * The history `gpuci run` keeps at the repository's top: .gpuci/history.db
+ * here or in the nearest directory above that has one (as git finds .git),
+ * so that the command works from any folder of the repository; else the
+ * default path. The caller frees it.
+ */
+static char *find_history(void)
+{
+	char dir[PATH_MAX];
+	if (!getcwd(dir, sizeof(dir)))
+		return xstrdup(HISTORY_DEFAULT_PATH);
+	for (;;) {
+		struct strbuf p = STRBUF_INIT;
+		strbuf_addf(&p, "%s/%s", strcmp(dir, "/") ? dir : "", HISTORY_DEFAULT_PATH);
+		if (access(p.buf, F_OK) == 0)
+			return strbuf_detach(&p, NULL);
+		strbuf_release(&p);
+		char *slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			return xstrdup(HISTORY_DEFAULT_PATH);
+		*slash = '\0';
+	}
+}
+
 int cmd_history(int argc, char **argv, struct gpuci_ctx *ctx)
 {
 	const char *path = HISTORY_DEFAULT_PATH;
 	struct history_query q = {0};
 	unsigned slowest = 0, limit = 0;
-	bool json = false, slowest_seen = false, limit_seen = false;
+	bool json = false, slowest_seen = false, limit_seen = false, path_seen = false;
+	char *found = NULL;
 	const struct cli_option opts[] = {
 	    {"slowest", 0, CLI_OPT_UINT, &slowest, "N",
 	     "the N tests with the longest median duration", &slowest_seen},
@@ -85,7 +114,7 @@ int cmd_history(int argc, char **argv, struct gpuci_ctx *ctx)
 	     &limit_seen},
 	    {"json", 0, CLI_OPT_FLAG, &json, NULL, "print JSON (shape above) on stdout", NULL},
 	    {"history", 0, CLI_OPT_STRING, &path, "PATH",
-	     "the history file (" HISTORY_DEFAULT_PATH ")", NULL},
+	     "the history file (" HISTORY_DEFAULT_PATH " here or in a folder above)", &path_seen},
 	    {0},
 	};
 	struct diag d = DIAG_INIT;
@@ -121,6 +150,8 @@ int cmd_history(int argc, char **argv, struct gpuci_ctx *ctx)
 	}
 	q.slowest = slowest;
 	q.limit = limit;
+	if (!path_seen)
+		path = found = find_history();
 
 	if (history_open_read(&h, path, &missing, &d) < 0) {
 		cli_error(ctx, "history", &d);
@@ -148,6 +179,7 @@ int cmd_history(int argc, char **argv, struct gpuci_ctx *ctx)
 	}
 	fputs(out.buf, ctx->out);
 out:
+	free(found);
 	strbuf_release(&out);
 	history_close(h);
 	diag_release(&d);

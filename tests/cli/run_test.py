@@ -176,6 +176,32 @@ class RunTest(unittest.TestCase):
         rows = rows if isinstance(rows, list) else rows.get("results", rows.get("rows", []))
         self.assertEqual(len(rows), 6, rows)
 
+    def test_history_is_found_from_any_folder_of_the_repository(self):
+        # Without --history, run keeps it at the repository's top, and history
+        # finds it there from a folder below, as git finds .git.
+        args = [a for a in self.repo.args("--label", "run-ci-precision", "--no-always")
+                if a not in ("--history", self.repo.history)]
+        r = subprocess.run(args, capture_output=True, text=True, env=self.repo.env(),
+                           cwd=self.repo.root, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertTrue(os.path.exists(os.path.join(self.repo.root, ".gpuci", "history.db")))
+        for cwd in (self.repo.root, os.path.join(self.repo.root, "tests", "plugin_contracts")):
+            h = subprocess.run([GPUCI, "history", "--json"], capture_output=True, text=True,
+                               cwd=cwd)
+            self.assertEqual(h.returncode, 0, h.stderr)
+            self.assertEqual(len(json.loads(h.stdout)), 2, (cwd, h.stdout))
+        # Outside any repository there is none, and that is said (unless a folder
+        # above the temporary one has a history of its own).
+        above, d = False, self.repo.tmp
+        while d != os.path.dirname(d):
+            above |= os.path.exists(os.path.join(d, ".gpuci", "history.db"))
+            d = os.path.dirname(d)
+        if not above:
+            h = subprocess.run([GPUCI, "history"], capture_output=True, text=True,
+                               cwd=self.repo.tmp)
+            self.assertEqual(h.returncode, 0, h.stderr)
+            self.assertIn("no history yet", h.stderr)
+
     def test_ctrl_c_leaves_nothing_running_or_locked(self):
         self.stop_mid_run(signal.SIGINT, 130)
 

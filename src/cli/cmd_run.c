@@ -5,6 +5,7 @@
 #include <fnmatch.h>
 #include <sys/stat.h>
 #include <limits.h>
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -368,6 +369,24 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		               : "say what to run: --label L, --changed, --all or --job NAME");
 		rc = cli_usage_error(ctx, "run", &d);
 		goto out;
+	}
+	if (o.retry_on && !o.retries) {
+		diag_set(&d, DIAG_USAGE,
+		         "--retry-on says which failures to retry: give --retries K");
+		rc = cli_usage_error(ctx, "run", &d);
+		goto out;
+	}
+	if (o.retry_on) { /* a bad pattern is a usage error, --dry-run or not */
+		regex_t re;
+		int e = regcomp(&re, o.retry_on, REG_EXTENDED | REG_NOSUB | REG_NEWLINE);
+		if (e) {
+			char buf[256];
+			regerror(e, &re, buf, sizeof(buf));
+			diag_set(&d, DIAG_USAGE, "--retry-on '%s': %s", o.retry_on, buf);
+			rc = cli_usage_error(ctx, "run", &d);
+			goto out;
+		}
+		regfree(&re);
 	}
 	if (lease_check_pattern(o.pattern, &d) < 0) {
 		rc = cli_usage_error(ctx, "run", &d);

@@ -432,7 +432,9 @@ class RunTest(unittest.TestCase):
     def test_usage_errors(self):
         for args, msg in [([], "say what to run"),
                           (["--label", "x", "--all"], "one at a time"),
-                          (["--label", "run-ci-short", "--retry-on", "("], "retry-on")]:
+                          (["--label", "run-ci-short", "--retry-on", "x"], "give --retries K"),
+                          (["--label", "run-ci-short", "--retries", "1", "--retry-on", "(",
+                            "--dry-run"], "--retry-on '('")]:
             with self.subTest(args=args):
                 r = self.repo.run(*args)
                 self.assertEqual(r.returncode, 2, r.stdout + r.stderr)

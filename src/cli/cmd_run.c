@@ -2,6 +2,7 @@
  * gpuci run: a label's suite (or the changed tests, or everything) on this
  * machine, exactly as CI runs it, packed onto its GPUs.
  */
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <sys/stat.h>
 #include <limits.h>
@@ -115,6 +116,26 @@ static bool job_selected(const struct opts *o, const char *id)
 		if (!strcmp(o->jobs.items[i], id))
 			return true;
 	return false;
+}
+
+/*
+ * Keeps .gpuci/ (logs, history) out of version control without the user
+ * editing .gitignore: a .gitignore of its own that ignores everything, as
+ * tools with a cache folder do. One the user wrote is left alone.
+ */
+static void ignore_dir(const char *dir)
+{
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "%s/.gitignore", dir);
+	int fd = open(p.buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		static const char text[] =
+		    "# gpuci run's logs and history: not for version control\n*\n";
+		if (write(fd, text, sizeof(text) - 1) != (ssize_t)(sizeof(text) - 1))
+			unlink(p.buf);
+		close(fd);
+	}
+	strbuf_release(&p);
 }
 
 /* "tests/<f>" unless f starts with tests/; refused when it leaves the repo. */
@@ -683,6 +704,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	struct strbuf ld = STRBUF_INIT;
 	strbuf_addf(&ld, "%s/.gpuci", root);
 	mkdir(ld.buf, 0755);
+	ignore_dir(ld.buf);
 	strbuf_adds(&ld, "/runs");
 	mkdir(ld.buf, 0755);
 	strbuf_addf(&ld, "/%s", run_id);

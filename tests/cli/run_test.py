@@ -185,6 +185,13 @@ class RunTest(unittest.TestCase):
                            cwd=self.repo.root, timeout=120)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertTrue(os.path.exists(os.path.join(self.repo.root, ".gpuci", "history.db")))
+        # .gpuci/ keeps itself out of git: nothing to add to the repository's .gitignore.
+        if shutil.which("git"):
+            subprocess.run(["git", "init", "-q"], cwd=self.repo.root, check=True)
+            st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
+                                capture_output=True, text=True, cwd=self.repo.root, check=True)
+            self.assertNotIn(".gpuci", st.stdout)
+            self.assertIn("tests/", st.stdout)  # the rest is seen
         for cwd in (self.repo.root, os.path.join(self.repo.root, "tests", "plugin_contracts")):
             h = subprocess.run([GPUCI, "history", "--json"], capture_output=True, text=True,
                                cwd=cwd)

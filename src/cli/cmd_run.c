@@ -787,6 +787,10 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	if (summary && *summary) {
 		struct strbuf md = STRBUF_INIT;
 		report_markdown(&md, "gpuci run", cases, nt);
+		/* Within GitHub's limit for the whole file, other steps' parts included. */
+		struct stat st;
+		size_t used = stat(summary, &st) == 0 ? (size_t)st.st_size : 0;
+		report_markdown_fit(&md, used < REPORT_SUMMARY_MAX ? REPORT_SUMMARY_MAX - used : 0);
 		FILE *f = fopen(summary, "a");
 		if (f) {
 			fwrite(md.buf, 1, md.len, f);

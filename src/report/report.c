@@ -743,6 +743,23 @@ void report_markdown(struct strbuf *out, const char *title, const struct report_
 	           true);
 }
 
+void report_markdown_fit(struct strbuf *md, size_t room)
+{
+	static const char note[] = "\n_The summary is cut here: GitHub takes at most 1 MiB. "
+	                           "Every result is in the logs and in --junit._\n";
+	if (md->len <= room)
+		return;
+	if (room < sizeof(note)) {
+		strbuf_setlen(md, 0);
+		return;
+	}
+	size_t keep = room - (sizeof(note) - 1);
+	while (keep && md->buf[keep - 1] != '\n')
+		keep--;
+	strbuf_setlen(md, keep);
+	strbuf_adds(md, note);
+}
+
 /* GitHub workflow commands */
 
 static void gh_escape(FILE *f, const char *s, bool property)

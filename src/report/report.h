@@ -83,6 +83,16 @@ int report_junit(const char *path, const char *suite, const struct report_case *
 void report_markdown(struct strbuf *out, const char *title, const struct report_case *cases,
                      size_t n);
 
+/* GitHub drops a step's whole summary when its file grows past 1 MiB. */
+#define REPORT_SUMMARY_MAX ((size_t)1 << 20)
+
+/*
+ * Cuts the Markdown md to at most room bytes, at a line end, with a last
+ * line saying it was cut and where the rest is; leaves it as it is when it
+ * fits. A room too small for that line leaves md empty.
+ */
+void report_markdown_fit(struct strbuf *md, size_t room);
+
 /*
  * GitHub workflow commands, one line each, escaped as the runner wants
  * them: % \r \n in data (%25 %0D %0A), and also : , in properties (%3A

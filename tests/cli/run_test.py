@@ -310,6 +310,17 @@ class RunTest(unittest.TestCase):
             md = f.read()
         self.assertIn("test_qwen2p5_0p5B_debug_rollout.py", md)
         self.assertIn("|", md)
+        # Earlier steps filled the file almost to GitHub's 1 MiB: the table is cut to fit.
+        earlier = "x" * ((1 << 20) - 700) + "\n"
+        with open(summary, "w") as f:
+            f.write(earlier)
+        self.repo.run("--label", "run-ci-short", "--no-always", env=env)
+        with open(summary) as f:
+            md = f.read()
+        self.assertLessEqual(len(md.encode()), 1 << 20)
+        self.assertTrue(md.startswith(earlier))
+        self.assertIn("## gpuci run", md)
+        self.assertIn("cut here", md)
 
     def test_job_env_is_evaluated_per_entry_and_secrets_pass_only_when_asked(self):
         wf = os.path.join(self.repo.root, ".github", "workflows", "env.yml")

@@ -801,6 +801,31 @@ static void report_markdown__table_then_sections(void **state)
 	strbuf_release(&sb);
 }
 
+static void report_markdown_fit__cuts_at_a_line_end_with_a_note(void **state)
+{
+	(void)state;
+	struct strbuf sb = STRBUF_INIT, orig = STRBUF_INIT;
+	for (int i = 0; i < 5000; i++)
+		strbuf_addf(&sb, "| passed | job | tests/test_%04d.py | | 8 | 1m 2s | log |\n", i);
+	strbuf_add(&orig, sb.buf, sb.len);
+	report_markdown_fit(&sb, sb.len); /* fits: untouched */
+	assert_int_equal(sb.len, orig.len);
+	report_markdown_fit(&sb, 100000);
+	assert_true(sb.len <= 100000);
+	assert_true(sb.len > 100000 - 200); /* cut at the last line end that leaves room */
+	const char *note = strstr(sb.buf, "\n_The summary is cut here");
+	assert_non_null(note);
+	/* What is kept is the original's first whole lines, then the note alone. */
+	size_t kept = (size_t)(note - sb.buf);
+	assert_true(kept > 0 && sb.buf[kept - 1] == '\n');
+	assert_memory_equal(sb.buf, orig.buf, kept);
+	assert_null(strchr(note + 1, '|'));
+	report_markdown_fit(&sb, 10); /* no room for the note: nothing */
+	assert_int_equal(sb.len, 0);
+	strbuf_release(&sb);
+	strbuf_release(&orig);
+}
+
 static void report_markdown__only_sections_with_entries(void **state)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -936,6 +961,7 @@ int main(void)
 	    cmocka_unit_test(report_add_duration__reads_like_a_person),
 	    cmocka_unit_test(report_markdown__table_then_sections),
 	    cmocka_unit_test(report_markdown__only_sections_with_entries),
+	    cmocka_unit_test(report_markdown_fit__cuts_at_a_line_end_with_a_note),
 	    cmocka_unit_test(report_markdown__escapes_cells_and_code_spans),
 	    cmocka_unit_test(report_gh__escapes_data_and_properties),
 	};

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "report/report.h"
 #include "vcs/changed.h"
 #include "base/banned.h"
 
@@ -46,7 +47,9 @@ static const char changed_description[] =
     "last top-level one wins. A file without a literal count gets --default-gpus\n"
     "(8) and a warning naming file:line: no NUM_GPUS, a value that is not an int\n"
     "literal (NUM_GPUS = int(os.environ[...])), one set under a top-level if/try,\n"
-    "or a file Python could not tokenize. Warnings never fail the command.\n"
+    "or a file Python could not tokenize. Warnings never fail the command; under\n"
+    "GitHub Actions (GITHUB_ACTIONS=true) each is also a ::warning annotation on\n"
+    "the file's line.\n"
     "\n"
     "Output: a listing on stderr, one line per test (status, GPUs, path), then the\n"
     "warnings. --json prints the matrix on stdout:\n"
@@ -144,6 +147,14 @@ static void print_listing(struct gpuci_ctx *ctx, const struct changed_result *r,
 		strbuf_addf(&sb, "gpuci changed: warning: %s\n", r->warnings[i]);
 	fputs(sb.buf, ctx->err);
 	strbuf_release(&sb);
+	/* In GitHub Actions, each defaulted file is also a warning on its line. */
+	const char *ga = getenv("GITHUB_ACTIONS");
+	if (ga && !strcmp(ga, "true"))
+		for (size_t i = 0; i < r->n; i++)
+			if (r->tests[i].warning)
+				report_gh_warning(ctx->err, r->tests[i].path,
+				                  r->tests[i].warning_line,
+				                  "gpuci changed: NUM_GPUS", r->tests[i].warning);
 }
 
 int cmd_changed(int argc, char **argv, struct gpuci_ctx *ctx)

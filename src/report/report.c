@@ -799,11 +799,11 @@ void report_gh_endgroup(FILE *f)
 	fputs("::endgroup::\n", f);
 }
 
-void report_gh_error(FILE *f, const char *file, unsigned line, const char *title,
-                     const char *message)
+static void gh_annotation(FILE *f, const char *level, const char *file, unsigned line,
+                          const char *title, const char *message)
 {
 	char sep = ' ';
-	fputs("::error", f);
+	fprintf(f, "::%s", level);
 	if (file && *file) {
 		fprintf(f, "%cfile=", sep);
 		gh_escape(f, file, true);
@@ -820,4 +820,16 @@ void report_gh_error(FILE *f, const char *file, unsigned line, const char *title
 	fputs("::", f);
 	gh_escape(f, or_empty(message), false);
 	putc('\n', f);
+}
+
+void report_gh_error(FILE *f, const char *file, unsigned line, const char *title,
+                     const char *message)
+{
+	gh_annotation(f, "error", file, line, title, message);
+}
+
+void report_gh_warning(FILE *f, const char *file, unsigned line, const char *title,
+                       const char *message)
+{
+	gh_annotation(f, "warning", file, line, title, message);
 }

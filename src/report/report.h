@@ -101,6 +101,7 @@ void report_markdown_fit(struct strbuf *md, size_t room);
  *   ::group::TITLE
  *   ::endgroup::
  *   ::error file=FILE,line=LINE,title=TITLE::MESSAGE
+ *   ::warning file=FILE,line=LINE,title=TITLE::MESSAGE
  *
  * report_gh_error() leaves out a property that is NULL, "" or line 0.
  */
@@ -108,6 +109,9 @@ void report_gh_group(FILE *f, const char *title);
 void report_gh_endgroup(FILE *f);
 void report_gh_error(FILE *f, const char *file, unsigned line, const char *title,
                      const char *message);
+/* The same as ::warning. */
+void report_gh_warning(FILE *f, const char *file, unsigned line, const char *title,
+                       const char *message);
 
 /* At most this many bytes of a log go into a report, per case. */
 #define REPORT_TAIL_MAX ((size_t)64 * 1024)

@@ -299,6 +299,7 @@ static int read_gpus(struct vcs_repo *repo, const struct vcs_delta *e, const cha
 			pd.loc.file = qpath;
 		diag_format(&pd, &where);
 		t->warning = add_warning(r, wcap, "%s; using %" PRId64, where.buf, def);
+		t->warning_line = pd.loc.line;
 		strbuf_release(&where);
 	} else {
 		switch (a.kind) {
@@ -315,12 +316,14 @@ static int read_gpus(struct vcs_repo *repo, const struct vcs_delta *e, const cha
 			t->warning = add_warning(
 			    r, wcap, "%s:%u: NUM_GPUS is not an int literal; using %" PRId64, qpath,
 			    a.line, def);
+			t->warning_line = a.line;
 			break;
 		case PY_INT_CONDITIONAL:
 			t->warning = add_warning(r, wcap,
 			                         "%s:%u: NUM_GPUS is set conditionally (under a "
 			                         "top-level if/try/for/while/with); using %" PRId64,
 			                         qpath, a.line, def);
+			t->warning_line = a.line;
 			break;
 		}
 	}

@@ -55,10 +55,11 @@ struct changed_test {
 	char status;          /* 'A', 'M', 'R', ... as git's --name-status */
 	unsigned similarity;  /* 'R': percent similar to old_path */
 	int64_t num_gpus;
-	unsigned gpus_line;  /* line of the NUM_GPUS that decided, 0 when defaulted */
-	bool defaulted;      /* num_gpus is the default (no usable literal NUM_GPUS) */
-	const char *warning; /* why it was defaulted (one of warnings[]), or NULL */
-	bool path_not_utf8;  /* the JSON shows U+FFFD for some bytes of path */
+	unsigned gpus_line;    /* line of the NUM_GPUS that decided, 0 when defaulted */
+	bool defaulted;        /* num_gpus is the default (no usable literal NUM_GPUS) */
+	const char *warning;   /* why it was defaulted (one of warnings[]), or NULL */
+	unsigned warning_line; /* the line that warning is about, 0 for the whole file */
+	bool path_not_utf8;    /* the JSON shows U+FFFD for some bytes of path */
 };
 
 struct changed_result {

@@ -406,6 +406,19 @@ class ChangedTest(unittest.TestCase):
         self.assertIn("  A   8 GPUs  tests/test_absent.py  (default)\n", r.err)
         self.assertIn('  A   1 GPU   "tests/test_new\\nline.py"\n', r.err)
 
+    def test_warnings_are_annotations_under_github_actions(self):
+        r = self.changed("--json", env={"GITHUB_ACTIONS": "true"})
+        self.assertEqual(r.returncode, 0, r.err)
+        matrix(r)  # stdout stays JSON
+        ann = [l for l in r.err.splitlines() if l.startswith("::warning ")]
+        self.assertIn("::warning file=tests/test_nonlit.py,line=3,title=gpuci changed%3A "
+                      "NUM_GPUS::tests/test_nonlit.py:3: NUM_GPUS is not an int literal; "
+                      "using 8", ann)
+        self.assertIn("::warning file=tests/test_absent.py,title=gpuci changed%3A NUM_GPUS::"
+                      "tests/test_absent.py: no top-level NUM_GPUS; using 8", ann)
+        self.assertEqual(len(ann), 5, ann)  # every defaulted file, not the UTF-8 note
+        self.assertNotIn("::warning", self.changed("--json").err)
+
     def test_default_gpus_is_used_and_named(self):
         r = self.changed("--json", "--default-gpus", "2", "--diff-filter", "A",
                          "--pattern", "tests/test_absent.py")

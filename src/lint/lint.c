@@ -821,8 +821,43 @@ static bool nth_line(const struct strbuf *text, unsigned line, const char **b, c
 }
 
 /*
+ * Whether the workflow line [wb, we) is what the template line [tb, te)
+ * can render to: its text as it is, where each << >>, <% %> and {# #} may
+ * stand for any text (a wildcard, matched with backtracking).
+ */
+static bool renders_to(const char *tb, const char *te, const char *wb, const char *we)
+{
+	static const char *const open[] = {"<<", "<%", "{#"}, *const close[] = {">>", "%>", "#}"};
+	const char *star_t = NULL, *star_w = NULL;
+	while (wb < we || tb < te) {
+		int k = -1;
+		for (int i = 0; i < 3 && tb + 1 < te; i++)
+			if (tb[0] == open[i][0] && tb[1] == open[i][1])
+				k = i;
+		if (k >= 0) { /* a wildcard: skip the tag, remember where to come back */
+			const char *end = memmem(tb + 2, (size_t)(te - tb - 2), close[k], 2);
+			tb = end ? end + 2 : te;
+			star_t = tb;
+			star_w = wb;
+			continue;
+		}
+		if (tb < te && wb < we && *tb == *wb) {
+			tb++;
+			wb++;
+			continue;
+		}
+		if (!star_t || star_w >= we)
+			return false;
+		tb = star_t; /* the last wildcard takes one more character */
+		wb = ++star_w;
+	}
+	return true;
+}
+
+/*
  * Moves *at (an expression's place in the workflow) to the template line
- * that reads the same as the workflow's line, when exactly one does.
+ * that holds the expression and renders to the workflow's line, when
+ * exactly one does.
  */
 static bool template_line(const struct lctx *c, unsigned wf_line, const char *expr, size_t len,
                           struct srcloc *at)
@@ -831,24 +866,24 @@ static bool template_line(const struct lctx *c, unsigned wf_line, const char *ex
 	if (!nth_line(&c->wf_text, wf_line, &wb, &we) || we == wb)
 		return false;
 	unsigned hit = 0, hits = 0;
-	const char *hb = NULL;
+	const char *x = NULL;
 	for (unsigned l = 1;; l++) {
 		const char *tb, *te;
 		if (!nth_line(&c->tpl_src, l, &tb, &te))
 			break;
-		if (te - tb == we - wb && !memcmp(tb, wb, (size_t)(we - wb))) {
+		const char *e = memmem(tb, (size_t)(te - tb), expr, len);
+		if (e && renders_to(tb, te, wb, we)) {
 			hit = l;
-			hb = tb;
+			x = e;
 			hits++;
 		}
 	}
 	if (hits != 1)
 		return false;
-	const char *x = memmem(hb, (size_t)(we - wb), expr, len);
-	const char *lb = hb;
+	const char *lb = x;
 	while (lb > c->tpl_src.buf && lb[-1] != '\n')
 		lb--;
-	*at = (struct srcloc){c->tpl_path, hit, x ? (unsigned)(x - lb) + 1 : 0};
+	*at = (struct srcloc){c->tpl_path, hit, (unsigned)(x - lb) + 1};
 	return true;
 }
 

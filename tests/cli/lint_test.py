@@ -345,6 +345,18 @@ class Workflow(LintTestCase):
         self.assertEqual(sorted((f["line"], f["col"]) for f in got), sorted(want))
         self.assertTrue(all("env:" in f["message"] for f in got))
 
+    def test_script_injection_in_a_template_macro_is_one_finding_there(self):
+        # The Execute macro serves every GPU job: one line to fix, one finding, at the
+        # template's line, though << >> makes the rendered line differ from it.
+        self.repo.replace(TPL, "          set -f  # $TEST_ARGS",
+                          "          echo \"<< 'testing' >> ${{ matrix.info.test_file }}\"\n"
+                          "          set -f  # $TEST_ARGS")
+        self.repo.render()
+        line = self.repo.line_of(TPL, "<< 'testing' >> ${{ matrix.info.test_file }}")
+        col = self.repo.read(TPL).split("\n")[line - 1].index("${{") + 1
+        got = self.findings("script-injection")
+        self.assertEqual([(f["file"], f["line"], f["col"]) for f in got], [(TPL, line, col)])
+
     def test_trusted_values_and_env_are_fine(self):
         self.repo.replace(WF, '          set -f  # $TEST_ARGS',
                           '          echo "${{ github.sha }} ${{ inputs.job_filter }}"\n'

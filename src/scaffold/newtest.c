@@ -213,8 +213,18 @@ static size_t job_entries(const struct wf_job *j, struct arena *a, char ***out)
 	return list.list->n;
 }
 
-/* The JSON an entry {test_file, num_gpus, test_args} has in a workflow that renders it. */
-static bool entry_is(const char *json, const struct newtest *t, const char *args, struct arena *a)
+/* Whether compact JSON holds `key` (with its "": and value) followed by , or }. */
+static bool has_member(const char *json, const char *member)
+{
+	size_t n = strlen(member);
+	for (const char *p = json; (p = strstr(p, member)); p++)
+		if (p[n] == ',' || p[n] == '}')
+			return true;
+	return false;
+}
+
+/* Whether an entry's compact JSON is the new entry {test_file, num_gpus, test_args}. */
+static bool entry_is(const char *json, const struct newtest *t, const char *args)
 {
 	struct strbuf want_file = STRBUF_INIT, want_args = STRBUF_INIT, gpus = STRBUF_INIT;
 	strbuf_adds(&want_file, "\"test_file\":");
@@ -223,10 +233,9 @@ static bool entry_is(const char *json, const struct newtest *t, const char *args
 	strbuf_adds(&want_args, "\"test_args\":");
 	if (args && *args)
 		strbuf_add_json_str(&want_args, args);
-	bool ok = json && strstr(json, want_file.buf) && strstr(json, gpus.buf) &&
-	          (args && *args ? strstr(json, want_args.buf) != NULL
+	bool ok = json && has_member(json, want_file.buf) && has_member(json, gpus.buf) &&
+	          (args && *args ? has_member(json, want_args.buf)
 	                         : strstr(json, "\"test_args\":") == NULL);
-	(void)a;
 	strbuf_release(&want_file);
 	strbuf_release(&want_args);
 	strbuf_release(&gpus);
@@ -270,7 +279,7 @@ static int compare_workflows(struct newtest *t, const struct wf *old, const stru
 		for (size_t m = 0; m < nn; m++)
 			if (!used[m])
 				extra = nv[m];
-		if (gained != 1 || !entry_is(extra, t, args, a))
+		if (gained != 1 || !entry_is(extra, t, args))
 			return diag_set(d, DIAG_INPUT,
 			                "the edit would add %s to job %s, not the one entry asked "
 			                "for; nothing written",

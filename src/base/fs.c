@@ -45,6 +45,36 @@ int fs_read_all(const char *path, struct strbuf *out, struct diag *d)
 	return 0;
 }
 
+/* Writes all of data to fd; -1 with errno set on failure. */
+static int write_all(int fd, const char *p, size_t left)
+{
+	while (left) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		left -= (size_t)n;
+	}
+	return 0;
+}
+
+int fs_create_new(const char *path, const void *data, size_t len, struct diag *d)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return diag_errno(d, "cannot create %s", path);
+	int rc = write_all(fd, data, len) < 0 || fsync(fd) < 0 ? -1 : 0;
+	if (rc < 0)
+		diag_errno(d, "cannot write %s", path);
+	if (close(fd) < 0 && rc == 0)
+		rc = diag_errno(d, "cannot write %s", path);
+	if (rc < 0)
+		unlink(path);
+	return rc;
+}
+
 int fs_write_atomic(const char *path, const void *data, size_t len, struct diag *d)
 {
 	struct strbuf tmp = STRBUF_INIT;
@@ -58,19 +88,8 @@ int fs_write_atomic(const char *path, const void *data, size_t len, struct diag 
 	struct stat sb;
 	mode_t mode = stat(path, &sb) == 0 ? sb.st_mode & 07777 : 0644;
 	int rc = 0;
-	const char *p = data;
-	size_t left = len;
-	while (left && rc == 0) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			rc = diag_errno(d, "cannot write %s", path);
-		else {
-			p += n;
-			left -= (size_t)n;
-		}
-	}
+	if (write_all(fd, data, len) < 0)
+		rc = diag_errno(d, "cannot write %s", path);
 	if (rc == 0 && fchmod(fd, mode) < 0)
 		rc = diag_errno(d, "cannot write %s", path);
 	if (rc == 0 && fsync(fd) < 0)

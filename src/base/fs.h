@@ -20,4 +20,11 @@ int fs_read_all(const char *path, struct strbuf *out, struct diag *d);
  */
 int fs_write_atomic(const char *path, const void *data, size_t len, struct diag *d);
 
+/*
+ * Creates path (mode 0644) with data, never over an existing file (fails
+ * with DIAG_SYSTEM, EEXIST); a file that could not be written whole is
+ * removed again.
+ */
+int fs_create_new(const char *path, const void *data, size_t len, struct diag *d);
+
 #endif

@@ -2,7 +2,6 @@
  * gpuci run: a label's suite (or the changed tests, or everything) on this
  * machine, exactly as CI runs it, packed onto its GPUs.
  */
-#include <fcntl.h>
 #include <fnmatch.h>
 #include <sys/stat.h>
 #include <limits.h>
@@ -125,16 +124,12 @@ static bool job_selected(const struct opts *o, const char *id)
  */
 static void ignore_dir(const char *dir)
 {
+	static const char text[] = "# gpuci run's logs and history: not for version control\n*\n";
 	struct strbuf p = STRBUF_INIT;
+	struct diag d = DIAG_INIT;
 	strbuf_addf(&p, "%s/.gitignore", dir);
-	int fd = open(p.buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		static const char text[] =
-		    "# gpuci run's logs and history: not for version control\n*\n";
-		if (write(fd, text, sizeof(text) - 1) != (ssize_t)(sizeof(text) - 1))
-			unlink(p.buf);
-		close(fd);
-	}
+	(void)fs_create_new(p.buf, text, sizeof(text) - 1, &d); /* there already: kept */
+	diag_release(&d);
 	strbuf_release(&p);
 }
 

@@ -1,8 +1,6 @@
 /* newtest: see newtest.h. */
 #include "scaffold/newtest.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -468,36 +466,9 @@ int newtest_prepare(const struct newtest_opts *o, struct newtest *t, struct diag
 	return 0;
 }
 
-/* Creates path with text, never over an existing file. */
-static int create_file(const char *path, const struct strbuf *text, struct diag *d)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return diag_errno(d, "cannot create %s", path);
-	size_t off = 0;
-	while (off < text->len) {
-		ssize_t w = write(fd, text->buf + off, text->len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			diag_errno(d, "cannot write %s", path);
-			close(fd);
-			unlink(path);
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		diag_errno(d, "cannot write %s", path);
-		unlink(path);
-		return -1;
-	}
-	return 0;
-}
-
 int newtest_apply(const struct newtest *t, struct diag *d)
 {
-	if (t->write_test && create_file(t->test_path, &t->test_text, d) < 0)
+	if (t->write_test && fs_create_new(t->test_path, t->test_text.buf, t->test_text.len, d) < 0)
 		return -1;
 	if (!t->edit)
 		return 0;

@@ -43,6 +43,25 @@ static void fs_write_atomic__failure_leaves_the_old_file(void **state)
 	harness_rmtree(dir);
 }
 
+static void fs_create_new__never_over_a_file(void **state)
+{
+	(void)state;
+	char *dir = harness_tmpdir();
+	char *path = harness_path(dir, "new.py");
+	struct diag d = DIAG_INIT;
+	struct strbuf got = STRBUF_INIT;
+	assert_int_equal(fs_create_new(path, "one\n", 4, &d), 0);
+	assert_int_equal(fs_create_new(path, "two\n", 4, &d), -1);
+	assert_int_equal(d.code, DIAG_SYSTEM);
+	assert_non_null(strstr(d.msg.buf, "File exists"));
+	assert_int_equal(fs_read_all(path, &got, &d), 0);
+	assert_string_equal(got.buf, "one\n"); /* the first is kept */
+	strbuf_release(&got);
+	diag_release(&d);
+	free(path);
+	harness_rmtree(dir);
+}
+
 static void fs_read_all__names_the_missing_file(void **state)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -57,6 +76,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(fs_write_atomic__replaces_and_keeps_the_mode),
 	    cmocka_unit_test(fs_write_atomic__failure_leaves_the_old_file),
+	    cmocka_unit_test(fs_create_new__never_over_a_file),
 	    cmocka_unit_test(fs_read_all__names_the_missing_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

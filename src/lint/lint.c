@@ -238,14 +238,9 @@ static void collect_entries(struct lctx *c)
 	size_t cap = 0;
 	for (size_t j = 0; j < wf_njobs(c->w); j++) {
 		const struct wf_job *job = wf_job_at(c->w, j);
-		if (!job->matrix || job->matrix->kind != WF_MAP)
-			continue; /* none, or an expression: known only at run time */
-		struct value m = wf_value(job->matrix, c->a), list;
-		struct diag d = DIAG_INIT;
-		int rc = wf_matrix_expand(m, c->a, &job->matrix->loc, &list, &d);
-		diag_release(&d);
-		if (rc < 0)
-			continue; /* plan reports a broken matrix */
+		struct value list;
+		if (!wf_job_static_matrix(job, c->a, &list))
+			continue;
 		size_t first = c->nentries;
 		for (size_t i = 0; i < list.list->n; i++) {
 			struct value f = plan_entry_fields(list.list->items[i], "test_file");

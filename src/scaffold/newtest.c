@@ -193,13 +193,8 @@ static int render_test(struct newtest *t, const struct newtest_opts *o, const ch
 static size_t job_entries(const struct wf_job *j, struct arena *a, char ***out)
 {
 	*out = NULL;
-	if (!j->matrix || j->matrix->kind != WF_MAP)
-		return 0;
 	struct value list;
-	struct diag d = DIAG_INIT;
-	int rc = wf_matrix_expand(wf_value(j->matrix, a), a, &j->matrix->loc, &list, &d);
-	diag_release(&d);
-	if (rc < 0)
+	if (!wf_job_static_matrix(j, a, &list))
 		return 0;
 	*out = arena_alloc(a, (list.list->n + 1) * sizeof(**out));
 	for (size_t i = 0; i < list.list->n; i++) {

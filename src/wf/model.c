@@ -681,3 +681,13 @@ void wf_free(struct wf *w)
 	arena_release(&w->arena);
 	free(w);
 }
+
+bool wf_job_static_matrix(const struct wf_job *j, struct arena *a, struct value *entries)
+{
+	if (!j->matrix || j->matrix->kind != WF_MAP)
+		return false;
+	struct diag d = DIAG_INIT;
+	int rc = wf_matrix_expand(wf_value(j->matrix, a), a, &j->matrix->loc, entries, &d);
+	diag_release(&d);
+	return rc == 0;
+}

@@ -100,4 +100,13 @@ struct value wf_value(const struct wf_node *n, struct arena *a);
 int wf_matrix_expand(struct value matrix, struct arena *a, const struct srcloc *at,
                      struct value *entries, struct diag *d);
 
+/*
+ * The combinations of a job's matrix as the file spells it, without
+ * evaluating expressions (for lint and new-test, which read the registry
+ * a workflow writes out): false when the job has no matrix, its matrix is
+ * an expression (known only at run time), or it does not expand (plan
+ * reports why).
+ */
+bool wf_job_static_matrix(const struct wf_job *j, struct arena *a, struct value *entries);
+
 #endif

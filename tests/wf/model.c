@@ -152,6 +152,29 @@ static void matrix__errors_name_the_matrix(void **state)
 	wf_free(w);
 }
 
+static void matrix__static_only_when_the_file_spells_it(void **state)
+{
+	(void)state;
+	struct wf *w =
+	    load("on: push\njobs:\n"
+	         "  spelled:\n    strategy:\n      matrix:\n        info: [{f: a}, {f: b}]\n"
+	         "  dynamic:\n    strategy:\n      matrix: ${{ fromJson(x) }}\n"
+	         "  broken:\n    strategy:\n      matrix:\n        info: 3\n"
+	         "  none:\n    runs-on: x\n");
+	struct arena a = ARENA_INIT;
+	struct value entries;
+	assert_true(wf_job_static_matrix(wf_job_find(w, "spelled"), &a, &entries));
+	struct strbuf got = STRBUF_INIT;
+	plan_json(entries, &got);
+	assert_string_equal(got.buf, "[{\"info\":{\"f\":\"a\"}},{\"info\":{\"f\":\"b\"}}]");
+	assert_false(wf_job_static_matrix(wf_job_find(w, "dynamic"), &a, &entries));
+	assert_false(wf_job_static_matrix(wf_job_find(w, "broken"), &a, &entries));
+	assert_false(wf_job_static_matrix(wf_job_find(w, "none"), &a, &entries));
+	strbuf_release(&got);
+	arena_release(&a);
+	wf_free(w);
+}
+
 static void value__plain_scalars_are_typed_as_yaml_core(void **state)
 {
 	struct wf *w = load("on: push\nenv: {a: 4, b: '4', c: true, d: ~, e: 1.5, f: 0x10, g: "
@@ -259,6 +282,7 @@ int main(void)
 	    cmocka_unit_test(matrix__errors_name_the_matrix),
 	    cmocka_unit_test(value__plain_scalars_are_typed_as_yaml_core),
 	    cmocka_unit_test(jobs__fields_needs_and_order),
+	    cmocka_unit_test(matrix__static_only_when_the_file_spells_it),
 	    cmocka_unit_test(errors__carry_file_line_and_column),
 	    cmocka_unit_test(load__reads_a_file_and_names_it),
 	};

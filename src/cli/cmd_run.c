@@ -133,26 +133,13 @@ static void ignore_dir(const char *dir)
 	strbuf_release(&p);
 }
 
-/* "tests/<f>" unless f starts with tests/; refused when it leaves the repo. */
+/* plan_test_path(), also refused when a symlink leads out of the repository. */
 static char *test_path(const char *root, const char *f, struct strbuf *why)
 {
-	if (!*f || f[0] == '/') {
-		strbuf_addf(why, "test_file '%s' is not a relative path", f);
-		return NULL;
-	}
 	struct strbuf p = STRBUF_INIT;
-	if (strncmp(f, "tests/", 6) != 0)
-		strbuf_adds(&p, "tests/");
-	strbuf_adds(&p, f);
-	for (const char *c = p.buf; *c;) {
-		const char *e = strchr(c, '/');
-		size_t len = e ? (size_t)(e - c) : strlen(c);
-		if (len == 2 && !strncmp(c, "..", 2)) {
-			strbuf_addf(why, "test_file '%s' leaves the repository", f);
-			strbuf_release(&p);
-			return NULL;
-		}
-		c += len + (e ? 1 : 0);
+	if (!plan_test_path(f, &p, why)) {
+		strbuf_release(&p);
+		return NULL;
 	}
 	struct strbuf full = STRBUF_INIT;
 	strbuf_addf(&full, "%s/%s", root, p.buf);

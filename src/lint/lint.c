@@ -187,23 +187,13 @@ static void tfile_free(struct tfile *t)
 	free(t);
 }
 
-/* "tests/<f>" unless f starts with tests/ (the Execute step's rule); NULL when it leaves. */
+/* The entry's file (plan_test_path), in the arena; NULL when it leaves the repository. */
 static const char *entry_path(struct lctx *c, const char *f)
 {
-	if (!*f || f[0] == '/')
-		return NULL;
-	struct strbuf p = STRBUF_INIT;
-	if (strncmp(f, "tests/", 6) != 0)
-		strbuf_adds(&p, "tests/");
-	strbuf_adds(&p, f);
-	const char *out = arena_strndup(c->a, p.buf, p.len);
-	for (const char *s = p.buf; *s;) {
-		size_t len = strcspn(s, "/");
-		if (len == 2 && !strncmp(s, "..", 2))
-			out = NULL;
-		s += len + (s[len] == '/');
-	}
+	struct strbuf p = STRBUF_INIT, why = STRBUF_INIT;
+	const char *out = plan_test_path(f, &p, &why) ? arena_strndup(c->a, p.buf, p.len) : NULL;
 	strbuf_release(&p);
+	strbuf_release(&why);
 	return out;
 }
 

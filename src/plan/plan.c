@@ -776,6 +776,26 @@ static void literals(struct arena *a, const char *s, const char ***list, size_t 
 	}
 }
 
+bool plan_test_path(const char *f, struct strbuf *out, struct strbuf *why)
+{
+	if (!*f || f[0] == '/') {
+		strbuf_addf(why, "test_file '%s' is not a relative path", f);
+		return false;
+	}
+	for (const char *c = f; *c;) {
+		size_t len = strcspn(c, "/");
+		if (len == 2 && !strncmp(c, "..", 2)) {
+			strbuf_addf(why, "test_file '%s' leaves the repository", f);
+			return false;
+		}
+		c += len + (c[len] == '/');
+	}
+	if (strncmp(f, "tests/", 6) != 0)
+		strbuf_adds(out, "tests/");
+	strbuf_adds(out, f);
+	return true;
+}
+
 bool plan_label_gates(const struct wf_job *j, const char *label)
 {
 	if (!j->if_ || !j->if_->s)

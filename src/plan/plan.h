@@ -72,6 +72,14 @@ int64_t plan_entry_gpus(struct value entry);
 /* The mapping of an entry that holds key: the entry, or a mapping one level down. */
 struct value plan_entry_fields(struct value entry, const char *key);
 
+/*
+ * The file an entry's test_file names, as the Execute step runs it:
+ * tests/<f>, or f itself when it starts with tests/. Appends it to out;
+ * false (and why in why) for an empty or absolute path, or one with a ".."
+ * part: a path that would leave the repository.
+ */
+bool plan_test_path(const char *test_file, struct strbuf *out, struct strbuf *why);
+
 /* Whether a job detects changed tests (a step runs `gpuci changed`, or the old grep). */
 bool plan_job_detects(const struct wf_job *j);
 

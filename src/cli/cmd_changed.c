@@ -148,8 +148,7 @@ static void print_listing(struct gpuci_ctx *ctx, const struct changed_result *r,
 	fputs(sb.buf, ctx->err);
 	strbuf_release(&sb);
 	/* In GitHub Actions, each defaulted file is also a warning on its line. */
-	const char *ga = getenv("GITHUB_ACTIONS");
-	if (ga && !strcmp(ga, "true"))
+	if (report_in_github_actions())
 		for (size_t i = 0; i < r->n; i++)
 			if (r->tests[i].warning)
 				report_gh_warning(ctx->err, r->tests[i].path,

@@ -62,8 +62,7 @@ static const char lint_description[] =
 
 static void print_text(struct gpuci_ctx *ctx, const struct lint_report *r)
 {
-	const char *ga = getenv("GITHUB_ACTIONS");
-	bool gh = ga && !strcmp(ga, "true");
+	bool gh = report_in_github_actions();
 	for (size_t i = 0; i < r->n; i++) {
 		const struct lint_finding *f = &r->findings[i];
 		fprintf(ctx->out, "%s:", f->file);

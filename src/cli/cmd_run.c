@@ -691,7 +691,6 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	mkdir(ld.buf, 0755);
 	strbuf_addf(&ld, "/%s", run_id);
 	log_dir = strbuf_detach(&ld, NULL);
-	const char *gh = getenv("GITHUB_ACTIONS");
 	void *pair[2] = {hist, run_id};
 	struct run_opts ro = {
 	    .cwd = root,
@@ -703,7 +702,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	    .retries = o.retries,
 	    .retry_on = o.retry_on,
 	    .kill_after = o.kill_after,
-	    .style = gh && !strcmp(gh, "true")  ? RUN_STYLE_GITHUB
+	    .style = report_in_github_actions() ? RUN_STYLE_GITHUB
 	             : isatty(fileno(ctx->out)) ? RUN_STYLE_TTY
 	                                        : RUN_STYLE_LINES,
 	    .out = ctx->out,

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -797,6 +798,12 @@ void report_gh_group(FILE *f, const char *title)
 void report_gh_endgroup(FILE *f)
 {
 	fputs("::endgroup::\n", f);
+}
+
+bool report_in_github_actions(void)
+{
+	const char *v = getenv("GITHUB_ACTIONS");
+	return v && !strcmp(v, "true");
 }
 
 static void gh_annotation(FILE *f, const char *level, const char *file, unsigned line,

@@ -105,6 +105,9 @@ void report_markdown_fit(struct strbuf *md, size_t room);
  *
  * report_gh_error() leaves out a property that is NULL, "" or line 0.
  */
+/* Whether gpuci runs in GitHub Actions (GITHUB_ACTIONS=true), where these commands count. */
+bool report_in_github_actions(void);
+
 void report_gh_group(FILE *f, const char *title);
 void report_gh_endgroup(FILE *f);
 void report_gh_error(FILE *f, const char *file, unsigned line, const char *title,

@@ -551,16 +551,33 @@ static unsigned unconditional_lease(const char *script, unsigned first_line)
 }
 
 /* The line a scalar's text starts on: the next one for a block scalar (`run: |`). */
+/* The end of the line that starts at s: its newline, or the end of text. */
+static const char *line_end(const struct strbuf *text, const char *s)
+{
+	const char *end = text->buf + text->len;
+	const char *nl = memchr(s, '\n', (size_t)(end - s));
+	return nl ? nl : end;
+}
+
+/* The start of line `line` (1-based) of text, or NULL past its end. */
+static const char *line_start(const struct strbuf *text, unsigned line)
+{
+	const char *s = text->buf;
+	for (unsigned i = 1; i < line; i++) {
+		const char *e = line_end(text, s);
+		if (e == text->buf + text->len)
+			return NULL;
+		s = e + 1;
+	}
+	return s;
+}
+
 static unsigned script_first_line(const struct lctx *c, const struct wf_node *n)
 {
-	const char *s = c->wf_text.buf;
-	for (unsigned line = 1; line < n->loc.line && s; line++) {
-		s = strchr(s, '\n');
-		s = s ? s + 1 : NULL;
-	}
+	const char *s = line_start(&c->wf_text, n->loc.line);
 	if (!s || n->loc.col == 0)
 		return n->loc.line;
-	size_t len = strcspn(s, "\n");
+	size_t len = (size_t)(line_end(&c->wf_text, s) - s);
 	char ch = n->loc.col - 1 < len ? s[n->loc.col - 1] : 0;
 	return n->loc.line + (ch == '|' || ch == '>');
 }
@@ -763,15 +780,10 @@ static const char *untrusted(const char *e, size_t n)
 static void find_in_file(const struct strbuf *file, unsigned from, const char *text, size_t len,
                          size_t nth, struct srcloc *at)
 {
-	unsigned line = 1;
-	const char *s = file->buf, *end = file->buf + file->len;
-	while (s < end && line < from) {
-		const char *nl = memchr(s, '\n', (size_t)(end - s));
-		if (!nl)
-			return;
-		s = nl + 1;
-		line++;
-	}
+	unsigned line = from;
+	const char *s = line_start(file, from), *end = file->buf + file->len;
+	if (!s)
+		return;
 	const char *bol = s;
 	for (; s + len <= end; s++) {
 		if (*s == '\n') {
@@ -787,22 +799,13 @@ static void find_in_file(const struct strbuf *file, unsigned from, const char *t
 	}
 }
 
-/* Line `line` of text (1-based) as [*b, *e), without its indentation; false past the end. */
-static bool nth_line(const struct strbuf *text, unsigned line, const char **b, const char **e)
+/* The text of the line that starts at s, without its indentation, as [*b, *e). */
+static void trimmed(const struct strbuf *text, const char *s, const char **b, const char **e)
 {
-	const char *s = text->buf, *end = text->buf + text->len;
-	for (unsigned i = 1; i < line; i++) {
-		const char *nl = memchr(s, '\n', (size_t)(end - s));
-		if (!nl)
-			return false;
-		s = nl + 1;
-	}
-	const char *nl = memchr(s, '\n', (size_t)(end - s));
-	*e = nl ? nl : end;
+	*e = line_end(text, s);
 	while (s < *e && (*s == ' ' || *s == '\t'))
 		s++;
 	*b = s;
-	return true;
 }
 
 /*
@@ -847,21 +850,24 @@ static bool renders_to(const char *tb, const char *te, const char *wb, const cha
 static bool template_line(const struct lctx *c, unsigned wf_line, const char *expr, size_t len,
                           struct srcloc *at)
 {
-	const char *wb, *we;
-	if (!nth_line(&c->wf_text, wf_line, &wb, &we) || we == wb)
+	const char *ws = line_start(&c->wf_text, wf_line), *wb, *we;
+	if (!ws)
 		return false;
-	unsigned hit = 0, hits = 0;
-	const char *x = NULL;
-	for (unsigned l = 1;; l++) {
+	trimmed(&c->wf_text, ws, &wb, &we);
+	if (we == wb)
+		return false;
+	unsigned hit = 0, hits = 0, l = 1;
+	const char *x = NULL, *tend = c->tpl_src.buf + c->tpl_src.len;
+	for (const char *ts = c->tpl_src.buf; ts <= tend; l++) {
 		const char *tb, *te;
-		if (!nth_line(&c->tpl_src, l, &tb, &te))
-			break;
+		trimmed(&c->tpl_src, ts, &tb, &te);
 		const char *e = memmem(tb, (size_t)(te - tb), expr, len);
 		if (e && renders_to(tb, te, wb, we)) {
 			hit = l;
 			x = e;
 			hits++;
 		}
+		ts = te + 1;
 	}
 	if (hits != 1)
 		return false;

@@ -9,9 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "gha/expr.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void put(struct arena *a, struct value dict, const char *key, struct value v)
 {

@@ -9,15 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "py/pyread.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			__builtin_trap();                                                          \
-	} while (0)
 
 /* Lines in the input, as the reader counts them (CRLF and CR are one end). */
 static unsigned count_lines(const char *src, size_t size)

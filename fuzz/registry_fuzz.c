@@ -9,15 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "scaffold/registry.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			__builtin_trap();                                                          \
-	} while (0)
 
 /* Lines as Jinja counts them: \n, \r\n and a lone \r end one. */
 static unsigned count_lines(const char *s, size_t n)

@@ -428,14 +428,14 @@ static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, i
 
 	const unsigned *gpus;
 	size_t n = lease_gpus(lease, &gpus);
-	struct strbuf list = STRBUF_INIT, env_dev = STRBUF_INIT;
+	struct strbuf list = STRBUF_INIT, env_buf = STRBUF_INIT;
 	join_gpus(&list, gpus, n);
-	strbuf_addf(&env_dev, "%s=%s", o->env_name, list.buf);
-	char order[] = "CUDA_DEVICE_ORDER=PCI_BUS_ID";
-	char *setenv_list[] = {order, env_dev.buf, NULL};
+	const char *genv[GPU_ENV_N];
+	gpu_env(&env_buf, o->env_name, gpus, n, genv);
+	char *setenv_list[GPU_ENV_N + 1] = {(char *)genv[0], (char *)genv[1], NULL};
 	if (!o->quiet)
 		fprintf(ctx->err, "gpuci lock: acquired GPUs %s after %.3fs (%s)\n", list.buf,
-		        lease_waited(lease), env_dev.buf);
+		        lease_waited(lease), genv[0]);
 
 	struct proc_job job = {.argv = argv,
 	                       .setenv = setenv_list,
@@ -460,7 +460,7 @@ static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, i
 	/* Every process of the job is gone: now the GPUs may go to the next. */
 	lease_free(lease);
 	strbuf_release(&list);
-	strbuf_release(&env_dev);
+	strbuf_release(&env_buf);
 	diag_release(&d);
 	free(what);
 	proc_signals_close(&ps);
@@ -471,7 +471,7 @@ int cmd_lock(int argc, char **argv, struct gpuci_ctx *ctx)
 {
 	struct lock_opts o = {
 	    .timeout = 86400,
-	    .env_name = "CUDA_VISIBLE_DEVICES",
+	    .env_name = GPU_ENV_DEFAULT_VAR,
 	    .pattern = LEASE_DEFAULT_PATTERN,
 	    .kill_after = 10,
 	};

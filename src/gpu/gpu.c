@@ -1,6 +1,7 @@
 #include "gpu/gpu.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -104,4 +105,29 @@ const char *gpu_source_name(enum gpu_source src)
 		return "default";
 	}
 	return "?";
+}
+
+void gpu_env(struct strbuf *buf, const char *var, const unsigned *ids, size_t n,
+             const char *env[GPU_ENV_N])
+{
+	strbuf_reset(buf);
+	strbuf_addf(buf, "%s=", var);
+	for (size_t i = 0; i < n; i++)
+		strbuf_addf(buf, "%s%u", i ? "," : "", ids[i]);
+	size_t order = buf->len + 1;
+	strbuf_addch(buf, '\0');
+	strbuf_adds(buf, "CUDA_DEVICE_ORDER=PCI_BUS_ID");
+	env[0] = buf->buf;
+	env[1] = buf->buf + order;
+}
+
+static bool sets(const char *entry, const char *name)
+{
+	size_t n = strlen(name);
+	return !strncmp(entry, name, n) && entry[n] == '=';
+}
+
+bool gpu_env_owns(const char *entry, const char *var)
+{
+	return sets(entry, var) || sets(entry, "CUDA_DEVICE_ORDER");
 }

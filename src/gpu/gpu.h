@@ -12,7 +12,11 @@
 #ifndef GPUCI_GPU_GPU_H
 #define GPUCI_GPU_GPU_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "base/diag.h"
+#include "base/strbuf.h"
 
 enum gpu_source {
 	GPU_SOURCE_NVML,
@@ -41,5 +45,26 @@ int gpu_count(unsigned *out, enum gpu_source *src, const struct gpu_probe *p, st
 
 /* "NVML", "/proc/driver/nvidia/gpus", "GPUCI_TOTAL_GPUS", "default". */
 const char *gpu_source_name(enum gpu_source src);
+
+/*
+ * The environment of a job that holds GPUs ids[0..n), the one place gpuci
+ * decides it (gpuci lock, gpuci run):
+ *   VAR=0,3                   the GPUs, VAR being CUDA_VISIBLE_DEVICES or the
+ *                             one the user named; set and EMPTY when n is 0,
+ *                             so that a CPU-only test sees no GPU rather than
+ *                             every GPU of the machine without a lease;
+ *   CUDA_DEVICE_ORDER=PCI_BUS_ID  so that CUDA numbers GPUs as nvidia-smi,
+ *                             NVML and the lock files do (CUDA's default
+ *                             order, fastest first, can differ).
+ * Fills env[0..GPU_ENV_N) with "NAME=VALUE" strings that point into buf
+ * (reset first; do not change buf while they are in use).
+ */
+#define GPU_ENV_N           2
+#define GPU_ENV_DEFAULT_VAR "CUDA_VISIBLE_DEVICES"
+void gpu_env(struct strbuf *buf, const char *var, const unsigned *ids, size_t n,
+             const char *env[GPU_ENV_N]);
+
+/* Whether "NAME=VALUE" sets one of the variables gpu_env() decides (with var). */
+bool gpu_env_owns(const char *entry, const char *var);
 
 #endif

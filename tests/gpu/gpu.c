@@ -89,6 +89,25 @@ static void gpu_count__bad_env_is_an_error(void **state)
 	}
 }
 
+static void gpu_env__names_the_gpus_and_the_order(void **state)
+{
+	struct strbuf b = STRBUF_INIT;
+	const char *env[GPU_ENV_N];
+	unsigned ids[] = {0, 3};
+	gpu_env(&b, GPU_ENV_DEFAULT_VAR, ids, 2, env);
+	assert_string_equal(env[0], "CUDA_VISIBLE_DEVICES=0,3");
+	assert_string_equal(env[1], "CUDA_DEVICE_ORDER=PCI_BUS_ID");
+	/* No GPU: set and empty, so that nothing is visible. */
+	gpu_env(&b, "MY_GPUS", NULL, 0, env);
+	assert_string_equal(env[0], "MY_GPUS=");
+	assert_string_equal(env[1], "CUDA_DEVICE_ORDER=PCI_BUS_ID");
+	assert_true(gpu_env_owns("MY_GPUS=1", "MY_GPUS"));
+	assert_true(gpu_env_owns("CUDA_DEVICE_ORDER=FASTEST_FIRST", "MY_GPUS"));
+	assert_false(gpu_env_owns("MY_GPUS_X=1", "MY_GPUS"));
+	assert_false(gpu_env_owns("CUDA_VISIBLE_DEVICES=1", "MY_GPUS"));
+	strbuf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -97,6 +116,7 @@ int main(void)
 	    cmocka_unit_test(gpu_count__missing_library_and_proc_use_env),
 	    cmocka_unit_test(gpu_count__empty_proc_dir_is_no_gpu),
 	    cmocka_unit_test(gpu_count__bad_env_is_an_error),
+	    cmocka_unit_test(gpu_env__names_the_gpus_and_the_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,8 @@
 #include "base/xalloc.h"
 #include "base/banned.h"
 
+extern char **environ;
+
 static void job_signal_set(sigset_t *set)
 {
 	sigemptyset(set);
@@ -269,6 +271,8 @@ int proc_run(struct proc_result *out, const struct proc_job *job, struct proc_si
 	}
 	if (pid == 0) {
 		close(pfd[0]);
+		if (job->env)
+			environ = (char **)job->env;
 		for (char *const *e = job->setenv; e && *e; e++)
 			putenv(*e);
 		sigprocmask(SIG_SETMASK, &ps->saved, NULL);
@@ -346,4 +350,117 @@ int proc_exit_code(const struct proc_result *r)
 	if (WIFSIGNALED(r->status))
 		return 128 + WTERMSIG(r->status);
 	return 1;
+}
+
+/* ---- keepers ---------------------------------------------------------------- */
+
+/* What a keeper writes on its report pipe before it exits. */
+struct keeper_report {
+	int status, exec_errno, signal;
+	unsigned ended, killed;
+	bool started;
+};
+
+/* In the keeper: keep fds 0-2 and the listed ones, close the rest. */
+static void close_all_but(const int *keep, size_t nkeep, int also)
+{
+	long max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 65536)
+		max = 65536;
+	for (int fd = 3; fd < max; fd++) {
+		bool k = fd == also;
+		for (size_t j = 0; j < nkeep && !k; j++)
+			k = keep[j] == fd;
+		if (!k)
+			close(fd);
+	}
+}
+
+static void keeper_main(const struct proc_spawn *s, int report, pid_t parent)
+{
+	/* The job ends with gpuci: nobody would collect it otherwise. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(127);
+	int devnull = open("/dev/null", O_RDONLY);
+	if (devnull > 0) {
+		dup2(devnull, 0);
+		close(devnull);
+	}
+	dup2(s->out_fd, 1);
+	dup2(s->out_fd, 2);
+	close_all_but(s->keep_fds, s->nkeep, report);
+	if (s->cwd && chdir(s->cwd) < 0) {
+		dprintf(2, "gpuci: cannot enter %s: %s\n", s->cwd, strerror(errno));
+		_exit(126);
+	}
+	/* Signals: blocked (inherited) and read through a signalfd of our own. */
+	struct proc_signals ps;
+	struct diag d = DIAG_INIT;
+	if (proc_signals_open(&ps, &d) < 0) {
+		dprintf(2, "gpuci: %s\n", d.msg.buf);
+		_exit(126);
+	}
+	ps.saved = *s->mask;
+	struct proc_job job = {.argv = s->argv, .env = s->env, .kill_after = s->kill_after};
+	struct proc_result res;
+	struct keeper_report rep = {.status = -1};
+	if (proc_run(&res, &job, &ps, &d) == 0) {
+		if (!res.started)
+			dprintf(2, "gpuci: cannot run %s: %s\n", s->argv[0],
+			        strerror(res.exec_errno));
+		rep = (struct keeper_report){res.status, res.exec_errno, res.signal,
+		                             res.ended,  res.killed,     res.started};
+	} else {
+		dprintf(2, "gpuci: %s\n", d.msg.buf);
+	}
+	ssize_t w = write(report, &rep, sizeof(rep));
+	(void)w;
+	_exit(0);
+}
+
+int proc_keeper_start(struct proc_keeper *k, const struct proc_spawn *s, struct diag *d)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return diag_errno(d, "pipe");
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return diag_errno(d, "cannot fork");
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		close(p[0]);
+		keeper_main(s, p[1], parent);
+	}
+	setpgid(pid, pid); /* also here: no race with a signal to the group */
+	close(p[1]);
+	k->pid = pid;
+	k->report_fd = p[0];
+	return 0;
+}
+
+void proc_keeper_result(struct proc_keeper *k, int wait_status, struct proc_result *out)
+{
+	*out = (struct proc_result){.status = wait_status, .started = true};
+	struct keeper_report rep;
+	ssize_t n = -1;
+	if (k->report_fd >= 0) {
+		while ((n = read(k->report_fd, &rep, sizeof(rep))) < 0 && errno == EINTR)
+			;
+		close(k->report_fd);
+		k->report_fd = -1;
+	}
+	if (n == (ssize_t)sizeof(rep) && rep.status != -1) {
+		out->status = rep.status;
+		out->started = rep.started;
+		out->exec_errno = rep.exec_errno;
+		out->ended = rep.ended;
+		out->killed = rep.killed;
+	} else if (n == (ssize_t)sizeof(rep)) {
+		out->status = 126 << 8; /* the keeper could not run it */
+	}
 }

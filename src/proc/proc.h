@@ -48,6 +48,7 @@ int proc_signals_take(struct proc_signals *ps);
 
 struct proc_job {
 	char *const *argv;   /* the command; argv[0] is looked up in PATH */
+	char *const *env;    /* its whole environment; NULL: gpuci's own */
 	char *const *setenv; /* "NAME=VALUE" entries added to the environment */
 	double kill_after;   /* seconds between SIGTERM and SIGKILL */
 	bool ignore_sigpipe; /* run it with SIGPIPE ignored (else default) */
@@ -76,6 +77,51 @@ int proc_run(struct proc_result *out, const struct proc_job *job, struct proc_si
  * could not be executed; 128+N when gpuci itself was stopped by signal N.
  */
 int proc_exit_code(const struct proc_result *r);
+
+/*
+ * A command started under a keeper, for a caller that runs several jobs at
+ * once (gpuci run) and so cannot be the subreaper of each itself:
+ *
+ *   gpuci ── keeper (a forked gpuci: new process group, child subreaper)
+ *                └── the command ── whatever it starts, setsid() or not
+ *
+ * The keeper runs proc_run() for the command: whatever the command starts
+ * stays the keeper's descendant however it double-forks, is sent SIGTERM
+ * when the command exits and SIGKILL kill_after seconds later, and the
+ * keeper exits only when the last one is gone. So the keeper's exit means
+ * the job is over, and descriptors it was given (GPU locks) are released
+ * by it last. A SIGTERM (or SIGINT, SIGHUP) sent to the keeper goes on to
+ * every process of the job, with the same kill_after. When gpuci itself
+ * dies, the keeper gets SIGTERM (PR_SET_PDEATHSIG) and ends the job.
+ */
+struct proc_spawn {
+	char *const *argv;   /* argv[0] looked up in PATH */
+	char *const *env;    /* the command's whole environment */
+	const char *cwd;     /* its working directory; NULL: gpuci's */
+	int out_fd;          /* its stdout and stderr (stdin is /dev/null) */
+	const int *keep_fds; /* descriptors it inherits besides 0-2 (all others closed) */
+	size_t nkeep;
+	double kill_after;
+	const sigset_t *mask; /* the signal mask it starts with */
+};
+
+struct proc_keeper {
+	pid_t pid;     /* the keeper: wait for it, signal it */
+	int report_fd; /* its report (private to proc) */
+};
+
+/*
+ * Starts a keeper for s. A command that cannot be executed is the keeper's
+ * business: it says so on out_fd ("gpuci: cannot run X: ...") and reports
+ * it. Fails (DIAG_SYSTEM) only when fork or a pipe fails.
+ */
+int proc_keeper_start(struct proc_keeper *k, const struct proc_spawn *s, struct diag *d);
+/*
+ * The job's result once waitpid() has returned the keeper with wait_status:
+ * the command's status and the leftovers the keeper ended. A keeper that
+ * died without reporting (SIGKILL) gives its own status. Closes the report.
+ */
+void proc_keeper_result(struct proc_keeper *k, int wait_status, struct proc_result *out);
 
 /*
  * The pids of every live descendant of process `root` (found through

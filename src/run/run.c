@@ -25,6 +25,7 @@
 #include "base/fs.h"
 #include "base/strbuf.h"
 #include "base/xalloc.h"
+#include "gpu/gpu.h"
 #include "lease/lease.h"
 #include "proc/proc.h"
 #include "sched/sched.h"
@@ -34,15 +35,22 @@ enum phase { P_PENDING, P_ACQUIRING, P_RUNNING, P_ENDING, P_DONE };
 
 struct run_state {
 	enum phase phase;
-	pid_t pid; /* also the process group */
+	pid_t pid; /* the test's keeper (proc_keeper_start), also its process group */
+	struct proc_keeper keeper;
 	struct lease *lease;
 	double start;    /* monotonic */
 	double deadline; /* monotonic, 0: none */
-	double kill_at;  /* SIGKILL the group then; 0: not yet */
+	double kill_at;  /* the keeper SIGKILLs what is left then; 0: not asked to stop */
+	double force_at; /* a keeper still there then is SIGKILLed with its group */
 	bool timed_out, stopped;
-	int status;      /* wait status of the main process */
+	int status;      /* wait status of the test's main process */
+	unsigned left;   /* processes it left behind, ended by the keeper */
+	unsigned killed; /* of those, how many needed SIGKILL */
 	char *container; /* docker mode: the container's name, to kill it */
 };
+
+/* A keeper that outlives its own SIGKILL deadline by this much is killed. */
+#define KEEPER_GRACE 5.0
 
 struct acquirer {
 	pthread_t thread;
@@ -53,7 +61,8 @@ struct acquirer {
 	struct diag d;
 	int rc;
 	int done_pipe[2];
-	int cancel_fd; /* the read end of a pipe the main thread writes to stop it */
+	int wait_pipe[2]; /* written when the request has to sleep (lease's on_wait) */
+	int cancel_fd;    /* the read end of a pipe the main thread writes to stop it */
 };
 
 struct run {
@@ -180,6 +189,17 @@ static void *acquire_main(void *arg)
 	return NULL;
 }
 
+/* In the acquirer thread: the request sleeps; the main thread says for whom. */
+static void acquire_waits(void *arg, size_t ahead, size_t reserved)
+{
+	struct acquirer *a = arg;
+	char c = 1;
+	(void)ahead;
+	(void)reserved;
+	while (write(a->wait_pipe[1], &c, 1) < 0 && errno == EINTR)
+		;
+}
+
 static int acquire_start(struct run *r, size_t i, struct diag *d)
 {
 	struct acquirer *a = &r->acq;
@@ -196,6 +216,8 @@ static int acquire_start(struct run *r, size_t i, struct diag *d)
 	    .timeout = -1,
 	    .cancel_fd = r->cancel_pipe[0],
 	    .what = r->tests[i].display,
+	    .on_wait = acquire_waits,
+	    .on_wait_arg = a,
 	};
 	int e = pthread_create(&a->thread, NULL, acquire_main, a);
 	if (e) {
@@ -225,21 +247,6 @@ static char *log_name(struct run *r, size_t i, unsigned attempt)
 	return strbuf_detach(&s, NULL);
 }
 
-/* In the child: keep only fds 0-2 and the lease's own lock descriptors. */
-static void close_others(const int *keep, size_t nkeep)
-{
-	long max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536)
-		max = 65536;
-	for (int fd = 3; fd < max; fd++) {
-		bool k = false;
-		for (size_t j = 0; j < nkeep && !k; j++)
-			k = keep[j] == fd;
-		if (!k)
-			close(fd);
-	}
-}
-
 static int spawn(struct run *r, size_t i, struct diag *d)
 {
 	struct run_test *t = &r->tests[i];
@@ -251,31 +258,28 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 	if (logfd < 0)
 		return diag_errno(d, "cannot create %s", t->log_path);
 
-	/* The environment: the test's, with its GPUs. */
+	/* The environment: the test's, with its GPUs (none: set and empty). */
 	size_t ne = 0;
 	while (t->env && t->env[ne])
 		ne++;
-	char **env = xcalloc(ne + 3, sizeof(*env));
+	char **env = xcalloc(ne + GPU_ENV_N + 1, sizeof(*env));
 	size_t k = 0;
 	for (size_t j = 0; j < ne; j++)
-		if (strncmp(t->env[j], "CUDA_VISIBLE_DEVICES=", 21) != 0)
+		if (!gpu_env_owns(t->env[j], GPU_ENV_DEFAULT_VAR))
 			env[k++] = t->env[j];
 	struct strbuf cvd = STRBUF_INIT;
 	const int *fds = NULL;
 	size_t nfds = 0;
-	if (st->lease) {
-		const unsigned *g;
-		size_t ng = lease_gpus(st->lease, &g);
-		strbuf_adds(&cvd, "CUDA_VISIBLE_DEVICES=");
-		for (size_t j = 0; j < ng; j++)
-			strbuf_addf(&cvd, "%s%u", j ? "," : "", g[j]);
-		env[k++] = cvd.buf;
-		set_str(&t->gpu_ids, cvd.buf + 21);
-		nfds = lease_fds(st->lease, &fds);
-	} else {
-		set_str(&t->gpu_ids, "");
-	}
+	const unsigned *g = NULL;
+	size_t ng = st->lease ? lease_gpus(st->lease, &g) : 0;
+	const char *genv[GPU_ENV_N];
+	gpu_env(&cvd, GPU_ENV_DEFAULT_VAR, g, ng, genv);
+	for (size_t j = 0; j < GPU_ENV_N; j++)
+		env[k++] = (char *)genv[j];
 	env[k] = NULL;
+	set_str(&t->gpu_ids, strchr(genv[0], '=') + 1);
+	if (st->lease)
+		nfds = lease_fds(st->lease, &fds);
 
 	/* Docker mode: the same command inside the image, on the leased GPUs only. */
 	char **argv = t->argv;
@@ -323,45 +327,21 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 		set_str(&st->container, name.buf);
 	}
 
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		close(logfd);
-		free(env);
-		strbuf_release(&cvd);
-		if (argv != t->argv)
-			free(argv);
-		strbuf_release(&name);
-		strbuf_release(&dev);
-		strbuf_release(&mount);
-		errno = e;
-		return diag_errno(d, "cannot fork");
-	}
-	if (pid == 0) {
-		setpgid(0, 0);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &r->sig.saved, NULL);
-		int devnull = open("/dev/null", O_RDONLY);
-		if (devnull >= 0 && devnull != 0) {
-			dup2(devnull, 0);
-			close(devnull);
-		}
-		dup2(logfd, 1);
-		dup2(logfd, 2);
-		close_others(fds, nfds);
-		if (chdir(r->o->cwd) < 0) {
-			dprintf(2, "gpuci run: cannot enter %s: %s\n", r->o->cwd, strerror(errno));
-			_exit(126);
-		}
-		execvpe(argv[0], argv, env);
-		dprintf(2, "gpuci run: cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(errno == ENOENT ? 127 : 126);
-	}
-	setpgid(pid, pid); /* also here: no race with a kill of the group */
+	/*
+	 * A keeper owns every process the test starts (setsid() or not) and
+	 * ends them when the test ends: the lease goes back only after that.
+	 */
+	struct proc_spawn ps = {
+	    .argv = argv,
+	    .env = env,
+	    .cwd = r->o->cwd,
+	    .out_fd = logfd,
+	    .keep_fds = fds,
+	    .nkeep = nfds,
+	    .kill_after = r->o->kill_after,
+	    .mask = &r->sig.saved,
+	};
+	int krc = proc_keeper_start(&st->keeper, &ps, d);
 	close(logfd);
 	free(env);
 	strbuf_release(&cvd);
@@ -370,11 +350,14 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 	strbuf_release(&name);
 	strbuf_release(&dev);
 	strbuf_release(&mount);
-	st->pid = pid;
+	if (krc < 0)
+		return -1;
+	st->pid = st->keeper.pid;
 	st->phase = P_RUNNING;
 	st->start = mono();
 	st->deadline = r->o->timeout > 0 ? st->start + r->o->timeout : 0;
-	st->kill_at = 0;
+	st->kill_at = st->force_at = 0;
+	st->left = st->killed = 0;
 	st->timed_out = false;
 	t->started_at = wall();
 	struct strbuf extra = STRBUF_INIT;
@@ -442,6 +425,9 @@ static void finish(struct run *r, size_t i)
 	strbuf_addf(&extra, "%.1f s", t->duration);
 	if (t->message && *t->message)
 		strbuf_addf(&extra, ", %s", t->message);
+	if (st->left)
+		strbuf_addf(&extra, ", %u process%s left behind ended%s", st->left,
+		            st->left == 1 ? "" : "es", st->killed ? " (some needed SIGKILL)" : "");
 	if (failed)
 		strbuf_addf(&extra, ", log %s", t->log_path);
 	if (retry)
@@ -460,11 +446,28 @@ static void finish(struct run *r, size_t i)
 	r->done++;
 }
 
-/* Sends sig to the test's whole process group. */
-static void signal_group(const struct run_state *st, int sig)
+/* Sends sig to the test's keeper, which passes it on to every process of the test. */
+static void signal_keeper(const struct run_state *st, int sig)
 {
 	if (st->pid > 0)
-		kill(-st->pid, sig);
+		kill(st->pid, sig);
+}
+
+/* The last resort for a keeper that did not end: its whole group, SIGKILL. */
+static void kill_group(const struct run_state *st)
+{
+	if (st->pid > 0)
+		kill(-st->pid, SIGKILL);
+}
+
+/* Asks the test to stop: SIGTERM, SIGKILL after kill_after (by its keeper). */
+static void ask_stop(struct run *r, struct run_state *st, double now)
+{
+	signal_keeper(st, SIGTERM);
+	if (!st->kill_at) {
+		st->kill_at = now + r->o->kill_after;
+		st->force_at = st->kill_at + KEEPER_GRACE;
+	}
 }
 
 /*
@@ -507,13 +510,18 @@ static void reap(struct run *r)
 			struct run_state *st = r->tests[i].st;
 			if (st->pid != pid || st->phase != P_RUNNING)
 				continue;
-			st->status = status;
+			/* The keeper is gone, so is every process of the test. */
+			struct proc_result res;
+			proc_keeper_result(&st->keeper, status, &res);
+			st->status =
+			    res.started ? res.status : (res.exec_errno == ENOENT ? 127 : 126) << 8;
+			st->left = res.ended > res.killed ? res.ended : res.killed;
+			st->killed = res.killed;
 			st->phase = P_ENDING;
-			/* Whatever it left behind in its group goes too. */
+			/* Only a keeper killed before its time leaves some in its group. */
 			if (group_alive(st)) {
-				signal_group(st, SIGTERM);
-				if (!st->kill_at)
-					st->kill_at = mono() + r->o->kill_after;
+				kill_group(st);
+				st->force_at = mono() + 1;
 			}
 		}
 	}
@@ -533,9 +541,7 @@ static void stop_all(struct run *r, int sig)
 		struct run_state *st = r->tests[i].st;
 		if (st->phase == P_RUNNING || st->phase == P_ENDING) {
 			st->stopped = true;
-			signal_group(st, SIGTERM);
-			if (!st->kill_at)
-				st->kill_at = now + r->o->kill_after;
+			ask_stop(r, st, now);
 		}
 	}
 }
@@ -599,6 +605,67 @@ static int acquired(struct run *r, struct diag *d)
 	return spawn(r, a->index, d);
 }
 
+/*
+ * The acquirer's request sleeps: when what it waits for is held or asked
+ * for by someone other than this run (another runner, gpuci lock, a test
+ * of an earlier run that escaped), say who, as `gpuci lock status` would.
+ */
+static void say_who_holds(struct run *r)
+{
+	char c;
+	while (read(r->acq.wait_pipe[0], &c, 1) > 0)
+		;
+	if (!r->acq.busy)
+		return;
+	struct lease_status *ls;
+	struct diag d = DIAG_INIT;
+	if (lease_status_read(&ls, r->o->lock_pattern, r->o->total_gpus, &d) < 0) {
+		diag_release(&d);
+		return;
+	}
+	pid_t self = getpid();
+	struct strbuf m = STRBUF_INIT;
+	size_t shown = 0, more = 0;
+	for (size_t i = 0; i < ls->ngpus; i++) {
+		const struct lease_gpu_state *g = &ls->gpus[i];
+		if (!g->held || g->pid == self)
+			continue;
+		if (shown == 4) {
+			more++;
+			continue;
+		}
+		strbuf_addf(&m, "%sGPU %u held", shown ? "; " : "", g->gpu);
+		if (g->pid > 0)
+			strbuf_addf(&m, " by pid %d%s", (int)g->pid,
+			            g->pid_alive ? ""
+			                         : " (gone; a process it started keeps the lock)");
+		else
+			strbuf_adds(&m, " by a process gpuci cannot see");
+		if (g->held_for >= 0) {
+			strbuf_adds(&m, " for ");
+			report_add_duration(&m, g->held_for);
+		}
+		if (g->cmd && *g->cmd)
+			strbuf_addf(&m, ": %s", g->cmd);
+		shown++;
+	}
+	if (more)
+		strbuf_addf(&m, "; %zu more GPU%s held", more, more == 1 ? "" : "s");
+	size_t ahead = 0;
+	for (size_t i = 0; i < ls->nwaiters; i++)
+		ahead += ls->waiters[i].pid != self;
+	if (ahead)
+		strbuf_addf(&m, "%s%zu other request%s waiting", m.len ? "; " : "", ahead,
+		            ahead == 1 ? "" : "s");
+	if (m.len) {
+		strbuf_adds(&m, " (gpuci lock status)");
+		event(r, "WAIT", &r->tests[r->acq.index], m.buf);
+	}
+	strbuf_release(&m);
+	lease_status_free(ls);
+	diag_release(&d);
+}
+
 /* Timeouts, kill deadlines, groups that emptied; the next time to look. */
 static double tick(struct run *r)
 {
@@ -609,14 +676,15 @@ static double tick(struct run *r)
 		if (st->phase == P_RUNNING && st->deadline && now >= st->deadline &&
 		    !st->timed_out) {
 			st->timed_out = true;
-			signal_group(st, SIGTERM);
-			st->kill_at = now + r->o->kill_after;
+			ask_stop(r, st, now);
 		}
 		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->kill_at &&
-		    now >= st->kill_at) {
-			signal_group(st, SIGKILL);
-			docker_kill(r, st);
-			st->kill_at = now + 1; /* again, in case of a fork race */
+		    now >= st->kill_at && st->container)
+			docker_kill(r, st); /* the keeper kills the client; the container too */
+		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->force_at &&
+		    now >= st->force_at) {
+			kill_group(st);
+			st->force_at = now + 1; /* again, in case of a fork race */
 		}
 		if (st->phase == P_ENDING && !group_alive(st)) {
 			finish(r, i);
@@ -625,8 +693,11 @@ static double tick(struct run *r)
 		if (st->phase == P_RUNNING && st->deadline && !st->timed_out && st->deadline < next)
 			next = st->deadline;
 		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->kill_at &&
-		    st->kill_at < next)
+		    st->container && st->kill_at < next)
 			next = st->kill_at;
+		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->force_at &&
+		    st->force_at < next)
+			next = st->force_at;
 		if (st->phase == P_ENDING && now + 0.05 < next)
 			next = now + 0.05; /* leftovers in its group: look again soon */
 	}
@@ -654,11 +725,12 @@ static int loop(struct run *r, struct diag *d)
 		if (all_done(r))
 			return 0;
 		draw_block(r);
-		struct pollfd pf[2] = {{.fd = r->sig.fd, .events = POLLIN},
-		                       {.fd = r->acq.done_pipe[0], .events = POLLIN}};
+		struct pollfd pf[3] = {{.fd = r->sig.fd, .events = POLLIN},
+		                       {.fd = r->acq.done_pipe[0], .events = POLLIN},
+		                       {.fd = r->acq.wait_pipe[0], .events = POLLIN}};
 		double wait = next - mono();
 		int ms = wait <= 0 ? 0 : wait > 60 ? 60000 : (int)(wait * 1000) + 1;
-		int n = poll(pf, 2, ms);
+		int n = poll(pf, 3, ms);
 		if (n < 0 && errno != EINTR)
 			return diag_errno(d, "poll");
 		if (n > 0 && (pf[0].revents & POLLIN)) {
@@ -667,6 +739,8 @@ static int loop(struct run *r, struct diag *d)
 			if (sig)
 				stop_all(r, sig);
 		}
+		if (n > 0 && (pf[2].revents & POLLIN))
+			say_who_holds(r);
 		if (n > 0 && (pf[1].revents & POLLIN) && r->acq.busy)
 			if (acquired(r, d) < 0)
 				return -1;
@@ -679,6 +753,7 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 	*stopped = 0;
 	struct run r = {.o = o, .tests = tests, .n = n};
 	r.acq.done_pipe[0] = r.acq.done_pipe[1] = r.cancel_pipe[0] = r.cancel_pipe[1] = -1;
+	r.acq.wait_pipe[0] = r.acq.wait_pipe[1] = -1;
 	diag_init(&r.acq.d);
 	int rc = -1;
 	if (o->retry_on) {
@@ -694,7 +769,8 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 		diag_errno(d, "cannot make %s", o->log_dir);
 		goto out;
 	}
-	if (pipe2(r.acq.done_pipe, O_CLOEXEC) < 0 || pipe2(r.cancel_pipe, O_CLOEXEC) < 0) {
+	if (pipe2(r.acq.done_pipe, O_CLOEXEC) < 0 || pipe2(r.cancel_pipe, O_CLOEXEC) < 0 ||
+	    pipe2(r.acq.wait_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		diag_errno(d, "pipe");
 		goto out;
 	}
@@ -744,6 +820,17 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 			}
 		}
 	}
+	/*
+	 * Keepers end their tests' processes; only one killed before its time
+	 * leaves orphans, re-parented here (a subreaper): none outlives the run.
+	 */
+	pid_t *left;
+	size_t nleft = proc_descendants(getpid(), &left);
+	for (size_t i = 0; i < nleft; i++)
+		kill(left[i], SIGKILL);
+	free(left);
+	while (nleft && waitpid(-1, NULL, 0) > 0)
+		;
 	clear_block(&r);
 	*stopped = sig;
 	sched_free(r.sched);
@@ -762,6 +849,8 @@ out:
 			close(r.acq.done_pipe[k]);
 		if (r.cancel_pipe[k] >= 0)
 			close(r.cancel_pipe[k]);
+		if (r.acq.wait_pipe[k] >= 0)
+			close(r.acq.wait_pipe[k]);
 	}
 	diag_release(&r.acq.d);
 	return rc;

@@ -3,12 +3,17 @@
  * they allow, each under its own lease (lease/lease.h, the protocol of
  * `gpuci lock`, so other users of the machine are served fairly too).
  *
- * The order comes from sched/sched.h. Each test runs in its own process
- * group with stdout and stderr in its log file, CUDA_VISIBLE_DEVICES set to
- * its leased GPUs, and only its own lease's lock descriptors. A test that
- * passes --timeout has its group killed (SIGTERM, then SIGKILL after
- * kill_after); when a test ends, whatever it left in its group is killed
- * before its GPUs go back. A failure is retried up to `retries` times
+ * The order comes from sched/sched.h. Each test runs under a keeper of its
+ * own (proc_keeper_start: a child subreaper, so every process the test
+ * starts stays under it, double-forked and setsid() ones too), with stdout
+ * and stderr in its log file, the GPU environment of gpu_env() (its leased
+ * GPUs; CUDA_VISIBLE_DEVICES set and empty for a test of no GPU), and only
+ * its own lease's lock descriptors. A test that passes --timeout is sent
+ * SIGTERM, then SIGKILL after kill_after, all its processes; when a test
+ * ends, whatever it left behind is ended the same way, and only then do its
+ * GPUs go back (the result line says how many it left). While a test waits
+ * for GPUs that someone else holds, a line says who (pid, command, since
+ * when). A failure is retried up to `retries` times
  * (only when its log matches retry_on, if set); a pass after a failure is
  * flaky. SIGINT, SIGTERM or SIGHUP stop the run: nothing new starts, every
  * running group is killed, every lease released, and run_suite returns

@@ -125,6 +125,77 @@ static void proc_descendants__finds_grandchildren(void **state)
 	waitpid(child, NULL, 0);
 }
 
+/* Waits for the keeper and gives the job's result. */
+static void keeper_wait(struct proc_keeper *k, struct proc_result *res)
+{
+	int status;
+	assert_int_equal(waitpid(k->pid, &status, 0), k->pid);
+	proc_keeper_result(k, status, res);
+}
+
+static void proc_keeper__owns_a_setsid_double_fork(void **state)
+{
+	/* The grandchild leaves the session; its pid goes to a file; it sleeps. */
+	char file[] = "/tmp/gpuci-keeper-XXXXXX";
+	int fd = mkstemp(file);
+	assert_true(fd >= 0);
+	close(fd);
+	char script[512];
+	snprintf(script, sizeof(script),
+	         "setsid sh -c 'sh -c \"echo \\$\\$ > %s; exec sleep 60\" &' ; "
+	         "while [ ! -s %s ]; do sleep 0.01; done; exit 4",
+	         file, file);
+	char *argv[] = {"sh", "-c", script, NULL};
+	extern char **environ;
+	sigset_t none;
+	sigemptyset(&none);
+	struct proc_spawn sp = {
+	    .argv = argv, .env = environ, .out_fd = 2, .kill_after = 5, .mask = &none};
+	struct proc_keeper k;
+	struct diag d = DIAG_INIT;
+	double t0 = now();
+	assert_int_equal(proc_keeper_start(&k, &sp, &d), 0);
+	struct proc_result res;
+	keeper_wait(&k, &res);
+	assert_true(now() - t0 < 30); /* ended when the command ended, not after 60 s */
+	assert_true(res.started);
+	assert_true(WIFEXITED(res.status));
+	assert_int_equal(WEXITSTATUS(res.status), 4);
+	assert_int_equal(res.ended, 1);
+	FILE *f = fopen(file, "r");
+	assert_non_null(f);
+	int pid = 0;
+	assert_int_equal(fscanf(f, "%d", &pid), 1);
+	fclose(f);
+	unlink(file);
+	/* Gone when the keeper is: nobody else may be left holding what it held. */
+	assert_true(kill(pid, 0) < 0 && errno == ESRCH);
+}
+
+static void proc_keeper__reports_a_command_that_cannot_run(void **state)
+{
+	char *argv[] = {"gpuci-no-such-command", NULL};
+	extern char **environ;
+	sigset_t none;
+	sigemptyset(&none);
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	struct proc_spawn sp = {
+	    .argv = argv, .env = environ, .out_fd = fds[1], .kill_after = 1, .mask = &none};
+	struct proc_keeper k;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(proc_keeper_start(&k, &sp, &d), 0);
+	close(fds[1]);
+	struct proc_result res;
+	keeper_wait(&k, &res);
+	assert_false(res.started);
+	assert_int_equal(res.exec_errno, ENOENT);
+	char buf[256] = {0};
+	assert_true(read(fds[0], buf, sizeof(buf) - 1) > 0);
+	close(fds[0]);
+	assert_non_null(strstr(buf, "cannot run gpuci-no-such-command"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -134,6 +205,8 @@ int main(void)
 	    cmocka_unit_test(proc_run__ends_processes_left_behind),
 	    cmocka_unit_test(proc_run__kills_what_ignores_sigterm_after_kill_after),
 	    cmocka_unit_test(proc_descendants__finds_grandchildren),
+	    cmocka_unit_test(proc_keeper__owns_a_setsid_double_fork),
+	    cmocka_unit_test(proc_keeper__reports_a_command_that_cannot_run),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

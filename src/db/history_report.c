@@ -1,0 +1,601 @@
+/*
+ * db/history_report: what `gpuci history` shows, and the figures per test
+ * (medians, counts) it and the scheduler read. See history.h.
+ */
+#include "db/history_int.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/banned.h"
+
+#define DEFAULT_LIMIT 50
+
+/* ---- per-test figures -------------------------------------------------- */
+
+/* What the history says of one test (test_file + test_args). */
+struct test_stats {
+	char *test_file, *test_args;
+	size_t runs;   /* attempts of any status */
+	size_t passed; /* attempts that passed ... */
+	size_t flaky;  /* ... passed after failing ... */
+	size_t failed; /* ... or failed, timed out, crashed */
+	double median; /* of the passed and flaky attempts, when there are some */
+	char *last_status;
+	double last_started_at;
+};
+
+struct test_list {
+	struct test_stats *v;
+	size_t n, cap;
+};
+
+static void test_list_release(struct test_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].test_file);
+		free(l->v[i].test_args);
+		free(l->v[i].last_status);
+	}
+	free(l->v);
+	*l = (struct test_list){0};
+}
+
+static size_t timed_runs(const struct test_stats *t)
+{
+	return t->passed + t->flaky;
+}
+
+/* Closes a test's group: its median from the durations gathered, which are then dropped. */
+static void test_finish(struct test_stats *t, struct dvec *times)
+{
+	if (times->n) {
+		qsort(times->v, times->n, sizeof(*times->v), cmp_double);
+		t->median = median_sorted(times->v, times->n);
+	}
+	times->n = 0;
+}
+
+static const char sql_tests[] =
+    "SELECT test_file, test_args, status, duration, started_at FROM results"
+    " WHERE ?1 IS NULL OR gpuci_test_match(?1, test_file)"
+    " ORDER BY test_file, test_args, id";
+
+/*
+ * Every test whose file matches glob (NULL: all) with its counts, median and
+ * last attempt, in one pass over the rows grouped by test, in record order
+ * within a group, so that the last row of a group is its last attempt.
+ */
+static int collect_tests(struct history *h, const char *glob, struct test_list *out, struct diag *d)
+{
+	sqlite3_stmt *st;
+	if (history__prepare(h, sql_tests, &st, "read", d) < 0)
+		return -1;
+	history__bind_str(st, 1, glob);
+	struct dvec times = {0};
+	struct test_stats *t = NULL;
+	int rc;
+	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW) {
+		const char *file = history__col_text(st, 0), *args = history__col_text(st, 1);
+		const char *status = history__col_text(st, 2);
+		if (!t || strcmp(t->test_file, file) != 0 || strcmp(t->test_args, args) != 0) {
+			if (t)
+				test_finish(t, &times);
+			if (out->n == out->cap) {
+				out->cap = out->cap ? 2 * out->cap : 64;
+				out->v = xrealloc(out->v, out->cap * sizeof(*out->v));
+			}
+			t = &out->v[out->n++];
+			*t = (struct test_stats){.test_file = xstrdup(file),
+			                         .test_args = xstrdup(args)};
+		}
+		t->runs++;
+		if (!strcmp(status, "passed"))
+			t->passed++;
+		else if (!strcmp(status, "flaky"))
+			t->flaky++;
+		else if (!strcmp(status, "failed") || !strcmp(status, "timeout") ||
+		         !strcmp(status, "crashed"))
+			t->failed++;
+		if (!strcmp(status, "passed") || !strcmp(status, "flaky"))
+			dvec_push(&times, api.sqlite3_column_double(st, 3));
+		if (!t->last_status || strcmp(t->last_status, status) != 0) {
+			free(t->last_status);
+			t->last_status = xstrdup(status);
+		}
+		t->last_started_at = api.sqlite3_column_double(st, 4);
+	}
+	if (t)
+		test_finish(t, &times);
+	free(times.v);
+	if (rc != SQLITE_DONE)
+		history__fail(d, h->db, rc, h->path, "read");
+	api.sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int history_median_all(struct history *h, double *out, bool *found, struct diag *d)
+{
+	struct test_list tests = {0};
+	*found = false;
+	if (collect_tests(h, NULL, &tests, d) < 0)
+		return -1;
+	struct dvec medians = {0};
+	for (size_t i = 0; i < tests.n; i++)
+		if (timed_runs(&tests.v[i]))
+			dvec_push(&medians, tests.v[i].median);
+	if (medians.n) {
+		qsort(medians.v, medians.n, sizeof(*medians.v), cmp_double);
+		*out = median_sorted(medians.v, medians.n);
+		*found = true;
+	}
+	free(medians.v);
+	test_list_release(&tests);
+	return 0;
+}
+
+/* ---- output helpers ---------------------------------------------------- */
+
+/* The length of the valid UTF-8 character at p, 0 when p does not start one. */
+static size_t utf8_len(const unsigned char *p)
+{
+	unsigned c = p[0];
+	size_t n;
+	uint32_t cp, min;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f, min = 0x80;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f, min = 0x800;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07, min = 0x10000;
+	else
+		return 0;
+	/* The terminating NUL is no continuation byte, so this stops at the end. */
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* Appends s as a JSON string; bytes that are not UTF-8 become U+FFFD, so the JSON stays valid. */
+static void json_str(struct strbuf *sb, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	strbuf_addch(sb, '"');
+	while (*p) {
+		if (*p >= 0x80) {
+			size_t n = utf8_len(p);
+			if (n) {
+				strbuf_add(sb, p, n);
+				p += n;
+			} else {
+				strbuf_adds(sb, "\\ufffd");
+				p++;
+			}
+			continue;
+		}
+		switch (*p) {
+		case '"':
+			strbuf_adds(sb, "\\\"");
+			break;
+		case '\\':
+			strbuf_adds(sb, "\\\\");
+			break;
+		case '\n':
+			strbuf_adds(sb, "\\n");
+			break;
+		case '\t':
+			strbuf_adds(sb, "\\t");
+			break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				strbuf_addf(sb, "\\u%04x", *p);
+			else
+				strbuf_addch(sb, (char)*p);
+		}
+		p++;
+	}
+	strbuf_addch(sb, '"');
+}
+
+/* Seconds for JSON: to the millisecond, and null for what is not finite. */
+static void json_secs(struct strbuf *sb, double s)
+{
+	if (isfinite(s))
+		strbuf_addf(sb, "%.3f", s);
+	else
+		strbuf_adds(sb, "null");
+}
+
+/* A duration for people: 0.42s, 12.3s, 4m05s, 1h02m. */
+static void fmt_duration(char *buf, size_t n, double s)
+{
+	if (!isfinite(s) || s < 0)
+		snprintf(buf, n, "?");
+	else if (s < 9.995)
+		snprintf(buf, n, "%.2fs", s);
+	else if (s < 59.95)
+		snprintf(buf, n, "%.1fs", s);
+	else if (s < 1e9) {
+		/* Rounded by hand: gpuci does not link libm for lround(). */
+		long r = (long)(s + 0.5);
+		if (r < 3600)
+			snprintf(buf, n, "%ldm%02lds", r / 60, r % 60);
+		else
+			snprintf(buf, n, "%ldh%02ldm", r / 3600, r / 60 % 60);
+	} else
+		snprintf(buf, n, "%.3gs", s);
+}
+
+/* Seconds since the epoch as local time, or UTC in ISO 8601 for JSON. */
+static void fmt_time(char *buf, size_t n, double t, bool utc)
+{
+	struct tm tm;
+	/* Guarded: converting a double out of time_t's range is undefined. */
+	if (!isfinite(t) || t < 0 || t >= 1e12) {
+		snprintf(buf, n, "?");
+		return;
+	}
+	time_t tt = (time_t)t;
+	if (utc ? !gmtime_r(&tt, &tm) : !localtime_r(&tt, &tm))
+		snprintf(buf, n, "?");
+	else
+		strftime(buf, n, utc ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/*
+ * A text table: cells added row by row, printed with each column as wide
+ * as its widest cell, two spaces apart; align has an 'l' or 'r' a column.
+ */
+struct table {
+	size_t ncols;
+	const char *align;
+	char **cells;
+	size_t n, cap;
+};
+
+static void table_add(struct table *t, const char *s)
+{
+	if (t->n == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 64;
+		t->cells = xrealloc(t->cells, t->cap * sizeof(*t->cells));
+	}
+	/* A control character would break the line or the terminal: shown as '?'. */
+	char *c = xstrdup(s);
+	for (char *p = c; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	t->cells[t->n++] = c;
+}
+
+static void table_addf(struct table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void table_addf(struct table *t, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	table_add(t, sb.buf);
+	strbuf_release(&sb);
+}
+
+/* Columns on a terminal: UTF-8 continuation bytes take none. */
+static size_t text_width(const char *s)
+{
+	size_t w = 0;
+	for (; *s; s++)
+		w += ((unsigned char)*s & 0xc0) != 0x80;
+	return w;
+}
+
+static void table_print(const struct table *t, struct strbuf *out)
+{
+	size_t *width = xcalloc(t->ncols, sizeof(*width));
+	for (size_t i = 0; i < t->n; i++) {
+		size_t w = text_width(t->cells[i]);
+		if (w > width[i % t->ncols])
+			width[i % t->ncols] = w;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		size_t col = i % t->ncols;
+		size_t pad = width[col] - text_width(t->cells[i]);
+		bool last = col == t->ncols - 1;
+		if (t->align[col] == 'r')
+			strbuf_addf(out, "%*s", (int)pad, "");
+		strbuf_adds(out, t->cells[i]);
+		if (last)
+			strbuf_addch(out, '\n');
+		else
+			strbuf_addf(out, "%*s", (int)(t->align[col] == 'r' ? 2 : pad + 2), "");
+	}
+	free(width);
+}
+
+static void table_release(struct table *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->cells[i]);
+	free(t->cells);
+}
+
+/* " of tests matching 'GLOB'" for the closing lines, or "". */
+static void add_glob_note(struct strbuf *out, const char *glob)
+{
+	if (glob)
+		strbuf_addf(out, " of tests matching '%s'", glob);
+}
+
+/* ---- the views --------------------------------------------------------- */
+
+static const char sql_recent[] =
+    "SELECT id, run_id, job, test_file, test_args, gpus, gpu_ids, status, attempt, exit_code,"
+    " started_at, duration, log_path, host FROM results"
+    " WHERE ?1 IS NULL OR gpuci_test_match(?1, test_file)"
+    " ORDER BY id DESC LIMIT ?2";
+
+static const char sql_count[] = "SELECT COUNT(*) FROM results"
+                                " WHERE ?1 IS NULL OR gpuci_test_match(?1, test_file)";
+
+/* The number of attempts of the tests matching glob (NULL: all). */
+static int count_attempts(struct history *h, const char *glob, size_t *out, struct diag *d)
+{
+	sqlite3_stmt *st;
+	if (history__prepare(h, sql_count, &st, "read", d) < 0)
+		return -1;
+	history__bind_str(st, 1, glob);
+	int rc = api.sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = (size_t)api.sqlite3_column_int64(st, 0);
+	else
+		history__fail(d, h->db, rc, h->path, "read");
+	api.sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* One attempt as a JSON object (the columns of sql_recent). */
+static void json_attempt(struct strbuf *out, sqlite3_stmt *st)
+{
+	char iso[32];
+	fmt_time(iso, sizeof(iso), api.sqlite3_column_double(st, 10), true);
+	strbuf_addf(out, "{\"id\":%lld,\"run_id\":", (long long)api.sqlite3_column_int64(st, 0));
+	json_str(out, history__col_text(st, 1));
+	strbuf_adds(out, ",\"job\":");
+	json_str(out, history__col_text(st, 2));
+	strbuf_adds(out, ",\"test_file\":");
+	json_str(out, history__col_text(st, 3));
+	strbuf_adds(out, ",\"test_args\":");
+	json_str(out, history__col_text(st, 4));
+	strbuf_addf(out, ",\"gpus\":%lld,\"gpu_ids\":", (long long)api.sqlite3_column_int64(st, 5));
+	json_str(out, history__col_text(st, 6));
+	strbuf_adds(out, ",\"status\":");
+	json_str(out, history__col_text(st, 7));
+	strbuf_addf(out,
+	            ",\"attempt\":%lld,\"exit_code\":", (long long)api.sqlite3_column_int64(st, 8));
+	if (api.sqlite3_column_type(st, 9) == SQLITE_NULL)
+		strbuf_adds(out, "null");
+	else
+		strbuf_addf(out, "%lld", (long long)api.sqlite3_column_int64(st, 9));
+	strbuf_adds(out, ",\"started_at\":");
+	json_secs(out, api.sqlite3_column_double(st, 10));
+	strbuf_addf(out, ",\"time\":\"%s\",\"duration\":", iso);
+	json_secs(out, api.sqlite3_column_double(st, 11));
+	strbuf_adds(out, ",\"log_path\":");
+	json_str(out, history__col_text(st, 12));
+	strbuf_adds(out, ",\"host\":");
+	json_str(out, history__col_text(st, 13));
+	strbuf_addch(out, '}');
+}
+
+/* One attempt as a table row: TIME RUN JOB TEST GPUS STATUS TRY DURATION LOG. */
+static void row_attempt(struct table *t, sqlite3_stmt *st)
+{
+	char when[32], took[32];
+	fmt_time(when, sizeof(when), api.sqlite3_column_double(st, 10), false);
+	fmt_duration(took, sizeof(took), api.sqlite3_column_double(st, 11));
+	table_add(t, when);
+	table_add(t, history__col_text(st, 1));
+	table_add(t, history__col_text(st, 2));
+	const char *args = history__col_text(st, 4);
+	table_addf(t, "%s%s%s", history__col_text(st, 3), *args ? " " : "", args);
+	long long gpus = api.sqlite3_column_int64(st, 5);
+	const char *ids = history__col_text(st, 6);
+	if (*ids)
+		table_addf(t, "%lld (%s)", gpus, ids);
+	else if (gpus)
+		table_addf(t, "%lld", gpus);
+	else
+		table_add(t, "-");
+	table_add(t, history__col_text(st, 7));
+	table_addf(t, "%lld", (long long)api.sqlite3_column_int64(st, 8));
+	table_add(t, took);
+	table_add(t, history__col_text(st, 12));
+}
+
+static int report_recent(struct history *h, const struct history_query *q, bool json,
+                         struct strbuf *out, struct diag *d)
+{
+	size_t limit = q->limit ? q->limit : DEFAULT_LIMIT, total = 0, shown = 0;
+	sqlite3_stmt *st;
+	if (!json && count_attempts(h, q->test_glob, &total, d) < 0)
+		return -1;
+	if (history__prepare(h, sql_recent, &st, "read", d) < 0)
+		return -1;
+	history__bind_str(st, 1, q->test_glob);
+	api.sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
+	struct table t = {.ncols = 9, .align = "llllllrrl"};
+	static const char *const head[] = {"TIME",   "RUN", "JOB",      "TEST", "GPUS",
+	                                   "STATUS", "TRY", "DURATION", "LOG"};
+	for (size_t i = 0; i < t.ncols && !json; i++)
+		table_add(&t, head[i]);
+	if (json)
+		strbuf_addch(out, '[');
+	int rc;
+	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW) {
+		if (json) {
+			strbuf_adds(out, shown ? ",\n  " : "\n  ");
+			json_attempt(out, st);
+		} else {
+			row_attempt(&t, st);
+		}
+		shown++;
+	}
+	if (rc != SQLITE_DONE) {
+		history__fail(d, h->db, rc, h->path, "read");
+	} else if (json) {
+		strbuf_adds(out, shown ? "\n]\n" : "]\n");
+	} else if (!shown) {
+		strbuf_adds(out, "no attempt recorded");
+		add_glob_note(out, q->test_glob);
+		strbuf_addf(out, " in %s\n", h->path);
+	} else {
+		table_print(&t, out);
+		if (shown < total) {
+			strbuf_addf(out, "(the %zu most recent of %zu attempts", shown, total);
+			add_glob_note(out, q->test_glob);
+			strbuf_adds(out, "; --limit N shows more)\n");
+		}
+	}
+	table_release(&t);
+	api.sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* One test as a JSON object (see history.h). */
+static void json_test(struct strbuf *out, const struct test_stats *s)
+{
+	strbuf_adds(out, "{\"test_file\":");
+	json_str(out, s->test_file);
+	strbuf_adds(out, ",\"test_args\":");
+	json_str(out, s->test_args);
+	strbuf_addf(out, ",\"runs\":%zu,\"passed\":%zu,\"flaky\":%zu,\"failed\":%zu,\"median\":",
+	            s->runs, s->passed, s->flaky, s->failed);
+	if (timed_runs(s))
+		json_secs(out, s->median);
+	else
+		strbuf_adds(out, "null");
+	strbuf_adds(out, ",\"last_status\":");
+	json_str(out, s->last_status);
+	strbuf_adds(out, ",\"last_started_at\":");
+	json_secs(out, s->last_started_at);
+	strbuf_addch(out, '}');
+}
+
+/* Longest median first; ties by name, so the order is the same every time. */
+static int cmp_slowest(const void *a, const void *b)
+{
+	const struct test_stats *x = a, *y = b;
+	if (x->median != y->median)
+		return x->median < y->median ? 1 : -1;
+	int c = strcmp(x->test_file, y->test_file);
+	return c ? c : strcmp(x->test_args, y->test_args);
+}
+
+/* Most flaky + failed attempts first, then the most attempts, then by name. */
+static int cmp_flaky(const void *a, const void *b)
+{
+	const struct test_stats *x = a, *y = b;
+	size_t bx = x->flaky + x->failed, by = y->flaky + y->failed;
+	if (bx != by)
+		return bx < by ? 1 : -1;
+	if (x->runs != y->runs)
+		return x->runs < y->runs ? 1 : -1;
+	int c = strcmp(x->test_file, y->test_file);
+	return c ? c : strcmp(x->test_args, y->test_args);
+}
+
+static bool is_flaky(const struct test_stats *s)
+{
+	return s->flaky || (s->passed && s->failed);
+}
+
+/* --slowest and --flaky: the tests that qualify, sorted, at most max of them. */
+static int report_tests(struct history *h, const struct history_query *q, bool json,
+                        struct strbuf *out, struct diag *d)
+{
+	struct test_list all = {0};
+	if (collect_tests(h, q->test_glob, &all, d) < 0)
+		return -1;
+	size_t attempts = 0, kept = 0;
+	/* Keep the qualifying tests at the front, in place; release the others. */
+	for (size_t i = 0; i < all.n; i++) {
+		struct test_stats *s = &all.v[i];
+		attempts += s->runs;
+		if (q->slowest ? timed_runs(s) > 0 : is_flaky(s)) {
+			struct test_stats tmp = all.v[kept];
+			all.v[kept++] = *s;
+			*s = tmp;
+		}
+	}
+	if (kept > 1)
+		qsort(all.v, kept, sizeof(*all.v), q->slowest ? cmp_slowest : cmp_flaky);
+	size_t max = q->slowest ? q->slowest : q->limit ? q->limit : DEFAULT_LIMIT;
+	size_t shown = kept < max ? kept : max;
+	if (json) {
+		strbuf_addch(out, '[');
+		for (size_t i = 0; i < shown; i++) {
+			strbuf_adds(out, i ? ",\n  " : "\n  ");
+			json_test(out, &all.v[i]);
+		}
+		strbuf_adds(out, shown ? "\n]\n" : "]\n");
+	} else if (!shown) {
+		strbuf_addf(out, "%s among the %zu attempt%s",
+		            q->slowest ? "nothing to time: no passed attempt" : "no flaky test",
+		            attempts, attempts == 1 ? "" : "s");
+		add_glob_note(out, q->test_glob);
+		strbuf_addf(out, " in %s\n", h->path);
+	} else {
+		struct table t = {.ncols = q->slowest ? 5 : 7,
+		                  .align = q->slowest ? "llrrl" : "llrrrrl"};
+		static const char *const slow_head[] = {"TEST", "ARGS", "RUNS", "MEDIAN", "LAST"};
+		static const char *const flaky_head[] = {"TEST",  "ARGS",   "RUNS", "PASSED",
+		                                         "FLAKY", "FAILED", "LAST"};
+		for (size_t i = 0; i < t.ncols; i++)
+			table_add(&t, q->slowest ? slow_head[i] : flaky_head[i]);
+		for (size_t i = 0; i < shown; i++) {
+			const struct test_stats *s = &all.v[i];
+			table_add(&t, s->test_file);
+			table_add(&t, *s->test_args ? s->test_args : "-");
+			table_addf(&t, "%zu", s->runs);
+			if (q->slowest) {
+				char took[32];
+				fmt_duration(took, sizeof(took), s->median);
+				table_add(&t, took);
+			} else {
+				table_addf(&t, "%zu", s->passed);
+				table_addf(&t, "%zu", s->flaky);
+				table_addf(&t, "%zu", s->failed);
+			}
+			table_add(&t, s->last_status);
+		}
+		table_print(&t, out);
+		table_release(&t);
+		if (shown < kept) {
+			strbuf_addf(out, "(%zu of %zu %s tests", shown, kept,
+			            q->slowest ? "timed" : "flaky");
+			add_glob_note(out, q->test_glob);
+			strbuf_adds(out, q->slowest ? ")\n" : "; --limit N shows more)\n");
+		}
+	}
+	test_list_release(&all);
+	return 0;
+}
+
+int history_report(struct history *h, const struct history_query *q, bool json, struct strbuf *out,
+                   struct diag *d)
+{
+	if (q->slowest && q->flaky)
+		return diag_set(d, DIAG_USAGE,
+		                "the slowest and the flaky tests are two views: ask "
+		                "for one at a time");
+	if (q->slowest || q->flaky)
+		return report_tests(h, q, json, out, d);
+	return report_recent(h, q, json, out, d);
+}

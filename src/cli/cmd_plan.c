@@ -14,6 +14,7 @@
 
 static const char plan_usage[] =
     "usage: gpuci plan [--workflow FILE] [--event EVENT] [--label L]... [--input K=V]...\n"
+    "                  [--action ACTION] [--added L] [--no-always]\n"
     "                  [--changed [--base REV] [--head REV] [--repo PATH]] [--json]\n";
 
 static const char plan_description[] =
@@ -31,9 +32,23 @@ static const char plan_description[] =
     "older grep for NUM_GPUS) are computed here, as `gpuci changed` would compute\n"
     "them, so the changed-tests job is planned with its real entries.\n"
     "\n"
-    "An entry's GPUs are its num_gpus (or matrix.info.num_gpus, one level down).\n"
+    "A pull_request is a push to a PR carrying the labels (action synchronize)\n"
+    "unless --action says otherwise; --added L is the event of adding label L to a\n"
+    "PR that has the other --label labels (action labeled, github.event.label.name\n"
+    "L): what a second label starts while the first one's run goes on. What the\n"
+    "PR's author writes (title, description, branch), a comment's text, the\n"
+    "repository and the actor are known only when it runs: a job gated on them is\n"
+    "undetermined (\"its if: depends on the pull request's title\"), never skipped.\n"
     "\n"
-    "--json prints {\"event\",\"labels\",\"jobs\":[{\"name\",\"runs_on\",\"matrix\",\"gpus\"}],\n"
+    "An entry's GPUs are its num_gpus (or matrix.info.num_gpus, one level down).\n"
+    "Entries of a job that share test_file and test_args show what tells them\n"
+    "apart: test_r3.py [use_deepep=1]. --no-always leaves out the jobs a PR of no\n"
+    "labels runs too (the always-on ones), so a label's own jobs stand out. A job\n"
+    "that runs but has no matrix (one script, a pytest of a folder) is listed with\n"
+    "\"not run by gpuci run: no matrix\".\n"
+    "\n"
+    "--json prints {\"event\",\"labels\",\"jobs\":[{\"name\",\"runs_on\",\"matrix\",\"gpus\",\n"
+    "\"always\",\"not_run\"}],\n"
     "\"undetermined\":[{\"name\",\"reason\"}],\"skipped\":[{\"name\",\"reason\"}],\"gpus\"},\n"
     "jobs in file order, each matrix entry as the workflow spells it.\n"
     "\n"
@@ -41,6 +56,8 @@ static const char plan_description[] =
     "\n"
     "Examples:\n"
     "  gpuci plan --label run-ci-short            # what this label would run\n"
+    "  gpuci plan --label run-ci-short --no-always\n"
+    "  gpuci plan --label run-ci-short --added run-ci-ckpt  # adding a second label\n"
     "  gpuci plan --label run-ci-changed --changed\n"
     "  gpuci plan --event workflow_dispatch --input job_filter=e2e-test-ckpt\n"
     "  gpuci plan --event push --json\n";
@@ -50,32 +67,43 @@ static void print_entries(FILE *f, const struct plan_job *pj)
 {
 	if (!pj->has_matrix)
 		return;
+	struct arena a = ARENA_INIT;
+	const char **variant = arena_alloc(&a, (pj->nentries + 1) * sizeof(*variant));
+	plan_entry_variants(pj->entries, pj->nentries, &a, variant);
 	for (size_t i = 0; i < pj->nentries; i++) {
 		struct strbuf s = STRBUF_INIT;
 		plan_entry_describe(pj->entries[i], &s);
+		if (variant[i])
+			strbuf_addf(&s, " %s", variant[i]);
 		int64_t g = plan_entry_gpus(pj->entries[i]);
 		fprintf(f, "      %-60s %lld GPU%s\n", s.buf, (long long)g, g == 1 ? "" : "s");
 		strbuf_release(&s);
 	}
+	arena_release(&a);
 }
 
 static void print_human(FILE *f, const struct plan *p, const struct plan_opts *o,
-                        const char *workflow)
+                        const char *workflow, bool no_always)
 {
 	fprintf(f, "%s", p->event);
+	if (o->added)
+		fprintf(f, ": label %s added", o->added);
 	if (o->nlabels) {
-		fprintf(f, " with label%s", o->nlabels == 1 ? "" : "s");
+		fprintf(f, "%s label%s", o->added ? " to a PR with" : " with",
+		        o->nlabels == 1 ? "" : "s");
 		for (size_t i = 0; i < o->nlabels; i++)
 			fprintf(f, "%s%s", i ? ", " : " ", o->labels[i]);
-	} else if (!strcmp(p->event, "pull_request")) {
+	} else if (!strcmp(p->event, "pull_request") && !o->added) {
 		fprintf(f, " without labels");
 	}
+	if (o->action && !o->added)
+		fprintf(f, " (action %s)", o->action);
 	fprintf(f, " (%s)\n", workflow);
 	if (!p->triggered) {
 		fprintf(f, "  the workflow does not run on %s: nothing runs\n", p->event);
 		return;
 	}
-	size_t jobs = 0, entries = 0;
+	size_t jobs = 0, entries = 0, left_out = 0;
 	int64_t gpus = 0;
 	bool any = false;
 	for (int state = PLAN_RUNS; state <= PLAN_UNKNOWN; state++) {
@@ -89,6 +117,10 @@ static void print_human(FILE *f, const struct plan *p, const struct plan_opts *o
 			const struct plan_job *pj = &p->jobs[i];
 			if ((int)pj->state != s)
 				continue;
+			if (no_always && pj->always) {
+				left_out++;
+				continue;
+			}
 			if (!header) {
 				fprintf(f, "%s\n", titles[s]);
 				header = true;
@@ -103,6 +135,9 @@ static void print_human(FILE *f, const struct plan *p, const struct plan_opts *o
 					fprintf(f, ": %zu entr%s, %lld GPU%s", pj->nentries,
 					        pj->nentries == 1 ? "y" : "ies",
 					        (long long)pj->gpus, pj->gpus == 1 ? "" : "s");
+				if (plan_job_not_run(pj))
+					fprintf(f, ": not run by gpuci run: %s",
+					        plan_job_not_run(pj));
 				fprintf(f, "\n");
 				print_entries(f, pj);
 			} else if (s == PLAN_RUNS) {
@@ -116,12 +151,16 @@ static void print_human(FILE *f, const struct plan *p, const struct plan_opts *o
 	}
 	if (!any)
 		fprintf(f, "  the workflow has no jobs\n");
-	fprintf(f, "%zu job%s run%s, %zu matrix entr%s, %lld GPU%s in all\n", jobs,
+	fprintf(f, "%zu job%s run%s, %zu matrix entr%s, %lld GPU%s in all", jobs,
 	        jobs == 1 ? "" : "s", jobs == 1 ? "s" : "", entries, entries == 1 ? "y" : "ies",
 	        (long long)gpus, gpus == 1 ? "" : "s");
+	if (left_out)
+		fprintf(f, " (%zu always-on job%s left out: --no-always)", left_out,
+		        left_out == 1 ? "" : "s");
+	fprintf(f, "\n");
 }
 
-static void print_json(FILE *f, const struct plan *p, const struct plan_opts *o)
+static void print_json(FILE *f, const struct plan *p, const struct plan_opts *o, bool no_always)
 {
 	struct strbuf s = STRBUF_INIT;
 	strbuf_adds(&s, "{\"event\":");
@@ -137,7 +176,7 @@ static void print_json(FILE *f, const struct plan *p, const struct plan_opts *o)
 	bool first = true;
 	for (size_t i = 0; i < p->njobs; i++) {
 		const struct plan_job *pj = &p->jobs[i];
-		if (pj->state != PLAN_RUNS)
+		if (pj->state != PLAN_RUNS || (no_always && pj->always))
 			continue;
 		strbuf_adds(&s, first ? "{\"name\":" : ",{\"name\":");
 		first = false;
@@ -157,7 +196,13 @@ static void print_json(FILE *f, const struct plan *p, const struct plan_opts *o)
 			}
 			strbuf_addch(&s, ']');
 		}
-		strbuf_addf(&s, ",\"gpus\":%lld}", (long long)pj->gpus);
+		strbuf_addf(&s, ",\"gpus\":%lld,\"always\":%s", (long long)pj->gpus,
+		            pj->always ? "true" : "false");
+		if (plan_job_not_run(pj)) {
+			strbuf_adds(&s, ",\"not_run\":");
+			strbuf_add_json_str(&s, plan_job_not_run(pj));
+		}
+		strbuf_addch(&s, '}');
 		gpus += pj->gpus;
 	}
 	static const char *const lists[] = {"undetermined", "skipped"};
@@ -184,9 +229,10 @@ static void print_json(FILE *f, const struct plan *p, const struct plan_opts *o)
 
 int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx)
 {
-	const char *workflow = DEFAULT_WORKFLOW, *event = "pull_request";
+	const char *workflow = DEFAULT_WORKFLOW, *event = "pull_request", *action = NULL,
+	           *added = NULL;
 	struct cli_list labels = {0}, inputs = {0};
-	bool json = false, changed = false;
+	bool json = false, changed = false, no_always = false;
 	struct changed_opts co = {0};
 	const struct cli_option opts[] = {
 	    {"workflow", 'w', CLI_OPT_STRING, &workflow, "FILE",
@@ -195,6 +241,12 @@ int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx)
 	     "pull_request (default), push, workflow_dispatch, ...", NULL},
 	    {"label", 'l', CLI_OPT_LIST, &labels, "L", "a label on the pull request (repeatable)",
 	     NULL},
+	    {"action", 0, CLI_OPT_STRING, &action, "ACTION",
+	     "the pull_request's action (synchronize; labeled with --added)", NULL},
+	    {"added", 0, CLI_OPT_STRING, &added, "L",
+	     "the event of adding label L to a PR with the --label labels", NULL},
+	    {"no-always", 0, CLI_OPT_FLAG, &no_always, NULL,
+	     "leave out the jobs a PR of no labels runs too", NULL},
 	    {"input", 'i', CLI_OPT_LIST, &inputs, "K=V",
 	     "a workflow_dispatch input (repeatable; others keep their defaults)", NULL},
 	    {"changed", 0, CLI_OPT_FLAG, &changed, NULL,
@@ -220,9 +272,18 @@ int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx)
 		cli_print_options(ctx->out, opts);
 		goto out;
 	}
-	if (labels.n && strcmp(event, "pull_request") != 0 &&
+	if ((labels.n || added || action) && strcmp(event, "pull_request") != 0 &&
 	    strcmp(event, "pull_request_target") != 0) {
-		diag_set(&d, DIAG_USAGE, "--label needs a pull_request event, not %s", event);
+		diag_set(&d, DIAG_USAGE, "--%s needs a pull_request event, not %s",
+		         labels.n ? "label"
+		         : added  ? "added"
+		                  : "action",
+		         event);
+		rc = cli_usage_error(ctx, "plan", &d);
+		goto out;
+	}
+	if (added && action && strcmp(action, "labeled") != 0) {
+		diag_set(&d, DIAG_USAGE, "--added is a labeled event, not --action %s", action);
 		rc = cli_usage_error(ctx, "plan", &d);
 		goto out;
 	}
@@ -240,6 +301,9 @@ int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx)
 	    .event = event,
 	    .labels = labels.items,
 	    .nlabels = labels.n,
+	    .action = action,
+	    .added = added,
+	    .mark_always = true,
 	    .inputs = inputs.items,
 	    .ninputs = inputs.n,
 	    .changed = changed,
@@ -263,9 +327,9 @@ int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx)
 		fprintf(ctx->err, "gpuci plan: warning: %s does not run on %s events\n", workflow,
 		        event);
 	if (json)
-		print_json(ctx->out, &p, &po);
+		print_json(ctx->out, &p, &po, no_always);
 	else
-		print_human(ctx->out, &p, &po, workflow);
+		print_human(ctx->out, &p, &po, workflow, no_always);
 	plan_release(&p);
 out:
 	wf_free(w);

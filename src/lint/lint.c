@@ -986,8 +986,8 @@ static void check_cancel(struct lctx *c)
 	const char *one[1] = {a}, *two[2] = {a, b};
 	struct plan p1, p2;
 	struct diag d = DIAG_INIT;
-	struct plan_opts o1 = {.event = "pull_request", .labels = one, .nlabels = 1};
-	struct plan_opts o2 = {.event = "pull_request", .labels = two, .nlabels = 2};
+	struct plan_opts o1 = {.event = "pull_request", .labels = one, .nlabels = 1, .added = a};
+	struct plan_opts o2 = {.event = "pull_request", .labels = two, .nlabels = 2, .added = b};
 	int rc1 = plan_make(c->w, &o1, &p1, &d), rc2 = plan_make(c->w, &o2, &p2, &d);
 	if (rc1 == 0 && rc2 == 0 && p1.njobs && p1.njobs == p2.njobs) {
 		struct arena ar = ARENA_INIT;

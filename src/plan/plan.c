@@ -47,100 +47,6 @@ static bool find_unknown(struct value v, const char **hint, int depth)
 	return false;
 }
 
-void plan_json(struct value v, struct strbuf *out)
-{
-	switch (v.kind) {
-	case V_NONE:
-	case V_UNDEF:
-		strbuf_adds(out, "null");
-		break;
-	case V_BOOL:
-		strbuf_adds(out, v.b ? "true" : "false");
-		break;
-	case V_INT:
-		strbuf_addf(out, "%lld", (long long)v.i);
-		break;
-	case V_FLOAT:
-		if (v.f != v.f || v.f - v.f != 0) /* NaN, infinities: not JSON */
-			strbuf_adds(out, "null");
-		else
-			value_float_repr(v.f, out);
-		break;
-	case V_STR:
-		strbuf_add_json_str(out, v.str.s);
-		break;
-	case V_LIST:
-		strbuf_addch(out, '[');
-		for (size_t i = 0; i < v.list->n; i++) {
-			if (i)
-				strbuf_addch(out, ',');
-			plan_json(v.list->items[i], out);
-		}
-		strbuf_addch(out, ']');
-		break;
-	case V_DICT:
-		strbuf_addch(out, '{');
-		for (size_t i = 0; i < v.dict->n; i++) {
-			if (i)
-				strbuf_addch(out, ',');
-			struct strbuf k = STRBUF_INIT;
-			value_str_into(v.dict->keys[i], &k);
-			strbuf_add_json_str(out, k.buf);
-			strbuf_release(&k);
-			strbuf_addch(out, ':');
-			plan_json(v.dict->vals[i], out);
-		}
-		strbuf_addch(out, '}');
-		break;
-	default:
-		strbuf_adds(out, "null");
-	}
-}
-
-struct value plan_entry_fields(struct value entry, const char *key)
-{
-	if (entry.kind != V_DICT)
-		return value_none();
-	if (get(entry, key))
-		return entry;
-	for (size_t i = 0; i < entry.dict->n; i++)
-		if (entry.dict->vals[i].kind == V_DICT && get(entry.dict->vals[i], key))
-			return entry.dict->vals[i];
-	return value_none();
-}
-
-int64_t plan_entry_gpus(struct value entry)
-{
-	struct value f = plan_entry_fields(entry, "num_gpus");
-	struct value *n = get(f, "num_gpus");
-	if (!n)
-		return 0;
-	if (n->kind == V_INT && n->i > 0)
-		return n->i;
-	if (n->kind == V_STR)
-		return strtoll(n->str.s, NULL, 10) > 0 ? strtoll(n->str.s, NULL, 10) : 0;
-	return 0;
-}
-
-void plan_entry_describe(struct value entry, struct strbuf *out)
-{
-	struct value f = plan_entry_fields(entry, "test_file");
-	struct value *t = get(f, "test_file");
-	if (!t) {
-		plan_json(entry, out);
-		return;
-	}
-	value_str_into(*t, out);
-	struct value *args = get(f, "test_args");
-	if (args && args->kind != V_NONE) {
-		size_t before = out->len;
-		strbuf_addch(out, ' ');
-		value_str_into(*args, out);
-		if (out->len == before + 1)
-			strbuf_setlen(out, before);
-	}
-}
-
 /* ---- contexts ------------------------------------------------------------- */
 
 /* Sets the inputs of a workflow_dispatch from the defaults and K=V pairs. */
@@ -225,6 +131,49 @@ static int make_inputs(const struct wf *w, const struct plan_opts *o, struct are
 	return 0;
 }
 
+/*
+ * What the payload of other events holds that only the event can tell: the
+ * text people write (a comment, an issue, a commit message) and whether an
+ * issue is a pull request. A job gated on it is undetermined, not skipped.
+ */
+static void event_payload(struct arena *a, const char *event, struct value ev)
+{
+	if (!strcmp(event, "issue_comment") || !strcmp(event, "issues")) {
+		struct value issue = value_dict(a), user = value_dict(a);
+		put(a, issue, "number", value_int(1));
+		put(a, issue, "title", value_undef("the issue's title"));
+		put(a, issue, "body", value_undef("the issue's text"));
+		put(a, issue, "pull_request",
+		    value_undef(
+		        "whether the issue is a pull request (github.event.issue.pull_request)"));
+		put(a, user, "login", value_undef("the issue's author"));
+		put(a, issue, "user", user);
+		put(a, ev, "issue", issue);
+		put(a, ev, "action", value_undef("the event's action"));
+	}
+	if (!strcmp(event, "issue_comment") || !strcmp(event, "pull_request_review_comment") ||
+	    !strcmp(event, "discussion_comment")) {
+		struct value comment = value_dict(a), user = value_dict(a);
+		put(a, comment, "id", value_int(1));
+		put(a, comment, "body", value_undef("the comment's text"));
+		put(a, user, "login", value_undef("the comment's author"));
+		put(a, comment, "user", user);
+		put(a, ev, "comment", comment);
+	}
+	if (!strcmp(event, "pull_request_review")) {
+		struct value review = value_dict(a);
+		put(a, review, "body", value_undef("the review's text"));
+		put(a, review, "state", value_undef("the review's state"));
+		put(a, ev, "review", review);
+	}
+	if (!strcmp(event, "push")) {
+		struct value head = value_dict(a);
+		put(a, head, "message", value_undef("the pushed commit's message"));
+		put(a, ev, "head_commit", head);
+		put(a, ev, "commits", value_undef("the pushed commits"));
+	}
+}
+
 /* The contexts every job-level expression sees, for the event. */
 static int make_contexts(const struct wf *w, const struct plan_opts *o, struct arena *a,
                          struct value *out, struct diag *d)
@@ -238,34 +187,54 @@ static int make_contexts(const struct wf *w, const struct plan_opts *o, struct a
 	put(a, github, "event_name", str_of(a, event));
 	const char *wname = wf_str(wf_get(wf_root(w), "name"));
 	put(a, github, "workflow", str_of(a, wname ? wname : wf_name(w)));
-	put(a, github, "repository", value_str_static("owner/repo"));
-	put(a, github, "repository_owner", value_str_static("owner"));
-	put(a, github, "actor", value_str_static("gpuci"));
+	/* A job gated on the repository (not on forks) depends on where it runs. */
+	put(a, github, "repository", value_undef("the repository it runs in (owner/name)"));
+	put(a, github, "repository_owner", value_undef("the repository's owner"));
+	put(a, github, "actor", value_undef("who triggered the run (github.actor)"));
+	put(a, github, "triggering_actor", value_undef("who triggered the run"));
 	put(a, github, "sha", value_str_static("0000000000000000000000000000000000000000"));
 	put(a, github, "run_id", value_str_static("1"));
 	put(a, github, "run_number", value_str_static("1"));
 	put(a, github, "run_attempt", value_str_static("1"));
 	put(a, github, "server_url", value_str_static("https://github.com"));
 	if (pr) {
-		struct value pull = value_dict(a), labels = value_list(a, o->nlabels);
-		for (size_t i = 0; i < o->nlabels; i++) {
+		bool add = o->added;
+		for (size_t i = 0; add && i < o->nlabels; i++)
+			add = strcmp(o->labels[i], o->added) != 0;
+		size_t nl = o->nlabels + add;
+		struct value pull = value_dict(a), labels = value_list(a, nl);
+		for (size_t i = 0; i < nl; i++) {
 			labels.list->items[i] = value_dict(a);
-			put(a, labels.list->items[i], "name", str_of(a, o->labels[i]));
+			put(a, labels.list->items[i], "name",
+			    str_of(a, i < o->nlabels ? o->labels[i] : o->added));
 		}
 		struct value head = value_dict(a), base = value_dict(a);
 		put(a, head, "ref", value_str_static("pr-branch"));
 		put(a, base, "ref", value_str_static("main"));
 		put(a, pull, "number", value_int(1));
-		put(a, pull, "title", value_str_static(""));
+		/* What the PR's author writes is known only when it runs. */
+		put(a, pull, "title", value_undef("the pull request's title"));
+		put(a, pull, "body", value_undef("the pull request's description"));
+		put(a, head, "label", value_undef("the pull request's head branch"));
+		struct value user = value_dict(a);
+		put(a, user, "login", value_undef("the pull request's author"));
+		put(a, pull, "user", user);
 		put(a, pull, "labels", labels);
 		put(a, pull, "head", head);
 		put(a, pull, "base", base);
 		put(a, pull, "draft", value_bool(false));
-		put(a, ev, "action", value_str_static(o->nlabels ? "labeled" : "synchronize"));
-		if (o->nlabels) { /* a labeled event names the label just added: the last */
-			struct value added = value_dict(a);
-			put(a, added, "name", str_of(a, o->labels[o->nlabels - 1]));
-			put(a, ev, "label", added);
+		const char *action = o->action ? o->action : o->added ? "labeled" : "synchronize";
+		put(a, ev, "action", str_of(a, action));
+		if (!strcmp(action, "labeled") || !strcmp(action, "unlabeled")) {
+			/* The label just added (or removed): --added, else the last one. */
+			const char *name = o->added     ? o->added
+			                   : o->nlabels ? o->labels[o->nlabels - 1]
+			                                : NULL;
+			if (name) {
+				struct value added = value_dict(a);
+				put(a, added, "name", str_of(a, name));
+				put(a, ev, "label", added);
+			}
 		}
 		put(a, ev, "number", value_int(1));
 		put(a, ev, "pull_request", pull);
@@ -278,6 +247,7 @@ static int make_contexts(const struct wf *w, const struct plan_opts *o, struct a
 		put(a, github, "head_ref", value_str_static(""));
 		put(a, github, "base_ref", value_str_static(""));
 		put(a, ev, "ref", value_str_static("refs/heads/main"));
+		event_payload(a, event, ev);
 	}
 	if (!strcmp(event, "workflow_dispatch"))
 		put(a, ev, "inputs", event_inputs);
@@ -633,6 +603,25 @@ int plan_make(const struct wf *w, const struct plan_opts *o, struct plan *p, str
 		return -1;
 	struct value *outputs = arena_alloc(a, (p->njobs ? p->njobs : 1) * sizeof(*outputs));
 
+	/* The jobs a pull_request of no labels runs as well: always on. */
+	struct plan none;
+	bool have_none = false;
+	if (o->mark_always && (o->nlabels || o->added) &&
+	    (!strcmp(p->event, "pull_request") || !strcmp(p->event, "pull_request_target"))) {
+		struct plan_opts no = *o;
+		no.labels = NULL;
+		no.nlabels = 0;
+		no.added = NULL;
+		no.action = o->action && strcmp(o->action, "labeled") ? o->action : "synchronize";
+		no.mark_always = false;
+		no.changed = false;
+		if (plan_make(w, &no, &none, d) < 0) {
+			plan_release(&none);
+			return -1;
+		}
+		have_none = true;
+	}
+
 	const size_t *order = wf_job_order(w);
 	for (size_t oi = 0; oi < p->njobs; oi++) {
 		size_t ji = order[oi];
@@ -710,8 +699,11 @@ int plan_make(const struct wf *w, const struct plan_opts *o, struct plan *p, str
 			bool yes = false, unknown = false;
 			const char *hint = NULL;
 			if (gha_eval_if(j->if_->s, j->if_->len, &j->if_->loc, &g, a, &yes, &unknown,
-			                &hint, d) < 0)
+			                &hint, d) < 0) {
+				if (have_none)
+					plan_release(&none);
 				return -1;
+			}
 			if (unknown) {
 				pj->state = PLAN_UNKNOWN;
 				pj->why = fmt_why(a, "its if: depends on %1",
@@ -725,11 +717,16 @@ int plan_make(const struct wf *w, const struct plan_opts *o, struct plan *p, str
 			}
 		}
 		pj->state = PLAN_RUNS;
-		if (plan_matrix(p, pj, &g, d) < 0)
+		pj->always = have_none && none.jobs[ji].state == PLAN_RUNS;
+		if (plan_matrix(p, pj, &g, d) < 0 ||
+		    job_outputs(p, j, o, ctx, &outputs[ji], d) < 0) {
+			if (have_none)
+				plan_release(&none);
 			return -1;
-		if (job_outputs(p, j, o, ctx, &outputs[ji], d) < 0)
-			return -1;
+		}
 	}
+	if (have_none)
+		plan_release(&none);
 	return 0;
 }
 
@@ -774,26 +771,6 @@ static void literals(struct arena *a, const char *s, const char ***list, size_t 
 			break;
 		s++;
 	}
-}
-
-bool plan_test_path(const char *f, struct strbuf *out, struct strbuf *why)
-{
-	if (!*f || f[0] == '/') {
-		strbuf_addf(why, "test_file '%s' is not a relative path", f);
-		return false;
-	}
-	for (const char *c = f; *c;) {
-		size_t len = strcspn(c, "/");
-		if (len == 2 && !strncmp(c, "..", 2)) {
-			strbuf_addf(why, "test_file '%s' leaves the repository", f);
-			return false;
-		}
-		c += len + (c[len] == '/');
-	}
-	if (strncmp(f, "tests/", 6) != 0)
-		strbuf_adds(out, "tests/");
-	strbuf_adds(out, f);
-	return true;
 }
 
 bool plan_label_gates(const struct wf_job *j, const char *label)

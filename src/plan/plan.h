@@ -28,6 +28,16 @@ struct plan_opts {
 	const char *event; /* NULL: pull_request */
 	const char *const *labels;
 	size_t nlabels;
+	/*
+	 * A pull_request's github.event.action: NULL is "labeled" when added
+	 * is set, else "synchronize" (a push to a PR carrying the labels).
+	 * added: the label a labeled event adds (github.event.label.name); it
+	 * is one of labels (plan adds it when missing).
+	 */
+	const char *action;
+	const char *added;
+	/* Mark the jobs a pull_request without labels runs too (plan_job.always). */
+	bool mark_always;
 	const char *const *inputs; /* "KEY=VALUE" for workflow_dispatch */
 	size_t ninputs;
 	bool changed;                     /* compute change-detection outputs */
@@ -46,6 +56,7 @@ struct plan_job {
 	struct value *entries; /* the matrix combinations, dicts in the workflow's key order */
 	int64_t gpus;          /* over all entries (plan_entry_gpus) */
 	const char *runs_on;   /* runs-on as text ("a, b" for a list) */
+	bool always;           /* with mark_always: runs on a PR of no labels too */
 	struct value ctx;      /* the contexts its expressions see (no matrix, env, secrets) */
 };
 
@@ -80,6 +91,13 @@ struct value plan_entry_fields(struct value entry, const char *key);
  */
 bool plan_test_path(const char *test_file, struct strbuf *out, struct strbuf *why);
 
+/*
+ * Why gpuci run does not run a job that runs: "no matrix" (a job of one
+ * script, such as a pytest of a whole folder), "no test_file in its
+ * matrix"; NULL when it runs its entries (or its matrix is not known yet).
+ */
+const char *plan_job_not_run(const struct plan_job *pj);
+
 /* Whether a job detects changed tests (a step runs `gpuci changed`, or the old grep). */
 bool plan_job_detects(const struct wf_job *j);
 
@@ -91,6 +109,28 @@ void plan_entry_describe(struct value entry, struct strbuf *out);
 
 /* Compact JSON with keys in their order (not sorted), for matrix entries. */
 void plan_json(struct value v, struct strbuf *out);
+
+/*
+ * An entry's identity: the whole entry (test_file, test_args and every
+ * other key, at every level), so that two entries are the same test exactly
+ * when their identities are equal. Appends canonical JSON: keys sorted,
+ * test_file written as the path the Execute step runs (plan_test_path), so
+ * "test_x.py" and "tests/test_x.py" are one test. History keys durations by
+ * it; lint's duplicate-entry compares it.
+ */
+void plan_entry_identity(struct value entry, struct strbuf *out);
+
+/*
+ * What tells apart entries that share a description (plan_entry_describe:
+ * test_file and test_args), such as one test file registered twice with
+ * other use_deepep/use_fp8_rollout keys that reach the test through the
+ * job's env. For each of entries[0..n) that shares its description with
+ * another, suffix[i] is "[k=v k=v]" with the keys whose values differ in
+ * that group ("[k=v; without k2]" for keys it lacks that others have;
+ * "[#2]" for an exact copy); NULL for the others. Strings live in a.
+ */
+void plan_entry_variants(const struct value *entries, size_t n, struct arena *a,
+                         const char **suffix);
 
 #endif
 

@@ -11,6 +11,7 @@ Run: python3 tests/cli/plan_test.py build/gpuci
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -221,6 +222,115 @@ class PlanOnTheExample(unittest.TestCase):
             self.assertEqual(job["matrix"],
                              [{"info": {"test_file": "t.py", "num_gpus": 2}, "extra": 1}])
             self.assertEqual(job["gpus"], 2)
+
+
+# A workflow of the shapes real repositories have (vime's and slime's): one
+# test file registered twice with other keys, always-on CPU jobs, a job of
+# one script and no matrix, a job gated on the PR's title, one on a comment.
+SHAPES = """\
+name: shapes
+on:
+  pull_request:
+    types: [opened, synchronize, labeled]
+  issue_comment:
+    types: [created]
+jobs:
+  e2e-test-megatron:
+    if: contains(github.event.pull_request.labels.*.name, 'run-ci-megatron')
+    runs-on: self-hosted
+    strategy:
+      matrix:
+        info: [{"num_gpus": 8, "test_file": "test_qwen3_30B_A3B_r3.py", "use_deepep": "1", "use_fp8_rollout": "1", "enable_eval": "0"},
+               {"num_gpus": 8, "test_file": "test_qwen3_30B_A3B_r3.py", "enable_eval": "0"},
+               {"num_gpus": 8, "test_file": "test_qwen3_4B_ckpt.py"},
+               {"num_gpus": 8, "test_file": "test_qwen3_4B_ckpt.py", "test_args": "--async-save"}]
+    steps: [{run: echo}]
+  cpu-unittest:
+    if: github.event_name == 'pull_request'
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        info: [{"num_gpus": 0, "test_file": "test_a.py"}, {"num_gpus": 0, "test_file": "test_b.py"}]
+    steps: [{run: echo}]
+  e2e-test-unit:
+    if: github.event_name == 'pull_request'
+    runs-on: self-hosted
+    steps: [{run: python -m pytest tests/unit tests/utils}]
+  release:
+    if: contains(github.event.pull_request.title, '[release]')
+    runs-on: ubuntu-latest
+    steps: [{run: echo}]
+  slash:
+    if: github.event.issue.pull_request && contains(github.event.comment.body, '/run-lint')
+    runs-on: ubuntu-latest
+    steps: [{run: echo}]
+"""
+
+
+class PlanOnRealShapes(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="gpuci-plan-shapes.")
+        self.wf = os.path.join(self.tmp, "pr-test.yml")
+        with open(self.wf, "w") as f:
+            f.write(SHAPES)
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def plan(self, *args, json_out=True):
+        r = gpuci("plan", "--workflow", self.wf, *(["--json"] if json_out else []), *args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout) if json_out else r.stdout
+
+    def test_entries_of_one_file_show_what_tells_them_apart(self):
+        out = self.plan("--label", "run-ci-megatron", json_out=False)
+        lines = [re.sub(r"\s+\d+ GPUs?$", "", l.strip()) for l in out.splitlines()
+                 if "test_qwen3" in l]
+        self.assertEqual(lines, [
+            "test_qwen3_30B_A3B_r3.py [use_deepep=1 use_fp8_rollout=1]",
+            "test_qwen3_30B_A3B_r3.py [without use_deepep, use_fp8_rollout]",
+            "test_qwen3_4B_ckpt.py",  # args already tell these two apart
+            "test_qwen3_4B_ckpt.py --async-save"])
+        # The JSON keeps each entry as the workflow spells it.
+        job = self.plan("--label", "run-ci-megatron")["jobs"][0]
+        self.assertEqual(job["matrix"][1], {"info": {"num_gpus": 8, "test_file":
+                                                     "test_qwen3_30B_A3B_r3.py",
+                                                     "enable_eval": "0"}})
+
+    def test_no_always_leaves_out_what_every_pr_runs(self):
+        full = self.plan("--label", "run-ci-megatron")
+        self.assertEqual([(j["name"], j["always"]) for j in full["jobs"]],
+                         [("e2e-test-megatron", False), ("cpu-unittest", True),
+                          ("e2e-test-unit", True)])
+        only = self.plan("--label", "run-ci-megatron", "--no-always")
+        self.assertEqual([j["name"] for j in only["jobs"]], ["e2e-test-megatron"])
+        text = self.plan("--label", "run-ci-megatron", "--no-always", json_out=False)
+        self.assertNotIn("test_a.py", text)
+        self.assertIn("(2 always-on jobs left out: --no-always)", text)
+
+    def test_a_job_without_a_matrix_says_gpuci_run_does_not_run_it(self):
+        text = self.plan(json_out=False)
+        self.assertIn("e2e-test-unit (self-hosted): not run by gpuci run: no matrix", text)
+        job = [j for j in self.plan()["jobs"] if j["name"] == "e2e-test-unit"][0]
+        self.assertEqual(job["not_run"], "no matrix")
+
+    def test_what_people_write_is_undetermined_not_skipped(self):
+        p = self.plan()
+        why = {j["name"]: j["reason"] for j in p["undetermined"]}
+        self.assertIn("release", why)
+        self.assertIn("the pull request's title", why["release"])
+        p = self.plan("--event", "issue_comment")
+        why = {j["name"]: j["reason"] for j in p["undetermined"]}
+        self.assertIn("slash", why)
+        self.assertIn("pull request", why["slash"])
+
+    def test_added_is_a_labeled_event_on_top_of_the_labels(self):
+        both = self.plan("--label", "run-ci-x", "--added", "run-ci-megatron")
+        self.assertEqual(both["labels"], ["run-ci-x"])
+        self.assertIn("e2e-test-megatron", [j["name"] for j in both["jobs"]])
+        r = gpuci("plan", "--workflow", self.wf, "--added", "x", "--action", "synchronize")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--added is a labeled event", r.stderr)
+        r = gpuci("plan", "--workflow", self.wf, "--event", "push", "--added", "x")
+        self.assertEqual(r.returncode, 2)
 
 
 def git(*args, cwd):

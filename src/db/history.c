@@ -7,17 +7,25 @@
  * through a table of pointers typed from <sqlite3.h> itself, which keeps the
  * compiler checking every call.
  *
- * The schema (version 1):
+ * The schema (version 2):
  *
- *   meta(key TEXT PRIMARY KEY, value)      one row: schema_version = 1
+ *   meta(key TEXT PRIMARY KEY, value)      one row: schema_version = 2
  *   results(id INTEGER PRIMARY KEY,        one row per attempt, in the
  *           run_id, job, test_file,        order they were recorded
  *           test_args, gpus, gpu_ids,
  *           status, attempt, exit_code,    exit_code NULL: none (-1)
  *           started_at REAL, duration REAL,
- *           log_path, host)
- *   results_test ON results(test_file, test_args)   medians, --slowest, --flaky
+ *           log_path, host,
+ *           identity, variant)             the entry's identity and suffix
+ *   results_test ON results(test_file, test_args)   --slowest, --flaky
+ *   results_identity ON results(identity)           medians
  *   results_run  ON results(run_id)                 one run's results
+ *
+ * Version 1 had no identity and variant: history_open() adds them (empty
+ * for the rows before, which then count for the test of that file and args
+ * whatever its other keys); a version 1 file opened to read is read through
+ * a view that shows them empty. Every read goes through the TEMP VIEW
+ * attempts, the results as version 2 has them.
  *
  * Concurrency: WAL mode (readers never wait for the writer, the writer
  * never waits for readers), a busy timeout for writers queueing behind one
@@ -46,7 +54,7 @@
 #include "base/xalloc.h"
 #include "base/banned.h"
 
-#define HISTORY_SCHEMA_VERSION 1
+#define HISTORY_SCHEMA_VERSION 2
 /* Read-only WAL databases (a history the user may read but not write). */
 #define SQLITE_MIN_VERSION      3022000
 #define SQLITE_MIN_VERSION_TEXT "3.22.0"
@@ -246,12 +254,36 @@ out:
 
 static const char sql_insert[] =
     "INSERT INTO results (run_id, job, test_file, test_args, gpus, gpu_ids, status, attempt,"
-    " exit_code, started_at, duration, log_path, host)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+    " exit_code, started_at, duration, log_path, host, identity, variant)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
-static const char sql_median[] = "SELECT duration FROM results"
-                                 " WHERE test_file = ?1 AND (?2 IS NULL OR test_args = ?2)"
-                                 " AND status IN ('passed', 'flaky') ORDER BY duration";
+/*
+ * A test's durations: its own rows (by identity), or with no identity
+ * asked, those of the file and args; rows recorded before identities
+ * existed (identity '') count for the file and args.
+ */
+static const char sql_median[] = "SELECT duration FROM attempts"
+                                 " WHERE status IN ('passed', 'flaky') AND ("
+                                 "  (?3 IS NOT NULL AND ?3 != '' AND identity = ?3) OR"
+                                 "  ((?3 IS NULL OR ?3 = '' OR identity = '') AND test_file = ?1"
+                                 "   AND (?2 IS NULL OR test_args = ?2)))"
+                                 " ORDER BY duration";
+
+/* The results as version 2 has them, for every read (see the top). */
+static const char sql_view_v2[] = "CREATE TEMP VIEW IF NOT EXISTS attempts AS"
+                                  " SELECT * FROM main.results";
+static const char sql_view_v1[] =
+    "CREATE TEMP VIEW IF NOT EXISTS attempts AS"
+    " SELECT id, run_id, job, test_file, test_args, gpus, gpu_ids, status, attempt,"
+    " exit_code, started_at, duration, log_path, host, '' AS identity, '' AS variant"
+    " FROM main.results";
+
+/* Version 1 to 2, in the caller's write transaction. */
+static const char sql_upgrade_v1[] =
+    "ALTER TABLE results ADD COLUMN identity TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE results ADD COLUMN variant TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX IF NOT EXISTS results_identity ON results (identity);"
+    "UPDATE meta SET value = 2 WHERE key = 'schema_version';";
 
 /*
  * Everything IF NOT EXISTS, so that two runs making the file at once (each
@@ -273,10 +305,13 @@ static const char sql_schema[] =
     " started_at REAL NOT NULL,"
     " duration REAL NOT NULL,"
     " log_path TEXT NOT NULL,"
-    " host TEXT NOT NULL);"
+    " host TEXT NOT NULL,"
+    " identity TEXT NOT NULL DEFAULT '',"
+    " variant TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS results_test ON results (test_file, test_args);"
+    "CREATE INDEX IF NOT EXISTS results_identity ON results (identity);"
     "CREATE INDEX IF NOT EXISTS results_run ON results (run_id);"
-    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1);";
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 2);";
 
 /*
  * Opens the connection: extended error codes, the busy timeout, our SQL
@@ -376,21 +411,25 @@ static int ensure_schema(struct history *h, struct diag *d)
 	    has_table(h, "results", &results, d) < 0)
 		return -1;
 	if (version == HISTORY_SCHEMA_VERSION && results)
-		return 0;
+		return exec(h, sql_view_v2, "open", d);
 	if (exec(h, "BEGIN IMMEDIATE", "create", d) < 0)
 		return -1;
-	if (exec(h, sql_schema, "create", d) < 0) {
-		api.sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	if (exec(h, "COMMIT", "create", d) < 0) {
-		api.sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	/* Another gpuci may have made the file first, and with another version. */
+	/* Under the write lock: what another gpuci may have done meanwhile. */
+	if (read_version(h, &version, d) < 0 || check_version(h, version, d) < 0 ||
+	    has_table(h, "results", &results, d) < 0)
+		goto fail;
+	const char *sql = version == 1 && results                        ? sql_upgrade_v1
+	                  : version == HISTORY_SCHEMA_VERSION && results ? NULL
+	                                                                 : sql_schema;
+	if ((sql && exec(h, sql, version == 1 ? "upgrade" : "create", d) < 0) ||
+	    exec(h, "COMMIT", "create", d) < 0)
+		goto fail;
 	if (read_version(h, &version, d) < 0 || check_version(h, version, d) < 0)
 		return -1;
-	return 0;
+	return exec(h, sql_view_v2, "open", d);
+fail:
+	api.sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
 }
 
 /* Milliseconds since some fixed point, for deadlines. */
@@ -474,7 +513,8 @@ static int open_read_as(struct history **out, const char *path, const char *uri,
 		diag_set(d, DIAG_INPUT, "%s is not a gpuci history (no results table)", path);
 		goto fail;
 	}
-	if (history__prepare(h, sql_median, &h->median, "read", d) < 0)
+	if (exec(h, version == 1 ? sql_view_v1 : sql_view_v2, "read", d) < 0 ||
+	    history__prepare(h, sql_median, &h->median, "read", d) < 0)
 		goto fail;
 	*out = h;
 	return 0;
@@ -621,6 +661,8 @@ int history_record(struct history *h, const struct history_result *r, struct dia
 	api.sqlite3_bind_double(st, 11, r->duration);
 	history__bind_str(st, 12, str_or_empty(r->log_path));
 	history__bind_str(st, 13, r->host ? r->host : h->host);
+	history__bind_str(st, 14, str_or_empty(r->identity));
+	history__bind_str(st, 15, str_or_empty(r->variant));
 	/* Autocommit: the insert takes the write lock, waiting behind other writers. */
 	int rc = api.sqlite3_step(st);
 	api.sqlite3_reset(st);
@@ -631,14 +673,15 @@ int history_record(struct history *h, const struct history_result *r, struct dia
 
 /* ---- medians ----------------------------------------------------------- */
 
-int history_median(struct history *h, const char *test_file, const char *test_args, double *out,
-                   bool *found, struct diag *d)
+int history_median(struct history *h, const char *identity, const char *test_file,
+                   const char *test_args, double *out, bool *found, struct diag *d)
 {
 	sqlite3_stmt *st = h->median;
 	struct dvec times = {0};
 	*found = false;
 	history__bind_str(st, 1, test_file);
 	history__bind_str(st, 2, test_args);
+	history__bind_str(st, 3, identity);
 	int rc;
 	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW)
 		dvec_push(&times, api.sqlite3_column_double(st, 0));

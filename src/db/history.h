@@ -51,7 +51,9 @@ struct history_result {
 	double started_at;  /* seconds since the epoch */
 	double duration;    /* seconds, finite and >= 0 */
 	const char *log_path;
-	const char *host; /* the machine it ran on; NULL: this one (gethostname) */
+	const char *host;     /* the machine it ran on; NULL: this one (gethostname) */
+	const char *identity; /* the entry's plan_entry_identity(); NULL: none */
+	const char *variant;  /* what tells it from entries of the same file and args, or NULL */
 };
 
 struct history;
@@ -83,12 +85,14 @@ void history_close(struct history *h);
 int history_record(struct history *h, const struct history_result *r, struct diag *d);
 
 /*
- * The median duration of the passed (or flaky) attempts of one test with
- * these args; *found false when there is none. test_args NULL: any args.
- * An even count gives the mean of the two middle durations.
+ * The median duration of the passed (or flaky) attempts of one test: those
+ * recorded with this identity, or with identity NULL or "", those of
+ * test_file with these args (test_args NULL: any args). Attempts recorded
+ * before identities existed count for their file and args. *found false
+ * when there is none. An even count gives the mean of the two middle ones.
  */
-int history_median(struct history *h, const char *test_file, const char *test_args, double *out,
-                   bool *found, struct diag *d);
+int history_median(struct history *h, const char *identity, const char *test_file,
+                   const char *test_args, double *out, bool *found, struct diag *d);
 /*
  * The median over every test's own median, a test being one (test_file,
  * test_args) with at least one passed or flaky attempt, so a test run a
@@ -124,10 +128,13 @@ struct history_query {
  *   attempts: [{"id":N,"run_id":S,"job":S,"test_file":S,"test_args":S,
  *               "gpus":N,"gpu_ids":S,"status":S,"attempt":N,
  *               "exit_code":N|null,"started_at":SECS,"time":"ISO 8601 UTC",
- *               "duration":SECS,"log_path":S,"host":S}, ...]
- *   tests (slowest, flaky): [{"test_file":S,"test_args":S,"runs":N,
- *               "passed":N,"flaky":N,"failed":N,"median":SECS|null,
- *               "last_status":S,"last_started_at":SECS}, ...]
+ *               "duration":SECS,"log_path":S,"host":S,"identity":S,
+ *               "variant":S}, ...]
+ *   tests (slowest, flaky): [{"test_file":S,"test_args":S,"identity":S,
+ *               "variant":S,"runs":N,"passed":N,"flaky":N,"failed":N,
+ *               "median":SECS|null,"last_status":S,"last_started_at":SECS}, ...]
+ * A test is one (test_file, test_args, identity): two entries of one file
+ * and args with other keys are two tests, shown with their variant.
  * runs counts every attempt; failed counts failed, timeout and crashed;
  * median is over the passed and flaky attempts. Seconds have 3 decimals;
  * bytes of text that are not UTF-8 become U+FFFD. The table shows local

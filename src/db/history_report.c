@@ -16,9 +16,13 @@
 
 /* ---- per-test figures -------------------------------------------------- */
 
-/* What the history says of one test (test_file + test_args). */
+/*
+ * What the history says of one test: test_file + test_args + identity (the
+ * whole entry; '' for attempts recorded before identities were), shown
+ * with the variant its last attempt was recorded with.
+ */
 struct test_stats {
-	char *test_file, *test_args;
+	char *test_file, *test_args, *identity, *variant;
 	size_t runs;   /* attempts of any status */
 	size_t passed; /* attempts that passed ... */
 	size_t flaky;  /* ... passed after failing ... */
@@ -38,6 +42,8 @@ static void test_list_release(struct test_list *l)
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].test_file);
 		free(l->v[i].test_args);
+		free(l->v[i].identity);
+		free(l->v[i].variant);
 		free(l->v[i].last_status);
 	}
 	free(l->v);
@@ -60,9 +66,9 @@ static void test_finish(struct test_stats *t, struct dvec *times)
 }
 
 static const char sql_tests[] =
-    "SELECT test_file, test_args, status, duration, started_at FROM results"
+    "SELECT test_file, test_args, status, duration, started_at, identity, variant FROM attempts"
     " WHERE ?1 IS NULL OR gpuci_test_match(?1, test_file)"
-    " ORDER BY test_file, test_args, id";
+    " ORDER BY test_file, test_args, identity, id";
 
 /*
  * Every test whose file matches glob (NULL: all) with its counts, median and
@@ -81,7 +87,10 @@ static int collect_tests(struct history *h, const char *glob, struct test_list *
 	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW) {
 		const char *file = history__col_text(st, 0), *args = history__col_text(st, 1);
 		const char *status = history__col_text(st, 2);
-		if (!t || strcmp(t->test_file, file) != 0 || strcmp(t->test_args, args) != 0) {
+		const char *identity = history__col_text(st, 5),
+		           *variant = history__col_text(st, 6);
+		if (!t || strcmp(t->test_file, file) != 0 || strcmp(t->test_args, args) != 0 ||
+		    strcmp(t->identity, identity) != 0) {
 			if (t)
 				test_finish(t, &times);
 			if (out->n == out->cap) {
@@ -90,8 +99,11 @@ static int collect_tests(struct history *h, const char *glob, struct test_list *
 			}
 			t = &out->v[out->n++];
 			*t = (struct test_stats){.test_file = xstrdup(file),
-			                         .test_args = xstrdup(args)};
+			                         .test_args = xstrdup(args),
+			                         .identity = xstrdup(identity)};
 		}
+		free(t->variant);
+		t->variant = xstrdup(variant);
 		t->runs++;
 		if (!strcmp(status, "passed"))
 			t->passed++;
@@ -337,11 +349,11 @@ static void add_glob_note(struct strbuf *out, const char *glob)
 
 static const char sql_recent[] =
     "SELECT id, run_id, job, test_file, test_args, gpus, gpu_ids, status, attempt, exit_code,"
-    " started_at, duration, log_path, host FROM results"
+    " started_at, duration, log_path, host, identity, variant FROM attempts"
     " WHERE ?1 IS NULL OR gpuci_test_match(?1, test_file)"
     " ORDER BY id DESC LIMIT ?2";
 
-static const char sql_count[] = "SELECT COUNT(*) FROM results"
+static const char sql_count[] = "SELECT COUNT(*) FROM attempts"
                                 " WHERE ?1 IS NULL OR gpuci_test_match(?1, test_file)";
 
 /* The number of attempts of the tests matching glob (NULL: all). */
@@ -391,6 +403,10 @@ static void json_attempt(struct strbuf *out, sqlite3_stmt *st)
 	json_str(out, history__col_text(st, 12));
 	strbuf_adds(out, ",\"host\":");
 	json_str(out, history__col_text(st, 13));
+	strbuf_adds(out, ",\"identity\":");
+	json_str(out, history__col_text(st, 14));
+	strbuf_adds(out, ",\"variant\":");
+	json_str(out, history__col_text(st, 15));
 	strbuf_addch(out, '}');
 }
 
@@ -403,8 +419,9 @@ static void row_attempt(struct table *t, sqlite3_stmt *st)
 	table_add(t, when);
 	table_add(t, history__col_text(st, 1));
 	table_add(t, history__col_text(st, 2));
-	const char *args = history__col_text(st, 4);
-	table_addf(t, "%s%s%s", history__col_text(st, 3), *args ? " " : "", args);
+	const char *args = history__col_text(st, 4), *variant = history__col_text(st, 15);
+	table_addf(t, "%s%s%s%s%s", history__col_text(st, 3), *args ? " " : "", args,
+	           *variant ? " " : "", variant);
 	long long gpus = api.sqlite3_column_int64(st, 5);
 	const char *ids = history__col_text(st, 6);
 	if (*ids)
@@ -475,6 +492,10 @@ static void json_test(struct strbuf *out, const struct test_stats *s)
 	json_str(out, s->test_file);
 	strbuf_adds(out, ",\"test_args\":");
 	json_str(out, s->test_args);
+	strbuf_adds(out, ",\"identity\":");
+	json_str(out, s->identity);
+	strbuf_adds(out, ",\"variant\":");
+	json_str(out, s->variant);
 	strbuf_addf(out, ",\"runs\":%zu,\"passed\":%zu,\"flaky\":%zu,\"failed\":%zu,\"median\":",
 	            s->runs, s->passed, s->flaky, s->failed);
 	if (timed_runs(s))
@@ -488,14 +509,20 @@ static void json_test(struct strbuf *out, const struct test_stats *s)
 	strbuf_addch(out, '}');
 }
 
+static int cmp_names(const struct test_stats *x, const struct test_stats *y)
+{
+	int c = strcmp(x->test_file, y->test_file);
+	c = c ? c : strcmp(x->test_args, y->test_args);
+	return c ? c : strcmp(x->identity, y->identity);
+}
+
 /* Longest median first; ties by name, so the order is the same every time. */
 static int cmp_slowest(const void *a, const void *b)
 {
 	const struct test_stats *x = a, *y = b;
 	if (x->median != y->median)
 		return x->median < y->median ? 1 : -1;
-	int c = strcmp(x->test_file, y->test_file);
-	return c ? c : strcmp(x->test_args, y->test_args);
+	return cmp_names(x, y);
 }
 
 /* Most flaky + failed attempts first, then the most attempts, then by name. */
@@ -507,8 +534,7 @@ static int cmp_flaky(const void *a, const void *b)
 		return bx < by ? 1 : -1;
 	if (x->runs != y->runs)
 		return x->runs < y->runs ? 1 : -1;
-	int c = strcmp(x->test_file, y->test_file);
-	return c ? c : strcmp(x->test_args, y->test_args);
+	return cmp_names(x, y);
 }
 
 static bool is_flaky(const struct test_stats *s)
@@ -561,7 +587,7 @@ static int report_tests(struct history *h, const struct history_query *q, bool j
 			table_add(&t, q->slowest ? slow_head[i] : flaky_head[i]);
 		for (size_t i = 0; i < shown; i++) {
 			const struct test_stats *s = &all.v[i];
-			table_add(&t, s->test_file);
+			table_addf(&t, "%s%s%s", s->test_file, *s->variant ? " " : "", s->variant);
 			table_add(&t, *s->test_args ? s->test_args : "-");
 			table_addf(&t, "%zu", s->runs);
 			if (q->slowest) {

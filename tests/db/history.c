@@ -215,17 +215,17 @@ static void history_open__creates_the_folder_the_schema_and_wal(void **state)
 	/* Seen from another connection while ours is open. */
 	assert_query(path, "PRAGMA journal_mode", "wal\n");
 	assert_query(path, "SELECT type, name FROM sqlite_master ORDER BY type, name",
-	             "index|results_run\nindex|results_test\nindex|sqlite_autoindex_meta_1\n"
-	             "table|meta\ntable|results\n");
+	             "index|results_identity\nindex|results_run\nindex|results_test\n"
+	             "index|sqlite_autoindex_meta_1\ntable|meta\ntable|results\n");
 	assert_query(path, "SELECT group_concat(name, ',') FROM pragma_table_info('results')",
 	             "id,run_id,job,test_file,test_args,gpus,gpu_ids,status,attempt,exit_code,"
-	             "started_at,duration,log_path,host\n");
+	             "started_at,duration,log_path,host,identity,variant\n");
 	assert_query(path, "SELECT group_concat(name, ',') FROM pragma_index_info('results_test')",
 	             "test_file,test_args\n");
 	assert_query(path, "SELECT group_concat(name, ',') FROM pragma_index_info('results_run')",
 	             "run_id\n");
 	assert_query(path, "SELECT key, value, typeof(value) FROM meta",
-	             "schema_version|1|integer\n");
+	             "schema_version|2|integer\n");
 	history_close(h);
 
 	/* WAL is kept in the file itself: bytes 18 and 19 of the header are 2. */
@@ -252,7 +252,7 @@ static void history_open__again_keeps_what_was_recorded(void **state)
 	record_time(h, "tests/test_a.py", "", "passed", 4);
 	double m;
 	bool found;
-	assert_int_equal(history_median(h, "tests/test_a.py", "", &m, &found, &d), 0);
+	assert_int_equal(history_median(h, NULL, "tests/test_a.py", "", &m, &found, &d), 0);
 	assert_true(found);
 	assert_true(m == 3);
 	history_close(h);
@@ -342,7 +342,7 @@ static void history_open_read__reads_a_file_it_may_not_write(void **state)
 	bool missing, found;
 	double m;
 	assert_int_equal(history_open_read(&h, path, &missing, &d), 0);
-	assert_int_equal(history_median(h, "tests/test_a.py", NULL, &m, &found, &d), 0);
+	assert_int_equal(history_median(h, NULL, "tests/test_a.py", NULL, &m, &found, &d), 0);
 	assert_true(found);
 	assert_true(m == 3);
 	history_close(h);
@@ -354,7 +354,7 @@ static void history_open_read__reads_a_file_it_may_not_write(void **state)
 	/* Nor may SQLite make the -shm file it reads a WAL file through: read as it is. */
 	assert_int_equal(chmod(dir, 0555), 0);
 	assert_int_equal(history_open_read(&h, path, &missing, &d), 0);
-	assert_int_equal(history_median(h, "tests/test_a.py", NULL, &m, &found, &d), 0);
+	assert_int_equal(history_median(h, NULL, "tests/test_a.py", NULL, &m, &found, &d), 0);
 	assert_true(m == 3);
 	history_close(h);
 	assert_int_equal(chmod(dir, 0755), 0);
@@ -510,10 +510,10 @@ static void history_open_read__refuses_other_databases_and_newer_schemas(void **
 
 	assert_int_equal(history_open(&h, newer, &d), 0);
 	history_close(h);
-	sq_exec(newer, "UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+	sq_exec(newer, "UPDATE meta SET value = 3 WHERE key = 'schema_version'");
 	strbuf_reset(&want);
 	strbuf_addf(&want,
-	            "%s was written by a newer gpuci (history schema 2; this gpuci knows 1): "
+	            "%s was written by a newer gpuci (history schema 3; this gpuci knows 2): "
 	            "use that gpuci, or move the file away",
 	            newer);
 	assert_int_equal(history_open_read(&h, newer, &missing, &d), -1);
@@ -581,12 +581,12 @@ static void history_record__keeps_every_field(void **state)
 	struct strbuf want = STRBUF_INIT;
 	strbuf_addf(&want,
 	            "1|20261126-065501-1|unit|tests/test_a.py||0||passed|1|0|1764140101.25|1.5|"
-	            "logs/a.log|hostA\n"
+	            "logs/a.log|hostA||\n"
 	            "2|20261126-065501-1|gpu|tests/test_b.py|--fast|2|0,1|failed|1|1|1764140111.0|"
-	            "65.0|logs/b.1.log|hostA\n"
+	            "65.0|logs/b.1.log|hostA||\n"
 	            "3|20261126-065501-1|gpu|tests/test_b.py|--fast|2|0,1|flaky|2|0|1764140176.5|"
-	            "3725.0|logs/b.2.log|hostA\n"
-	            "4|||tests/test_c.py||16||not-runnable|0|NULL|0.0|0.0||%s\n",
+	            "3725.0|logs/b.2.log|hostA||\n"
+	            "4|||tests/test_c.py||16||not-runnable|0|NULL|0.0|0.0||%s||\n",
 	            host);
 	assert_query(path, "SELECT * FROM results ORDER BY id", want.buf);
 	assert_query(path, "SELECT DISTINCT typeof(started_at), typeof(duration) FROM results",
@@ -637,7 +637,7 @@ static double median_of(struct history *h, const char *file, const char *args, b
 {
 	struct diag d = DIAG_INIT;
 	double m = -1;
-	if (history_median(h, file, args, &m, found, &d) < 0)
+	if (history_median(h, NULL, file, args, &m, found, &d) < 0)
 		fail_msg("%s", d.msg.buf);
 	return m;
 }
@@ -777,12 +777,13 @@ static void history_report__recent_attempts_as_json(void **state)
 	    "\"test_args\":\"\",\"gpus\":0,\"gpu_ids\":\"\",\"status\":\"not-runnable\","
 	    "\"attempt\":0,\"exit_code\":null,\"started_at\":0.000,"
 	    "\"time\":\"1970-01-01T00:00:00Z\",\"duration\":0.000,\"log_path\":\"\","
-	    "\"host\":\"h\xc3\xa9\"},\n"
+	    "\"host\":\"h\xc3\xa9\",\"identity\":\"\",\"variant\":\"\"},\n"
 	    "  {\"id\":3,\"run_id\":\"20261126-065501-1\",\"job\":\"gpu\","
 	    "\"test_file\":\"tests/test_b.py\",\"test_args\":\"--fast\",\"gpus\":2,"
 	    "\"gpu_ids\":\"0,1\",\"status\":\"flaky\",\"attempt\":2,\"exit_code\":0,"
 	    "\"started_at\":1764140176.500,\"time\":\"2025-11-26T06:56:16Z\","
-	    "\"duration\":3725.000,\"log_path\":\"logs/b.2.log\",\"host\":\"hostA\"}\n"
+	    "\"duration\":3725.000,\"log_path\":\"logs/b.2.log\",\"host\":\"hostA\","
+	    "\"identity\":\"\",\"variant\":\"\"}\n"
 	    "]\n");
 	history_close(h);
 	free(path);
@@ -810,12 +811,14 @@ static void history_report__slowest_tests(void **state)
 	              "TEST             ARGS    RUNS  MEDIAN  LAST\n"
 	              "tests/test_b.py  --fast     2   1h02m  flaky\n"
 	              "(1 of 2 timed tests)\n");
-	assert_report(h, &q, true,
-	              "[\n"
-	              "  {\"test_file\":\"tests/test_b.py\",\"test_args\":\"--fast\",\"runs\":2,"
-	              "\"passed\":0,\"flaky\":1,\"failed\":1,\"median\":3725.000,"
-	              "\"last_status\":\"flaky\",\"last_started_at\":1764140176.500}\n"
-	              "]\n");
+	assert_report(
+	    h, &q, true,
+	    "[\n"
+	    "  {\"test_file\":\"tests/test_b.py\",\"test_args\":\"--fast\",\"identity\":\"\","
+	    "\"variant\":\"\",\"runs\":2,"
+	    "\"passed\":0,\"flaky\":1,\"failed\":1,\"median\":3725.000,"
+	    "\"last_status\":\"flaky\",\"last_started_at\":1764140176.500}\n"
+	    "]\n");
 	history_close(h);
 	strbuf_release(&want);
 	free(path);
@@ -845,7 +848,8 @@ static void history_report__flaky_tests(void **state)
 	              "(1 of 2 flaky tests; --limit N shows more)\n");
 	assert_report(h, &q, true,
 	              "[\n"
-	              "  {\"test_file\":\"tests/test_c.py\",\"test_args\":\"\",\"runs\":3,"
+	              "  {\"test_file\":\"tests/test_c.py\",\"test_args\":\"\",\"identity\":\"\","
+	              "\"variant\":\"\",\"runs\":3,"
 	              "\"passed\":1,\"flaky\":0,\"failed\":2,\"median\":1.000,"
 	              "\"last_status\":\"crashed\",\"last_started_at\":1000.000}\n"
 	              "]\n");
@@ -949,11 +953,11 @@ static void history_report__read_only_handle_reads_what_a_writer_wrote(void **st
 	assert_false(missing);
 	double m;
 	bool found;
-	assert_int_equal(history_median(r, "tests/test_b.py", "--fast", &m, &found, &d), 0);
+	assert_int_equal(history_median(r, NULL, "tests/test_b.py", "--fast", &m, &found, &d), 0);
 	assert_true(found);
 	assert_true(m == 3725);
 	record_time(w, "tests/test_b.py", "--fast", "passed", 1);
-	assert_int_equal(history_median(r, "tests/test_b.py", "--fast", &m, &found, &d), 0);
+	assert_int_equal(history_median(r, NULL, "tests/test_b.py", "--fast", &m, &found, &d), 0);
 	assert_true(m == 1863);
 	history_close(r);
 	history_close(w);
@@ -1185,6 +1189,92 @@ static void cmd_history__help_documents_the_json(void **state)
 	cli_run_release(&r);
 }
 
+/* A history as the first gpuci wrote it: schema 1, no identity. */
+static const char schema_v1[] =
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value);"
+    "CREATE TABLE results (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, job TEXT NOT NULL,"
+    " test_file TEXT NOT NULL, test_args TEXT NOT NULL, gpus INTEGER NOT NULL,"
+    " gpu_ids TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,"
+    " exit_code INTEGER, started_at REAL NOT NULL, duration REAL NOT NULL,"
+    " log_path TEXT NOT NULL, host TEXT NOT NULL);"
+    "INSERT INTO meta VALUES ('schema_version', 1);"
+    "INSERT INTO results VALUES (1, 'r', 'j', 'test_r3.py', '', 8, '', 'passed', 1, 0,"
+    " 1000, 10, '', 'h');";
+
+static void history__schema_1_is_read_as_it_is_and_upgraded_by_a_writer(void **state)
+{
+	char *dir = harness_tmpdir();
+	char *path = harness_path(dir, "v1.db");
+	sq_exec(path, schema_v1);
+	struct history *h;
+	bool missing;
+	struct diag d = DIAG_INIT;
+	/* Read as it is: nothing written, the old row counts for its file and args. */
+	assert_int_equal(history_open_read(&h, path, &missing, &d), 0);
+	double m;
+	bool found;
+	assert_int_equal(history_median(h, "{\"x\":1}", "test_r3.py", "", &m, &found, &d), 0);
+	assert_true(found && m == 10);
+	struct strbuf out = STRBUF_INIT;
+	struct history_query q = {0};
+	assert_int_equal(history_report(h, &q, true, &out, &d), 0);
+	assert_non_null(strstr(out.buf, "\"identity\":\"\",\"variant\":\"\""));
+	history_close(h);
+	assert_query(path, "SELECT value FROM meta", "1\n");
+	/* A writer upgrades it in place, keeping the row. */
+	assert_int_equal(history_open(&h, path, &d), 0);
+	history_close(h);
+	assert_query(path, "SELECT value FROM meta", "2\n");
+	assert_query(path, "SELECT test_file, identity, variant FROM results", "test_r3.py||\n");
+	strbuf_release(&out);
+	diag_release(&d);
+	free(path);
+	harness_rmtree(dir);
+}
+
+static void history_median__keys_durations_by_identity(void **state)
+{
+	char *dir, *path;
+	struct history *h = open_fresh(&dir, &path);
+	/* One file, two entries: their durations are their own. */
+	struct history_result r = {.run_id = "r",
+	                           .job = "j",
+	                           .test_file = "test_r3.py",
+	                           .status = "passed",
+	                           .attempt = 1,
+	                           .started_at = 1000,
+	                           .duration = 10,
+	                           .identity = "{\"deepep\":\"1\"}",
+	                           .variant = "[use_deepep=1]"};
+	record(h, &r);
+	r.duration = 100;
+	r.identity = "{}";
+	r.variant = "[without use_deepep]";
+	record(h, &r);
+	double m;
+	bool found;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(history_median(h, "{\"deepep\":\"1\"}", "test_r3.py", "", &m, &found, &d),
+	                 0);
+	assert_true(found && m == 10);
+	assert_int_equal(history_median(h, "{}", "test_r3.py", "", &m, &found, &d), 0);
+	assert_true(found && m == 100);
+	/* An identity never recorded has no history, though its file has. */
+	assert_int_equal(history_median(h, "{\"other\":1}", "test_r3.py", "", &m, &found, &d), 0);
+	assert_false(found);
+	/* Two tests in the slowest view, each with its variant. */
+	struct strbuf out = STRBUF_INIT;
+	struct history_query q = {.slowest = 5};
+	assert_int_equal(history_report(h, &q, false, &out, &d), 0);
+	assert_non_null(strstr(out.buf, "test_r3.py [use_deepep=1]"));
+	assert_non_null(strstr(out.buf, "test_r3.py [without use_deepep]"));
+	strbuf_release(&out);
+	diag_release(&d);
+	history_close(h);
+	free(path);
+	harness_rmtree(dir);
+}
+
 int main(int argc, char **argv)
 {
 	/* The child of history_open__without_sqlite_names_the_package. */
@@ -1224,6 +1314,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(history_record__keeps_every_field),
 	    cmocka_unit_test(history_record__refuses_bad_values_and_writes_nothing),
 	    cmocka_unit_test(history_median__odd_even_and_only_passed_or_flaky),
+	    cmocka_unit_test(history_median__keys_durations_by_identity),
+	    cmocka_unit_test(history__schema_1_is_read_as_it_is_and_upgraded_by_a_writer),
 	    cmocka_unit_test(history_median_all__is_the_median_of_each_tests_median),
 	    cmocka_unit_test(history_report__recent_attempts_as_a_table),
 	    cmocka_unit_test(history_report__recent_attempts_as_json),

@@ -287,6 +287,8 @@ static void on_attempt(void *arg, const struct run_test *t)
 	    .started_at = t->started_at,
 	    .duration = t->duration,
 	    .log_path = t->log_path,
+	    .identity = t->identity,
+	    .variant = t->variant,
 	};
 	struct diag d = DIAG_INIT;
 	if (history_record(h, &r, &d) < 0)
@@ -358,9 +360,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	size_t nt = 0;
 	struct history *hist = NULL;
 	char *root = NULL, *log_dir = NULL, *history_path = NULL;
-	struct strbuf envs = STRBUF_INIT;
-	bool planned = false, have_none = false;
-	struct plan none = {0};
+	struct strbuf envs = STRBUF_INIT, not_run = STRBUF_INIT;
+	bool planned = false;
 
 	if (cli_parse(argc, argv, opts, false, &rest, &help, &d) < 0) {
 		rc = cli_usage_error(ctx, "run", &d);
@@ -409,10 +410,15 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	root = repo_root(o.workflow);
 
 	/* Selection: a plan of the event, then the jobs asked for. */
+	/*
+	 * With labels, a detect job that runs (run-ci-changed) gets its outputs
+	 * computed from git, as with --changed: only when it runs.
+	 */
 	struct plan_opts po = {.event = o.all ? "workflow_dispatch" : "pull_request",
 	                       .labels = o.labels.items,
 	                       .nlabels = o.labels.n,
-	                       .changed = o.changed,
+	                       .mark_always = o.no_always,
+	                       .changed = o.changed || o.labels.n,
 	                       .changed_opts = {.base = o.base, .head = o.head, .repo = root}};
 	struct plan_catalogue cat = {0};
 	bool have_cat = false;
@@ -441,22 +447,17 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			cli_error(ctx, "run", &d);
 			rc = EXIT_FAILED;
 		}
+		if (p.changed_tried && !o.changed)
+			fprintf(
+			    ctx->err,
+			    "gpuci run: a job of these labels runs the tests this branch "
+			    "changes, found from git as gpuci changed finds them: give the "
+			    "base (--base REV, default origin/main), or leave that label out\n");
 		goto out;
 	}
 	if (p.changed_done)
 		for (size_t i = 0; i < p.changed.nwarnings; i++)
 			fprintf(ctx->err, "gpuci run: warning: %s\n", p.changed.warnings[i]);
-
-	/* Base entries for always-on jobs: those a label-less PR runs. */
-	if (o.labels.n && o.no_always) {
-		struct plan_opts no = {.event = "pull_request"};
-		have_none = true;
-		if (plan_make(w, &no, &none, &d) < 0) {
-			cli_error(ctx, "run", &d);
-			rc = EXIT_FAILED;
-			goto out;
-		}
-	}
 
 	struct value secrets = value_dict(&a);
 	for (size_t i = 0; i < o.secrets.n; i++) {
@@ -489,15 +490,26 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	tests = xcalloc(cap, sizeof(*tests));
 	size_t *eoff = xcalloc(cap, sizeof(*eoff)), *ecnt = xcalloc(cap, sizeof(*ecnt));
 	size_t nenv = 0;
+	/* Jobs that run but that gpuci run cannot run: said, not dropped. */
 	for (size_t ji = 0; ji < p.njobs; ji++) {
 		const struct plan_job *pj = &p.jobs[ji];
-		if (pj->state != PLAN_RUNS || !pj->matrix_known || !job_selected(&o, pj->job->id))
+		if (pj->state != PLAN_RUNS || !job_selected(&o, pj->job->id))
 			continue;
 		if (o.changed &&
 		    !(pj->job->nneeds && plan_job_detects(wf_job_find(w, pj->job->needs[0]))))
 			continue;
-		if (have_none && none.jobs[ji].state == PLAN_RUNS)
+		if (pj->always)
 			continue; /* always on, left out */
+		const char *why = !pj->matrix_known ? pj->why : plan_job_not_run(pj);
+		if (why && !plan_job_detects(pj->job)) {
+			strbuf_addf(&not_run, "  %-22s not run by gpuci run: %s\n", pj->job->id,
+			            why);
+			continue;
+		}
+		if (why)
+			continue;
+		const char **variant = arena_alloc(&a, (pj->nentries + 1) * sizeof(*variant));
+		plan_entry_variants(pj->entries, pj->nentries, &a, variant);
 		for (size_t k = 0; k < pj->nentries; k++) {
 			struct value e = pj->entries[k];
 			struct value f = plan_entry_fields(e, "test_file");
@@ -526,7 +538,13 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			t->gpus = (unsigned)plan_entry_gpus(e);
 			struct strbuf disp = STRBUF_INIT;
 			plan_entry_describe(e, &disp);
+			t->variant = variant[k];
+			if (t->variant)
+				strbuf_addf(&disp, " %s", t->variant);
 			t->display = arena_strndup(&a, disp.buf, disp.len);
+			strbuf_reset(&disp);
+			plan_entry_identity(e, &disp);
+			t->identity = arena_strndup(&a, disp.buf, disp.len);
 			strbuf_release(&disp);
 			/* argv: python path args..., args split on blanks (read -r -a). */
 			struct strbuf why = STRBUF_INIT;
@@ -635,20 +653,24 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	}
 	double all_median = 0;
 	bool have_all = false;
+	size_t guessed = 0;
 	if (hist && history_median_all(hist, &all_median, &have_all, &d) < 0)
 		have_all = false;
 	for (size_t i = 0; i < nt; i++) {
 		double m = 0;
 		bool found = false;
 		if (hist)
-			history_median(hist, tests[i].test_file, tests[i].test_args, &m, &found,
-			               &d);
+			history_median(hist, tests[i].identity, tests[i].test_file,
+			               tests[i].test_args, &m, &found, &d);
 		tests[i].expected = found ? m : have_all ? all_median : 60.0 * (tests[i].gpus + 1);
+		guessed += !found;
 	}
 
 	if (!nt) {
 		fprintf(ctx->err,
 		        "gpuci run: nothing to run: no selected job has a test_file entry\n");
+		if (not_run.len)
+			fprintf(ctx->err, "%s", not_run.buf);
 		rc = EXIT_FAILED;
 		goto out;
 	}
@@ -679,6 +701,15 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		    ctx->out,
 		    "%u GPUs asked in all; expected to take %s on %u GPUs (no schedule beats %s)\n",
 		    gpus_total, e, total, b);
+		if (guessed)
+			fprintf(ctx->out,
+			        "(%zu of %zu tests have no history yet: each is guessed at %s; "
+			        "a run records real durations)\n",
+			        guessed, nt,
+			        have_all ? "the median of the tests that have one"
+			                 : "60 s x (its GPUs + 1), only to order them");
+		if (not_run.len)
+			fprintf(ctx->out, "Not run:\n%s", not_run.buf);
 		goto out;
 	}
 
@@ -726,6 +757,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		}
 	fprintf(ctx->out, "gpuci run %s: %zu test%s on %u GPU%s, logs in %s\n", run_id, nt,
 	        nt == 1 ? "" : "s", total, total == 1 ? "" : "s", log_dir);
+	if (not_run.len)
+		fprintf(ctx->out, "Not run:\n%s", not_run.buf);
 	int stopped = 0;
 	int src = run_suite(&ro, runnable, nr, &stopped, &d);
 	for (size_t k = 0; k < nr; k++)
@@ -749,6 +782,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		    .job = t->job,
 		    .test_file = t->test_file,
 		    .test_args = t->test_args,
+		    .variant = t->variant,
 		    .gpus = t->gpus,
 		    .gpu_ids = t->gpu_ids ? t->gpu_ids : "",
 		    .status = t->status,
@@ -796,8 +830,7 @@ out:
 	history_close(hist);
 	if (planned)
 		plan_release(&p);
-	if (have_none)
-		plan_release(&none);
+	strbuf_release(&not_run);
 	wf_free(w);
 	arena_release(&a);
 	strbuf_release(&envs);

@@ -432,6 +432,7 @@ static int job_outputs(struct plan *p, const struct wf_job *j, const struct plan
 			detect_options(a, wf_str(det->run), legacy, &o->changed_opts, &co);
 			if (!co.default_gpus)
 				co.default_gpus = 8;
+			p->changed_tried = true;
 			if (changed_detect(&co, &p->changed, d) < 0)
 				return -1;
 			p->changed_done = true;

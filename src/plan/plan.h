@@ -66,6 +66,7 @@ struct plan {
 	bool triggered; /* the workflow's `on:` lists the event */
 	size_t njobs;
 	struct plan_job *jobs; /* file order */
+	bool changed_tried;    /* change detection was asked for (it may have failed) */
 	bool changed_done;     /* change detection ran (opts.changed and a job asked) */
 	struct changed_result changed;
 };

@@ -99,6 +99,10 @@ static void add_test_name(struct strbuf *sb, const struct report_case *c)
 		strbuf_addch(sb, ' ');
 		strbuf_adds(sb, c->test_args);
 	}
+	if (c->variant && *c->variant) {
+		strbuf_addch(sb, ' ');
+		strbuf_adds(sb, c->variant);
+	}
 }
 
 void report_add_duration(struct strbuf *out, double seconds)
@@ -657,6 +661,10 @@ static void md_row(struct strbuf *sb, const struct report_case *c)
 	md_add(sb, or_empty(c->job), false, true);
 	strbuf_adds(sb, " | ");
 	md_code(sb, or_empty(c->test_file), true);
+	if (c->variant && *c->variant) {
+		strbuf_addch(sb, ' ');
+		md_add(sb, c->variant, false, true);
+	}
 	strbuf_adds(sb, " | ");
 	md_code(sb, or_empty(c->test_args), true);
 	strbuf_adds(sb, " | ");

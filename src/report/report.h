@@ -30,6 +30,7 @@ struct report_case {
 	const char *job; /* JUnit classname */
 	const char *test_file;
 	const char *test_args; /* "" when none */
+	const char *variant;   /* what tells it from entries of the same file and args, or NULL */
 	unsigned gpus;
 	const char *gpu_ids; /* "0,1" or "" */
 	enum report_status status;
@@ -42,7 +43,7 @@ struct report_case {
 
 /*
  * Writes JUnit XML (one <testsuite> named suite, one <testcase> per case,
- * classname = job, name = test_file and args) to path, atomically. A
+ * classname = job, name = test_file, args and variant) to path, atomically. A
  * failure carries its message and the last lines of its log (at most
  * tail_lines, and 64 KiB), escaped for XML (invalid UTF-8 and control
  * characters replaced).
@@ -51,7 +52,7 @@ struct report_case {
  *
  *   <testsuites name tests failures errors skipped time>
  *     <testsuite name tests failures errors skipped time timestamp hostname>
- *       <testcase classname="JOB" name="TEST_FILE ARGS" file="TEST_FILE" time>
+ *       <testcase classname="JOB" name="TEST_FILE ARGS [VARIANT]" file="TEST_FILE" time>
  *         <properties>           gpus (the leased ids), attempts (when > 1)
  *         <failure message type="failed|timeout">LOG TAIL</failure>
  *         <error message type="crashed">LOG TAIL</error>

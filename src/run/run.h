@@ -34,7 +34,9 @@ struct run_test {
 	const char *job;
 	const char *test_file;
 	const char *test_args;
-	const char *display; /* "test_file args", for people */
+	const char *identity; /* the whole entry (plan_entry_identity) */
+	const char *variant;  /* what tells it from entries of the same file and args, or NULL */
+	const char *display;  /* "test_file args [variant]", for people */
 	char **argv;         /* NULL-terminated; argv[0] looked up in PATH */
 	char **env;          /* NULL-terminated environment of the test */
 	unsigned gpus;

@@ -668,6 +668,49 @@ LEFT_OUT = ["tests/test_agent/__init__.py", "tests/test_agent/_fakes.py"]
 REASON = ("'tests/test_*.py' matches it only because git's * crosses '/'; its name is not "
           "test_*.py")
 
+# A workflow whose detect step is DETECT (indented for a `run: |` block).
+WORKFLOW = """on: pull_request
+jobs:
+  detect:
+    runs-on: x
+    outputs:
+      matrix: ${{ steps.d.outputs.matrix }}
+      has_tests: ${{ steps.d.outputs.has_tests }}
+    steps:
+      - id: d
+        shell: bash
+        run: |
+DETECT
+  run:
+    needs: detect
+    if: needs.detect.outputs.has_tests == 'true'
+    runs-on: x
+    strategy:
+      matrix: ${{ fromJson(needs.detect.outputs.matrix) }}
+    steps:
+      - run: python ${{ matrix.info.test_file }}
+"""
+
+# THUDM/slime's step, as .github/workflows/pr-test.yml has it.
+OLD_DETECTOR = r"""CHANGED=$(git diff --name-only --diff-filter=AM origin/main...HEAD -- 'tests/test_*.py' 'tests/plugin_contracts/test_*.py' || true)
+if [ -z "$CHANGED" ]; then
+  echo "has_tests=false" >> $GITHUB_OUTPUT
+  echo 'matrix={"info":[]}' >> $GITHUB_OUTPUT
+else
+  MATRIX="["
+  FIRST=true
+  for filepath in $CHANGED; do
+    NGPU=$(grep -oP '^NUM_GPUS\s*=\s*\K\d+' "$filepath" | head -1)
+    NGPU=${NGPU:-8}
+    if [ "$FIRST" = true ]; then FIRST=false; else MATRIX+=","; fi
+    MATRIX+="{\"test_file\":\"$filepath\",\"num_gpus\":$NGPU}"
+  done
+  MATRIX+="]"
+  echo "has_tests=true" >> $GITHUB_OUTPUT
+  echo "matrix={\"info\":$MATRIX}" >> $GITHUB_OUTPUT
+fi"""
+
+
 @unittest.skipIf(shutil.which("git") is None, "needs git")
 class LeftOutTest(unittest.TestCase):
     """A branch adding a test package with its __init__.py and a helper, as slime has."""
@@ -796,6 +839,45 @@ class LeftOutTest(unittest.TestCase):
                 r = self.changed("--pattern", p)
                 self.assertEqual(r.returncode, 2, r.err)
                 self.assertEqual(len(r.err.splitlines()), 1, r.err)
+
+    # ---- gpuci plan --changed: the detect step's own options -------------
+
+    def plan(self, detect):
+        wf = os.path.join(self.tmp.name, "wf.yml")
+        body = "\n".join("          " + l for l in detect.splitlines())
+        with open(wf, "w") as f:
+            f.write(WORKFLOW.replace("DETECT", body))
+        r = subprocess.run([GPUCI, "plan", "--workflow", wf, "--changed", "--base", "main",
+                            "--json"], cwd=self.repo, env=GIT_ENV, capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        jobs = {j["name"]: j for j in json.loads(r.stdout)["jobs"]}
+        return [e["info"]["test_file"] for e in jobs["run"]["matrix"]], r.stderr
+
+    def test_plan_follows_the_detect_steps_flags(self):
+        files, err = self.plan("gpuci changed --github-output")
+        self.assertEqual(files, ["tests/test_agent/test_x.py", "tests/test_y.py"])
+        self.assertNotIn("listed as a test", err)
+        # The flag, also on a continued line.
+        for step in ("gpuci changed --github-output --git-pathspec",
+                     "gpuci changed --github-output \\\n  --git-pathspec"):
+            with self.subTest(step=step):
+                files, err = self.plan(step)
+                self.assertEqual(files, git_list(self.repo, "main", "pr", "AMR"))
+                for p in LEFT_OUT:
+                    self.assertIn(f"gpuci plan: warning: {p}: listed as a test (8 GPUs)", err)
+        # Another option after a continued line is read too.
+        files, _ = self.plan("gpuci changed --github-output \\\n  --pattern 'tests/test_y*'")
+        self.assertEqual(files, ["tests/test_y.py"])
+
+    def test_plan_of_the_old_detector_is_what_ci_runs(self):
+        # The old step hands git its pathspecs: CI runs the helpers as tests,
+        # with 8 GPUs. The plan shows that, and warns about each.
+        files, err = self.plan(OLD_DETECTOR)
+        self.assertEqual(["tests/" + f for f in files], git_list(self.repo, "main", "pr", "AM"))
+        for p in LEFT_OUT:
+            self.assertIn(f"gpuci plan: warning: {p}: listed as a test (8 GPUs), but {REASON}",
+                          err)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
  *
  * Files changed between the merge base of base and head and head (git's
  * `base...head`), read through libgit2 (loaded at run time: see vcs/git.h),
- * filtered by pathspec globs, each file's content read from head (so a
+ * filtered by pathspec globs and, unless asked not to, by each file's own
+ * name (see changed_pattern_match), each file's content read from head (so a
  * bare clone works and uncommitted edits do not count), its NUM_GPUS read
  * by py/pyread.h.
  */

@@ -19,7 +19,7 @@
 #define GITHUB_MATRIX_MAX 256
 
 static const char changed_usage[] =
-    "usage: gpuci changed [--base REV] [--head REV] [--pattern GLOB]...\n"
+    "usage: gpuci changed [--base REV] [--head REV] [--pattern GLOB]... [--git-pathspec]\n"
     "                     [--default-gpus N] [--diff-filter LETTERS] [--json]\n"
     "                     [--github-output] [--repo PATH] [--max-jobs N]\n";
 
@@ -30,15 +30,29 @@ static const char changed_description[] =
     "What counts: the files that differ between the merge base of BASE and HEAD\n"
     "and HEAD, as `git diff BASE...HEAD` (three dots: what BASE gained since the\n"
     "branch point does not count), whose paths match a --pattern. Patterns are\n"
-    "git pathspec globs relative to the top of the repository, where * also\n"
-    "matches '/'; the defaults are 'tests/test_*.py' and\n"
-    "'tests/plugin_contracts/test_*.py'. Added (A), modified (M) and renamed (R,\n"
-    "listed under the new name; renames found as `git diff` finds them by\n"
-    "default, 50% similar) files count; --diff-filter picks others with git's\n"
-    "letters: uppercase to include, lowercase to exclude. `--diff-filter AM`\n"
-    "gives exactly what the old detector gave (`git diff --name-only\n"
-    "--diff-filter=AM origin/main...HEAD -- PATTERNS`: a renamed test was left\n"
-    "out). D is refused: a deleted file has nothing to run.\n"
+    "git pathspec globs relative to the top of the repository; the defaults are\n"
+    "'tests/test_*.py' and 'tests/plugin_contracts/test_*.py'.\n"
+    "\n"
+    "Patterns: in git a * also matches '/', so 'tests/test_*.py' matches\n"
+    "tests/test_agent/_fakes.py and tests/test_agent/__init__.py. gpuci asks more:\n"
+    "the file's own name (after its last '/') must match the pattern's last part\n"
+    "(after its last '/'), where nothing matches '/'. tests/test_agent/test_x.py is\n"
+    "listed (its name is test_x.py), the helpers are left out, each named on stderr\n"
+    "with the pattern that reached it (and in --json's \"left_out\"). The folder\n"
+    "part keeps git's meaning: a * there may match several folders. A pattern\n"
+    "without '/' is anchored at the top, as in git: 'test_*.py' is test_a.py and\n"
+    "test_d/test_b.py, not test_d/helper.py. A pattern without any wildcard is that\n"
+    "file, or every file under that folder, as in git. --git-pathspec keeps git's\n"
+    "meaning throughout, as the old detector had it: the helpers are listed (and\n"
+    "run by CI as tests), each with a warning.\n"
+    "\n"
+    "Added (A), modified (M) and renamed (R, listed under the new name; renames\n"
+    "found as `git diff` finds them by default, 50% similar) files count;\n"
+    "--diff-filter picks others with git's letters: uppercase to include,\n"
+    "lowercase to exclude. `--git-pathspec --diff-filter AM` gives exactly what\n"
+    "the old detector gave (`git diff --name-only --diff-filter=AM\n"
+    "origin/main...HEAD -- PATTERNS`: helpers listed, renamed tests left out). D\n"
+    "is refused: a deleted file has nothing to run.\n"
     "\n"
     "GPUs: each file is read from HEAD's commit, not from the work tree (so a\n"
     "bare clone works and uncommitted edits do not count), and its top-level\n"
@@ -51,18 +65,23 @@ static const char changed_description[] =
     "GitHub Actions (GITHUB_ACTIONS=true) each is also a ::warning annotation on\n"
     "the file's line.\n"
     "\n"
-    "Output: a listing on stderr, one line per test (status, GPUs, path), then the\n"
-    "warnings. --json prints the matrix on stdout:\n"
-    "  {\"info\":[{\"test_file\":\"tests/test_x.py\",\"num_gpus\":4}]}\n"
-    "with paths as git gives them, from the top of the repository, in git's\n"
-    "order (the old detector dropped the tests/ prefix: a step that ran\n"
+    "Output: a listing on stderr, one line per test (status, GPUs, path), one per\n"
+    "file left out (\"left out PATH: why\"; also a ::warning under GitHub Actions),\n"
+    "then the warnings. --json prints the matrix and the files left out on stdout:\n"
+    "  {\"info\":[{\"test_file\":\"tests/test_x.py\",\"num_gpus\":4}],\n"
+    "   \"left_out\":[{\"file\":\"tests/test_a/_h.py\",\"pattern\":\"tests/test_*.py\",\n"
+    "                \"reason\":\"...\"}]}\n"
+    "on one line, with paths as git gives them, from the top of the repository, in\n"
+    "git's order (the old detector dropped the tests/ prefix: a step that ran\n"
     "`python tests/${{ matrix.info.test_file }}` now runs\n"
     "`python ${{ matrix.info.test_file }}`). JSON escapes '\"', '\\' and control\n"
     "characters; bytes of a path that are not UTF-8 become U+FFFD (with a\n"
-    "warning), so the output is always valid JSON. --github-output appends\n"
-    "`has_tests=true|false` and `matrix=<that JSON>` to the file named by\n"
-    "$GITHUB_OUTPUT. A GitHub matrix holds at most 256 jobs: more changed tests\n"
-    "than --max-jobs (256) is an error, and nothing is written.\n"
+    "warning), so the output is always valid JSON. It is not a matrix to hand to\n"
+    "GitHub as is (\"left_out\" would be a dimension): --github-output appends\n"
+    "`has_tests=true|false` and `matrix={\"info\":[...]}`, the matrix alone, as\n"
+    "before, to the file named by $GITHUB_OUTPUT. A GitHub matrix holds at most\n"
+    "256 jobs: more changed tests than --max-jobs (256) is an error, and nothing is\n"
+    "written.\n"
     "\n"
     "The repository is found from --repo PATH (or the current directory) upwards,\n"
     "as git finds it. libgit2 (libgit2-1.5) is loaded when the command runs;\n"
@@ -77,6 +96,7 @@ static const char changed_description[] =
     "  gpuci changed --json                  # this branch against origin/main\n"
     "  gpuci changed --base main --json      # against the local main\n"
     "  gpuci changed --pattern 'tests/*/test_*.py' --default-gpus 1  # any depth\n"
+    "  gpuci changed --git-pathspec --diff-filter AM  # what the old detector listed\n"
     "\n"
     "In a workflow (the checkout needs the history down to the merge base):\n"
     "  - uses: actions/checkout@v4\n"
@@ -111,7 +131,13 @@ static int append_file(const char *path, const char *data, size_t len, struct di
 	return 0;
 }
 
-/* The listing on stderr: a summary line, one line per test, then the warnings. */
+/* Ends each note about a file left out. */
+static const char keeps_git[] = " (--git-pathspec keeps git's meaning)";
+
+/*
+ * The listing on stderr: a summary line, one line per test, one per file
+ * left out, then the warnings.
+ */
 static void print_listing(struct gpuci_ctx *ctx, const struct changed_result *r,
                           const struct changed_opts *o, const char *filter)
 {
@@ -143,17 +169,39 @@ static void print_listing(struct gpuci_ctx *ctx, const struct changed_result *r,
 			strbuf_adds(&sb, "  (default)");
 		strbuf_addch(&sb, '\n');
 	}
+	struct strbuf why = STRBUF_INIT;
+	for (size_t i = 0; i < r->nleft_out; i++) {
+		strbuf_adds(&sb, "gpuci changed: left out ");
+		changed_quote_path(&sb, r->left_out[i].path);
+		strbuf_addf(&sb, ": %s%s\n", r->left_out[i].reason, keeps_git);
+	}
 	for (size_t i = 0; i < r->nwarnings; i++)
 		strbuf_addf(&sb, "gpuci changed: warning: %s\n", r->warnings[i]);
 	fputs(sb.buf, ctx->err);
 	strbuf_release(&sb);
-	/* In GitHub Actions, each defaulted file is also a warning on its line. */
-	if (report_in_github_actions())
-		for (size_t i = 0; i < r->n; i++)
-			if (r->tests[i].warning)
-				report_gh_warning(ctx->err, r->tests[i].path,
-				                  r->tests[i].warning_line,
-				                  "gpuci changed: NUM_GPUS", r->tests[i].warning);
+	/*
+	 * In GitHub Actions, each defaulted file is also a warning on its line,
+	 * and each file a wildcard reached across '/' one on the file.
+	 */
+	if (report_in_github_actions()) {
+		for (size_t i = 0; i < r->n; i++) {
+			const struct changed_test *t = &r->tests[i];
+			if (t->warning)
+				report_gh_warning(ctx->err, t->path, t->warning_line,
+				                  "gpuci changed: NUM_GPUS", t->warning);
+			if (t->crossing_warning)
+				report_gh_warning(ctx->err, t->path, 0,
+				                  "gpuci changed: not a test by its name",
+				                  t->crossing_warning);
+		}
+		for (size_t i = 0; i < r->nleft_out; i++) {
+			strbuf_reset(&why);
+			strbuf_addf(&why, "%s%s", r->left_out[i].reason, keeps_git);
+			report_gh_warning(ctx->err, r->left_out[i].path, 0,
+			                  "gpuci changed: left out", why.buf);
+		}
+	}
+	strbuf_release(&why);
 }
 
 int cmd_changed(int argc, char **argv, struct gpuci_ctx *ctx)
@@ -168,11 +216,14 @@ int cmd_changed(int argc, char **argv, struct gpuci_ctx *ctx)
 	    {"head", 0, CLI_OPT_STRING, &o.head, "REV", "the branch's commit (HEAD)", NULL},
 	    {"pattern", 0, CLI_OPT_LIST, &patterns, "GLOB", "test files to look at; repeatable",
 	     NULL},
+	    {"git-pathspec", 0, CLI_OPT_FLAG, &o.git_pathspec, NULL,
+	     "git's meaning: list helpers a * reaches across '/'", NULL},
 	    {"default-gpus", 0, CLI_OPT_UINT, &default_gpus, "N",
 	     "GPUs of a test without a literal NUM_GPUS (8)", NULL},
 	    {"diff-filter", 0, CLI_OPT_STRING, &o.diff_filter, "LETTERS",
 	     "git's change letters to list (AMR)", NULL},
-	    {"json", 0, CLI_OPT_FLAG, &json, NULL, "print the matrix as JSON on stdout", NULL},
+	    {"json", 0, CLI_OPT_FLAG, &json, NULL, "print the matrix and what was left out as JSON",
+	     NULL},
 	    {"github-output", 0, CLI_OPT_FLAG, &github_output, NULL,
 	     "append has_tests= and matrix= to $GITHUB_OUTPUT", NULL},
 	    {"repo", 0, CLI_OPT_STRING, &o.repo, "PATH",
@@ -237,7 +288,7 @@ int cmd_changed(int argc, char **argv, struct gpuci_ctx *ctx)
 		goto out;
 	}
 
-	struct strbuf matrix = STRBUF_INIT;
+	struct strbuf matrix = STRBUF_INIT, json_out = STRBUF_INIT;
 	changed_matrix_json(&r, &matrix);
 	if (github_output) {
 		struct strbuf lines = STRBUF_INIT;
@@ -250,9 +301,11 @@ int cmd_changed(int argc, char **argv, struct gpuci_ctx *ctx)
 		strbuf_release(&lines);
 	}
 	if (json && rc == EXIT_OK) {
-		fputs(matrix.buf, ctx->out);
+		changed_json(&r, &json_out);
+		fputs(json_out.buf, ctx->out);
 		fputc('\n', ctx->out);
 	}
+	strbuf_release(&json_out);
 	strbuf_release(&matrix);
 out:
 	changed_result_release(&r);

@@ -300,21 +300,28 @@ static const struct wf_step *detect_step(const struct wf_job *j, bool *legacy)
 	return NULL;
 }
 
+/* Whether s starts a backslash-newline, which the shell reads as a blank. */
+static bool continues(const char *s)
+{
+	return s[0] == '\\' && s[1] == '\n';
+}
+
 /*
- * The next shell word of *p on its line, its quotes removed; a word ends at
- * blanks and at the operators ) ; | & < > outside quotes.
+ * The next shell word of *p on its line (lines joined by a backslash at
+ * their end), its quotes removed; a word ends at blanks and at the
+ * operators ) ; | & < > outside quotes.
  */
 static char *next_word(struct arena *a, const char **p)
 {
 	const char *s = *p;
-	while (*s == ' ' || *s == '\t')
-		s++;
+	while (*s == ' ' || *s == '\t' || continues(s))
+		s += continues(s) ? 2 : 1;
 	if (!*s || strchr("\n);|&<>", *s)) {
 		*p = s;
 		return NULL;
 	}
 	struct strbuf w = STRBUF_INIT;
-	while (*s && !strchr(" \t\n);|&<>", *s)) {
+	while (*s && !strchr(" \t\n);|&<>", *s) && !continues(s)) {
 		if (*s == '\'' || *s == '"') {
 			char q = *s++;
 			while (*s && *s != q)
@@ -333,13 +340,21 @@ static char *next_word(struct arena *a, const char **p)
 
 /*
  * The change detection a step asks for, read off its script: the options of
- * its `gpuci changed` line, or the --diff-filter and pathspecs of the old
- * detector's `git diff` line. What the user passed to plan wins.
+ * its `gpuci changed` line (--git-pathspec included), or the --diff-filter
+ * and pathspecs of the old detector's `git diff` line. What the user passed
+ * to plan wins.
+ *
+ * The old detector gave its pathspecs to git, where 'tests/test_*.py' also
+ * reaches tests/test_agent/_fakes.py, and CI ran each such helper as a
+ * test: for it git_pathspec is on, so that the plan shows what CI will
+ * run, and changed_detect() warns about each helper, which `gpuci
+ * changed` in the step would leave out.
  */
 static void detect_options(struct arena *a, const char *run, bool legacy,
                            const struct changed_opts *given, struct changed_opts *o)
 {
 	*o = *given;
+	o->git_pathspec = given->git_pathspec || legacy;
 	const char *line = strstr(run, legacy ? "git diff" : "gpuci changed");
 	const char **pats = arena_alloc(a, 64 * sizeof(*pats));
 	size_t npats = 0;
@@ -355,6 +370,8 @@ static void detect_options(struct arena *a, const char *run, bool legacy,
 		}
 		if (!strcmp(word, "--"))
 			after_dashes = legacy;
+		if (!legacy && !strcmp(word, "--git-pathspec"))
+			o->git_pathspec = true;
 		if (!strncmp(word, "--", 2) && eq) {
 			*eq = 0;
 			val = eq + 1;

@@ -56,6 +56,287 @@ int changed_filter_parse(const char *letters, char out[CHANGED_FILTER_MAX], stru
 	return 0;
 }
 
+/* ---- patterns ------------------------------------------------------------ */
+
+/*
+ * The pattern as libgit2 keeps it (git_attr_fnmatch__parse): leading "./"
+ * dropped (ours), one trailing '/' dropped, a backslash before a blank
+ * removed (and a lone one at the end). *wild: an unescaped * ? or [ was
+ * seen; *all: the pattern was "*", which matches everything ("." would
+ * too, but libgit2's diff then only walks paths that start with '.').
+ */
+static void pattern_body(const char *pattern, struct strbuf *out, bool *wild, bool *all)
+{
+	while (pattern[0] == '.' && pattern[1] == '/')
+		pattern += 2;
+	*all = !strcmp(pattern, "*");
+	*wild = false;
+	size_t len = strlen(pattern);
+	bool escaped = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = pattern[i];
+		if (c == '\\' && !escaped) {
+			escaped = true;
+			continue;
+		}
+		if ((c == '*' || c == '?' || c == '[') && !escaped)
+			*wild = true;
+		escaped = false;
+	}
+	if (len && pattern[len - 1] == '/')
+		len--;
+	escaped = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = pattern[i];
+		if (!escaped && c == '\\') {
+			escaped = true;
+			continue;
+		}
+		if (escaped && c != ' ')
+			strbuf_addch(out, '\\');
+		strbuf_addch(out, c);
+		escaped = false;
+	}
+}
+
+/* Whether byte c is in the ASCII class named by the len bytes at name; -1: no such class. */
+static int in_class(const char *name, size_t len, unsigned char c)
+{
+	bool upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z';
+	bool digit = c >= '0' && c <= '9', alpha = upper || lower;
+	bool space = c == ' ' || (c >= '\t' && c <= '\r');
+	bool print = c >= 0x20 && c < 0x7f;
+	static const char *const names[] = {"alnum", "alpha", "blank", "cntrl", "digit", "graph",
+	                                    "lower", "print", "punct", "space", "upper", "xdigit"};
+	bool in[] = {alpha || digit,
+	             alpha,
+	             c == ' ' || c == '\t',
+	             c < 0x20 || c == 0x7f,
+	             digit,
+	             print && c != ' ',
+	             lower,
+	             print,
+	             print && c != ' ' && !alpha && !digit,
+	             space,
+	             upper,
+	             digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == len && !memcmp(names[i], name, len))
+			return in[i];
+	return -1;
+}
+
+/*
+ * Matches the bracket expression at *pp (at its '[') against byte c, as
+ * git's wildmatch does: '!' or '^' negates, a ']' first is a member, a-z
+ * ranges, [:class:], backslash escapes. Moves *pp past the closing ']'.
+ * Returns 1 or 0; -1 when it is malformed, which matches nothing.
+ */
+static int bracket(const char **pp, unsigned char c)
+{
+	const unsigned char *p = (const unsigned char *)*pp + 1;
+	bool negated = *p == '!' || *p == '^', matched = false;
+	if (negated)
+		p++;
+	unsigned prev = 0; /* the member before, for a range; 0: none */
+	unsigned char pc = *p;
+	do {
+		if (!pc)
+			return -1;
+		if (pc == '\\') {
+			pc = *++p;
+			if (!pc)
+				return -1;
+			matched |= c == pc;
+		} else if (pc == '-' && prev && p[1] && p[1] != ']') {
+			pc = *++p;
+			if (pc == '\\' && !(pc = *++p))
+				return -1;
+			matched |= c >= prev && c <= pc;
+			pc = 0; /* a range is no start of another */
+		} else if (pc == '[' && p[1] == ':') {
+			const unsigned char *s = p + 2, *e = s;
+			while (*e && *e != ']')
+				e++;
+			if (!*e)
+				return -1;
+			if (e - s < 1 || e[-1] != ':') {
+				matched |= c == '['; /* no ":]": a plain '[' */
+			} else {
+				int in = in_class((const char *)s, (size_t)(e - s - 1), c);
+				if (in < 0)
+					return -1;
+				matched |= in;
+				p = e;
+				pc = 0;
+			}
+		} else {
+			matched |= c == pc;
+		}
+		prev = pc;
+		pc = *++p;
+	} while (pc != ']');
+	*pp = (const char *)p + 1;
+	return matched != negated;
+}
+
+/*
+ * Whether text matches the glob p as git's wildmatch does without
+ * WM_PATHNAME: '*' (and "**") any bytes, '/' included; '?' any byte;
+ * [...] one byte; '\' makes the next byte plain. Only the last '*' seen
+ * needs trying again with a longer run: what comes before it matched.
+ */
+static bool glob_match(const char *p, const char *text)
+{
+	const char *star_p = NULL, *star_t = NULL;
+	while (*text) {
+		if (*p == '*') {
+			while (*p == '*')
+				p++;
+			if (!*p)
+				return true;
+			star_p = p;
+			star_t = text;
+			continue;
+		}
+		int m;
+		const char *next = p + 1;
+		if (*p == '[') {
+			next = p;
+			m = bracket(&next, (unsigned char)*text);
+			if (m < 0)
+				return false;
+		} else if (*p == '\\') {
+			m = p[1] && p[1] == *text;
+			next = p + 2;
+		} else {
+			m = *p && (*p == '?' || *p == *text);
+		}
+		if (m) {
+			p = next;
+			text++;
+		} else if (star_p) {
+			p = star_p;
+			text = ++star_t;
+		} else {
+			return false;
+		}
+	}
+	while (*p == '*')
+		p++;
+	return !*p;
+}
+
+/* The part of s after its last '/'. */
+static const char *last_part(const char *s)
+{
+	const char *slash = strrchr(s, '/');
+	return slash ? slash + 1 : s;
+}
+
+/* The pattern's last component, for messages: after its last '/', less one trailing '/'. */
+static void pattern_name(const char *pattern, struct strbuf *out)
+{
+	size_t len = strlen(pattern);
+	if (len > 1 && pattern[len - 1] == '/')
+		len--;
+	size_t start = len;
+	while (start && pattern[start - 1] != '/')
+		start--;
+	strbuf_add(out, pattern + start, len - start);
+}
+
+int changed_pattern_check(const char *pattern, struct diag *d)
+{
+	const char *p = pattern;
+	while (p[0] == '.' && p[1] == '/')
+		p += 2;
+	if (!*p)
+		return diag_set(d, DIAG_USAGE,
+		                "--pattern '%s' matches nothing useful: give "
+		                "a glob such as 'tests/test_*.py'",
+		                pattern);
+	if (p[0] == ':')
+		return diag_set(d, DIAG_USAGE,
+		                "--pattern '%s': pathspec magic (':(...)') is not supported; "
+		                "give plain globs",
+		                pattern);
+	if (p[0] == '/')
+		return diag_set(d, DIAG_USAGE,
+		                "--pattern '%s': patterns are relative to the top of the "
+		                "repository",
+		                pattern);
+	if (p[0] == '!' || p[0] == '#')
+		return diag_set(d, DIAG_USAGE,
+		                "--pattern '%s': a leading '%c' is %s to libgit2 and a name to "
+		                "git; write '\\%c' for the name",
+		                pattern, p[0], p[0] == '!' ? "an exclusion" : "a comment", p[0]);
+	for (const unsigned char *c = (const unsigned char *)p; *c; c++)
+		if (*c < 0x20 || *c == 0x7f)
+			return diag_set(d, DIAG_USAGE,
+			                "--pattern: control character \\%03o in a pattern (libgit2 "
+			                "cuts patterns at some of them)",
+			                *c);
+	/* git resolves these parts; libgit2 compares them as they are. */
+	size_t len = strlen(p) - (p[strlen(p) - 1] == '/');
+	for (size_t start = 0, end; start <= len; start = end + 1) {
+		end = start;
+		while (end < len && p[end] != '/')
+			end++;
+		size_t n = end - start;
+		if (n == 0 || (p[start] == '.' && (n == 1 || (n == 2 && p[start + 1] == '.'))))
+			return diag_set(d, DIAG_USAGE,
+			                "--pattern '%s': an empty, '.' or '..' part (git resolves "
+			                "them, libgit2 does not); write the path without it",
+			                pattern);
+	}
+	if (p[strlen(p) - 1] == ' ')
+		return diag_set(d, DIAG_USAGE,
+		                "--pattern '%s': a trailing blank (libgit2 drops it, git keeps "
+		                "it)",
+		                pattern);
+	return 0;
+}
+
+enum changed_match changed_pattern_match(const char *pattern, const char *path)
+{
+	struct diag d = DIAG_INIT;
+	bool ok = changed_pattern_check(pattern, &d) == 0;
+	diag_release(&d);
+	if (!ok)
+		return CHANGED_MATCH_NONE;
+	while (path[0] == '.' && path[1] == '/')
+		path += 2;
+	struct strbuf body = STRBUF_INIT;
+	bool wild, all;
+	pattern_body(pattern, &body, &wild, &all);
+	/* libgit2's pathspec_match_one(): equal, wildmatch, or a folder above. */
+	bool git = all || !strcmp(body.buf, path) || glob_match(body.buf, path) ||
+	           (!wild && !strncmp(path, body.buf, body.len) && path[body.len] == '/');
+	/* No wildcard: no '*' to cross '/'; the folder's files are meant. */
+	bool name = !wild || glob_match(last_part(body.buf), last_part(path));
+	strbuf_release(&body);
+	return !git ? CHANGED_MATCH_NONE : name ? CHANGED_MATCH : CHANGED_MATCH_CROSSING;
+}
+
+bool changed_pattern_matches(const char *pattern, const char *path, bool git_pathspec)
+{
+	enum changed_match m = changed_pattern_match(pattern, path);
+	return m == CHANGED_MATCH || (git_pathspec && m == CHANGED_MATCH_CROSSING);
+}
+
+/*
+ * Why pattern reaches path only in git's meaning: "'tests/test_*.py'
+ * matches it only because git's * crosses '/'; its name is not test_*.py".
+ */
+static void crossing_reason(struct strbuf *out, const char *pattern)
+{
+	bool star_only = !strpbrk(pattern, "?[");
+	strbuf_addf(out, "'%s' matches it only because git's %s '/'; its name is not ", pattern,
+	            star_only ? "* crosses" : "wildcards (* ? [...]) cross");
+	pattern_name(pattern, out);
+}
+
 /*
  * The length of the valid UTF-8 character at p (RFC 3629), or 0 when the
  * byte there does not start one. Reads no further than the NUL.
@@ -183,13 +464,39 @@ void changed_quote_path(struct strbuf *out, const char *path)
 	strbuf_addch(out, '"');
 }
 
-void changed_matrix_json(const struct changed_result *r, struct strbuf *out)
+/* The matrix's "info" list: [{"test_file":"...","num_gpus":N},...]. */
+static void info_json(const struct changed_result *r, struct strbuf *out)
 {
-	strbuf_adds(out, "{\"info\":[");
+	strbuf_addch(out, '[');
 	for (size_t i = 0; i < r->n; i++) {
 		strbuf_adds(out, i ? ",{\"test_file\":" : "{\"test_file\":");
 		changed_json_str(out, r->tests[i].path);
 		strbuf_addf(out, ",\"num_gpus\":%" PRId64 "}", r->tests[i].num_gpus);
+	}
+	strbuf_addch(out, ']');
+}
+
+void changed_matrix_json(const struct changed_result *r, struct strbuf *out)
+{
+	strbuf_adds(out, "{\"info\":");
+	info_json(r, out);
+	strbuf_addch(out, '}');
+}
+
+void changed_json(const struct changed_result *r, struct strbuf *out)
+{
+	strbuf_adds(out, "{\"info\":");
+	info_json(r, out);
+	strbuf_adds(out, ",\"left_out\":[");
+	for (size_t i = 0; i < r->nleft_out; i++) {
+		const struct changed_left_out *l = &r->left_out[i];
+		strbuf_adds(out, i ? ",{\"file\":" : "{\"file\":");
+		changed_json_str(out, l->path);
+		strbuf_adds(out, ",\"pattern\":");
+		changed_json_str(out, l->pattern);
+		strbuf_adds(out, ",\"reason\":");
+		changed_json_str(out, l->reason);
+		strbuf_addch(out, '}');
 	}
 	strbuf_adds(out, "]}");
 }
@@ -243,25 +550,11 @@ static int clean_patterns(const struct changed_opts *o, struct changed_result *r
 	*n = o->npatterns ? o->npatterns : changed_default_npatterns;
 	const char **v = arena_alloc(&r->arena, *n * sizeof(*v));
 	for (size_t i = 0; i < *n; i++) {
+		if (changed_pattern_check(in[i], d) < 0)
+			return -1;
 		const char *p = in[i];
 		while (p[0] == '.' && p[1] == '/')
 			p += 2;
-		if (!*p)
-			return diag_set(d, DIAG_USAGE,
-			                "--pattern '%s' matches nothing useful: give "
-			                "a glob such as 'tests/test_*.py'",
-			                in[i]);
-		if (p[0] == ':')
-			return diag_set(
-			    d, DIAG_USAGE,
-			    "--pattern '%s': pathspec magic (':(...)') is not supported; "
-			    "give plain globs",
-			    in[i]);
-		if (p[0] == '/')
-			return diag_set(d, DIAG_USAGE,
-			                "--pattern '%s': patterns are relative to the top of the "
-			                "repository",
-			                in[i]);
 		v[i] = p;
 	}
 	*out = v;
@@ -332,6 +625,25 @@ static int read_gpus(struct vcs_repo *repo, const struct vcs_delta *e, const cha
 	return 0;
 }
 
+/*
+ * The first pattern that reaches path only in git's meaning, when none
+ * reaches it by the name rule; else NULL. The diff matched path with git's
+ * meaning already; a path no pattern reaches (were libgit2 to part ways
+ * with changed_pattern_match) is kept, as libgit2 chose it.
+ */
+static const char *crossing_pattern(const char *const *patterns, size_t n, const char *path)
+{
+	const char *first = NULL;
+	for (size_t i = 0; i < n; i++) {
+		enum changed_match m = changed_pattern_match(patterns[i], path);
+		if (m == CHANGED_MATCH)
+			return NULL;
+		if (m == CHANGED_MATCH_CROSSING && !first)
+			first = patterns[i];
+	}
+	return first;
+}
+
 /* Whether s is valid UTF-8 throughout. */
 static bool utf8_ok(const char *s)
 {
@@ -387,11 +699,26 @@ int changed_detect(const struct changed_opts *o, struct changed_result *r, struc
 
 	size_t wcap = 0;
 	r->tests = ndeltas ? arena_alloc(&r->arena, ndeltas * sizeof(*r->tests)) : NULL;
+	r->left_out = ndeltas ? arena_alloc(&r->arena, ndeltas * sizeof(*r->left_out)) : NULL;
 	for (size_t i = 0; i < ndeltas; i++) {
 		const struct vcs_delta *e = &deltas[i];
 		if (!strchr(filter, e->status))
 			continue;
+		const char *crossing = crossing_pattern(patterns, npatterns, e->path);
+		if (crossing && !o->git_pathspec) {
+			struct changed_left_out *l = &r->left_out[r->nleft_out++];
+			struct strbuf why = STRBUF_INIT;
+			crossing_reason(&why, crossing);
+			*l = (struct changed_left_out){
+			    .path = e->path,
+			    .status = e->status,
+			    .pattern = crossing,
+			    .reason = arena_strndup(&r->arena, why.buf, why.len)};
+			strbuf_release(&why);
+			continue;
+		}
 		struct changed_test *t = &r->tests[r->n++];
+		t->crossing = crossing;
 		t->path = e->path;
 		t->old_path = e->old_path;
 		t->status = e->status;
@@ -405,6 +732,17 @@ int changed_detect(const struct changed_opts *o, struct changed_result *r, struc
 			            "%s: the path is not valid UTF-8; the JSON matrix shows U+FFFD "
 			            "for its bad bytes",
 			            qpath.buf);
+		if (ok == 0 && crossing) {
+			struct strbuf why = STRBUF_INIT;
+			crossing_reason(&why, crossing);
+			t->crossing_warning = add_warning(r, &wcap,
+			                                  "%s: listed as a test (%" PRId64
+			                                  " GPU%s), but %s (gpuci changed without "
+			                                  "--git-pathspec leaves it out)",
+			                                  qpath.buf, t->num_gpus,
+			                                  t->num_gpus == 1 ? "" : "s", why.buf);
+			strbuf_release(&why);
+		}
 		strbuf_release(&qpath);
 		if (ok < 0)
 			goto out;

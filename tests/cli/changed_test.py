@@ -4,11 +4,15 @@
 Builds a repository with the git CLI (a main branch, a PR branch that adds,
 modifies, deletes and renames tests, main advancing after the branch point),
 then compares `gpuci changed --json` with what
-`git diff --name-only -z --diff-filter=... main...pr -- PATTERNS` lists, and
-checks NUM_GPUS values, warnings, --github-output, bare clones, errors.
+`git diff --name-only -z --diff-filter=... main...pr -- PATTERNS` lists (less,
+by default, the files whose own name does not match the pattern's last part,
+checked with Python's fnmatch), and checks NUM_GPUS values, warnings,
+--github-output, bare clones, errors. A second repository, shaped like
+THUDM/slime's tests/test_agent/, checks the files left out and --git-pathspec.
 
 Run: python3 tests/cli/changed_test.py build/gpuci
 """
+import fnmatch
 import json
 import os
 import re
@@ -75,7 +79,6 @@ EXPECTED_GPUS = {
     "tests/test_ren_new.py": 2,
     "tests/test_renmod_new.py": 5,
     "tests/test_from_src.py": 1,
-    "tests/test_dir/helper.py": 8,          # `*` matches '/' in git's pathspecs; absent
     "tests/test_docstring.py": 6,            # the docstring's NUM_GPUS = 2 does not count
     "tests/test_nonlit.py": 8,               # not a literal: default + warning
     "tests/test_absent.py": 8,               # no NUM_GPUS: default + warning
@@ -167,21 +170,53 @@ def build_repo(root):
     git(root, "clean", "-qfdx")
 
 
-def git_list(repo, base, head, diff_filter, patterns=PATTERNS, renames=None):
-    """git's own answer: the paths of `git diff --name-only -z base...head -- patterns`."""
+def git_list(repo, base, head, diff_filter, patterns=PATTERNS, renames=None,
+             git_pathspec=True):
+    """git's own answer: the paths of `git diff --name-only -z base...head -- patterns`.
+
+    git_pathspec False: only those some pattern reaches by the name rule,
+    the file's own name matching the pattern's last part (fnmatch).
+    """
     args = ["diff", "--name-only", "-z", f"--diff-filter={diff_filter}"]
     if renames:
         args.append("-M")
     out = git(repo, *args, f"{base}...{head}", "--", *patterns)
-    return [as_text(p) for p in out.split(b"\0") if p]
+    paths = [as_text(p) for p in out.split(b"\0") if p]
+    if git_pathspec:
+        return paths
+    keep = set()
+    for p in patterns:
+        for path in git_list(repo, base, head, diff_filter, [p], renames):
+            if name_rule(p, path):
+                keep.add(path)
+    return [p for p in paths if p in keep]
+
+
+def name_rule(pattern, path):
+    """The oracle of the rule: no wildcard, or the name matches the last part."""
+    if not re.search(r"[*?\[]", pattern):
+        return True
+    last = pattern.rstrip("/").rsplit("/", 1)[-1]
+    return fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], last)
 
 
 def matrix(r):
     m = json.loads(r.out)
-    assert list(m) == ["info"], m
+    assert list(m) == ["info", "left_out"], m
     for e in m["info"]:
         assert list(e) == ["test_file", "num_gpus"], e
+    for e in m["left_out"]:
+        assert list(e) == ["file", "pattern", "reason"], e
     return m["info"]
+
+
+def left_out(r):
+    return [e["file"] for e in json.loads(r.out)["left_out"]]
+
+
+def gh_matrix(r):
+    """The matrix line --github-output writes for the run r of --json: "info" alone."""
+    return r.out[:r.out.index(',"left_out":')] + "}\n"
 
 
 def random_rename_repo(root, seed):
@@ -285,7 +320,15 @@ class ChangedTest(unittest.TestCase):
         r = self.changed("--json")
         self.assertEqual(r.returncode, 0, r.err)
         got = [e["test_file"] for e in matrix(r)]
-        self.assertEqual(got, git_list(self.repo, "main", "pr", "AMR", renames=True))
+        self.assertEqual(got, git_list(self.repo, "main", "pr", "AMR", renames=True,
+                                       git_pathspec=False))
+        # What git's `*` reaches across '/' only is left out, and said so.
+        everything = git_list(self.repo, "main", "pr", "AMR", renames=True)
+        self.assertEqual(left_out(r), [p for p in everything if p not in got])
+        self.assertEqual(left_out(r), ["tests/test_dir/helper.py"])
+        r = self.changed("--json", "--git-pathspec")
+        self.assertEqual([e["test_file"] for e in matrix(r)], everything)
+        self.assertEqual(left_out(r), [])
         self.assertIn("tests/test_ren_new.py", got)
         self.assertIn("tests/test_renmod_new.py", got)
         for absent in ("tests/test_del.py", "tests/test_ren_old.py", "tests/test_mainonly.py",
@@ -330,20 +373,24 @@ class ChangedTest(unittest.TestCase):
                 shutil.rmtree(root)
 
     def test_diff_filter_am_is_the_old_detector_exactly(self):
-        r = self.changed("--json", "--diff-filter", "AM")
+        r = self.changed("--json", "--diff-filter", "AM", "--git-pathspec")
         self.assertEqual(r.returncode, 0, r.err)
         got = [e["test_file"] for e in matrix(r)]
         # The old step: `git diff --name-only --diff-filter=AM origin/main...HEAD -- PATTERNS`,
         # with git's default rename detection, so renamed tests were left out.
         self.assertEqual(got, git_list(self.repo, "main", "pr", "AM"))
         self.assertNotIn("tests/test_ren_new.py", got)
+        self.assertIn("tests/test_dir/helper.py", got)
+        r = self.changed("--json", "--diff-filter", "AM")
+        self.assertEqual([e["test_file"] for e in matrix(r)],
+                         git_list(self.repo, "main", "pr", "AM", git_pathspec=False))
 
     def test_other_filters_agree_with_git(self):
         for f in ("A", "M", "R", "T", "AMRT", "a", "r", "Mr", "am", "ACMRTUXB"):
             with self.subTest(filter=f):
                 r = self.changed("--json", "--diff-filter", f)
                 self.assertEqual(r.returncode, 0, r.err)
-                want = git_list(self.repo, "main", "pr", f, renames=True)
+                want = git_list(self.repo, "main", "pr", f, renames=True, git_pathspec=False)
                 if f.islower():  # git would list deletions too; gpuci never does
                     deleted = git_list(self.repo, "main", "pr", "D", renames=True)
                     want = [p for p in want if p not in deleted]
@@ -391,14 +438,13 @@ class ChangedTest(unittest.TestCase):
         self.assertIn("tests/test_nonlit.py:3: NUM_GPUS is not an int literal; using 8",
                       warnings)
         self.assertIn("tests/test_absent.py: no top-level NUM_GPUS; using 8", warnings)
-        self.assertIn("tests/test_dir/helper.py: no top-level NUM_GPUS; using 8", warnings)
         self.assertTrue(any(w.startswith("tests/test_cond.py:3: ") and w.endswith("; using 8")
                             for w in warnings), warnings)
         self.assertTrue(any(w.startswith("tests/test_broken.py:2:") and w.endswith("; using 8")
                             for w in warnings), warnings)
         self.assertIn('"tests/test_\\377.py": the path is not valid UTF-8; the JSON matrix '
                       "shows U+FFFD for its bad bytes", warnings)
-        self.assertEqual(len(warnings), 6, warnings)  # no others: literals are silent
+        self.assertEqual(len(warnings), 5, warnings)  # no others: literals are silent
         # The listing: one line per test with its status, GPUs and path.
         self.assertIn("  A   4 GPUs  tests/test_added.py\n", r.err)
         self.assertIn("  R   2 GPUs  tests/test_ren_new.py  (from tests/test_ren_old.py, 100% "
@@ -416,7 +462,11 @@ class ChangedTest(unittest.TestCase):
                       "using 8", ann)
         self.assertIn("::warning file=tests/test_absent.py,title=gpuci changed%3A NUM_GPUS::"
                       "tests/test_absent.py: no top-level NUM_GPUS; using 8", ann)
-        self.assertEqual(len(ann), 5, ann)  # every defaulted file, not the UTF-8 note
+        self.assertIn("::warning file=tests/test_dir/helper.py,title=gpuci changed%3A left out::"
+                      "'tests/test_*.py' matches it only because git's * crosses '/'; its "
+                      "name is not test_*.py (--git-pathspec keeps git's meaning)", ann)
+        # Every defaulted file and the one left out, not the UTF-8 note.
+        self.assertEqual(len(ann), 5, ann)
         self.assertNotIn("::warning", self.changed("--json").err)
 
     def test_default_gpus_is_used_and_named(self):
@@ -439,7 +489,7 @@ class ChangedTest(unittest.TestCase):
         self.assertIn('"tests/test_ünï.py"', r.out)  # UTF-8 kept as is
         self.assertIn(r'"tests/test_\ufffd.py"', r.out)  # 0xff is not UTF-8
         self.assertTrue(r.out.endswith("]}\n"))
-        self.assertNotIn(" ", r.out.replace("test_with space", ""))
+        self.assertNotIn(" ", gh_matrix(r).replace("test_with space", ""))
 
     # ---- outputs -------------------------------------------------------
 
@@ -450,9 +500,11 @@ class ChangedTest(unittest.TestCase):
         r = self.changed("--github-output", env={"GITHUB_OUTPUT": out})
         self.assertEqual(r.returncode, 0, r.err)
         self.assertEqual(r.out, "")
-        want = self.changed("--json").out
+        # The lines are as they were: the matrix alone, no "left_out".
+        want = gh_matrix(self.changed("--json"))
         with open(out, encoding="utf-8") as f:
             self.assertEqual(f.read(), f"before=1\nhas_tests=true\nmatrix={want}")
+        self.assertEqual(list(json.loads(want)), ["info"])
         # No tests: has_tests=false and an empty matrix, exit 0.
         r = gpuci("--base", "pr", "--head", "pr", "--github-output", cwd=self.repo,
                   env={"GITHUB_OUTPUT": out})
@@ -472,7 +524,7 @@ class ChangedTest(unittest.TestCase):
 
     def test_no_tests_is_exit_zero_and_an_empty_matrix(self):
         r = gpuci("--base", "pr", "--head", "pr", "--json", cwd=self.repo)
-        self.assertEqual((r.returncode, r.out), (0, '{"info":[]}\n'), r.err)
+        self.assertEqual((r.returncode, r.out), (0, '{"info":[],"left_out":[]}\n'), r.err)
 
     def test_more_than_256_is_an_error_unless_max_jobs_allows_it(self):
         out = os.path.join(self.root, "gh_big")
@@ -602,6 +654,230 @@ class ChangedTest(unittest.TestCase):
             self.assertIn("Exit status", r.stdout)
         r = subprocess.run([GPUCI, "help"], capture_output=True, text=True, timeout=30)
         self.assertRegex(r.stdout, r"\n  changed +list the test files")
+
+
+# ---- helpers that git's `*` reaches across '/' -------------------------------
+
+AGENT_FILES = {
+    "tests/test_agent/__init__.py": "",
+    "tests/test_agent/_fakes.py": "class Fake:\n    pass\n",
+    "tests/test_agent/test_x.py": "NUM_GPUS = 2\n",
+    "tests/test_y.py": "NUM_GPUS = 1\n",
+}
+LEFT_OUT = ["tests/test_agent/__init__.py", "tests/test_agent/_fakes.py"]
+REASON = ("'tests/test_*.py' matches it only because git's * crosses '/'; its name is not "
+          "test_*.py")
+
+# A workflow whose detect step is DETECT (indented for a `run: |` block).
+WORKFLOW = """on: pull_request
+jobs:
+  detect:
+    runs-on: x
+    outputs:
+      matrix: ${{ steps.d.outputs.matrix }}
+      has_tests: ${{ steps.d.outputs.has_tests }}
+    steps:
+      - id: d
+        shell: bash
+        run: |
+DETECT
+  run:
+    needs: detect
+    if: needs.detect.outputs.has_tests == 'true'
+    runs-on: x
+    strategy:
+      matrix: ${{ fromJson(needs.detect.outputs.matrix) }}
+    steps:
+      - run: python ${{ matrix.info.test_file }}
+"""
+
+# THUDM/slime's step, as .github/workflows/pr-test.yml has it.
+OLD_DETECTOR = r"""CHANGED=$(git diff --name-only --diff-filter=AM origin/main...HEAD -- 'tests/test_*.py' 'tests/plugin_contracts/test_*.py' || true)
+if [ -z "$CHANGED" ]; then
+  echo "has_tests=false" >> $GITHUB_OUTPUT
+  echo 'matrix={"info":[]}' >> $GITHUB_OUTPUT
+else
+  MATRIX="["
+  FIRST=true
+  for filepath in $CHANGED; do
+    NGPU=$(grep -oP '^NUM_GPUS\s*=\s*\K\d+' "$filepath" | head -1)
+    NGPU=${NGPU:-8}
+    if [ "$FIRST" = true ]; then FIRST=false; else MATRIX+=","; fi
+    MATRIX+="{\"test_file\":\"$filepath\",\"num_gpus\":$NGPU}"
+  done
+  MATRIX+="]"
+  echo "has_tests=true" >> $GITHUB_OUTPUT
+  echo "matrix={\"info\":$MATRIX}" >> $GITHUB_OUTPUT
+fi"""
+
+
+@unittest.skipIf(shutil.which("git") is None, "needs git")
+class LeftOutTest(unittest.TestCase):
+    """A branch adding a test package with its __init__.py and a helper, as slime has."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="gpuci-changed-agent-")
+        cls.repo = os.path.join(cls.tmp.name, "repo")
+        os.mkdir(cls.repo)
+        git(cls.repo, "init", "-q", "-b", "main")
+        write(cls.repo, "README.md", "hi\n")
+        git(cls.repo, "add", "-A")
+        git(cls.repo, "commit", "-q", "-m", "base")
+        git(cls.repo, "checkout", "-q", "-b", "pr")
+        for path, text in AGENT_FILES.items():
+            write(cls.repo, path, text)
+        git(cls.repo, "add", "-A")
+        git(cls.repo, "commit", "-q", "-m", "pr")
+        # A helper whose name tries to inject a workflow command.
+        git(cls.repo, "checkout", "-q", "-b", "evil")
+        write(cls.repo, "tests/test_agent/x\n::error::pwned.py", "x = 1\n")
+        git(cls.repo, "add", "-A")
+        git(cls.repo, "commit", "-q", "-m", "evil")
+        git(cls.repo, "checkout", "-q", "pr")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def changed(self, *args, head="pr", **kw):
+        return gpuci("--base", "main", "--head", head, *args, cwd=self.repo, **kw)
+
+    def test_default_lists_the_tests_and_names_the_helpers_left_out(self):
+        r = self.changed("--json")
+        self.assertEqual(r.returncode, 0, r.err)
+        self.assertEqual(matrix(r), [{"test_file": "tests/test_agent/test_x.py", "num_gpus": 2},
+                                     {"test_file": "tests/test_y.py", "num_gpus": 1}])
+        lines = [l for l in r.err.splitlines() if l.startswith("gpuci changed: left out ")]
+        self.assertEqual(lines, [f"gpuci changed: left out {p}: {REASON} (--git-pathspec keeps "
+                                 "git's meaning)" for p in LEFT_OUT])
+        self.assertEqual(json.loads(r.out)["left_out"], [
+            {"file": p, "pattern": "tests/test_*.py", "reason": REASON} for p in LEFT_OUT])
+        # Nothing read from the helpers: no NUM_GPUS warning about them.
+        self.assertNotIn("warning", r.err)
+        # The same with the listing only.
+        self.assertEqual(self.changed().err, r.err)
+
+    def test_git_pathspec_lists_what_git_lists(self):
+        r = self.changed("--json", "--git-pathspec", "--diff-filter", "AM")
+        self.assertEqual(r.returncode, 0, r.err)
+        got = [e["test_file"] for e in matrix(r)]
+        want = git_list(self.repo, "main", "pr", "AM")
+        self.assertEqual(got, want)
+        self.assertEqual(sorted(got), sorted(AGENT_FILES))
+        self.assertEqual(left_out(r), [])
+        self.assertNotIn("left out", r.err)
+        # Each helper is listed with a warning that says why it should not be.
+        for p in LEFT_OUT:
+            self.assertIn(f"gpuci changed: warning: {p}: listed as a test (8 GPUs), but {REASON} "
+                          "(gpuci changed without --git-pathspec leaves it out)\n", r.err)
+        self.assertEqual(r.out, self.changed("--json", "--git-pathspec").out)
+
+    def test_github_output_keeps_its_shape(self):
+        out = os.path.join(self.tmp.name, "gh_out")
+        runs = [((), ["tests/test_agent/test_x.py", "tests/test_y.py"]),
+                (("--git-pathspec",), git_list(self.repo, "main", "pr", "AMR"))]
+        for args, files in runs:
+            with self.subTest(args=args):
+                r = self.changed("--github-output", *args, env={"GITHUB_OUTPUT": out})
+                self.assertEqual((r.returncode, r.out), (0, ""), r.err)
+                with open(out, encoding="utf-8") as f:
+                    lines = f.read().split("\n")
+                os.remove(out)
+                self.assertEqual(len(lines), 3, lines)
+                self.assertEqual(lines[0], "has_tests=true")
+                self.assertTrue(lines[1].startswith('matrix={"info":[{"test_file":'), lines)
+                self.assertEqual(lines[2], "")
+                m = json.loads(lines[1][len("matrix="):])
+                self.assertEqual(list(m), ["info"])
+                self.assertEqual([e["test_file"] for e in m["info"]], files)
+                self.assertEqual(lines[1], "matrix=" + gh_matrix(self.changed("--json", *args))
+                                 .rstrip("\n"))
+
+    def test_a_name_cannot_inject_a_workflow_command(self):
+        evil = "tests/test_agent/x\n::error::pwned.py"
+        r = self.changed("--json", head="evil", env={"GITHUB_ACTIONS": "true"})
+        self.assertEqual(r.returncode, 0, r.err)
+        self.assertIn(evil, left_out(r))
+        self.assertIn('gpuci changed: left out "tests/test_agent/x\\n::error::pwned.py": ',
+                      r.err)
+        self.assertEqual([l for l in r.err.splitlines() if l.startswith("::error")], [])
+        self.assertIn("::warning file=tests/test_agent/x%0A%3A%3Aerror%3A%3Apwned.py,title="
+                      "gpuci changed%3A left out::" + REASON, r.err)
+        r = self.changed("--json", "--git-pathspec", head="evil", env={"GITHUB_ACTIONS": "true"})
+        self.assertIn(evil, [e["test_file"] for e in matrix(r)])
+        self.assertEqual([l for l in r.err.splitlines() if l.startswith("::error")], [])
+
+    def test_patterns_of_every_shape(self):
+        cases = [
+            # (pattern, listed, left out)
+            ("tests/test_*.py", ["tests/test_agent/test_x.py", "tests/test_y.py"], LEFT_OUT),
+            ("./tests/test_*.py", ["tests/test_agent/test_x.py", "tests/test_y.py"], LEFT_OUT),
+            ("tests/*.py", sorted(AGENT_FILES), []),         # every name is *.py
+            ("tests/test_agent", sorted(AGENT_FILES)[:3], []),  # a folder: all of it
+            ("tests/test_agent/_fakes.py", ["tests/test_agent/_fakes.py"], []),
+            ("tests/test_?.py", ["tests/test_y.py"], []),
+            ("tests/*/test_*.py", ["tests/test_agent/test_x.py"], []),
+            ("*", sorted(AGENT_FILES), []),
+            ("test_*.py", [], []),                           # anchored at the top
+        ]
+        for pattern, listed, out in cases:
+            with self.subTest(pattern=pattern):
+                r = self.changed("--json", "--pattern", pattern)
+                self.assertEqual(r.returncode, 0, r.err)
+                self.assertEqual([e["test_file"] for e in matrix(r)], listed)
+                self.assertEqual(left_out(r), out)
+                self.assertEqual(listed, git_list(self.repo, "main", "pr", "AMR",
+                                                  [pattern.removeprefix("./")],
+                                                  git_pathspec=False))
+                r = self.changed("--json", "--pattern", pattern, "--git-pathspec")
+                self.assertEqual([e["test_file"] for e in matrix(r)],
+                                 git_list(self.repo, "main", "pr", "AMR",
+                                          [pattern.removeprefix("./")]))
+        for p in ("!tests/x.py", "#x", ".", "tests/../x", "a//b", "x "):
+            with self.subTest(pattern=p):
+                r = self.changed("--pattern", p)
+                self.assertEqual(r.returncode, 2, r.err)
+                self.assertEqual(len(r.err.splitlines()), 1, r.err)
+
+    # ---- gpuci plan --changed: the detect step's own options -------------
+
+    def plan(self, detect):
+        wf = os.path.join(self.tmp.name, "wf.yml")
+        body = "\n".join("          " + l for l in detect.splitlines())
+        with open(wf, "w") as f:
+            f.write(WORKFLOW.replace("DETECT", body))
+        r = subprocess.run([GPUCI, "plan", "--workflow", wf, "--changed", "--base", "main",
+                            "--json"], cwd=self.repo, env=GIT_ENV, capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        jobs = {j["name"]: j for j in json.loads(r.stdout)["jobs"]}
+        return [e["info"]["test_file"] for e in jobs["run"]["matrix"]], r.stderr
+
+    def test_plan_follows_the_detect_steps_flags(self):
+        files, err = self.plan("gpuci changed --github-output")
+        self.assertEqual(files, ["tests/test_agent/test_x.py", "tests/test_y.py"])
+        self.assertNotIn("listed as a test", err)
+        # The flag, also on a continued line.
+        for step in ("gpuci changed --github-output --git-pathspec",
+                     "gpuci changed --github-output \\\n  --git-pathspec"):
+            with self.subTest(step=step):
+                files, err = self.plan(step)
+                self.assertEqual(files, git_list(self.repo, "main", "pr", "AMR"))
+                for p in LEFT_OUT:
+                    self.assertIn(f"gpuci plan: warning: {p}: listed as a test (8 GPUs)", err)
+        # Another option after a continued line is read too.
+        files, _ = self.plan("gpuci changed --github-output \\\n  --pattern 'tests/test_y*'")
+        self.assertEqual(files, ["tests/test_y.py"])
+
+    def test_plan_of_the_old_detector_is_what_ci_runs(self):
+        # The old step hands git its pathspecs: CI runs the helpers as tests,
+        # with 8 GPUs. The plan shows that, and warns about each.
+        files, err = self.plan(OLD_DETECTOR)
+        self.assertEqual(["tests/" + f for f in files], git_list(self.repo, "main", "pr", "AM"))
+        for p in LEFT_OUT:
+            self.assertIn(f"gpuci plan: warning: {p}: listed as a test (8 GPUs), but {REASON}",
+                          err)
 
 
 if __name__ == "__main__":

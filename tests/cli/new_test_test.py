@@ -131,8 +131,8 @@ class NewTest(unittest.TestCase):
         self.repo.git("commit", "-qm", "a test")
         r = self.repo.gpuci("changed", "--base", "main", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(json.loads(r.stdout),
-                         {"info": [{"test_file": "tests/test_moe_probe.py", "num_gpus": 2}]})
+        self.assertEqual(json.loads(r.stdout)["info"],
+                         [{"test_file": "tests/test_moe_probe.py", "num_gpus": 2}])
 
     def test_built_in_pattern(self):
         os.remove(self.repo.path("tests/ci/test_template.py"))

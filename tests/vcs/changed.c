@@ -341,6 +341,342 @@ static void changed_filter_parse__follows_git_letters(void **state)
 	diag_release(&d);
 }
 
+/* ---- the matching rule ----------------------------------------------------- */
+
+#define NONE  CHANGED_MATCH_NONE
+#define CROSS CHANGED_MATCH_CROSSING
+#define NAME  CHANGED_MATCH
+
+static const struct {
+	const char *pattern, *path;
+	enum changed_match want;
+} match_cases[] = {
+    /* The default patterns: depth 1, depth 2 and more, helpers. */
+    {"tests/test_*.py", "tests/test_x.py", NAME},
+    {"tests/test_*.py", "tests/test_agent/test_adapters.py", NAME},
+    {"tests/test_*.py", "tests/test_agent/sub/test_deep.py", NAME},
+    {"tests/test_*.py", "tests/test_agent/__init__.py", CROSS},
+    {"tests/test_*.py", "tests/test_agent/_fakes.py", CROSS},
+    {"tests/test_*.py", "tests/test_agent/_dump_helpers.py", CROSS},
+    {"tests/test_*.py", "tests/test_agent/sub/conftest.py", CROSS},
+    {"tests/test_*.py", "tests/test_x.py/helper.py", CROSS},
+    {"tests/test_*.py", "tests/sub/test_x.py", NONE}, /* not tests/test_ */
+    {"tests/test_*.py", "tests/test_x.txt", NONE},
+    {"tests/test_*.py", "src/tests/test_x.py", NONE},
+    {"tests/test_*.py", "tests/plugin_contracts/test_c.py", NONE},
+    {"tests/plugin_contracts/test_*.py", "tests/plugin_contracts/test_c.py", NAME},
+    {"tests/plugin_contracts/test_*.py", "tests/plugin_contracts/test_d/_h.py", CROSS},
+    /* A leading "./", on the pattern or the path. */
+    {"./tests/test_*.py", "tests/test_agent/_fakes.py", CROSS},
+    {"./tests/test_*.py", "tests/test_x.py", NAME},
+    {"tests/test_*.py", "./tests/test_x.py", NAME},
+    /* No '/': anchored at the top, its whole text the last component. */
+    {"test_*.py", "test_a.py", NAME},
+    {"test_*.py", "test_dir/test_b.py", NAME},
+    {"test_*.py", "test_dir/helper.py", CROSS},
+    {"test_*.py", "tests/test_a.py", NONE},
+    {"*.py", "a/b/c.py", NAME},
+    {"*", "a/b/c", NAME},
+    {"*_test.py", "a/b_test.py", NAME},
+    {"*_test.py", "a_test.py/x.py", NONE}, /* the whole path must end so */
+    {"test_*", "test_dir/helper", CROSS},
+    /* No wildcard at all: that file, or every file under that folder. */
+    {"tests/test_a.py", "tests/test_a.py", NAME},
+    {"tests/test_a.py", "tests/test_a.pyc", NONE},
+    {"tests/test_a.py", "tests/test_a.py/x.py", NAME},
+    {"tests/plugin_contracts", "tests/plugin_contracts/a/b.py", NAME},
+    {"tests/plugin_contracts/", "tests/plugin_contracts/test_c.py", NAME},
+    {"tests/plugin", "tests/plugin_contracts/test_c.py", NONE},
+    /* A last component without wildcards, a folder part with one. */
+    {"tests/*/conftest.py", "tests/a/b/conftest.py", NAME},
+    {"tests/*/conftest.py", "tests/a/conftest.py.bak", NONE},
+    {"tests/**/test_*.py", "tests/a/b/test_x.py", NAME},
+    {"tests/**/test_*.py", "tests/a/test_b/helper.py", CROSS},
+    {"tests/*/", "tests/a/b.py", NAME},
+    /* '?' and [...] cross '/' in git's meaning too; not in a name. */
+    {"tests/test?x.py", "tests/test/x.py", CROSS},
+    {"tests/test?x.py", "tests/test_x.py", NAME},
+    {"tests/test[/_]x.py", "tests/test/x.py", CROSS},
+    {"tests/test_[ab].py", "tests/test_a.py", NAME},
+    {"tests/test_[ab].py", "tests/test_c.py", NONE},
+    {"tests/test_[!a].py", "tests/test_a.py", NONE},
+    {"tests/test_[^a].py", "tests/test_b.py", NAME},
+    {"tests/test_[]x].py", "tests/test_].py", NAME},
+    {"tests/test_[a-c]*.py", "tests/test_b2.py", NAME},
+    {"tests/test_[a-c]*.py", "tests/test_d.py", NONE},
+    {"tests/test_[[:digit:]].py", "tests/test_7.py", NAME},
+    {"tests/test_[[:digit:]].py", "tests/test_x.py", NONE},
+    {"tests/test_[[:nope:]].py", "tests/test_x.py", NONE}, /* unknown class */
+    {"tests/test_[ab.py", "tests/test_a.py", NONE},        /* never closed */
+    /* A backslash makes the next byte plain. */
+    {"tests/test\\*.py", "tests/test*.py", NAME},
+    {"tests/test\\*.py", "tests/testx.py", NONE},
+    {"tests/test\\ x.py", "tests/test x.py", NAME},
+    /* Bytes, not characters: any byte a name may hold. */
+    {"tests/test_*.py", "tests/test_\xff.py", NAME},
+    {"tests/test_*.py", "tests/test_a/\n.py", CROSS},
+    /* Patterns changed_detect() refuses reach nothing. */
+    {"!tests/test_x.py", "tests/test_x.py", NONE},
+    {"#tests", "#tests", NONE},
+    {"", "tests/test_x.py", NONE},
+    {"/tests/test_x.py", "tests/test_x.py", NONE},
+    {":(glob)tests/test_*.py", "tests/test_x.py", NONE},
+    {"tests/test_x.py ", "tests/test_x.py", NONE},
+    {"tests/test_\n.py", "tests/test_\n.py", NONE},
+    {".", "a/b.py", NONE},
+    {"tests/./test_x.py", "tests/test_x.py", NONE},
+    {"tests//test_x.py", "tests/test_x.py", NONE},
+    {"tests/../tests/test_x.py", "tests/test_x.py", NONE},
+};
+
+static void changed_pattern_match__names_must_match_the_last_component(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(match_cases) / sizeof(match_cases[0]); i++) {
+		enum changed_match got =
+		    changed_pattern_match(match_cases[i].pattern, match_cases[i].path);
+		if (got != match_cases[i].want)
+			fail_msg("'%s' on '%s': %d, want %d", match_cases[i].pattern,
+			         match_cases[i].path, got, match_cases[i].want);
+		bool listed = match_cases[i].want == NAME;
+		bool listed_by_git = match_cases[i].want != NONE;
+		assert_int_equal(
+		    changed_pattern_matches(match_cases[i].pattern, match_cases[i].path, false),
+		    listed);
+		assert_int_equal(
+		    changed_pattern_matches(match_cases[i].pattern, match_cases[i].path, true),
+		    listed_by_git);
+	}
+}
+
+static void changed_pattern_check__refuses_what_libgit2_reads_otherwise(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *pattern, *msg;
+	} bad[] = {
+	    {"", "--pattern '' matches nothing useful: give a glob such as 'tests/test_*.py'"},
+	    {"./", "--pattern './' matches nothing useful: give a glob such as 'tests/test_*.py'"},
+	    {"!tests/x.py", "--pattern '!tests/x.py': a leading '!' is an exclusion to libgit2 "
+	                    "and a name to git; write '\\!' for the name"},
+	    {"#x", "--pattern '#x': a leading '#' is a comment to libgit2 and a name to git; "
+	           "write '\\#' for the name"},
+	    {"/tests", "--pattern '/tests': patterns are relative to the top of the repository"},
+	    {":(exclude)x", "--pattern ':(exclude)x': pathspec magic (':(...)') is not "
+	                    "supported; give plain globs"},
+	    {"a\tb", "--pattern: control character \\011 in a pattern (libgit2 cuts patterns at "
+	             "some of them)"},
+	    {"a ", "--pattern 'a ': a trailing blank (libgit2 drops it, git keeps it)"},
+	    {".", "--pattern '.': an empty, '.' or '..' part (git resolves them, libgit2 does "
+	          "not); write the path without it"},
+	    {"a//b", NULL},
+	    {"a/./b", NULL},
+	    {"a/..", NULL},
+	    {"../a", NULL},
+	    {"a/../", NULL},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct diag d = DIAG_INIT;
+		assert_int_equal(changed_pattern_check(bad[i].pattern, &d), -1);
+		assert_int_equal(d.code, DIAG_USAGE);
+		if (bad[i].msg)
+			assert_string_equal(d.msg.buf, bad[i].msg);
+		diag_release(&d);
+	}
+	static const char *const good[] = {
+	    "tests/test_*.py", "./tests",    "\\!x",     "\\#x", "a b", "*",
+	    "tests/",          ".x/..y/...", "tests/a.b"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct diag d = DIAG_INIT;
+		assert_int_equal(changed_pattern_check(good[i], &d), 0);
+		diag_release(&d);
+	}
+}
+
+/*
+ * A branch shaped like THUDM/slime's tests/test_agent/: a package of tests
+ * with its __init__.py and helpers under tests/, which 'tests/test_*.py'
+ * reaches in git's meaning; and names that try the rule's corners.
+ */
+static const char *const agent_files[] = {
+    "tests/test_agent/__init__.py",
+    "tests/test_agent/_fakes.py",
+    "tests/test_agent/test_x.py",
+    "tests/test_agent/sub/test_deep.py",
+    "tests/test_y.py",
+    "tests/test/x.py",
+    "tests/test*.py",
+    "tests/test_[x].py",
+    "tests/a b/test_s.py",
+    "tests/plugin_contracts/test_c.py",
+    "tests/plugin_contracts/test_d/_h.py",
+    "test_top.py",
+    "test_dir/helper.py",
+    "test_dir/test_b.py",
+    "src/test_z.py",
+    "tests/test_agent/_dump_helpers.py",
+    "tests/test_agent/sub/conftest.py",
+    "tests/test_x.txt",
+    "src/tests/test_x.py",
+    "tests/test_].py",
+    "tests/test_7.py",
+    "tests/test x.py",
+    "tests/test_\xff.py",
+    "tests/a/b/conftest.py",
+    "tests/a/test_b/helper.py",
+    "test_a.py",
+    "a_test/b_test.py",
+    "tests/test_b2.py",
+};
+
+static int agent_setup(void **state)
+{
+	char *dir = harness_tmpdir();
+	GIT(dir, "init", "-q", "-b", "main");
+	put(dir, "README.md", "hi\n");
+	put(dir, "tests/test_y.py", "NUM_GPUS = 1\n");
+	GIT(dir, "add", "-A");
+	GIT(dir, "commit", "-q", "-m", "base");
+	GIT(dir, "checkout", "-q", "-b", "pr");
+	for (size_t i = 0; i < sizeof(agent_files) / sizeof(agent_files[0]); i++)
+		put(dir, agent_files[i],
+		    strcmp(agent_files[i], "tests/test_agent/test_x.py") ? "x = 1\n"
+		                                                         : "NUM_GPUS = 2\n");
+	GIT(dir, "add", "-A");
+	GIT(dir, "commit", "-q", "-m", "pr");
+	*state = dir;
+	return 0;
+}
+
+static void changed_detect__leaves_out_what_only_git_s_star_reaches(void **state)
+{
+	struct changed_result r;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(detect(*state, NULL, NULL, 0, &r, &d), 0);
+	/* In git's order, bytes unsigned: '7' '[' ']' 'a' 'b' 'y' 0xff. */
+	static const char *const listed[] = {"tests/plugin_contracts/test_c.py",
+	                                     "tests/test_7.py",
+	                                     "tests/test_[x].py",
+	                                     "tests/test_].py",
+	                                     "tests/test_agent/sub/test_deep.py",
+	                                     "tests/test_agent/test_x.py",
+	                                     "tests/test_b2.py",
+	                                     "tests/test_y.py",
+	                                     "tests/test_\xff.py"};
+	static const char *const left_out[] = {
+	    "tests/plugin_contracts/test_d/_h.py", "tests/test_agent/__init__.py",
+	    "tests/test_agent/_dump_helpers.py", "tests/test_agent/_fakes.py",
+	    "tests/test_agent/sub/conftest.py"};
+	assert_int_equal(r.n, 9);
+	for (size_t i = 0; i < r.n; i++)
+		assert_string_equal(r.tests[i].path, listed[i]);
+	assert_int_equal(r.tests[5].num_gpus, 2);
+	assert_int_equal(r.tests[7].status, 'M');
+	assert_int_equal(r.nleft_out, 5);
+	for (size_t i = 0; i < r.nleft_out; i++)
+		assert_string_equal(r.left_out[i].path, left_out[i]);
+	assert_string_equal(r.left_out[0].pattern, "tests/plugin_contracts/test_*.py");
+	assert_int_equal(r.left_out[3].status, 'A');
+	assert_string_equal(r.left_out[3].pattern, "tests/test_*.py");
+	assert_string_equal(r.left_out[3].reason, "'tests/test_*.py' matches it only because "
+	                                          "git's * crosses '/'; its name is not test_*.py");
+	for (size_t i = 0; i < r.nwarnings; i++)
+		assert_null(strstr(r.warnings[i], "listed as a test"));
+	struct strbuf sb = STRBUF_INIT;
+	changed_json(&r, &sb);
+	assert_non_null(strstr(sb.buf, "{\"file\":\"tests/test_agent/__init__.py\","
+	                               "\"pattern\":\"tests/test_*.py\",\"reason\":\"'tests/"));
+	assert_non_null(strstr(sb.buf, "\"num_gpus\":8}],\"left_out\":[{\"file\":"));
+	strbuf_reset(&sb);
+	changed_matrix_json(&r, &sb); /* the matrix has no left_out */
+	assert_null(strstr(sb.buf, "left_out"));
+	strbuf_release(&sb);
+	changed_result_release(&r);
+
+	/* git's meaning: all of them, each helper with a warning saying so. */
+	struct changed_opts o = {
+	    .repo = *state, .base = "main", .head = "pr", .default_gpus = 8, .git_pathspec = true};
+	assert_int_equal(changed_detect(&o, &r, &d), 0);
+	assert_int_equal(r.n, 14);
+	assert_int_equal(r.nleft_out, 0);
+	assert_string_equal(r.tests[7].path, "tests/test_agent/_fakes.py");
+	assert_string_equal(r.tests[7].crossing, "tests/test_*.py");
+	assert_null(r.tests[9].crossing);
+	size_t crossing = 0;
+	for (size_t i = 0; i < r.nwarnings; i++)
+		if (strstr(r.warnings[i], "listed as a test"))
+			crossing++;
+	assert_int_equal(crossing, 5);
+	bool found = false;
+	for (size_t i = 0; i < r.nwarnings; i++)
+		found |= !strcmp(r.warnings[i],
+		                 "tests/test_agent/_fakes.py: listed as a test (8 GPUs), but "
+		                 "'tests/test_*.py' matches it only because git's * crosses '/'; "
+		                 "its name is not test_*.py (gpuci changed without --git-pathspec "
+		                 "leaves it out)");
+	assert_true(found);
+	changed_result_release(&r);
+	diag_release(&d);
+}
+
+/* changed_pattern_matches() against what libgit2's diff itself picks, pattern by pattern. */
+static void changed_pattern_matches__agrees_with_the_diff(void **state)
+{
+	struct vcs_repo *repo;
+	struct diag d = DIAG_INIT;
+	struct vcs_oid main_id, pr;
+	assert_int_equal(vcs_repo_open(&repo, *state, &d), 0);
+	assert_int_equal(vcs_resolve_commit(repo, "main", &main_id, &d), 0);
+	assert_int_equal(vcs_resolve_commit(repo, "pr", &pr, &d), 0);
+	struct arena a = ARENA_INIT;
+	struct vcs_delta *all;
+	size_t nall;
+	assert_int_equal(vcs_diff(repo, &main_id, &pr, NULL, 0, &a, &all, &nall, &d), 0);
+	assert_int_equal(nall, sizeof(agent_files) / sizeof(agent_files[0]));
+	size_t tried = 0;
+	for (size_t i = 0; i < sizeof(match_cases) / sizeof(match_cases[0]); i++) {
+		const char *pat = match_cases[i].pattern;
+		if (changed_pattern_check(pat, &d) < 0)
+			continue;
+		tried++;
+		for (int git_pathspec = 0; git_pathspec < 2; git_pathspec++) {
+			struct changed_result r;
+			struct changed_opts o = {.repo = *state,
+			                         .base = "main",
+			                         .head = "pr",
+			                         .patterns = &pat,
+			                         .npatterns = 1,
+			                         .default_gpus = 8,
+			                         .git_pathspec = git_pathspec};
+			assert_int_equal(changed_detect(&o, &r, &d), 0);
+			size_t k = 0, l = 0;
+			for (size_t j = 0; j < nall; j++) {
+				bool in = k < r.n && !strcmp(r.tests[k].path, all[j].path);
+				bool out =
+				    l < r.nleft_out && !strcmp(r.left_out[l].path, all[j].path);
+				k += in;
+				l += out;
+				if (in != changed_pattern_matches(pat, all[j].path, git_pathspec) ||
+				    out != (changed_pattern_match(pat, all[j].path) ==
+				                CHANGED_MATCH_CROSSING &&
+				            !git_pathspec))
+					fail_msg("'%s' on '%s' (git_pathspec %d): the diff %s", pat,
+					         all[j].path, git_pathspec,
+					         in    ? "lists it"
+					         : out ? "leaves it out"
+					               : "has it not");
+			}
+			assert_int_equal(k, r.n);
+			assert_int_equal(l, r.nleft_out);
+			changed_result_release(&r);
+		}
+	}
+	assert_true(tried > 40);
+	arena_release(&a);
+	vcs_repo_free(repo);
+	diag_release(&d);
+}
+
 /* ---- JSON and quoting ------------------------------------------------------ */
 
 static void json_of(const char *s, const char *want, bool exact)
@@ -427,12 +763,19 @@ int main(void)
 	    cmocka_unit_test(vcs__reads_files_at_a_commit_and_finds_the_merge_base),
 	};
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(changed_pattern_match__names_must_match_the_last_component),
+	    cmocka_unit_test(changed_pattern_check__refuses_what_libgit2_reads_otherwise),
 	    cmocka_unit_test(changed_filter_parse__follows_git_letters),
 	    cmocka_unit_test(changed_json_str__escapes_every_byte_a_path_may_hold),
 	    cmocka_unit_test(changed_matrix_json__keys_in_order_no_spaces),
 	    cmocka_unit_test(changed_quote_path__quotes_only_what_needs_it),
 	    cmocka_unit_test(changed_default_patterns__are_the_old_detectors),
 	};
+	const struct CMUnitTest agent_tests[] = {
+	    cmocka_unit_test(changed_detect__leaves_out_what_only_git_s_star_reaches),
+	    cmocka_unit_test(changed_pattern_matches__agrees_with_the_diff),
+	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	failed += cmocka_run_group_tests(agent_tests, agent_setup, repo_teardown);
 	return failed + cmocka_run_group_tests(repo_tests, repo_setup, repo_teardown);
 }

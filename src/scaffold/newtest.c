@@ -318,7 +318,7 @@ static void find_labels(struct newtest *t, const struct wf *w)
 static int edit_registry(struct newtest *t, const struct newtest_opts *o, struct diag *d)
 {
 	struct arena *a = &t->arena;
-	struct strbuf p = STRBUF_INIT, src = STRBUF_INIT, old_yml = STRBUF_INIT;
+	struct strbuf p = STRBUF_INIT, src = STRBUF_INIT, old_yml = STRBUF_INIT, cur = STRBUF_INIT;
 	strbuf_addf(&p, "%s.j2", o->workflow);
 	t->tpl_path = astrf(a, &p);
 	t->yml_path = arena_strndup(a, o->workflow, strlen(o->workflow));
@@ -361,24 +361,29 @@ static int edit_registry(struct newtest *t, const struct newtest_opts *o, struct
 	t->added_text = arena_strndup(a, added.text, strlen(added.text));
 	t->list_name =
 	    added.list_name ? arena_strndup(a, added.list_name, strlen(added.list_name)) : NULL;
-	if (wf_gen_file(src.buf, src.len, t->tpl_path, t->yml_path, &old_yml, d) < 0) {
+	/* Both renderings keep the workflow's header, as `gpuci render` does. */
+	struct diag cd = DIAG_INIT;
+	bool have = fs_read_all(t->yml_path, &cur, &cd) == 0, current = false;
+	diag_release(&cd);
+	struct wf_gen_in in = {.tpl = src.buf,
+	                       .tpl_len = src.len,
+	                       .tpl_name = t->tpl_path,
+	                       .old = have ? cur.buf : NULL,
+	                       .old_len = cur.len,
+	                       .out_name = t->yml_path};
+	if (wf_gen_update(&in, &old_yml, &current, d) < 0) {
 		struct strbuf m = STRBUF_INIT;
 		diag_format(d, &m);
 		diag_set(d, DIAG_INPUT, "the template does not render as it is: %s", m.buf);
 		strbuf_release(&m);
 		goto out;
 	}
-	if (wf_gen_file(t->tpl_text.buf, t->tpl_text.len, t->tpl_path, t->yml_path, &t->yml_text,
-	                d) < 0)
-		goto out;
 	/* A workflow not current before the edit gets the template's other changes too. */
-	struct strbuf cur = STRBUF_INIT;
-	struct diag cd = DIAG_INIT;
-	t->yml_was_stale = fs_read_all(t->yml_path, &cur, &cd) < 0 || cur.len != old_yml.len ||
-	                   memcmp(cur.buf, old_yml.buf, cur.len) != 0;
-	strbuf_release(&cur);
-	diag_release(&cd);
-	if (wf_parse(old_yml.buf, old_yml.len, t->yml_path, &ow, d) < 0 ||
+	t->yml_was_stale = !current;
+	in.tpl = t->tpl_text.buf;
+	in.tpl_len = t->tpl_text.len;
+	if (wf_gen_update(&in, &t->yml_text, NULL, d) < 0 ||
+	    wf_parse(old_yml.buf, old_yml.len, t->yml_path, &ow, d) < 0 ||
 	    wf_parse(t->yml_text.buf, t->yml_text.len, t->yml_path, &nw, d) < 0 ||
 	    compare_workflows(t, ow, nw, o->job, o->args, d) < 0)
 		goto out;
@@ -391,6 +396,7 @@ out:
 	strbuf_release(&p);
 	strbuf_release(&src);
 	strbuf_release(&old_yml);
+	strbuf_release(&cur);
 	return rc;
 }
 

@@ -229,6 +229,20 @@ class NewTest(unittest.TestCase):
         self.assertIn(f"note: {WF} was not current before", r.stdout)
         self.assertIn("timeout-minutes: 45", self.repo.read(WF))
 
+    def test_the_workflow_keeps_its_header(self):
+        rule = "#" * 80 + "\n"
+        py = rule + ("# This file is auto-generated from the .j2 file via "
+                     "generate_github_workflows.py. Do not edit manually.\n") + rule
+        text = self.repo.read(WF)
+        gpuci_header = text[:text.index(rule, 1) + len(rule)]
+        self.repo.write(WF, py + text[len(gpuci_header):])
+        r = self.new_test("kept", "--gpus", "1", "--job", "e2e-test-precision")
+        self.assertNotIn("note:", r.stdout)  # current before, with the Python header
+        after = self.repo.read(WF)
+        self.assertTrue(after.startswith(py), after[:300])
+        self.assertIn("test_kept.py", after)
+        self.assertEqual(self.repo.gpuci("render", "--check").returncode, 0)
+
     def test_dry_run(self):
         before = self.repo.snapshot()
         r = self.repo.gpuci("new-test", "dry", "--gpus", "2", "--job", "e2e-test-ckpt",

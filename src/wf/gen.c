@@ -1,6 +1,7 @@
 /* wf/gen: see gen.h. */
 #include "wf/gen.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "tpl/tpl.h"
@@ -75,6 +76,74 @@ int wf_gen_file(const char *src, size_t len, const char *tpl_name, const char *o
 	const struct wf_gen_in in = {
 	    .tpl = src, .tpl_len = len, .tpl_name = tpl_name, .out_name = out_name};
 	return wf_gen_update(&in, out, NULL, d);
+}
+
+struct wf_gen_srcmap {
+	struct strbuf body;
+	struct tpl_map *map;
+	size_t *lines; /* where each body line starts */
+	size_t nlines;
+};
+
+int wf_gen_srcmap_new(const char *src, size_t len, const char *tpl_name, struct wf_gen_srcmap **out,
+                      struct diag *d)
+{
+	*out = NULL;
+	struct wf_gen_srcmap *m = xcalloc(1, sizeof(*m));
+	m->body = (struct strbuf)STRBUF_INIT;
+	struct tpl *t = NULL;
+	int rc = -1;
+	if (tpl_compile(&t, src, len, tpl_name, NULL, d) == 0 &&
+	    tpl_render_map(t, NULL, &m->body, &m->map, d) == 0)
+		rc = 0;
+	tpl_free(t);
+	if (rc < 0) {
+		wf_gen_srcmap_free(m);
+		return -1;
+	}
+	size_t n = 1;
+	for (size_t i = 0; i < m->body.len; i++)
+		n += m->body.buf[i] == '\n';
+	m->lines = xmalloc(n * sizeof(*m->lines));
+	m->lines[m->nlines++] = 0;
+	for (size_t i = 0; i < m->body.len; i++)
+		if (m->body.buf[i] == '\n')
+			m->lines[m->nlines++] = i + 1;
+	*out = m;
+	return 0;
+}
+
+bool wf_gen_srcmap_find(const struct wf_gen_srcmap *m, unsigned line, unsigned col,
+                        unsigned *tpl_line, unsigned *tpl_col)
+{
+	if (line <= WF_GEN_HEADER_LINES || line - WF_GEN_HEADER_LINES > m->nlines)
+		return false;
+	size_t i = line - WF_GEN_HEADER_LINES - 1;
+	size_t start = m->lines[i];
+	size_t end = i + 1 < m->nlines ? m->lines[i + 1] : m->body.len; /* past its "\n" */
+	size_t at = start + (col ? col - 1 : 0);
+	unsigned l, c;
+	if (at >= end || !tpl_map_find(m->map, at, &l, &c))
+		return false;
+	*tpl_line = l;
+	*tpl_col = col ? c : 0;
+	return true;
+}
+
+const char *wf_gen_srcmap_body(const struct wf_gen_srcmap *m, size_t *len)
+{
+	*len = m->body.len;
+	return m->body.buf;
+}
+
+void wf_gen_srcmap_free(struct wf_gen_srcmap *m)
+{
+	if (!m)
+		return;
+	strbuf_release(&m->body);
+	tpl_map_free(m->map);
+	free(m->lines);
+	free(m);
 }
 
 char *wf_gen_output_path(const char *tpl_path)

@@ -89,6 +89,44 @@ int wf_gen_update(const struct wf_gen_in *in, struct strbuf *out, bool *current,
 int wf_gen_file(const char *src, size_t len, const char *tpl_name, const char *out_name,
                 struct strbuf *out, struct diag *d);
 
+/*
+ * Where each byte of a generated workflow came from in its template, so
+ * that a tool reporting a place in the workflow (lint) can name the
+ * template line to edit instead. Exact, made while rendering (tpl.h says
+ * what maps where: copied text byte for byte, an expression's output to
+ * the expression, a macro's text into the macro's body).
+ */
+struct wf_gen_srcmap;
+
+/*
+ * Renders the template src[0..len) as wf_gen_body() does, keeping the
+ * map. *out is the caller's, to free with wf_gen_srcmap_free(); NULL on
+ * failure (the template's error in d).
+ */
+int wf_gen_srcmap_new(const char *src, size_t len, const char *tpl_name, struct wf_gen_srcmap **out,
+                      struct diag *d);
+
+/*
+ * The template place (*tpl_line, *tpl_col, from 1, the column in bytes)
+ * of line:col of the generated workflow as render writes it: the 3 header
+ * lines, then the body, so the body's line 1 is the workflow's line 4.
+ * col counts bytes from 1 (libyaml's columns count characters: the same
+ * on ASCII lines); col 0 means the whole line: the place of its first byte
+ * is given, with *tpl_col 0. A line's "\n" is at col (its length + 1).
+ *
+ * False, leaving the outputs alone, for a header line and for a place
+ * past the body or past the end of its line. The map is of the rendering,
+ * so it names the right template places for a workflow file that is
+ * current (wf_gen_update); for a stale one the lines may have moved.
+ */
+bool wf_gen_srcmap_find(const struct wf_gen_srcmap *m, unsigned line, unsigned col,
+                        unsigned *tpl_line, unsigned *tpl_col);
+
+/* The body that was rendered (what wf_gen_body appends); lives as long as m. */
+const char *wf_gen_srcmap_body(const struct wf_gen_srcmap *m, size_t *len);
+
+void wf_gen_srcmap_free(struct wf_gen_srcmap *m);
+
 /* The rendered file's path for a template path: without the ".j2". */
 char *wf_gen_output_path(const char *tpl_path);
 

@@ -11,7 +11,7 @@
 	     "Do not edit manually.\n" RULE
 
 static const char tpl[] = "<% set n = 2 %>a: << n * 2 >>\nb: [<< 'x' >>]\n";
-static const char body[] = "a: 4\nb: [x]";
+static const char tpl_body[] = "a: 4\nb: [x]";
 
 static size_t hlen(const char *s)
 {
@@ -109,8 +109,8 @@ static void update__keeps_an_existing_header_and_compares_the_body(void **state)
 	assert_int_equal(update(PY_HEADER "a: 4\nb: [x]\n", NULL, &out, &current, &d), 0);
 	assert_false(current);
 	/* No header: gpuci's, and stale even when the rest is the body. */
-	assert_int_equal(update(body, NULL, &out, &current, &d), 0);
-	assert_int_equal(out.len, strlen(wf_gen_header) + strlen(body));
+	assert_int_equal(update(tpl_body, NULL, &out, &current, &d), 0);
+	assert_int_equal(out.len, strlen(wf_gen_header) + strlen(tpl_body));
 	assert_memory_equal(out.buf, wf_gen_header, strlen(wf_gen_header));
 	assert_false(current);
 	assert_int_equal(update("#####\n# x\n#####\na: 4\nb: [x]", NULL, &out, &current, &d), 0);
@@ -172,6 +172,167 @@ static void update__errors_name_the_template_or_the_workflow(void **state)
 	diag_release(&d);
 }
 
+/* ---- the source map ------------------------------------------------------- */
+
+/* slime's shape: a job written out, then one per registry entry, with the same script line. */
+static const char slime_tpl[] =
+    "<% set jobs = {\n"
+    "    'e2e-test-short': {'label': 'run-ci-short', 'tests': [{'test_file': 'test_a.py', "
+    "'num_gpus': 4}]},\n"
+    "    'e2e-test-long': {'label': 'run-ci-long', 'tests': [{'test_file': 'test_b.py', "
+    "'num_gpus': 8}]},\n"
+    "} %>\n"
+    "name: PR Test\n"
+    "on: [pull_request]\n"
+    "jobs:\n"
+    "  cpu-unittest:\n"
+    "    runs-on: ubuntu-latest\n"
+    "    strategy:\n"
+    "      matrix:\n"
+    "        info: [{'test_file': 'test_c.py'}]\n"
+    "    steps:\n"
+    "      - name: Execute\n"
+    "        run: |\n"
+    "          python3 tests/${{ matrix.info.test_file }}\n"
+    "<% for name, c in jobs.items() %>\n"
+    "  << name >>:\n"
+    "    if: contains(github.event.pull_request.labels.*.name, '<< c.label >>')\n"
+    "    runs-on: self-hosted\n"
+    "    strategy:\n"
+    "      matrix:\n"
+    "        info: << c.tests | tojson >>\n"
+    "    steps:\n"
+    "      - name: Execute\n"
+    "        run: |\n"
+    "          python3 tests/${{ matrix.info.test_file }}\n"
+    "<% endfor %>\n";
+
+static const char script[] = "          python3 tests/${{ matrix.info.test_file }}";
+
+/* The 1-based numbers of the lines of text equal to line, at most max of them. */
+static size_t lines_equal(const char *text, const char *line, unsigned *out, size_t max)
+{
+	size_t n = 0, len = strlen(line);
+	unsigned no = 1;
+	for (const char *p = text; *p && n < max; no++) {
+		const char *nl = strchr(p, '\n');
+		size_t k = nl ? (size_t)(nl - p) : strlen(p);
+		if (k == len && !memcmp(p, line, len))
+			out[n++] = no;
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return n;
+}
+
+static struct wf_gen_srcmap *slime_map(void)
+{
+	struct wf_gen_srcmap *m = NULL;
+	struct diag d = DIAG_INIT;
+	if (wf_gen_srcmap_new(slime_tpl, strlen(slime_tpl), "pr-test.yml.j2", &m, &d) < 0)
+		fail_msg("srcmap: %s", d.msg.buf);
+	diag_release(&d);
+	return m;
+}
+
+static void srcmap__a_line_twice_in_the_template_maps_to_each_its_own(void **state)
+{
+	(void)state;
+	unsigned in_tpl[4];
+	assert_int_equal(lines_equal(slime_tpl, script, in_tpl, 4), 2);
+	struct wf_gen_srcmap *m = slime_map();
+	size_t len;
+	const char *body = wf_gen_srcmap_body(m, &len);
+	/* The body is what render writes after the header. */
+	struct strbuf file = STRBUF_INIT;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(wf_gen_file(slime_tpl, strlen(slime_tpl), "t", "w", &file, &d), 0);
+	assert_int_equal(file.len, strlen(wf_gen_header) + len);
+	assert_memory_equal(file.buf + strlen(wf_gen_header), body, len);
+	/* Three jobs run the script: the written-out one, then the two of the loop. */
+	unsigned in_body[4];
+	assert_int_equal(lines_equal(body, script, in_body, 4), 3);
+	unsigned col = (unsigned)(strstr(script, "${{") - script) + 1;
+	for (size_t i = 0; i < 3; i++) {
+		unsigned tl = 0, tc = 0;
+		assert_true(wf_gen_srcmap_find(m, in_body[i] + WF_GEN_HEADER_LINES, col, &tl, &tc));
+		assert_int_equal(tl, in_tpl[i == 0 ? 0 : 1]);
+		assert_int_equal(tc, col);
+		/* Every byte of the line, its "\n" included, is on that template line. */
+		for (unsigned c = 1; c <= strlen(script) + 1; c++) {
+			assert_true(
+			    wf_gen_srcmap_find(m, in_body[i] + WF_GEN_HEADER_LINES, c, &tl, &tc));
+			assert_int_equal(tl, in_tpl[i == 0 ? 0 : 1]);
+			assert_int_equal(tc, c);
+		}
+		assert_false(wf_gen_srcmap_find(m, in_body[i] + WF_GEN_HEADER_LINES,
+		                                (unsigned)strlen(script) + 2, &tl, &tc));
+	}
+	strbuf_release(&file);
+	diag_release(&d);
+	wf_gen_srcmap_free(m);
+}
+
+static void srcmap__expressions_the_header_and_whole_lines(void **state)
+{
+	(void)state;
+	struct wf_gen_srcmap *m = slime_map();
+	size_t len;
+	const char *body = wf_gen_srcmap_body(m, &len);
+	unsigned tl = 99, tc = 99;
+	/* The header has no template place. */
+	for (unsigned line = 0; line <= WF_GEN_HEADER_LINES; line++)
+		assert_false(wf_gen_srcmap_find(m, line, 1, &tl, &tc));
+	assert_int_equal(tl, 99);
+	/* A label the loop printed maps to the expression that printed it. */
+	const char *if_line = "    if: contains(github.event.pull_request.labels.*.name, "
+	                      "'<< c.label >>')";
+	unsigned tpl_if[2], got[2];
+	assert_int_equal(lines_equal(slime_tpl, if_line, tpl_if, 2), 1);
+	const char *label = strstr(body, "'run-ci-long'");
+	assert_non_null(label);
+	unsigned line = 1 + WF_GEN_HEADER_LINES;
+	for (const char *p = body; p < label; p++)
+		line += *p == '\n';
+	const char *bol = label;
+	while (bol > body && bol[-1] != '\n')
+		bol--;
+	unsigned col = (unsigned)(label - bol) + 2; /* the r after the quote */
+	for (unsigned k = 0; k < strlen("run-ci-long"); k++) {
+		assert_true(wf_gen_srcmap_find(m, line, col + k, &tl, &tc));
+		assert_int_equal(tl, tpl_if[0]);
+		assert_int_equal(tc, (unsigned)(strstr(if_line, "c.label") - if_line) + 1);
+	}
+	/* col 0: the whole line, placed by its first byte. */
+	assert_true(wf_gen_srcmap_find(m, line, 0, &tl, &tc));
+	assert_int_equal(tl, tpl_if[0]);
+	assert_int_equal(tc, 0);
+	/* `name: PR Test` is line 5 of the template and 1 + its place in the body. */
+	const char *name = strstr(body, "name: PR Test");
+	line = 1 + WF_GEN_HEADER_LINES;
+	for (const char *p = body; p < name; p++)
+		line += *p == '\n';
+	assert_int_equal(lines_equal(slime_tpl, "name: PR Test", got, 2), 1);
+	assert_true(wf_gen_srcmap_find(m, line, 1, &tl, &tc));
+	assert_int_equal(tl, got[0]);
+	assert_int_equal(tc, 1);
+	/* Past the body. */
+	unsigned nlines = 1;
+	for (size_t i = 0; i < len; i++)
+		nlines += body[i] == '\n';
+	assert_false(wf_gen_srcmap_find(m, nlines + WF_GEN_HEADER_LINES + 1, 1, &tl, &tc));
+	wf_gen_srcmap_free(m);
+	wf_gen_srcmap_free(NULL);
+	/* A template that fails gives no map. */
+	struct diag d = DIAG_INIT;
+	m = (struct wf_gen_srcmap *)&d;
+	assert_int_equal(wf_gen_srcmap_new("<< 1 // 0 >>", 12, "t.j2", &m, &d), -1);
+	assert_null(m);
+	assert_int_equal(d.loc.line, 1);
+	diag_release(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +341,8 @@ int main(void)
 	    cmocka_unit_test(update__keeps_an_existing_header_and_compares_the_body),
 	    cmocka_unit_test(update__a_header_text_replaces_every_header),
 	    cmocka_unit_test(update__errors_name_the_template_or_the_workflow),
+	    cmocka_unit_test(srcmap__a_line_twice_in_the_template_maps_to_each_its_own),
+	    cmocka_unit_test(srcmap__expressions_the_header_and_whole_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

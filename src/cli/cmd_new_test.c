@@ -19,9 +19,17 @@ static const char new_test_description[] =
     "Writes tests/test_NAME.py in the standard test pattern: a docstring,\n"
     "MODEL_NAME, NUM_GPUS = N, prepare(), execute(), and a __main__ block that\n"
     "calls prepare(), drops the four proxy variables from the environment, then\n"
-    "calls execute(). An existing file is never overwritten. NAME may start with\n"
-    "test_ and end in .py, and may name a folder under tests/\n"
-    "(plugin_contracts/NAME).\n"
+    "calls execute(). An existing file is never overwritten.\n"
+    "\n"
+    "NAME is a bare name (no /), completed with test_ in front and .py after when\n"
+    "missing: qwen3.5_probe, test_qwen3.5_probe and qwen3.5_probe.py all make\n"
+    "tests/test_qwen3.5_probe.py. Or a path: folders under tests/ (tests/ itself\n"
+    "may be left out), then a file taken as it is, which must be test_*.py\n"
+    "(tests/test_qwen2.5_0.5B_short.py, as --existing wants it), or a name\n"
+    "completed as above (plugin_contracts/NAME). Names use ASCII letters, digits\n"
+    "and _ . - + @ = , % only, so that they are safe as a file name, in the\n"
+    "entry's string and as a shell word; any other character (whitespace, quotes,\n"
+    "backslash, shell specials, globs, :, non-ASCII) is refused with the reason.\n"
     "\n"
     "With --job, the test is also registered: the entry\n"
     "  {'test_file': 'test_NAME.py', 'num_gpus': N}\n"
@@ -50,7 +58,8 @@ static const char new_test_description[] =
     "  gpuci new-test qwen3_4B_ckpt_resume --gpus 2 --job e2e-test-ckpt --args '--async-save'\n"
     "  gpuci new-test plugin_contracts/test_plugin_loss_contracts --gpus 0 \\\n"
     "      --job plugin-contracts\n"
-    "  gpuci new-test qwen3_4B_probe --existing --job e2e-test-megatron  # register a file\n";
+    "  gpuci new-test qwen3_4B_probe --existing --job e2e-test-megatron  # register a file\n"
+    "  gpuci new-test tests/test_qwen2.5_0.5B_short.py --existing --job e2e-test-short\n";
 
 static void report(FILE *f, const struct newtest *t, bool dry_run)
 {
@@ -84,11 +93,17 @@ static void report(FILE *f, const struct newtest *t, bool dry_run)
 	if (dry_run)
 		return;
 	const char *bare = t->test_path + 6;
-	fprintf(f, "\nNext: write prepare() and execute() in %s, then run it here as CI would:\n",
-	        t->test_path);
+	if (t->write_test)
+		fprintf(f,
+		        "\nNext: write prepare() and execute() in %s, then run it here as CI "
+		        "would:\n",
+		        t->test_path);
+	else
+		fprintf(f, "\nNext: run it here as CI would:\n");
 	if (t->edit)
-		fprintf(f, "  gpuci run --job %s --test %s\nand commit %s, %s and %s.\n",
-		        t->jobs[0].id, bare, t->test_path, t->tpl_path, t->yml_path);
+		fprintf(f, "  gpuci run --job %s --test %s\nand commit %s%s%s and %s.\n",
+		        t->jobs[0].id, bare, t->write_test ? t->test_path : "",
+		        t->write_test ? ", " : "", t->tpl_path, t->yml_path);
 	else
 		fprintf(f,
 		        "  gpuci run --changed --test %s   (after a commit)\n"

@@ -1,6 +1,7 @@
 /* newtest: see newtest.h. */
 #include "scaffold/newtest.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -60,63 +61,160 @@ static const char *astrf(struct arena *a, const struct strbuf *s)
 	return arena_strndup(a, s->buf, s->len);
 }
 
-static bool word_ok(const char *s, size_t n)
+/*
+ * Why byte c may not be in a test's name, NULL when it may. A name must be
+ * safe as a file name, inside the entry's quoted Python string in the
+ * template (and the YAML and JSON rendered from it), and as one shell word
+ * (CI runs `python3 tests/FILE`, gpuci run takes it as a --test glob).
+ */
+static const char *refused(unsigned char c)
 {
-	if (!n)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9')))
-			return false;
-	return true;
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    strchr("_.-+@=,%/", c))
+		return NULL;
+	if (c == ' ' || (c >= '\t' && c <= '\r'))
+		return "whitespace ends a shell word";
+	if (c < 0x20 || c == 0x7f)
+		return "a control character";
+	if (c == '\'' || c == '"')
+		return "a quote ends the entry's string in the template";
+	if (c == '\\')
+		return "a backslash is an escape in Python, YAML and the shell (and a Windows path "
+		       "separator: folders are separated by /)";
+	if (c >= 0x80)
+		return "only ASCII: other characters may look alike, or be spaces";
+	if (strchr("*?[]", c))
+		return "a glob in the shell and in gpuci run --test";
+	if (c == ':')
+		return "Windows file names cannot have it";
+	return "special to the shell";
 }
 
-/* NAME to tests/[dir/]test_NAME.py and the entry's spelling (dir/test_NAME.py). */
+/* Appends name to sb, control and non-ASCII bytes as \xNN. */
+static void add_printable(struct strbuf *sb, const char *name)
+{
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		if (*c < 0x20 || *c >= 0x7f)
+			strbuf_addf(sb, "\\x%02x", *c);
+		else
+			strbuf_addch(sb, (char)*c);
+}
+
+static int name_error(struct diag *d, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A DIAG_USAGE "test name 'NAME': ..." error; returns -1. */
+static int name_error(struct diag *d, const char *name, const char *fmt, ...)
+{
+	diag_set(d, DIAG_USAGE, "test name '");
+	add_printable(&d->msg, name);
+	strbuf_adds(&d->msg, "': ");
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&d->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static bool ends_with(const char *s, size_t n, const char *suffix)
+{
+	size_t k = strlen(suffix);
+	return n >= k && !memcmp(s + n - k, suffix, k);
+}
+
+/*
+ * NAME to tests/[dir/]test_NAME.py and the entry's spelling
+ * ([dir/]test_NAME.py). A bare NAME (no '/') and a path whose last part has
+ * no .py are completed: test_ in front unless there, .py after. A path to
+ * a file ([tests/]dir/test_x.py) is taken as it is, and must be test_*.py.
+ */
 static int normalize(struct newtest *t, const char *name, struct diag *d)
 {
-	size_t n = strlen(name);
 	const char *s = name;
-	if (!strncmp(s, "tests/", 6)) {
+	for (const char *c = s; *c; c++) {
+		const char *why = refused((unsigned char)*c);
+		if (!why)
+			continue;
+		size_t at = (size_t)(c - s) + 1;
+		unsigned char b = (unsigned char)*c;
+		if (b == ' ')
+			return name_error(d, name, "a space (character %zu) is refused: %s", at,
+			                  why);
+		if (b > 0x20 && b < 0x7f)
+			return name_error(d, name,
+			                  b == '\'' ? "\"%c\" (character %zu) is refused: %s"
+			                            : "'%c' (character %zu) is refused: %s",
+			                  b, at, why);
+		return name_error(d, name, "byte 0x%02x (at %zu) is refused: %s", b, at, why);
+	}
+	if (!*s)
+		return name_error(d, name, "the name is empty");
+	if (!strncmp(s, "./", 2))
+		s += 2;
+	if (*s == '/')
+		return name_error(d, name,
+		                  "give the path from the repository's top directory (tests/...), "
+		                  "not an absolute path");
+	bool path = strchr(s, '/') != NULL;
+	if (!strncmp(s, "tests/", 6))
 		s += 6;
-		n -= 6;
+	size_t n = strlen(s);
+	if (!n || s[n - 1] == '/')
+		return name_error(d, name, "that is a folder: name the test in it");
+	for (const char *c = s; *c;) {
+		size_t k = strcspn(c, "/");
+		if (k == 0)
+			return name_error(d, name, "an empty folder name (//)");
+		if ((k == 1 && c[0] == '.') || (k == 2 && c[0] == '.' && c[1] == '.'))
+			return name_error(d, name,
+			                  "'%.*s' is refused: a test is a file under tests/, named "
+			                  "from there down",
+			                  (int)k, c);
+		c += k + (c[k] == '/');
 	}
-	if (n > 3 && !strcmp(s + n - 3, ".py"))
-		n -= 3;
+	const char *base = strrchr(s, '/') ? strrchr(s, '/') + 1 : s;
+	size_t dir = (size_t)(base - s), blen = n - dir;
 	struct strbuf rel = STRBUF_INIT;
+	strbuf_add(&rel, s, dir);
+	if (path && ends_with(base, blen, ".py")) {
+		/* A file: as it is. */
+		if (strncmp(base, "test_", 5) != 0 || blen <= 8) {
+			strbuf_release(&rel);
+			return name_error(d, name,
+			                  "not a test file: gpuci runs files named test_*.py (give "
+			                  "NAME for test_NAME.py)");
+		}
+		strbuf_add(&rel, base, blen);
+	} else {
+		if (ends_with(base, blen, ".py"))
+			blen -= 3;
+		if (strncmp(base, "test_", 5) != 0)
+			strbuf_adds(&rel, "test_");
+		else if (blen == 5)
+			blen = 0;
+		if (blen == 0) {
+			strbuf_release(&rel);
+			return name_error(d, name, "the name after test_ is empty");
+		}
+		strbuf_add(&rel, base, blen);
+		strbuf_adds(&rel, ".py");
+	}
 	int rc = 0;
-	for (size_t i = 0; i <= n && rc == 0;) {
-		size_t k = i;
-		while (k < n && s[k] != '/')
-			k++;
-		bool last = k == n;
-		if (!word_ok(s + i, k - i))
-			rc = diag_set(d, DIAG_USAGE,
-			              "test name '%s': use letters, digits and _ (a folder under "
-			              "tests/ may come first: plugin_contracts/NAME)",
-			              name);
-		else if (last && strncmp(s + i, "test_", 5) != 0)
-			strbuf_addf(&rel, "test_%.*s.py", (int)(k - i), s + i);
-		else
-			strbuf_addf(&rel, "%.*s%s", (int)(k - i), s + i, last ? ".py" : "/");
-		i = k + 1;
-	}
-	if (rc == 0) {
-		t->test_file = astrf(&t->arena, &rel);
-		struct strbuf p = STRBUF_INIT;
-		strbuf_addf(&p, "tests/%s", rel.buf);
-		t->test_path = astrf(&t->arena, &p);
-		strbuf_release(&p);
-		const char *slash = strrchr(t->test_path, '/');
-		struct strbuf dir = STRBUF_INIT;
-		strbuf_add(&dir, t->test_path, (size_t)(slash - t->test_path));
-		struct stat st;
-		if (stat(dir.buf, &st) < 0 || !S_ISDIR(st.st_mode))
-			rc = diag_set(d, DIAG_USAGE,
-			              "%s/ is not a folder here: run gpuci new-test from the "
-			              "repository's top directory",
-			              dir.buf);
-		strbuf_release(&dir);
-	}
+	t->test_file = astrf(&t->arena, &rel);
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "tests/%s", rel.buf);
+	t->test_path = astrf(&t->arena, &p);
+	strbuf_release(&p);
+	const char *slash = strrchr(t->test_path, '/');
+	struct strbuf folder = STRBUF_INIT;
+	strbuf_add(&folder, t->test_path, (size_t)(slash - t->test_path));
+	struct stat st;
+	if (stat(folder.buf, &st) < 0 || !S_ISDIR(st.st_mode))
+		rc = diag_set(d, DIAG_USAGE,
+		              "%s/ is not a folder here: run gpuci new-test from the "
+		              "repository's top directory",
+		              folder.buf);
+	strbuf_release(&folder);
 	strbuf_release(&rel);
 	return rc;
 }
@@ -318,7 +416,7 @@ static void find_labels(struct newtest *t, const struct wf *w)
 static int edit_registry(struct newtest *t, const struct newtest_opts *o, struct diag *d)
 {
 	struct arena *a = &t->arena;
-	struct strbuf p = STRBUF_INIT, src = STRBUF_INIT, old_yml = STRBUF_INIT;
+	struct strbuf p = STRBUF_INIT, src = STRBUF_INIT, old_yml = STRBUF_INIT, cur = STRBUF_INIT;
 	strbuf_addf(&p, "%s.j2", o->workflow);
 	t->tpl_path = astrf(a, &p);
 	t->yml_path = arena_strndup(a, o->workflow, strlen(o->workflow));
@@ -361,24 +459,29 @@ static int edit_registry(struct newtest *t, const struct newtest_opts *o, struct
 	t->added_text = arena_strndup(a, added.text, strlen(added.text));
 	t->list_name =
 	    added.list_name ? arena_strndup(a, added.list_name, strlen(added.list_name)) : NULL;
-	if (wf_gen_file(src.buf, src.len, t->tpl_path, t->yml_path, &old_yml, d) < 0) {
+	/* Both renderings keep the workflow's header, as `gpuci render` does. */
+	struct diag cd = DIAG_INIT;
+	bool have = fs_read_all(t->yml_path, &cur, &cd) == 0, current = false;
+	diag_release(&cd);
+	struct wf_gen_in in = {.tpl = src.buf,
+	                       .tpl_len = src.len,
+	                       .tpl_name = t->tpl_path,
+	                       .old = have ? cur.buf : NULL,
+	                       .old_len = cur.len,
+	                       .out_name = t->yml_path};
+	if (wf_gen_update(&in, &old_yml, &current, d) < 0) {
 		struct strbuf m = STRBUF_INIT;
 		diag_format(d, &m);
 		diag_set(d, DIAG_INPUT, "the template does not render as it is: %s", m.buf);
 		strbuf_release(&m);
 		goto out;
 	}
-	if (wf_gen_file(t->tpl_text.buf, t->tpl_text.len, t->tpl_path, t->yml_path, &t->yml_text,
-	                d) < 0)
-		goto out;
 	/* A workflow not current before the edit gets the template's other changes too. */
-	struct strbuf cur = STRBUF_INIT;
-	struct diag cd = DIAG_INIT;
-	t->yml_was_stale = fs_read_all(t->yml_path, &cur, &cd) < 0 || cur.len != old_yml.len ||
-	                   memcmp(cur.buf, old_yml.buf, cur.len) != 0;
-	strbuf_release(&cur);
-	diag_release(&cd);
-	if (wf_parse(old_yml.buf, old_yml.len, t->yml_path, &ow, d) < 0 ||
+	t->yml_was_stale = !current;
+	in.tpl = t->tpl_text.buf;
+	in.tpl_len = t->tpl_text.len;
+	if (wf_gen_update(&in, &t->yml_text, NULL, d) < 0 ||
+	    wf_parse(old_yml.buf, old_yml.len, t->yml_path, &ow, d) < 0 ||
 	    wf_parse(t->yml_text.buf, t->yml_text.len, t->yml_path, &nw, d) < 0 ||
 	    compare_workflows(t, ow, nw, o->job, o->args, d) < 0)
 		goto out;
@@ -391,6 +494,7 @@ out:
 	strbuf_release(&p);
 	strbuf_release(&src);
 	strbuf_release(&old_yml);
+	strbuf_release(&cur);
 	return rc;
 }
 

@@ -23,7 +23,8 @@
 #include "base/strbuf.h"
 
 struct newtest_opts {
-	const char *name;     /* NAME, test_NAME, NAME.py, tests/NAME.py, dir/NAME */
+	const char
+	    *name; /* NAME, test_NAME, NAME.py, dir/NAME, [tests/]dir/test_x.py (see normalize) */
 	bool gpus_given;      /* else the NUM_GPUS of an existing file */
 	int64_t gpus;         /* NUM_GPUS */
 	const char *job;      /* NULL: write the file only */

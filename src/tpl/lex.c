@@ -537,6 +537,8 @@ int tpl_lex(struct tokens *out, struct arena *a, const char *src, size_t len,
 {
 	out->v = NULL;
 	out->n = 0;
+	out->src = NULL;
+	out->len = 0;
 	/* Python reads templates as UTF-8 and refuses anything else. */
 	size_t bad;
 	if (!utf8_valid(src, len, &bad)) {
@@ -565,6 +567,8 @@ int tpl_lex(struct tokens *out, struct arena *a, const char *src, size_t len,
 	if (n > 0 && norm[n - 1] == '\n')
 		n--;
 	norm[n] = '\0';
+	out->src = norm;
+	out->len = n;
 
 	struct lexer lx = {
 	    .a = a, .syn = syn, .src = norm, .len = n, .line = 1, .out = out, .name = name, .d = d};

@@ -160,6 +160,7 @@ static struct node *mk(struct parser *p, enum node_kind kind, unsigned line)
 	struct node *n = arena_alloc(p->a, sizeof(*n));
 	n->kind = kind;
 	n->line = line;
+	n->off = cur(p)->off;
 	return n;
 }
 
@@ -1205,6 +1206,7 @@ static int subparse(struct parser *p, const char *const *end_tokens, struct node
 		if (t->kind == T_DATA) {
 			advance(p);
 			struct node *n = mk(p, N_TEXT, t->line);
+			n->off = t->off;
 			n->val.kind = V_STR;
 			n->val.str.s = t->s;
 			n->val.str.len = t->len;

@@ -1001,12 +1001,15 @@ static int call_macro(struct rctx *r, const struct vfunc *fn, const struct args 
 		bind(r, mf, m->params[i], v);
 	}
 	struct strbuf sb = TPL_STRBUF(r);
+	void *saved = r->map ? tpl_map_body_begin(r->map, &sb) : NULL;
 	r->depth++;
 	int rc = exec_body(r, mf, m->body, m->nbody, &sb);
 	r->depth--;
 	r->line = line;
 	if (rc == 0)
 		*out = tpl_strval(r, &sb); /* Markup only under autoescape, which is off */
+	if (r->map)
+		tpl_map_body_end(r->map, saved, rc == 0 ? *out : value_none());
 	strbuf_release(&sb);
 	return rc;
 }
@@ -1198,15 +1201,23 @@ static int exec_node(struct rctx *r, struct frame *f, const struct node *n, stru
 	if (++r->steps > r->t->max_steps)
 		return over_budget(r);
 	switch (n->kind) {
-	case N_TEXT:
+	case N_TEXT: {
+		size_t at = out->len;
 		strbuf_add(out, n->val.str.s, n->val.str.len);
+		if (r->map)
+			tpl_map_text(r->map, out, at, n->off);
 		return 0;
-	case N_OUTPUT:
+	}
+	case N_OUTPUT: {
 		r->line = n->line;
 		if (eval(r, f, n->a, &v) < 0)
 			return -1;
+		size_t at = out->len;
 		value_str_into(v, out);
+		if (r->map)
+			tpl_map_value(r->map, out, at, v, n->off);
 		return 0;
+	}
 	case N_IF:
 		r->line = n->line;
 		if (eval(r, f, n->a, &v) < 0)
@@ -1226,8 +1237,11 @@ static int exec_node(struct rctx *r, struct frame *f, const struct node *n, stru
 		struct frame *bf = arena_alloc(r->a, sizeof(*bf));
 		bf->parent = f;
 		struct strbuf sb = TPL_STRBUF(r);
+		void *saved = r->map ? tpl_map_body_begin(r->map, &sb) : NULL;
 		int rc = exec_body(r, bf, n->body, n->nbody, &sb);
 		struct value body = tpl_strval(r, &sb);
+		if (r->map)
+			tpl_map_body_end(r->map, saved, rc == 0 ? body : value_none());
 		strbuf_release(&sb);
 		if (rc < 0)
 			return -1;
@@ -1240,7 +1254,10 @@ static int exec_node(struct rctx *r, struct frame *f, const struct node *n, stru
 		}
 		if (n->kind == N_SETBLOCK)
 			return assign(r, f, n->target, v);
+		size_t at = out->len;
 		value_str_into(v, out);
+		if (r->map)
+			tpl_map_value(r->map, out, at, v, n->off);
 		return 0;
 	}
 	case N_MACRO: {
@@ -1291,8 +1308,14 @@ int tpl_render(const struct tpl *t, struct strbuf *out, struct diag *d)
 int tpl_render_vars(const struct tpl *t, const struct vdict *vars, struct strbuf *out,
                     struct diag *d)
 {
+	return tpl_render_into(t, vars, out, NULL, d);
+}
+
+int tpl_render_into(const struct tpl *t, const struct vdict *vars, struct strbuf *out,
+                    struct tpl_mapper *m, struct diag *d)
+{
 	struct arena a = ARENA_INIT;
-	struct rctx r = {.a = &a, .t = t, .d = d, .line = 1};
+	struct rctx r = {.a = &a, .t = t, .d = d, .line = 1, .map = m};
 	/* The variables are a frame around the template's own: `set` shadows them. */
 	struct frame globals = {0};
 	if (vars)
@@ -1330,6 +1353,8 @@ int tpl_compile(struct tpl **out, const char *src, size_t len, const char *name,
 		tpl_free(t);
 		return -1;
 	}
+	t->src = toks.src;
+	t->len = toks.len;
 	int rc = tpl_parse(t, &toks, d);
 	free(toks.v);
 	if (rc < 0) {

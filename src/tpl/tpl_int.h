@@ -89,6 +89,8 @@ struct token {
 struct tokens {
 	size_t n;
 	struct token *v;
+	const char *src; /* the normalized text the offsets count in (in the arena) */
+	size_t len;
 };
 
 /*
@@ -135,6 +137,12 @@ struct node {
 	uint8_t op;   /* enum op: E_UNARY, E_BINARY */
 	bool negated; /* E_TEST */
 	unsigned line;
+	/*
+	 * Offset in the normalized text (struct tpl's src) of the token the node
+	 * was made at: N_TEXT, its first byte; N_OUTPUT, the expression's first
+	 * token; statements, the token after the tag's name. For source maps.
+	 */
+	uint32_t off;
 	const char *name;
 	struct node *a, *b, *c;
 	/* Each kind uses one member of this union (see enum node_kind). */
@@ -160,6 +168,8 @@ struct node {
 struct tpl {
 	struct arena arena;
 	const char *name;
+	const char *src; /* the normalized text (newlines made "\n", the last one dropped) */
+	size_t len;
 	struct node **body;
 	uint32_t nbody;
 	size_t max_bytes;
@@ -171,6 +181,7 @@ int tpl_parse(struct tpl *t, const struct tokens *toks, struct diag *d);
 /* ---- rendering (render.c, filters.c) ---- */
 
 struct frame;
+struct tpl_mapper;
 struct rctx {
 	struct arena *a;
 	const struct tpl *t;
@@ -180,7 +191,35 @@ struct rctx {
 	int eval_depth;           /* of expression evaluation, bounded */
 	unsigned long long steps; /* evaluations so far, bounded by t->max_steps */
 	bool oversize;            /* a string hit t->max_bytes and was cut: the render fails */
+	struct tpl_mapper *map;   /* NULL unless a source map is being made (map.c) */
 };
+
+/* Renders t into out, recording a source map in m when m is not NULL. */
+int tpl_render_into(const struct tpl *t, const struct vdict *vars, struct strbuf *out,
+                    struct tpl_mapper *m, struct diag *d);
+
+/*
+ * ---- the source map (map.c) ----
+ *
+ * While rendering with a map, every append the renderer makes to an output
+ * buffer (the template's output, or the body of a macro, set block or
+ * filter block) is noted with where it came from. The notes of a body are
+ * kept with the string value made of it, so that printing that value
+ * elsewhere (`<< m() >>`, `<< block_var >>`) carries them along.
+ */
+/* out[at..out->len) was copied from the template's text at src. */
+void tpl_map_text(struct tpl_mapper *m, const struct strbuf *out, size_t at, uint32_t src);
+/*
+ * out[at..out->len) is v, printed by the node at src: v's own notes when v
+ * is a string made by tpl_map_body_end and printed unchanged, else src for
+ * every byte.
+ */
+void tpl_map_value(struct tpl_mapper *m, const struct strbuf *out, size_t at, struct value v,
+                   uint32_t src);
+/* A body is rendered into sb from now on; returns what tpl_map_body_end restores. */
+void *tpl_map_body_begin(struct tpl_mapper *m, const struct strbuf *sb);
+/* The body is done and became the string v (V_NONE when it failed). */
+void tpl_map_body_end(struct tpl_mapper *m, void *saved, struct value v);
 
 /*
  * Strings built while rendering are bounded by the template's max_bytes:

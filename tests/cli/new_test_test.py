@@ -159,13 +159,76 @@ class NewTest(unittest.TestCase):
     def test_names(self):
         for name, path in (("a1", "tests/test_a1.py"), ("test_b2", "tests/test_b2.py"),
                            ("c3.py", "tests/test_c3.py"), ("tests/test_d4.py", "tests/test_d4.py"),
-                           ("plugin_contracts/e5", "tests/plugin_contracts/test_e5.py")):
+                           ("plugin_contracts/e5", "tests/plugin_contracts/test_e5.py"),
+                           ("f6.7_8B", "tests/test_f6.7_8B.py"),
+                           ("test_g9.5.py", "tests/test_g9.5.py"),
+                           ("./tests/test_h1.0.py", "tests/test_h1.0.py"),
+                           ("tests/plugin_contracts/test_i2.5.py",
+                            "tests/plugin_contracts/test_i2.5.py"),
+                           ("a-b+c@d=e,f%g", "tests/test_a-b+c@d=e,f%g.py")):
             r = self.new_test(name, "--gpus", "0")
             self.assertIn(f"created {path}", r.stdout)
             self.assertTrue(os.path.exists(self.repo.path(path)))
-        for bad in ("a-b", "../x", "x/../y", "", "nodir/x", "a b"):
+        for bad in ("../x", "x/../y", "", "nodir/x", "a b", "tests/", "test_", "x//y"):
             r = self.new_test(bad, "--gpus", "1", ok=False)
             self.assertEqual(r.returncode, 2, (bad, r.stderr))
+
+    def test_refused_characters_say_which_and_why(self):
+        for bad, why in (("a b", "'a b': a space (character 2) is refused: whitespace ends a "
+                                 "shell word"),
+                         ("a\tb", "'a\\x09b': byte 0x09 (at 2) is refused: whitespace"),
+                         ("it's", "'it's': \"'\" (character 3) is refused: a quote ends the "
+                                  "entry's string in the template"),
+                         ('a"b', "'\"' (character 2) is refused: a quote"),
+                         ("a\\b", "'\\' (character 2) is refused: a backslash"),
+                         ("a$b", "'$' (character 2) is refused: special to the shell"),
+                         ("a;b", "';' (character 2) is refused: special to the shell"),
+                         ("a*b", "'*' (character 2) is refused: a glob"),
+                         ("a:b", "':' (character 2) is refused: Windows"),
+                         ("a\x01b", "byte 0x01 (at 2) is refused: a control character"),
+                         ("qwén", "byte 0xc3 (at 3) is refused: only ASCII"),
+                         ("../x", "'..' is refused"),
+                         ("/abs/tests/test_x.py", "not an absolute path"),
+                         ("tests/conftest.py", "not a test file: gpuci runs files named "
+                                               "test_*.py"),
+                         ("plugin_contracts/helper.py", "not a test file")):
+            with self.subTest(bad=bad):
+                r = self.new_test(bad, "--gpus", "1", ok=False)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("gpuci new-test: test name ", r.stderr)
+                self.assertIn(why, r.stderr)
+
+    def test_a_dotted_name_is_registered_and_planned(self):
+        r = self.new_test("qwen3.5_probe", "--gpus", "4", "--job", "e2e-test-ckpt")
+        self.assertIn("created tests/test_qwen3.5_probe.py (NUM_GPUS = 4", r.stdout)
+        self.assertIn("{'test_file': 'test_qwen3.5_probe.py', 'num_gpus': 4}", r.stdout)
+        self.assertIn("gpuci run --job e2e-test-ckpt --test test_qwen3.5_probe.py", r.stdout)
+        ast.parse(self.repo.read("tests/test_qwen3.5_probe.py"))
+        p = json.loads(self.repo.gpuci("plan", "--label", "run-ci-ckpt", "--json").stdout)
+        mine = [e["info"] for j in p["jobs"] if j["name"] == "e2e-test-ckpt"
+                for e in j["matrix"] if e["info"]["test_file"] == "test_qwen3.5_probe.py"]
+        self.assertEqual(mine, [{"num_gpus": 4, "test_file": "test_qwen3.5_probe.py"}])
+        self.assertEqual(self.repo.gpuci("render", "--check").returncode, 0)
+        lint = self.repo.gpuci("lint")
+        self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
+
+    def test_existing_file_by_a_dotted_path(self):
+        path = "tests/test_qwen2.5_0.5B_probe.py"
+        shutil.copy(self.repo.path("tests/test_qwen2p5_0p5B_short.py"), self.repo.path(path))
+        r = self.new_test(path, "--existing", "--job", "e2e-test-short")
+        self.assertNotIn("created", r.stdout)
+        self.assertIn("'test_file': 'test_qwen2.5_0.5B_probe.py', 'num_gpus': 4", r.stdout)
+        # The file is written already: the next step is to run it, and commit the rest.
+        self.assertIn("Next: run it here as CI would:\n  gpuci run --job e2e-test-short "
+                      "--test test_qwen2.5_0.5B_probe.py\nand commit " + TPL + " and " + WF,
+                      r.stdout)
+        p = json.loads(self.repo.gpuci("plan", "--label", "run-ci-short", "--json").stdout)
+        files = [e["info"]["test_file"] for j in p["jobs"] if j["name"] == "e2e-test-short"
+                 for e in j["matrix"]]
+        self.assertIn("test_qwen2.5_0.5B_probe.py", files)
+        r = self.new_test("tests/test_qwen2.5_0.5B_nope.py", "--existing", "--job",
+                          "e2e-test-short", ok=False)
+        self.assertIn("tests/test_qwen2.5_0.5B_nope.py does not exist", r.stderr)
 
     def test_args_and_quotes(self):
         args = "--msg it's  \"quoted\" \\n"
@@ -228,6 +291,20 @@ class NewTest(unittest.TestCase):
         r = self.new_test("b", "--gpus", "1", "--job", "e2e-test-precision")
         self.assertIn(f"note: {WF} was not current before", r.stdout)
         self.assertIn("timeout-minutes: 45", self.repo.read(WF))
+
+    def test_the_workflow_keeps_its_header(self):
+        rule = "#" * 80 + "\n"
+        py = rule + ("# This file is auto-generated from the .j2 file via "
+                     "generate_github_workflows.py. Do not edit manually.\n") + rule
+        text = self.repo.read(WF)
+        gpuci_header = text[:text.index(rule, 1) + len(rule)]
+        self.repo.write(WF, py + text[len(gpuci_header):])
+        r = self.new_test("kept", "--gpus", "1", "--job", "e2e-test-precision")
+        self.assertNotIn("note:", r.stdout)  # current before, with the Python header
+        after = self.repo.read(WF)
+        self.assertTrue(after.startswith(py), after[:300])
+        self.assertIn("test_kept.py", after)
+        self.assertEqual(self.repo.gpuci("render", "--check").returncode, 0)
 
     def test_dry_run(self):
         before = self.repo.snapshot()

@@ -181,6 +181,209 @@ class RenderTest(unittest.TestCase):
         self.assertTrue(self.read("pr-test.yml").endswith("# more"))
 
 
+# A repository in the shape of THUDM/slime and vllm-project/vime: a test
+# registry in `set` statements, one job per entry of a dict, and a workflow
+# written by their generate_github_workflows.py.
+SLIME_TEMPLATE = """<% set short_tests = [
+    {'test_file': 'test_qwen2.5_0.5B_short.py', 'num_gpus': 4},
+    {'test_file': 'test_glm4.7_30B_A3B_pd_mooncake.py', 'num_gpus': 8, 'use_deepep': '1'},
+] %>
+<% set jobs = {
+    'e2e-test-short': {'label': 'run-ci-short', 'tests': short_tests},
+    'e2e-test-ckpt': {
+      'label': 'run-ci-ckpt',
+      'tests': [
+        {'test_file': 'test_qwen3_4B_ckpt.py', 'test_args': '--async-save', 'num_gpus': 2},
+      ],
+    },
+} %>
+name: PR Test
+
+on:
+  pull_request:
+    types: [synchronize, labeled]
+
+jobs:
+<% for name, c in jobs.items() %>
+  << name >>:
+    if: contains(github.event.pull_request.labels.*.name, '<< c.label >>')
+    runs-on: self-hosted
+    strategy:
+      fail-fast: false
+      matrix:
+        info: << c.tests | tojson >>
+    steps:
+      - name: Execute
+        shell: bash
+        run: python3 tests/${{ matrix.info.test_file }} ${{ matrix.info.test_args }}
+<% endfor %>
+"""
+
+# Their generator, as both repositories have it (the loader's directory is
+# passed in instead of Path(__file__).parent).
+PY_GENERATOR = r'''
+import sys
+from pathlib import Path
+import jinja2
+
+workflows_dir = Path(sys.argv[1])
+env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(workflows_dir)),
+    block_start_string="<%",
+    block_end_string="%>",
+    variable_start_string="<<",
+    variable_end_string=">>",
+)
+for template_path in workflows_dir.glob("*.yml.j2"):
+    template = env.get_template(template_path.name)
+    content = template.render()
+    yaml_path = template_path.with_suffix("")
+    with open(yaml_path, "w") as f:
+        f.write(
+            "#" * 80
+            + "\n# This file is auto-generated from the .j2 file via generate_github_workflows.py. Do not edit manually.\n"
+            + "#" * 80
+            + "\n"
+        )
+        f.write(content)
+'''
+
+PY_HEADER = (RULE + "# This file is auto-generated from the .j2 file via "
+             "generate_github_workflows.py. Do not edit manually.\n" + RULE)
+
+
+class PythonGeneratedTest(unittest.TestCase):
+    """A workflow the Python generator wrote, then gpuci render on it."""
+
+    def setUp(self):
+        probe = subprocess.run(["/usr/bin/python3", "-c", "import jinja2"], capture_output=True)
+        if probe.returncode != 0:
+            self.skipTest("Debian's python3-jinja2 is not installed")
+        self.tmp = tempfile.TemporaryDirectory(prefix="gpuci-render-py-")
+        self.addCleanup(self.tmp.cleanup)
+        self.repo = self.tmp.name
+        self.wf = os.path.join(self.repo, ".github", "workflows")
+        os.makedirs(self.wf)
+        self.write("pr-test.yml.j2", SLIME_TEMPLATE)
+        self.python_generate()
+
+    def python_generate(self):
+        subprocess.run(["/usr/bin/python3", "-c", PY_GENERATOR, self.wf], check=True,
+                       capture_output=True)
+
+    def path(self, name="pr-test.yml"):
+        return os.path.join(self.wf, name)
+
+    def write(self, name, text):
+        with open(self.path(name), "w") as f:
+            f.write(text)
+
+    def read(self, name="pr-test.yml"):
+        with open(self.path(name)) as f:
+            return f.read()
+
+    def check(self, *args):
+        return gpuci("--check", *args, cwd=self.repo)
+
+    def git_apply(self, patch):
+        """Applies a patch (bytes, or text without CRs) with git apply."""
+        with open(os.path.join(self.repo, "fix.patch"), "wb") as f:
+            f.write(patch if isinstance(patch, bytes) else patch.encode())
+        a = subprocess.run(["git", "apply", "--unsafe-paths", "fix.patch"], cwd=self.repo,
+                           capture_output=True, text=True)
+        self.assertEqual(a.returncode, 0, a.stderr)
+
+    def test_the_fixture_is_what_the_python_generator_writes(self):
+        text = self.read()
+        self.assertTrue(text.startswith(PY_HEADER))
+        self.assertIn("test_glm4.7_30B_A3B_pd_mooncake.py", text)
+        self.assertEqual(text[len(PY_HEADER):], gpuci("--stdout", self.path("pr-test.yml.j2")).stdout)
+
+    def test_check_passes_and_render_leaves_the_file_byte_identical(self):
+        before = self.read()
+        r = self.check()
+        self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
+        mtime = os.stat(self.path()).st_mtime_ns
+        r = gpuci(cwd=self.repo)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("1 workflow already current", r.stderr)
+        self.assertEqual(self.read(), before)
+        self.assertEqual(os.stat(self.path()).st_mtime_ns, mtime)
+
+    def test_a_changed_body_is_caught_and_the_header_kept(self):
+        self.write("pr-test.yml.j2", SLIME_TEMPLATE.replace("self-hosted", "gpu-runner"))
+        r = self.check()
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("-    runs-on: self-hosted\n+    runs-on: gpu-runner\n", r.stdout)
+        self.assertNotIn("gpuci render. Do not edit", r.stdout)  # no hunk for the header
+        self.assertIn("pr-test.yml is stale\n", r.stderr)
+        self.git_apply(r.stdout)
+        self.python_generate()
+        expected = self.read()
+        self.assertEqual(self.check().returncode, 0)
+        # render writes what the Python generator writes, header and all.
+        self.write("pr-test.yml.j2", SLIME_TEMPLATE.replace("run-ci-ckpt", "run-ci-ckpt2"))
+        self.python_generate()
+        expected = self.read()
+        self.write("pr-test.yml", expected.replace("run-ci-ckpt2", "run-ci-ckpt"))
+        self.assertEqual(self.check().returncode, 1)
+        self.assertEqual(gpuci(cwd=self.repo).returncode, 0)
+        self.assertEqual(self.read(), expected)
+        # An edit by hand of the generated body is stale too.
+        self.write("pr-test.yml", expected + "# edited\n")
+        self.assertEqual(self.check().returncode, 1)
+
+    def test_header_text(self):
+        r = gpuci("--header", "Generated; edit pr-test.yml.j2 and run gpuci render.", cwd=self.repo)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        mine = RULE + "# Generated; edit pr-test.yml.j2 and run gpuci render.\n" + RULE
+        text = self.read()
+        self.assertTrue(text.startswith(mine), text[:300])
+        self.assertEqual(text[len(mine):], gpuci("--stdout", self.path("pr-test.yml.j2")).stdout)
+        self.assertEqual(self.check("--header", "Generated; edit pr-test.yml.j2 and run gpuci render.").returncode, 0)
+        self.assertEqual(self.check().returncode, 0)  # any header of the shape is kept
+        r = self.check("--header", "other")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("-# Generated; edit pr-test.yml.j2 and run gpuci render.\n+# other\n", r.stdout)
+        self.assertIn("run 'gpuci render --header 'other''", r.stderr)
+        self.git_apply(r.stdout)
+        self.assertEqual(self.check("--header", "other").returncode, 0)
+        # Usage errors.
+        for args in (["--header", "a\nb"], ["--stdout", self.path("pr-test.yml.j2"), "--header", "x"]):
+            r = gpuci(*args, cwd=self.repo)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertEqual(self.read().count(RULE), 2)
+
+    def test_a_new_file_gets_gpuci_header(self):
+        self.write("other.yml.j2", "x: << 1 + 1 >>\n")
+        r = self.check()
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("other.yml is missing", r.stderr)
+        self.assertIn("--- /dev/null\n", r.stdout)
+        self.assertEqual(gpuci(cwd=self.repo).returncode, 0)
+        self.assertEqual(self.read("other.yml"), HEADER + "x: 2")
+        self.assertTrue(self.read().startswith(PY_HEADER))
+        self.assertEqual(self.check().returncode, 0)
+
+    def test_a_file_without_the_header_shape_is_stale(self):
+        body = self.read()[len(PY_HEADER):]
+        for name, text in (("no header", body),
+                           ("79 #", "#" * 79 + "\n# x\n" + "#" * 79 + "\n" + body),
+                           ("CR LF", PY_HEADER.replace("\n", "\r\n") + body),
+                           ("two lines", RULE + "# x\n" + body)):
+            with self.subTest(name):
+                with open(self.path(), "w", newline="") as f:
+                    f.write(text)
+                # Bytes: text mode would read the patch's CR LF as LF.
+                r = subprocess.run([GPUCI, "render", "--check"], capture_output=True,
+                                   cwd=self.repo, timeout=30)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn(b"stale (no generated header)", r.stderr)
+                self.git_apply(r.stdout)
+                self.assertEqual(self.read(), HEADER + body)
+                self.assertEqual(self.check().returncode, 0)
+
+
 class ExampleTest(unittest.TestCase):
     ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     WF = os.path.join(ROOT, "examples", "repo", ".github", "workflows")

@@ -500,13 +500,11 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			continue;
 		if (pj->always)
 			continue; /* always on, left out */
-		const char *why = !pj->matrix_known ? pj->why : plan_job_not_run(pj);
-		if (why && !plan_job_detects(pj->job)) {
+		const char *cannot = !pj->matrix_known ? pj->why : plan_job_not_run(pj);
+		if (cannot && !plan_job_detects(pj->job))
 			strbuf_addf(&not_run, "  %-22s not run by gpuci run: %s\n", pj->job->id,
-			            why);
-			continue;
-		}
-		if (why)
+			            cannot);
+		if (cannot)
 			continue;
 		const char **variant = arena_alloc(&a, (pj->nentries + 1) * sizeof(*variant));
 		plan_entry_variants(pj->entries, pj->nentries, &a, variant);

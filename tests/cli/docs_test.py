@@ -12,6 +12,12 @@ COMP_WORDS and COMP_CWORD are set as bash sets them, _gpuci is called and
 COMPREPLY printed; the answers are compared with what gpuci itself says
 (help, --help, labels --json, the workflow's jobs).
 
+Set-up: `make demo`, `make demo-lock` and `make test` run tools/deps.sh once,
+before building, for the build's packages and their own together; deps.sh
+names everything missing in one apt-get line (checked against a fake dpkg
+database through DPKG_ADMINDIR), and the README's set-up names no package it
+does not install.
+
 Run: python3 tests/cli/docs_test.py build/gpuci
 """
 import json
@@ -407,6 +413,93 @@ class CompletionTest(unittest.TestCase):
         # --count's value is not the command.
         self.assertEqual(self.complete("lock", "--count", ""), [])
 
+
+DEPS = os.path.join(ROOT, "tools", "deps.sh")
+
+
+def fake_dpkg(tmp, installed):
+    """A dpkg database (for DPKG_ADMINDIR) in which only `installed` are installed."""
+    os.makedirs(os.path.join(tmp, "info"), exist_ok=True)
+    os.makedirs(os.path.join(tmp, "updates"), exist_ok=True)
+    with open(os.path.join(tmp, "status"), "w") as f:
+        for pkg in installed:
+            f.write(f"Package: {pkg}\nStatus: install ok installed\nVersion: 1\n"
+                    "Architecture: all\n\n")
+    return tmp
+
+
+class SetupTest(unittest.TestCase):
+    """The README's set-up: `make demo` and `make test` ask once, before building."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not shutil.which("make") or not shutil.which("dpkg-query"):
+            raise unittest.SkipTest("needs make and dpkg-query (Debian)")
+        cls.tmp = tempfile.mkdtemp(prefix="gpuci-setup-")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def needs(self, *groups):
+        r = subprocess.run([DEPS, "--list", *groups], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.split()
+
+    def deps_print(self, installed, *groups):
+        env = dict(os.environ, DPKG_ADMINDIR=fake_dpkg(
+            tempfile.mkdtemp(dir=self.tmp), installed))
+        return subprocess.run([DEPS, "--print", *groups], capture_output=True, text=True,
+                              timeout=60, env=env)
+
+    def test_each_target_checks_all_it_needs_before_building(self):
+        for target, group in (("demo", "demo"), ("demo-lock", "demo"), ("test", "test"),
+                              ("build", "build")):
+            with self.subTest(target=target):
+                r = subprocess.run(["make", "-n", "-s", "-C", ROOT, target], capture_output=True,
+                                   text=True, timeout=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                lines = [ln.strip() for ln in r.stdout.splitlines() if ln.strip()]
+                deps = [i for i, ln in enumerate(lines) if ln.startswith("tools/deps.sh")]
+                self.assertEqual(len(deps), 1, f"make {target} checks its needs once: {lines}")
+                self.assertEqual(lines[deps[0]].split()[1:], [group], lines)
+                first_build = next(i for i, ln in enumerate(lines) if ln.startswith("cmake"))
+                self.assertLess(deps[0], first_build, f"make {target}: {lines}")
+
+    def test_groups_add_to_the_build(self):
+        build = self.needs("build")
+        for group in ("demo", "test"):
+            self.assertEqual(self.needs(group)[:len(build)], build)
+            self.assertGreater(len(self.needs(group)), len(build), group)
+        self.assertIn("python3", self.needs("demo"))  # the example's tests are Python
+        both = self.needs("demo", "test")
+        self.assertEqual(len(both), len(set(both)))
+        self.assertEqual(set(both), set(self.needs("demo")) | set(self.needs("test")))
+
+    def test_one_apt_get_line_names_everything_missing(self):
+        for group in ("build", "demo", "test"):
+            want = self.needs(group)
+            for installed in ([], want[::2]):
+                with self.subTest(group=group, installed=len(installed)):
+                    r = self.deps_print(installed, group)
+                    self.assertEqual(r.returncode, 1, r.stderr)
+                    lines = [ln for ln in r.stderr.splitlines() if "apt-get install" in ln]
+                    self.assertEqual(len(lines), 1, r.stderr)
+                    named = lines[0].split("--no-install-recommends", 1)[1].split()
+                    self.assertEqual(named, [p for p in want if p not in installed])
+        r = self.deps_print(self.needs("demo", "test"), "demo", "test")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+
+    def test_the_readme_names_only_packages_the_set_up_installs(self):
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            readme = f.read()
+        setup = readme.split("\n## Set-up\n", 1)[1].split("\n## ", 1)[0]
+        # Every one-word `name` there but apt-get and gpuci's own is a package.
+        named = {n for n in re.findall(r"`([a-z0-9][a-z0-9.+-]*)`", setup)
+                 if n != "apt-get" and not n.startswith("gpuci")}
+        self.assertIn("python3", named)
+        self.assertEqual(named - set(self.needs("demo", "test")), set(),
+                         "README's set-up names packages tools/deps.sh does not install")
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:

@@ -18,6 +18,10 @@ names everything missing in one apt-get line (checked against a fake dpkg
 database through DPKG_ADMINDIR), and the README's set-up names no package it
 does not install.
 
+Demo: examples/demo.sh runs (in a temporary DEMO_DIR); every path it prints
+exists once it has ended, and the guess it explains is the one its first
+dry-run shows.
+
 Run: python3 tests/cli/docs_test.py build/gpuci
 """
 import json
@@ -500,6 +504,95 @@ class SetupTest(unittest.TestCase):
         self.assertIn("python3", named)
         self.assertEqual(named - set(self.needs("demo", "test")), set(),
                          "README's set-up names packages tools/deps.sh does not install")
+
+DEMO = os.path.join(ROOT, "examples", "demo.sh")
+DRY_LINE = re.compile(r"^\s+(\S+)\s+(.+?)\s+(\d+) GPUs?\s+~(.+)$")
+
+
+def seconds(text):
+    """Seconds of gpuci's human durations: '5 min 00 s', '2.2 s', '1 h 02 min'."""
+    total, units = 0.0, {"h": 3600, "min": 60, "s": 1}
+    for num, unit in re.findall(r"([\d.]+) (h|min|s)\b", text):
+        total += float(num) * units[unit]
+    return total
+
+
+class DemoTest(unittest.TestCase):
+    """examples/demo.sh (make demo): what it says at the end is true when it ends."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="gpuci-demo-test-")
+        cls.dir = os.path.join(cls.tmp, "demo")
+        env = dict(os.environ, GPUCI=GPUCI, DEMO_DIR=cls.dir, VIME_MINI_SECONDS="0.3",
+                   TMPDIR=cls.tmp)
+        env.pop("GITHUB_ACTIONS", None)
+        env.pop("GITHUB_STEP_SUMMARY", None)
+        cls.r = subprocess.run([DEMO], capture_output=True, text=True, timeout=120, env=env,
+                               cwd=cls.tmp)
+        cls.env = env
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_it_passes(self):
+        self.assertEqual(self.r.returncode, 0, self.r.stdout + self.r.stderr)
+
+    def test_every_path_it_prints_exists_when_it_has_ended(self):
+        paths = set(re.findall(r"(/\S+)", self.r.stdout))
+        logs = [p for p in paths if p.endswith(".log")]
+        self.assertGreaterEqual(len(logs), 2, self.r.stdout)
+        for p in sorted(paths):
+            if p.startswith(self.tmp):
+                with self.subTest(path=p):
+                    self.assertTrue(os.path.exists(p.rstrip(".,:;)")), p)
+        tail = self.r.stdout.rstrip("\n").splitlines()[-6:]
+        self.assertTrue(any(os.path.join(self.dir, "vime-mini", ".gpuci", "runs") in ln
+                            for ln in tail), tail)
+        self.assertTrue(any(ln.strip().endswith("history.db") for ln in tail), tail)
+
+    def dry_runs(self):
+        """[[(test, gpus, seconds)]] of each dry-run the demo shows."""
+        runs, cur = [], None
+        for line in self.r.stdout.splitlines():
+            if re.match(r"^\s+\d+ tests? on \d+ GPUs? \(", line):
+                cur = []
+                runs.append(cur)
+            elif cur is not None and (m := DRY_LINE.match(line)):
+                cur.append((m.group(2), int(m.group(3)), seconds(m.group(4))))
+            else:
+                cur = None
+        return runs
+
+    def test_the_guess_it_explains_is_the_one_shown_then_history_replaces_it(self):
+        m = re.search(r"guessed at (\d+) s x \(GPUs \+ (\d+)\)", self.r.stdout)
+        self.assertTrue(m, self.r.stdout)
+        per, plus = int(m.group(1)), int(m.group(2))
+        runs = self.dry_runs()
+        self.assertEqual(len(runs), 2, self.r.stdout)
+        before, after = runs
+        self.assertTrue(before)
+        self.assertEqual([t for t, _, _ in before], [t for t, _, _ in after])
+        for test, gpus, secs in before:
+            self.assertEqual(secs, per * (gpus + plus), test)
+        # After the run: the durations it measured (the tests train 0.3 s here).
+        table = self.r.stdout.split("\nSTATUS ", 1)[1].split("\n\n", 1)[0]
+        for test, gpus, secs in after:
+            self.assertLess(secs, 30, test)
+            self.assertIn(test, table)
+
+    def test_it_replaces_only_its_own_folder(self):
+        other = os.path.join(self.tmp, "not-a-demo")
+        os.makedirs(other)
+        keep = os.path.join(other, "keep")
+        open(keep, "w").close()
+        r = subprocess.run([DEMO], capture_output=True, text=True, timeout=60,
+                           env=dict(self.env, DEMO_DIR=other))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("is not a demo folder", r.stderr)
+        self.assertTrue(os.path.exists(keep))
+
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:

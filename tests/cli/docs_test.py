@@ -18,6 +18,9 @@ names everything missing in one apt-get line (checked against a fake dpkg
 database through DPKG_ADMINDIR), and the README's set-up names no package it
 does not install.
 
+References: every path of the repository, make target, gpuci command and
+option that README.md and examples/README.md name exists.
+
 Demo: examples/demo.sh runs (in a temporary DEMO_DIR); every path it prints
 exists once it has ended, and the guess it explains is the one its first
 dry-run shows.
@@ -592,6 +595,127 @@ class DemoTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("is not a demo folder", r.stderr)
         self.assertTrue(os.path.exists(keep))
+
+
+READMES = [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "examples", "README.md")]
+# Paths under these are the repository's own (tests/... and .github/... in a
+# README are mostly the user's repository: vime's tests/ci/gpu_lock_exec.py).
+OWN_PREFIXES = ("src/", "bench/", "examples/", "fuzz/", "doc/", "tools/", ".ci/", "completions/",
+                "tests/cli/", "tests/tpl/", "tests/py/", "tests/report/", "tests/harness/")
+STOP_TOKENS = {"--", "|", "||", "&&", ";", "#", ">", ">>", "2>&1", "<"}
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def code_spans(text):
+    """The code of a Markdown text: each line of its fenced blocks, each inline `span`."""
+    spans, fenced = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        if fenced:
+            spans.append(line.strip())
+        else:
+            spans += re.findall(r"`([^`]+)`", line)
+    return spans
+
+
+def gpuci_invocations(span):
+    """[(command, [words after it])] for each `gpuci CMD ...` in a line of code."""
+    words = span.replace('"', " ").split()
+    out = []
+    for i, w in enumerate(words):
+        if w not in ("gpuci", "$GPUCI", "build/gpuci") or i + 1 >= len(words):
+            continue
+        cmd = words[i + 1]
+        if not re.fullmatch(r"[a-z][a-z-]*", cmd):  # "gpuci lint: 2 findings", an output
+            continue
+        rest = []
+        for w2 in words[i + 2:]:
+            if w2 in STOP_TOKENS or w2.startswith("#"):
+                break
+            rest.append(w2)
+        out.append((cmd, rest))
+    return out
+
+
+def mentioned_paths(span):
+    """The words of a line of code that look like paths."""
+    for w in span.split():
+        w = w.strip("'\"(),;:").rstrip(".")
+        w = re.sub(r":\d+(:\d+)?$", "", w)
+        if "/" in w or re.fullmatch(r"[A-Za-z0-9_.-]+\.(md|sh|py|c|h|txt|xsd|j2)", w):
+            yield w
+
+
+class ReadmeReferencesTest(unittest.TestCase):
+    """README.md and examples/README.md name only what exists."""
+
+    @staticmethod
+    def exists(here, path):
+        """Under the README's folder or the root; for examples/README.md also a bare file
+        name anywhere below examples/, and a tests/ path in one of the examples."""
+        path = path.rstrip("/")
+        if os.path.exists(os.path.join(here, path)) or os.path.exists(os.path.join(ROOT, path)):
+            return True
+        if "/" not in path and here != ROOT:
+            return any(path in files or path in dirs for _, dirs, files in os.walk(here))
+        return here != ROOT and any(os.path.exists(os.path.join(here, ex, path))
+                                    for ex in os.listdir(here))
+
+    def test_every_path_of_the_repository_they_name_exists(self):
+        for readme in READMES:
+            here = os.path.dirname(readme)
+            for span in code_spans(read(readme)):
+                for path in mentioned_paths(span):
+                    if re.search(r"[*?<>{}\[\]$|]|RUN-ID|NAME", path) or path.startswith(
+                            ("build/", "/", "http")):
+                        continue
+                    own = path.startswith(OWN_PREFIXES) or (
+                        "/" not in path and path.endswith(".md")) or here != ROOT
+                    if not own:
+                        continue
+                    with self.subTest(readme=os.path.relpath(readme, ROOT), path=path):
+                        self.assertTrue(self.exists(here, path), f"{path} does not exist")
+
+    def test_every_make_target_they_name_exists(self):
+        targets = set(re.findall(r"(?m)^([a-z][\w-]*):", read(os.path.join(ROOT, "Makefile"))))
+        self.assertIn("demo", targets)
+        for readme in READMES:
+            for span in code_spans(read(readme)):
+                for m in re.finditer(r"(?:^|[\s(])make ([a-z][\w-]*)", span):
+                    with self.subTest(readme=os.path.relpath(readme, ROOT), span=span):
+                        self.assertIn(m.group(1), targets)
+
+    def test_every_gpuci_command_and_option_they_name_exists(self):
+        commands = help_commands()
+        options = {}
+        for readme in READMES:
+            seen = 0
+            for span in code_spans(read(readme)):
+                for cmd, rest in gpuci_invocations(span):
+                    seen += 1
+                    with self.subTest(readme=os.path.relpath(readme, ROOT), span=span):
+                        self.assertIn(cmd, commands)
+                        if cmd == "help":
+                            if rest and not rest[0].isupper():
+                                self.assertIn(rest[0], commands)
+                            continue
+                        key = (cmd, "status") if cmd == "lock" and rest[:1] == ["status"] \
+                            else (cmd,)
+                        if key not in options:
+                            opts = help_options(*key)
+                            options[key] = ({long for _, long, _ in opts} |
+                                            {"-" + short for short, _, _ in opts if short})
+                        for w in rest:
+                            if re.fullmatch(r"--[a-z][a-z-]*(=.*)?|-[A-Za-z]", w):
+                                self.assertIn(w.split("=", 1)[0], options[key],
+                                              f"gpuci {' '.join(key)} has no {w}")
+            self.assertGreater(seen, 0, readme)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,11 @@ names everything missing in one apt-get line (checked against a fake dpkg
 database through DPKG_ADMINDIR), and the README's set-up names no package it
 does not install.
 
+Tables: the README's label tables (and examples/vime-mini/README.md's) are
+`gpuci labels --markdown` on examples/vime-mini; the lint rules, the lock
+flags, the plan, new-test and lint examples and the render benchmark's
+template are what gpuci and the files say.
+
 References: every path of the repository, make target, gpuci command and
 option that README.md and examples/README.md name exists.
 
@@ -35,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import unittest
+
+from example_copy import ExampleCopy
 
 GPUCI = None
 MAN_DIR = None
@@ -716,6 +723,218 @@ class ReadmeReferencesTest(unittest.TestCase):
                                 self.assertIn(w.split("=", 1)[0], options[key],
                                               f"gpuci {' '.join(key)} has no {w}")
             self.assertGreater(seen, 0, readme)
+
+
+TABLE_READMES = [os.path.join(ROOT, "README.md"), os.path.join(EXAMPLE, "README.md")]
+
+
+def tables(text):
+    """[(first line's index, [lines])] of each Markdown table of text."""
+    out, lines = [], text.splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("|"):
+            j = i
+            while j < len(lines) and lines[j].startswith("|"):
+                j += 1
+            out.append((i, lines[i:j]))
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def cells(row):
+    return [c.strip() for c in row.strip().strip("|").split("|")]
+
+
+def fenced_blocks(text):
+    """[(info string, [lines])] of each fenced code block of text."""
+    out, cur, info = [], None, None
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if cur is None:
+                cur, info = [], line[3:].strip()
+            else:
+                out.append((info, cur))
+                cur = None
+        elif cur is not None:
+            cur.append(line)
+    return out
+
+
+def after_table(text, index, table):
+    """The first non-blank line after a table, or ''."""
+    rest = text.splitlines()[index + len(table):]
+    return next((ln for ln in rest if ln.strip()), "")
+
+
+class ReadmeTablesTest(unittest.TestCase):
+    """The READMEs' tables and examples of output are what gpuci prints on the example."""
+
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        r = gpuci("labels", "--markdown", cwd=EXAMPLE)
+        assert r.returncode == 0, r.stderr
+        out = r.stdout.rstrip("\n").splitlines()
+        cls.labels_table = [ln for ln in out if ln.startswith("|")]
+        cls.always = [ln for ln in out if ln.startswith("Always on")]
+        assert cls.labels_table and len(cls.always) == 1, r.stdout
+        cls.readme = read(os.path.join(ROOT, "README.md"))
+
+    def expected_labels(self):
+        return "\n".join(self.labels_table + ["", self.always[0]])
+
+    def test_the_ci_labels_table_is_gpuci_labels_markdown_on_the_example(self):
+        section = self.readme.split("\n## CI labels\n", 1)[1].split("\n## ", 1)[0]
+        self.assertIn("examples/vime-mini", section)
+        found = tables(section)
+        self.assertTrue(found, "no table under CI labels")
+        index, table = found[0]
+        got = "\n".join(table + ["", after_table(section, index, table)])
+        self.assertEqual(got, self.expected_labels(),
+                         "README's CI labels table is not what `gpuci labels --markdown` "
+                         "prints on examples/vime-mini; paste its output")
+
+    def test_every_label_table_is_the_examples(self):
+        seen = 0
+        for readme in TABLE_READMES:
+            text = read(readme)
+            for index, table in tables(text):
+                if cells(table[0])[:2] != ["Label", "Job"]:
+                    continue
+                seen += 1
+                with self.subTest(readme=os.path.relpath(readme, ROOT), line=index + 1):
+                    self.assertEqual(table, self.labels_table)
+                    following = after_table(text, index, table)
+                    if following.startswith("Always on"):
+                        self.assertEqual(following, self.always[0])
+        self.assertGreaterEqual(seen, 2)
+
+    def test_the_lint_rules_table_is_gpuci_lint_list_rules(self):
+        r = gpuci("lint", "--list-rules")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rules = [ln.split()[0] for ln in r.stdout.splitlines() if ln.strip()]
+        found = [t for _, t in tables(self.readme) if cells(t[0])[:2] == ["Rule", "Finds"]]
+        self.assertEqual(len(found), 1)
+        self.assertEqual([cells(row)[0].strip("`") for row in found[0][2:]], rules)
+
+    def test_the_lock_flags_table_is_gpuci_lock_help(self):
+        help_text = gpuci("lock", "--help").stdout.split("\nOptions:\n", 1)[1]
+        want = {long for _, long, _ in help_options("lock")} - {"--help"}
+        found = [t for _, t in tables(self.readme) if cells(t[0])[:2] == ["flag", "default"]]
+        self.assertEqual(len(found), 1)
+        flags = set()
+        for row in found[0][2:]:
+            flag, default = cells(row)[:2]
+            longs = re.findall(r"--[a-z][a-z-]*", flag)
+            self.assertEqual(len(longs), 1, row)
+            flags.add(longs[0])
+            if default:
+                line = next(ln for ln in help_text.splitlines()
+                            if re.search(re.escape(longs[0]) + r"(?![\w-])", ln))
+                self.assertRegex(line, r"\(default:? " + re.escape(default.strip("`")) + r"\)",
+                                 f"README: {longs[0]} defaults to {default}")
+        self.assertEqual(flags, want)
+
+    def test_the_plan_example_is_gpuci_plan_on_the_example(self):
+        blocks = [b for _, b in fenced_blocks(self.readme)
+                  if b and re.match(r"pull_request with labels? ", b[0])]
+        self.assertEqual(len(blocks), 1)
+        block = blocks[0]
+        labels = re.match(r"pull_request with labels? (.+?) \(", block[0]).group(1).split(", ")
+        args = [a for lb in labels for a in ("--label", lb)]
+        r = gpuci("plan", *args, cwd=EXAMPLE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        shown = block[:-1] if block[-1].strip() == "..." else block
+        self.assertEqual(shown, r.stdout.splitlines()[:len(shown)],
+                         f"README's plan example is not `gpuci plan {' '.join(args)}` on "
+                         "examples/vime-mini")
+
+    def test_the_new_test_example_is_what_new_test_prints_on_the_example(self):
+        blocks = fenced_blocks(self.readme)
+        i = next(k for k, (info, b) in enumerate(blocks)
+                 if info == "sh" and len(b) == 1 and b[0].startswith("gpuci new-test "))
+        cmd, shown = blocks[i][1][0].split()[1:], blocks[i + 1][1]
+        repo = ExampleCopy(GPUCI)
+        try:
+            r = repo.gpuci(*cmd)
+        finally:
+            repo.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = r.stdout.split("\n\n", 1)[0].splitlines()
+        self.assertEqual(shown, got, "README's new-test example is not what `gpuci "
+                         f"{' '.join(cmd)}` prints on examples/vime-mini")
+
+    def test_the_lint_example_is_what_lint_prints_on_the_example_so_broken(self):
+        block = next(b for _, b in fenced_blocks(self.readme) if b and b[0] == "$ gpuci lint")
+        findings = [ln for ln in block[1:] if not ln.startswith("gpuci lint: ")]
+        summary = [ln for ln in block[1:] if ln.startswith("gpuci lint: ")]
+        repo = ExampleCopy(GPUCI)
+        try:
+            # Break a copy of the example the way the findings say.
+            for ln in findings:
+                m = re.match(r"(\S+\.j2):(\d+): (\S+) \(job \S+\) has num_gpus (\d+) but", ln)
+                if m:
+                    lines = repo.read(m.group(1)).split("\n")
+                    at = int(m.group(2)) - 1
+                    self.assertIn(m.group(3), lines[at], f"README's lint example: {ln}")
+                    lines[at] = re.sub(r"('num_gpus': )\d+", r"\g<1>" + m.group(4), lines[at])
+                    repo.write(m.group(1), "\n".join(lines))
+                    self.assertEqual(repo.gpuci("render").returncode, 0)
+                    continue
+                m = re.match(r"(tests/\S+\.py): in no job ", ln)
+                self.assertTrue(m, f"README's lint example: a finding this test cannot make: {ln}")
+                model = sorted(f for f in os.listdir(repo.path("tests"))
+                               if f.startswith("test_") and f.endswith(".py"))[0]
+                repo.write(m.group(1), repo.read(os.path.join("tests", model)))
+            r = repo.gpuci("lint")
+        finally:
+            repo.close()
+        self.assertEqual(r.returncode, 1 if findings else 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines(), findings)
+        self.assertEqual(r.stderr.splitlines(), summary)
+
+    def test_every_label_and_job_they_name_is_the_examples(self):
+        def names(example):
+            r = gpuci("labels", "--json", cwd=example)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            labels = {e["label"] for e in json.loads(r.stdout)["labels"]}
+            r = gpuci("plan", "--json", "--event", "workflow_dispatch", cwd=example)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            plan = json.loads(r.stdout)
+            jobs = {j["name"] for key in ("jobs", "skipped", "undetermined")
+                    for j in plan.get(key, [])}
+            return labels, jobs
+
+        labels, jobs = names(EXAMPLE)
+        other = names(os.path.join(ROOT, "examples", "repo"))
+        for readme, (want_labels, want_jobs) in (
+                (os.path.join(ROOT, "README.md"), (labels, jobs)),
+                (os.path.join(ROOT, "examples", "README.md"),
+                 (labels | other[0], jobs | other[1]))):
+            text = read(readme)
+            named_labels = set(re.findall(r"\brun-ci-[a-z0-9-]*[a-z0-9]", text))
+            named_jobs = set(re.findall(r"\b(?:e2e-test|detect)-[a-z0-9-]*[a-z0-9]", text))
+            with self.subTest(readme=os.path.relpath(readme, ROOT)):
+                self.assertEqual(named_labels - want_labels, set(), "labels the example lacks")
+                self.assertEqual(named_jobs - want_jobs, set(), "jobs the example lacks")
+
+    def test_the_render_benchmark_names_the_template_it_measures(self):
+        row = next(ln for _, t in tables(self.readme) for ln in t
+                   if "pr-test.yml.j2" in ln and "KB" in ln)
+        m = re.search(r"`(examples/[^`]+\.j2)` \((\d+) KB, (\d+) lines\)", row)
+        self.assertTrue(m, row)
+        with open(os.path.join(ROOT, m.group(1)), "rb") as f:
+            data = f.read()
+        self.assertEqual(round(len(data) / 1024), int(m.group(2)), row)
+        self.assertEqual(data.count(b"\n"), int(m.group(3)), row)
+        with open(os.path.join(ROOT, "bench", "render", "bench.py"), encoding="utf-8") as f:
+            bench = f.read()
+        example = os.path.dirname(os.path.dirname(os.path.dirname(m.group(1))))
+        self.assertIn(f'"{example.split("/")[1]}"', bench, "bench/render measures another file")
 
 
 if __name__ == "__main__":

@@ -394,7 +394,7 @@ class LockTest(unittest.TestCase):
 
         That user must reach the binary and the lock files: under a 0700 folder
         (a clone in /root) it cannot reach build/gpuci, so the binary (it needs
-        only libc; the libraries it loads are the system's) is copied into a
+        only system libraries, libasan's too) is copied into a
         folder of its own, 0755 up to a temporary folder of the system's, and
         the lock files go next to it in a sticky 1777 folder, like /dev/shm.
         """

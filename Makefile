@@ -1,15 +1,16 @@
 # A thin front door over CMake. The README's two set-up commands:
 #   make demo   build, then gpuci run --label run-ci-short on the example (8 simulated GPUs)
 #   make test   build, then the whole test suite (unit + end-to-end)
-# Both install what is missing first (as root via apt-get; otherwise they
-# print the apt-get line to run).
+# Both first check everything they need, the build's packages and their own
+# at once, before building: as root they install what is missing via
+# apt-get; otherwise they print the one apt-get line to run (tools/deps.sh).
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all build deps test-deps demo demo-lock test test-sanitize check bench format tidy clean
+.PHONY: all build deps test-deps demo-deps demo demo-lock test test-sanitize check bench format tidy clean
 
 all: build
 
@@ -19,17 +20,26 @@ deps:
 test-deps:
 	@tools/deps.sh test
 
-build: deps
+demo-deps:
+	@tools/deps.sh demo
+
+# build/gpuci without the tests; the demos check their own needs with the
+# build's first, so a missing python3 is asked for before the build, not after.
+define build_gpuci
 	cmake -S . -B $(BUILD) -DGPUCI_TESTS=OFF
 	cmake --build $(BUILD) -j$(JOBS)
+endef
 
-demo: build
-	@tools/deps.sh demo
+build: deps
+	$(build_gpuci)
+
+demo: demo-deps
+	$(build_gpuci)
 	examples/demo.sh
 
 # Several CI jobs competing for 8 simulated GPUs through gpuci lock.
-demo-lock: build
-	@tools/deps.sh demo
+demo-lock: demo-deps
+	$(build_gpuci)
 	examples/demo-lock.sh
 
 test: test-deps

@@ -7,7 +7,10 @@ GPUCI=${GPUCI:-$(cd "$(dirname "$0")/.." && pwd)/build/gpuci}
 REPO=$(cd "$(dirname "$0")/repo" && pwd)
 LOCKS=$(mktemp -d "${TMPDIR:-/tmp}/gpuci-demo.XXXXXX")
 trap 'rm -rf "$LOCKS"' EXIT
-export GPUCI_TOTAL_GPUS=8 # a simulated machine; real GPUs are found through NVML
+# A simulated machine of 8 GPUs, given on the command line: GPUCI_TOTAL_GPUS
+# counts only where NVML and /proc/driver/nvidia/gpus find no GPU, so on a GPU
+# machine it would be the real count.
+TOTAL=8
 PATTERN="$LOCKS/gpu_{gpu_id}.lock"
 PY=$(command -v python || command -v python3)
 
@@ -17,14 +20,14 @@ job() { # job NAME TEST: what a CI runner's Execute step does, under gpuci lock
 	local test=$1 n
 	n=$(num_gpus "$REPO/tests/$test")
 	echo "$(date +%T.%3N) queue   $test wants $n GPU(s)"
-	(cd "$REPO" && "$GPUCI" lock --count "$n" --lock-path-pattern "$PATTERN" -- \
+	(cd "$REPO" && "$GPUCI" lock --count "$n" --total-gpus "$TOTAL" --lock-path-pattern "$PATTERN" -- \
 		"$PY" "tests/$test") 2>&1 | sed "s/^/$(printf '%-32s' "$test") | /"
 	echo "$(date +%T.%3N) done    $test"
 }
 
 status() {
 	echo "---------------- gpuci lock status ----------------"
-	"$GPUCI" lock status --lock-path-pattern "$PATTERN"
+	"$GPUCI" lock status --total-gpus "$TOTAL" --lock-path-pattern "$PATTERN"
 	echo "---------------------------------------------------"
 }
 

@@ -2,12 +2,27 @@
 # The main job on the bundled example: `gpuci run --label run-ci-short` on
 # examples/vime-mini with 8 simulated GPUs, as CI would run that label's
 # suite, after showing what the label runs. See examples/README.md.
+#
+# It works in a copy of the example, DEMO_DIR (default build/demo, replaced
+# on each run), and leaves it there: the run's logs and history stay where
+# the demo says they are.
 set -euo pipefail
 
-GPUCI=${GPUCI:-$(cd "$(dirname "$0")/.." && pwd)/build/gpuci}
-EXAMPLE=$(cd "$(dirname "$0")/vime-mini" && pwd)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpuci-demo.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+GPUCI=${GPUCI:-$ROOT/build/gpuci}
+EXAMPLE=$ROOT/examples/vime-mini
+WORK=${DEMO_DIR:-$ROOT/build/demo}
+MARK=.gpuci-demo # only a folder with this file in it is ever removed
+if [ -e "$WORK" ]; then
+	if [ ! -e "$WORK/$MARK" ]; then
+		echo "demo.sh: $WORK exists and is not a demo folder; set DEMO_DIR elsewhere" >&2
+		exit 1
+	fi
+	rm -rf "$WORK"
+fi
+mkdir -p "$WORK"
+WORK=$(cd "$WORK" && pwd)
+: >"$WORK/$MARK"
 # A copy, so logs and history (.gpuci/) stay out of the source tree; lock
 # files of its own, so a real machine's GPUs are not touched.
 cp -r "$EXAMPLE" "$WORK/vime-mini"
@@ -26,6 +41,8 @@ echo "2. Its PR labels, found by evaluating each job's if: (gpuci labels):"
 "$GPUCI" labels | sed 's/^/   /'
 echo
 echo "3. What run-ci-short runs, and how long it should take (gpuci run --dry-run):"
+echo "   Nothing has run here yet, so each test is guessed at 60 s x (GPUs + 1); the run"
+echo "   in step 4 records real durations, and estimates are their medians from then on."
 "$GPUCI" run --label run-ci-short --gpus 8 --dry-run | sed 's/^/   /'
 echo
 echo "4. gpuci run --label run-ci-short --gpus 8: the suite, packed onto the GPUs"
@@ -35,4 +52,14 @@ echo
 echo "Each test checked that CUDA_VISIBLE_DEVICES named exactly its NUM_GPUS GPUs and"
 echo "that no other running test held them (examples/vime-mini/tests/ci/gpu_record.py):"
 python3 tests/ci/gpu_record.py check "$VIME_MINI_RECORD" | sed 's/^/   /'
+echo
+echo "5. The same dry-run again, now that the history (.gpuci/history.db) has the durations"
+echo "   step 4 measured:"
+"$GPUCI" run --label run-ci-short --gpus 8 --dry-run | sed 's/^/   /'
+echo
+runs=(.gpuci/runs/*/)
+echo "Kept until the next demo replaces $WORK: this run's logs in"
+echo "   $WORK/vime-mini/${runs[0]}"
+echo "and its history (cd $WORK/vime-mini && $GPUCI history) in"
+echo "   $WORK/vime-mini/.gpuci/history.db"
 echo "More: gpuci run --help, gpuci new-test --help, examples/demo-lock.sh (gpuci lock)."

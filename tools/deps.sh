@@ -1,23 +1,68 @@
 #!/usr/bin/env bash
-# Installs what building and testing gpuci needs, when it is missing.
-# As root it runs apt-get; otherwise it prints the exact apt-get line to run.
-# Usage: tools/deps.sh [build|test|demo]   (test: what the suite needs; demo: python3)
+# Installs what building gpuci, its test suite and its demo need, when it is
+# missing: everything a target needs is checked at once, before anything is
+# built, so a machine is set up in one step. As root it runs apt-get;
+# otherwise it prints the one apt-get line to run and exits 1.
+#
+# Usage: tools/deps.sh [--print] [--list] [build] [test] [demo]
+#   build  what building gpuci needs (the default)
+#   test   build + what the test suite needs (make test)
+#   demo   build + what the demo's example tests need (make demo, make demo-lock)
+#   --print  never install: print the apt-get line for what is missing (exit 1 if any)
+#   --list   print the packages the groups need, one a line, and exit
+# DPKG_ADMINDIR (dpkg-query's own variable) points the check at another
+# package database; the test suite uses it.
 set -euo pipefail
 
-want=(cmake make gcc pkg-config libc6-dev libyaml-dev libgit2-dev libsqlite3-dev scdoc)
-[ "${1:-build}" = test ] && want+=(libcmocka-dev python3 python3-jinja2 git libxml2-utils)
-[ "${1:-build}" = demo ] && want+=(python3) # the example's tests are Python
+build=(cmake make gcc pkg-config libc6-dev libyaml-dev libgit2-dev libsqlite3-dev scdoc)
+test=(libcmocka-dev python3 python3-jinja2 git libxml2-utils)
+demo=(python3) # the example's tests are Python
+
+usage() {
+	echo "usage: tools/deps.sh [--print] [--list] [build] [test] [demo]" >&2
+	exit 2
+}
+
+print_only=0 list=0 groups=()
+for arg in "$@"; do
+	case $arg in
+	--print) print_only=1 ;;
+	--list) list=1 ;;
+	build | test | demo) groups+=("$arg") ;;
+	*) usage ;;
+	esac
+done
+[ ${#groups[@]} -eq 0 ] && groups=(build)
+
+want=("${build[@]}")
+for group in "${groups[@]}"; do
+	case $group in
+	test) want+=("${test[@]}") ;;
+	demo) want+=("${demo[@]}") ;;
+	esac
+done
+declare -A seen=()
+pkgs=()
+for pkg in "${want[@]}"; do
+	[ -n "${seen[$pkg]:-}" ] && continue
+	seen[$pkg]=1
+	pkgs+=("$pkg")
+done
+if [ "$list" = 1 ]; then
+	printf '%s\n' "${pkgs[@]}"
+	exit 0
+fi
 
 missing=()
-for pkg in "${want[@]}"; do
+for pkg in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
 		missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 line="apt-get install -y --no-install-recommends ${missing[*]}"
-if [ "$(id -u)" -ne 0 ]; then
-	echo "gpuci needs: ${missing[*]}" >&2
+if [ "$print_only" = 1 ] || [ "$(id -u)" -ne 0 ]; then
+	echo "gpuci (${groups[*]}) needs: ${missing[*]}" >&2
 	echo "Run as root:  apt-get update && $line" >&2
 	exit 1
 fi

@@ -6,6 +6,8 @@ Run: python3 tests/cli/lock_test.py build/gpuci
 import fcntl
 import json
 import os
+import pwd
+import shutil
 import signal
 import subprocess
 import sys
@@ -387,27 +389,68 @@ class LockTest(unittest.TestCase):
 
     # -- a shared machine ----------------------------------------------------
 
-    @unittest.skipUnless(os.geteuid() == 0, "needs root to act as a second user")
+    def other_user_setup(self, name="nobody"):
+        """(run-as keywords, gpuci, lock pattern) for a second user, or skip saying why.
+
+        That user must reach the binary and the lock files: under a 0700 folder
+        (a clone in /root) it cannot reach build/gpuci, so the binary (it needs
+        only system libraries, libasan's too) is copied into a
+        folder of its own, 0755 up to a temporary folder of the system's, and
+        the lock files go next to it in a sticky 1777 folder, like /dev/shm.
+        """
+        if os.geteuid() != 0:
+            self.skipTest("needs root to act as a second user")
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            self.skipTest(f"no user {name!r} to act as a second user")
+        # The user's own groups only: root's supplementary groups would let it
+        # into folders it could not enter on its own.
+        as_user = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+        tried = []
+        for base in dict.fromkeys([tempfile.gettempdir(), "/tmp"]):
+            top = tempfile.mkdtemp(prefix="gpuci-e2e-user-", dir=base)
+            self.addCleanup(shutil.rmtree, top, ignore_errors=True)
+            os.chmod(top, 0o755)
+            os.mkdir(os.path.join(top, "bin"), 0o755)
+            binary = os.path.join(top, "bin", "gpuci")
+            shutil.copy(GPUCI, binary)
+            os.chmod(binary, 0o755)
+            locks = os.path.join(top, "locks")
+            os.mkdir(locks)
+            os.chmod(locks, 0o1777)
+            # Can the user run the copy and write in the lock folder? (/bin/sh:
+            # the test's own Python may sit where the user cannot reach.)
+            probe = subprocess.run(["/bin/sh", "-c", 'test -x "$1" && test -w "$2" && test -x "$2"',
+                                    "sh", binary, locks], cwd="/", **as_user)
+            if probe.returncode == 0:
+                return as_user, binary, os.path.join(locks, "gpu_{gpu_id}.lock")
+            tried.append(top)
+        self.skipTest(f"user {name!r} cannot run a copy of gpuci nor write lock files "
+                      f"in {' or '.join(tried)} (a folder above it is closed to that user)")
+
     def test_another_user_shares_the_files_of_the_first(self):
-        os.chmod(self.dir, 0o1777)  # like /dev/shm
+        as_user, binary, self.pattern = self.other_user_setup()
         # Lock files made by the Python script under umask 022: read-only to others.
         for gpu in range(4):
             with open(self.path(gpu), "a"):
                 os.chmod(self.path(gpu), 0o644)
         self.assertEqual(self.run_lock("-q", "--count", "1", "--", "true").returncode, 0)
 
-        def as_nobody():
-            os.setgid(65534)
-            os.setuid(65534)
+        def other_args(*extra):
+            return [binary, *self.args(*extra)[1:]]
 
-        holder = subprocess.Popen(self.args("-q", "--count", "3", "--", "sleep", "30"),
-                                  preexec_fn=as_nobody, stderr=subprocess.PIPE, text=True)
+        holder = subprocess.Popen(other_args("-q", "--count", "3", "--", "sleep", "30"),
+                                  cwd="/", stderr=subprocess.PIPE, text=True, **as_user)
         self.procs.append(holder)
-        self.assertTrue(wait_until(lambda: not self.gpu_free(2)), holder.stderr)
+        if not wait_until(lambda: not self.gpu_free(2) or holder.poll() is not None):
+            self.fail("the second user's gpuci never took GPU 2")
+        if holder.poll() is not None:
+            self.fail(f"the second user's gpuci ended: {holder.stderr.read()}")
         gpus = self.status()["gpus"]
         self.assertEqual([g["pid"] for g in gpus[:3]], [holder.pid] * 3)
-        w = subprocess.run(self.args("--count", "2", "--timeout", "0.3", "--", "true"),
-                           preexec_fn=as_nobody, capture_output=True, text=True)
+        w = subprocess.run(other_args("--count", "2", "--timeout", "0.3", "--", "true"),
+                           cwd="/", capture_output=True, text=True, **as_user)
         self.assertEqual(w.returncode, 75, w.stderr)
         self.assertNotIn("warning", w.stderr)  # the queue was usable by the second user
 

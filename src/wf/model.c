@@ -292,6 +292,22 @@ static int order_jobs(struct wf *w, struct diag *d)
 	return rc;
 }
 
+int wf_parse_yaml(const char *text, size_t len, const char *name, struct wf **out, struct diag *d)
+{
+	struct wf *w = xcalloc(1, sizeof(*w));
+	w->name = arena_strndup(&w->arena, name, strlen(name));
+	*out = NULL;
+	if (load_tree(w, text, len, d) < 0) {
+		if (d->loc.file == w->name || d->loc.line)
+			d->loc.file = name;
+		wf_free(w);
+		return -1;
+	}
+	w->order = arena_alloc(&w->arena, sizeof(*w->order));
+	*out = w;
+	return 0;
+}
+
 int wf_parse(const char *text, size_t len, const char *name, struct wf **out, struct diag *d)
 {
 	struct wf *w = xcalloc(1, sizeof(*w));

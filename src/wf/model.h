@@ -55,6 +55,11 @@ struct wf;
 int wf_load(const char *path, struct wf **out, struct diag *d);
 /* The same from text; name is the file name errors carry (kept, not copied). */
 int wf_parse(const char *text, size_t len, const char *name, struct wf **out, struct diag *d);
+/*
+ * Any YAML file (a tool's settings, say) as placed nodes, read as
+ * workflows are: wf_root() is its top node, and it has no jobs.
+ */
+int wf_parse_yaml(const char *text, size_t len, const char *name, struct wf **out, struct diag *d);
 void wf_free(struct wf *w);
 
 const char *wf_name(const struct wf *w); /* the file */

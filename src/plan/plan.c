@@ -193,7 +193,7 @@ static int make_contexts(const struct wf *w, const struct plan_opts *o, struct a
 	put(a, github, "actor", value_undef("who triggered the run (github.actor)"));
 	put(a, github, "triggering_actor", value_undef("who triggered the run"));
 	put(a, github, "sha", value_str_static("0000000000000000000000000000000000000000"));
-	put(a, github, "run_id", value_str_static("1"));
+	put(a, github, "run_id", str_of(a, o->run_id ? o->run_id : "1"));
 	put(a, github, "run_number", value_str_static("1"));
 	put(a, github, "run_attempt", value_str_static("1"));
 	put(a, github, "server_url", value_str_static("https://github.com"));
@@ -490,6 +490,21 @@ static int job_outputs(struct plan *p, const struct wf_job *j, const struct plan
 		put(a, *out, k->s, val);
 	}
 	return 0;
+}
+
+bool plan_job_detect_opts(const struct wf_job *j, struct arena *a, struct changed_opts *o)
+{
+	bool legacy = false;
+	const struct wf_step *det = detect_step(j, &legacy);
+	struct changed_opts none = {0};
+	if (!det)
+		return false;
+	detect_options(a, wf_str(det->run), legacy, &none, o);
+	if (!o->npatterns) {
+		o->patterns = changed_default_patterns;
+		o->npatterns = changed_default_npatterns;
+	}
+	return true;
 }
 
 bool plan_job_detects(const struct wf_job *j)

@@ -38,6 +38,7 @@ struct plan_opts {
 	const char *added;
 	/* Mark the jobs a pull_request without labels runs too (plan_job.always). */
 	bool mark_always;
+	const char *run_id;        /* github.run_id; NULL: "1" (tell runs apart when comparing) */
 	const char *const *inputs; /* "KEY=VALUE" for workflow_dispatch */
 	size_t ninputs;
 	bool changed;                     /* compute change-detection outputs */
@@ -98,6 +99,14 @@ bool plan_test_path(const char *test_file, struct strbuf *out, struct strbuf *wh
  * matrix"; NULL when it runs its entries (or its matrix is not known yet).
  */
 const char *plan_job_not_run(const struct plan_job *pj);
+
+/*
+ * The change detection a detect job's step asks for, read off its script
+ * (the patterns of its `gpuci changed` or old `git diff` line, the defaults
+ * when it names none, and whether they have git's meaning): false when the
+ * job detects nothing. Strings live in a.
+ */
+bool plan_job_detect_opts(const struct wf_job *j, struct arena *a, struct changed_opts *o);
 
 /* Whether a job detects changed tests (a step runs `gpuci changed`, or the old grep). */
 bool plan_job_detects(const struct wf_job *j);

@@ -6,9 +6,16 @@
  * workflow hazards (untrusted values pasted into scripts; label events
  * cancelling each other's runs).
  *
- * Each finding has a stable rule name (lint_rules) and a place: the
- * template line of a matrix entry when the workflow has a template that
- * spells it, else the workflow's line, or the test file's.
+ * Each finding has a stable rule name (lint_rules), a severity (error: CI
+ * runs nothing, the wrong thing, or something unsafe; warning: it works,
+ * but not as it should) and a place: the template's line when the workflow
+ * is generated from one (a matrix entry, or any line of the workflow when
+ * it is current), else the workflow's line, or the test file's.
+ *
+ * A repository turns rules off or changes their severity in
+ * .github/gpuci.yml (lint: disable, ignore, severity, prepare-execute), and
+ * a file with a `# gpuci: disable=RULE[,RULE]` comment: on a line of its
+ * own for the whole file, at the end of a line for that line.
  */
 #ifndef GPUCI_LINT_LINT_H
 #define GPUCI_LINT_LINT_H
@@ -19,12 +26,18 @@
 #include "base/arena.h"
 #include "base/diag.h"
 
+enum lint_severity { LINT_ERROR, LINT_WARNING };
+
+/* "error", "warning". */
+const char *lint_severity_name(enum lint_severity s);
+
 struct lint_rule {
 	const char *name;
-	const char *summary; /* one line */
+	const char *summary;         /* one line */
+	enum lint_severity severity; /* of its findings, unless one says otherwise */
 };
 
-/* Every rule, in the order lint runs them; ends with {NULL, NULL}. */
+/* Every rule, in the order lint runs them; ends with {NULL}. */
 extern const struct lint_rule lint_rules[];
 const struct lint_rule *lint_rule_find(const char *name);
 
@@ -41,6 +54,7 @@ struct lint_finding {
 	unsigned line;    /* 0: the whole file */
 	unsigned col;     /* 0: the whole line */
 	const char *rule;
+	enum lint_severity severity;
 	const char *message; /* one line */
 };
 
@@ -50,11 +64,14 @@ struct lint_report {
 	struct lint_finding *findings; /* by file, then line, then rule */
 	size_t nfiles;                 /* test files read */
 	size_t nentries;               /* matrix entries checked */
+	size_t nerrors, nwarnings;     /* findings of each severity */
+	const char *config;            /* the .github/gpuci.yml read, or NULL */
 };
 
 /*
- * Runs the checks. A workflow that cannot be read or parsed is a failure
- * (DIAG_INPUT with its place), not a finding; a template that fails to
+ * Runs the checks. A workflow or a .github/gpuci.yml that cannot be read or
+ * parsed, or names a rule that does not exist, is a failure (DIAG_INPUT
+ * with its place), not a finding; a template that fails to
  * render, a test file Python could not import, are findings. Release r
  * with lint_report_release, also after a failure.
  */

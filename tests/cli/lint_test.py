@@ -18,7 +18,8 @@ from example_copy import ExampleCopy, run
 GPUCI = None
 WF = ".github/workflows/pr-test.yml"
 TPL = WF + ".j2"
-RULES = ["missing-test-file", "gpu-count-mismatch", "unregistered-test", "stale-unregistered",
+RULES = ["missing-test-file", "gpu-count-mismatch", "unregistered-test", "unreached-test",
+         "stale-unregistered",
          "test-pattern", "cpu-test", "one-job-per-label", "unreachable-job", "stale-workflow",
          "duplicate-entry", "script-injection", "cancel-on-label"]
 
@@ -43,8 +44,12 @@ class Repo(ExampleCopy):
         if r.returncode not in (0, 1):
             raise AssertionError(f"gpuci lint exited {r.returncode}: {r.stderr}")
         out = json.loads(r.stdout)
-        if (r.returncode == 1) != bool(out["findings"]):
+        errors = [f for f in out["findings"] if f["severity"] == "error"]
+        strict = "--strict" in args
+        if (r.returncode == 1) != bool(out["findings"] if strict else errors):
             raise AssertionError(f"exit {r.returncode} with findings {out['findings']}")
+        if out["errors"] != len(errors) or out["warnings"] != len(out["findings"]) - len(errors):
+            raise AssertionError(f"counts {out['errors']}/{out['warnings']}: {out['findings']}")
         return out["findings"]
 
 
@@ -88,8 +93,9 @@ class Whole(LintTestCase):
         r = gpuci("lint", cwd=self.repo.dir)
         self.assertEqual(r.returncode, 1)
         line = self.repo.line_of(TPL, "'test_glm4_9B.py', 'num_gpus': 4")
-        self.assertRegex(r.stdout, rf"^{re.escape(TPL)}:{line}: .* \[gpu-count-mismatch\]\n")
-        self.assertIn("1 finding (1 gpu-count-mismatch)", r.stderr)
+        self.assertRegex(r.stdout,
+                         rf"^{re.escape(TPL)}:{line}: error: .* \[gpu-count-mismatch\]\n")
+        self.assertIn("1 error, 0 warnings (1 gpu-count-mismatch)", r.stderr)
         # Under GitHub Actions, also an annotation on that line.
         env = dict(os.environ, GITHUB_ACTIONS="true")
         r = run([GPUCI, "lint"], self.repo.dir, env=env)
@@ -256,13 +262,14 @@ class Files(LintTestCase):
                           "    {'test_file': 'plugin_contracts/test_plugin_reward_contracts.py',"
                           " 'num_gpus': 0},\n")
         self.repo.render()
-        lines = self.repo.read(WF).split("\n")
-        job = lines.index("  e2e-test-megatron:")
-        lock = next(i + 1 for i in range(job, len(lines))
-                    if 'gpuci lock --count "$TEST_GPUS"' in lines[i])
-        self.assert_one("cpu-test", TPL,
-                        self.repo.line_of(TPL, "'plugin_contracts/test_plugin_reward"),
-                        "always takes a GPU lease", f"{WF}:{lock}", "e2e-test-megatron")
+        f = self.assert_one("cpu-test", TPL,
+                            self.repo.line_of(TPL, "'plugin_contracts/test_plugin_reward"),
+                            "always takes a GPU lease", "e2e-test-megatron")
+        # The lock it names is the template's line that writes it (the workflow is current).
+        where = re.search(rf"\({re.escape(TPL)}:(\d+)\)", f["message"])
+        self.assertTrue(where, f["message"])
+        line = self.repo.read(TPL).split("\n")[int(where.group(1)) - 1]
+        self.assertIn('gpuci lock --count "$TEST_GPUS"', line)
 
     def test_cpu_test_in_a_job_whose_lock_is_guarded(self):
         self.repo.replace(TPL, "    {'test_file': 'test_mimo_7B_mtp.py', 'num_gpus': 8},\n",
@@ -281,9 +288,9 @@ class Workflow(LintTestCase):
         self.repo.render()
         got = self.findings("one-job-per-label")
         self.assertEqual(len(got), 1, got)
-        job_line = self.repo.line_of(WF, "  e2e-test-ckpt:")
-        self.assertEqual(got[0]["file"], WF)
-        self.assertGreater(got[0]["line"], job_line)
+        # At the if: the template writes for every label job (the workflow is current).
+        self.assertEqual(got[0]["file"], TPL)
+        self.assertIn("if:", self.repo.read(TPL).split("\n")[got[0]["line"] - 1])
         self.assertIn("run-ci-precision", got[0]["message"])
         self.assertIn("e2e-test-ckpt", got[0]["message"])
         self.assertIn("e2e-test-precision", got[0]["message"])
@@ -331,23 +338,27 @@ class Workflow(LintTestCase):
         self.assert_none("stale-workflow")
 
     def test_script_injection(self):
+        # In every Execute step; only the changed-tests job's matrix comes from the PR
+        # (its file names): the others' matrices are the workflow's own values.
         self.repo.replace(WF, '          set -f  # $TEST_ARGS',
-                          '          echo "testing ${{ matrix.info.test_file }}"\n'
-                          '          set -f  # $TEST_ARGS')
+                          '          echo "testing ${{ matrix.info.test_file }}'
+                          ' on ${{ matrix.info.num_gpus }}"\n'
+                          '          set -f  # $TEST_ARGS', count=-1)
         self.repo.replace(WF, 'echo "every PR test job passed or was skipped"',
                           'echo "${{ github.event.pull_request.title }} passed"')
         got = self.findings("script-injection")
-        lines = [i + 1 for i, l in enumerate(self.repo.read(WF).split("\n"))
-                 if "${{ matrix.info.test_file }}\"" in l and "echo" in l]
-        want = [(l, 25) for l in lines]
+        changed = self.repo.line_of(WF, "  e2e-test-changed:")
+        echo = [i + 1 for i, l in enumerate(self.repo.read(WF).split("\n"))
+                if "echo \"testing ${{ matrix.info.test_file }}" in l and i + 1 > changed]
         title = self.repo.line_of(WF, "github.event.pull_request.title")
-        want.append((title, 17))
-        self.assertEqual(sorted((f["line"], f["col"]) for f in got), sorted(want))
-        self.assertTrue(all("env:" in f["message"] for f in got))
+        self.assertEqual(sorted((f["line"], f["col"]) for f in got),
+                         sorted([(echo[0], 25), (title, 17)]))  # num_gpus is a number
+        self.assertTrue(all("env:" in f["message"] and f["severity"] == "error" for f in got))
+        self.assertIn("detect-changed-tests", [f for f in got if f["line"] == echo[0]][0]["message"])
 
     def test_script_injection_in_a_template_macro_is_one_finding_there(self):
         # The Execute macro serves every GPU job: one line to fix, one finding, at the
-        # template's line, though << >> makes the rendered line differ from it.
+        # template's line (the changed-tests job is the one whose matrix the PR writes).
         self.repo.replace(TPL, "          set -f  # $TEST_ARGS",
                           "          echo \"<< 'testing' >> ${{ matrix.info.test_file }}\"\n"
                           "          set -f  # $TEST_ARGS")
@@ -361,34 +372,272 @@ class Workflow(LintTestCase):
         self.repo.replace(WF, '          set -f  # $TEST_ARGS',
                           '          echo "${{ github.sha }} ${{ inputs.job_filter }}"\n'
                           "          echo '${{ github.event_name }}'\n"
+                          '          echo ${{ github.event.issue.number }} ${{ github.run_id }}\n'
+                          '          echo ${{ github.event.pull_request.number }}\n'
+                          '          echo ${{ github.event.pull_request.head.sha }}\n'
                           '          set -f  # $TEST_ARGS')
         self.assert_none("script-injection")
 
-    def test_cancel_on_label(self):
-        self.repo.replace(TPL, "-${{ github.event.action == 'labeled' && github.event.label.name"
-                               " || 'push' }}", "")
+    def test_what_a_pr_writes_is_untrusted_and_step_outputs_are_warned_of(self):
+        self.repo.replace(WF, 'echo "every PR test job passed or was skipped"',
+                          'git push origin HEAD:${{ steps.get_branch.outputs.branch_name }}\n'
+                          '          echo ${{ github.event.pull_request.head.ref }}\n'
+                          '          echo "${{ github.event[\'comment\'][\'body\'] }}"\n'
+                          '          echo \'${{ toJSON(github.event.pull_request) }}\'')
+        self.repo.replace(WF, "      - name: Check results\n",
+                          "      - name: Get PR branch name\n        id: get_branch\n"
+                          "        run: echo branch_name=x >> $GITHUB_OUTPUT\n"
+                          "      - name: Check results\n")
+        got = {f["line"]: f for f in self.findings("script-injection")}
+        push = self.repo.line_of(WF, "steps.get_branch.outputs.branch_name")
+        self.assertEqual(got[push]["severity"], "warning")
+        self.assertIn("step get_branch ('Get PR branch name')", got[push]["message"])
+        for needle in ("head.ref", "['body']", "toJSON(github.event.pull_request)"):
+            f = got[self.repo.line_of(WF, needle)]
+            self.assertEqual(f["severity"], "error", f)
+        self.assertIn("branch name", got[self.repo.line_of(WF, "head.ref")]["message"])
+
+    # The label workflow vime-mini recommends, and the two that go wrong.
+    ONE_GROUP_PER_PR = "${{ github.workflow }}-${{ github.event.pull_request.number || github.ref }}"
+    LABELED_GATE = ("(github.event.action == 'labeled' && github.event.label.name == "
+                    "'<< config.label >>' ||\n      github.event.action != 'labeled' && "
+                    "contains(github.event.pull_request.labels.*.name, '<< config.label >>'))")
+    CONTAINS_GATE = "contains(github.event.pull_request.labels.*.name, '<< config.label >>')"
+    JOB_GROUP = ("    concurrency:\n      group: ${{ github.workflow }}-${{ "
+                 "github.event.pull_request.number || github.ref }}-<< job_name >>-${{ "
+                 "toJSON(matrix.info) }}\n      cancel-in-progress: true\n")
+
+    def workflow_group(self, group):
+        text = self.repo.read(TPL)
+        old = re.search(r"\nconcurrency:\n  group: (.*)\n", text).group(1)
+        self.repo.replace(TPL, "\nconcurrency:\n  group: " + old, "\nconcurrency:\n  group: " + group)
+
+    def test_the_recommended_label_workflow_is_clean(self):
+        self.assert_none("cancel-on-label")
+        # And does what it says: adding a label runs exactly its jobs.
+        r = self.repo.gpuci("plan", "--json", "--label", "run-ci-short", "--added", "run-ci-ckpt")
+        jobs = [j["name"] for j in json.loads(r.stdout)["jobs"]]
+        self.assertEqual([j for j in jobs if j.startswith("e2e")], ["e2e-test-ckpt"])
+
+    def test_cancel_on_label_one_group_per_pr(self):
+        # vime's: adding a label cancels the run the first one started.
+        self.workflow_group(self.ONE_GROUP_PER_PR)
         self.repo.render()
-        self.assert_one("cancel-on-label", WF, self.repo.line_of(WF, "concurrency:"),
-                        "cancel-in-progress", "run-ci-short")
+        f = self.assert_one("cancel-on-label", TPL, self.repo.line_of(TPL, "concurrency:"),
+                            "cancel-in-progress", "cancels the jobs label run-ci-short started",
+                            "Label workflows")
+        self.assertEqual(f["severity"], "error")
+
+    def test_cancel_on_label_when_the_label_is_in_the_group_but_jobs_run_again(self):
+        # The half fix: nothing is cancelled, but the second label's run carries both
+        # labels and runs the first one's jobs again.
+        self.workflow_group(self.ONE_GROUP_PER_PR + "-${{ github.event.action == 'labeled'"
+                            " && github.event.label.name || 'push' }}")
+        self.repo.replace(TPL, self.LABELED_GATE, self.CONTAINS_GATE)
+        self.repo.replace(TPL, self.JOB_GROUP, "")
+        self.repo.render()
+        got = self.findings("cancel-on-label")
+        again = [f for f in got if "again, though" in f["message"]]
+        self.assertEqual(len(again), 1, got)
+        self.assertIn("runs job e2e-test-short (run-ci-short's: 3 entries, 12 GPUs) again",
+                      again[0]["message"])
+        self.assertEqual(again[0]["file"], TPL)  # at the if: the template writes
+
+    def test_cancel_on_label_when_a_push_leaves_label_runs_going(self):
+        # Label runs of their own, but no job groups: a push runs the jobs again while
+        # the label's run on the old commit goes on.
+        self.repo.replace(TPL, self.JOB_GROUP, "")
+        self.repo.render()
+        got = self.findings("cancel-on-label")
+        self.assertEqual(len(got), 1, got)
+        self.assertIn("a push to a PR labeled run-ci-short runs job e2e-test-short again",
+                      got[0]["message"])
+        self.assertIn("toJSON(matrix)", got[0]["message"])
 
     def test_cancel_on_label_without_labeled_events(self):
-        self.repo.replace(TPL, "-${{ github.event.action == 'labeled' && github.event.label.name"
-                               " || 'push' }}", "")
-        self.repo.replace(TPL, "types: [synchronize, labeled]", "types: [synchronize]")
+        self.workflow_group(self.ONE_GROUP_PER_PR)
+        self.repo.replace(TPL, "types: [opened, reopened, synchronize, labeled]",
+                          "types: [opened, reopened, synchronize]")
         self.repo.render()
         self.assert_none("cancel-on-label")
 
     def test_cancel_on_label_in_a_job(self):
-        self.repo.replace(TPL, "\nconcurrency:\n", "\nx-concurrency:\n")
-        self.repo.replace(TPL, "    timeout-minutes: << config.timeout >>\n",
-                          "    timeout-minutes: << config.timeout >>\n"
+        # A job group of the PR alone (no entry): the second label's run of that job,
+        # which the contains() gate starts, cancels the first's.
+        self.workflow_group(self.ONE_GROUP_PER_PR + "-${{ github.run_id }}")
+        self.repo.replace(TPL, self.LABELED_GATE, self.CONTAINS_GATE)
+        self.repo.replace(TPL, self.JOB_GROUP,
                           "    concurrency:\n"
                           "      group: << job_name >>-${{ github.event.pull_request.number }}\n"
                           "      cancel-in-progress: true\n")
         self.repo.render()
         got = self.findings("cancel-on-label")
         self.assertTrue(got)
-        self.assertTrue(all("job " in f["message"] for f in got), got)
+        self.assertTrue(all(f["message"].startswith("job ") for f in got), got)
+
+
+class RealShapes(LintTestCase):
+    """What slime's and vime's own repositories have, and how a repository says "not here"."""
+
+    PYTEST_GPU = ('"""A pytest-style GPU test."""\nNUM_GPUS = 2\n\n\ndef test_forward():\n'
+                  '    pass\n\n\nif __name__ == "__main__":\n    test_forward()\n')
+
+    def register(self, entry, job_list="megatron_tests"):
+        anchor = "    {'test_file': 'test_mimo_7B_mtp.py', 'num_gpus': 8},\n"
+        self.repo.replace(TPL, anchor, anchor + "    " + entry + ",\n")
+        self.repo.render()
+
+    def test_one_file_with_other_keys_is_no_duplicate(self):
+        # vime's test_qwen3_30B_A3B_r3.py, with and without DeepEP.
+        self.register("{'test_file': 'test_qwen3_30B_A3B_deepep.py', 'num_gpus': 8}")
+        self.assert_none("duplicate-entry")
+        self.register("{'test_file': 'test_qwen3_30B_A3B_deepep.py', 'num_gpus': 8}")
+        got = self.findings("duplicate-entry")
+        self.assertEqual(len(got), 1, got)
+        self.assertIn("every key alike", got[0]["message"])
+
+    def test_pytest_style_gpu_tests_need_no_prepare_and_execute(self):
+        self.repo.write("tests/test_forward_gpu.py", self.PYTEST_GPU)
+        self.register("{'test_file': 'test_forward_gpu.py', 'num_gpus': 2}")
+        self.assert_none("test-pattern")
+        # Unless the repository says every GPU test follows the pattern.
+        self.repo.write(".github/gpuci.yml", "lint:\n  prepare-execute: always\n")
+        got = self.findings("test-pattern")
+        self.assertEqual([(f["file"], f["severity"]) for f in got],
+                         [("tests/test_forward_gpu.py", "warning")])
+        self.assertIn("prepare() nor def execute()", got[0]["message"])
+        self.repo.write(".github/gpuci.yml", "lint:\n  prepare-execute: never\n")
+        self.repo.replace("tests/test_glm4_9B.py", "def execute():", "def run():")
+        self.assert_none("test-pattern")
+
+    def test_the_pattern_is_asked_only_where_the_repository_follows_it(self):
+        # Most GPU tests without prepare()/execute(): the repository does not follow it.
+        for name in ("test_glm4_9B.py", "test_qwen3_4B_ppo.py", "test_mimo_7B_mtp.py",
+                     "test_moonlight_16B_a3b.py", "test_qwen3_30B_A3B_deepep.py",
+                     "test_qwen2p5_0p5B_short.py", "test_qwen2p5_0p5B_debug_rollout.py",
+                     "test_qwen3_4B_ckpt.py", "test_moonlight_16B_precision.py",
+                     "test_qwen3_4B_precision.py"):
+            self.repo.replace("tests/" + name, "def prepare():", "def download():")
+        self.assert_none("test-pattern")
+
+    def test_a_file_no_job_and_no_pattern_reaches(self):
+        self.repo.write("tests/utils/test_mask_utils.py", self.PYTEST_GPU)
+        f = self.assert_one("unreached-test", "tests/utils/test_mask_utils.py", 0,
+                            "never runs in CI", "'tests/test_*.py'")
+        self.assertEqual(f["severity"], "error")
+        # Not under unregistered-test: run-ci-changed does not run it either.
+        self.assert_none("unregistered-test")
+        # A helper next to tests is no test.
+        self.repo.write("tests/test_agent/_fakes.py", "x = 1\n")
+        self.repo.write("tests/test_agent/__init__.py", "")
+        self.assertEqual([g["file"] for g in self.repo.lint() if "test_agent" in g["file"]], [])
+
+    def test_a_job_that_runs_the_folder_reaches_it(self):
+        # vime's e2e-test-unit: `python -m pytest tests/unit tests/utils` in one job.
+        self.repo.write("tests/utils/test_mask_utils.py", self.PYTEST_GPU)
+        self.repo.replace(WF, '          echo "every PR test job passed or was skipped"',
+                          '          echo "every PR test job passed or was skipped"\n'
+                          '          python -m pytest tests/unit tests/utils')
+        self.assert_none("unreached-test")
+        self.assert_none("test-pattern")  # run by pytest, not as `python FILE`
+
+    def test_a_test_in_a_folder_run_ci_changed_reaches(self):
+        # The pattern's folder part keeps git's meaning: tests/test_*.py reaches
+        # tests/test_agent/test_x.py (its own name is test_*.py).
+        self.repo.write("tests/test_agent/test_adapters.py", "NUM_GPUS = 0\n")
+        f = self.assert_one("unregistered-test", "tests/test_agent/test_adapters.py", 0)
+        self.assertEqual(f["severity"], "warning")
+        # A CPU test without a __main__ block runs nothing under run-ci-changed.
+        self.assert_one("cpu-test", "tests/test_agent/test_adapters.py", 0, "run none")
+
+    def test_a_registered_cpu_test_without_num_gpus_or_main(self):
+        # slime's agent tests: num_gpus 0 in their job, no NUM_GPUS, no __main__.
+        self.repo.write("tests/test_agent/test_harness.py", "def test_x():\n    pass\n")
+        self.repo.replace(TPL, "            {'test_file': 'plugin_contracts/test_plugin_path_loading_contracts.py', 'num_gpus': 0},\n",
+                          "            {'test_file': 'plugin_contracts/test_plugin_path_loading_contracts.py', 'num_gpus': 0},\n"
+                          "            {'test_file': 'test_agent/test_harness.py', 'num_gpus': 0},\n")
+        self.repo.render()
+        self.assert_one("cpu-test", "tests/test_agent/test_harness.py", 0,
+                        "num_gpus 0 in its job", "run none of its tests")
+        got = self.findings("test-pattern")
+        self.assertEqual(len(got), 1, got)
+        self.assertIn("job plugin-contracts runs it with 0 GPUs", got[0]["message"])
+
+    def test_jobs_gated_on_what_people_write_are_not_unreachable(self):
+        self.repo.replace(WF, "\njobs:\n", "\njobs:\n"
+                          "  release:\n"
+                          "    if: contains(github.event.pull_request.title, '[release]')\n"
+                          "    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n"
+                          "  forks-not:\n"
+                          "    if: github.repository == 'example-org/vime-mini'\n"
+                          "    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n")
+        self.assert_none("unreachable-job")
+
+    def test_config_turns_rules_off_and_changes_severities(self):
+        self.repo.write("tests/test_orphan.py", Files.ORPHAN)
+        self.assertEqual({f["rule"] for f in self.repo.lint()}, {"unregistered-test"})
+        r = gpuci("lint", cwd=self.repo.dir)
+        self.assertEqual(r.returncode, 0, r.stdout)  # a warning
+        self.assertIn("warning:", r.stdout)
+        self.assertEqual(gpuci("lint", "--strict", cwd=self.repo.dir).returncode, 1)
+        self.repo.write(".github/gpuci.yml",
+                        "# gpuci's settings\nlint:\n  severity:\n    unregistered-test: error\n")
+        self.assertEqual([f["severity"] for f in self.repo.lint()], ["error"])
+        self.repo.write(".github/gpuci.yml", "lint:\n  disable: [unregistered-test]\n")
+        self.assertEqual(self.repo.lint(), [])
+        self.repo.write(".github/gpuci.yml",
+                        "lint:\n  ignore:\n    - files: ['tests/test_orph*.py']\n"
+                        "      rules: [unregistered-test]\n")
+        self.assertEqual(self.repo.lint(), [])
+        self.repo.write(".github/gpuci.yml", "lint:\n  ignore:\n    - files: ['tests/**']\n")
+        self.assertEqual(self.repo.lint(), [])
+        self.repo.write(".github/gpuci.yml", "# nothing yet\n")
+        self.assertEqual(len(self.repo.lint()), 1)
+
+    def test_config_mistakes_are_errors_with_their_place(self):
+        for text, place, words in [
+                ("lint:\n  disable: [no-such-rule]\n", ":2:13:", "no rule 'no-such-rule'"),
+                ("lint:\n  disabled: [test-pattern]\n", ":2:3:", "unknown key 'disabled'"),
+                ("lint:\n  severity: {test-pattern: fatal}\n", ":2:28:", "error or warning"),
+                ("lint:\n  prepare-execute: sometimes\n", ":2:20:", "auto, always or never"),
+                ("lint: [\n", ":", "")]:
+            with self.subTest(text=text):
+                self.repo.write(".github/gpuci.yml", text)
+                r = gpuci("lint", cwd=self.repo.dir)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn(".github/gpuci.yml" + place, r.stderr)
+                self.assertIn(words, r.stderr)
+
+    def test_comments_turn_rules_off_in_a_file_or_on_a_line(self):
+        path = "tests/test_qwen3_4B_ppo.py"
+        self.repo.replace(path, "NUM_GPUS = 8", 'NUM_GPUS = int(os.environ.get("N", "8"))')
+        self.assertEqual(len(self.findings("test-pattern")), 1)
+        self.repo.replace(path, 'NUM_GPUS = int(os.environ.get("N", "8"))',
+                          'NUM_GPUS = int(os.environ.get("N", "8"))  # gpuci: disable=test-pattern')
+        self.assert_none("test-pattern")
+        self.repo.replace(path, "  # gpuci: disable=test-pattern", "")
+        self.repo.write(path, "# gpuci: disable=gpu-count-mismatch,test-pattern\n" +
+                        self.repo.read(path))
+        self.assert_none("test-pattern")
+        # On another line it is about that line only.
+        self.repo.replace(path, "# gpuci: disable=gpu-count-mismatch,test-pattern\n",
+                          "x = 1  # gpuci: disable=test-pattern\n")
+        self.assertEqual(len(self.findings("test-pattern")), 1)
+
+    def test_the_old_generators_header_is_current(self):
+        text = self.repo.read(WF).split("\n", 3)
+        self.repo.write(WF, "\n".join([text[0], "# This file is auto-generated from the .j2 "
+                                       "file via generate_github_workflows.py. Do not edit "
+                                       "manually.", text[2], text[3]]))
+        self.assert_none("stale-workflow")
+
+    def test_a_workflow_that_runs_no_test_says_nothing_of_test_files(self):
+        self.repo.write(".github/workflows/docs.yml",
+                        "on: {push: {branches: [main]}}\njobs:\n  deploy:\n"
+                        "    runs-on: ubuntu-latest\n    steps:\n      - run: make docs\n")
+        self.repo.write("tests/test_orphan.py", Files.ORPHAN)
+        r = gpuci("lint", "--workflow", ".github/workflows/docs.yml", "--json", cwd=self.repo.dir)
+        self.assertEqual(json.loads(r.stdout)["findings"], [])
 
 
 def main():

@@ -11,6 +11,7 @@ Run: python3 tests/cli/run_test.py build/gpuci
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -384,6 +385,70 @@ class RunTest(unittest.TestCase):
         self.assertEqual([(os.path.basename(x["test"]), len(x["gpus"])) for x in runs],
                          [("test_new_thing.py", 3)])
         self.assertEqual(runs[0]["env"].get("VIME_TEST_JOB"), "e2e-test-changed")
+        # The label does the same: it runs the changed-tests job with its tests.
+        shutil.rmtree(self.repo.record)
+        os.mkdir(self.repo.record)
+        r = self.repo.run("--label", "run-ci-changed", "--base", "main", "--no-always")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual([(os.path.basename(x["test"]), x["env"].get("VIME_TEST_JOB"))
+                          for x in self.repo.runs()], [("test_new_thing.py", "e2e-test-changed")])
+        # And says what to give when git cannot tell.
+        r = self.repo.run("--label", "run-ci-changed", "--base", "no-such-base", "--dry-run")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("no-such-base", r.stderr)
+
+    def test_entries_of_one_file_are_told_apart_and_timed_apart(self):
+        # vime registers one file twice, with and without DeepEP (the job's env
+        # passes use_deepep on).
+        tpl = self.repo.workflow + ".j2"
+        with open(tpl) as f:
+            text = f.read()
+        one = "    {'test_file': 'test_qwen3_30B_A3B_deepep.py', 'num_gpus': 8, 'use_deepep': '1'},\n"
+        self.assertIn(one, text)
+        with open(tpl, "w") as f:
+            f.write(text.replace(one, one + one.replace(", 'use_deepep': '1'", "")))
+        subprocess.run([GPUCI, "render"], cwd=self.repo.root, check=True, capture_output=True)
+        junit = os.path.join(self.repo.tmp, "junit.xml")
+        r = self.repo.run("--label", "run-ci-megatron", "--no-always", "--test",
+                          "test_qwen3_30B*", "--junit", junit)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        deepep = sorted(x["env"].get("VIME_TEST_USE_DEEPEP") for x in self.repo.runs())
+        self.assertEqual(deepep, ["0", "1"])
+        self.assertRegex(r.stdout, r"passed\s+e2e-test-megatron\s+test_qwen3_30B_A3B_deepep.py"
+                                   r" \[use_deepep=1\]")
+        self.assertRegex(r.stdout, r"passed\s+e2e-test-megatron\s+test_qwen3_30B_A3B_deepep.py"
+                                   r" \[without use_deepep\]")
+        with open(junit) as f:
+            names = re.findall(r'<testcase [^>]*name="([^"]*)"', f.read())
+        self.assertEqual(sorted(names), ["test_qwen3_30B_A3B_deepep.py [use_deepep=1]",
+                                         "test_qwen3_30B_A3B_deepep.py [without use_deepep]"])
+        h = subprocess.run([GPUCI, "history", "--history", self.repo.history, "--json"],
+                           capture_output=True, text=True, check=True)
+        rows = json.loads(h.stdout)
+        self.assertEqual(len({x["identity"] for x in rows}), 2, rows)
+        self.assertEqual(sorted(x["variant"] for x in rows),
+                         ["[use_deepep=1]", "[without use_deepep]"])
+
+    def test_jobs_without_a_matrix_are_named_not_dropped(self):
+        with open(self.repo.workflow) as f:
+            text = f.read()
+        with open(self.repo.workflow, "w") as f:
+            f.write(text.replace("\njobs:\n", "\njobs:\n"
+                                 "  e2e-test-unit:\n"
+                                 "    if: github.event_name == 'pull_request'\n"
+                                 "    runs-on: self-hosted\n"
+                                 "    steps:\n"
+                                 "      - run: python -m pytest tests/unit tests/utils\n", 1))
+        r = self.repo.run("--label", "run-ci-ckpt", "--dry-run")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"Not run:\n\s+e2e-test-unit\s+not run by gpuci run: no matrix")
+        self.assertIn("no history yet", r.stdout)  # the estimate says what it is
+        r = self.repo.run("--label", "run-ci-ckpt", "--no-always")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("e2e-test-unit", r.stdout)  # always on, left out
+        r = self.repo.run("--label", "run-ci-ckpt")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"e2e-test-unit\s+not run by gpuci run: no matrix")
 
     def test_docker_mode_runs_the_exact_docker_command(self):
         # No Docker engine here: a stand-in `docker` records its argv.

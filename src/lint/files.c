@@ -280,7 +280,8 @@ static void walk(struct lctx *c, const char *rel, int depth)
 		if (S_ISDIR(st.st_mode))
 			walk(c, child.buf, depth + 1);
 		else if (S_ISREG(st.st_mode) && !strncmp(e->d_name, "test_", 5) && n > 8 &&
-		         !strcmp(e->d_name + n - 3, ".py") && strcmp(child.buf, TEST_TEMPLATE_FILE))
+		         !strcmp(e->d_name + n - 3, ".py") &&
+		         strcmp(child.buf, TEST_TEMPLATE_FILE) != 0)
 			(void)lint__tfile(c, child.buf);
 	}
 	strbuf_release(&child);

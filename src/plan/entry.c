@@ -261,7 +261,7 @@ void plan_entry_variants(const struct value *entries, size_t n, struct arena *a,
 {
 	struct strbuf *desc = xcalloc(n ? n : 1, sizeof(*desc));
 	struct strbuf *keys = xcalloc(n ? n : 1, sizeof(*keys));
-	struct keyed **kv = xcalloc(n ? n : 1, sizeof(*kv));
+	struct keyed **kv = xcalloc(n ? n : 1, sizeof(struct keyed *));
 	size_t *nkv = xcalloc(n ? n : 1, sizeof(*nkv));
 	for (size_t i = 0; i < n; i++) {
 		desc[i] = (struct strbuf)STRBUF_INIT;
@@ -283,13 +283,13 @@ void plan_entry_variants(const struct value *entries, size_t n, struct arena *a,
 		struct strbuf set = STRBUF_INIT, unset = STRBUF_INIT, s = STRBUF_INIT;
 		/* Every key any entry of the group has, each once, in sorted order per entry. */
 		for (size_t j = 0; j < n; j++) {
-			if (strcmp(desc[j].buf, desc[i].buf))
+			if (strcmp(desc[j].buf, desc[i].buf) != 0)
 				continue;
 			for (size_t k = 0; k < nkv[j]; k++) {
 				const char *key = kv[j][k].key;
 				bool first = true; /* the first entry of the group that has key */
 				for (size_t m = 0; m < j && first; m++)
-					first = strcmp(desc[m].buf, desc[i].buf) ||
+					first = strcmp(desc[m].buf, desc[i].buf) != 0 ||
 					        !find_key(kv[m], nkv[m], key);
 				if (!first)
 					continue;

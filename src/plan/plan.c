@@ -645,7 +645,8 @@ int plan_make(const struct wf *w, const struct plan_opts *o, struct plan *p, str
 		no.labels = NULL;
 		no.nlabels = 0;
 		no.added = NULL;
-		no.action = o->action && strcmp(o->action, "labeled") ? o->action : "synchronize";
+		no.action =
+		    o->action && strcmp(o->action, "labeled") != 0 ? o->action : "synchronize";
 		no.mark_always = false;
 		no.changed = false;
 		if (plan_make(w, &no, &none, d) < 0) {

@@ -446,7 +446,7 @@ int proc_keeper_start(struct proc_keeper *k, const struct proc_spawn *s, struct 
 void proc_keeper_result(struct proc_keeper *k, int wait_status, struct proc_result *out)
 {
 	*out = (struct proc_result){.status = wait_status, .started = true};
-	struct keeper_report rep;
+	struct keeper_report rep = {0};
 	ssize_t n = -1;
 	if (k->report_fd >= 0) {
 		while ((n = read(k->report_fd, &rep, sizeof(rep))) < 0 && errno == EINTR)

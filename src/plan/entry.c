@@ -6,14 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plan/plan.h"
+#include "plan/plan_int.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
-
-static struct value *get(struct value dict, const char *key)
-{
-	return dict.kind == V_DICT ? vdict_get(dict.dict, value_str_static(key)) : NULL;
-}
 
 void plan_json(struct value v, struct strbuf *out)
 {

@@ -37,8 +37,8 @@ struct run_test {
 	const char *identity; /* the whole entry (plan_entry_identity) */
 	const char *variant;  /* what tells it from entries of the same file and args, or NULL */
 	const char *display;  /* "test_file args [variant]", for people */
-	char **argv;         /* NULL-terminated; argv[0] looked up in PATH */
-	char **env;          /* NULL-terminated environment of the test */
+	char **argv;          /* NULL-terminated; argv[0] looked up in PATH */
+	char **env;           /* NULL-terminated environment of the test */
 	unsigned gpus;
 	double expected; /* seconds */
 	/*

@@ -531,7 +531,7 @@ int plan_make(const struct wf *w, const struct plan_opts *o, struct plan *p, str
 
 void plan_release(struct plan *p)
 {
-	if (p->changed_done)
+	if (p->changed_done || p->changed_tried) /* a failed detection holds memory too */
 		changed_result_release(&p->changed);
 	arena_release(&p->arena);
 	memset(p, 0, sizeof(*p));

@@ -143,31 +143,22 @@ void lint__check_generated(struct lctx *c)
 {
 	if (!c->tpl_path || c->wf_current)
 		return;
-	struct strbuf out = STRBUF_INIT;
-	struct diag d = DIAG_INIT;
-	struct wf_gen_in in = {.tpl = c->tpl_src.buf,
-	                       .tpl_len = c->tpl_src.len,
-	                       .tpl_name = c->tpl_path,
-	                       .old = c->wf_text.buf,
-	                       .old_len = c->wf_text.len,
-	                       .out_name = c->wf_path};
-	bool current = false;
-	if (wf_gen_update(&in, &out, &current, &d) < 0) {
-		lint__add(c, LINT_ERROR, false, d.loc.file ? d.loc.file : c->tpl_path, d.loc.line,
-		          d.loc.col, "stale-workflow", "the template does not render: %s",
-		          d.msg.buf);
-	} else if (!current) {
-		unsigned line = 1;
-		size_t i = 0;
-		while (i < out.len && i < c->wf_text.len && out.buf[i] == c->wf_text.buf[i])
-			line += out.buf[i++] == '\n';
-		lint__add(c, LINT_ERROR, false, c->wf_path, line, 0, "stale-workflow",
-		          "not what %s renders (first difference on this line): run `gpuci render` "
-		          "and commit both",
-		          c->tpl_path);
+	const struct diag *d = &c->gen_err;
+	const struct strbuf *out = &c->gen_out;
+	if (c->gen_rc < 0) {
+		lint__add(c, LINT_ERROR, false, d->loc.file ? d->loc.file : c->tpl_path,
+		          d->loc.line, d->loc.col, "stale-workflow",
+		          "the template does not render: %s", d->msg.buf);
+		return;
 	}
-	strbuf_release(&out);
-	diag_release(&d);
+	unsigned line = 1;
+	size_t i = 0;
+	while (i < out->len && i < c->wf_text.len && out->buf[i] == c->wf_text.buf[i])
+		line += out->buf[i++] == '\n';
+	lint__add(c, LINT_ERROR, false, c->wf_path, line, 0, "stale-workflow",
+	          "not what %s renders (first difference on this line): run `gpuci render` and "
+	          "commit both",
+	          c->tpl_path);
 }
 
 /* ---- concurrency and label events ----------------------------------------- */

@@ -215,14 +215,13 @@ static void read_template(struct lctx *c, const char *wf_full)
 		                       .old = c->wf_text.buf,
 		                       .old_len = c->wf_text.len,
 		                       .out_name = c->wf_path};
-		struct strbuf out = STRBUF_INIT;
+		c->gen_rc = wf_gen_update(&in, &c->gen_out, &c->wf_current, &c->gen_err);
 		diag_release(&td);
 		diag_init(&td);
-		if (wf_gen_update(&in, &out, &c->wf_current, &td) == 0 && c->wf_current &&
+		if (c->gen_rc == 0 && c->wf_current &&
 		    wf_gen_srcmap_new(c->tpl_src.buf, c->tpl_src.len, c->tpl_path, &c->map, &td) <
 		        0)
 			c->map = NULL;
-		strbuf_release(&out);
 	}
 	diag_release(&td);
 	strbuf_release(&tp);
@@ -241,6 +240,8 @@ int lint_run(const struct lint_opts *o, struct lint_report *r, struct diag *d)
 	struct lctx c = {.o = o, .r = r, .a = &r->arena, .root = o->root ? o->root : "."};
 	c.wf_text = (struct strbuf)STRBUF_INIT;
 	c.tpl_src = (struct strbuf)STRBUF_INIT;
+	c.gen_out = (struct strbuf)STRBUF_INIT;
+	diag_init(&c.gen_err);
 	for (size_t i = 0; i < o->nrules; i++)
 		if (!lint_rule_find(o->rules[i]))
 			return diag_set(d, DIAG_USAGE, "no rule '%s' (gpuci lint --list-rules)",
@@ -277,6 +278,9 @@ int lint_run(const struct lint_opts *o, struct lint_report *r, struct diag *d)
 		r->findings[i].severity == LINT_ERROR ? r->nerrors++ : r->nwarnings++;
 	rc = 0;
 out:
+	/* An error's place may point into the workflow's memory, freed below. */
+	if (rc < 0 && d->loc.file)
+		d->loc.file = lint__astr(&c, d->loc.file);
 	if (c.have_cat)
 		plan_catalogue_release(&c.cat);
 	if (c.have_reg || c.tpl_path)
@@ -290,6 +294,8 @@ out:
 	wf_free(c.w);
 	strbuf_release(&c.wf_text);
 	strbuf_release(&c.tpl_src);
+	strbuf_release(&c.gen_out);
+	diag_release(&c.gen_err);
 	strbuf_release(&p);
 	return rc;
 }

@@ -95,7 +95,10 @@ struct lctx {
 	struct strbuf wf_text;
 	const char *tpl_path; /* NULL without a template */
 	struct strbuf tpl_src;
-	bool wf_current;           /* the workflow is what the template renders */
+	bool wf_current;       /* the workflow is what the template renders */
+	int gen_rc;            /* rendering the template: 0, or -1 with gen_err */
+	struct strbuf gen_out; /* what it renders (header and body) */
+	struct diag gen_err;
 	struct wf_gen_srcmap *map; /* workflow places to template places, when current */
 	struct reg reg;
 	bool have_reg;

@@ -114,11 +114,58 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 	va_end(ap);
 }
 
-void strbuf_add_json_str(struct strbuf *sb, const char *s)
+size_t strbuf_utf8_len(const unsigned char *p)
 {
+	unsigned char c = p[0];
+	if (c < 0x80)
+		return 1;
+	size_t n;
+	unsigned char lo = 0x80, hi = 0xbf; /* range of the second byte */
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		if (c == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (c == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		if (c == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f; /* past U+10FFFF */
+	} else {
+		return 0;
+	}
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0; /* also stops at the NUL */
+	return n;
+}
+
+bool strbuf_add_json_str(struct strbuf *sb, const char *s)
+{
+	bool exact = true;
 	strbuf_addch(sb, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		unsigned char c = *p;
+		if (c >= 0x80) {
+			size_t n = strbuf_utf8_len(p);
+			if (n) {
+				strbuf_add(sb, p, n);
+				p += n;
+			} else {
+				strbuf_adds(sb, "\\ufffd");
+				exact = false;
+				p++;
+			}
+			continue;
+		}
+		switch (c) {
 		case '"':
 			strbuf_adds(sb, "\\\"");
 			break;
@@ -135,13 +182,15 @@ void strbuf_add_json_str(struct strbuf *sb, const char *s)
 			strbuf_adds(sb, "\\t");
 			break;
 		default:
-			if (*p < 0x20 || *p == 0x7f)
-				strbuf_addf(sb, "\\u%04x", *p);
+			if (c < 0x20 || c == 0x7f)
+				strbuf_addf(sb, "\\u%04x", c);
 			else
-				strbuf_addch(sb, (char)*p);
+				strbuf_addch(sb, (char)c);
 		}
+		p++;
 	}
 	strbuf_addch(sb, '"');
+	return exact;
 }
 
 void strbuf_setlen(struct strbuf *sb, size_t len)

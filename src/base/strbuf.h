@@ -56,8 +56,20 @@ static inline void strbuf_addch(struct strbuf *sb, char c)
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
-/* Appends s as a JSON string literal, quotes included. */
-void strbuf_add_json_str(struct strbuf *sb, const char *s);
+/*
+ * Appends s as a JSON string literal, quotes included, that is valid JSON
+ * and valid Unicode whatever bytes s holds: '"', '\\' and control
+ * characters (< 0x20, 0x7f) escaped, valid UTF-8 copied as is, and each
+ * byte that is not part of valid UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF) written as \ufffd. Returns false when
+ * it replaced any byte.
+ */
+bool strbuf_add_json_str(struct strbuf *sb, const char *s);
+/*
+ * The length of the valid UTF-8 character at p (RFC 3629; 1 for ASCII), or
+ * 0 when the byte there does not start one. Reads no further than a NUL.
+ */
+size_t strbuf_utf8_len(const unsigned char *p);
 /* Makes room for extra more bytes without changing the contents. */
 void strbuf_grow(struct strbuf *sb, size_t extra);
 /* Shortens to len bytes (len <= sb->len). */

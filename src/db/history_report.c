@@ -151,72 +151,6 @@ int history_median_all(struct history *h, double *out, bool *found, struct diag 
 
 /* ---- output helpers ---------------------------------------------------- */
 
-/* The length of the valid UTF-8 character at p, 0 when p does not start one. */
-static size_t utf8_len(const unsigned char *p)
-{
-	unsigned c = p[0];
-	size_t n;
-	uint32_t cp, min;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, cp = c & 0x1f, min = 0x80;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, cp = c & 0x0f, min = 0x800;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, cp = c & 0x07, min = 0x10000;
-	else
-		return 0;
-	/* The terminating NUL is no continuation byte, so this stops at the end. */
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
-/* Appends s as a JSON string; bytes that are not UTF-8 become U+FFFD, so the JSON stays valid. */
-static void json_str(struct strbuf *sb, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	strbuf_addch(sb, '"');
-	while (*p) {
-		if (*p >= 0x80) {
-			size_t n = utf8_len(p);
-			if (n) {
-				strbuf_add(sb, p, n);
-				p += n;
-			} else {
-				strbuf_adds(sb, "\\ufffd");
-				p++;
-			}
-			continue;
-		}
-		switch (*p) {
-		case '"':
-			strbuf_adds(sb, "\\\"");
-			break;
-		case '\\':
-			strbuf_adds(sb, "\\\\");
-			break;
-		case '\n':
-			strbuf_adds(sb, "\\n");
-			break;
-		case '\t':
-			strbuf_adds(sb, "\\t");
-			break;
-		default:
-			if (*p < 0x20 || *p == 0x7f)
-				strbuf_addf(sb, "\\u%04x", *p);
-			else
-				strbuf_addch(sb, (char)*p);
-		}
-		p++;
-	}
-	strbuf_addch(sb, '"');
-}
-
 /* Seconds for JSON: to the millisecond, and null for what is not finite. */
 static void json_secs(struct strbuf *sb, double s)
 {
@@ -378,17 +312,17 @@ static void json_attempt(struct strbuf *out, sqlite3_stmt *st)
 	char iso[32];
 	fmt_time(iso, sizeof(iso), api.sqlite3_column_double(st, 10), true);
 	strbuf_addf(out, "{\"id\":%lld,\"run_id\":", (long long)api.sqlite3_column_int64(st, 0));
-	json_str(out, history__col_text(st, 1));
+	strbuf_add_json_str(out, history__col_text(st, 1));
 	strbuf_adds(out, ",\"job\":");
-	json_str(out, history__col_text(st, 2));
+	strbuf_add_json_str(out, history__col_text(st, 2));
 	strbuf_adds(out, ",\"test_file\":");
-	json_str(out, history__col_text(st, 3));
+	strbuf_add_json_str(out, history__col_text(st, 3));
 	strbuf_adds(out, ",\"test_args\":");
-	json_str(out, history__col_text(st, 4));
+	strbuf_add_json_str(out, history__col_text(st, 4));
 	strbuf_addf(out, ",\"gpus\":%lld,\"gpu_ids\":", (long long)api.sqlite3_column_int64(st, 5));
-	json_str(out, history__col_text(st, 6));
+	strbuf_add_json_str(out, history__col_text(st, 6));
 	strbuf_adds(out, ",\"status\":");
-	json_str(out, history__col_text(st, 7));
+	strbuf_add_json_str(out, history__col_text(st, 7));
 	strbuf_addf(out,
 	            ",\"attempt\":%lld,\"exit_code\":", (long long)api.sqlite3_column_int64(st, 8));
 	if (api.sqlite3_column_type(st, 9) == SQLITE_NULL)
@@ -400,13 +334,13 @@ static void json_attempt(struct strbuf *out, sqlite3_stmt *st)
 	strbuf_addf(out, ",\"time\":\"%s\",\"duration\":", iso);
 	json_secs(out, api.sqlite3_column_double(st, 11));
 	strbuf_adds(out, ",\"log_path\":");
-	json_str(out, history__col_text(st, 12));
+	strbuf_add_json_str(out, history__col_text(st, 12));
 	strbuf_adds(out, ",\"host\":");
-	json_str(out, history__col_text(st, 13));
+	strbuf_add_json_str(out, history__col_text(st, 13));
 	strbuf_adds(out, ",\"identity\":");
-	json_str(out, history__col_text(st, 14));
+	strbuf_add_json_str(out, history__col_text(st, 14));
 	strbuf_adds(out, ",\"variant\":");
-	json_str(out, history__col_text(st, 15));
+	strbuf_add_json_str(out, history__col_text(st, 15));
 	strbuf_addch(out, '}');
 }
 
@@ -489,13 +423,13 @@ static int report_recent(struct history *h, const struct history_query *q, bool 
 static void json_test(struct strbuf *out, const struct test_stats *s)
 {
 	strbuf_adds(out, "{\"test_file\":");
-	json_str(out, s->test_file);
+	strbuf_add_json_str(out, s->test_file);
 	strbuf_adds(out, ",\"test_args\":");
-	json_str(out, s->test_args);
+	strbuf_add_json_str(out, s->test_args);
 	strbuf_adds(out, ",\"identity\":");
-	json_str(out, s->identity);
+	strbuf_add_json_str(out, s->identity);
 	strbuf_adds(out, ",\"variant\":");
-	json_str(out, s->variant);
+	strbuf_add_json_str(out, s->variant);
 	strbuf_addf(out, ",\"runs\":%zu,\"passed\":%zu,\"flaky\":%zu,\"failed\":%zu,\"median\":",
 	            s->runs, s->passed, s->flaky, s->failed);
 	if (timed_runs(s))
@@ -503,7 +437,7 @@ static void json_test(struct strbuf *out, const struct test_stats *s)
 	else
 		strbuf_adds(out, "null");
 	strbuf_adds(out, ",\"last_status\":");
-	json_str(out, s->last_status);
+	strbuf_add_json_str(out, s->last_status);
 	strbuf_adds(out, ",\"last_started_at\":");
 	json_secs(out, s->last_started_at);
 	strbuf_addch(out, '}');

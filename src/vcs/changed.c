@@ -337,94 +337,16 @@ static void crossing_reason(struct strbuf *out, const char *pattern)
 	pattern_name(pattern, out);
 }
 
-/*
- * The length of the valid UTF-8 character at p (RFC 3629), or 0 when the
- * byte there does not start one. Reads no further than the NUL.
- */
-static size_t utf8_len(const unsigned char *p)
-{
-	unsigned char c = p[0];
-	if (c < 0x80)
-		return 1;
-	size_t n;
-	unsigned char lo = 0x80, hi = 0xbf; /* range of the second byte */
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0; /* overlong */
-		else if (c == 0xed)
-			hi = 0x9f; /* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90; /* overlong */
-		else if (c == 0xf4)
-			hi = 0x8f; /* past U+10FFFF */
-	} else {
-		return 0;
-	}
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0; /* also stops at the NUL */
-	return n;
-}
-
 bool changed_json_str(struct strbuf *out, const char *s)
 {
-	bool exact = true;
-	strbuf_addch(out, '"');
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		unsigned char c = *p;
-		if (c >= 0x80) {
-			size_t n = utf8_len(p);
-			if (n) {
-				strbuf_add(out, p, n);
-				p += n;
-			} else {
-				strbuf_adds(out, "\\ufffd");
-				exact = false;
-				p++;
-			}
-			continue;
-		}
-		switch (c) {
-		case '"':
-			strbuf_adds(out, "\\\"");
-			break;
-		case '\\':
-			strbuf_adds(out, "\\\\");
-			break;
-		case '\n':
-			strbuf_adds(out, "\\n");
-			break;
-		case '\r':
-			strbuf_adds(out, "\\r");
-			break;
-		case '\t':
-			strbuf_adds(out, "\\t");
-			break;
-		default:
-			if (c < 0x20 || c == 0x7f)
-				strbuf_addf(out, "\\u%04x", c);
-			else
-				strbuf_addch(out, (char)c);
-		}
-		p++;
-	}
-	strbuf_addch(out, '"');
-	return exact;
+	return strbuf_add_json_str(out, s);
 }
 
 void changed_quote_path(struct strbuf *out, const char *path)
 {
 	bool plain = true;
 	for (const unsigned char *p = (const unsigned char *)path; *p && plain;) {
-		size_t n = utf8_len(p);
+		size_t n = strbuf_utf8_len(p);
 		plain = n && *p >= 0x20 && *p != 0x7f && *p != '"' && *p != '\\';
 		p += n ? n : 1;
 	}
@@ -434,7 +356,7 @@ void changed_quote_path(struct strbuf *out, const char *path)
 	}
 	strbuf_addch(out, '"');
 	for (const unsigned char *p = (const unsigned char *)path; *p;) {
-		size_t n = utf8_len(p);
+		size_t n = strbuf_utf8_len(p);
 		if (n > 1) {
 			strbuf_add(out, p, n);
 			p += n;
@@ -648,7 +570,7 @@ static const char *crossing_pattern(const char *const *patterns, size_t n, const
 static bool utf8_ok(const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
-		size_t n = utf8_len(p);
+		size_t n = strbuf_utf8_len(p);
 		if (!n)
 			return false;
 		p += n;

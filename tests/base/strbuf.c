@@ -65,8 +65,24 @@ static void strbuf__detach_hands_over_ownership(void **state)
 static void strbuf__json_escapes_quotes_controls_and_keeps_utf8(void **state)
 {
 	struct strbuf sb = STRBUF_INIT;
-	strbuf_add_json_str(&sb, "a\"b\\c\nd\te\x01 \xc3\xa9");
+	assert_true(strbuf_add_json_str(&sb, "a\"b\\c\nd\te\x01 \xc3\xa9"));
 	assert_string_equal(sb.buf, "\"a\\\"b\\\\c\\nd\\te\\u0001 \xc3\xa9\"");
+	strbuf_release(&sb);
+}
+
+static void strbuf__json_replaces_bytes_that_are_not_utf8(void **state)
+{
+	struct strbuf sb = STRBUF_INIT;
+	/* A lone continuation, an overlong '/', a surrogate, a cut 3-byte character. */
+	assert_false(strbuf_add_json_str(&sb, "a\x80"
+	                                      "b\xc0\xaf"
+	                                      "c\xed\xa0\x80"
+	                                      "d\xe2\x82"));
+	assert_string_equal(sb.buf, "\"a\\ufffdb\\ufffd\\ufffdc\\ufffd\\ufffd\\ufffdd"
+	                            "\\ufffd\\ufffd\"");
+	assert_int_equal(strbuf_utf8_len((const unsigned char *)"\xe2\x82\xac"), 3);
+	assert_int_equal(strbuf_utf8_len((const unsigned char *)"x"), 1);
+	assert_int_equal(strbuf_utf8_len((const unsigned char *)"\xf4\x90\x80\x80"), 0);
 	strbuf_release(&sb);
 }
 
@@ -88,6 +104,7 @@ int main(void)
 	    cmocka_unit_test(strbuf__failure_past_ceiling_sticks),
 	    cmocka_unit_test(strbuf__detach_hands_over_ownership),
 	    cmocka_unit_test(strbuf__json_escapes_quotes_controls_and_keeps_utf8),
+	    cmocka_unit_test(strbuf__json_replaces_bytes_that_are_not_utf8),
 	    cmocka_unit_test(strbuf__setlen_truncates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

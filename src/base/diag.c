@@ -43,13 +43,16 @@ int diag_errno(struct diag *d, const char *fmt, ...)
 
 void diag_format(const struct diag *d, struct strbuf *out)
 {
-	if (d->loc.file && d->loc.line) {
-		strbuf_addf(out, "%s:%u:", d->loc.file, d->loc.line);
-		if (d->loc.col)
-			strbuf_addf(out, "%u:", d->loc.col);
+	if (d->loc.file) {
+		strbuf_add_shown(out, d->loc.file);
+		if (d->loc.line) {
+			strbuf_addf(out, ":%u:", d->loc.line);
+			if (d->loc.col)
+				strbuf_addf(out, "%u:", d->loc.col);
+		} else {
+			strbuf_addch(out, ':');
+		}
 		strbuf_addch(out, ' ');
-	} else if (d->loc.file) {
-		strbuf_addf(out, "%s: ", d->loc.file);
 	}
-	strbuf_add(out, d->msg.buf, d->msg.len);
+	strbuf_add_shown(out, d->msg.buf ? d->msg.buf : "");
 }

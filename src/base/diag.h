@@ -43,7 +43,10 @@ int diag_set(struct diag *d, enum diag_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* As diag_set, with ": strerror(errno)" appended (errno read on entry). */
 int diag_errno(struct diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Formats "file:line:col: msg" (or just "msg" without a place) into out. */
+/*
+ * Formats "file:line:col: msg" (or just "msg" without a place) into out,
+ * file and msg through strbuf_add_shown(): one line, whatever they hold.
+ */
 void diag_format(const struct diag *d, struct strbuf *out);
 
 #endif

@@ -146,6 +146,83 @@ size_t strbuf_utf8_len(const unsigned char *p)
 	return n;
 }
 
+/* The length of the printable character at p, or 0 when it needs an escape. */
+static size_t shown_len(const unsigned char *p)
+{
+	size_t n = strbuf_utf8_len(p);
+	if (n == 1 && (*p < 0x20 || *p == 0x7f))
+		return 0;
+	if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+		return 0; /* U+0080..U+009F: C1 controls, CSI among them */
+	return n;
+}
+
+static void add_escaped(struct strbuf *sb, const unsigned char *p, bool quoting)
+{
+	while (*p) {
+		size_t n = shown_len(p);
+		if (n && !(quoting && (*p == '"' || *p == '\\'))) {
+			strbuf_add(sb, p, n);
+			p += n;
+			continue;
+		}
+		/* Bytes of a C1 control are escaped one by one, as invalid ones. */
+		switch (*p) {
+		case '\n':
+			strbuf_adds(sb, "\\n");
+			break;
+		case '\r':
+			strbuf_adds(sb, "\\r");
+			break;
+		case '\t':
+			strbuf_adds(sb, "\\t");
+			break;
+		case '"':
+		case '\\':
+			strbuf_addch(sb, '\\');
+			strbuf_addch(sb, (char)*p);
+			break;
+		default:
+			strbuf_addf(sb, "\\%03o", *p);
+		}
+		p++;
+	}
+}
+
+bool strbuf_add_shown(struct strbuf *sb, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	bool plain = true;
+	for (const unsigned char *q = p; *q && plain;) {
+		size_t n = shown_len(q);
+		plain = n != 0;
+		q += n;
+	}
+	if (plain)
+		strbuf_adds(sb, s);
+	else
+		add_escaped(sb, p, false);
+	return plain;
+}
+
+void strbuf_add_quoted(struct strbuf *sb, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	bool plain = true;
+	for (const unsigned char *q = p; *q && plain;) {
+		size_t n = shown_len(q);
+		plain = n && *q != '"' && *q != '\\';
+		q += n ? n : 1;
+	}
+	if (plain) {
+		strbuf_adds(sb, s);
+		return;
+	}
+	strbuf_addch(sb, '"');
+	add_escaped(sb, p, true);
+	strbuf_addch(sb, '"');
+}
+
 bool strbuf_add_json_str(struct strbuf *sb, const char *s)
 {
 	bool exact = true;

@@ -70,6 +70,24 @@ bool strbuf_add_json_str(struct strbuf *sb, const char *s);
  * 0 when the byte there does not start one. Reads no further than a NUL.
  */
 size_t strbuf_utf8_len(const unsigned char *p);
+/*
+ * Appends s for a person to read on a terminal or in a CI log: valid UTF-8
+ * as is, every control character (C0, DEL, C1), and every byte that is not
+ * UTF-8, as a C escape (\n, \r, \t, else \ooo in octal per byte). What it
+ * appends is one line that holds no escape sequence, so data printed with it
+ * can neither start a GitHub workflow command ("::warning ...") on a line of
+ * its own nor move a terminal's cursor. Returns true when nothing was
+ * escaped. Every name and message gpuci prints goes through this or
+ * strbuf_add_quoted().
+ */
+bool strbuf_add_shown(struct strbuf *sb, const char *s);
+/*
+ * Appends a name (a path, a label) as git quotes paths with
+ * core.quotePath=false: as is, unless it holds what strbuf_add_shown()
+ * escapes, '"' or '\'; then in double quotes with those escapes and \" and
+ * \\, so that the quoted form is unambiguous.
+ */
+void strbuf_add_quoted(struct strbuf *sb, const char *s);
 /* Makes room for extra more bytes without changing the contents. */
 void strbuf_grow(struct strbuf *sb, size_t extra);
 /* Shortens to len bytes (len <= sb->len). */

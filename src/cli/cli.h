@@ -79,6 +79,12 @@ void cli_print_options(FILE *f, const struct cli_option *opts);
 int cli_usage_error(struct gpuci_ctx *ctx, const char *cmd, const struct diag *d);
 /* Prints "gpuci CMD: file:line:col: message" (the place when d has one). */
 void cli_error(struct gpuci_ctx *ctx, const char *cmd, const struct diag *d);
+/*
+ * s as strbuf_add_shown() writes it (one line, control characters escaped),
+ * in sb, which it resets: for a name or message in a printf. The result
+ * lives until sb's next use.
+ */
+const char *cli_shown(struct strbuf *sb, const char *s);
 
 int cmd_help(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_version(int argc, char **argv, struct gpuci_ctx *ctx);

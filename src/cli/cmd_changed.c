@@ -145,24 +145,31 @@ static void print_listing(struct gpuci_ctx *ctx, const struct changed_result *r,
 	const char *head = o->head ? o->head : "HEAD";
 	struct strbuf sb = STRBUF_INIT;
 	if (r->n == 0) {
-		strbuf_addf(&sb, "gpuci changed: no test file in %s...%s matches", base, head);
+		strbuf_adds(&sb, "gpuci changed: no test file in ");
+		strbuf_add_shown(&sb, base);
+		strbuf_adds(&sb, "...");
+		strbuf_add_shown(&sb, head);
+		strbuf_adds(&sb, " matches");
 		const char *const *p = o->npatterns ? o->patterns : changed_default_patterns;
 		size_t np = o->npatterns ? o->npatterns : changed_default_npatterns;
 		for (size_t i = 0; i < np; i++)
 			strbuf_addf(&sb, " '%s'", p[i]);
 		strbuf_addf(&sb, " with status %s (merge base %.12s)\n", filter, r->merge_base_id);
 	} else {
-		strbuf_addf(&sb, "gpuci changed: %zu test file%s in %s...%s (merge base %.12s):\n",
-		            r->n, r->n == 1 ? "" : "s", base, head, r->merge_base_id);
+		strbuf_addf(&sb, "gpuci changed: %zu test file%s in ", r->n, r->n == 1 ? "" : "s");
+		strbuf_add_shown(&sb, base);
+		strbuf_adds(&sb, "...");
+		strbuf_add_shown(&sb, head);
+		strbuf_addf(&sb, " (merge base %.12s):\n", r->merge_base_id);
 	}
 	for (size_t i = 0; i < r->n; i++) {
 		const struct changed_test *t = &r->tests[i];
 		strbuf_addf(&sb, "  %c %3" PRId64 " GPU%s  ", t->status, t->num_gpus,
 		            t->num_gpus == 1 ? " " : "s");
-		changed_quote_path(&sb, t->path);
+		strbuf_add_quoted(&sb, t->path);
 		if (t->old_path) {
 			strbuf_adds(&sb, "  (from ");
-			changed_quote_path(&sb, t->old_path);
+			strbuf_add_quoted(&sb, t->old_path);
 			strbuf_addf(&sb, ", %u%% similar)", t->similarity);
 		}
 		if (t->defaulted)
@@ -172,11 +179,16 @@ static void print_listing(struct gpuci_ctx *ctx, const struct changed_result *r,
 	struct strbuf why = STRBUF_INIT;
 	for (size_t i = 0; i < r->nleft_out; i++) {
 		strbuf_adds(&sb, "gpuci changed: left out ");
-		changed_quote_path(&sb, r->left_out[i].path);
-		strbuf_addf(&sb, ": %s%s\n", r->left_out[i].reason, keeps_git);
+		strbuf_add_quoted(&sb, r->left_out[i].path);
+		strbuf_adds(&sb, ": ");
+		strbuf_add_shown(&sb, r->left_out[i].reason);
+		strbuf_addf(&sb, "%s\n", keeps_git);
 	}
-	for (size_t i = 0; i < r->nwarnings; i++)
-		strbuf_addf(&sb, "gpuci changed: warning: %s\n", r->warnings[i]);
+	for (size_t i = 0; i < r->nwarnings; i++) {
+		strbuf_adds(&sb, "gpuci changed: warning: ");
+		strbuf_add_shown(&sb, r->warnings[i]);
+		strbuf_addch(&sb, '\n');
+	}
 	fputs(sb.buf, ctx->err);
 	strbuf_release(&sb);
 	/*

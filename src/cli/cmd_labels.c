@@ -90,6 +90,7 @@ static const char *fmt_num(char *buf, size_t n, const struct counts *c, bool tot
 static void print_table(FILE *f, const struct plan_catalogue *c, bool md)
 {
 	char r[32], t[32], g[32];
+	struct strbuf q = STRBUF_INIT, q2 = STRBUF_INIT;
 	if (md) {
 		fprintf(f, "| Label | Job | Tests | GPUs per test | GPUs in all |\n");
 		fprintf(f, "|---|---|---|---|---|\n");
@@ -101,15 +102,17 @@ static void print_table(FILE *f, const struct plan_catalogue *c, bool md)
 		const struct plan_label *l = &c->labels[i];
 		for (size_t k = 0; k < l->njobs; k++) {
 			struct counts n = job_counts(l->jobs[k]);
+			const char *label = cli_shown(&q, l->label),
+			           *id = cli_shown(&q2, l->jobs[k]->job->id);
 			if (md)
 				fprintf(f, "| %s%s%s | `%s` | %s | %s | %s |\n", k ? "" : "`",
-				        k ? "" : l->label, k ? "" : "`", l->jobs[k]->job->id,
+				        k ? "" : label, k ? "" : "`", id,
 				        fmt_num(t, sizeof(t), &n, false),
 				        fmt_range(r, sizeof(r), &n),
 				        fmt_num(g, sizeof(g), &n, true));
 			else
-				fprintf(f, "%-20s %-24s %7s %13s %11s\n", k ? "" : l->label,
-				        l->jobs[k]->job->id, fmt_num(t, sizeof(t), &n, false),
+				fprintf(f, "%-20s %-24s %7s %13s %11s\n", k ? "" : label, id,
+				        fmt_num(t, sizeof(t), &n, false),
 				        fmt_range(r, sizeof(r), &n),
 				        fmt_num(g, sizeof(g), &n, true));
 		}
@@ -122,13 +125,15 @@ static void print_table(FILE *f, const struct plan_catalogue *c, bool md)
 		fprintf(f, " none");
 	for (size_t i = 0; i < c->nalways; i++) {
 		struct counts n = job_counts(c->always[i]);
-		fprintf(f, "%s%s%s%s", i ? "," : "", md ? " `" : " ", c->always[i]->job->id,
-		        md ? "`" : "");
+		fprintf(f, "%s%s%s%s", i ? "," : "", md ? " `" : " ",
+		        cli_shown(&q, c->always[i]->job->id), md ? "`" : "");
 		if (n.matrix)
 			fprintf(f, " (%zu test%s, %lld GPU%s)", n.tests, n.tests == 1 ? "" : "s",
 			        (long long)n.total, n.total == 1 ? "" : "s");
 	}
 	fprintf(f, "\n");
+	strbuf_release(&q);
+	strbuf_release(&q2);
 }
 
 static void json_job(struct strbuf *s, const struct plan_job *pj)

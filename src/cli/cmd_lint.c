@@ -122,13 +122,18 @@ static void print_text(struct gpuci_ctx *ctx, const struct lint_report *r)
 	bool gh = report_in_github_actions();
 	for (size_t i = 0; i < r->n; i++) {
 		const struct lint_finding *f = &r->findings[i];
-		fprintf(ctx->out, "%s:", f->file);
+		struct strbuf line = STRBUF_INIT;
+		strbuf_add_shown(&line, f->file);
+		strbuf_addch(&line, ':');
 		if (f->line)
-			fprintf(ctx->out, "%u:", f->line);
+			strbuf_addf(&line, "%u:", f->line);
 		if (f->line && f->col)
-			fprintf(ctx->out, "%u:", f->col);
-		fprintf(ctx->out, " %s: %s [%s]\n", lint_severity_name(f->severity), f->message,
-		        f->rule);
+			strbuf_addf(&line, "%u:", f->col);
+		strbuf_addf(&line, " %s: ", lint_severity_name(f->severity));
+		strbuf_add_shown(&line, f->message);
+		strbuf_addf(&line, " [%s]\n", f->rule);
+		fputs(line.buf, ctx->out);
+		strbuf_release(&line);
 		/* In GitHub Actions, also an annotation on the line, in the PR's diff. */
 		if (gh) {
 			struct strbuf title = STRBUF_INIT;

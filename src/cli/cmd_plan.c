@@ -76,7 +76,10 @@ static void print_entries(FILE *f, const struct plan_job *pj)
 		if (variant[i])
 			strbuf_addf(&s, " %s", variant[i]);
 		int64_t g = plan_entry_gpus(pj->entries[i]);
-		fprintf(f, "      %-60s %lld GPU%s\n", s.buf, (long long)g, g == 1 ? "" : "s");
+		struct strbuf q = STRBUF_INIT;
+		fprintf(f, "      %-60s %lld GPU%s\n", cli_shown(&q, s.buf), (long long)g,
+		        g == 1 ? "" : "s");
+		strbuf_release(&q);
 		strbuf_release(&s);
 	}
 	arena_release(&a);
@@ -85,22 +88,25 @@ static void print_entries(FILE *f, const struct plan_job *pj)
 static void print_human(FILE *f, const struct plan *p, const struct plan_opts *o,
                         const char *workflow, bool no_always)
 {
-	fprintf(f, "%s", p->event);
+	struct strbuf q = STRBUF_INIT, q2 = STRBUF_INIT;
+	fprintf(f, "%s", cli_shown(&q, p->event));
 	if (o->added)
-		fprintf(f, ": label %s added", o->added);
+		fprintf(f, ": label %s added", cli_shown(&q, o->added));
 	if (o->nlabels) {
 		fprintf(f, "%s label%s", o->added ? " to a PR with" : " with",
 		        o->nlabels == 1 ? "" : "s");
 		for (size_t i = 0; i < o->nlabels; i++)
-			fprintf(f, "%s%s", i ? ", " : " ", o->labels[i]);
+			fprintf(f, "%s%s", i ? ", " : " ", cli_shown(&q, o->labels[i]));
 	} else if (!strcmp(p->event, "pull_request") && !o->added) {
 		fprintf(f, " without labels");
 	}
 	if (o->action && !o->added)
-		fprintf(f, " (action %s)", o->action);
-	fprintf(f, " (%s)\n", workflow);
+		fprintf(f, " (action %s)", cli_shown(&q, o->action));
+	fprintf(f, " (%s)\n", cli_shown(&q, workflow));
 	if (!p->triggered) {
-		fprintf(f, "  the workflow does not run on %s: nothing runs\n", p->event);
+		fprintf(f, "  the workflow does not run on %s: nothing runs\n",
+		        cli_shown(&q, p->event));
+		strbuf_release(&q);
 		return;
 	}
 	size_t jobs = 0, entries = 0, left_out = 0;
@@ -130,22 +136,25 @@ static void print_human(FILE *f, const struct plan *p, const struct plan_opts *o
 				jobs++;
 				entries += pj->has_matrix ? pj->nentries : 0;
 				gpus += pj->gpus;
-				fprintf(f, "  %s (%s)", pj->job->id, pj->runs_on);
+				fprintf(f, "  %s", cli_shown(&q, pj->job->id));
+				fprintf(f, " (%s)", cli_shown(&q, pj->runs_on));
 				if (pj->has_matrix)
 					fprintf(f, ": %zu entr%s, %lld GPU%s", pj->nentries,
 					        pj->nentries == 1 ? "y" : "ies",
 					        (long long)pj->gpus, pj->gpus == 1 ? "" : "s");
 				if (plan_job_not_run(pj))
 					fprintf(f, ": not run by gpuci run: %s",
-					        plan_job_not_run(pj));
+					        cli_shown(&q, plan_job_not_run(pj)));
 				fprintf(f, "\n");
 				print_entries(f, pj);
 			} else if (s == PLAN_RUNS) {
 				jobs++;
-				fprintf(f, "  %s (%s): matrix unknown: %s\n", pj->job->id,
-				        pj->runs_on, pj->why);
+				fprintf(f, "  %s", cli_shown(&q, pj->job->id));
+				fprintf(f, " (%s): matrix unknown: %s\n",
+				        cli_shown(&q, pj->runs_on), cli_shown(&q2, pj->why));
 			} else {
-				fprintf(f, "  %s: %s\n", pj->job->id, pj->why);
+				fprintf(f, "  %s: %s\n", cli_shown(&q, pj->job->id),
+				        cli_shown(&q2, pj->why));
 			}
 		}
 	}
@@ -158,6 +167,8 @@ static void print_human(FILE *f, const struct plan *p, const struct plan_opts *o
 		fprintf(f, " (%zu always-on job%s left out: --no-always)", left_out,
 		        left_out == 1 ? "" : "s");
 	fprintf(f, "\n");
+	strbuf_release(&q);
+	strbuf_release(&q2);
 }
 
 static void print_json(FILE *f, const struct plan *p, const struct plan_opts *o, bool no_always)
@@ -320,12 +331,17 @@ int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx)
 		plan_release(&p);
 		goto out;
 	}
-	if (p.changed_done)
-		for (size_t i = 0; i < p.changed.nwarnings; i++)
-			fprintf(ctx->err, "gpuci plan: warning: %s\n", p.changed.warnings[i]);
-	if (!p.triggered)
-		fprintf(ctx->err, "gpuci plan: warning: %s does not run on %s events\n", workflow,
-		        event);
+	{
+		struct strbuf q = STRBUF_INIT, q2 = STRBUF_INIT;
+		for (size_t i = 0; p.changed_done && i < p.changed.nwarnings; i++)
+			fprintf(ctx->err, "gpuci plan: warning: %s\n",
+			        cli_shown(&q, p.changed.warnings[i]));
+		if (!p.triggered)
+			fprintf(ctx->err, "gpuci plan: warning: %s does not run on %s events\n",
+			        cli_shown(&q, workflow), cli_shown(&q2, event));
+		strbuf_release(&q);
+		strbuf_release(&q2);
+	}
 	if (json)
 		print_json(ctx->out, &p, &po, no_always);
 	else

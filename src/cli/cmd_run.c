@@ -540,7 +540,11 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			t->variant = variant[k];
 			if (t->variant)
 				strbuf_addf(&disp, " %s", t->variant);
-			t->display = arena_strndup(&a, disp.buf, disp.len);
+			/* Shown in every line and report: one line, whatever it holds. */
+			struct strbuf shown = STRBUF_INIT;
+			strbuf_add_shown(&shown, disp.buf ? disp.buf : "");
+			t->display = arena_strndup(&a, shown.buf, shown.len);
+			strbuf_release(&shown);
 			strbuf_reset(&disp);
 			plan_entry_identity(e, &disp);
 			t->identity = arena_strndup(&a, disp.buf, disp.len);

@@ -126,9 +126,18 @@ void cli_print_options(FILE *f, const struct cli_option *opts)
 
 int cli_usage_error(struct gpuci_ctx *ctx, const char *cmd, const struct diag *d)
 {
-	fprintf(ctx->err, "gpuci %s: %s\n", cmd, d->msg.buf);
+	struct strbuf sb = STRBUF_INIT;
+	fprintf(ctx->err, "gpuci %s: %s\n", cmd, cli_shown(&sb, d->msg.buf));
+	strbuf_release(&sb);
 	fprintf(ctx->err, "Try 'gpuci %s --help'.\n", cmd);
 	return EXIT_USAGE;
+}
+
+const char *cli_shown(struct strbuf *sb, const char *s)
+{
+	strbuf_reset(sb);
+	strbuf_add_shown(sb, s ? s : "");
+	return sb->buf ? sb->buf : "";
 }
 
 void cli_error(struct gpuci_ctx *ctx, const char *cmd, const struct diag *d)

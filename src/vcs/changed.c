@@ -342,50 +342,6 @@ bool changed_json_str(struct strbuf *out, const char *s)
 	return strbuf_add_json_str(out, s);
 }
 
-void changed_quote_path(struct strbuf *out, const char *path)
-{
-	bool plain = true;
-	for (const unsigned char *p = (const unsigned char *)path; *p && plain;) {
-		size_t n = strbuf_utf8_len(p);
-		plain = n && *p >= 0x20 && *p != 0x7f && *p != '"' && *p != '\\';
-		p += n ? n : 1;
-	}
-	if (plain) {
-		strbuf_adds(out, path);
-		return;
-	}
-	strbuf_addch(out, '"');
-	for (const unsigned char *p = (const unsigned char *)path; *p;) {
-		size_t n = strbuf_utf8_len(p);
-		if (n > 1) {
-			strbuf_add(out, p, n);
-			p += n;
-			continue;
-		}
-		switch (*p) {
-		case '"':
-			strbuf_adds(out, "\\\"");
-			break;
-		case '\\':
-			strbuf_adds(out, "\\\\");
-			break;
-		case '\n':
-			strbuf_adds(out, "\\n");
-			break;
-		case '\t':
-			strbuf_adds(out, "\\t");
-			break;
-		default:
-			if (n == 0 || *p < 0x20 || *p == 0x7f)
-				strbuf_addf(out, "\\%03o", *p);
-			else
-				strbuf_addch(out, (char)*p);
-		}
-		p++;
-	}
-	strbuf_addch(out, '"');
-}
-
 /* The matrix's "info" list: [{"test_file":"...","num_gpus":N},...]. */
 static void info_json(const struct changed_result *r, struct strbuf *out)
 {
@@ -647,7 +603,7 @@ int changed_detect(const struct changed_opts *o, struct changed_result *r, struc
 		t->similarity = e->similarity;
 		t->path_not_utf8 = !utf8_ok(t->path);
 		struct strbuf qpath = STRBUF_INIT;
-		changed_quote_path(&qpath, t->path);
+		strbuf_add_quoted(&qpath, t->path);
 		int ok = read_gpus(repo, e, qpath.buf, o->default_gpus, r, &wcap, t, d);
 		if (ok == 0 && t->path_not_utf8)
 			add_warning(r, &wcap,

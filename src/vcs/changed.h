@@ -196,13 +196,4 @@ void changed_json(const struct changed_result *r, struct strbuf *out);
  */
 bool changed_json_str(struct strbuf *out, const char *s);
 
-/*
- * Appends path for a human to read, as git quotes paths in its messages
- * with core.quotePath=false: as is, unless it holds a control character,
- * '"', '\\' or bytes that are not UTF-8; then in double quotes with C
- * escapes (\n, \t, \", \\, \ooo in octal for the other bytes). Warnings
- * name paths this way.
- */
-void changed_quote_path(struct strbuf *out, const char *path);
-
 #endif

@@ -96,6 +96,54 @@ static void strbuf__setlen_truncates(void **state)
 	strbuf_release(&sb);
 }
 
+static void strbuf__quoted_quotes_only_what_needs_it(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"tests/test_a b.py", "tests/test_a b.py"},
+	    {"tests/tëst.py", "tests/tëst.py"},
+	    {"a\nb", "\"a\\nb\""},
+	    {"a\"b", "\"a\\\"b\""},
+	    {"a\\b", "\"a\\\\b\""},
+	    {"a\xff", "\"a\\377\""},
+	    {"t\tx\x01", "\"t\\tx\\001\""},
+	    {"csi\xc2\x9b", "\"csi\\302\\233\""},
+	    {"\xc2\xa0nbsp", "\xc2\xa0nbsp"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct strbuf sb = STRBUF_INIT;
+		strbuf_add_quoted(&sb, cases[i].in);
+		assert_string_equal(sb.buf, cases[i].out);
+		strbuf_release(&sb);
+	}
+}
+
+static void strbuf__shown_escapes_controls_on_one_line(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *out;
+		bool plain;
+	} cases[] = {
+	    {"tests/test_a b.py", "tests/test_a b.py", true},
+	    {"a\\b \"q\"", "a\\b \"q\"", true},
+	    {"tests/x\n::warning file=README.md::hi", "tests/x\\n::warning file=README.md::hi",
+	     false},
+	    {"\x1b[2Jclear\r", "\\033[2Jclear\\r", false},
+	    {"bad\xff\xc3", "bad\\377\\303", false},
+	    {"del\x7f", "del\\177", false},
+	    {"ü", "ü", true},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct strbuf sb = STRBUF_INIT;
+		assert_int_equal(strbuf_add_shown(&sb, cases[i].in), cases[i].plain);
+		assert_string_equal(sb.buf, cases[i].out);
+		assert_null(strchr(sb.buf, '\n'));
+		strbuf_release(&sb);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -106,6 +154,8 @@ int main(void)
 	    cmocka_unit_test(strbuf__json_escapes_quotes_controls_and_keeps_utf8),
 	    cmocka_unit_test(strbuf__json_replaces_bytes_that_are_not_utf8),
 	    cmocka_unit_test(strbuf__setlen_truncates),
+	    cmocka_unit_test(strbuf__quoted_quotes_only_what_needs_it),
+	    cmocka_unit_test(strbuf__shown_escapes_controls_on_one_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

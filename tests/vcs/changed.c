@@ -724,27 +724,6 @@ static void changed_matrix_json__keys_in_order_no_spaces(void **state)
 	strbuf_release(&sb);
 }
 
-static void changed_quote_path__quotes_only_what_needs_it(void **state)
-{
-	static const struct {
-		const char *in, *out;
-	} cases[] = {
-	    {"tests/test_a b.py", "tests/test_a b.py"},
-	    {"tests/tëst.py", "tests/tëst.py"},
-	    {"a\nb", "\"a\\nb\""},
-	    {"a\"b", "\"a\\\"b\""},
-	    {"a\\b", "\"a\\\\b\""},
-	    {"a\xff", "\"a\\377\""},
-	    {"t\tx\x01", "\"t\\tx\\001\""},
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct strbuf sb = STRBUF_INIT;
-		changed_quote_path(&sb, cases[i].in);
-		assert_string_equal(sb.buf, cases[i].out);
-		strbuf_release(&sb);
-	}
-}
-
 static void changed_default_patterns__are_the_old_detectors(void **state)
 {
 	assert_int_equal(changed_default_npatterns, 2);
@@ -768,7 +747,6 @@ int main(void)
 	    cmocka_unit_test(changed_filter_parse__follows_git_letters),
 	    cmocka_unit_test(changed_json_str__escapes_every_byte_a_path_may_hold),
 	    cmocka_unit_test(changed_matrix_json__keys_in_order_no_spaces),
-	    cmocka_unit_test(changed_quote_path__quotes_only_what_needs_it),
 	    cmocka_unit_test(changed_default_patterns__are_the_old_detectors),
 	};
 	const struct CMUnitTest agent_tests[] = {

@@ -114,7 +114,7 @@ struct vcs_repo {
 static const char *git_msg(void)
 {
 	const git_error *e = api.git_error_last();
-	return e && e->message ? e->message : "unknown libgit2 error";
+	return e && e->message && *e->message ? e->message : "libgit2 gave no reason";
 }
 
 /* diag_set() with ": <libgit2's message>" appended. */
@@ -204,8 +204,17 @@ void vcs_repo_free(struct vcs_repo *r)
 int vcs_resolve_commit(struct vcs_repo *r, const char *rev, struct vcs_oid *out, struct diag *d)
 {
 	git_object *obj = NULL, *commit = NULL;
-	if (api.git_revparse_single(&obj, r->repo, rev) < 0)
+	if (api.git_revparse_single(&obj, r->repo, rev) < 0) {
+		const git_error *e = api.git_error_last();
+		/* libgit2 sets no message when @{-N} finds no N-th checkout. */
+		if ((!e || !e->message || !*e->message) && strstr(rev, "@{-"))
+			return diag_set(d, DIAG_USAGE,
+			                "unknown revision '%s': HEAD's reflog records no such "
+			                "earlier checkout (@{-N} is the N-th branch checked out "
+			                "before this one; a fresh clone has none)",
+			                rev);
 		return git_fail(d, DIAG_USAGE, "unknown revision '%s'", rev);
+	}
 	int rc = 0;
 	if (api.git_object_peel(&commit, obj, GIT_OBJECT_COMMIT) < 0)
 		rc = git_fail(d, DIAG_USAGE, "'%s' does not name a commit", rev);

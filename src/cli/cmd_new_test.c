@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "lease/lease.h"
 #include "scaffold/newtest.h"
 #include "base/banned.h"
 
@@ -165,6 +166,15 @@ int cmd_new_test(int argc, char **argv, struct gpuci_ctx *ctx)
 	}
 	if (!name) {
 		diag_set(&d, DIAG_USAGE, "which test? gpuci new-test NAME --gpus N");
+		rc = cli_usage_error(ctx, "new-test", &d);
+		goto out;
+	}
+	if (gpus_seen && gpus > LEASE_MAX_GPUS) {
+		diag_set(
+		    &d, DIAG_USAGE,
+		    "--gpus %u: more GPUs than one machine can give a test (gpuci locks at most "
+		    "%d per machine)",
+		    gpus, LEASE_MAX_GPUS);
 		rc = cli_usage_error(ctx, "new-test", &d);
 		goto out;
 	}

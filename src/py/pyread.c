@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include "py/pyread.h"
+#include "py/nfkc.h"
+#include "base/strbuf.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
 
@@ -712,10 +714,61 @@ struct walk {
 	struct py_top *top;
 };
 
+/*
+ * Whether the identifier p[0..n) is name to Python, which NFKC-normalises
+ * identifiers: `ＮＵＭ_GPUS` is NUM_GPUS.
+ */
+static bool name_equals(const char *p, size_t n, const char *name, size_t name_len)
+{
+	if (n == name_len && !memcmp(p, name, n))
+		return true;
+	bool ascii = true;
+	for (size_t i = 0; i < n && ascii; i++)
+		ascii = !((unsigned char)p[i] & 0x80);
+	if (ascii)
+		return false;
+	struct strbuf sb = STRBUF_INIT;
+	bool eq = py_name_fold(p, n, &sb) && sb.len == name_len && !memcmp(sb.buf, name, name_len);
+	strbuf_release(&sb);
+	return eq;
+}
+
 static bool is_name(const struct walk *w, const struct tok *t)
 {
-	return w->name && t->kind == T_NAME && t->n == w->name_len &&
-	       !memcmp(t->p, w->name, w->name_len);
+	return w->name && t->kind == T_NAME && name_equals(t->p, t->n, w->name, w->name_len);
+}
+
+bool py_name_fold(const char *p, size_t n, struct strbuf *out)
+{
+	const unsigned char *s = (const unsigned char *)p, *end = s + n;
+	while (s < end) {
+		if (*s < 0x80) {
+			strbuf_addch(out, (char)*s++);
+			continue;
+		}
+		size_t k = strbuf_utf8_len(s);
+		if (!k || s + k > end)
+			return false;
+		uint32_t cp = k == 2 ? (uint32_t)(s[0] & 0x1f) << 6 | (s[1] & 0x3f)
+		              : k == 3
+		                  ? (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 |
+		                        (s[2] & 0x3f)
+		                  : (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3f) << 12 |
+		                        (uint32_t)(s[2] & 0x3f) << 6 | (s[3] & 0x3f);
+		size_t lo = 0, hi = py_nfkc_ascii_n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (py_nfkc_ascii[mid].cp < cp)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == py_nfkc_ascii_n || py_nfkc_ascii[lo].cp != cp)
+			return false;
+		strbuf_adds(out, py_nfkc_ascii[lo].ascii);
+		s += k;
+	}
+	return true;
 }
 
 /*

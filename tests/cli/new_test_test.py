@@ -277,6 +277,9 @@ class NewTest(unittest.TestCase):
         self.assertIn("--gpus", r.stderr)
         r = self.new_test("x", "--gpus", "1", "--args", "--y", ok=False)
         self.assertEqual(r.returncode, 2)
+        r = self.new_test("wide", "--gpus", "4097", ok=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("at most 4096", r.stderr)
 
     def test_a_template_that_does_not_set_num_gpus(self):
         self.repo.write("tests/ci/test_template.py", '"""<< name >>"""\nNUM_GPUS = 3\n')

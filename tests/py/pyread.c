@@ -51,6 +51,11 @@ static const struct pycase cases[] = {
     /* Literals and the forms of an assignment. */
     CASE("plain", "NUM_GPUS = 4\n", LIT, 4, 1),
     CASE("no_newline_at_end", "NUM_GPUS = 4", LIT, 4, 1),
+    /* Python NFKC-normalises identifiers (PEP 3131): these bind NUM_GPUS. */
+    CASE("fullwidth_name", "\xef\xbc\xae\xef\xbc\xb5\xef\xbc\xad_GPUS = 4\n", LIT, 4, 1),
+    CASE("math_bold_name", "\xf0\x9d\x90\x8dUM_GPUS = 2\n", LIT, 2, 1),
+    CASE("fullwidth_after_plain", "NUM_GPUS = 8\n\xef\xbc\xaeUM_GPUS = 1\n", LIT, 1, 2),
+    CASE("accented_is_another_name", "\xc3\x91UM_GPUS = 3\n", NONE, 0, 0),
     CASE("absent", "X = 4\nNUM_GPUSX = 3\nNUM_GPU = 2\n", NONE, 0, 0),
     CASE("empty", "", NONE, 0, 0),
     CASE("annotated", "NUM_GPUS: int = 4\n", LIT, 4, 1),

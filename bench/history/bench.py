@@ -19,7 +19,9 @@ per-test mean.  For each size it times, as the median of --reps runs:
   slowest    `gpuci history --slowest 20`
   recent     `gpuci history` (the last 50 attempts)
 
-and prints large/small for each, against the target of 2x for dry-run.  With
+and prints large/small for each (wall clock, and the CPU time of the child,
+which the load of a shared machine disturbs less), against the target of 2x
+for dry-run; the runs of the two sizes alternate.  With
 --ref OLD_GPUCI it times the same commands with that binary (a gpuci from
 before schema 3, which reads version 2 as it is) on its own copy of each
 file, in the same invocation, and prints new/old.
@@ -27,6 +29,7 @@ file, in the same invocation, and prints new/old.
 import argparse
 import os
 import random
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -57,12 +60,19 @@ CREATE INDEX results_run ON results (run_id);
 """
 
 
+def child_cpu():
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
 def run(cmd, cwd, env=None):
+    c = child_cpu()
     t = time.monotonic()
     r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     dt = time.monotonic() - t
     if r.returncode != 0:
         sys.exit(f"bench: {' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+    r.cpu = child_cpu() - c
     return dt, r
 
 
@@ -114,19 +124,31 @@ def make_history(path, n, ntests, real, seed):
     db.close()
 
 
-def timed(cmd, cwd, reps):
-    return statistics.median(run(cmd, cwd)[0] for _ in range(reps))
+COMMANDS = {
+    "dry-run": lambda g, h: [g, "run", "--dry-run", "--label", "run-ci-short", "--gpus", "8",
+                             "--history", h],
+    "slowest": lambda g, h: [g, "history", "--history", h, "--slowest", "20"],
+    "recent": lambda g, h: [g, "history", "--history", h],
+}
 
 
-def measure(gpuci, repo, hist, reps):
-    """upgrade (the first dry run), dry-run, slowest, recent: seconds."""
-    dry = [gpuci, "run", "--dry-run", "--label", "run-ci-short", "--gpus", "8",
-           "--history", hist]
-    first, _ = run(dry, repo)
-    out = {"upgrade": first,
-           "dry-run": timed(dry, repo, reps),
-           "slowest": timed([gpuci, "history", "--history", hist, "--slowest", "20"], repo, reps),
-           "recent": timed([gpuci, "history", "--history", hist], repo, reps)}
+def measure(gpuci, repo, hists, reps):
+    """{(size, what): (wall, cpu)} medians; the sizes' runs alternate, so that the load of a
+    shared machine falls on both alike. "upgrade" is the first dry run of each file."""
+    out = {}
+    for size, h in hists.items():
+        dt, r = run(COMMANDS["dry-run"](gpuci, h), repo)
+        out[(size, "upgrade")] = (dt, r.cpu)
+    for what, cmd in COMMANDS.items():
+        walls = {size: [] for size in hists}
+        cpus = {size: [] for size in hists}
+        for _ in range(reps):
+            for size, h in hists.items():
+                dt, r = run(cmd(gpuci, h), repo)
+                walls[size].append(dt)
+                cpus[size].append(r.cpu)
+        for size in hists:
+            out[(size, what)] = (statistics.median(walls[size]), statistics.median(cpus[size]))
     return out
 
 
@@ -137,7 +159,7 @@ def main():
     ap.add_argument("--small", type=int, default=10_000)
     ap.add_argument("--large", type=int, default=1_000_000)
     ap.add_argument("--tests", type=int, default=200)
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     gpuci = os.path.abspath(a.gpuci)
@@ -146,7 +168,7 @@ def main():
         repo = os.path.join(tmp, "repo")
         shutil.copytree(EXAMPLE, repo)
         real = learn_tests(gpuci, repo, tmp)
-        res = {}
+        bases = {}
         for label, n in (("small", a.small), ("large", a.large)):
             base = os.path.join(tmp, f"{label}-v2.db")
             t = time.monotonic()
@@ -154,35 +176,42 @@ def main():
             print(f"{label}: {n} attempts of {a.tests} tests written in "
                   f"{time.monotonic() - t:.1f} s ({os.path.getsize(base) / 1e6:.0f} MB)",
                   flush=True)
-            for who, binary in (("new", gpuci), ("old", a.ref)):
-                if not binary:
-                    continue
-                copy = os.path.join(tmp, f"{label}-{who}.db")
-                shutil.copy(base, copy)
-                res[(who, label)] = measure(os.path.abspath(binary), repo, copy, a.reps)
-            os.remove(base)
+            bases[label] = base
+        res = {}
+        whos = [("new", gpuci)] + ([("old", os.path.abspath(a.ref))] if a.ref else [])
+        for who, binary in whos:
+            hists = {}
+            for label, base in bases.items():
+                hists[label] = os.path.join(tmp, f"{label}-{who}.db")
+                shutil.copy(base, hists[label])
+            for (label, what), v in measure(binary, repo, hists, a.reps).items():
+                res[(who, label, what)] = v
+            for h in hists.values():
+                os.remove(h)
         print()
-        print(f"median of {a.reps} runs, seconds; {a.small} vs {a.large} attempts, "
-              f"{a.tests} tests")
-        whos = ["new"] + (["old"] if a.ref else [])
-        print(f"{'':10} " + " ".join(f"{w + ' ' + l:>12}" for w in whos
-                                      for l in ("small", "large")) + "   large/small")
+        print(f"median of {a.reps} runs (small and large alternating), wall seconds"
+              f" [CPU seconds]; {a.small} vs {a.large} attempts, {a.tests} tests")
+        names = [w for w, _ in whos]
+        print(f"{'':8} " + " ".join(f"{w + ' ' + l:>19}" for w in names
+                                    for l in ("small", "large")) + "   large/small wall [CPU]")
         for what in ("upgrade", "dry-run", "slowest", "recent"):
-            cells = " ".join(f"{res[(w, l)][what]:12.3f}" for w in whos
-                             for l in ("small", "large"))
-            ratios = "  ".join(f"{w} {res[(w, 'large')][what] / res[(w, 'small')][what]:.2f}x"
-                               for w in whos)
-            print(f"{what:10} {cells}   {ratios}")
-        r = res[("new", "large")]["dry-run"] / res[("new", "small")]["dry-run"]
-        print(f"\ndry-run large/small: {r:.2f}x (target <= {TARGET:.0f}x): "
+            cells = " ".join(f"{res[(w, l, what)][0]:9.4f} [{res[(w, l, what)][1]:7.4f}]"
+                             for w in names for l in ("small", "large"))
+            ratios = "  ".join(
+                f"{w} {res[(w, 'large', what)][0] / res[(w, 'small', what)][0]:.2f}x"
+                f" [{res[(w, 'large', what)][1] / max(res[(w, 'small', what)][1], 1e-6):.2f}x]"
+                for w in names)
+            print(f"{what:8} {cells}   {ratios}")
+        r = res[("new", "large", "dry-run")][0] / res[("new", "small", "dry-run")][0]
+        print(f"\ndry-run large/small: {r:.2f}x wall (target <= {TARGET:.0f}x): "
               f"{'met' if r <= TARGET else 'NOT met'}")
         if a.ref:
             for what in ("dry-run", "slowest"):
-                o, nw = res[("old", "large")][what], res[("new", "large")][what]
-                print(f"{what} at {a.large} attempts: new {nw:.3f} s, old {o:.3f} s "
-                      f"({o / nw:.1f}x faster)")
-        print("(upgrade: the first writer's one-time move of a version 2 file to version 3;"
-              " the old gpuci reads version 2 as it is)")
+                o, nw = res[("old", "large", what)][0], res[("new", "large", what)][0]
+                print(f"{what} at {a.large} attempts: new {nw:.4f} s, old {o:.4f} s "
+                      f"({o / nw:.0f}x faster)")
+        print("(upgrade: the first dry run of each file, which moves a version 2 file to"
+              " version 3 once; the old gpuci reads version 2 as it is)")
     finally:
         if a.keep:
             print(f"kept {tmp}")

@@ -7,9 +7,10 @@
  * through a table of pointers typed from <sqlite3.h> itself, which keeps the
  * compiler checking every call.
  *
- * The schema (version 2):
+ * The schema (version 3):
  *
- *   meta(key TEXT PRIMARY KEY, value)      one row: schema_version = 2
+ *   meta(key TEXT PRIMARY KEY, value)      schema_version = 3; pruned_at =
+ *                                          when a run last applied retention
  *   results(id INTEGER PRIMARY KEY,        one row per attempt, in the
  *           run_id, job, test_file,        order they were recorded
  *           test_args, gpus, gpu_ids,
@@ -17,15 +18,25 @@
  *           started_at REAL, duration REAL,
  *           log_path, host,
  *           identity, variant)             the entry's identity and suffix
- *   results_test ON results(test_file, test_args)   --slowest, --flaky
- *   results_identity ON results(identity)           medians
- *   results_run  ON results(run_id)                 one run's results
+ *   tests(test_file, test_args, identity   one row per test: its counts,
+ *         PRIMARY KEY, variant, runs,      median (NULL: none timed) and
+ *         passed, flaky, failed, median,   last attempt, rewritten from its
+ *         last_status, last_started_at)    attempts by every write that adds
+ *                                          or removes some (history_summary.c)
+ *   results_key ON results(test_file, test_args, identity)   a test's attempts
+ *   results_identity ON results(identity)  medians of attempts (older files)
+ *   results_run ON results(run_id)         one run's results
+ *   results_started ON results(started_at) pruning
+ *   tests_identity ON tests(identity)      medians
  *
- * Version 1 had no identity and variant: history_open() adds them (empty
- * for the rows before, which then count for the test of that file and args
- * whatever its other keys); a version 1 file opened to read is read through
- * a view that shows them empty. Every read goes through the TEMP VIEW
- * attempts, the results as version 2 has them.
+ * Version 1 had no identity and variant; version 2 no tests table. The
+ * first writer upgrades a file in place (history__upgrade(): the columns,
+ * then the tests table from every row; version 1 rows count for the test
+ * of that file and args whatever its other keys). Until then (a reader, or
+ * a writer that found the file locked) it is read as it is: a version 1
+ * file through a view that shows identity and variant empty, and the
+ * figures per test computed from the attempts. Every read of attempts goes
+ * through the TEMP VIEW attempts, the results as version 3 has them.
  *
  * Concurrency: WAL mode (readers never wait for the writer, the writer
  * never waits for readers), a busy timeout for writers queueing behind one
@@ -405,12 +416,22 @@ static int make_view(struct history *h, const char *what, struct diag *d)
 }
 
 /*
- * To the current schema from version 1 or 2 (h->version, as read under the
- * caller's write transaction): the columns of version 2, then the tests
+ * To the current schema from version 1 or 2 (as read under the caller's
+ * write transaction): the columns of version 2, then the tests
  * table filled from every row. Once per file, by the first writer.
  */
 int history__upgrade(struct history *h, struct diag *d)
 {
+	/* Read again: another gpuci may have upgraded it since this one looked. */
+	long long version;
+	if (read_version(h, &version, d) < 0 || check_version(h, version, d) < 0)
+		return -1;
+	h->version = version;
+	if (version == HISTORY_SCHEMA_VERSION) {
+		h->summary = true;
+		h->upgrade = false;
+		return make_view(h, "upgrade", d);
+	}
 	if (h->version == 1 && exec(h, sql_upgrade_v1, "upgrade", d) < 0)
 		return -1;
 	if (exec(h, sql_upgrade_v2, "upgrade", d) < 0 ||

@@ -80,6 +80,8 @@ int history_queue(struct history *h, const struct history_result *r, struct diag
 
 void history__drop_pending(struct history *h, size_t from, size_t n)
 {
+	if (!n)
+		return;
 	for (size_t i = from; i < from + n; i++) {
 		struct history_result *q = &h->pending[i].r;
 		free((char *)q->run_id);

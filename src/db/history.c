@@ -23,7 +23,8 @@
  *         passed, flaky, failed, median,   last attempt, rewritten from its
  *         last_status, last_started_at)    attempts by every write that adds
  *                                          or removes some (history_summary.c)
- *   results_key ON results(test_file, test_args, identity)   a test's attempts
+ *   results_key ON results(test_file, test_args, identity, status, duration)
+ *                                          a test's attempts, covered
  *   results_identity ON results(identity)  medians of attempts (older files)
  *   results_run ON results(run_id)         one run's results
  *   results_started ON results(started_at) pruning
@@ -710,6 +711,7 @@ void history_close(struct history *h)
 		api.sqlite3_finalize(h->insert);
 		api.sqlite3_finalize(h->median);
 		api.sqlite3_finalize(h->refresh);
+		api.sqlite3_finalize(h->last);
 		api.sqlite3_finalize(h->put);
 		/* The last connection to close folds the WAL into the file and removes it. */
 		api.sqlite3_close_v2(h->db);

@@ -72,9 +72,10 @@ struct history {
 	char *host;           /* this machine's name, for results that give none */
 	sqlite3_stmt *insert; /* NULL when opened with history_open_read() */
 	sqlite3_stmt *median;
-	sqlite3_stmt *refresh, *put; /* history__summary_refresh(), prepared when first used */
-	bool writer;                 /* opened with history_open*() */
-	unsigned wait_ms;            /* the busy timeout it was opened with */
+	sqlite3_stmt *refresh, *last,
+	    *put;          /* history__summary_refresh(), prepared when first used */
+	bool writer;       /* opened with history_open*() */
+	unsigned wait_ms;  /* the busy timeout it was opened with */
 	long long version; /* the schema the file has (HISTORY_SCHEMA_VERSION once upgraded) */
 	bool summary;      /* the file has the tests table, up to date (version 3) */
 	bool upgrade;      /* a writer that could not upgrade yet: the first flush does */

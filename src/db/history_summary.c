@@ -7,8 +7,10 @@
  * and for the median over all tests, at the start of every run; computed
  * from the attempts, that is a scan of the whole history (1.7 s at a
  * million attempts). The tests table has one row per test, rewritten from
- * that test's own attempts (through results_key) in the transaction that
- * adds or removes some of them, so reading it costs the same at any size.
+ * that test's own attempts (through results_key, which covers what that
+ * reads) in the transaction that adds or removes some of them, so reading
+ * it costs the same at any size, and writing one result costs a read of
+ * that test's index entries.
  */
 #include "db/history_int.h"
 
@@ -33,7 +35,9 @@ const char history__sql_summary_schema[] =
     " last_started_at REAL NOT NULL,"
     " PRIMARY KEY (test_file, test_args, identity));"
     "CREATE INDEX IF NOT EXISTS tests_identity ON tests (identity);"
-    "CREATE INDEX IF NOT EXISTS results_key ON results (test_file, test_args, identity);"
+    /* Covering what a refresh reads of every attempt: no lookup of the row. */
+    "CREATE INDEX IF NOT EXISTS results_key"
+    " ON results (test_file, test_args, identity, status, duration);"
     "CREATE INDEX IF NOT EXISTS results_started ON results (started_at);";
 
 /* ---- per-test figures -------------------------------------------------- */
@@ -111,45 +115,23 @@ static int put_stats(struct history *h, const struct test_stats *t, struct diag 
 	return rc == SQLITE_DONE ? 0 : history__fail(d, h->db, rc, h->path, "update");
 }
 
+/* Every test, refreshed from its attempts (one pass over results_key). */
 int history__summary_rebuild(struct history *h, struct diag *d)
 {
 	sqlite3_stmt *st;
 	if (history__exec(h, "DELETE FROM tests", "update", d) < 0 ||
 	    history__prepare(h,
-	                     "SELECT test_file, test_args, identity, status, duration, started_at,"
-	                     " variant FROM results ORDER BY test_file, test_args, identity, id",
+	                     "SELECT DISTINCT test_file, test_args, identity FROM results"
+	                     " ORDER BY test_file, test_args, identity",
 	                     &st, "update", d) < 0)
 		return -1;
-	struct test_stats t = {0};
-	struct dvec times = {0};
-	int rc, err = 0;
-	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW) {
-		const char *file = history__col_text(st, 0), *args = history__col_text(st, 1),
-		           *identity = history__col_text(st, 2);
-		if (!t.test_file || strcmp(t.test_file, file) != 0 ||
-		    strcmp(t.test_args, args) != 0 || strcmp(t.identity, identity) != 0) {
-			if (t.test_file) {
-				history__stats_finish(&t, &times);
-				if ((err = put_stats(h, &t, d)) < 0)
-					break;
-				stats_release(&t);
-			}
-			t.test_file = xstrdup(file);
-			t.test_args = xstrdup(args);
-			t.identity = xstrdup(identity);
-		}
-		history__stats_add(&t, &times, history__col_text(st, 3),
-		                   api.sqlite3_column_double(st, 4),
-		                   api.sqlite3_column_double(st, 5), history__col_text(st, 6));
-	}
+	int rc = SQLITE_DONE, err = 0;
+	while (!err && (rc = api.sqlite3_step(st)) == SQLITE_ROW)
+		err =
+		    history__summary_refresh(h, history__col_text(st, 0), history__col_text(st, 1),
+		                             history__col_text(st, 2), d);
 	if (!err && rc != SQLITE_DONE)
 		err = history__fail(d, h->db, rc, h->path, "update");
-	if (!err && t.test_file) {
-		history__stats_finish(&t, &times);
-		err = put_stats(h, &t, d);
-	}
-	stats_release(&t);
-	free(times.v);
 	api.sqlite3_finalize(st);
 	return err;
 }
@@ -157,12 +139,16 @@ int history__summary_rebuild(struct history *h, struct diag *d)
 int history__summary_refresh(struct history *h, const char *file, const char *args,
                              const char *identity, struct diag *d)
 {
-	if (!h->refresh &&
-	    history__prepare(
-	        h,
-	        "SELECT status, duration, started_at, variant FROM results"
-	        " WHERE test_file = ?1 AND test_args = ?2 AND identity = ?3 ORDER BY id",
-	        &h->refresh, "update", d) < 0)
+	if (!h->refresh && history__prepare(h,
+	                                    "SELECT status, duration, id FROM results"
+	                                    " WHERE test_file = ?1 AND test_args = ?2"
+	                                    " AND identity = ?3",
+	                                    &h->refresh, "update", d) < 0)
+		return -1;
+	if (!h->last && history__prepare(h,
+	                                 "SELECT status, started_at, variant FROM results"
+	                                 " WHERE id = ?1",
+	                                 &h->last, "update", d) < 0)
 		return -1;
 	sqlite3_stmt *st = h->refresh;
 	history__bind_str(st, 1, file);
@@ -171,13 +157,31 @@ int history__summary_refresh(struct history *h, const char *file, const char *ar
 	struct test_stats t = {
 	    .test_file = xstrdup(file), .test_args = xstrdup(args), .identity = xstrdup(identity)};
 	struct dvec times = {0};
+	sqlite3_int64 last = -1;
 	int rc;
-	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW) {
 		history__stats_add(&t, &times, history__col_text(st, 0),
-		                   api.sqlite3_column_double(st, 1),
-		                   api.sqlite3_column_double(st, 2), history__col_text(st, 3));
+		                   api.sqlite3_column_double(st, 1), 0, "");
+		if (api.sqlite3_column_int64(st, 2) > last)
+			last = api.sqlite3_column_int64(st, 2);
+	}
 	api.sqlite3_reset(st);
 	int err = rc == SQLITE_DONE ? 0 : history__fail(d, h->db, rc, h->path, "update");
+	/* The index is in no id order: the last attempt is the one with the largest id. */
+	if (!err && t.runs) {
+		api.sqlite3_bind_int64(h->last, 1, last);
+		rc = api.sqlite3_step(h->last);
+		if (rc == SQLITE_ROW) {
+			free(t.last_status);
+			free(t.variant);
+			t.last_status = xstrdup(history__col_text(h->last, 0));
+			t.last_started_at = api.sqlite3_column_double(h->last, 1);
+			t.variant = xstrdup(history__col_text(h->last, 2));
+		} else {
+			err = history__fail(d, h->db, rc, h->path, "update");
+		}
+		api.sqlite3_reset(h->last);
+	}
 	history__stats_finish(&t, &times);
 	if (!err && t.runs)
 		err = put_stats(h, &t, d);

@@ -223,7 +223,7 @@ static void history_open__creates_the_folder_the_schema_and_wal(void **state)
 	             "id,run_id,job,test_file,test_args,gpus,gpu_ids,status,attempt,exit_code,"
 	             "started_at,duration,log_path,host,identity,variant\n");
 	assert_query(path, "SELECT group_concat(name, ',') FROM pragma_index_info('results_key')",
-	             "test_file,test_args,identity\n");
+	             "test_file,test_args,identity,status,duration\n");
 	assert_query(path, "SELECT group_concat(name, ',') FROM pragma_index_info('results_run')",
 	             "run_id\n");
 	assert_query(path, "SELECT key, value, typeof(value) FROM meta",

@@ -127,7 +127,8 @@ struct history_pruned {
 /*
  * Removes every attempt that started before `before` (seconds since the
  * epoch), waiting up to HISTORY_BUSY_TIMEOUT_MS for the write lock; the
- * per-test figures follow.
+ * per-test figures follow. Records when it ran (meta pruned_at), which
+ * history_prune_now_and_then() counts from.
  */
 int history_prune(struct history *h, double before, struct history_pruned *out, struct diag *d);
 /*

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -15,7 +16,9 @@
 static const char history_usage[] =
     "usage: gpuci history [--test GLOB] [--limit N] [--json] [--history PATH]\n"
     "       gpuci history --slowest N [--test GLOB] [--json] [--history PATH]\n"
-    "       gpuci history --flaky [--test GLOB] [--limit N] [--json] [--history PATH]\n";
+    "       gpuci history --flaky [--test GLOB] [--limit N] [--json] [--history PATH]\n"
+    "       gpuci history --prune [--keep-days N] [--history PATH]\n"
+    "       gpuci history --import FILE [--history PATH]\n";
 
 static const char history_description[] =
     "Shows what `gpuci run` recorded: every attempt of every test, retries\n"
@@ -37,6 +40,15 @@ static const char history_description[] =
     "  --flaky      the tests that were flaky (passed on a retry) or have both\n"
     "               passed and failed (failed, timeout, crashed), with the\n"
     "               counts, most flaky + failed attempts first (50, or --limit N).\n"
+    "\n"
+    "Upkeep:\n"
+    "  --prune      removes the attempts older than --keep-days N days (90) and\n"
+    "               says how many; gpuci run does the same now and then (once a\n"
+    "               day at most, 20000 attempts at a time; --history-keep-days).\n"
+    "  --import FILE  loads the attempts of FILE, a history of the same shape:\n"
+    "               what a run saves as .gpuci/runs/RUN/history-unsaved.db when\n"
+    "               the history was locked by another process; attempts already\n"
+    "               there (same run, test, attempt, start) are skipped.\n"
     "\n"
     "--test GLOB keeps the tests whose file matches, as fnmatch() without\n"
     "flags (* matches '/' too); the glob is also tried on the file with its\n"
@@ -103,12 +115,70 @@ static char *find_history(void)
 	}
 }
 
+/* --prune and --import: the history opened to write, waiting for others as a writer does. */
+static int upkeep(struct gpuci_ctx *ctx, const char *path, bool prune, unsigned keep_days,
+                  const char *import)
+{
+	struct diag d = DIAG_INIT;
+	struct history *h = NULL;
+	int rc = EXIT_OK;
+	bool missing = false;
+	if (prune && access(path, F_OK) != 0) {
+		/* Nothing to prune: made by nobody. */
+		missing = true;
+	} else if (history_open(&h, path, &d) < 0) {
+		cli_error(ctx, "history", &d);
+		rc = EXIT_FAILED;
+	} else if (prune) {
+		struct history_pruned pr;
+		time_t now = time(NULL);
+		double before = (double)now - keep_days * 86400.0;
+		char when[32] = "?";
+		time_t b = (time_t)before;
+		struct tm tm;
+		if (localtime_r(&b, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+		if (history_prune(h, before, &pr, &d) < 0) {
+			cli_error(ctx, "history", &d);
+			rc = EXIT_FAILED;
+		} else {
+			fprintf(
+			    ctx->out,
+			    "removed %zu attempt%s older than %u day%s (started before %s) from "
+			    "%s; %zu test%s lost some\n",
+			    pr.removed, pr.removed == 1 ? "" : "s", keep_days,
+			    keep_days == 1 ? "" : "s", when, path, pr.tests,
+			    pr.tests == 1 ? "" : "s");
+		}
+	} else {
+		size_t added, skipped;
+		if (history_import(h, import, &added, &skipped, &d) < 0) {
+			cli_error(ctx, "history", &d);
+			rc = EXIT_FAILED;
+		} else {
+			fprintf(ctx->out, "imported %zu attempt%s from %s into %s", added,
+			        added == 1 ? "" : "s", import, path);
+			if (skipped)
+				fprintf(ctx->out, " (%zu already there)", skipped);
+			fputc('\n', ctx->out);
+		}
+	}
+	if (missing)
+		fprintf(ctx->out, "nothing to prune: no history yet at %s\n", path);
+	history_close(h);
+	diag_release(&d);
+	return rc;
+}
+
 int cmd_history(int argc, char **argv, struct gpuci_ctx *ctx)
 {
 	const char *path = HISTORY_DEFAULT_PATH;
 	struct history_query q = {0};
 	unsigned slowest = 0, limit = 0;
 	bool json = false, slowest_seen = false, limit_seen = false, path_seen = false;
+	bool prune = false, keep_seen = false;
+	unsigned keep_days = HISTORY_KEEP_DAYS_DEFAULT;
+	const char *import = NULL;
 	char *found = NULL;
 	const struct cli_option opts[] = {
 	    {"slowest", 0, CLI_OPT_UINT, &slowest, "N",
@@ -120,6 +190,12 @@ int cmd_history(int argc, char **argv, struct gpuci_ctx *ctx)
 	    {"limit", 0, CLI_OPT_UINT, &limit, "N", "list at most N attempts or tests (50)",
 	     &limit_seen},
 	    {"json", 0, CLI_OPT_FLAG, &json, NULL, "print JSON (shape above) on stdout", NULL},
+	    {"prune", 0, CLI_OPT_FLAG, &prune, NULL, "remove the attempts older than --keep-days",
+	     NULL},
+	    {"keep-days", 0, CLI_OPT_UINT, &keep_days, "N", "with --prune: keep N days (90)",
+	     &keep_seen},
+	    {"import", 0, CLI_OPT_STRING, &import, "FILE",
+	     "load the attempts of FILE (a run's history-unsaved.db)", NULL},
 	    {"history", 0, CLI_OPT_STRING, &path, "PATH",
 	     "the history file (" HISTORY_DEFAULT_PATH " here or in a folder above)", &path_seen},
 	    {0},
@@ -151,6 +227,18 @@ int cmd_history(int argc, char **argv, struct gpuci_ctx *ctx)
 		diag_set(&d, DIAG_USAGE, "--slowest N already says how many tests; drop --limit");
 	else if (!*path)
 		diag_set(&d, DIAG_USAGE, "--history needs a file name");
+	else if (keep_seen && !prune)
+		diag_set(&d, DIAG_USAGE, "--keep-days goes with --prune");
+	else if (prune && keep_days == 0)
+		diag_set(&d, DIAG_USAGE, "--keep-days must be 1 or more");
+	else if ((prune || import) &&
+	         (slowest_seen || q.flaky || limit_seen || json || q.test_glob))
+		diag_set(&d, DIAG_USAGE, "--%s changes the history: it takes no view options",
+		         prune ? "prune" : "import");
+	else if (prune && import)
+		diag_set(&d, DIAG_USAGE, "--prune and --import: one at a time");
+	else if (import && !*import)
+		diag_set(&d, DIAG_USAGE, "--import needs a file name");
 	if (d.code != DIAG_OK) {
 		rc = cli_usage_error(ctx, "history", &d);
 		goto out;
@@ -159,6 +247,10 @@ int cmd_history(int argc, char **argv, struct gpuci_ctx *ctx)
 	q.limit = limit;
 	if (!path_seen)
 		path = found = find_history();
+	if (prune || import) {
+		rc = upkeep(ctx, path, prune, keep_days, import);
+		goto out;
+	}
 
 	if (history_open_read(&h, path, &missing, &d) < 0) {
 		cli_error(ctx, "history", &d);

@@ -268,11 +268,27 @@ static int docker_setup(struct run_test *t, const struct wf_job *job, const char
 	return 0;
 }
 
+/*
+ * How long a run waits for a history another process holds locked: at the
+ * start, to read the medians (then it runs without them); after each
+ * result, not at all (the result stays queued); at the end, for what is
+ * still queued (then it is saved in the run's folder).
+ */
+#define HISTORY_OPEN_WAIT_MS  500
+#define HISTORY_FINAL_WAIT_MS 2000
+
+/* What on_attempt() records into. */
+struct history_sink {
+	struct history *h;
+	const char *run_id;
+	bool said_locked;
+};
+
 static void on_attempt(void *arg, const struct run_test *t)
 {
-	void **pair = arg;
-	struct history *h = pair[0];
-	const char *run_id = pair[1];
+	struct history_sink *sink = arg;
+	struct history *h = sink->h;
+	const char *run_id = sink->run_id;
 	if (!h)
 		return;
 	struct history_result r = {
@@ -292,8 +308,54 @@ static void on_attempt(void *arg, const struct run_test *t)
 	    .variant = t->variant,
 	};
 	struct diag d = DIAG_INIT;
-	if (history_record(h, &r, &d) < 0)
+	/* Never waits: a locked history keeps the result queued for the next try. */
+	if (history_queue(h, &r, &d) < 0 || history_flush(h, 0, &d) < 0)
 		fprintf(stderr, "gpuci run: warning: history: %s\n", d.msg.buf);
+	else if (history_pending(h) && !sink->said_locked)
+		fprintf(stderr,
+		        "gpuci run: warning: history: another process holds it locked; results "
+		        "are kept and written when it is free\n");
+	sink->said_locked |= history_pending(h) > 0;
+	diag_release(&d);
+}
+
+/*
+ * The end of a run's history: what is still queued, written with a bounded
+ * wait, else saved in the run's folder (and said where); then the
+ * retention, now and then.
+ */
+static void history_finish(struct gpuci_ctx *ctx, struct history *h, const char *log_dir,
+                           unsigned keep_days)
+{
+	struct diag d = DIAG_INIT;
+	if (history_pending(h) && history_flush(h, HISTORY_FINAL_WAIT_MS, &d) < 0) {
+		fprintf(ctx->err, "gpuci run: warning: history: %s\n", d.msg.buf);
+		diag_release(&d);
+		diag_init(&d);
+	}
+	size_t left = history_pending(h), saved = 0;
+	if (left) {
+		struct strbuf p = STRBUF_INIT;
+		strbuf_addf(&p, "%s/history-unsaved.db", log_dir);
+		if (history_save_pending(h, p.buf, &saved, &d) == 0)
+			fprintf(
+			    ctx->err,
+			    "gpuci run: warning: history: %zu result%s could not be written (the "
+			    "history was locked); saved in %s: load %s with `gpuci history "
+			    "--import %s`\n",
+			    saved, saved == 1 ? "" : "s", p.buf, saved == 1 ? "it" : "them", p.buf);
+		else
+			fprintf(ctx->err,
+			        "gpuci run: warning: history: %zu result%s lost: the history was "
+			        "locked, and %s\n",
+			        left, left == 1 ? "" : "s", d.msg.buf);
+		strbuf_release(&p);
+		diag_release(&d);
+		return;
+	}
+	struct history_pruned pr;
+	if (history_prune_now_and_then(h, keep_days, (double)time(NULL), &pr, &d) < 0)
+		fprintf(ctx->err, "gpuci run: warning: history: %s\n", d.msg.buf);
 	diag_release(&d);
 }
 
@@ -310,6 +372,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 {
 	struct opts o = {
 	    .workflow = DEFAULT_WORKFLOW, .pattern = LEASE_DEFAULT_PATTERN, .kill_after = 10};
+	unsigned keep_days = HISTORY_KEEP_DAYS_DEFAULT;
 	const struct cli_option opts[] = {
 	    {"workflow", 'w', CLI_OPT_STRING, &o.workflow, "FILE",
 	     "the workflow (default " DEFAULT_WORKFLOW ")", NULL},
@@ -347,6 +410,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	    {"junit", 0, CLI_OPT_STRING, &o.junit, "FILE", "write JUnit XML", NULL},
 	    {"history", 0, CLI_OPT_STRING, &o.history, "PATH",
 	     "the history database (.gpuci/history.db)", NULL},
+	    {"history-keep-days", 0, CLI_OPT_UINT, &keep_days, "N",
+	     "prune attempts older than N days now and then (90; 0 keeps all)", NULL},
 	    {"lock-path-pattern", 0, CLI_OPT_STRING, &o.pattern, "P",
 	     "lock files, {gpu_id} replaced (default " LEASE_DEFAULT_PATTERN ")", NULL},
 	    {0},
@@ -647,8 +712,9 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		history_path = strbuf_detach(&hp, NULL);
 	}
 	if (!o.dry_run || access(history_path, R_OK) == 0) {
-		if (history_open(&hist, history_path, &d) < 0) {
-			fprintf(ctx->err, "gpuci run: warning: no history: %s\n", d.msg.buf);
+		if (history_open_wait(&hist, history_path, HISTORY_OPEN_WAIT_MS, &d) < 0) {
+			fprintf(ctx->err, "gpuci run: warning: running without history: %s\n",
+			        d.msg.buf);
 			diag_release(&d);
 			diag_init(&d);
 			hist = NULL;
@@ -657,14 +723,28 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	double all_median = 0;
 	bool have_all = false;
 	size_t guessed = 0;
-	if (hist && history_median_all(hist, &all_median, &have_all, &d) < 0)
+	if (hist && history_median_all(hist, &all_median, &have_all, &d) < 0) {
+		fprintf(ctx->err, "gpuci run: warning: running without history: %s\n", d.msg.buf);
+		diag_release(&d);
+		diag_init(&d);
+		history_close(hist);
+		hist = NULL;
 		have_all = false;
+	}
 	for (size_t i = 0; i < nt; i++) {
 		double m = 0;
 		bool found = false;
-		if (hist)
-			history_median(hist, tests[i].identity, tests[i].test_file,
-			               tests[i].test_args, &m, &found, &d);
+		/* A history that stops answering (locked) is not asked again. */
+		if (hist && history_median(hist, tests[i].identity, tests[i].test_file,
+		                           tests[i].test_args, &m, &found, &d) < 0) {
+			fprintf(ctx->err, "gpuci run: warning: running without history: %s\n",
+			        d.msg.buf);
+			diag_release(&d);
+			diag_init(&d);
+			history_close(hist);
+			hist = NULL;
+			found = false;
+		}
 		tests[i].expected = found ? m : have_all ? all_median : 60.0 * (tests[i].gpus + 1);
 		guessed += !found;
 	}
@@ -731,7 +811,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	mkdir(ld.buf, 0755);
 	strbuf_addf(&ld, "/%s", run_id);
 	log_dir = strbuf_detach(&ld, NULL);
-	void *pair[2] = {hist, run_id};
+	struct history_sink sink = {hist, run_id, false};
 	struct run_opts ro = {
 	    .cwd = root,
 	    .log_dir = log_dir,
@@ -747,7 +827,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	                                        : RUN_STYLE_LINES,
 	    .out = ctx->out,
 	    .on_attempt = on_attempt,
-	    .arg = pair,
+	    .arg = &sink,
 	};
 	/* Refused entries are not handed to the runner. */
 	struct run_test *runnable = xcalloc(nt, sizeof(*runnable));
@@ -830,6 +910,8 @@ out:
 	for (size_t i = 0; i < nt; i++)
 		run_test_release(&tests[i]);
 	free(tests);
+	if (hist && log_dir)
+		history_finish(ctx, hist, log_dir, keep_days);
 	history_close(hist);
 	if (planned)
 		plan_release(&p);

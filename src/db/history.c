@@ -7,9 +7,10 @@
  * through a table of pointers typed from <sqlite3.h> itself, which keeps the
  * compiler checking every call.
  *
- * The schema (version 2):
+ * The schema (version 3):
  *
- *   meta(key TEXT PRIMARY KEY, value)      one row: schema_version = 2
+ *   meta(key TEXT PRIMARY KEY, value)      schema_version = 3; pruned_at =
+ *                                          when a run last applied retention
  *   results(id INTEGER PRIMARY KEY,        one row per attempt, in the
  *           run_id, job, test_file,        order they were recorded
  *           test_args, gpus, gpu_ids,
@@ -17,15 +18,26 @@
  *           started_at REAL, duration REAL,
  *           log_path, host,
  *           identity, variant)             the entry's identity and suffix
- *   results_test ON results(test_file, test_args)   --slowest, --flaky
- *   results_identity ON results(identity)           medians
- *   results_run  ON results(run_id)                 one run's results
+ *   tests(test_file, test_args, identity   one row per test: its counts,
+ *         PRIMARY KEY, variant, runs,      median (NULL: none timed) and
+ *         passed, flaky, failed, median,   last attempt, rewritten from its
+ *         last_status, last_started_at)    attempts by every write that adds
+ *                                          or removes some (history_summary.c)
+ *   results_key ON results(test_file, test_args, identity, status, duration)
+ *                                          a test's attempts, covered
+ *   results_identity ON results(identity)  medians of attempts (older files)
+ *   results_run ON results(run_id)         one run's results
+ *   results_started ON results(started_at) pruning
+ *   tests_identity ON tests(identity)      medians
  *
- * Version 1 had no identity and variant: history_open() adds them (empty
- * for the rows before, which then count for the test of that file and args
- * whatever its other keys); a version 1 file opened to read is read through
- * a view that shows them empty. Every read goes through the TEMP VIEW
- * attempts, the results as version 2 has them.
+ * Version 1 had no identity and variant; version 2 no tests table. The
+ * first writer upgrades a file in place (history__upgrade(): the columns,
+ * then the tests table from every row; version 1 rows count for the test
+ * of that file and args whatever its other keys). Until then (a reader, or
+ * a writer that found the file locked) it is read as it is: a version 1
+ * file through a view that shows identity and variant empty, and the
+ * figures per test computed from the attempts. Every read of attempts goes
+ * through the TEMP VIEW attempts, the results as version 3 has them.
  *
  * Concurrency: WAL mode (readers never wait for the writer, the writer
  * never waits for readers), a busy timeout for writers queueing behind one
@@ -54,7 +66,6 @@
 #include "base/xalloc.h"
 #include "base/banned.h"
 
-#define HISTORY_SCHEMA_VERSION 2
 /* Read-only WAL databases (a history the user may read but not write). */
 #define SQLITE_MIN_VERSION      3022000
 #define SQLITE_MIN_VERSION_TEXT "3.22.0"
@@ -139,9 +150,8 @@ int history__fail(struct diag *d, sqlite3 *db, int rc, const char *path, const c
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		return diag_set(d, DIAG_SYSTEM,
-		                "cannot %s the history %s: another process kept it locked for "
-		                "more than %d s (%s)",
-		                what, path, HISTORY_BUSY_TIMEOUT_MS / 1000, msg);
+		                "cannot %s the history %s: another process holds it locked (%s)",
+		                what, path, msg);
 	case SQLITE_CANTOPEN:
 	case SQLITE_IOERR:
 	case SQLITE_READONLY:
@@ -158,7 +168,7 @@ int history__fail(struct diag *d, sqlite3 *db, int rc, const char *path, const c
 }
 
 /* Runs constant SQL (schema, pragmas, BEGIN/COMMIT) that returns no rows. */
-static int exec(struct history *h, const char *sql, const char *what, struct diag *d)
+int history__exec(struct history *h, const char *sql, const char *what, struct diag *d)
 {
 	int rc = api.sqlite3_exec(h->db, sql, NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
@@ -189,6 +199,11 @@ int history__bind_str(sqlite3_stmt *st, int i, const char *s)
 {
 	return s ? api.sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC)
 	         : api.sqlite3_bind_null(st, i);
+}
+
+static int exec(struct history *h, const char *sql, const char *what, struct diag *d)
+{
+	return history__exec(h, sql, what, d);
 }
 
 /* ---- test globs ------------------------------------------------------ */
@@ -257,18 +272,6 @@ static const char sql_insert[] =
     " exit_code, started_at, duration, log_path, host, identity, variant)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
-/*
- * A test's durations: its own rows (by identity), or with no identity
- * asked, those of the file and args; rows recorded before identities
- * existed (identity '') count for the file and args.
- */
-static const char sql_median[] = "SELECT duration FROM attempts"
-                                 " WHERE status IN ('passed', 'flaky') AND ("
-                                 "  (?3 IS NOT NULL AND ?3 != '' AND identity = ?3) OR"
-                                 "  ((?3 IS NULL OR ?3 = '' OR identity = '') AND test_file = ?1"
-                                 "   AND (?2 IS NULL OR test_args = ?2)))"
-                                 " ORDER BY duration";
-
 /* The results as version 2 has them, for every read (see the top). */
 static const char sql_view_v2[] = "CREATE TEMP VIEW IF NOT EXISTS attempts AS"
                                   " SELECT * FROM main.results";
@@ -282,8 +285,11 @@ static const char sql_view_v1[] =
 static const char sql_upgrade_v1[] =
     "ALTER TABLE results ADD COLUMN identity TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE results ADD COLUMN variant TEXT NOT NULL DEFAULT '';"
-    "CREATE INDEX IF NOT EXISTS results_identity ON results (identity);"
-    "UPDATE meta SET value = 2 WHERE key = 'schema_version';";
+    "CREATE INDEX IF NOT EXISTS results_identity ON results (identity);";
+
+/* Version 2 to 3: the tests table (filled by history__summary_rebuild()), the indexes. */
+static const char sql_upgrade_v2[] = "DROP INDEX IF EXISTS results_test;"
+                                     "CREATE INDEX IF NOT EXISTS results_run ON results (run_id);";
 
 /*
  * Everything IF NOT EXISTS, so that two runs making the file at once (each
@@ -308,10 +314,8 @@ static const char sql_schema[] =
     " host TEXT NOT NULL,"
     " identity TEXT NOT NULL DEFAULT '',"
     " variant TEXT NOT NULL DEFAULT '');"
-    "CREATE INDEX IF NOT EXISTS results_test ON results (test_file, test_args);"
     "CREATE INDEX IF NOT EXISTS results_identity ON results (identity);"
-    "CREATE INDEX IF NOT EXISTS results_run ON results (run_id);"
-    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 2);";
+    "CREATE INDEX IF NOT EXISTS results_run ON results (run_id);";
 
 /*
  * Opens the connection: extended error codes, the busy timeout, our SQL
@@ -319,7 +323,7 @@ static const char sql_schema[] =
  * the messages still name).
  */
 static int connect_db(struct history **out, const char *path, const char *uri, int flags,
-                      struct diag *d)
+                      unsigned wait_ms, struct diag *d)
 {
 	struct history *h = xcalloc(1, sizeof(*h));
 	h->path = xstrdup(path);
@@ -332,7 +336,8 @@ static int connect_db(struct history **out, const char *path, const char *uri, i
 	if (rc != SQLITE_OK)
 		return history__fail(d, h->db, rc, path, "open");
 	api.sqlite3_extended_result_codes(h->db, 1);
-	api.sqlite3_busy_timeout(h->db, HISTORY_BUSY_TIMEOUT_MS);
+	h->wait_ms = wait_ms;
+	api.sqlite3_busy_timeout(h->db, (int)wait_ms);
 	rc = api.sqlite3_create_function_v2(h->db, "gpuci_test_match", 2,
 	                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
 	                                    sql_test_match, NULL, NULL, NULL);
@@ -402,7 +407,54 @@ static int check_version(struct history *h, long long version, struct diag *d)
 	return 0;
 }
 
-/* Creates the tables when missing; a no-op, without the write lock, when present. */
+/* The view every read goes through, for the schema the file has now. */
+static int make_view(struct history *h, const char *what, struct diag *d)
+{
+	return exec(h, "DROP VIEW IF EXISTS temp.attempts", what, d) < 0 ||
+	               exec(h, h->version == 1 ? sql_view_v1 : sql_view_v2, what, d) < 0
+	           ? -1
+	           : 0;
+}
+
+/*
+ * To the current schema from version 1 or 2 (as read under the caller's
+ * write transaction): the columns of version 2, then the tests
+ * table filled from every row. Once per file, by the first writer.
+ */
+int history__upgrade(struct history *h, struct diag *d)
+{
+	/* Read again: another gpuci may have upgraded it since this one looked. */
+	long long version;
+	if (read_version(h, &version, d) < 0 || check_version(h, version, d) < 0)
+		return -1;
+	h->version = version;
+	if (version == HISTORY_SCHEMA_VERSION) {
+		h->summary = true;
+		h->upgrade = false;
+		return make_view(h, "upgrade", d);
+	}
+	if (h->version == 1 && exec(h, sql_upgrade_v1, "upgrade", d) < 0)
+		return -1;
+	if (exec(h, sql_upgrade_v2, "upgrade", d) < 0 ||
+	    exec(h, history__sql_summary_schema, "upgrade", d) < 0 ||
+	    history__summary_rebuild(h, d) < 0 ||
+	    exec(h,
+	         "UPDATE meta SET value = " HISTORY_SCHEMA_VERSION_TEXT
+	         " WHERE key = 'schema_version'",
+	         "upgrade", d) < 0)
+		return -1;
+	h->version = HISTORY_SCHEMA_VERSION;
+	h->summary = true;
+	h->upgrade = false;
+	return make_view(h, "upgrade", d);
+}
+
+/*
+ * Creates the tables when missing, or upgrades an older file; a no-op,
+ * without the write lock, when the file is current. A version 1 or 2 file
+ * another process holds locked is left as it is, read through its view,
+ * and upgraded by the first history_flush() that gets the lock.
+ */
 static int ensure_schema(struct history *h, struct diag *d)
 {
 	long long version;
@@ -410,25 +462,46 @@ static int ensure_schema(struct history *h, struct diag *d)
 	if (read_version(h, &version, d) < 0 || check_version(h, version, d) < 0 ||
 	    has_table(h, "results", &results, d) < 0)
 		return -1;
-	if (version == HISTORY_SCHEMA_VERSION && results)
-		return exec(h, sql_view_v2, "open", d);
-	if (exec(h, "BEGIN IMMEDIATE", "create", d) < 0)
-		return -1;
+	h->version = version;
+	if (version == HISTORY_SCHEMA_VERSION && results) {
+		h->summary = true;
+		return make_view(h, "open", d);
+	}
+	int rc = api.sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if ((rc & 0xff) == SQLITE_BUSY && results && (version == 1 || version == 2)) {
+		h->upgrade = true;
+		return make_view(h, "open", d);
+	}
+	if (rc != SQLITE_OK)
+		return history__fail(d, h->db, rc, h->path, "create");
 	/* Under the write lock: what another gpuci may have done meanwhile. */
 	if (read_version(h, &version, d) < 0 || check_version(h, version, d) < 0 ||
 	    has_table(h, "results", &results, d) < 0)
 		goto fail;
-	const char *sql = version == 1 && results                        ? sql_upgrade_v1
-	                  : version == HISTORY_SCHEMA_VERSION && results ? NULL
-	                                                                 : sql_schema;
-	if ((sql && exec(h, sql, version == 1 ? "upgrade" : "create", d) < 0) ||
-	    exec(h, "COMMIT", "create", d) < 0)
+	h->version = version;
+	if (version == HISTORY_SCHEMA_VERSION && results)
+		;
+	else if (results && (version == 1 || version == 2)) {
+		if (history__upgrade(h, d) < 0)
+			goto fail;
+	} else if (exec(h, sql_schema, "create", d) < 0 ||
+	           exec(h, history__sql_summary_schema, "create", d) < 0 ||
+	           exec(h,
+	                "INSERT OR IGNORE INTO meta (key, value) VALUES "
+	                "('schema_version', " HISTORY_SCHEMA_VERSION_TEXT ")",
+	                "create", d) < 0)
+		goto fail;
+	if (exec(h, "COMMIT", "create", d) < 0)
 		goto fail;
 	if (read_version(h, &version, d) < 0 || check_version(h, version, d) < 0)
 		return -1;
-	return exec(h, sql_view_v2, "open", d);
+	h->version = version;
+	h->summary = true;
+	return make_view(h, "open", d);
 fail:
 	api.sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+	/* A failed upgrade leaves the file as it was: read it so. */
+	h->summary = false;
 	return -1;
 }
 
@@ -450,9 +523,9 @@ static long long now_ms(void)
  * them SQLITE_BUSY at once rather than risk a deadlock, without calling the
  * busy handler; so this waits by hand, to the same deadline.
  */
-static int set_wal(struct history *h, struct diag *d)
+static int set_wal(struct history *h, unsigned wait_ms, struct diag *d)
 {
-	long long deadline = now_ms() + HISTORY_BUSY_TIMEOUT_MS;
+	long long deadline = now_ms() + wait_ms;
 	unsigned pause_ms = 1;
 	int rc;
 	for (;;) {
@@ -475,6 +548,11 @@ static int set_wal(struct history *h, struct diag *d)
 
 int history_open(struct history **out, const char *path, struct diag *d)
 {
+	return history_open_wait(out, path, HISTORY_BUSY_TIMEOUT_MS, d);
+}
+
+int history_open_wait(struct history **out, const char *path, unsigned wait_ms, struct diag *d)
+{
 	*out = NULL;
 	if (api_require(d) < 0 || make_parents(path, d) < 0)
 		return -1;
@@ -488,14 +566,46 @@ int history_open(struct history **out, const char *path, struct diag *d)
 		return diag_errno(d, "cannot open the history %s", path);
 	close(fd);
 	struct history *h;
-	if (connect_db(&h, path, NULL, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, d) < 0 ||
-	    set_wal(h, d) < 0 || ensure_schema(h, d) < 0 ||
-	    history__prepare(h, sql_insert, &h->insert, "open", d) < 0 ||
-	    history__prepare(h, sql_median, &h->median, "open", d) < 0) {
+	if (connect_db(&h, path, NULL, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, wait_ms, d) <
+	        0 ||
+	    set_wal(h, wait_ms, d) < 0 || ensure_schema(h, d) < 0) {
 		history_close(h);
 		return -1;
 	}
+	h->writer = true;
 	*out = h;
+	return 0;
+}
+
+/* The insert, prepared when first needed (a version 1 file has no identity column before its
+ * upgrade). */
+int history__insert(struct history *h, const struct history_result *r, struct diag *d)
+{
+	if (!h->insert && history__prepare(h, sql_insert, &h->insert, "record a result in", d) < 0)
+		return -1;
+	sqlite3_stmt *st = h->insert;
+	history__bind_str(st, 1, str_or_empty(r->run_id));
+	history__bind_str(st, 2, str_or_empty(r->job));
+	history__bind_str(st, 3, r->test_file);
+	history__bind_str(st, 4, str_or_empty(r->test_args));
+	api.sqlite3_bind_int64(st, 5, r->gpus);
+	history__bind_str(st, 6, str_or_empty(r->gpu_ids));
+	history__bind_str(st, 7, str_or_empty(r->status));
+	api.sqlite3_bind_int64(st, 8, r->attempt);
+	if (r->exit_code == -1)
+		api.sqlite3_bind_null(st, 9);
+	else
+		api.sqlite3_bind_int64(st, 9, r->exit_code);
+	api.sqlite3_bind_double(st, 10, r->started_at);
+	api.sqlite3_bind_double(st, 11, r->duration);
+	history__bind_str(st, 12, str_or_empty(r->log_path));
+	history__bind_str(st, 13, r->host ? r->host : h->host);
+	history__bind_str(st, 14, str_or_empty(r->identity));
+	history__bind_str(st, 15, str_or_empty(r->variant));
+	int rc = api.sqlite3_step(st);
+	api.sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return history__fail(d, h->db, rc, h->path, "record a result in");
 	return 0;
 }
 
@@ -506,15 +616,17 @@ static int open_read_as(struct history **out, const char *path, const char *uri,
 	struct history *h;
 	long long version;
 	bool results = false;
-	if (connect_db(&h, path, uri, flags, d) < 0 || read_version(h, &version, d) < 0 ||
-	    check_version(h, version, d) < 0 || has_table(h, "results", &results, d) < 0)
+	if (connect_db(&h, path, uri, flags, HISTORY_BUSY_TIMEOUT_MS, d) < 0 ||
+	    read_version(h, &version, d) < 0 || check_version(h, version, d) < 0 ||
+	    has_table(h, "results", &results, d) < 0)
 		goto fail;
 	if (!results) {
 		diag_set(d, DIAG_INPUT, "%s is not a gpuci history (no results table)", path);
 		goto fail;
 	}
-	if (exec(h, version == 1 ? sql_view_v1 : sql_view_v2, "read", d) < 0 ||
-	    history__prepare(h, sql_median, &h->median, "read", d) < 0)
+	h->version = version;
+	h->summary = version == HISTORY_SCHEMA_VERSION;
+	if (make_view(h, "read", d) < 0)
 		goto fail;
 	*out = h;
 	return 0;
@@ -598,103 +710,15 @@ void history_close(struct history *h)
 	if (h->db) {
 		api.sqlite3_finalize(h->insert);
 		api.sqlite3_finalize(h->median);
+		api.sqlite3_finalize(h->refresh);
+		api.sqlite3_finalize(h->last);
+		api.sqlite3_finalize(h->put);
 		/* The last connection to close folds the WAL into the file and removes it. */
 		api.sqlite3_close_v2(h->db);
 	}
+	history__drop_pending(h, 0, h->npending);
+	free(h->pending);
 	free(h->path);
 	free(h->host);
 	free(h);
-}
-
-/* ---- recording --------------------------------------------------------- */
-
-static const char *const status_names[] = {
-    "passed", "failed", "timeout", "flaky", "crashed", "skipped", "canceled", "not-runnable",
-};
-
-static bool status_known(const char *s)
-{
-	for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++)
-		if (!strcmp(s, status_names[i]))
-			return true;
-	return false;
-}
-
-/* Empty for NULL, as history.h promises. */
-static const char *str_or_empty(const char *s)
-{
-	return s ? s : "";
-}
-
-int history_record(struct history *h, const struct history_result *r, struct diag *d)
-{
-	if (!h->insert)
-		BUG("history_record() on a history opened with history_open_read()");
-	const char *status = str_or_empty(r->status);
-	if (!r->test_file || !*r->test_file)
-		return diag_set(d, DIAG_INPUT, "cannot record a result without a test file in %s",
-		                h->path);
-	if (!status_known(status))
-		return diag_set(d, DIAG_INPUT,
-		                "cannot record %s in %s: unknown status '%s' (passed, failed, "
-		                "timeout, flaky, crashed, skipped, canceled, not-runnable)",
-		                r->test_file, h->path, status);
-	if (!isfinite(r->started_at) || !isfinite(r->duration) || r->duration < 0)
-		return diag_set(d, DIAG_INPUT,
-		                "cannot record %s in %s: start %g and duration %g must be finite, "
-		                "the duration >= 0",
-		                r->test_file, h->path, r->started_at, r->duration);
-	sqlite3_stmt *st = h->insert;
-	history__bind_str(st, 1, str_or_empty(r->run_id));
-	history__bind_str(st, 2, str_or_empty(r->job));
-	history__bind_str(st, 3, r->test_file);
-	history__bind_str(st, 4, str_or_empty(r->test_args));
-	api.sqlite3_bind_int64(st, 5, r->gpus);
-	history__bind_str(st, 6, str_or_empty(r->gpu_ids));
-	history__bind_str(st, 7, status);
-	api.sqlite3_bind_int64(st, 8, r->attempt);
-	if (r->exit_code == -1)
-		api.sqlite3_bind_null(st, 9);
-	else
-		api.sqlite3_bind_int64(st, 9, r->exit_code);
-	api.sqlite3_bind_double(st, 10, r->started_at);
-	api.sqlite3_bind_double(st, 11, r->duration);
-	history__bind_str(st, 12, str_or_empty(r->log_path));
-	history__bind_str(st, 13, r->host ? r->host : h->host);
-	history__bind_str(st, 14, str_or_empty(r->identity));
-	history__bind_str(st, 15, str_or_empty(r->variant));
-	/* Autocommit: the insert takes the write lock, waiting behind other writers. */
-	int rc = api.sqlite3_step(st);
-	api.sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return history__fail(d, h->db, rc, h->path, "record a result in");
-	return 0;
-}
-
-/* ---- medians ----------------------------------------------------------- */
-
-int history_median(struct history *h, const char *identity, const char *test_file,
-                   const char *test_args, double *out, bool *found, struct diag *d)
-{
-	sqlite3_stmt *st = h->median;
-	struct dvec times = {0};
-	*found = false;
-	history__bind_str(st, 1, test_file);
-	history__bind_str(st, 2, test_args);
-	history__bind_str(st, 3, identity);
-	int rc;
-	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW)
-		dvec_push(&times, api.sqlite3_column_double(st, 0));
-	api.sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		free(times.v);
-		return history__fail(d, h->db, rc, h->path, "read");
-	}
-	/* Sorted by the query already. */
-	if (times.n) {
-		*out = median_sorted(times.v, times.n);
-		*found = true;
-	}
-	free(times.v);
-	return 0;
 }

@@ -13,8 +13,8 @@
  *
  * Errors: every fallible function returns 0 or -1 with d filled; messages
  * name the file. DIAG_SYSTEM: SQLite could not be loaded (libsqlite3-0),
- * the file or its folder cannot be made, read or written, or another run
- * held the write lock for longer than HISTORY_BUSY_TIMEOUT_MS. DIAG_INPUT:
+ * the file or its folder cannot be made, read or written, or another
+ * process held the lock for longer than the call waits (see each). DIAG_INPUT:
  * the file is not a gpuci history (not SQLite, damaged, written by a newer
  * gpuci, or a record with bad values). DIAG_USAGE: a query that asks for
  * two views at once.
@@ -36,6 +36,12 @@
 
 /* How long a writer waits for another one before history_record() fails. */
 #define HISTORY_BUSY_TIMEOUT_MS 10000
+
+/* What a history keeps by default: the attempts of the last 90 days. */
+#define HISTORY_KEEP_DAYS_DEFAULT 90
+/* history_prune_now_and_then(): at most once a day, at most this many attempts at a time. */
+#define HISTORY_PRUNE_EVERY_S 86400
+#define HISTORY_PRUNE_BATCH   20000
 
 /* One attempt of one test. Strings are copied; NULL reads as empty. */
 struct history_result {
@@ -67,6 +73,14 @@ struct history;
  */
 int history_open(struct history **out, const char *path, struct diag *d);
 /*
+ * history_open() that waits at most wait_ms for a lock another process
+ * holds (instead of HISTORY_BUSY_TIMEOUT_MS), then fails (DIAG_SYSTEM).
+ * A file of an older schema that another process holds locked opens all
+ * the same, read as it is, and is upgraded by the first history_flush().
+ * The handle keeps wait_ms as its busy timeout for reads.
+ */
+int history_open_wait(struct history **out, const char *path, unsigned wait_ms, struct diag *d);
+/*
  * Opens an existing history to read it, creating nothing (no file, folder
  * or table). No file at path: returns 0 with *out NULL and *missing true, so
  * the caller can say "no history yet" without loading SQLite. A file that
@@ -85,6 +99,48 @@ void history_close(struct history *h);
 int history_record(struct history *h, const struct history_result *r, struct diag *d);
 
 /*
+ * Writing without waiting: history_queue() checks r as history_record()
+ * does and keeps a copy in memory (no I/O); history_flush() writes every
+ * queued result in one transaction, waiting at most wait_ms for another
+ * writer. Returns 0 when written, and 0 too when another process still
+ * held the lock: the results stay queued (history_pending() counts them)
+ * for the next flush. -1 on another failure; they stay queued as well.
+ * history_close() drops what is still queued: history_save_pending()
+ * writes it to a new history file at path (created as history_open()
+ * does; the queue is emptied, *saved says how many), which
+ * history_import() loads into h later, skipping attempts h already has
+ * (same run_id, test, identity, attempt and start; *added, *skipped).
+ */
+int history_queue(struct history *h, const struct history_result *r, struct diag *d);
+int history_flush(struct history *h, unsigned wait_ms, struct diag *d);
+size_t history_pending(const struct history *h);
+int history_save_pending(struct history *h, const char *path, size_t *saved, struct diag *d);
+int history_import(struct history *h, const char *from, size_t *added, size_t *skipped,
+                   struct diag *d);
+
+/* What a prune removed. */
+struct history_pruned {
+	size_t removed; /* attempts */
+	size_t tests;   /* tests that lost some (those that lost all are gone) */
+	bool complete;  /* false: a batch limit left older attempts for later */
+};
+/*
+ * Removes every attempt that started before `before` (seconds since the
+ * epoch), waiting up to HISTORY_BUSY_TIMEOUT_MS for the write lock; the
+ * per-test figures follow. Records when it ran (meta pruned_at), which
+ * history_prune_now_and_then() counts from.
+ */
+int history_prune(struct history *h, double before, struct history_pruned *out, struct diag *d);
+/*
+ * The retention a writer applies now and then: when the last prune is
+ * HISTORY_PRUNE_EVERY_S old (or never was), removes up to
+ * HISTORY_PRUNE_BATCH attempts older than keep_days (0: keeps everything),
+ * without waiting: a history another process holds is left for next time.
+ */
+int history_prune_now_and_then(struct history *h, unsigned keep_days, double now,
+                               struct history_pruned *out, struct diag *d);
+
+/*
  * The median duration of the passed (or flaky) attempts of one test: those
  * recorded with this identity, or with identity NULL or "", those of
  * test_file with these args (test_args NULL: any args). Attempts recorded
@@ -95,7 +151,7 @@ int history_median(struct history *h, const char *identity, const char *test_fil
                    const char *test_args, double *out, bool *found, struct diag *d);
 /*
  * The median over every test's own median, a test being one (test_file,
- * test_args) with at least one passed or flaky attempt, so a test run a
+ * test_args, identity) with at least one passed or flaky attempt, so a test run a
  * thousand times weighs as much as one run once; *found false when empty.
  * What a scheduler can guess for a test it has never timed.
  */

@@ -16,22 +16,6 @@
 
 /* ---- per-test figures -------------------------------------------------- */
 
-/*
- * What the history says of one test: test_file + test_args + identity (the
- * whole entry; '' for attempts recorded before identities were), shown
- * with the variant its last attempt was recorded with.
- */
-struct test_stats {
-	char *test_file, *test_args, *identity, *variant;
-	size_t runs;   /* attempts of any status */
-	size_t passed; /* attempts that passed ... */
-	size_t flaky;  /* ... passed after failing ... */
-	size_t failed; /* ... or failed, timed out, crashed */
-	double median; /* of the passed and flaky attempts, when there are some */
-	char *last_status;
-	double last_started_at;
-};
-
 struct test_list {
 	struct test_stats *v;
 	size_t n, cap;
@@ -55,16 +39,6 @@ static size_t timed_runs(const struct test_stats *t)
 	return t->passed + t->flaky;
 }
 
-/* Closes a test's group: its median from the durations gathered, which are then dropped. */
-static void test_finish(struct test_stats *t, struct dvec *times)
-{
-	if (times->n) {
-		qsort(times->v, times->n, sizeof(*times->v), cmp_double);
-		t->median = median_sorted(times->v, times->n);
-	}
-	times->n = 0;
-}
-
 static const char sql_tests[] =
     "SELECT test_file, test_args, status, duration, started_at, identity, variant FROM attempts"
     " WHERE ?1 IS NULL OR gpuci_test_match(?1, test_file)"
@@ -73,9 +47,10 @@ static const char sql_tests[] =
 /*
  * Every test whose file matches glob (NULL: all) with its counts, median and
  * last attempt, in one pass over the rows grouped by test, in record order
- * within a group, so that the last row of a group is its last attempt.
+ * within a group, so that the last row of a group is its last attempt: for
+ * a file without the tests table (older, read-only).
  */
-static int collect_tests(struct history *h, const char *glob, struct test_list *out, struct diag *d)
+static int scan_tests(struct history *h, const char *glob, struct test_list *out, struct diag *d)
 {
 	sqlite3_stmt *st;
 	if (history__prepare(h, sql_tests, &st, "read", d) < 0)
@@ -92,7 +67,7 @@ static int collect_tests(struct history *h, const char *glob, struct test_list *
 		if (!t || strcmp(t->test_file, file) != 0 || strcmp(t->test_args, args) != 0 ||
 		    strcmp(t->identity, identity) != 0) {
 			if (t)
-				test_finish(t, &times);
+				history__stats_finish(t, &times);
 			if (out->n == out->cap) {
 				out->cap = out->cap ? 2 * out->cap : 64;
 				out->v = xrealloc(out->v, out->cap * sizeof(*out->v));
@@ -102,26 +77,11 @@ static int collect_tests(struct history *h, const char *glob, struct test_list *
 			                         .test_args = xstrdup(args),
 			                         .identity = xstrdup(identity)};
 		}
-		free(t->variant);
-		t->variant = xstrdup(variant);
-		t->runs++;
-		if (!strcmp(status, "passed"))
-			t->passed++;
-		else if (!strcmp(status, "flaky"))
-			t->flaky++;
-		else if (!strcmp(status, "failed") || !strcmp(status, "timeout") ||
-		         !strcmp(status, "crashed"))
-			t->failed++;
-		if (!strcmp(status, "passed") || !strcmp(status, "flaky"))
-			dvec_push(&times, api.sqlite3_column_double(st, 3));
-		if (!t->last_status || strcmp(t->last_status, status) != 0) {
-			free(t->last_status);
-			t->last_status = xstrdup(status);
-		}
-		t->last_started_at = api.sqlite3_column_double(st, 4);
+		history__stats_add(t, &times, status, api.sqlite3_column_double(st, 3),
+		                   api.sqlite3_column_double(st, 4), variant);
 	}
 	if (t)
-		test_finish(t, &times);
+		history__stats_finish(t, &times);
 	free(times.v);
 	if (rc != SQLITE_DONE)
 		history__fail(d, h->db, rc, h->path, "read");
@@ -129,11 +89,53 @@ static int collect_tests(struct history *h, const char *glob, struct test_list *
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int history_median_all(struct history *h, double *out, bool *found, struct diag *d)
+static const char sql_summary[] =
+    "SELECT test_file, test_args, identity, variant, runs, passed, flaky, failed, median,"
+    " last_status, last_started_at FROM tests"
+    " WHERE ?1 IS NULL OR gpuci_test_match(?1, test_file)"
+    " ORDER BY test_file, test_args, identity";
+
+/* The same from the tests table: one row a test. */
+static int collect_tests(struct history *h, const char *glob, struct test_list *out, struct diag *d)
+{
+	if (!h->summary)
+		return scan_tests(h, glob, out, d);
+	sqlite3_stmt *st;
+	if (history__prepare(h, sql_summary, &st, "read", d) < 0)
+		return -1;
+	history__bind_str(st, 1, glob);
+	int rc;
+	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW) {
+		if (out->n == out->cap) {
+			out->cap = out->cap ? 2 * out->cap : 64;
+			out->v = xrealloc(out->v, out->cap * sizeof(*out->v));
+		}
+		out->v[out->n++] = (struct test_stats){
+		    .test_file = xstrdup(history__col_text(st, 0)),
+		    .test_args = xstrdup(history__col_text(st, 1)),
+		    .identity = xstrdup(history__col_text(st, 2)),
+		    .variant = xstrdup(history__col_text(st, 3)),
+		    .runs = (size_t)api.sqlite3_column_int64(st, 4),
+		    .passed = (size_t)api.sqlite3_column_int64(st, 5),
+		    .flaky = (size_t)api.sqlite3_column_int64(st, 6),
+		    .failed = (size_t)api.sqlite3_column_int64(st, 7),
+		    .median = api.sqlite3_column_double(st, 8),
+		    .last_status = xstrdup(history__col_text(st, 9)),
+		    .last_started_at = api.sqlite3_column_double(st, 10),
+		};
+	}
+	if (rc != SQLITE_DONE)
+		history__fail(d, h->db, rc, h->path, "read");
+	api.sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* history_median_all() for a file without the tests table. */
+int history__median_all_scan(struct history *h, double *out, bool *found, struct diag *d)
 {
 	struct test_list tests = {0};
 	*found = false;
-	if (collect_tests(h, NULL, &tests, d) < 0)
+	if (scan_tests(h, NULL, &tests, d) < 0)
 		return -1;
 	struct dvec medians = {0};
 	for (size_t i = 0; i < tests.n; i++)
@@ -289,12 +291,15 @@ static const char sql_recent[] =
 
 static const char sql_count[] = "SELECT COUNT(*) FROM attempts"
                                 " WHERE ?1 IS NULL OR gpuci_test_match(?1, test_file)";
+/* The same from the tests table, without reading every attempt. */
+static const char sql_count_summary[] = "SELECT COALESCE(SUM(runs), 0) FROM tests"
+                                        " WHERE ?1 IS NULL OR gpuci_test_match(?1, test_file)";
 
 /* The number of attempts of the tests matching glob (NULL: all). */
 static int count_attempts(struct history *h, const char *glob, size_t *out, struct diag *d)
 {
 	sqlite3_stmt *st;
-	if (history__prepare(h, sql_count, &st, "read", d) < 0)
+	if (history__prepare(h, h->summary ? sql_count_summary : sql_count, &st, "read", d) < 0)
 		return -1;
 	history__bind_str(st, 1, glob);
 	int rc = api.sqlite3_step(st);

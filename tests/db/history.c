@@ -215,17 +215,19 @@ static void history_open__creates_the_folder_the_schema_and_wal(void **state)
 	/* Seen from another connection while ours is open. */
 	assert_query(path, "PRAGMA journal_mode", "wal\n");
 	assert_query(path, "SELECT type, name FROM sqlite_master ORDER BY type, name",
-	             "index|results_identity\nindex|results_run\nindex|results_test\n"
-	             "index|sqlite_autoindex_meta_1\ntable|meta\ntable|results\n");
+	             "index|results_identity\nindex|results_key\nindex|results_run\n"
+	             "index|results_started\nindex|sqlite_autoindex_meta_1\n"
+	             "index|sqlite_autoindex_tests_1\nindex|tests_identity\n"
+	             "table|meta\ntable|results\ntable|tests\n");
 	assert_query(path, "SELECT group_concat(name, ',') FROM pragma_table_info('results')",
 	             "id,run_id,job,test_file,test_args,gpus,gpu_ids,status,attempt,exit_code,"
 	             "started_at,duration,log_path,host,identity,variant\n");
-	assert_query(path, "SELECT group_concat(name, ',') FROM pragma_index_info('results_test')",
-	             "test_file,test_args\n");
+	assert_query(path, "SELECT group_concat(name, ',') FROM pragma_index_info('results_key')",
+	             "test_file,test_args,identity,status,duration\n");
 	assert_query(path, "SELECT group_concat(name, ',') FROM pragma_index_info('results_run')",
 	             "run_id\n");
 	assert_query(path, "SELECT key, value, typeof(value) FROM meta",
-	             "schema_version|2|integer\n");
+	             "schema_version|3|integer\n");
 	history_close(h);
 
 	/* WAL is kept in the file itself: bytes 18 and 19 of the header are 2. */
@@ -510,10 +512,10 @@ static void history_open_read__refuses_other_databases_and_newer_schemas(void **
 
 	assert_int_equal(history_open(&h, newer, &d), 0);
 	history_close(h);
-	sq_exec(newer, "UPDATE meta SET value = 3 WHERE key = 'schema_version'");
+	sq_exec(newer, "UPDATE meta SET value = 4 WHERE key = 'schema_version'");
 	strbuf_reset(&want);
 	strbuf_addf(&want,
-	            "%s was written by a newer gpuci (history schema 3; this gpuci knows 2): "
+	            "%s was written by a newer gpuci (history schema 4; this gpuci knows 3): "
 	            "use that gpuci, or move the file away",
 	            newer);
 	assert_int_equal(history_open_read(&h, newer, &missing, &d), -1);
@@ -1224,8 +1226,11 @@ static void history__schema_1_is_read_as_it_is_and_upgraded_by_a_writer(void **s
 	/* A writer upgrades it in place, keeping the row. */
 	assert_int_equal(history_open(&h, path, &d), 0);
 	history_close(h);
-	assert_query(path, "SELECT value FROM meta", "2\n");
+	assert_query(path, "SELECT value FROM meta", "3\n");
 	assert_query(path, "SELECT test_file, identity, variant FROM results", "test_r3.py||\n");
+	/* With its tests table filled from the rows it had. */
+	assert_query(path, "SELECT test_file, identity, runs, passed, median FROM tests",
+	             "test_r3.py||1|1|10.0\n");
 	strbuf_release(&out);
 	diag_release(&d);
 	free(path);

@@ -215,12 +215,10 @@ static void table_add(struct table *t, const char *s)
 		t->cap = t->cap ? 2 * t->cap : 64;
 		t->cells = xrealloc(t->cells, t->cap * sizeof(*t->cells));
 	}
-	/* A control character would break the line or the terminal: shown as '?'. */
-	char *c = xstrdup(s);
-	for (char *p = c; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	t->cells[t->n++] = c;
+	/* A control character would break the line or the terminal: escaped. */
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_add_shown(&sb, s);
+	t->cells[t->n++] = strbuf_detach(&sb, NULL);
 }
 
 static void table_addf(struct table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -2,6 +2,8 @@
  * gpuci run: a label's suite (or the changed tests, or everything) on this
  * machine, exactly as CI runs it, packed onto its GPUs.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <sys/stat.h>
 #include <limits.h>
@@ -17,6 +19,7 @@
 #include "gpu/gpu.h"
 #include "lease/lease.h"
 #include "plan/plan.h"
+#include "report/mask.h"
 #include "report/report.h"
 #include "run/run.h"
 #include "sched/sched.h"
@@ -78,7 +81,7 @@ static const char run_description[] =
 
 struct opts {
 	const char *workflow, *python, *junit, *history, *pattern, *retry_on;
-	const char *base, *head, *docker;
+	const char *base, *head, *docker, *log_dir;
 	struct cli_list labels, jobs, tests, secrets;
 	bool no_always, changed, all, dry_run;
 	unsigned gpus, cpu_jobs, retries;
@@ -297,6 +300,78 @@ static void on_attempt(void *arg, const struct run_test *t)
 	diag_release(&d);
 }
 
+/* mkdir that says which folder could not be made and why. */
+static int make_dir(const char *path, struct diag *d)
+{
+	struct stat sb;
+	if (mkdir(path, 0755) == 0)
+		return 0;
+	int e = errno;
+	if (e == EEXIST && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return 0;
+	errno = e == EEXIST ? ENOTDIR : e;
+	return diag_errno(d, "cannot create %s", path);
+}
+
+/* make_dir for path and every missing folder above it. */
+static int make_dirs(const char *path, struct diag *d)
+{
+	struct strbuf p = STRBUF_INIT;
+	strbuf_adds(&p, path);
+	int rc = 0;
+	for (size_t i = 1; i <= p.len && rc == 0; i++) {
+		if (i < p.len && p.buf[i] != '/')
+			continue;
+		char c = p.buf[i];
+		p.buf[i] = '\0';
+		struct stat sb;
+		if (stat(p.buf, &sb) < 0 || !S_ISDIR(sb.st_mode))
+			rc = make_dir(p.buf, d);
+		p.buf[i] = c;
+	}
+	strbuf_release(&p);
+	return rc;
+}
+
+/*
+ * Whether a report can be written at path, before anything runs: the
+ * temporary file report_junit_write() renames into place, made and removed.
+ */
+static int check_writable(const char *path, struct diag *d)
+{
+	struct stat sb;
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		errno = EISDIR;
+		return diag_errno(d, "cannot write %s", path);
+	}
+	struct strbuf tmp = STRBUF_INIT;
+	strbuf_addf(&tmp, "%s.tmp-XXXXXX", path);
+	int fd = mkostemp(tmp.buf, O_CLOEXEC);
+	int rc = 0;
+	if (fd < 0)
+		rc = diag_errno(d, "cannot write %s", path);
+	else {
+		close(fd);
+		unlink(tmp.buf);
+	}
+	strbuf_release(&tmp);
+	return rc;
+}
+
+/* The cases as reports take them, every string masked (secrets). */
+static void mask_case(struct report_case *c, const struct report_mask *m, struct arena *a)
+{
+	const char **f[] = {&c->job,     &c->test_file, &c->test_args, &c->variant,
+	                    &c->gpu_ids, &c->log_path,  &c->message};
+	for (size_t i = 0; i < sizeof(f) / sizeof(*f); i++) {
+		if (!*f[i])
+			continue;
+		char *s = report_mask_dup(m, *f[i]);
+		*f[i] = arena_strndup(a, s, strlen(s));
+		free(s);
+	}
+}
+
 /* A duration for people ("1.2 s", "3 min 04 s"), as the reports write it. */
 static void human_secs(double s, char *buf, size_t n)
 {
@@ -345,6 +420,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	    {"docker", 0, CLI_OPT_STRING, &o.docker, "IMAGE",
 	     "run each test in IMAGE (job: the job's container image)", NULL},
 	    {"junit", 0, CLI_OPT_STRING, &o.junit, "FILE", "write JUnit XML", NULL},
+	    {"log-dir", 0, CLI_OPT_STRING, &o.log_dir, "DIR",
+	     "the tests' logs go here (.gpuci/runs/RUN-ID)", NULL},
 	    {"history", 0, CLI_OPT_STRING, &o.history, "PATH",
 	     "the history database (.gpuci/history.db)", NULL},
 	    {"lock-path-pattern", 0, CLI_OPT_STRING, &o.pattern, "P",
@@ -363,6 +440,9 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	char *root = NULL, *log_dir = NULL, *history_path = NULL;
 	struct strbuf envs = STRBUF_INIT, not_run = STRBUF_INIT;
 	bool planned = false;
+	struct report_mask *mask = report_mask_new();
+	struct gpuci_ctx mctx;
+	FILE *tty_out = ctx->out, *masked_out = NULL, *masked_err = NULL;
 
 	if (cli_parse(argc, argv, opts, false, &rest, &help, &d) < 0) {
 		rc = cli_usage_error(ctx, "run", &d);
@@ -372,6 +452,24 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		fprintf(ctx->out, "%s\n%s\nOptions:\n", run_usage, run_description);
 		cli_print_options(ctx->out, opts);
 		goto out;
+	}
+	/*
+	 * Secrets first: under GitHub Actions the runner learns them before
+	 * anything else is printed, and all gpuci writes from here is masked.
+	 */
+	for (size_t i = 0; i < o.secrets.n; i++)
+		report_mask_add(mask, getenv(o.secrets.items[i]));
+	if (report_mask_count(mask)) {
+		if (report_in_github_actions())
+			report_gh_add_mask(ctx->out, mask);
+		masked_out = report_mask_file(mask, ctx->out);
+		masked_err = report_mask_file(mask, ctx->err);
+		mctx = *ctx;
+		if (masked_out)
+			mctx.out = masked_out;
+		if (masked_err)
+			mctx.err = masked_err;
+		ctx = &mctx;
 	}
 	int modes = (o.labels.n > 0) + o.changed + o.all;
 	if (modes > 1 || (!modes && !o.jobs.n)) {
@@ -719,14 +817,52 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	char run_id[64];
 	snprintf(run_id, sizeof(run_id), "%04d%02d%02d-%02d%02d%02d-%d", tm.tm_year + 1900,
 	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)getpid());
-	struct strbuf ld = STRBUF_INIT;
-	strbuf_addf(&ld, "%s/.gpuci", root);
-	mkdir(ld.buf, 0755);
-	ignore_dir(ld.buf);
-	strbuf_adds(&ld, "/runs");
-	mkdir(ld.buf, 0755);
-	strbuf_addf(&ld, "/%s", run_id);
-	log_dir = strbuf_detach(&ld, NULL);
+	/* What the run writes, checked before anything runs. */
+	if (o.junit && check_writable(o.junit, &d) < 0) {
+		cli_error(ctx, "run", &d);
+		fprintf(ctx->err, "gpuci run: --junit FILE: give a file in a folder gpuci can "
+		                  "write; nothing was run\n");
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	const char *summary = getenv("GITHUB_STEP_SUMMARY");
+	if (summary && *summary) {
+		int fd = open(summary, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			fprintf(ctx->err, "gpuci run: warning: cannot append to %s: %s\n", summary,
+			        strerror(errno));
+		else
+			close(fd);
+	}
+	if (o.log_dir) {
+		log_dir = xstrdup(o.log_dir);
+		if (make_dirs(log_dir, &d) < 0) {
+			cli_error(ctx, "run", &d);
+			rc = EXIT_FAILED;
+			goto out;
+		}
+	} else {
+		struct strbuf ld = STRBUF_INIT;
+		strbuf_addf(&ld, "%s/.gpuci", root);
+		int mrc = make_dir(ld.buf, &d);
+		if (mrc == 0) {
+			ignore_dir(ld.buf);
+			strbuf_adds(&ld, "/runs");
+			mrc = make_dir(ld.buf, &d);
+		}
+		strbuf_addf(&ld, "/%s", run_id);
+		log_dir = strbuf_detach(&ld, NULL);
+		if (mrc == 0)
+			mrc = make_dir(log_dir, &d);
+		if (mrc < 0) {
+			cli_error(ctx, "run", &d);
+			fprintf(ctx->err,
+			        "gpuci run: the logs go under .gpuci/ of the repository: give "
+			        "--log-dir DIR (and --history PATH) in a folder gpuci can write\n");
+			rc = EXIT_FAILED;
+			goto out;
+		}
+	}
 	void *pair[2] = {hist, run_id};
 	struct run_opts ro = {
 	    .cwd = root,
@@ -739,9 +875,11 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	    .retry_on = o.retry_on,
 	    .kill_after = o.kill_after,
 	    .style = report_in_github_actions() ? RUN_STYLE_GITHUB
-	             : isatty(fileno(ctx->out)) ? RUN_STYLE_TTY
+	             : isatty(fileno(tty_out))  ? RUN_STYLE_TTY
 	                                        : RUN_STYLE_LINES,
 	    .out = ctx->out,
+	    .run_id = run_id,
+	    .mask = mask,
 	    .on_attempt = on_attempt,
 	    .arg = pair,
 	};
@@ -791,6 +929,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		    .log_path = t->log_path,
 		    .message = t->message ? t->message : "",
 		};
+		if (report_mask_count(mask))
+			mask_case(&cases[i], mask, &a);
 		if (t->status != REPORT_PASSED && t->status != REPORT_FLAKY)
 			ok = false;
 		char dur[32];
@@ -799,11 +939,17 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		        t->job, t->display, t->gpus, t->attempts ? dur : "-",
 		        t->log_path ? t->log_path : (t->message ? t->message : ""));
 	}
+	for (size_t i = 0; i < nt; i++)
+		if (tests[i].log_errno)
+			fprintf(
+			    ctx->err,
+			    "gpuci run: warning: the log of %s is incomplete: %s: %s (its result "
+			    "is the test's own)\n",
+			    tests[i].display, tests[i].log_path, strerror(tests[i].log_errno));
 	if (o.junit && report_junit(o.junit, "gpuci run", cases, nt, 200, &d) < 0) {
 		cli_error(ctx, "run", &d);
 		ok = false;
 	}
-	const char *summary = getenv("GITHUB_STEP_SUMMARY");
 	if (summary && *summary) {
 		struct strbuf md = STRBUF_INIT;
 		report_markdown(&md, "gpuci run", cases, nt);
@@ -841,5 +987,10 @@ out:
 	free(o.tests.items);
 	free(o.secrets.items);
 	diag_release(&d);
+	if (masked_out)
+		fclose(masked_out);
+	if (masked_err)
+		fclose(masked_err);
+	report_mask_free(mask);
 	return rc;
 }

@@ -21,6 +21,7 @@
 #include "plan/plan.h"
 #include "report/mask.h"
 #include "report/report.h"
+#include "run/recover.h"
 #include "run/run.h"
 #include "sched/sched.h"
 #include "wf/model.h"
@@ -372,6 +373,39 @@ static void mask_case(struct report_case *c, const struct report_mask *m, struct
 	}
 }
 
+/*
+ * A run killed before it could end its tests (its keepers too) left them
+ * running on their GPUs: end them now, and say so (recover.h).
+ */
+static void recover_crashed(struct gpuci_ctx *ctx, const char *dir, double kill_after)
+{
+	struct run_crashed *c;
+	size_t n;
+	struct diag d = DIAG_INIT;
+	if (run_recover(dir, kill_after, &c, &n, &d) < 0) {
+		fprintf(ctx->err, "gpuci run: warning: %s\n", d.msg.buf);
+		diag_release(&d);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		fprintf(ctx->err,
+		        "gpuci run: run %s (pid %d, in %s) was killed before it ended its tests; "
+		        "%zu of its processes were still running:\n",
+		        c[i].run_id, (int)c[i].pid, c[i].root, c[i].nleft);
+		for (size_t k = 0; k < c[i].nleft; k++) {
+			const struct run_leftover *l = &c[i].left[k];
+			fprintf(ctx->err, "  pid %d %s: %s%s%s\n", (int)l->pid,
+			        l->how == RUN_LEFT_ENDED    ? "ended (SIGTERM)"
+			        : l->how == RUN_LEFT_KILLED ? "killed (SIGKILL)"
+			                                    : "could not be ended",
+			        l->how == RUN_LEFT_CANNOT ? strerror(l->err) : "",
+			        l->how == RUN_LEFT_CANNOT ? "; " : "", l->cmd);
+		}
+	}
+	run_crashed_free(c, n);
+	diag_release(&d);
+}
+
 /* A duration for people ("1.2 s", "3 min 04 s"), as the reports write it. */
 static void human_secs(double s, char *buf, size_t n)
 {
@@ -441,6 +475,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	struct strbuf envs = STRBUF_INIT, not_run = STRBUF_INIT;
 	bool planned = false;
 	struct report_mask *mask = report_mask_new();
+	struct run_record *record = NULL;
 	struct gpuci_ctx mctx;
 	FILE *tty_out = ctx->out, *masked_out = NULL, *masked_err = NULL;
 
@@ -892,12 +927,27 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			map[nr] = i;
 			runnable[nr++] = tests[i];
 		}
+	/* Before anything starts: what a crashed run left, then our own record. */
+	char *record_dir = run_record_dir(o.pattern);
+	recover_crashed(ctx, record_dir, o.kill_after);
+	if (run_record_create(&record, record_dir, run_id, root, &d) < 0) {
+		fprintf(ctx->err,
+		        "gpuci run: warning: %s (were this run killed, the next could not end "
+		        "what it left running)\n",
+		        d.msg.buf);
+		diag_release(&d);
+		diag_init(&d);
+	}
+	free(record_dir);
 	fprintf(ctx->out, "gpuci run %s: %zu test%s on %u GPU%s, logs in %s\n", run_id, nt,
 	        nt == 1 ? "" : "s", total, total == 1 ? "" : "s", log_dir);
 	if (not_run.len)
 		fprintf(ctx->out, "Not run:\n%s", not_run.buf);
 	int stopped = 0;
 	int src = run_suite(&ro, runnable, nr, &stopped, &d);
+	/* Nothing of this run is left running: no record for the next to find. */
+	run_record_remove(record);
+	record = NULL;
 	for (size_t k = 0; k < nr; k++)
 		tests[map[k]] = runnable[k];
 	free(runnable);
@@ -987,6 +1037,7 @@ out:
 	free(o.tests.items);
 	free(o.secrets.items);
 	diag_release(&d);
+	run_record_remove(record);
 	if (masked_out)
 		fclose(masked_out);
 	if (masked_err)

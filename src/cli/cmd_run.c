@@ -24,6 +24,7 @@
 #include "run/recover.h"
 #include "run/run.h"
 #include "sched/sched.h"
+#include "vcs/changed.h"
 #include "wf/model.h"
 #include "base/fs.h"
 #include "base/xalloc.h"
@@ -168,6 +169,48 @@ static char *test_path(const char *root, const char *f, struct strbuf *why)
 		free(real);
 	}
 	return strbuf_detach(&p, NULL);
+}
+
+/*
+ * The changed-tests matrix is JSON, which cannot hold a path that is not
+ * UTF-8: its test_file has U+FFFD for the bad bytes. The test is given
+ * the real path: the changed file whose JSON is the entry's (with or
+ * without "tests/", as the legacy detector wrote it). NULL when none is;
+ * *ambiguous when more than one is.
+ */
+static const char *changed_real_path(const struct plan *p, const char *test_file, bool *ambiguous)
+{
+	*ambiguous = false;
+	if (!p->changed_done || !strstr(test_file, "\xEF\xBF\xBD"))
+		return NULL;
+	struct strbuf got = STRBUF_INIT;
+	size_t wlen = strlen(test_file);
+	const char *found = NULL;
+	for (size_t i = 0; i < p->changed.n; i++) {
+		const char *path = p->changed.tests[i].path;
+		if (!p->changed.tests[i].path_not_utf8)
+			continue;
+		for (int strip = 0; strip < 2; strip++) {
+			const char *q =
+			    strip ? (strncmp(path, "tests/", 6) ? NULL : path + 6) : path;
+			if (!q)
+				continue;
+			/* What the JSON reads as: U+FFFD for each byte not UTF-8. */
+			strbuf_reset(&got);
+			for (const unsigned char *c = (const unsigned char *)q; *c;) {
+				size_t n = strbuf_utf8_len(c);
+				strbuf_add(&got, n ? (const char *)c : "\xEF\xBF\xBD", n ? n : 3);
+				c += n ? n : 1;
+			}
+			if (got.len == wlen && !memcmp(got.buf, test_file, wlen)) {
+				if (found && found != q)
+					*ambiguous = true;
+				found = q;
+			}
+		}
+	}
+	strbuf_release(&got);
+	return *ambiguous ? NULL : found;
 }
 
 /* The job's env for one entry: workflow env, then the job's, evaluated. */
@@ -661,6 +704,10 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			memset(t, 0, sizeof(*t));
 			t->job = pj->job->id;
 			t->test_file = tf->str.s;
+			bool ambiguous;
+			const char *real = changed_real_path(&p, t->test_file, &ambiguous);
+			if (real)
+				t->test_file = real;
 			struct value *ta = vdict_get(f.dict, value_str_static("test_args"));
 			struct strbuf args = STRBUF_INIT;
 			if (ta && ta->kind != V_NONE)
@@ -691,6 +738,15 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			free(path);
 			memcpy(av + 2, words, (nw + 1) * sizeof(*av));
 			t->argv = av;
+			if (ambiguous) {
+				strbuf_reset(&why);
+				strbuf_addf(
+				    &why,
+				    "test_file '%s': more than one changed file is not UTF-8 and "
+				    "reads so; which one is meant cannot be told",
+				    t->test_file);
+				av[1] = NULL;
+			}
 			if (!av[1]) {
 				t->status = REPORT_NOT_RUNNABLE;
 				t->message = strbuf_detach(&why, NULL);

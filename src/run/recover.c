@@ -53,6 +53,20 @@ int run_record_create(struct run_record **out, const char *dir, const char *run_
 	int rc = 0;
 	/* Locked before it has its name, so no one takes it for a crashed run's. */
 	int fd = open(tmp.buf, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT) {
+		/* The lock files' folder, made as lease makes it (mkdir -p). */
+		struct strbuf p = STRBUF_INIT;
+		strbuf_adds(&p, dir);
+		for (size_t i = 1; i <= p.len; i++)
+			if (i == p.len || p.buf[i] == '/') {
+				char c = p.buf[i];
+				p.buf[i] = '\0';
+				(void)mkdir(p.buf, 0777);
+				p.buf[i] = c;
+			}
+		strbuf_release(&p);
+		fd = open(tmp.buf, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	}
 	if (fd < 0)
 		rc = diag_errno(d, "cannot write the run record %s", tmp.buf);
 	else if (flock(fd, LOCK_EX | LOCK_NB) < 0 ||

@@ -139,8 +139,6 @@ char *report_mask_dup(const struct report_mask *m, const char *s)
 		return NULL;
 	struct strbuf sb = STRBUF_INIT;
 	report_mask_apply(m, s, strlen(s), &sb);
-	if (!sb.len)
-		return xstrdup("");
 	return strbuf_detach(&sb, NULL);
 }
 

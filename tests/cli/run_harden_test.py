@@ -262,9 +262,13 @@ class CrashedRuns(unittest.TestCase):
         g, pid = self.start_and_wait_for_the_test(repo)
         keeper = self.parent(pid)
         self.assertNotEqual(keeper, g.pid)
-        # As the OOM killer or `pkill -9 gpuci` would: gpuci and its keepers at once.
-        os.kill(keeper, signal.SIGKILL)
+        # As the OOM killer or `pkill -9 gpuci` would: gpuci and its keepers at
+        # once. Stopped first, so that neither sees the other die (gpuci would
+        # end the keeper's group, the keeper its test on gpuci's death).
+        g.send_signal(signal.SIGSTOP)
+        os.kill(keeper, signal.SIGSTOP)
         g.send_signal(signal.SIGKILL)
+        os.kill(keeper, signal.SIGKILL)
         g.wait()
         time.sleep(0.5)
         self.assertTrue(alive(pid), "setup: the test should be left running")

@@ -2,6 +2,8 @@
  * gpuci run: a label's suite (or the changed tests, or everything) on this
  * machine, exactly as CI runs it, packed onto its GPUs.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <sys/stat.h>
 #include <limits.h>
@@ -12,14 +14,18 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/run_util.h"
 #include "db/history.h"
 #include "gha/expr.h"
 #include "gpu/gpu.h"
 #include "lease/lease.h"
 #include "plan/plan.h"
+#include "report/mask.h"
 #include "report/report.h"
+#include "run/recover.h"
 #include "run/run.h"
 #include "sched/sched.h"
+#include "vcs/changed.h"
 #include "wf/model.h"
 #include "base/fs.h"
 #include "base/xalloc.h"
@@ -57,15 +63,20 @@ static const char run_description[] =
     "--gpus N simulates a machine of N GPUs (GPUCI_TOTAL_GPUS gives the count\n"
     "only where NVML and /proc/driver/nvidia/gpus find no GPU).\n"
     "\n"
-    "Each test's output goes to .gpuci/runs/RUN-ID/N-TEST.log; a summary table\n"
-    "ends the run; results go to the history (.gpuci/history.db, see gpuci\n"
-    "history), to --junit FILE, and to $GITHUB_STEP_SUMMARY when set.\n"
+    "Each test's output goes to .gpuci/runs/RUN-ID/N-TEST.log (or --log-dir DIR;\n"
+    "a log that cannot be written is reported, the test's result kept); a\n"
+    "summary table ends the run; results go to the history (.gpuci/history.db,\n"
+    "see gpuci history), to --junit FILE (checked before anything runs), and to\n"
+    "$GITHUB_STEP_SUMMARY when set. --secret values are masked (***) in all of\n"
+    "them and in what gpuci prints (::add-mask:: first under GitHub Actions).\n"
     "A test owns every process it starts, double-forked or setsid() ones too:\n"
     "when it exits, what it left behind gets SIGTERM, then SIGKILL after\n"
     "--kill-after S, its result line says how many, and its GPUs go back only\n"
     "then. --timeout S ends a test the same way after S seconds; --retries K reruns\n"
     "a failure (only when its log matches --retry-on RE); a pass after a failure\n"
     "is flaky. Ctrl-C stops everything, kills every test and frees every GPU.\n"
+    "A run killed with its keepers (SIGKILL) leaves its tests running: the next\n"
+    "run on the same lock files ends them first and says which.\n"
     "\n"
     "Exit status: 0 every test passed (flaky ones too); 1 a test failed or could\n"
     "not run; 2 usage; 130/143 stopped by SIGINT/SIGTERM.\n"
@@ -78,7 +89,7 @@ static const char run_description[] =
 
 struct opts {
 	const char *workflow, *python, *junit, *history, *pattern, *retry_on;
-	const char *base, *head, *docker;
+	const char *base, *head, *docker, *log_dir;
 	struct cli_list labels, jobs, tests, secrets;
 	bool no_always, changed, all, dry_run;
 	unsigned gpus, cpu_jobs, retries;
@@ -408,6 +419,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	    {"docker", 0, CLI_OPT_STRING, &o.docker, "IMAGE",
 	     "run each test in IMAGE (job: the job's container image)", NULL},
 	    {"junit", 0, CLI_OPT_STRING, &o.junit, "FILE", "write JUnit XML", NULL},
+	    {"log-dir", 0, CLI_OPT_STRING, &o.log_dir, "DIR",
+	     "the tests' logs go here (.gpuci/runs/RUN-ID)", NULL},
 	    {"history", 0, CLI_OPT_STRING, &o.history, "PATH",
 	     "the history database (.gpuci/history.db)", NULL},
 	    {"history-keep-days", 0, CLI_OPT_UINT, &keep_days, "N",
@@ -428,6 +441,10 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	char *root = NULL, *log_dir = NULL, *history_path = NULL;
 	struct strbuf envs = STRBUF_INIT, not_run = STRBUF_INIT;
 	bool planned = false;
+	struct report_mask *mask = report_mask_new();
+	struct run_record *record = NULL;
+	struct gpuci_ctx mctx;
+	FILE *tty_out = ctx->out, *masked_out = NULL, *masked_err = NULL;
 
 	if (cli_parse(argc, argv, opts, false, &rest, &help, &d) < 0) {
 		rc = cli_usage_error(ctx, "run", &d);
@@ -437,6 +454,24 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		fprintf(ctx->out, "%s\n%s\nOptions:\n", run_usage, run_description);
 		cli_print_options(ctx->out, opts);
 		goto out;
+	}
+	/*
+	 * Secrets first: under GitHub Actions the runner learns them before
+	 * anything else is printed, and all gpuci writes from here is masked.
+	 */
+	for (size_t i = 0; i < o.secrets.n; i++)
+		report_mask_add(mask, getenv(o.secrets.items[i]));
+	if (report_mask_count(mask)) {
+		if (report_in_github_actions())
+			report_gh_add_mask(ctx->out, mask);
+		masked_out = report_mask_file(mask, ctx->out);
+		masked_err = report_mask_file(mask, ctx->err);
+		mctx = *ctx;
+		if (masked_out)
+			mctx.out = masked_out;
+		if (masked_err)
+			mctx.err = masked_err;
+		ctx = &mctx;
 	}
 	int modes = (o.labels.n > 0) + o.changed + o.all;
 	if (modes > 1 || (!modes && !o.jobs.n)) {
@@ -593,6 +628,10 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			memset(t, 0, sizeof(*t));
 			t->job = pj->job->id;
 			t->test_file = tf->str.s;
+			bool ambiguous;
+			const char *real = run_changed_real_path(&p, t->test_file, &ambiguous);
+			if (real)
+				t->test_file = real;
 			struct value *ta = vdict_get(f.dict, value_str_static("test_args"));
 			struct strbuf args = STRBUF_INIT;
 			if (ta && ta->kind != V_NONE)
@@ -627,6 +666,15 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			free(path);
 			memcpy(av + 2, words, (nw + 1) * sizeof(*av));
 			t->argv = av;
+			if (ambiguous) {
+				strbuf_reset(&why);
+				strbuf_addf(
+				    &why,
+				    "test_file '%s': more than one changed file is not UTF-8 and "
+				    "reads so; which one is meant cannot be told",
+				    t->test_file);
+				av[1] = NULL;
+			}
 			if (!av[1]) {
 				t->status = REPORT_NOT_RUNNABLE;
 				t->message = strbuf_detach(&why, NULL);
@@ -803,14 +851,52 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	char run_id[64];
 	snprintf(run_id, sizeof(run_id), "%04d%02d%02d-%02d%02d%02d-%d", tm.tm_year + 1900,
 	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)getpid());
-	struct strbuf ld = STRBUF_INIT;
-	strbuf_addf(&ld, "%s/.gpuci", root);
-	mkdir(ld.buf, 0755);
-	ignore_dir(ld.buf);
-	strbuf_adds(&ld, "/runs");
-	mkdir(ld.buf, 0755);
-	strbuf_addf(&ld, "/%s", run_id);
-	log_dir = strbuf_detach(&ld, NULL);
+	/* What the run writes, checked before anything runs. */
+	if (o.junit && run_check_writable(o.junit, &d) < 0) {
+		cli_error(ctx, "run", &d);
+		fprintf(ctx->err, "gpuci run: --junit FILE: give a file in a folder gpuci can "
+		                  "write; nothing was run\n");
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	const char *summary = getenv("GITHUB_STEP_SUMMARY");
+	if (summary && *summary) {
+		int fd = open(summary, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			fprintf(ctx->err, "gpuci run: warning: cannot append to %s: %s\n", summary,
+			        strerror(errno));
+		else
+			close(fd);
+	}
+	if (o.log_dir) {
+		log_dir = xstrdup(o.log_dir);
+		if (run_make_dirs(log_dir, &d) < 0) {
+			cli_error(ctx, "run", &d);
+			rc = EXIT_FAILED;
+			goto out;
+		}
+	} else {
+		struct strbuf ld = STRBUF_INIT;
+		strbuf_addf(&ld, "%s/.gpuci", root);
+		int mrc = run_make_dir(ld.buf, &d);
+		if (mrc == 0) {
+			ignore_dir(ld.buf);
+			strbuf_adds(&ld, "/runs");
+			mrc = run_make_dir(ld.buf, &d);
+		}
+		strbuf_addf(&ld, "/%s", run_id);
+		log_dir = strbuf_detach(&ld, NULL);
+		if (mrc == 0)
+			mrc = run_make_dir(log_dir, &d);
+		if (mrc < 0) {
+			cli_error(ctx, "run", &d);
+			fprintf(ctx->err,
+			        "gpuci run: the logs go under .gpuci/ of the repository: give "
+			        "--log-dir DIR (and --history PATH) in a folder gpuci can write\n");
+			rc = EXIT_FAILED;
+			goto out;
+		}
+	}
 	struct history_sink sink = {hist, run_id, false};
 	struct run_opts ro = {
 	    .cwd = root,
@@ -823,9 +909,11 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	    .retry_on = o.retry_on,
 	    .kill_after = o.kill_after,
 	    .style = report_in_github_actions() ? RUN_STYLE_GITHUB
-	             : isatty(fileno(ctx->out)) ? RUN_STYLE_TTY
+	             : isatty(fileno(tty_out))  ? RUN_STYLE_TTY
 	                                        : RUN_STYLE_LINES,
 	    .out = ctx->out,
+	    .run_id = run_id,
+	    .mask = mask,
 	    .on_attempt = on_attempt,
 	    .arg = &sink,
 	};
@@ -838,12 +926,27 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			map[nr] = i;
 			runnable[nr++] = tests[i];
 		}
+	/* Before anything starts: what a crashed run left, then our own record. */
+	char *record_dir = run_record_dir(o.pattern);
+	run_recover_crashed(ctx, record_dir, o.kill_after);
+	if (run_record_create(&record, record_dir, run_id, root, &d) < 0) {
+		fprintf(ctx->err,
+		        "gpuci run: warning: %s (were this run killed, the next could not end "
+		        "what it left running)\n",
+		        d.msg.buf);
+		diag_release(&d);
+		diag_init(&d);
+	}
+	free(record_dir);
 	fprintf(ctx->out, "gpuci run %s: %zu test%s on %u GPU%s, logs in %s\n", run_id, nt,
 	        nt == 1 ? "" : "s", total, total == 1 ? "" : "s", log_dir);
 	if (not_run.len)
 		fprintf(ctx->out, "Not run:\n%s", not_run.buf);
 	int stopped = 0;
 	int src = run_suite(&ro, runnable, nr, &stopped, &d);
+	/* Nothing of this run is left running: no record for the next to find. */
+	run_record_remove(record);
+	record = NULL;
 	for (size_t k = 0; k < nr; k++)
 		tests[map[k]] = runnable[k];
 	free(runnable);
@@ -875,6 +978,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		    .log_path = t->log_path,
 		    .message = t->message ? t->message : "",
 		};
+		if (report_mask_count(mask))
+			run_mask_case(&cases[i], mask, &a);
 		if (t->status != REPORT_PASSED && t->status != REPORT_FLAKY)
 			ok = false;
 		char dur[32];
@@ -883,11 +988,17 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		        t->job, t->display, t->gpus, t->attempts ? dur : "-",
 		        t->log_path ? t->log_path : (t->message ? t->message : ""));
 	}
+	for (size_t i = 0; i < nt; i++)
+		if (tests[i].log_errno)
+			fprintf(
+			    ctx->err,
+			    "gpuci run: warning: the log of %s is incomplete: %s: %s (its result "
+			    "is the test's own)\n",
+			    tests[i].display, tests[i].log_path, strerror(tests[i].log_errno));
 	if (o.junit && report_junit(o.junit, "gpuci run", cases, nt, 200, &d) < 0) {
 		cli_error(ctx, "run", &d);
 		ok = false;
 	}
-	const char *summary = getenv("GITHUB_STEP_SUMMARY");
 	if (summary && *summary) {
 		struct strbuf md = STRBUF_INIT;
 		report_markdown(&md, "gpuci run", cases, nt);
@@ -927,5 +1038,11 @@ out:
 	free(o.tests.items);
 	free(o.secrets.items);
 	diag_release(&d);
+	run_record_remove(record);
+	if (masked_out)
+		fclose(masked_out);
+	if (masked_err)
+		fclose(masked_err);
+	report_mask_free(mask);
 	return rc;
 }

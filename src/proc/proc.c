@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +234,67 @@ static unsigned signal_job(int sig, pid_t skip_pgrp, struct pidset *seen)
 	return sent;
 }
 
+/* The copy of the command's output (struct proc_output). */
+struct relay {
+	const struct proc_output *o;
+	int rfd; /* the pipe's read end, -1 once at its end */
+	struct strbuf buf;
+	int err;
+	unsigned long long lost;
+};
+
+static void relay_write(struct relay *r, const char *p, size_t n)
+{
+	if (r->err) {
+		r->lost += n;
+		return;
+	}
+	while (n) {
+		ssize_t w = write(r->o->fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			r->err = w < 0 ? errno : EIO;
+			r->lost += n;
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void relay_put(struct relay *r, const char *p, size_t n, bool eof)
+{
+	if (!r->o->filter) {
+		relay_write(r, p, n);
+		return;
+	}
+	strbuf_reset(&r->buf);
+	r->o->filter(r->o->arg, p, n, eof, &r->buf);
+	relay_write(r, r->buf.buf ? r->buf.buf : "", r->buf.len);
+}
+
+/* Copies what the pipe holds; at its end (or with `last`), closes it. */
+static void relay_pump(struct relay *r, bool last)
+{
+	char chunk[65536];
+	while (r->rfd >= 0) {
+		ssize_t n = read(r->rfd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0) {
+			relay_put(r, chunk, (size_t)n, false);
+			continue;
+		}
+		if (n < 0 && errno == EAGAIN && !last)
+			return;
+		/* The end (every writer gone), or nothing more to wait for. */
+		relay_put(r, "", 0, true);
+		close(r->rfd);
+		r->rfd = -1;
+	}
+}
+
 /* Reaps every child that has exited; notes the command's status. */
 static bool reap(pid_t main_pid, bool *main_done, int *status)
 {
@@ -252,6 +314,35 @@ static bool reap(pid_t main_pid, bool *main_done, int *status)
 	}
 }
 
+/*
+ * Starts a job's command with its output to the pipe `wfd`, as the fork
+ * path of proc_run() does (signal mask, SIGUSR2 and SIGPIPE to default).
+ * Returns 0, or the errno of the spawn (exec included: glibc reports it).
+ */
+static int spawn_output(const struct proc_job *job, const struct proc_signals *ps, int wfd,
+                        pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, wfd, 1);
+	posix_spawn_file_actions_adddup2(&fa, wfd, 2);
+	posix_spawnattr_init(&at);
+	sigset_t def;
+	sigemptyset(&def);
+	sigaddset(&def, SIGUSR2);
+	if (!job->ignore_sigpipe)
+		sigaddset(&def, SIGPIPE);
+	posix_spawnattr_setsigdefault(&at, &def);
+	posix_spawnattr_setsigmask(&at, &ps->saved);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	int e = posix_spawnp(pid, job->argv[0], &fa, &at, job->argv,
+	                     job->env ? (char *const *)job->env : environ);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	return e;
+}
+
 int proc_run(struct proc_result *out, const struct proc_job *job, struct proc_signals *ps,
              struct diag *d)
 {
@@ -260,38 +351,66 @@ int proc_run(struct proc_result *out, const struct proc_job *job, struct proc_si
 		return diag_errno(d, "cannot become a child subreaper");
 
 	/* A close-on-exec pipe tells us whether exec succeeded, and errno if not. */
-	int pfd[2];
+	int pfd[2], ofd[2] = {-1, -1};
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return diag_errno(d, "pipe");
-	pid_t pid = fork();
-	if (pid < 0) {
+	if (job->output && pipe2(ofd, O_CLOEXEC) < 0) {
 		close(pfd[0]);
 		close(pfd[1]);
-		return diag_errno(d, "cannot start the command");
+		return diag_errno(d, "pipe");
 	}
-	if (pid == 0) {
+	pid_t pid;
+	struct relay rl = {.o = job->output, .rfd = ofd[0], .buf = STRBUF_INIT};
+	if (job->output && !job->setenv) {
+		/* A vfork (posix_spawn): no copy of our page tables per test. */
 		close(pfd[0]);
-		if (job->env)
-			environ = (char **)job->env;
-		for (char *const *e = job->setenv; e && *e; e++)
-			putenv(*e);
-		sigprocmask(SIG_SETMASK, &ps->saved, NULL);
-		signal(SIGUSR2, SIG_DFL);
-		signal(SIGPIPE, job->ignore_sigpipe ? SIG_IGN : SIG_DFL);
-		execvp(job->argv[0], job->argv);
-		int err = errno;
-		ssize_t w = write(pfd[1], &err, sizeof(err));
-		(void)w;
-		_exit(127);
+		close(pfd[1]);
+		int e = spawn_output(job, ps, ofd[1], &pid);
+		out->started = e == 0;
+		out->exec_errno = e;
+	} else {
+		pid = fork();
+		if (pid < 0) {
+			close(pfd[0]);
+			close(pfd[1]);
+			if (ofd[0] >= 0) {
+				close(ofd[0]);
+				close(ofd[1]);
+			}
+			return diag_errno(d, "cannot start the command");
+		}
+		if (pid == 0) {
+			close(pfd[0]);
+			if (ofd[1] >= 0) {
+				dup2(ofd[1], 1);
+				dup2(ofd[1], 2);
+			}
+			if (job->env)
+				environ = (char **)job->env;
+			for (char *const *e = job->setenv; e && *e; e++)
+				putenv(*e);
+			sigprocmask(SIG_SETMASK, &ps->saved, NULL);
+			signal(SIGUSR2, SIG_DFL);
+			signal(SIGPIPE, job->ignore_sigpipe ? SIG_IGN : SIG_DFL);
+			execvp(job->argv[0], job->argv);
+			int err = errno;
+			ssize_t w = write(pfd[1], &err, sizeof(err));
+			(void)w;
+			_exit(127);
+		}
+		close(pfd[1]);
+		int err = 0;
+		ssize_t n;
+		while ((n = read(pfd[0], &err, sizeof(err))) < 0 && errno == EINTR)
+			;
+		close(pfd[0]);
+		out->started = n != (ssize_t)sizeof(err);
+		out->exec_errno = out->started ? 0 : err;
 	}
-	close(pfd[1]);
-	int err = 0;
-	ssize_t n;
-	while ((n = read(pfd[0], &err, sizeof(err))) < 0 && errno == EINTR)
-		;
-	close(pfd[0]);
-	out->started = n != (ssize_t)sizeof(err);
-	out->exec_errno = out->started ? 0 : err;
+	if (ofd[1] >= 0) {
+		close(ofd[1]);
+		fcntl(ofd[0], F_SETFL, O_NONBLOCK);
+	}
 
 	bool main_done = false, cleanup = false;
 	double kill_at = 0; /* when leftovers get SIGKILL; 0: not yet decided */
@@ -309,6 +428,7 @@ int proc_run(struct proc_result *out, const struct proc_job *job, struct proc_si
 			if (!kill_at)
 				kill_at = mono_now() + job->kill_after;
 		}
+		relay_pump(&rl, false);
 		bool none_left = reap(pid, &main_done, &out->status);
 		if (none_left)
 			break;
@@ -331,9 +451,15 @@ int proc_run(struct proc_result *out, const struct proc_job *job, struct proc_si
 		}
 		if (cleanup && (timeout < 0 || timeout > 50))
 			timeout = 50; /* look for processes started by the leftovers */
-		struct pollfd p = {.fd = ps->fd, .events = POLLIN};
-		poll(&p, 1, timeout);
+		struct pollfd p[2] = {{.fd = ps->fd, .events = POLLIN},
+		                      {.fd = rl.rfd, .events = POLLIN}};
+		poll(p, rl.rfd >= 0 ? 2 : 1, timeout);
 	}
+	/* Nobody is left to write: what the pipe holds, then its end. */
+	relay_pump(&rl, true);
+	out->output_errno = rl.err;
+	out->output_lost = rl.lost;
+	strbuf_release(&rl.buf);
 	free(termed.v);
 	free(killed.v);
 	return 0;
@@ -359,21 +485,77 @@ struct keeper_report {
 	int status, exec_errno, signal;
 	unsigned ended, killed;
 	bool started;
+	int output_errno;
+	unsigned long long output_lost;
 };
 
-/* In the keeper: keep fds 0-2 and the listed ones, close the rest. */
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+/* Closes every descriptor in [lo, hi]: close_range(2), else those /proc/self/fd lists. */
+static void close_between(unsigned lo, unsigned hi)
+{
+	if (lo > hi)
+		return;
+	if (close_range(lo, hi, 0) == 0)
+		return;
+	/* No close_range (ENOSYS: kernel before 5.9): the descriptors that exist. */
+	DIR *dir = opendir("/proc/self/fd");
+	if (!dir) {
+		long max = sysconf(_SC_OPEN_MAX);
+		for (long fd = lo; fd <= (long)hi && fd < (max < 0 ? 1024 : max); fd++)
+			close((int)fd);
+		return;
+	}
+	int self = dirfd(dir);
+	int *fds = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(dir))) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		long fd = strtol(e->d_name, NULL, 10);
+		if (fd == self || fd < (long)lo || fd > (long)hi)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			fds = xrealloc(fds, cap * sizeof(*fds));
+		}
+		fds[n++] = (int)fd;
+	}
+	closedir(dir);
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+	free(fds);
+}
+
+/*
+ * In the keeper: keep fds 0-2, the listed ones and `also`, close the rest,
+ * with a close_range() per gap between kept ones: no cost that grows with
+ * the open-files limit.
+ */
 static void close_all_but(const int *keep, size_t nkeep, int also)
 {
-	long max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536)
-		max = 65536;
-	for (int fd = 3; fd < max; fd++) {
-		bool k = fd == also;
-		for (size_t j = 0; j < nkeep && !k; j++)
-			k = keep[j] == fd;
-		if (!k)
-			close(fd);
+	int *k = xmalloc((nkeep + 1) * sizeof(*k));
+	size_t n = 0;
+	for (size_t j = 0; j < nkeep; j++)
+		if (keep[j] > 2)
+			k[n++] = keep[j];
+	if (also > 2)
+		k[n++] = also;
+	qsort(k, n, sizeof(*k), cmp_int);
+	unsigned lo = 3;
+	for (size_t j = 0; j < n; j++) {
+		if ((unsigned)k[j] > lo)
+			close_between(lo, (unsigned)k[j] - 1);
+		if ((unsigned)k[j] + 1 > lo)
+			lo = (unsigned)k[j] + 1;
 	}
+	close_between(lo, ~0U);
+	free(k);
 }
 
 static void keeper_main(const struct proc_spawn *s, int report, pid_t parent)
@@ -402,15 +584,20 @@ static void keeper_main(const struct proc_spawn *s, int report, pid_t parent)
 		_exit(126);
 	}
 	ps.saved = *s->mask;
-	struct proc_job job = {.argv = s->argv, .env = s->env, .kill_after = s->kill_after};
+	/* A log that is a pipe whose reader left is a failed write, not our death. */
+	signal(SIGPIPE, SIG_IGN);
+	struct proc_output output = {.fd = 1, .filter = s->filter, .arg = s->filter_arg};
+	struct proc_job job = {
+	    .argv = s->argv, .env = s->env, .kill_after = s->kill_after, .output = &output};
 	struct proc_result res;
 	struct keeper_report rep = {.status = -1};
 	if (proc_run(&res, &job, &ps, &d) == 0) {
 		if (!res.started)
 			dprintf(2, "gpuci: cannot run %s: %s\n", s->argv[0],
 			        strerror(res.exec_errno));
-		rep = (struct keeper_report){res.status, res.exec_errno, res.signal,
-		                             res.ended,  res.killed,     res.started};
+		rep = (struct keeper_report){res.status,       res.exec_errno, res.signal,
+		                             res.ended,        res.killed,     res.started,
+		                             res.output_errno, res.output_lost};
 	} else {
 		dprintf(2, "gpuci: %s\n", d.msg.buf);
 	}
@@ -460,6 +647,8 @@ void proc_keeper_result(struct proc_keeper *k, int wait_status, struct proc_resu
 		out->exec_errno = rep.exec_errno;
 		out->ended = rep.ended;
 		out->killed = rep.killed;
+		out->output_errno = rep.output_errno;
+		out->output_lost = rep.output_lost;
 	} else if (n == (ssize_t)sizeof(rep)) {
 		out->status = 126 << 8; /* the keeper could not run it */
 	}

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 
 #include "base/diag.h"
+#include "base/strbuf.h"
 
 struct proc_signals {
 	int fd;         /* signalfd for SIGINT, SIGTERM, SIGHUP, SIGCHLD */
@@ -46,21 +47,38 @@ void proc_signals_close(struct proc_signals *ps);
  */
 int proc_signals_take(struct proc_signals *ps);
 
+/*
+ * Where a job's output goes when proc_run() copies it (a keeper's log):
+ * the command's stdout and stderr are a pipe, which proc_run() reads and
+ * writes to fd, through filter when set (it appends what to write for each
+ * chunk read, and at eof what it held back). A write that fails does not
+ * reach the command: the rest of the output is read and dropped, and the
+ * result says why (output_errno) and how much (output_lost).
+ */
+struct proc_output {
+	int fd;
+	void (*filter)(void *arg, const char *buf, size_t len, bool eof, struct strbuf *out);
+	void *arg;
+};
+
 struct proc_job {
-	char *const *argv;   /* the command; argv[0] is looked up in PATH */
-	char *const *env;    /* its whole environment; NULL: gpuci's own */
-	char *const *setenv; /* "NAME=VALUE" entries added to the environment */
-	double kill_after;   /* seconds between SIGTERM and SIGKILL */
-	bool ignore_sigpipe; /* run it with SIGPIPE ignored (else default) */
+	char *const *argv;                /* the command; argv[0] is looked up in PATH */
+	char *const *env;                 /* its whole environment; NULL: gpuci's own */
+	char *const *setenv;              /* "NAME=VALUE" entries added to the environment */
+	double kill_after;                /* seconds between SIGTERM and SIGKILL */
+	bool ignore_sigpipe;              /* run it with SIGPIPE ignored (else default) */
+	const struct proc_output *output; /* NULL: the command writes where gpuci does */
 };
 
 struct proc_result {
 	int status;   /* raw wait status of the command, when it ran */
 	bool started; /* false: exec failed (exec_errno says why) */
 	int exec_errno;
-	int signal;      /* terminating signal gpuci received, or 0 */
-	unsigned killed; /* leftover processes that needed SIGKILL */
-	unsigned ended;  /* leftover processes that were sent SIGTERM */
+	int signal;                     /* terminating signal gpuci received, or 0 */
+	unsigned killed;                /* leftover processes that needed SIGKILL */
+	unsigned ended;                 /* leftover processes that were sent SIGTERM */
+	int output_errno;               /* why writing the output failed (proc_output), or 0 */
+	unsigned long long output_lost; /* bytes of output not written after that */
 };
 
 /*
@@ -93,12 +111,18 @@ int proc_exit_code(const struct proc_result *r);
  * by it last. A SIGTERM (or SIGINT, SIGHUP) sent to the keeper goes on to
  * every process of the job, with the same kill_after. When gpuci itself
  * dies, the keeper gets SIGTERM (PR_SET_PDEATHSIG) and ends the job.
+ * The keeper copies the command's output to out_fd (struct proc_output),
+ * so a log that cannot be written (a full disk) is reported, not a
+ * failure of the command's own writes.
  */
 struct proc_spawn {
-	char *const *argv;   /* argv[0] looked up in PATH */
-	char *const *env;    /* the command's whole environment */
-	const char *cwd;     /* its working directory; NULL: gpuci's */
-	int out_fd;          /* its stdout and stderr (stdin is /dev/null) */
+	char *const *argv; /* argv[0] looked up in PATH */
+	char *const *env;  /* the command's whole environment */
+	const char *cwd;   /* its working directory; NULL: gpuci's */
+	int out_fd;        /* its stdout and stderr (stdin is /dev/null), through a pipe */
+	/* What the keeper passes the output through (struct proc_output); NULL: as is. */
+	void (*filter)(void *arg, const char *buf, size_t len, bool eof, struct strbuf *out);
+	void *filter_arg;    /* the keeper's copy (it is a fork): may hold state */
 	const int *keep_fds; /* descriptors it inherits besides 0-2 (all others closed) */
 	size_t nkeep;
 	double kill_after;

@@ -43,10 +43,12 @@ struct run_state {
 	double kill_at;  /* the keeper SIGKILLs what is left then; 0: not asked to stop */
 	double force_at; /* a keeper still there then is SIGKILLed with its group */
 	bool timed_out, stopped;
-	int status;      /* wait status of the test's main process */
-	unsigned left;   /* processes it left behind, ended by the keeper */
-	unsigned killed; /* of those, how many needed SIGKILL */
-	char *container; /* docker mode: the container's name, to kill it */
+	int status;                  /* wait status of the test's main process */
+	unsigned left;               /* processes it left behind, ended by the keeper */
+	unsigned killed;             /* of those, how many needed SIGKILL */
+	char *container;             /* docker mode: the container's name, to kill it */
+	int log_errno;               /* why the keeper could not write the log, or 0 */
+	unsigned long long log_lost; /* bytes of output that did not reach it */
 };
 
 /* A keeper that outlives its own SIGKILL deadline by this much is killed. */
@@ -262,11 +264,17 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 	size_t ne = 0;
 	while (t->env && t->env[ne])
 		ne++;
-	char **env = xcalloc(ne + GPU_ENV_N + 1, sizeof(*env));
+	char **env = xcalloc(ne + GPU_ENV_N + 2, sizeof(*env));
 	size_t k = 0;
 	for (size_t j = 0; j < ne; j++)
-		if (!gpu_env_owns(t->env[j], GPU_ENV_DEFAULT_VAR))
+		if (!gpu_env_owns(t->env[j], GPU_ENV_DEFAULT_VAR) &&
+		    strncmp(t->env[j], "GPUCI_RUN_ID=", 13))
 			env[k++] = t->env[j];
+	struct strbuf marker = STRBUF_INIT;
+	if (r->o->run_id) {
+		strbuf_addf(&marker, "GPUCI_RUN_ID=%s", r->o->run_id);
+		env[k++] = marker.buf;
+	}
 	struct strbuf cvd = STRBUF_INIT;
 	const int *fds = NULL;
 	size_t nfds = 0;
@@ -341,9 +349,18 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 	    .kill_after = r->o->kill_after,
 	    .mask = &r->sig.saved,
 	};
+	/* The keeper masks with its own copy of the stream (it is a fork). */
+	struct report_mask_stream *ms = NULL;
+	if (report_mask_count(r->o->mask)) {
+		ms = report_mask_stream_new(r->o->mask);
+		ps.filter = report_mask_filter;
+		ps.filter_arg = ms;
+	}
 	int krc = proc_keeper_start(&st->keeper, &ps, d);
+	report_mask_stream_free(ms);
 	close(logfd);
 	free(env);
+	strbuf_release(&marker);
 	strbuf_release(&cvd);
 	if (argv != t->argv)
 		free(argv);
@@ -358,6 +375,8 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 	st->deadline = r->o->timeout > 0 ? st->start + r->o->timeout : 0;
 	st->kill_at = st->force_at = 0;
 	st->left = st->killed = 0;
+	st->log_errno = 0;
+	st->log_lost = 0;
 	st->timed_out = false;
 	t->started_at = wall();
 	struct strbuf extra = STRBUF_INIT;
@@ -414,6 +433,13 @@ static void finish(struct run *r, size_t i)
 		strbuf_addf(&msg, "exit %d", WEXITSTATUS(s));
 	}
 	t->exit_code = WIFSIGNALED(s) ? 128 + WTERMSIG(s) : WEXITSTATUS(s);
+	t->log_errno = st->log_errno;
+	if (st->log_errno) {
+		/* The test's result stands; its log is short, and this says why. */
+		strbuf_addf(&msg, "%slog %s incomplete: %s (%llu bytes of output not written)",
+		            msg.len ? "; " : "", t->log_path, strerror(st->log_errno),
+		            st->log_lost);
+	}
 	set_str(&t->message, msg.buf);
 	strbuf_release(&msg);
 
@@ -428,7 +454,7 @@ static void finish(struct run *r, size_t i)
 	if (st->left)
 		strbuf_addf(&extra, ", %u process%s left behind ended%s", st->left,
 		            st->left == 1 ? "" : "es", st->killed ? " (some needed SIGKILL)" : "");
-	if (failed)
+	if (failed && !st->log_errno)
 		strbuf_addf(&extra, ", log %s", t->log_path);
 	if (retry)
 		strbuf_adds(&extra, "; retrying");
@@ -517,6 +543,8 @@ static void reap(struct run *r)
 			    res.started ? res.status : (res.exec_errno == ENOENT ? 127 : 126) << 8;
 			st->left = res.ended > res.killed ? res.ended : res.killed;
 			st->killed = res.killed;
+			st->log_errno = res.output_errno;
+			st->log_lost = res.output_lost;
 			st->phase = P_ENDING;
 			/* Only a keeper killed before its time leaves some in its group. */
 			if (group_alive(st)) {

@@ -15,7 +15,10 @@
  * for GPUs that someone else holds, a line says who (pid, command, since
  * when). A failure is retried up to `retries` times
  * (only when its log matches retry_on, if set); a pass after a failure is
- * flaky. SIGINT, SIGTERM or SIGHUP stop the run: nothing new starts, every
+ * flaky. A test's output reaches its log through its keeper, masked (the
+ * --secret values); a log that cannot be written (a full disk) leaves the
+ * test's result as it was and its result line and message say so, with
+ * the log's path and why. SIGINT, SIGTERM or SIGHUP stop the run: nothing new starts, every
  * running group is killed, every lease released, and run_suite returns
  * with the signal.
  */
@@ -27,6 +30,7 @@
 #include <stdio.h>
 
 #include "base/diag.h"
+#include "report/mask.h"
 #include "report/report.h"
 
 struct run_test {
@@ -59,6 +63,7 @@ struct run_test {
 	char *gpu_ids; /* "0,1" or "" */
 	char *log_path;
 	char *message; /* why it failed, one line */
+	int log_errno; /* why its log could not be written in full, or 0 */
 	/* Internal state of the run. */
 	struct run_state *st;
 };
@@ -81,6 +86,13 @@ struct run_opts {
 	double kill_after;
 	enum run_style style;
 	FILE *out;
+	/*
+	 * The run's id: each test's environment has GPUCI_RUN_ID=run_id, by
+	 * which run_recover() knows the processes of a run that crashed.
+	 */
+	const char *run_id;
+	/* Secrets: masked in the logs as they are written (NULL: none). */
+	const struct report_mask *mask;
 	/* Called after every attempt (history). */
 	void (*on_attempt)(void *arg, const struct run_test *t);
 	void *arg;

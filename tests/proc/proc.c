@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -196,6 +198,102 @@ static void proc_keeper__reports_a_command_that_cannot_run(void **state)
 	assert_non_null(strstr(buf, "cannot run gpuci-no-such-command"));
 }
 
+/* Runs argv under a keeper with its output to out_fd (and filter); waits. */
+static void keeper_run(char **argv, int out_fd, const int *keep, size_t nkeep,
+                       void (*filter)(void *, const char *, size_t, bool, struct strbuf *),
+                       void *arg, struct proc_result *res)
+{
+	extern char **environ;
+	sigset_t none;
+	sigemptyset(&none);
+	struct proc_spawn sp = {.argv = argv,
+	                        .env = environ,
+	                        .out_fd = out_fd,
+	                        .keep_fds = keep,
+	                        .nkeep = nkeep,
+	                        .kill_after = 1,
+	                        .mask = &none,
+	                        .filter = filter,
+	                        .filter_arg = arg};
+	struct proc_keeper k;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(proc_keeper_start(&k, &sp, &d), 0);
+	keeper_wait(&k, res);
+}
+
+static void proc_keeper__a_log_write_error_is_its_own_not_the_commands(void **state)
+{
+	/* /dev/full: every write fails with ENOSPC, as on a full disk. */
+	int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+	assert_true(full >= 0);
+	char *argv[] = {"sh", "-c", "echo a line; echo another; exit 0", NULL};
+	struct proc_result res;
+	keeper_run(argv, full, NULL, 0, NULL, NULL, &res);
+	close(full);
+	assert_true(res.started);
+	assert_true(WIFEXITED(res.status));
+	assert_int_equal(WEXITSTATUS(res.status), 0); /* its own writes went well */
+	assert_int_equal(res.output_errno, ENOSPC);
+	assert_int_equal(res.output_lost, strlen("a line\nanother\n"));
+}
+
+/* A filter that upper-cases what it is given. */
+static void upper(void *arg, const char *buf, size_t n, bool eof, struct strbuf *out)
+{
+	(void)eof;
+	*(int *)arg += 1;
+	for (size_t i = 0; i < n; i++)
+		strbuf_addch(out, buf[i] >= 'a' && buf[i] <= 'z' ? buf[i] - 32 : buf[i]);
+}
+
+static void proc_keeper__copies_the_output_through_its_filter(void **state)
+{
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	char *argv[] = {"sh", "-c", "echo out; echo err >&2", NULL};
+	int calls = 0;
+	struct proc_result res;
+	keeper_run(argv, fds[1], NULL, 0, upper, &calls, &res);
+	close(fds[1]);
+	char buf[64] = {0};
+	ssize_t n = 0, r;
+	while ((r = read(fds[0], buf + n, sizeof(buf) - 1 - (size_t)n)) > 0)
+		n += r;
+	close(fds[0]);
+	assert_string_equal(buf, "OUT\nERR\n");
+	assert_int_equal(res.output_errno, 0);
+	assert_int_equal(calls, 0); /* the keeper's copy was called, not ours */
+}
+
+static void proc_keeper__closes_every_descriptor_but_the_kept_ones(void **state)
+{
+	/* Descriptors far apart, near the open-files limit: one kept, one not. */
+	struct rlimit rl;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	int hi = rl.rlim_cur > 4096 ? 4000 : (int)rl.rlim_cur - 10;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(dup2(p[0], hi), hi);
+	assert_int_equal(dup2(p[0], hi - 7), hi - 7);
+	assert_int_equal(dup2(p[0], 40), 40);
+	char script[256];
+	snprintf(script, sizeof(script),
+	         "test -e /proc/self/fd/%d && test ! -e /proc/self/fd/%d && "
+	         "test ! -e /proc/self/fd/40 && test ! -e /proc/self/fd/%d",
+	         hi - 7, hi, p[1]);
+	char *argv[] = {"sh", "-c", script, NULL};
+	int keep[] = {hi - 7};
+	struct proc_result res;
+	keeper_run(argv, 2, keep, 1, NULL, NULL, &res);
+	assert_true(WIFEXITED(res.status));
+	assert_int_equal(WEXITSTATUS(res.status), 0);
+	close(hi);
+	close(hi - 7);
+	close(40);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +305,9 @@ int main(void)
 	    cmocka_unit_test(proc_descendants__finds_grandchildren),
 	    cmocka_unit_test(proc_keeper__owns_a_setsid_double_fork),
 	    cmocka_unit_test(proc_keeper__reports_a_command_that_cannot_run),
+	    cmocka_unit_test(proc_keeper__a_log_write_error_is_its_own_not_the_commands),
+	    cmocka_unit_test(proc_keeper__copies_the_output_through_its_filter),
+	    cmocka_unit_test(proc_keeper__closes_every_descriptor_but_the_kept_ones),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

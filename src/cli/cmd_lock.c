@@ -85,22 +85,20 @@ static void print_help(struct gpuci_ctx *ctx, const struct cli_option *opts)
 	cli_print_options(ctx->out, opts);
 }
 
-/* Parses "0,2,5" into unique GPU numbers, in the order given. */
+/* Parses "0,2,5" into unique GPU numbers, in the order given; no empty items. */
 static int parse_devices_list(const char *s, unsigned **out, size_t *n, struct diag *d)
 {
 	*out = NULL;
 	*n = 0;
 	size_t cap = 0;
 	const char *p = s;
-	while (*p) {
-		while (*p == ' ' || *p == ',')
+	for (;;) {
+		while (*p == ' ')
 			p++;
-		if (!*p)
-			break;
 		char *end;
 		errno = 0;
 		unsigned long v = strtoul(p, &end, 10);
-		if (end == p || errno || v >= LEASE_MAX_GPUS || *p == '-')
+		if (end == p || errno || v >= LEASE_MAX_GPUS || *p < '0' || *p > '9')
 			return diag_set(
 			    d, DIAG_USAGE,
 			    "--devices expects GPU numbers separated by commas, not '%s'", s);
@@ -115,14 +113,14 @@ static int parse_devices_list(const char *s, unsigned **out, size_t *n, struct d
 		p = end;
 		while (*p == ' ')
 			p++;
-		if (*p && *p != ',')
+		if (!*p)
+			return 0;
+		if (*p != ',')
 			return diag_set(
 			    d, DIAG_USAGE,
 			    "--devices expects GPU numbers separated by commas, not '%s'", s);
+		p++;
 	}
-	if (*n == 0)
-		return diag_set(d, DIAG_USAGE, "--devices names no GPU");
-	return 0;
 }
 
 static int parse_devices(const char *s, unsigned **out, size_t *n, struct diag *d)
@@ -135,8 +133,11 @@ static int parse_devices(const char *s, unsigned **out, size_t *n, struct diag *
 	return rc;
 }
 
-/* --total-gpus, or discovery; warns when it had to guess. */
-static int resolve_total(struct lock_opts *o, struct gpuci_ctx *ctx)
+/*
+ * --total-gpus, or discovery; warns when it had to guess, unless *guessed is
+ * given: then it says so there instead.
+ */
+static int resolve_total_src(struct lock_opts *o, struct gpuci_ctx *ctx, bool *guessed)
 {
 	if (o->total_given) {
 		if (o->total < 1 || o->total > LEASE_MAX_GPUS) {
@@ -155,12 +156,19 @@ static int resolve_total(struct lock_opts *o, struct gpuci_ctx *ctx)
 		diag_release(&d);
 		return rc;
 	}
-	if (src == GPU_SOURCE_FALLBACK)
+	if (guessed)
+		*guessed = src == GPU_SOURCE_FALLBACK;
+	else if (src == GPU_SOURCE_FALLBACK)
 		fprintf(ctx->err,
 		        "gpuci lock: warning: no GPU found (no NVML, no /proc/driver/nvidia/gpus, "
 		        "GPUCI_TOTAL_GPUS unset); assuming %u\n",
 		        o->total);
 	return EXIT_OK;
+}
+
+static int resolve_total(struct lock_opts *o, struct gpuci_ctx *ctx)
+{
+	return resolve_total_src(o, ctx, NULL);
 }
 
 static void join_gpus(struct strbuf *sb, const unsigned *g, size_t n)
@@ -243,9 +251,32 @@ static void status_json(FILE *f, const struct lock_opts *o, const struct lease_s
 	strbuf_release(&sb);
 }
 
+/*
+ * A command line for a terminal: valid UTF-8 as is, control characters and
+ * bytes that are not UTF-8 as \xNN, so a job's name can
+ * never send escape sequences to whoever runs status.
+ */
+static const char *shown(struct strbuf *sb, const char *s)
+{
+	strbuf_reset(sb);
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	while (*p) {
+		size_t n = strbuf_utf8_len(p);
+		if (n == 0 || *p < 0x20 || *p == 0x7f || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+			for (size_t k = 0; k < (n ? n : 1); k++)
+				strbuf_addf(sb, "\\x%02x", p[k]);
+			p += n ? n : 1;
+		} else {
+			strbuf_add(sb, p, n);
+			p += n;
+		}
+	}
+	return sb->buf;
+}
+
 static void status_text(FILE *f, const struct lease_status *st)
 {
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = STRBUF_INIT, esc = STRBUF_INIT;
 	size_t nfree = 0;
 	for (size_t i = 0; i < st->ngpus; i++)
 		nfree += !st->gpus[i].held;
@@ -265,7 +296,7 @@ static void status_text(FILE *f, const struct lease_status *st)
 			fprintf(f, "(for waiter %ld) ", g->waiter);
 		else if (!g->pid_alive)
 			fprintf(f, "(pid gone, its job still holds it) ");
-		fprintf(f, "%s\n", g->cmd ? g->cmd : "");
+		fprintf(f, "%s\n", shown(&esc, g->cmd));
 	}
 	if (st->nwaiters) {
 		fprintf(f, "\nWaiting, oldest first:\n");
@@ -281,9 +312,11 @@ static void status_text(FILE *f, const struct lease_status *st)
 			         w->count == 1 ? "" : "s");
 		strbuf_reset(&sb);
 		human_duration(&sb, w->waited);
-		fprintf(f, "%-4zu %-8d %-12s %-9s %s\n", i + 1, (int)w->pid, wants, sb.buf, w->cmd);
+		fprintf(f, "%-4zu %-8d %-12s %-9s %s\n", i + 1, (int)w->pid, wants, sb.buf,
+		        shown(&esc, w->cmd));
 	}
 	strbuf_release(&sb);
+	strbuf_release(&esc);
 }
 
 static int lock_status(int argc, char **argv, struct gpuci_ctx *ctx, struct lock_opts *o)
@@ -543,19 +576,19 @@ int cmd_lock(int argc, char **argv, struct gpuci_ctx *ctx)
 	}
 	if (o.devices && parse_devices(o.devices, &devices, &ndevices, &d) < 0)
 		goto usage;
-	if (!o.devices || o.total_given) {
-		rc = resolve_total(&o, ctx);
-		if (rc != EXIT_OK) {
-			free(devices);
-			return rc;
-		}
+	/* GPU ids are 0..total-1; only a guessed total cannot rule one out. */
+	bool guessed = false;
+	rc = resolve_total_src(&o, ctx, o.devices ? &guessed : NULL);
+	if (rc != EXIT_OK) {
+		free(devices);
+		return rc;
 	}
 	if (o.count_given && o.count > o.total) {
 		diag_set(&d, DIAG_USAGE, "--count %u is more than the %u GPUs of this machine",
 		         o.count, o.total);
 		goto usage;
 	}
-	for (size_t i = 0; o.total_given && i < ndevices; i++)
+	for (size_t i = 0; !guessed && i < ndevices; i++)
 		if (devices[i] >= o.total) {
 			diag_set(&d, DIAG_USAGE, "--devices names GPU %u, but there are only %u",
 			         devices[i], o.total);

@@ -155,6 +155,9 @@ class LockTest(unittest.TestCase):
             (["--count", "two", "--", "true"], "--count expects a whole number"),
             (["--devices", "0,x", "--", "true"], "--devices expects GPU numbers"),
             (["--devices", "4", "--", "true"], "only 4"),
+            (["--devices", "0,,1", "--", "true"], "--devices expects GPU numbers"),
+            (["--devices", ",1", "--", "true"], "--devices expects GPU numbers"),
+            (["--devices", "1,", "--", "true"], "--devices expects GPU numbers"),
             (["--frobnicate", "--", "true"], "unknown option '--frobnicate'"),
             (["--count", "1", "--timeout", "soon", "--", "true"], "--timeout expects seconds"),
         ]
@@ -179,6 +182,19 @@ class LockTest(unittest.TestCase):
                            capture_output=True, text=True, env=env)
         self.assertIn("assuming 8", r.stderr)
         self.assertEqual(r.stdout, "Free GPUs: 0,1,2,3,4,5,6,7\n")
+
+    def test_devices_are_checked_against_a_discovered_total(self):
+        if os.path.exists("/proc/driver/nvidia/gpus"):
+            self.skipTest("a real GPU is present")
+        env = dict(os.environ, GPUCI_TOTAL_GPUS="8")
+        r = subprocess.run([GPUCI, "lock", "--lock-path-pattern", self.pattern, "--devices", "8",
+                            "--", "true"], capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--devices names GPU 8, but there are only 8", r.stderr)
+        r = subprocess.run([GPUCI, "lock", "-q", "--lock-path-pattern", self.pattern,
+                            "--devices", "7", "--", "true"], capture_output=True, text=True,
+                           env=env)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
 
     # -- interop with gpu_lock_exec.py's flock -------------------------------
 
@@ -386,6 +402,25 @@ class LockTest(unittest.TestCase):
         self.assertIn("sleep 30", text)
         self.assertIn("4 GPUs", text)
         self.assertIn("(for waiter 1)", text)
+
+    def test_status_shows_control_characters_escaped_and_json_is_utf8(self):
+        evil = b"\x1b[31mred\xff\x07"
+        p = subprocess.Popen([os.fsencode(GPUCI), *map(os.fsencode, self.args(
+            "-q", "--devices", "0", "--", "sh", "-c", "sleep 30", "x")[1:]), evil],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.procs.append(p)
+        self.assertTrue(wait_until(lambda: not self.gpu_free(0)))
+        raw = subprocess.run([GPUCI, "lock", "status", "--json", "--total-gpus", "4",
+                              "--lock-path-pattern", self.pattern],
+                             capture_output=True, check=True).stdout
+        s = json.loads(raw.decode("utf-8"))  # strict: invalid UTF-8 raises
+        self.assertIn("\x1b[31mred", s["gpus"][0]["command"])
+        text = subprocess.run([GPUCI, "lock", "status", "--total-gpus", "4",
+                               "--lock-path-pattern", self.pattern],
+                              capture_output=True, check=True).stdout
+        self.assertNotIn(b"\x1b", text)
+        self.assertNotIn(b"\x07", text)
+        self.assertIn(b"x \\x1b[31mred\\xff\\x07", text)
 
     # -- a shared machine ----------------------------------------------------
 

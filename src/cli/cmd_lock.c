@@ -4,8 +4,12 @@
  * gpuci lock status: who holds and who waits.
  */
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -194,12 +198,16 @@ static int print_only(struct lock_opts *o, struct gpuci_ctx *ctx)
 	unsigned *gpus;
 	size_t n;
 	struct diag d = DIAG_INIT;
-	if (lease_probe_free(&gpus, &n, o->pattern, o->total, &d) < 0) {
+	struct strbuf sb = STRBUF_INIT;
+	if (lease_probe_free(&gpus, &n, o->pattern, o->total, &sb, &d) < 0) {
 		cli_error(ctx, "lock", &d);
 		diag_release(&d);
+		strbuf_release(&sb);
 		return EXIT_FAILED;
 	}
-	struct strbuf sb = STRBUF_INIT;
+	if (sb.len)
+		fprintf(ctx->err, "gpuci lock: warning: %s\n", sb.buf);
+	strbuf_reset(&sb);
 	join_gpus(&sb, gpus, n);
 	/* Exactly the script's print("Free GPUs:", ",".join(...)). */
 	fprintf(ctx->out, "Free GPUs: %s\n", sb.buf);
@@ -216,8 +224,17 @@ static void status_json(FILE *f, const struct lock_opts *o, const struct lease_s
 	strbuf_addf(&sb, ",\"total_gpus\":%u,\"gpus\":[", o->total);
 	for (size_t i = 0; i < st->ngpus; i++) {
 		const struct lease_gpu_state *g = &st->gpus[i];
-		const char *state = !g->held ? "free" : g->waiter ? "reserved" : "held";
+		const char *state = g->unusable ? "unusable"
+		                    : !g->held  ? "free"
+		                    : g->waiter ? "reserved"
+		                                : "held";
 		strbuf_addf(&sb, "%s{\"gpu\":%u,\"state\":\"%s\"", i ? "," : "", g->gpu, state);
+		if (g->problem) {
+			strbuf_adds(&sb, ",\"problem\":");
+			strbuf_add_json_str(&sb, g->problem);
+		}
+		if (g->witness)
+			strbuf_adds(&sb, ",\"lock_file_replaced\":true");
 		if (g->held) {
 			strbuf_addf(&sb, ",\"pid\":%d,\"pid_alive\":%s", (int)g->pid,
 			            g->pid_alive ? "true" : "false");
@@ -277,13 +294,23 @@ static const char *shown(struct strbuf *sb, const char *s)
 static void status_text(FILE *f, const struct lease_status *st)
 {
 	struct strbuf sb = STRBUF_INIT, esc = STRBUF_INIT;
-	size_t nfree = 0;
-	for (size_t i = 0; i < st->ngpus; i++)
-		nfree += !st->gpus[i].held;
-	fprintf(f, "%zu of %zu GPUs free, %zu waiting\n", nfree, st->ngpus, st->nwaiters);
+	size_t nfree = 0, nout = 0;
+	for (size_t i = 0; i < st->ngpus; i++) {
+		nfree += !st->gpus[i].held && !st->gpus[i].unusable;
+		nout += st->gpus[i].unusable;
+	}
+	fprintf(f, "%zu of %zu GPUs free, %zu waiting", nfree, st->ngpus, st->nwaiters);
+	if (nout)
+		fprintf(f, ", %zu out of service", nout);
+	fprintf(f, "\n");
 	fprintf(f, "GPU  STATE     PID      FOR       COMMAND\n");
 	for (size_t i = 0; i < st->ngpus; i++) {
 		const struct lease_gpu_state *g = &st->gpus[i];
+		if (g->unusable) {
+			fprintf(f, "%-4u unusable  (out of service: %s)\n", g->gpu,
+			        shown(&esc, g->problem));
+			continue;
+		}
 		if (!g->held) {
 			fprintf(f, "%-4u free\n", g->gpu);
 			continue;
@@ -296,6 +323,8 @@ static void status_text(FILE *f, const struct lease_status *st)
 			fprintf(f, "(for waiter %ld) ", g->waiter);
 		else if (!g->pid_alive)
 			fprintf(f, "(pid gone, its job still holds it) ");
+		if (g->witness)
+			fprintf(f, "(its lock file was replaced; held through its witness) ");
 		fprintf(f, "%s\n", shown(&esc, g->cmd));
 	}
 	if (st->nwaiters) {
@@ -413,6 +442,76 @@ static void note_waiting(void *arg, size_t ahead, size_t reserved)
 	fprintf(f, " (see 'gpuci lock status')\n");
 }
 
+/*
+ * While the job runs, a thread watches its lock files: if one is deleted or
+ * replaced it says so on stderr, loudly when the GPU is no longer kept from
+ * other requests (lease_check()). It checks once more at release.
+ */
+struct guard {
+	pthread_t th;
+	bool started;
+	int stop; /* eventfd */
+	const struct lease *lease;
+	FILE *err;
+	char *said; /* the last report, so that each is said once */
+};
+
+static void guard_check(struct guard *g)
+{
+	struct strbuf why = STRBUF_INIT;
+	size_t lost = lease_check(g->lease, &why);
+	if (why.len && (!g->said || strcmp(g->said, why.buf))) {
+		fprintf(g->err, "gpuci lock: %s: %s\n", lost ? "WARNING" : "warning", why.buf);
+		fflush(g->err);
+		free(g->said);
+		g->said = strbuf_detach(&why, NULL);
+	}
+	strbuf_release(&why);
+}
+
+static void *guard_main(void *arg)
+{
+	struct guard *g = arg;
+	for (;;) {
+		struct pollfd p[2] = {{.fd = g->stop, .events = POLLIN},
+		                      {.fd = lease_watch_fd(g->lease), .events = POLLIN}};
+		int r = poll(p, p[1].fd >= 0 ? 2 : 1, 10000);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			break;
+		guard_check(g);
+	}
+	return NULL;
+}
+
+static void guard_start(struct guard *g, const struct lease *l, FILE *err)
+{
+	*g = (struct guard){.lease = l, .err = err};
+	g->stop = eventfd(0, EFD_CLOEXEC);
+	if (g->stop < 0)
+		return;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	g->started = pthread_create(&g->th, NULL, guard_main, g) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void guard_stop(struct guard *g)
+{
+	if (g->started) {
+		uint64_t one = 1;
+		ssize_t w = write(g->stop, &one, sizeof(one));
+		(void)w;
+		pthread_join(g->th, NULL);
+	}
+	if (g->stop >= 0)
+		close(g->stop);
+	guard_check(g); /* at release */
+	free(g->said);
+}
+
 static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, int argc,
                       char **argv, struct gpuci_ctx *ctx)
 {
@@ -475,7 +574,11 @@ static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, i
 	                       .kill_after = o->kill_after,
 	                       .ignore_sigpipe = ctx->sigpipe_ignored};
 	struct proc_result res;
-	if (proc_run(&res, &job, &ps, &d) < 0) {
+	struct guard guard;
+	guard_start(&guard, lease, ctx->err);
+	int prc = proc_run(&res, &job, &ps, &d);
+	guard_stop(&guard);
+	if (prc < 0) {
 		cli_error(ctx, "lock", &d);
 		rc = EXIT_FAILED;
 	} else {

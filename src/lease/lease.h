@@ -45,6 +45,7 @@
 #include <sys/types.h>
 
 #include "base/diag.h"
+#include "base/strbuf.h"
 
 /* The default of gpu_lock_exec.py, shared with it on one machine. */
 #define LEASE_DEFAULT_PATTERN "/dev/shm/custom_gpu_lock_{gpu_id}.lock"
@@ -108,8 +109,30 @@ size_t lease_gpus(const struct lease *l, const unsigned **gpus);
 size_t lease_fds(const struct lease *l, const int **fds);
 /* Seconds spent waiting in lease_acquire(). */
 double lease_waited(const struct lease *l);
-/* A warning met while acquiring (e.g. queue not writable), or NULL. */
+/*
+ * Warnings met while acquiring (queue not writable, a GPU out of service
+ * because its lock file cannot be used), "; " between them, or NULL.
+ */
 const char *lease_warning(const struct lease *l);
+
+/*
+ * Whether the lease still keeps other requesters out of its GPUs. Lock files
+ * can be deleted by whoever may write their folder (root, for /dev/shm): a
+ * lock on a deleted file is no lock on its path. Each held GPU's file has a
+ * second name, its witness (P(N-held)), that a requester checks after locking
+ * the path (doc/DESIGN.md, section 5), so a GPU is only lost when both names
+ * are gone. Appends a sentence to *why for each GPU whose file lost a name,
+ * and returns how many GPUs are lost: another job may be given those. A job
+ * holder calls it at release, and whenever lease_watch_fd() is readable
+ * (which it drains).
+ */
+size_t lease_check(const struct lease *l, struct strbuf *why);
+/*
+ * An inotify descriptor (CLOEXEC, non-blocking) that becomes readable when a
+ * held lock file loses a name; -1 when inotify is not available. Owned by the
+ * lease.
+ */
+int lease_watch_fd(const struct lease *l);
 
 /*
  * Releases the GPUs in this process (the lock is gone once every process
@@ -121,10 +144,11 @@ void lease_free(struct lease *l);
 /*
  * Which of GPUs 0..total-1 can be taken right now: tries each lock without
  * waiting and lets it go at once (what --print-only reports). Stores a
- * malloc'd ascending array the caller frees.
+ * malloc'd ascending array the caller frees. A GPU whose lock file cannot be
+ * used is not free: *warn says why ("; " between GPUs).
  */
 int lease_probe_free(unsigned **out, size_t *n, const char *pattern, unsigned total,
-                     struct diag *d);
+                     struct strbuf *warn, struct diag *d);
 
 /*
  * A snapshot of the lock files, for `gpuci lock status`. Transparent on
@@ -139,6 +163,9 @@ struct lease_gpu_state {
 	char *cmd;       /* command recorded by gpuci, or the pid's cmdline */
 	double held_for; /* seconds, -1 when unknown */
 	long waiter;     /* queue position (1 = head) of a waiter reserving it, or 0 */
+	bool unusable;   /* its lock file cannot be used: out of service */
+	bool witness;    /* held through its witness: the lock file was replaced */
+	char *problem;   /* why it is out of service, or NULL */
 };
 
 struct lease_waiter_state {
@@ -157,6 +184,10 @@ struct lease_status {
 	struct lease_waiter_state *waiters;
 };
 
+/*
+ * Reads the snapshot. Removes, on the way, the ticket files of waiters that
+ * died (nobody else may be left to do it).
+ */
 int lease_status_read(struct lease_status **out, const char *pattern, unsigned total,
                       struct diag *d);
 void lease_status_free(struct lease_status *st);

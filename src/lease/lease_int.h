@@ -13,8 +13,12 @@
 #ifndef GPUCI_LEASE_INT_H
 #define GPUCI_LEASE_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
+#include "base/strbuf.h"
 #include "lease/lease.h"
 
 struct q_waiter {
@@ -46,6 +50,8 @@ void q_state_format(const struct q_state *st, struct strbuf *out);
 void q_state_release(struct q_state *st);
 void q_state_add_waiter(struct q_state *st, const struct q_waiter *w); /* copies strings */
 void q_state_remove_waiter(struct q_state *st, size_t i);
+/* Inserts a copy of w before entry i (i == st->nw appends). */
+void q_state_insert_waiter(struct q_state *st, size_t i, const struct q_waiter *w);
 void q_state_set_holder(struct q_state *st, unsigned gpu, pid_t pid, int64_t since_ns,
                         const char *cmd);
 
@@ -68,5 +74,126 @@ bool q_ticket_alive(const char *pattern, unsigned long seq);
 char *q_ticket_path(const char *pattern, unsigned long seq);
 
 int64_t now_realtime_ns(void);
+
+/* ---- sleeping in the kernel (wait.c) ---------------------------------- */
+
+/*
+ * A waitset sleeps in blocking flock() calls, one thread per lock (ops[i] is
+ * LOCK_EX or LOCK_SH), and reports each success on an eventfd the caller
+ * polls along with its own cancel descriptor and deadline. Stopping
+ * interrupts the flock() calls with SIGUSR2 (handler installed without
+ * SA_RESTART): a thread checks `stop` before each flock(), and the signal is
+ * re-sent until every thread is out, which closes the window between that
+ * check and the flock() call.
+ */
+enum slot_state { SLOT_WAITING, SLOT_LOCKED, SLOT_FAILED, SLOT_STOPPED };
+
+struct slot {
+	pthread_t th;
+	int fd, op;
+	atomic_int state;
+	int err;
+	atomic_bool *stop;
+	int efd;
+};
+
+struct waitset {
+	int efd;
+	atomic_bool stop;
+	size_t n;
+	struct slot *slots;
+};
+
+enum wait_result { WAIT_EVENT, WAIT_TIMEOUT, WAIT_CANCELED, WAIT_RECHECK, WAIT_ERROR };
+
+int waitset_start(struct waitset *ws, const int *fds, const int *ops, size_t n, struct diag *d);
+/* Stops and joins every thread; slot states stay readable until release. */
+void waitset_stop(struct waitset *ws);
+void waitset_release(struct waitset *ws);
+/* Sleeps until a thread reports, the deadline, cancel_fd, or tick_ms pass. */
+enum wait_result wait_event(int efd, int cancel_fd, double deadline, int tick_ms);
+double mono_now(void);
+
+/* ---- GPU lock files and their witnesses (gpufile.c) -------------------- */
+
+char *gpu_path(const char *pattern, unsigned gpu);
+/* P(GPU-held): a second name of the inode that GPU's holder locked. */
+char *gpu_witness_path(const char *pattern, unsigned gpu);
+bool same_file(const struct stat *a, const struct stat *b);
+
+enum claim {
+	CLAIM_OK,     /* fd's lock is the GPU's lock, and its witness names it */
+	CLAIM_RETRY,  /* the path no longer names fd's file: unlock, open again */
+	CLAIM_ORPHAN, /* someone holds the GPU through its witness: wait on it */
+};
+/*
+ * Called with LOCK_EX held on fd, opened from P(gpu): checks that the path
+ * still names fd's file and that no one holds the GPU through its witness,
+ * and makes the witness a link to fd's file. On CLAIM_ORPHAN *orphan_fd is
+ * the witness, open, for a shared flock() that returns when its holder ends.
+ */
+enum claim gpu_claim(const char *pattern, unsigned gpu, int fd, int *orphan_fd);
+/* Before a holder lets go: removes the witness if it still names fd's file. */
+void gpu_unclaim(const char *pattern, unsigned gpu, int fd);
+/*
+ * Whether fd, the lock a holder of GPU gpu holds, still keeps others out:
+ * the path or the witness still names its file.
+ */
+bool gpu_still_named(const char *pattern, unsigned gpu, int fd, bool *path_ok);
+
+/*
+ * Whether someone holds GPU gpu through its witness: the witness names a
+ * file other than path_st (the lock file's, NULL when there is none) and
+ * that file is locked. *wst is the witness's file.
+ */
+bool gpu_witness_held(const char *pattern, unsigned gpu, const struct stat *path_st,
+                      struct stat *wst);
+
+/*
+ * Removes ticket files that no live waiter locks (older than 0.2 s, so a
+ * ticket being made is never taken for a dead one). Only for patterns whose
+ * {gpu_id} is in the file name. Returns how many it removed.
+ */
+size_t q_ticket_sweep(const char *pattern);
+
+/* ---- one acquisition (lease.c) and its place in the queue (waitq.c) -- */
+
+struct acq {
+	const struct lease_spec *spec;
+	struct diag *d;
+	double start, deadline;
+	size_t ncand;
+	unsigned *cand; /* candidate GPUs, in the order they are tried */
+	int *fds;       /* one per candidate, -1 until opened */
+	int *orphan;    /* the witness of a GPU held through it, or -1 */
+	bool *held;
+	bool *unusable; /* its lock file cannot be used: out of service */
+	size_t nheld, need, nunusable;
+	bool told; /* on_wait was called */
+	char *qpath;
+	int qfd; /* queue file, or -1 when the queue cannot be used */
+	int tfd; /* our ticket, or -1 */
+	unsigned long seq;
+	int64_t since_ns;
+	struct strbuf warn; /* warnings, "; " between them */
+};
+
+int acq_fail_wait(struct acq *a, enum wait_result r);
+void acq_warn(struct acq *a, const char *msg);
+
+void q_devices_string(const struct lease_spec *spec, struct strbuf *sb);
+/* Joins the queue: a sequence number, a locked ticket, a line. */
+int q_enqueue(struct acq *a);
+/* Leaves it; when granted, records what we hold. */
+int q_dequeue(struct acq *a, bool granted, struct diag *d);
+/*
+ * Finds the live waiter just ahead of us (*pred, 0 when we are the head)
+ * and how many are ahead, dropping dead entries on the way. Joins the queue
+ * again, in arrival order, when our line is gone from it (the file was
+ * deleted or replaced, or our ticket was).
+ */
+int q_predecessor(struct acq *a, unsigned long *pred, size_t *ahead);
+/* Sleeps until waiter pred leaves the queue, or a slow safety tick. */
+int q_wait_predecessor(struct acq *a, unsigned long pred);
 
 #endif

@@ -45,6 +45,14 @@ void q_state_add_waiter(struct q_state *st, const struct q_waiter *w)
 	n->cmd = one_line(w->cmd);
 }
 
+void q_state_insert_waiter(struct q_state *st, size_t i, const struct q_waiter *w)
+{
+	q_state_add_waiter(st, w);
+	struct q_waiter last = st->w[st->nw - 1];
+	memmove(&st->w[i + 1], &st->w[i], (st->nw - 1 - i) * sizeof(*st->w));
+	st->w[i] = last;
+}
+
 void q_state_remove_waiter(struct q_state *st, size_t i)
 {
 	free(st->w[i].devices);

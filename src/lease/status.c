@@ -122,6 +122,7 @@ int lease_status_read(struct lease_status **out, const char *pattern, unsigned t
 		return -1;
 	struct lease_status *st = xcalloc(1, sizeof(*st));
 	struct q_state q = {0};
+	q_ticket_sweep(pattern);
 	char *qpath = lease_path(pattern, "queue");
 	int qfd = open(qpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	free(qpath);
@@ -161,17 +162,32 @@ int lease_status_read(struct lease_status **out, const char *pattern, unsigned t
 		struct lease_gpu_state *gs = &st->gpus[g];
 		gs->gpu = g;
 		gs->held_for = -1;
-		char id[16];
-		snprintf(id, sizeof(id), "%u", g);
-		char *path = lease_path(pattern, id);
-		int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		char *path = gpu_path(pattern, g);
+		int fd = -1;
+		struct stat lst;
+		if (lstat(path, &lst) == 0) {
+			struct diag od = DIAG_INIT;
+			if (lock_file_open(&fd, path, false, true, &od) < 0) {
+				fd = -1;
+				gs->unusable = true;
+				gs->problem = xstrdup(od.msg.buf);
+			}
+			diag_release(&od);
+		}
 		free(path);
-		if (fd < 0)
-			continue;
-		gs->exists = fstat(fd, &files[g]) == 0 && S_ISREG(files[g].st_mode);
-		if (gs->exists && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
-			gs->held = true;
-		close(fd);
+		if (fd >= 0) {
+			gs->exists = fstat(fd, &files[g]) == 0;
+			if (gs->exists && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+				gs->held = true;
+			close(fd);
+		}
+		/* Held through its witness: the lock file was replaced under its holder. */
+		struct stat wst;
+		if (!gs->held && !gs->unusable &&
+		    gpu_witness_held(pattern, g, gs->exists ? &files[g] : NULL, &wst)) {
+			gs->held = gs->witness = true;
+			files[g] = wst;
+		}
 	}
 	struct proc_lock *locks = NULL;
 	for (int attempt = 0; attempt < 20; attempt++) {
@@ -224,8 +240,10 @@ void lease_status_free(struct lease_status *st)
 {
 	if (!st)
 		return;
-	for (size_t i = 0; i < st->ngpus; i++)
+	for (size_t i = 0; i < st->ngpus; i++) {
 		free(st->gpus[i].cmd);
+		free(st->gpus[i].problem);
+	}
 	for (size_t i = 0; i < st->nwaiters; i++) {
 		free(st->waiters[i].devices);
 		free(st->waiters[i].cmd);

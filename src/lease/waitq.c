@@ -1,0 +1,344 @@
+/*
+ * A waiter's place in the queue file: joining, finding who is ahead,
+ * leaving, and joining again when the file was deleted or replaced.
+ */
+#include "lease/lease_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "base/xalloc.h"
+#include "base/banned.h"
+
+/* How often a waiter behind another checks that its queue file is still the queue. */
+#define PRED_RECHECK_MS 10000
+
+/*
+ * Locks the queue file. Holders keep it for microseconds, so a few quick
+ * tries come first; past them (its holder was stopped with SIGSTOP, say) we
+ * sleep in the kernel like any other wait, so that --timeout and signals
+ * still end the wait. The lock belongs to the open file description, so a
+ * waiter thread can take it for us.
+ */
+static int queue_flock(struct acq *a, double deadline, struct diag *d)
+{
+	for (int i = 0; i < 3; i++) {
+		if (flock(a->qfd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return diag_errno(d, "cannot lock the lock queue");
+		sched_yield();
+	}
+	struct waitset ws = {.efd = -1};
+	int op = LOCK_EX;
+	int rc = waitset_start(&ws, &a->qfd, &op, 1, d);
+	enum wait_result r = WAIT_RECHECK;
+	while (rc == 0 && r == WAIT_RECHECK)
+		r = wait_event(ws.efd, a->spec->cancel_fd, deadline, 10000);
+	waitset_stop(&ws);
+	if (rc == 0 && atomic_load(&ws.slots[0].state) != SLOT_LOCKED) {
+		if (atomic_load(&ws.slots[0].state) == SLOT_FAILED) {
+			errno = ws.slots[0].err;
+			rc = diag_errno(d, "cannot lock the lock queue");
+		} else {
+			struct diag *keep = a->d;
+			a->d = d;
+			rc = acq_fail_wait(a, r);
+			a->d = keep;
+		}
+	}
+	waitset_release(&ws);
+	return rc;
+}
+
+/*
+ * Locks the file the queue's path names now. A lock on a file that was
+ * deleted or replaced is nobody's queue: such a file is let go and the path
+ * opened again (made anew when missing). A queue file found empty is new:
+ * the tickets of waiters of an older one that died are removed then.
+ */
+static int queue_lock(struct acq *a, double deadline, struct diag *d)
+{
+	for (int round = 0; round < 100; round++) {
+		int rc = queue_flock(a, deadline, d);
+		if (rc < 0)
+			return rc;
+		struct stat mine, now;
+		if (fstat(a->qfd, &mine) == 0 && lstat(a->qpath, &now) == 0 &&
+		    same_file(&mine, &now)) {
+			if (mine.st_size == 0)
+				q_ticket_sweep(a->spec->pattern);
+			return 0;
+		}
+		flock(a->qfd, LOCK_UN);
+		close(a->qfd);
+		a->qfd = -1;
+		struct diag od = DIAG_INIT;
+		rc = lock_file_open(&a->qfd, a->qpath, true, true, &od);
+		if (rc < 0) {
+			a->qfd = -1;
+			diag_set(d, od.code, "the lock queue was replaced: %s", od.msg.buf);
+			diag_release(&od);
+			return -1;
+		}
+		diag_release(&od);
+	}
+	return diag_set(d, DIAG_SYSTEM, "%s: replaced again and again; giving up", a->qpath);
+}
+
+static void queue_unlock(struct acq *a)
+{
+	if (a->qfd >= 0)
+		flock(a->qfd, LOCK_UN);
+}
+
+void q_devices_string(const struct lease_spec *spec, struct strbuf *sb)
+{
+	for (size_t i = 0; i < spec->ndevices; i++)
+		strbuf_addf(sb, "%s%u", i ? "," : "", spec->devices[i]);
+}
+
+/*
+ * Makes and locks a new ticket, numbered from st->next. A stale ticket of a
+ * queue file made anew can hold a number: it is skipped.
+ */
+static int make_ticket(struct acq *a, struct q_state *st, unsigned long *seq, int *fd)
+{
+	for (;;) {
+		*seq = st->next++;
+		char *tpath = q_ticket_path(a->spec->pattern, *seq);
+		*fd = open(tpath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		int err = errno;
+		free(tpath);
+		if (*fd >= 0)
+			break;
+		if (err != EEXIST) {
+			errno = err;
+			return diag_errno(a->d, "cannot create a ticket in the lock queue");
+		}
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		int rc = diag_errno(a->d, "cannot lock a ticket of the lock queue");
+		close(*fd);
+		*fd = -1;
+		return rc;
+	}
+	return 0;
+}
+
+static void our_line(const struct acq *a, struct q_waiter *w, struct strbuf *devs)
+{
+	q_devices_string(a->spec, devs);
+	*w = (struct q_waiter){
+	    .seq = a->seq,
+	    .pid = getpid(),
+	    .count = (unsigned)a->need,
+	    .devices = a->spec->devices ? devs->buf : NULL,
+	    .since_ns = a->since_ns,
+	    .cmd = (char *)a->spec->what, /* copied by add_waiter */
+	};
+}
+
+/*
+ * Our entry in st: found, or put back where our arrival time says, with a
+ * new ticket if ours no longer has its name. Sets *changed when st must be
+ * written. Returns its index, or -1 (a ticket could not be made).
+ */
+static long our_entry(struct acq *a, struct q_state *st, bool *changed)
+{
+	char *tpath = q_ticket_path(a->spec->pattern, a->seq);
+	struct stat mine, now;
+	bool named = fstat(a->tfd, &mine) == 0 && lstat(tpath, &now) == 0 && same_file(&mine, &now);
+	free(tpath);
+	size_t i = 0;
+	while (i < st->nw && !(st->w[i].seq == a->seq && st->w[i].pid == getpid()))
+		i++;
+	if (named && i < st->nw)
+		return (long)i;
+	if (i < st->nw)
+		q_state_remove_waiter(st, i);
+	if (st->next <= a->seq)
+		st->next = a->seq + 1;
+	if (!named) {
+		unsigned long seq;
+		int fd;
+		if (make_ticket(a, st, &seq, &fd) < 0)
+			return -1;
+		close(a->tfd); /* its name is gone: nobody can wait on it any more */
+		a->tfd = fd;
+		a->seq = seq;
+	}
+	i = 0;
+	while (i < st->nw && st->w[i].since_ns <= a->since_ns)
+		i++;
+	struct strbuf devs = STRBUF_INIT;
+	struct q_waiter w;
+	our_line(a, &w, &devs);
+	q_state_insert_waiter(st, i, &w);
+	strbuf_release(&devs);
+	*changed = true;
+	return (long)i;
+}
+
+int q_enqueue(struct acq *a)
+{
+	a->qpath = lease_path(a->spec->pattern, "queue");
+	struct diag qd = DIAG_INIT;
+	if (lock_file_open(&a->qfd, a->qpath, true, true, &qd) < 0) {
+		a->qfd = -1;
+		if (qd.code == DIAG_INPUT) {
+			diag_set(a->d, DIAG_INPUT, "%s", qd.msg.buf);
+			diag_release(&qd);
+			return -1;
+		}
+		struct strbuf w = STRBUF_INIT;
+		strbuf_addf(&w, "%s; waiting without a queue (no fair order)", qd.msg.buf);
+		acq_warn(a, w.buf);
+		strbuf_release(&w);
+		diag_release(&qd);
+		return 0;
+	}
+	diag_release(&qd);
+	if (fcntl(a->qfd, F_GETFL) >= 0 && (fcntl(a->qfd, F_GETFL) & O_ACCMODE) == O_RDONLY) {
+		struct strbuf w = STRBUF_INIT;
+		strbuf_addf(&w, "%s is not writable; waiting without a queue (no fair order)",
+		            a->qpath);
+		acq_warn(a, w.buf);
+		strbuf_release(&w);
+		close(a->qfd);
+		a->qfd = -1;
+		return 0;
+	}
+	if (queue_lock(a, a->deadline, a->d) < 0)
+		return -1;
+	struct q_state st;
+	int rc = q_read(a->qfd, &st, a->d);
+	if (rc == 0)
+		rc = make_ticket(a, &st, &a->seq, &a->tfd);
+	if (rc == 0) {
+		a->since_ns = now_realtime_ns();
+		struct strbuf devs = STRBUF_INIT;
+		struct q_waiter w;
+		our_line(a, &w, &devs);
+		q_state_add_waiter(&st, &w);
+		strbuf_release(&devs);
+		rc = q_write(a->qfd, &st, a->d);
+	}
+	q_state_release(&st);
+	queue_unlock(a);
+	return rc;
+}
+
+int q_dequeue(struct acq *a, bool granted, struct diag *d)
+{
+	if (a->qfd < 0)
+		return 0;
+	if (a->tfd < 0) { /* never joined */
+		close(a->qfd);
+		a->qfd = -1;
+		return 0;
+	}
+	/*
+	 * Leaving is bounded on its own, as our deadline may have passed. A
+	 * waiter that gives up need not wait long: its closed ticket marks its
+	 * entry dead whether or not the entry is removed.
+	 */
+	int rc = queue_lock(a, mono_now() + (granted ? 10 : 0.2), d);
+	if (rc == 0) {
+		struct q_state st;
+		rc = q_read(a->qfd, &st, d);
+		if (rc == 0) {
+			for (size_t i = 0; i < st.nw; i++)
+				if (st.w[i].seq == a->seq && st.w[i].pid == getpid()) {
+					q_state_remove_waiter(&st, i);
+					break;
+				}
+			int64_t now = now_realtime_ns();
+			for (size_t i = 0; granted && i < a->ncand; i++)
+				if (a->held[i])
+					q_state_set_holder(&st, a->cand[i], getpid(), now,
+					                   a->spec->what);
+			rc = q_write(a->qfd, &st, d);
+			/* The last to leave tidies up after waiters that were killed. */
+			if (rc == 0 && st.nw == 0)
+				q_ticket_sweep(a->spec->pattern);
+			q_state_release(&st);
+		}
+	}
+	queue_unlock(a);
+	if (a->qfd >= 0)
+		close(a->qfd);
+	a->qfd = -1;
+	char *tpath = q_ticket_path(a->spec->pattern, a->seq);
+	struct stat mine, now;
+	if (fstat(a->tfd, &mine) == 0 && lstat(tpath, &now) == 0 && same_file(&mine, &now))
+		unlink(tpath);
+	free(tpath);
+	close(a->tfd); /* this wakes our successor, who finds us gone */
+	a->tfd = -1;
+	return rc;
+}
+
+int q_predecessor(struct acq *a, unsigned long *pred, size_t *ahead)
+{
+	*pred = 0;
+	*ahead = 0;
+	if (a->qfd < 0)
+		return 0;
+	if (queue_lock(a, a->deadline, a->d) < 0)
+		return -1;
+	struct q_state st;
+	int rc = q_read(a->qfd, &st, a->d);
+	bool changed = false;
+	long me = rc == 0 ? our_entry(a, &st, &changed) : -1;
+	if (rc == 0 && me < 0)
+		rc = -1;
+	if (rc == 0) {
+		size_t i = (size_t)me;
+		while (i-- > 0) {
+			if (q_ticket_alive(a->spec->pattern, st.w[i].seq)) {
+				*pred = st.w[i].seq;
+				*ahead = i + 1; /* those further ahead are counted, not checked */
+				break;
+			}
+			char *tpath = q_ticket_path(a->spec->pattern, st.w[i].seq);
+			unlink(tpath);
+			free(tpath);
+			q_state_remove_waiter(&st, i);
+			changed = true;
+		}
+		if (changed)
+			rc = q_write(a->qfd, &st, a->d);
+	}
+	q_state_release(&st);
+	queue_unlock(a);
+	return rc;
+}
+
+int q_wait_predecessor(struct acq *a, unsigned long pred)
+{
+	char *tpath = q_ticket_path(a->spec->pattern, pred);
+	int fd = open(tpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	free(tpath);
+	if (fd < 0)
+		return 0; /* gone already */
+	struct waitset ws = {.efd = -1};
+	int op = LOCK_SH;
+	int rc = waitset_start(&ws, &fd, &op, 1, a->d);
+	enum wait_result r = WAIT_EVENT;
+	if (rc == 0)
+		r = wait_event(ws.efd, a->spec->cancel_fd, a->deadline, PRED_RECHECK_MS);
+	waitset_stop(&ws);
+	waitset_release(&ws);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	if (r == WAIT_EVENT || r == WAIT_RECHECK)
+		return 0;
+	return acq_fail_wait(a, r);
+}

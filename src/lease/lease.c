@@ -269,7 +269,8 @@ static int wait_for_gpus(struct acq *a)
 		rc = waitset_start(&ws, fds, ops, n, a->d);
 		enum wait_result r = WAIT_ERROR;
 		while (rc == 0) {
-			r = wait_event(ws.efd, a->spec->cancel_fd, a->deadline, HEAD_RECHECK_MS);
+			r = wait_event(ws.efd, a->spec->cancel_fd, a->deadline, HEAD_RECHECK_MS,
+			               a->note_fd);
 			if (r == WAIT_EVENT) {
 				size_t got = 0, other = 0;
 				for (size_t k = 0; k < n; k++) {
@@ -347,6 +348,8 @@ static void acq_release(struct acq *a, bool keep_held)
 	free(a->held);
 	free(a->unusable);
 	free(a->qpath);
+	if (a->note_fd >= 0)
+		close(a->note_fd);
 }
 
 /* Watches the held files for losing a name (IN_ATTRIB: the link count changed). */
@@ -368,7 +371,8 @@ int lease_acquire(struct lease **out, const struct lease_spec *spec, struct diag
 	*out = NULL;
 	if (lease_check_pattern(spec->pattern, d) < 0)
 		return -1;
-	struct acq a = {.spec = spec, .d = d, .qfd = -1, .tfd = -1, .warn = STRBUF_INIT};
+	struct acq a = {
+	    .spec = spec, .d = d, .qfd = -1, .tfd = -1, .note_fd = -1, .warn = STRBUF_INIT};
 	if (spec->devices) {
 		if (spec->ndevices == 0)
 			return diag_set(d, DIAG_USAGE, "no GPUs given");
@@ -400,6 +404,7 @@ int lease_acquire(struct lease **out, const struct lease_spec *spec, struct diag
 
 	int rc = q_enqueue(&a);
 	do {
+		rc = rc == 1 ? 0 : rc; /* not the head after all: wait in line again */
 		while (rc == 0) {
 			unsigned long pred;
 			size_t ahead;

@@ -110,8 +110,12 @@ int waitset_start(struct waitset *ws, const int *fds, const int *ops, size_t n, 
 /* Stops and joins every thread; slot states stay readable until release. */
 void waitset_stop(struct waitset *ws);
 void waitset_release(struct waitset *ws);
-/* Sleeps until a thread reports, the deadline, cancel_fd, or tick_ms pass. */
-enum wait_result wait_event(int efd, int cancel_fd, double deadline, int tick_ms);
+/*
+ * Sleeps until a thread reports, the deadline, cancel_fd, or tick_ms pass;
+ * note_fd (non-blocking inotify, or -1) readable is drained and reported as
+ * WAIT_RECHECK.
+ */
+enum wait_result wait_event(int efd, int cancel_fd, double deadline, int tick_ms, int note_fd);
 double mono_now(void);
 
 /* ---- GPU lock files and their witnesses (gpufile.c) -------------------- */
@@ -173,6 +177,12 @@ struct acq {
 	char *qpath;
 	int qfd; /* queue file, or -1 when the queue cannot be used */
 	int tfd; /* our ticket, or -1 */
+	/*
+	 * inotify: our queue file and our ticket losing a name or being touched
+	 * (IN_ATTRIB). A waiter that joins again ahead of others touches the
+	 * ticket of the one just behind it, so that it looks again at once.
+	 */
+	int note_fd;
 	unsigned long seq;
 	int64_t since_ns;
 	struct strbuf warn; /* warnings, "; " between them */
@@ -193,6 +203,8 @@ int q_dequeue(struct acq *a, bool granted, struct diag *d);
  * deleted or replaced, or our ticket was).
  */
 int q_predecessor(struct acq *a, unsigned long *pred, size_t *ahead);
+/* Watches our current queue file and ticket on a->note_fd. */
+void q_watch(struct acq *a);
 /* Sleeps until waiter pred leaves the queue, or a slow safety tick. */
 int q_wait_predecessor(struct acq *a, unsigned long pred);
 

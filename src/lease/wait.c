@@ -127,7 +127,7 @@ void waitset_release(struct waitset *ws)
 }
 
 /* Sleeps until a thread reports, the deadline, cancel_fd, or a safety tick. */
-enum wait_result wait_event(int efd, int cancel_fd, double deadline, int tick_ms)
+enum wait_result wait_event(int efd, int cancel_fd, double deadline, int tick_ms, int note_fd)
 {
 	for (;;) {
 		int ms = tick_ms;
@@ -138,15 +138,23 @@ enum wait_result wait_event(int efd, int cancel_fd, double deadline, int tick_ms
 			if (left * 1000 < ms)
 				ms = (int)(left * 1000) + 1;
 		}
-		struct pollfd p[2] = {{.fd = efd, .events = POLLIN},
-		                      {.fd = cancel_fd, .events = POLLIN}};
-		int r = poll(p, cancel_fd >= 0 ? 2 : 1, ms);
+		/* A descriptor of -1 is ignored by poll(). */
+		struct pollfd p[3] = {{.fd = efd, .events = POLLIN},
+		                      {.fd = cancel_fd, .events = POLLIN},
+		                      {.fd = note_fd, .events = POLLIN}};
+		int r = poll(p, 3, ms);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return WAIT_ERROR;
 		if (cancel_fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
 			return WAIT_CANCELED;
+		if (note_fd >= 0 && (p[2].revents & POLLIN)) {
+			char buf[1024];
+			while (read(note_fd, buf, sizeof(buf)) > 0)
+				;
+			return WAIT_RECHECK;
+		}
 		if (p[0].revents & POLLIN) {
 			uint64_t v;
 			ssize_t n = read(efd, &v, sizeof(v));

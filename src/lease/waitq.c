@@ -7,9 +7,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/xalloc.h"
@@ -39,7 +42,7 @@ static int queue_flock(struct acq *a, double deadline, struct diag *d)
 	int rc = waitset_start(&ws, &a->qfd, &op, 1, d);
 	enum wait_result r = WAIT_RECHECK;
 	while (rc == 0 && r == WAIT_RECHECK)
-		r = wait_event(ws.efd, a->spec->cancel_fd, deadline, 10000);
+		r = wait_event(ws.efd, a->spec->cancel_fd, deadline, 10000, -1);
 	waitset_stop(&ws);
 	if (rc == 0 && atomic_load(&ws.slots[0].state) != SLOT_LOCKED) {
 		if (atomic_load(&ws.slots[0].state) == SLOT_FAILED) {
@@ -87,6 +90,8 @@ static int queue_lock(struct acq *a, double deadline, struct diag *d)
 			return -1;
 		}
 		diag_release(&od);
+		if (a->tfd >= 0)
+			q_watch(a);
 	}
 	return diag_set(d, DIAG_SYSTEM, "%s: replaced again and again; giving up", a->qpath);
 }
@@ -104,11 +109,16 @@ void q_devices_string(const struct lease_spec *spec, struct strbuf *sb)
 }
 
 /*
- * Makes and locks a new ticket, numbered from st->next. A stale ticket of a
- * queue file made anew can hold a number: it is skipped.
+ * Makes and locks a new ticket. Its number is never that of a ticket that
+ * existed before, even across queue files made anew (which restart `next`):
+ * it is at least the time in microseconds, so a waiter that looks up its
+ * predecessor's ticket by number never finds a newcomer's instead.
  */
 static int make_ticket(struct acq *a, struct q_state *st, unsigned long *seq, int *fd)
 {
+	unsigned long now_us = (unsigned long)(now_realtime_ns() / 1000);
+	if (st->next < now_us)
+		st->next = now_us;
 	for (;;) {
 		*seq = st->next++;
 		char *tpath = q_ticket_path(a->spec->pattern, *seq);
@@ -122,6 +132,7 @@ static int make_ticket(struct acq *a, struct q_state *st, unsigned long *seq, in
 			return diag_errno(a->d, "cannot create a ticket in the lock queue");
 		}
 	}
+	(void)fchmod(*fd, 0666); /* so that any user's waiter can touch it (our_entry()) */
 	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
 		int rc = diag_errno(a->d, "cannot lock a ticket of the lock queue");
 		close(*fd);
@@ -182,7 +193,31 @@ static long our_entry(struct acq *a, struct q_state *st, bool *changed)
 	q_state_insert_waiter(st, i, &w);
 	strbuf_release(&devs);
 	*changed = true;
+	/* Whoever is just behind us now may be the head, or wait on one ahead of us. */
+	if (i + 1 < st->nw) {
+		char *next = q_ticket_path(a->spec->pattern, st->w[i + 1].seq);
+		(void)utimensat(AT_FDCWD, next, NULL, AT_SYMLINK_NOFOLLOW);
+		free(next);
+	}
+	q_watch(a);
 	return (long)i;
+}
+
+void q_watch(struct acq *a)
+{
+	if (a->note_fd < 0)
+		a->note_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (a->note_fd < 0)
+		return;
+	int fds[2] = {a->qfd, a->tfd};
+	for (int k = 0; k < 2; k++) {
+		char path[64];
+		if (fds[k] < 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[k]);
+		(void)inotify_add_watch(a->note_fd, path,
+		                        IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF);
+	}
 }
 
 int q_enqueue(struct acq *a)
@@ -231,6 +266,8 @@ int q_enqueue(struct acq *a)
 	}
 	q_state_release(&st);
 	queue_unlock(a);
+	if (rc == 0)
+		q_watch(a);
 	return rc;
 }
 
@@ -332,7 +369,8 @@ int q_wait_predecessor(struct acq *a, unsigned long pred)
 	int rc = waitset_start(&ws, &fd, &op, 1, a->d);
 	enum wait_result r = WAIT_EVENT;
 	if (rc == 0)
-		r = wait_event(ws.efd, a->spec->cancel_fd, a->deadline, PRED_RECHECK_MS);
+		r = wait_event(ws.efd, a->spec->cancel_fd, a->deadline, PRED_RECHECK_MS,
+		               a->note_fd);
 	waitset_stop(&ws);
 	waitset_release(&ws);
 	close(fd);

@@ -30,7 +30,7 @@ def status(gpuci, pattern, total):
         return None
 
 
-def one_run(gpuci, n, total, tmp):
+def one_run(gpuci, n, total, tmp, gap=0.0):
     d = tempfile.mkdtemp(prefix=f"w{n}-", dir=tmp)
     pattern = os.path.join(d, "gpu_{gpu_id}.lock")
     base = [gpuci, "lock", "-q", "--total-gpus", str(total), "--lock-path-pattern", pattern]
@@ -47,6 +47,8 @@ def one_run(gpuci, n, total, tmp):
         p = os.posix_spawn(gpuci, base + ["--count", "1", "--timeout", "600", "--", "true"],
                            os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, os.open(os.devnull, os.O_RDWR), 1)])
         pids.append(p)
+        if gap:
+            time.sleep(gap)
     end = time.monotonic() + 60 + n * 0.1
     queued = 0
     while time.monotonic() < end:
@@ -74,6 +76,8 @@ def main():
     ap.add_argument("--sizes", default="10,100,500")
     ap.add_argument("--reps", type=int, default=3, help="runs per size; the median is shown")
     ap.add_argument("--total", type=int, default=4)
+    ap.add_argument("--gap", type=float, default=0.0,
+                    help="seconds between two waiters' starts (default 0: all at once)")
     a = ap.parse_args()
     gpuci = os.path.abspath(a.gpuci)
     sizes = [int(x) for x in a.sizes.split(",")]
@@ -81,7 +85,7 @@ def main():
     try:
         rows = []
         for n in sizes:
-            runs = sorted(one_run(gpuci, n, a.total, tmp) for _ in range(a.reps))
+            runs = sorted(one_run(gpuci, n, a.total, tmp, a.gap) for _ in range(a.reps))
             per, drain, queued, bad = runs[len(runs) // 2]
             rows.append((n, per, drain, queued, bad))
             print(f"  N={n:4d}: {per * 1000:.2f} ms CPU per waiter (median of {a.reps}), "

@@ -12,7 +12,7 @@ while (($#)); do
 		sed -n '2,3p' "$0" | sed 's/^# //'
 		exit 0
 		;;
-	--sizes | --reps | --total)
+	--sizes | --reps | --total | --gap)
 		(($# >= 2)) || { echo "run.sh: $1 needs a value" >&2; exit 2; }
 		opts+=("$1" "$2")
 		shift

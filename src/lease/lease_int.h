@@ -1,14 +1,21 @@
 /*
  * Private to src/lease/ and its tests: the queue file and lock file helpers.
  *
- * The queue file is text, rewritten whole under its own flock():
- *   gpuci-lease-queue 1
- *   next SEQ
+ * The queue file is text, changed only under its own flock():
+ *   gpuci-lease-queue 2
+ *   next NNNNNNNNNNNNNNNNNNNN                 20 digits: rewritten in place
+ *   first NNNNNNNNNNNNNNNNNNNN                offset before which all is dead
  *   w SEQ PID COUNT DEVICES SINCE_NS CMD     a waiter (DEVICES "-" for any)
- *   h GPU PID SINCE_NS CMD                   who took a GPU, and when
- * SINCE_NS is CLOCK_REALTIME in nanoseconds. CMD runs to the end of the line
- * (newlines in it are replaced by spaces). Unknown lines are ignored, so a
- * newer gpuci can add lines without breaking an older one.
+ *   - ...                                    a waiter that left (its 'w'
+ *                                            overwritten in place)
+ *   h GPU PID SINCE_NS CMD                   who took a GPU, and when (the
+ *                                            last line of a GPU wins)
+ * A waiter joins by appending its line and leaves by overwriting its first
+ * byte, so neither costs more with a longer queue; whoever leaves a file
+ * mostly dead rewrites it whole (compaction). SINCE_NS is CLOCK_REALTIME
+ * in nanoseconds; waiters are in the order of SINCE_NS. CMD runs to the end
+ * of the line (newlines in it are replaced by spaces). Unknown lines are
+ * ignored, so a newer gpuci can add lines without breaking an older one.
  */
 #ifndef GPUCI_LEASE_INT_H
 #define GPUCI_LEASE_INT_H
@@ -45,7 +52,20 @@ struct q_state {
 	struct q_holder *h;
 };
 
+#define Q_MAGIC    "gpuci-lease-queue 2"
+#define Q_HDR_FMT  Q_MAGIC "\nnext %020lu\nfirst %020lu\n"
+#define Q_HDR_LEN  73 /* strlen of Q_HDR_FMT once formatted */
+#define Q_NEXT_AT  25 /* offset of next's digits */
+#define Q_FIRST_AT 52 /* offset of first's digits */
+
 void q_state_parse(struct q_state *st, const char *text);
+/* One line of the file, as q_state_format() writes it. */
+void q_line_waiter(const struct q_waiter *w, struct strbuf *out);
+void q_line_holder(unsigned gpu, pid_t pid, int64_t since_ns, const char *cmd, struct strbuf *out);
+/* The fixed-width header; false when buf does not start with one. */
+bool q_header_parse(const char *buf, size_t len, unsigned long *next, unsigned long *first);
+/* Rewrites one of its fields (at Q_NEXT_AT or Q_FIRST_AT) in place. */
+int q_header_set(int fd, size_t at, unsigned long v);
 void q_state_format(const struct q_state *st, struct strbuf *out);
 void q_state_release(struct q_state *st);
 void q_state_add_waiter(struct q_state *st, const struct q_waiter *w); /* copies strings */
@@ -184,6 +204,7 @@ struct acq {
 	 */
 	int note_fd;
 	unsigned long seq;
+	size_t qoff; /* where our line was in the queue file, 0: unknown */
 	int64_t since_ns;
 	struct strbuf warn; /* warnings, "; " between them */
 };

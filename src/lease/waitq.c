@@ -108,6 +108,70 @@ void q_devices_string(const struct lease_spec *spec, struct strbuf *sb)
 		strbuf_addf(sb, "%s%u", i ? "," : "", spec->devices[i]);
 }
 
+static int read_all(int fd, struct strbuf *sb, struct diag *d)
+{
+	strbuf_reset(sb);
+	char buf[16384];
+	off_t off = 0;
+	for (;;) {
+		ssize_t n = pread(fd, buf, sizeof(buf), off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return diag_errno(d, "cannot read the lock queue");
+		if (n == 0)
+			return 0;
+		strbuf_add(sb, buf, (size_t)n);
+		off += n;
+	}
+}
+
+static int pwrite_all(int fd, const char *buf, size_t len, size_t at)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pwrite(fd, buf + done, len - done, (off_t)(at + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* The offset of our line in buf (where we left it, or looked for), or 0. */
+static size_t find_ours(const struct acq *a, const char *buf, size_t len)
+{
+	char key[64];
+	int k = snprintf(key, sizeof(key), "\nw %lu %d ", a->seq, (int)getpid());
+	if (a->qoff > Q_HDR_LEN && a->qoff + (size_t)k <= len + 1 &&
+	    !memcmp(buf + a->qoff - 1, key, (size_t)k))
+		return a->qoff;
+	const char *p = len > Q_HDR_LEN ? strstr(buf + Q_HDR_LEN - 1, key) : NULL;
+	return p ? (size_t)(p - buf) + 1 : 0;
+}
+
+/* Reads the file again into *sb and finds our line in it. */
+static int locate(struct acq *a, struct strbuf *sb)
+{
+	a->qoff = 0;
+	int rc = read_all(a->qfd, sb, a->d);
+	if (rc == 0)
+		a->qoff = find_ours(a, sb->buf, sb->len);
+	return rc;
+}
+
+/* Whether our ticket still has its name. */
+static bool ticket_named(const struct acq *a)
+{
+	char *tpath = q_ticket_path(a->spec->pattern, a->seq);
+	struct stat mine, now;
+	bool named = fstat(a->tfd, &mine) == 0 && lstat(tpath, &now) == 0 && same_file(&mine, &now);
+	free(tpath);
+	return named;
+}
+
 /*
  * Makes and locks a new ticket. Its number is never that of a ticket that
  * existed before, even across queue files made anew (which restart `next`):
@@ -251,20 +315,45 @@ int q_enqueue(struct acq *a)
 	}
 	if (queue_lock(a, a->deadline, a->d) < 0)
 		return -1;
-	struct q_state st;
-	int rc = q_read(a->qfd, &st, a->d);
-	if (rc == 0)
+	struct strbuf sb = STRBUF_INIT;
+	unsigned long next, first;
+	int rc = read_all(a->qfd, &sb, a->d);
+	a->since_ns = now_realtime_ns();
+	if (rc == 0 && q_header_parse(sb.buf, sb.len, &next, &first) &&
+	    sb.buf[sb.len - 1] == '\n') {
+		/* The usual way: one line appended, one field rewritten in place. */
+		struct q_state tmp = {.next = next};
+		rc = make_ticket(a, &tmp, &a->seq, &a->tfd);
+		if (rc == 0) {
+			struct strbuf line = STRBUF_INIT, devs = STRBUF_INIT;
+			struct q_waiter w;
+			our_line(a, &w, &devs);
+			q_line_waiter(&w, &line);
+			if (pwrite_all(a->qfd, line.buf, line.len, sb.len) < 0 ||
+			    q_header_set(a->qfd, Q_NEXT_AT, tmp.next) < 0)
+				rc = diag_errno(a->d, "cannot write the lock queue");
+			a->qoff = sb.len;
+			strbuf_release(&line);
+			strbuf_release(&devs);
+		}
+	} else if (rc == 0) {
+		/* A new file, or one of an older format: written whole. */
+		struct q_state st;
+		q_state_parse(&st, sb.buf);
 		rc = make_ticket(a, &st, &a->seq, &a->tfd);
-	if (rc == 0) {
-		a->since_ns = now_realtime_ns();
-		struct strbuf devs = STRBUF_INIT;
-		struct q_waiter w;
-		our_line(a, &w, &devs);
-		q_state_add_waiter(&st, &w);
-		strbuf_release(&devs);
-		rc = q_write(a->qfd, &st, a->d);
+		if (rc == 0) {
+			struct strbuf devs = STRBUF_INIT;
+			struct q_waiter w;
+			our_line(a, &w, &devs);
+			q_state_add_waiter(&st, &w);
+			strbuf_release(&devs);
+			rc = q_write(a->qfd, &st, a->d);
+		}
+		q_state_release(&st);
+		if (rc == 0)
+			rc = locate(a, &sb);
 	}
-	q_state_release(&st);
+	strbuf_release(&sb);
 	queue_unlock(a);
 	if (rc == 0)
 		q_watch(a);
@@ -286,27 +375,56 @@ int q_dequeue(struct acq *a, bool granted, struct diag *d)
 	 * entry dead whether or not the entry is removed.
 	 */
 	int rc = queue_lock(a, mono_now() + (granted ? 10 : 0.2), d);
-	if (rc == 0) {
-		struct q_state st;
-		rc = q_read(a->qfd, &st, d);
-		if (rc == 0) {
-			for (size_t i = 0; i < st.nw; i++)
-				if (st.w[i].seq == a->seq && st.w[i].pid == getpid()) {
-					q_state_remove_waiter(&st, i);
-					break;
-				}
-			int64_t now = now_realtime_ns();
-			for (size_t i = 0; granted && i < a->ncand; i++)
-				if (a->held[i])
-					q_state_set_holder(&st, a->cand[i], getpid(), now,
-					                   a->spec->what);
-			rc = q_write(a->qfd, &st, d);
-			/* The last to leave tidies up after waiters that were killed. */
-			if (rc == 0 && st.nw == 0)
-				q_ticket_sweep(a->spec->pattern);
+	struct strbuf sb = STRBUF_INIT;
+	unsigned long next, first;
+	if (rc == 0)
+		rc = read_all(a->qfd, &sb, d);
+	if (rc == 0 && q_header_parse(sb.buf, sb.len, &next, &first) &&
+	    sb.buf[sb.len - 1] == '\n') {
+		size_t off = find_ours(a, sb.buf, sb.len);
+		if (off && pwrite_all(a->qfd, "-", 1, off) < 0)
+			rc = diag_errno(d, "cannot write the lock queue");
+		if (off)
+			sb.buf[off] = '-';
+		struct strbuf h = STRBUF_INIT;
+		int64_t now = now_realtime_ns();
+		for (size_t i = 0; granted && i < a->ncand; i++)
+			if (a->held[i])
+				q_line_holder(a->cand[i], getpid(), now, a->spec->what, &h);
+		if (rc == 0 && h.len && pwrite_all(a->qfd, h.buf, h.len, sb.len) < 0)
+			rc = diag_errno(d, "cannot write the lock queue");
+		size_t size = sb.len + h.len;
+		strbuf_release(&h);
+		bool idle = !strstr(sb.buf + first - 1, "\nw ");
+		/* Mostly dead lines: whoever leaves rewrites it whole, rarely. */
+		if (rc == 0 && (size > 65536 && first > size / 2)) {
+			struct q_state st;
+			rc = q_read(a->qfd, &st, d);
+			if (rc == 0)
+				rc = q_write(a->qfd, &st, d);
 			q_state_release(&st);
 		}
+		/* The last to leave tidies up after waiters that were killed. */
+		if (rc == 0 && idle)
+			q_ticket_sweep(a->spec->pattern);
+	} else if (rc == 0) {
+		struct q_state st;
+		q_state_parse(&st, sb.buf);
+		for (size_t i = 0; i < st.nw; i++)
+			if (st.w[i].seq == a->seq && st.w[i].pid == getpid()) {
+				q_state_remove_waiter(&st, i);
+				break;
+			}
+		int64_t now = now_realtime_ns();
+		for (size_t i = 0; granted && i < a->ncand; i++)
+			if (a->held[i])
+				q_state_set_holder(&st, a->cand[i], getpid(), now, a->spec->what);
+		rc = q_write(a->qfd, &st, d);
+		if (rc == 0 && st.nw == 0)
+			q_ticket_sweep(a->spec->pattern);
+		q_state_release(&st);
 	}
+	strbuf_release(&sb);
 	queue_unlock(a);
 	if (a->qfd >= 0)
 		close(a->qfd);
@@ -321,6 +439,25 @@ int q_dequeue(struct acq *a, bool granted, struct diag *d)
 	return rc;
 }
 
+/*
+ * The slow way, when our line is not where we left it (the file was made
+ * anew, rewritten, or our line or ticket is gone): the file is read and
+ * written whole, with our line put back where our arrival time says.
+ */
+static int rejoin(struct acq *a, struct strbuf *sb)
+{
+	struct q_state st;
+	q_state_parse(&st, sb->buf);
+	bool changed = false;
+	int rc = our_entry(a, &st, &changed) < 0 ? -1 : 0;
+	if (rc == 0)
+		rc = q_write(a->qfd, &st, a->d);
+	q_state_release(&st);
+	if (rc == 0)
+		rc = locate(a, sb);
+	return rc;
+}
+
 int q_predecessor(struct acq *a, unsigned long *pred, size_t *ahead)
 {
 	*pred = 0;
@@ -329,30 +466,52 @@ int q_predecessor(struct acq *a, unsigned long *pred, size_t *ahead)
 		return 0;
 	if (queue_lock(a, a->deadline, a->d) < 0)
 		return -1;
-	struct q_state st;
-	int rc = q_read(a->qfd, &st, a->d);
-	bool changed = false;
-	long me = rc == 0 ? our_entry(a, &st, &changed) : -1;
-	if (rc == 0 && me < 0)
-		rc = -1;
-	if (rc == 0) {
-		size_t i = (size_t)me;
-		while (i-- > 0) {
-			if (q_ticket_alive(a->spec->pattern, st.w[i].seq)) {
-				*pred = st.w[i].seq;
-				*ahead = i + 1; /* those further ahead are counted, not checked */
-				break;
-			}
-			char *tpath = q_ticket_path(a->spec->pattern, st.w[i].seq);
-			unlink(tpath);
-			free(tpath);
-			q_state_remove_waiter(&st, i);
-			changed = true;
-		}
-		if (changed)
-			rc = q_write(a->qfd, &st, a->d);
+	struct strbuf sb = STRBUF_INIT;
+	unsigned long next, first = 0;
+	int rc = read_all(a->qfd, &sb, a->d);
+	size_t off = 0;
+	if (rc == 0 && q_header_parse(sb.buf, sb.len, &next, &first) && ticket_named(a))
+		off = find_ours(a, sb.buf, sb.len);
+	if (rc == 0 && !off) {
+		rc = rejoin(a, &sb);
+		off = a->qoff;
+		if (rc == 0 && !q_header_parse(sb.buf, sb.len, &next, &first))
+			rc = diag_set(a->d, DIAG_SYSTEM, "%s: cannot read back the lock queue",
+			              a->qpath);
 	}
-	q_state_release(&st);
+	if (rc == 0 && off) {
+		/* Back from our line, over those that left, to the first live one. */
+		size_t end = off, pred_at = 0;
+		while (end > first) {
+			size_t start = end - 1;
+			while (start > first && sb.buf[start - 1] != '\n')
+				start--;
+			if (sb.buf[start] == 'w' && sb.buf[start + 1] == ' ') {
+				unsigned long seq = strtoul(sb.buf + start + 2, NULL, 10);
+				if (q_ticket_alive(a->spec->pattern, seq)) {
+					*pred = seq;
+					pred_at = start;
+					break;
+				}
+				char *tpath = q_ticket_path(a->spec->pattern, seq);
+				unlink(tpath);
+				free(tpath);
+				if (pwrite_all(a->qfd, "-", 1, start) < 0)
+					rc = diag_errno(a->d, "cannot write the lock queue");
+				sb.buf[start] = '-';
+			}
+			end = start;
+		}
+		if (*pred) { /* those further ahead are counted, not checked */
+			*ahead = 1;
+			for (const char *p = sb.buf + first - 1;
+			     (p = strstr(p, "\nw ")) && (size_t)(p - sb.buf) + 1 < pred_at; p++)
+				(*ahead)++;
+		} else if (rc == 0 && first < off && q_header_set(a->qfd, Q_FIRST_AT, off) < 0) {
+			rc = diag_errno(a->d, "cannot write the lock queue");
+		}
+	}
+	strbuf_release(&sb);
 	queue_unlock(a);
 	return rc;
 }

@@ -13,6 +13,17 @@
  *   P(ticket-SEQ)     one per waiter, flock()ed by that waiter for as long
  *                     as it waits: a waiter is alive exactly while its
  *                     ticket is locked, whatever killed it.
+ *   P(N-held)         the witness of held GPU N: a hard link to the file its
+ *                     holder locked, made while the path still named it and
+ *                     checked by every requester after locking the path, so
+ *                     that a lock file deleted or replaced under its holder
+ *                     never lets a second job take the GPU.
+ *
+ * Deleted files: every operation on the queue locks the file its path names
+ * now (fstat of the descriptor against lstat of the path); a waiter whose
+ * line is gone from it joins again in arrival order. A lock file that cannot
+ * be used takes only its GPU out of service. doc/DESIGN.md, section 5, has
+ * the argument.
  *
  * Fairness: waiters are served in arrival order. Only the oldest live waiter
  * (the head) takes GPUs: it takes every free GPU it can use, holds them as a
@@ -25,8 +36,9 @@
  * (exclusive). The kernel wakes exactly that thread when the lock is
  * released, by unlock, close or the death of every process holding it, so a
  * release wakes only the one waiter it can serve, within microseconds, and
- * nothing polls. A slow safety re-check notices lock files that were deleted
- * and made anew under a waiter.
+ * nothing polls. inotify tells a waiter at once that its queue file or ticket
+ * lost its name; the head also checks once a second that it is still the
+ * head, and a waiter behind another every 10 s, as a safety net.
  *
  * Lifetime: the GPU lock descriptors of a granted lease are open WITHOUT
  * FD_CLOEXEC on purpose. A command started after lease_acquire() inherits

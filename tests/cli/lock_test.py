@@ -612,6 +612,23 @@ class LockTest(unittest.TestCase):
         self.assertEqual(w.returncode, 75, w.stderr)
         self.assertNotIn("warning", w.stderr)  # the queue was usable by the second user
 
+    def test_another_users_unreadable_lock_file_takes_only_its_gpu_out(self):
+        as_user, binary, self.pattern = self.other_user_setup()
+        with open(self.path(0), "w"):
+            os.chmod(self.path(0), 0o600)  # root's, closed to the second user
+
+        def other(*extra):
+            return subprocess.run([binary, *self.args(*extra)[1:]], cwd="/", capture_output=True,
+                                  text=True, **as_user)
+        r = other("--count", "3", "--", "sh", "-c", "echo $CUDA_VISIBLE_DEVICES")
+        self.assertEqual((r.returncode, r.stdout), (0, "1,2,3\n"), r.stderr)
+        self.assertIn("warning: GPU 0 is out of service: cannot open", r.stderr)
+        r = other("--count", "4", "--", "true")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("only 3 of 4 can be used", r.stderr)
+        r = other("--print-only")
+        self.assertEqual(r.stdout, "Free GPUs: 1,2,3\n", r.stderr)
+
     def test_a_planted_symlink_is_refused_and_never_written_through(self):
         victim = os.path.join(self.dir, "victim")
         os.symlink(victim, self.path(0))

@@ -239,6 +239,8 @@ static void status_json(FILE *f, const struct lock_opts *o, const struct lease_s
 		}
 		if (g->witness)
 			strbuf_adds(&sb, ",\"lock_file_replaced\":true");
+		if (g->lost_pid)
+			strbuf_addf(&sb, ",\"lost_holder\":%d", (int)g->lost_pid);
 		if (g->held) {
 			strbuf_addf(&sb, ",\"pid\":%d,\"pid_alive\":%s", (int)g->pid,
 			            g->pid_alive ? "true" : "false");
@@ -315,6 +317,12 @@ static void status_text(FILE *f, const struct lease_status *st)
 			        shown(&esc, g->problem));
 			continue;
 		}
+		if (g->lost_pid)
+			fprintf(
+			    f,
+			    "%-4u WARNING: pid %d holds a lock on its deleted lock file (and its "
+			    "witness is gone): this GPU may be given to two jobs\n",
+			    g->gpu, (int)g->lost_pid);
 		if (!g->held) {
 			fprintf(f, "%-4u free\n", g->gpu);
 			continue;

@@ -178,6 +178,11 @@ struct lease_gpu_state {
 	bool unusable;   /* its lock file cannot be used: out of service */
 	bool witness;    /* held through its witness: the lock file was replaced */
 	char *problem;   /* why it is out of service, or NULL */
+	/*
+	 * A process that still holds a lock on this GPU's deleted lock file,
+	 * whose witness is gone too: the GPU may be given to two jobs. 0: none.
+	 */
+	pid_t lost_pid;
 };
 
 struct lease_waiter_state {

@@ -453,6 +453,14 @@ class LockTest(unittest.TestCase):
         os.unlink(self.path(0))
         os.unlink(self.pattern.format(gpu_id="0-held"))
         time.sleep(0.3)
+        # Status says it too, where the GPU now looks free.
+        g = self.status()["gpus"][0]
+        self.assertEqual((g["state"], g.get("lost_holder")), ("free", a.pid))
+        text = subprocess.run([GPUCI, "lock", "status", "--total-gpus", "4",
+                               "--lock-path-pattern", self.pattern],
+                              capture_output=True, text=True).stdout
+        self.assertIn(f"0    WARNING: pid {a.pid} holds a lock on its deleted lock file", text)
+        self.assertNotIn("WARNING", text.split("\n0    WARNING")[0])
         a.send_signal(signal.SIGTERM)
         a.wait()
         self.assertIn("gpuci lock: WARNING: the lock file of GPU 0 and its witness were "

@@ -19,7 +19,9 @@ record's interval lies inside the time the job held its GPUs). Asserts:
   * at the end `lock status` accounts for every GPU: all 8 free, nobody
     waiting, and every lock file can be locked again.
 
-Environment: LOCK_CHAOS_SEED (printed on every run), LOCK_CHAOS_REQUESTS.
+Environment: LOCK_CHAOS_SEED (printed on every run), LOCK_CHAOS_REQUESTS,
+LOCK_CHAOS_WATCHDOG (seconds, default 90), LOCK_CHAOS_VERBOSE (the slowest
+requests), LOCK_CHAOS_GDB (backtraces of requests stuck at the watchdog).
 Exit status 0 on success, 1 on failure (reasons on stderr).
 """
 import collections

@@ -4,8 +4,12 @@
  * gpuci lock status: who holds and who waits.
  */
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -63,7 +67,11 @@ static const char lock_description[] =
     "what NVML and nvidia-smi say.\n"
     "\n"
     "Files: besides the per-GPU files, the pattern with {gpu_id} = 'queue' holds\n"
-    "the waiting queue, and {gpu_id} = 'ticket-N' one file per live waiter.\n"
+    "the waiting queue, {gpu_id} = 'ticket-N' one file per live waiter, and\n"
+    "{gpu_id} = 'N-held' a second name (witness) of held GPU N's lock file, so\n"
+    "that deleting a lock file never gives its GPU to a second job. A lock file\n"
+    "that cannot be used (symlink, FIFO, directory, unreadable) takes only its\n"
+    "GPU out of service, with a warning.\n"
     "\n"
     "Exit status: CMD's own; 128+N when CMD or gpuci was killed by signal N;\n"
     "75 when --timeout passed while waiting; 127 when CMD was not found, 126 when\n"
@@ -85,22 +93,20 @@ static void print_help(struct gpuci_ctx *ctx, const struct cli_option *opts)
 	cli_print_options(ctx->out, opts);
 }
 
-/* Parses "0,2,5" into unique GPU numbers, in the order given. */
+/* Parses "0,2,5" into unique GPU numbers, in the order given; no empty items. */
 static int parse_devices_list(const char *s, unsigned **out, size_t *n, struct diag *d)
 {
 	*out = NULL;
 	*n = 0;
 	size_t cap = 0;
 	const char *p = s;
-	while (*p) {
-		while (*p == ' ' || *p == ',')
+	for (;;) {
+		while (*p == ' ')
 			p++;
-		if (!*p)
-			break;
 		char *end;
 		errno = 0;
 		unsigned long v = strtoul(p, &end, 10);
-		if (end == p || errno || v >= LEASE_MAX_GPUS || *p == '-')
+		if (end == p || errno || v >= LEASE_MAX_GPUS || *p < '0' || *p > '9')
 			return diag_set(
 			    d, DIAG_USAGE,
 			    "--devices expects GPU numbers separated by commas, not '%s'", s);
@@ -115,14 +121,14 @@ static int parse_devices_list(const char *s, unsigned **out, size_t *n, struct d
 		p = end;
 		while (*p == ' ')
 			p++;
-		if (*p && *p != ',')
+		if (!*p)
+			return 0;
+		if (*p != ',')
 			return diag_set(
 			    d, DIAG_USAGE,
 			    "--devices expects GPU numbers separated by commas, not '%s'", s);
+		p++;
 	}
-	if (*n == 0)
-		return diag_set(d, DIAG_USAGE, "--devices names no GPU");
-	return 0;
 }
 
 static int parse_devices(const char *s, unsigned **out, size_t *n, struct diag *d)
@@ -135,8 +141,11 @@ static int parse_devices(const char *s, unsigned **out, size_t *n, struct diag *
 	return rc;
 }
 
-/* --total-gpus, or discovery; warns when it had to guess. */
-static int resolve_total(struct lock_opts *o, struct gpuci_ctx *ctx)
+/*
+ * --total-gpus, or discovery; warns when it had to guess, unless *guessed is
+ * given: then it says so there instead.
+ */
+static int resolve_total_src(struct lock_opts *o, struct gpuci_ctx *ctx, bool *guessed)
 {
 	if (o->total_given) {
 		if (o->total < 1 || o->total > LEASE_MAX_GPUS) {
@@ -155,12 +164,19 @@ static int resolve_total(struct lock_opts *o, struct gpuci_ctx *ctx)
 		diag_release(&d);
 		return rc;
 	}
-	if (src == GPU_SOURCE_FALLBACK)
+	if (guessed)
+		*guessed = src == GPU_SOURCE_FALLBACK;
+	else if (src == GPU_SOURCE_FALLBACK)
 		fprintf(ctx->err,
 		        "gpuci lock: warning: no GPU found (no NVML, no /proc/driver/nvidia/gpus, "
 		        "GPUCI_TOTAL_GPUS unset); assuming %u\n",
 		        o->total);
 	return EXIT_OK;
+}
+
+static int resolve_total(struct lock_opts *o, struct gpuci_ctx *ctx)
+{
+	return resolve_total_src(o, ctx, NULL);
 }
 
 static void join_gpus(struct strbuf *sb, const unsigned *g, size_t n)
@@ -186,12 +202,16 @@ static int print_only(struct lock_opts *o, struct gpuci_ctx *ctx)
 	unsigned *gpus;
 	size_t n;
 	struct diag d = DIAG_INIT;
-	if (lease_probe_free(&gpus, &n, o->pattern, o->total, &d) < 0) {
+	struct strbuf sb = STRBUF_INIT;
+	if (lease_probe_free(&gpus, &n, o->pattern, o->total, &sb, &d) < 0) {
 		cli_error(ctx, "lock", &d);
 		diag_release(&d);
+		strbuf_release(&sb);
 		return EXIT_FAILED;
 	}
-	struct strbuf sb = STRBUF_INIT;
+	if (sb.len)
+		fprintf(ctx->err, "gpuci lock: warning: %s\n", sb.buf);
+	strbuf_reset(&sb);
 	join_gpus(&sb, gpus, n);
 	/* Exactly the script's print("Free GPUs:", ",".join(...)). */
 	fprintf(ctx->out, "Free GPUs: %s\n", sb.buf);
@@ -208,8 +228,19 @@ static void status_json(FILE *f, const struct lock_opts *o, const struct lease_s
 	strbuf_addf(&sb, ",\"total_gpus\":%u,\"gpus\":[", o->total);
 	for (size_t i = 0; i < st->ngpus; i++) {
 		const struct lease_gpu_state *g = &st->gpus[i];
-		const char *state = !g->held ? "free" : g->waiter ? "reserved" : "held";
+		const char *state = g->unusable ? "unusable"
+		                    : !g->held  ? "free"
+		                    : g->waiter ? "reserved"
+		                                : "held";
 		strbuf_addf(&sb, "%s{\"gpu\":%u,\"state\":\"%s\"", i ? "," : "", g->gpu, state);
+		if (g->problem) {
+			strbuf_adds(&sb, ",\"problem\":");
+			strbuf_add_json_str(&sb, g->problem);
+		}
+		if (g->witness)
+			strbuf_adds(&sb, ",\"lock_file_replaced\":true");
+		if (g->lost_pid)
+			strbuf_addf(&sb, ",\"lost_holder\":%d", (int)g->lost_pid);
 		if (g->held) {
 			strbuf_addf(&sb, ",\"pid\":%d,\"pid_alive\":%s", (int)g->pid,
 			            g->pid_alive ? "true" : "false");
@@ -243,16 +274,55 @@ static void status_json(FILE *f, const struct lock_opts *o, const struct lease_s
 	strbuf_release(&sb);
 }
 
+/*
+ * A command line for a terminal: valid UTF-8 as is, control characters and
+ * bytes that are not UTF-8 as \xNN, so a job's name can
+ * never send escape sequences to whoever runs status.
+ */
+static const char *shown(struct strbuf *sb, const char *s)
+{
+	strbuf_reset(sb);
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	while (*p) {
+		size_t n = strbuf_utf8_len(p);
+		if (n == 0 || *p < 0x20 || *p == 0x7f || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+			for (size_t k = 0; k < (n ? n : 1); k++)
+				strbuf_addf(sb, "\\x%02x", p[k]);
+			p += n ? n : 1;
+		} else {
+			strbuf_add(sb, p, n);
+			p += n;
+		}
+	}
+	return sb->buf;
+}
+
 static void status_text(FILE *f, const struct lease_status *st)
 {
-	struct strbuf sb = STRBUF_INIT;
-	size_t nfree = 0;
-	for (size_t i = 0; i < st->ngpus; i++)
-		nfree += !st->gpus[i].held;
-	fprintf(f, "%zu of %zu GPUs free, %zu waiting\n", nfree, st->ngpus, st->nwaiters);
+	struct strbuf sb = STRBUF_INIT, esc = STRBUF_INIT;
+	size_t nfree = 0, nout = 0;
+	for (size_t i = 0; i < st->ngpus; i++) {
+		nfree += !st->gpus[i].held && !st->gpus[i].unusable;
+		nout += st->gpus[i].unusable;
+	}
+	fprintf(f, "%zu of %zu GPUs free, %zu waiting", nfree, st->ngpus, st->nwaiters);
+	if (nout)
+		fprintf(f, ", %zu out of service", nout);
+	fprintf(f, "\n");
 	fprintf(f, "GPU  STATE     PID      FOR       COMMAND\n");
 	for (size_t i = 0; i < st->ngpus; i++) {
 		const struct lease_gpu_state *g = &st->gpus[i];
+		if (g->unusable) {
+			fprintf(f, "%-4u unusable  (out of service: %s)\n", g->gpu,
+			        shown(&esc, g->problem));
+			continue;
+		}
+		if (g->lost_pid)
+			fprintf(
+			    f,
+			    "%-4u WARNING: pid %d holds a lock on its deleted lock file (and its "
+			    "witness is gone): this GPU may be given to two jobs\n",
+			    g->gpu, (int)g->lost_pid);
 		if (!g->held) {
 			fprintf(f, "%-4u free\n", g->gpu);
 			continue;
@@ -265,7 +335,9 @@ static void status_text(FILE *f, const struct lease_status *st)
 			fprintf(f, "(for waiter %ld) ", g->waiter);
 		else if (!g->pid_alive)
 			fprintf(f, "(pid gone, its job still holds it) ");
-		fprintf(f, "%s\n", g->cmd ? g->cmd : "");
+		if (g->witness)
+			fprintf(f, "(its lock file was replaced; held through its witness) ");
+		fprintf(f, "%s\n", shown(&esc, g->cmd));
 	}
 	if (st->nwaiters) {
 		fprintf(f, "\nWaiting, oldest first:\n");
@@ -281,9 +353,11 @@ static void status_text(FILE *f, const struct lease_status *st)
 			         w->count == 1 ? "" : "s");
 		strbuf_reset(&sb);
 		human_duration(&sb, w->waited);
-		fprintf(f, "%-4zu %-8d %-12s %-9s %s\n", i + 1, (int)w->pid, wants, sb.buf, w->cmd);
+		fprintf(f, "%-4zu %-8d %-12s %-9s %s\n", i + 1, (int)w->pid, wants, sb.buf,
+		        shown(&esc, w->cmd));
 	}
 	strbuf_release(&sb);
+	strbuf_release(&esc);
 }
 
 static int lock_status(int argc, char **argv, struct gpuci_ctx *ctx, struct lock_opts *o)
@@ -380,6 +454,76 @@ static void note_waiting(void *arg, size_t ahead, size_t reserved)
 	fprintf(f, " (see 'gpuci lock status')\n");
 }
 
+/*
+ * While the job runs, a thread watches its lock files: if one is deleted or
+ * replaced it says so on stderr, loudly when the GPU is no longer kept from
+ * other requests (lease_check()). It checks once more at release.
+ */
+struct guard {
+	pthread_t th;
+	bool started;
+	int stop; /* eventfd */
+	const struct lease *lease;
+	FILE *err;
+	char *said; /* the last report, so that each is said once */
+};
+
+static void guard_check(struct guard *g)
+{
+	struct strbuf why = STRBUF_INIT;
+	size_t lost = lease_check(g->lease, &why);
+	if (why.len && (!g->said || strcmp(g->said, why.buf))) {
+		fprintf(g->err, "gpuci lock: %s: %s\n", lost ? "WARNING" : "warning", why.buf);
+		fflush(g->err);
+		free(g->said);
+		g->said = strbuf_detach(&why, NULL);
+	}
+	strbuf_release(&why);
+}
+
+static void *guard_main(void *arg)
+{
+	struct guard *g = arg;
+	for (;;) {
+		struct pollfd p[2] = {{.fd = g->stop, .events = POLLIN},
+		                      {.fd = lease_watch_fd(g->lease), .events = POLLIN}};
+		int r = poll(p, p[1].fd >= 0 ? 2 : 1, 10000);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			break;
+		guard_check(g);
+	}
+	return NULL;
+}
+
+static void guard_start(struct guard *g, const struct lease *l, FILE *err)
+{
+	*g = (struct guard){.lease = l, .err = err};
+	g->stop = eventfd(0, EFD_CLOEXEC);
+	if (g->stop < 0)
+		return;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	g->started = pthread_create(&g->th, NULL, guard_main, g) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void guard_stop(struct guard *g)
+{
+	if (g->started) {
+		uint64_t one = 1;
+		ssize_t w = write(g->stop, &one, sizeof(one));
+		(void)w;
+		pthread_join(g->th, NULL);
+	}
+	if (g->stop >= 0)
+		close(g->stop);
+	guard_check(g); /* at release */
+	free(g->said);
+}
+
 static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, int argc,
                       char **argv, struct gpuci_ctx *ctx)
 {
@@ -442,7 +586,11 @@ static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, i
 	                       .kill_after = o->kill_after,
 	                       .ignore_sigpipe = ctx->sigpipe_ignored};
 	struct proc_result res;
-	if (proc_run(&res, &job, &ps, &d) < 0) {
+	struct guard guard;
+	guard_start(&guard, lease, ctx->err);
+	int prc = proc_run(&res, &job, &ps, &d);
+	guard_stop(&guard);
+	if (prc < 0) {
 		cli_error(ctx, "lock", &d);
 		rc = EXIT_FAILED;
 	} else {
@@ -543,19 +691,19 @@ int cmd_lock(int argc, char **argv, struct gpuci_ctx *ctx)
 	}
 	if (o.devices && parse_devices(o.devices, &devices, &ndevices, &d) < 0)
 		goto usage;
-	if (!o.devices || o.total_given) {
-		rc = resolve_total(&o, ctx);
-		if (rc != EXIT_OK) {
-			free(devices);
-			return rc;
-		}
+	/* GPU ids are 0..total-1; only a guessed total cannot rule one out. */
+	bool guessed = false;
+	rc = resolve_total_src(&o, ctx, o.devices ? &guessed : NULL);
+	if (rc != EXIT_OK) {
+		free(devices);
+		return rc;
 	}
 	if (o.count_given && o.count > o.total) {
 		diag_set(&d, DIAG_USAGE, "--count %u is more than the %u GPUs of this machine",
 		         o.count, o.total);
 		goto usage;
 	}
-	for (size_t i = 0; o.total_given && i < ndevices; i++)
+	for (size_t i = 0; !guessed && i < ndevices; i++)
 		if (devices[i] >= o.total) {
 			diag_set(&d, DIAG_USAGE, "--devices names GPU %u, but there are only %u",
 			         devices[i], o.total);

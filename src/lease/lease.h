@@ -13,6 +13,17 @@
  *   P(ticket-SEQ)     one per waiter, flock()ed by that waiter for as long
  *                     as it waits: a waiter is alive exactly while its
  *                     ticket is locked, whatever killed it.
+ *   P(N-held)         the witness of held GPU N: a hard link to the file its
+ *                     holder locked, made while the path still named it and
+ *                     checked by every requester after locking the path, so
+ *                     that a lock file deleted or replaced under its holder
+ *                     never lets a second job take the GPU.
+ *
+ * Deleted files: every operation on the queue locks the file its path names
+ * now (fstat of the descriptor against lstat of the path); a waiter whose
+ * line is gone from it joins again in arrival order. A lock file that cannot
+ * be used takes only its GPU out of service. doc/DESIGN.md, section 5, has
+ * the argument.
  *
  * Fairness: waiters are served in arrival order. Only the oldest live waiter
  * (the head) takes GPUs: it takes every free GPU it can use, holds them as a
@@ -25,8 +36,9 @@
  * (exclusive). The kernel wakes exactly that thread when the lock is
  * released, by unlock, close or the death of every process holding it, so a
  * release wakes only the one waiter it can serve, within microseconds, and
- * nothing polls. A slow safety re-check notices lock files that were deleted
- * and made anew under a waiter.
+ * nothing polls. inotify tells a waiter at once that its queue file or ticket
+ * lost its name; the head also checks once a second that it is still the
+ * head, and a waiter behind another every 10 s, as a safety net.
  *
  * Lifetime: the GPU lock descriptors of a granted lease are open WITHOUT
  * FD_CLOEXEC on purpose. A command started after lease_acquire() inherits
@@ -45,6 +57,7 @@
 #include <sys/types.h>
 
 #include "base/diag.h"
+#include "base/strbuf.h"
 
 /* The default of gpu_lock_exec.py, shared with it on one machine. */
 #define LEASE_DEFAULT_PATTERN "/dev/shm/custom_gpu_lock_{gpu_id}.lock"
@@ -108,8 +121,30 @@ size_t lease_gpus(const struct lease *l, const unsigned **gpus);
 size_t lease_fds(const struct lease *l, const int **fds);
 /* Seconds spent waiting in lease_acquire(). */
 double lease_waited(const struct lease *l);
-/* A warning met while acquiring (e.g. queue not writable), or NULL. */
+/*
+ * Warnings met while acquiring (queue not writable, a GPU out of service
+ * because its lock file cannot be used), "; " between them, or NULL.
+ */
 const char *lease_warning(const struct lease *l);
+
+/*
+ * Whether the lease still keeps other requesters out of its GPUs. Lock files
+ * can be deleted by whoever may write their folder (root, for /dev/shm): a
+ * lock on a deleted file is no lock on its path. Each held GPU's file has a
+ * second name, its witness (P(N-held)), that a requester checks after locking
+ * the path (doc/DESIGN.md, section 5), so a GPU is only lost when both names
+ * are gone. Appends a sentence to *why for each GPU whose file lost a name,
+ * and returns how many GPUs are lost: another job may be given those. A job
+ * holder calls it at release, and whenever lease_watch_fd() is readable
+ * (which it drains).
+ */
+size_t lease_check(const struct lease *l, struct strbuf *why);
+/*
+ * An inotify descriptor (CLOEXEC, non-blocking) that becomes readable when a
+ * held lock file loses a name; -1 when inotify is not available. Owned by the
+ * lease.
+ */
+int lease_watch_fd(const struct lease *l);
 
 /*
  * Releases the GPUs in this process (the lock is gone once every process
@@ -121,10 +156,11 @@ void lease_free(struct lease *l);
 /*
  * Which of GPUs 0..total-1 can be taken right now: tries each lock without
  * waiting and lets it go at once (what --print-only reports). Stores a
- * malloc'd ascending array the caller frees.
+ * malloc'd ascending array the caller frees. A GPU whose lock file cannot be
+ * used is not free: *warn says why ("; " between GPUs).
  */
 int lease_probe_free(unsigned **out, size_t *n, const char *pattern, unsigned total,
-                     struct diag *d);
+                     struct strbuf *warn, struct diag *d);
 
 /*
  * A snapshot of the lock files, for `gpuci lock status`. Transparent on
@@ -139,6 +175,14 @@ struct lease_gpu_state {
 	char *cmd;       /* command recorded by gpuci, or the pid's cmdline */
 	double held_for; /* seconds, -1 when unknown */
 	long waiter;     /* queue position (1 = head) of a waiter reserving it, or 0 */
+	bool unusable;   /* its lock file cannot be used: out of service */
+	bool witness;    /* held through its witness: the lock file was replaced */
+	char *problem;   /* why it is out of service, or NULL */
+	/*
+	 * A process that still holds a lock on this GPU's deleted lock file,
+	 * whose witness is gone too: the GPU may be given to two jobs. 0: none.
+	 */
+	pid_t lost_pid;
 };
 
 struct lease_waiter_state {
@@ -157,6 +201,10 @@ struct lease_status {
 	struct lease_waiter_state *waiters;
 };
 
+/*
+ * Reads the snapshot. Removes, on the way, the ticket files of waiters that
+ * died (nobody else may be left to do it).
+ */
 int lease_status_read(struct lease_status **out, const char *pattern, unsigned total,
                       struct diag *d);
 void lease_status_free(struct lease_status *st);

@@ -15,8 +15,6 @@
 #include "base/xalloc.h"
 #include "base/banned.h"
 
-#define Q_MAGIC "gpuci-lease-queue 1"
-
 int64_t now_realtime_ns(void)
 {
 	struct timespec ts;
@@ -43,6 +41,14 @@ void q_state_add_waiter(struct q_state *st, const struct q_waiter *w)
 	*n = *w;
 	n->devices = w->devices ? xstrdup(w->devices) : NULL;
 	n->cmd = one_line(w->cmd);
+}
+
+void q_state_insert_waiter(struct q_state *st, size_t i, const struct q_waiter *w)
+{
+	q_state_add_waiter(st, w);
+	struct q_waiter last = st->w[st->nw - 1];
+	memmove(&st->w[i + 1], &st->w[i], (st->nw - 1 - i) * sizeof(*st->w));
+	st->w[i] = last;
 }
 
 void q_state_remove_waiter(struct q_state *st, size_t i)
@@ -146,9 +152,45 @@ void q_state_parse(struct q_state *st, const char *text)
 	free(copy);
 }
 
+void q_line_waiter(const struct q_waiter *w, struct strbuf *out)
+{
+	char *cmd = one_line(w->cmd);
+	strbuf_addf(out, "w %lu %d %u %s %" PRId64 " %s\n", w->seq, (int)w->pid, w->count,
+	            w->devices ? w->devices : "-", w->since_ns, cmd);
+	free(cmd);
+}
+
+void q_line_holder(unsigned gpu, pid_t pid, int64_t since_ns, const char *cmd, struct strbuf *out)
+{
+	char *c = one_line(cmd);
+	strbuf_addf(out, "h %u %d %" PRId64 " %s\n", gpu, (int)pid, since_ns, c);
+	free(c);
+}
+
+bool q_header_parse(const char *buf, size_t len, unsigned long *next, unsigned long *first)
+{
+	if (len < Q_HDR_LEN || memcmp(buf, Q_MAGIC "\nnext ", 25) != 0 ||
+	    memcmp(buf + 45, "\nfirst ", 7) != 0 || buf[Q_HDR_LEN - 1] != '\n')
+		return false;
+	char digits[21];
+	memcpy(digits, buf + Q_NEXT_AT, 20);
+	digits[20] = '\0';
+	*next = strtoul(digits, NULL, 10);
+	memcpy(digits, buf + Q_FIRST_AT, 20);
+	*first = strtoul(digits, NULL, 10);
+	return *first >= Q_HDR_LEN && *first <= len;
+}
+
+int q_header_set(int fd, size_t at, unsigned long v)
+{
+	char digits[24];
+	snprintf(digits, sizeof(digits), "%020lu", v);
+	return pwrite(fd, digits, 20, (off_t)at) == 20 ? 0 : -1;
+}
+
 void q_state_format(const struct q_state *st, struct strbuf *out)
 {
-	strbuf_addf(out, "%s\nnext %lu\n", Q_MAGIC, st->next);
+	strbuf_addf(out, Q_HDR_FMT, st->next, (unsigned long)Q_HDR_LEN);
 	for (size_t i = 0; i < st->nw; i++) {
 		const struct q_waiter *w = &st->w[i];
 		strbuf_addf(out, "w %lu %d %u %s %" PRId64 " %s\n", w->seq, (int)w->pid, w->count,

@@ -1,7 +1,9 @@
 /* `gpuci lock status`: who holds which GPU, who waits, from /proc/locks. */
 #include "lease/lease_int.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -115,6 +117,59 @@ static bool pid_alive(pid_t pid)
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
+/*
+ * GPUs whose lock file and witness were both deleted under a job that still
+ * holds the lock: /proc/locks lists the lock, the holder's descriptor reads
+ * "P(N) (deleted)" and no name of its file is locked by it. Waiters are
+ * skipped (their locks are their tickets and reservations, on files that
+ * exist, or kept through their witness).
+ */
+static void find_lost(struct lease_status *st, const char *pattern, const struct proc_lock *locks,
+                      size_t nlocks)
+{
+	pid_t *seen = xcalloc(nlocks ? nlocks : 1, sizeof(*seen));
+	size_t nseen = 0;
+	for (size_t k = 0; k < nlocks; k++) {
+		pid_t pid = locks[k].pid;
+		bool skip = false;
+		for (size_t i = 0; i < st->nwaiters && !skip; i++)
+			skip = st->waiters[i].pid == pid;
+		for (size_t i = 0; i < nseen && !skip; i++)
+			skip = seen[i] == pid;
+		if (skip)
+			continue;
+		seen[nseen++] = pid;
+		char dir[64];
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+		DIR *dh = opendir(dir);
+		struct dirent *e;
+		while (dh && (e = readdir(dh))) {
+			char link[PATH_MAX + 16], path[PATH_MAX + 80];
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			ssize_t n = readlink(path, link, sizeof(link) - 1);
+			const char *tail = " (deleted)";
+			size_t nt = strlen(tail);
+			if (n <= (ssize_t)nt)
+				continue;
+			link[n] = '\0';
+			if (strcmp(link + n - (ssize_t)nt, tail) != 0)
+				continue;
+			link[n - strlen(tail)] = '\0';
+			for (size_t g = 0; g < st->ngpus; g++) {
+				char *gp = gpu_path(pattern, (unsigned)g);
+				bool hit = strcmp(gp, link) == 0;
+				free(gp);
+				struct lease_gpu_state *gs = &st->gpus[g];
+				if (hit && !gs->lost_pid && !(gs->held && gs->pid == pid))
+					gs->lost_pid = pid;
+			}
+		}
+		if (dh)
+			closedir(dh);
+	}
+	free(seen);
+}
+
 int lease_status_read(struct lease_status **out, const char *pattern, unsigned total,
                       struct diag *d)
 {
@@ -122,6 +177,7 @@ int lease_status_read(struct lease_status **out, const char *pattern, unsigned t
 		return -1;
 	struct lease_status *st = xcalloc(1, sizeof(*st));
 	struct q_state q = {0};
+	q_ticket_sweep(pattern);
 	char *qpath = lease_path(pattern, "queue");
 	int qfd = open(qpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	free(qpath);
@@ -161,22 +217,38 @@ int lease_status_read(struct lease_status **out, const char *pattern, unsigned t
 		struct lease_gpu_state *gs = &st->gpus[g];
 		gs->gpu = g;
 		gs->held_for = -1;
-		char id[16];
-		snprintf(id, sizeof(id), "%u", g);
-		char *path = lease_path(pattern, id);
-		int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		char *path = gpu_path(pattern, g);
+		int fd = -1;
+		struct stat lst;
+		if (lstat(path, &lst) == 0) {
+			struct diag od = DIAG_INIT;
+			if (lock_file_open(&fd, path, false, true, &od) < 0) {
+				fd = -1;
+				gs->unusable = true;
+				gs->problem = xstrdup(od.msg.buf);
+			}
+			diag_release(&od);
+		}
 		free(path);
-		if (fd < 0)
-			continue;
-		gs->exists = fstat(fd, &files[g]) == 0 && S_ISREG(files[g].st_mode);
-		if (gs->exists && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
-			gs->held = true;
-		close(fd);
+		if (fd >= 0) {
+			gs->exists = fstat(fd, &files[g]) == 0;
+			if (gs->exists && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+				gs->held = true;
+			close(fd);
+		}
+		/* Held through its witness: the lock file was replaced under its holder. */
+		struct stat wst;
+		if (!gs->held && !gs->unusable &&
+		    gpu_witness_held(pattern, g, gs->exists ? &files[g] : NULL, &wst)) {
+			gs->held = gs->witness = true;
+			files[g] = wst;
+		}
 	}
 	struct proc_lock *locks = NULL;
+	size_t nlocks = 0;
 	for (int attempt = 0; attempt < 20; attempt++) {
 		free(locks);
-		size_t nlocks = read_proc_locks(&locks);
+		nlocks = read_proc_locks(&locks);
 		bool missing = false;
 		for (unsigned g = 0; g < total; g++) {
 			struct lease_gpu_state *gs = &st->gpus[g];
@@ -194,6 +266,7 @@ int lease_status_read(struct lease_status **out, const char *pattern, unsigned t
 			break;
 	}
 	free(files);
+	find_lost(st, pattern, locks, nlocks);
 	for (unsigned g = 0; g < total; g++) {
 		struct lease_gpu_state *gs = &st->gpus[g];
 		if (!gs->held || !gs->pid)
@@ -224,8 +297,10 @@ void lease_status_free(struct lease_status *st)
 {
 	if (!st)
 		return;
-	for (size_t i = 0; i < st->ngpus; i++)
+	for (size_t i = 0; i < st->ngpus; i++) {
 		free(st->gpus[i].cmd);
+		free(st->gpus[i].problem);
+	}
 	for (size_t i = 0; i < st->nwaiters; i++) {
 		free(st->waiters[i].devices);
 		free(st->waiters[i].cmd);

@@ -155,6 +155,9 @@ class LockTest(unittest.TestCase):
             (["--count", "two", "--", "true"], "--count expects a whole number"),
             (["--devices", "0,x", "--", "true"], "--devices expects GPU numbers"),
             (["--devices", "4", "--", "true"], "only 4"),
+            (["--devices", "0,,1", "--", "true"], "--devices expects GPU numbers"),
+            (["--devices", ",1", "--", "true"], "--devices expects GPU numbers"),
+            (["--devices", "1,", "--", "true"], "--devices expects GPU numbers"),
             (["--frobnicate", "--", "true"], "unknown option '--frobnicate'"),
             (["--count", "1", "--timeout", "soon", "--", "true"], "--timeout expects seconds"),
         ]
@@ -179,6 +182,19 @@ class LockTest(unittest.TestCase):
                            capture_output=True, text=True, env=env)
         self.assertIn("assuming 8", r.stderr)
         self.assertEqual(r.stdout, "Free GPUs: 0,1,2,3,4,5,6,7\n")
+
+    def test_devices_are_checked_against_a_discovered_total(self):
+        if os.path.exists("/proc/driver/nvidia/gpus"):
+            self.skipTest("a real GPU is present")
+        env = dict(os.environ, GPUCI_TOTAL_GPUS="8")
+        r = subprocess.run([GPUCI, "lock", "--lock-path-pattern", self.pattern, "--devices", "8",
+                            "--", "true"], capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--devices names GPU 8, but there are only 8", r.stderr)
+        r = subprocess.run([GPUCI, "lock", "-q", "--lock-path-pattern", self.pattern,
+                            "--devices", "7", "--", "true"], capture_output=True, text=True,
+                           env=env)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
 
     # -- interop with gpu_lock_exec.py's flock -------------------------------
 
@@ -387,6 +403,156 @@ class LockTest(unittest.TestCase):
         self.assertIn("4 GPUs", text)
         self.assertIn("(for waiter 1)", text)
 
+    def test_status_shows_control_characters_escaped_and_json_is_utf8(self):
+        evil = b"\x1b[31mred\xff\x07"
+        p = subprocess.Popen([os.fsencode(GPUCI), *map(os.fsencode, self.args(
+            "-q", "--devices", "0", "--", "sh", "-c", "sleep 30", "x")[1:]), evil],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.procs.append(p)
+        self.assertTrue(wait_until(lambda: not self.gpu_free(0)))
+        raw = subprocess.run([GPUCI, "lock", "status", "--json", "--total-gpus", "4",
+                              "--lock-path-pattern", self.pattern],
+                             capture_output=True, check=True).stdout
+        s = json.loads(raw.decode("utf-8"))  # strict: invalid UTF-8 raises
+        self.assertIn("\x1b[31mred", s["gpus"][0]["command"])
+        text = subprocess.run([GPUCI, "lock", "status", "--total-gpus", "4",
+                               "--lock-path-pattern", self.pattern],
+                              capture_output=True, check=True).stdout
+        self.assertNotIn(b"\x1b", text)
+        self.assertNotIn(b"\x07", text)
+        self.assertIn(b"x \\x1b[31mred\\xff\\x07", text)
+
+    # -- lock files deleted or replaced under the protocol --------------------
+
+    def test_a_deleted_lock_file_never_gives_the_gpu_twice(self):
+        a = self.start("--devices", "0", "--", "sleep", "30")
+        self.assertTrue(wait_until(lambda: not self.gpu_free(0)))
+        os.unlink(self.path(0))
+        r = self.run_lock("--devices", "0", "--timeout", "0.5", "--", "echo", "got")
+        self.assertEqual((r.returncode, r.stdout), (75, ""), r.stderr)
+        r = self.run_lock("--count", "4", "--timeout", "0.3", "--", "echo", "got")
+        self.assertEqual((r.returncode, r.stdout), (75, ""), r.stderr)
+        self.assertEqual(self.run_lock("--print-only").stdout, "Free GPUs: 1,2,3\n")
+        g = self.status()["gpus"][0]
+        self.assertEqual((g["state"], g["pid"], g.get("lock_file_replaced")),
+                         ("held", a.pid, True))
+        # The holder noticed, and said it is still safe.
+        w = self.start("--devices", "0", "--", "echo", "got")
+        a.send_signal(signal.SIGTERM)
+        self.assertEqual(w.wait(timeout=10), 0)
+        self.assertEqual(w.stdout.read(), "got\n")
+        a.wait()
+        err = a.stderr.read()
+        self.assertIn("the lock file of GPU 0 was deleted or replaced; its witness still "
+                      "keeps other requests out", err)
+        self.assertNotIn("WARNING", err)
+
+    def test_a_holder_whose_lock_file_and_witness_are_deleted_says_so_loudly(self):
+        a = self.start("--devices", "0", "--", "sleep", "30")
+        self.assertTrue(wait_until(lambda: not self.gpu_free(0)))
+        os.unlink(self.path(0))
+        os.unlink(self.pattern.format(gpu_id="0-held"))
+        time.sleep(0.3)
+        # Status says it too, where the GPU now looks free.
+        g = self.status()["gpus"][0]
+        self.assertEqual((g["state"], g.get("lost_holder")), ("free", a.pid))
+        text = subprocess.run([GPUCI, "lock", "status", "--total-gpus", "4",
+                               "--lock-path-pattern", self.pattern],
+                              capture_output=True, text=True).stdout
+        self.assertIn(f"0    WARNING: pid {a.pid} holds a lock on its deleted lock file", text)
+        self.assertNotIn("WARNING", text.split("\n0    WARNING")[0])
+        a.send_signal(signal.SIGTERM)
+        a.wait()
+        self.assertIn("gpuci lock: WARNING: the lock file of GPU 0 and its witness were "
+                      "deleted or replaced while this job holds it: another job may be "
+                      "given GPU 0", a.stderr.read())
+
+    def test_waiters_of_a_deleted_queue_join_the_new_one_in_arrival_order(self):
+        holder = self.py_holder("0")
+        first = self.start("-q", "--count", "4", "--", "true")
+        self.assertTrue(wait_until(
+            lambda: [g["state"] for g in self.status()["gpus"]] ==
+            ["held", "reserved", "reserved", "reserved"]))
+        os.unlink(self.pattern.format(gpu_id="queue"))
+        second = self.start("-q", "--count", "4", "--", "true")
+        # The first waiter comes back into the new queue, ahead of the second.
+        self.assertTrue(wait_until(
+            lambda: [w["pid"] for w in self.status()["waiters"]] == [first.pid, second.pid],
+            timeout=5), self.status())
+        self.assertEqual([g.get("waiter") for g in self.status()["gpus"]][1:], [1, 1, 1])
+        holder.stdin.close()
+        self.assertEqual(first.wait(timeout=10), 0)
+        self.assertEqual(second.wait(timeout=10), 0)
+
+    def unusable_kinds(self):
+        def symlink(p):
+            os.symlink(os.path.join(self.dir, "elsewhere"), p)
+
+        def fifo(p):
+            os.mkfifo(p)
+
+        def directory(p):
+            os.mkdir(p)
+        return {"symlink": (symlink, "is a symbolic link"), "fifo": (fifo, "not a regular file"),
+                "directory": (directory, "Is a directory")}
+
+    def test_an_unusable_lock_file_takes_only_its_gpu_out_of_service(self):
+        for kind, (make, why) in self.unusable_kinds().items():
+            with self.subTest(kind=kind):
+                path = self.path(0)
+                make(path)
+                r = self.run_lock("--count", "3", "--", "sh", "-c", "echo $CUDA_VISIBLE_DEVICES")
+                self.assertEqual((r.returncode, r.stdout), (0, "1,2,3\n"), r.stderr)
+                self.assertIn("warning: GPU 0 is out of service: ", r.stderr)
+                self.assertIn(why, r.stderr)
+                r = self.run_lock("--count", "4", "--", "true")
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn("cannot take 4 GPUs: only 3 of 4 can be used", r.stderr)
+                r = self.run_lock("--print-only")
+                self.assertEqual((r.returncode, r.stdout), (0, "Free GPUs: 1,2,3\n"), r.stderr)
+                self.assertIn("GPU 0 is out of service", r.stderr)
+                g = self.status()["gpus"][0]
+                self.assertEqual(g["state"], "unusable")
+                self.assertIn(why, g["problem"])
+                text = subprocess.run([GPUCI, "lock", "status", "--total-gpus", "4",
+                                       "--lock-path-pattern", self.pattern],
+                                      capture_output=True, text=True).stdout
+                self.assertIn("3 of 4 GPUs free, 0 waiting, 1 out of service", text)
+                self.assertIn("0    unusable  (out of service: ", text)
+                r = self.run_lock("--devices", "0", "--", "true")
+                self.assertEqual(r.returncode, 1, r.stderr)
+                if os.path.isdir(path):
+                    os.rmdir(path)
+                else:
+                    os.unlink(path)
+
+    def test_tickets_of_killed_waiters_are_removed(self):
+        hold = self.start("-q", "--count", "4", "--", "sleep", "30")
+        self.assertTrue(wait_until(lambda: not self.gpu_free(3)))
+        ws = [self.start("-q", "--count", "1", "--", "true") for _ in range(3)]
+        self.assertTrue(wait_until(lambda: len(self.status()["waiters"]) == 3))
+
+        def tickets():
+            return sorted(f for f in os.listdir(self.dir) if "ticket-" in f)
+        self.assertEqual(len(tickets()), 3)
+        for w in ws:
+            w.kill()
+            w.wait()
+        time.sleep(0.3)
+        self.assertEqual(self.status()["waiters"], [])
+        self.assertEqual(tickets(), [], "status left the tickets of killed waiters")
+        # The next requester removes them too.
+        ws = [self.start("-q", "--count", "1", "--", "true") for _ in range(2)]
+        self.assertTrue(wait_until(lambda: len(self.status()["waiters"]) == 2))
+        for w in ws:
+            w.kill()
+            w.wait()
+        time.sleep(0.3)
+        hold.send_signal(signal.SIGTERM)
+        hold.wait()
+        self.assertEqual(self.run_lock("-q", "--count", "1", "--", "true").returncode, 0)
+        self.assertEqual(tickets(), [], "the next requester left the tickets of killed waiters")
+
     # -- a shared machine ----------------------------------------------------
 
     def other_user_setup(self, name="nobody"):
@@ -453,6 +619,23 @@ class LockTest(unittest.TestCase):
                            cwd="/", capture_output=True, text=True, **as_user)
         self.assertEqual(w.returncode, 75, w.stderr)
         self.assertNotIn("warning", w.stderr)  # the queue was usable by the second user
+
+    def test_another_users_unreadable_lock_file_takes_only_its_gpu_out(self):
+        as_user, binary, self.pattern = self.other_user_setup()
+        with open(self.path(0), "w"):
+            os.chmod(self.path(0), 0o600)  # root's, closed to the second user
+
+        def other(*extra):
+            return subprocess.run([binary, *self.args(*extra)[1:]], cwd="/", capture_output=True,
+                                  text=True, **as_user)
+        r = other("--count", "3", "--", "sh", "-c", "echo $CUDA_VISIBLE_DEVICES")
+        self.assertEqual((r.returncode, r.stdout), (0, "1,2,3\n"), r.stderr)
+        self.assertIn("warning: GPU 0 is out of service: cannot open", r.stderr)
+        r = other("--count", "4", "--", "true")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("only 3 of 4 can be used", r.stderr)
+        r = other("--print-only")
+        self.assertEqual(r.stdout, "Free GPUs: 1,2,3\n", r.stderr)
 
     def test_a_planted_symlink_is_refused_and_never_written_through(self):
         victim = os.path.join(self.dir, "victim")

@@ -111,7 +111,10 @@ static void acquire__exact_devices_in_any_order(void **state)
 	assert_string_equal(buf, "1,3");
 	unsigned *free_gpus;
 	size_t n;
-	assert_int_equal(lease_probe_free(&free_gpus, &n, fx->pattern, 4, &d), 0);
+	struct strbuf warn = STRBUF_INIT;
+	assert_int_equal(lease_probe_free(&free_gpus, &n, fx->pattern, 4, &warn, &d), 0);
+	assert_int_equal(warn.len, 0);
+	strbuf_release(&warn);
 	assert_int_equal(n, 2);
 	assert_int_equal(free_gpus[0], 0);
 	assert_int_equal(free_gpus[1], 2);
@@ -370,6 +373,48 @@ static void acquire__a_stuck_queue_holder_cannot_block_the_timeout(void **state)
 	diag_release(&d);
 }
 
+/* A lock file deleted under its holder: its witness keeps the GPU out of reach. */
+static void lease__a_deleted_lock_file_keeps_its_gpu_out_of_reach(void **state)
+{
+	struct fx *fx = *state;
+	unsigned dev0[] = {0};
+	struct lease_spec spec = {.pattern = fx->pattern,
+	                          .total = 2,
+	                          .devices = dev0,
+	                          .ndevices = 1,
+	                          .timeout = 5,
+	                          .cancel_fd = -1,
+	                          .what = "a"};
+	struct lease *a, *b = NULL;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(lease_acquire(&a, &spec, &d), 0);
+	struct strbuf why = STRBUF_INIT;
+	assert_int_equal(lease_check(a, &why), 0);
+	assert_int_equal(why.len, 0);
+	char *path = lease_path(fx->pattern, "0");
+	char *witness = lease_path(fx->pattern, "0-held");
+	assert_int_equal(unlink(path), 0);
+	spec.timeout = 0.2;
+	assert_int_equal(lease_acquire(&b, &spec, &d), -1);
+	assert_int_equal(d.code, DIAG_TIMEOUT);
+	diag_release(&d);
+	assert_int_equal(lease_check(a, &why), 0);
+	assert_non_null(strstr(why.buf, "the lock file of GPU 0 was deleted or replaced"));
+	/* Both names gone: nothing can keep others out any more, and it says so. */
+	strbuf_reset(&why);
+	assert_int_equal(unlink(witness), 0);
+	assert_int_equal(lease_check(a, &why), 1);
+	assert_non_null(strstr(why.buf, "another job may be given GPU 0"));
+	lease_free(a);
+	d = (struct diag)DIAG_INIT;
+	spec.timeout = 1;
+	assert_int_equal(lease_acquire(&b, &spec, &d), 0);
+	lease_free(b);
+	strbuf_release(&why);
+	free(path);
+	free(witness);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +437,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        lease__locks_outlive_gpuci_in_the_job_that_inherited_them, setup, teardown),
 	    cmocka_unit_test_setup_teardown(acquire__a_stuck_queue_holder_cannot_block_the_timeout,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(lease__a_deleted_lock_file_keeps_its_gpu_out_of_reach,
 	                                    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

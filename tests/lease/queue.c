@@ -56,7 +56,8 @@ static void q_state__round_trips_and_ignores_unknown_lines(void **state)
 	q_state_set_holder(&st, 3, 42, 600, "new holder");
 	struct strbuf out = STRBUF_INIT;
 	q_state_format(&st, &out);
-	assert_string_equal(out.buf, "gpuci-lease-queue 1\nnext 12\n"
+	assert_string_equal(out.buf, "gpuci-lease-queue 2\nnext 00000000000000000012\n"
+	                             "first 00000000000000000073\n"
 	                             "w 11 101 2 0,2 2000 x\n"
 	                             "w 12 7 1 - 5 a b\n"
 	                             "h 3 42 600 new holder\n");

@@ -410,6 +410,16 @@ static void finish(struct run *r, size_t i)
 {
 	struct run_test *t = &r->tests[i];
 	struct run_state *st = t->st;
+	/* Someone deleted lock files under the test: say whether its GPUs were safe. */
+	struct strbuf lost = STRBUF_INIT;
+	size_t nlost = st->lease ? lease_check(st->lease, &lost) : 0;
+	if (lost.len) {
+		event(r, nlost ? "WARNING" : "warning", t, lost.buf);
+		if (r->o->style == RUN_STYLE_GITHUB)
+			report_gh_warning(r->o->out, t->test_file, 0,
+			                  "gpuci run: lock files deleted", lost.buf);
+	}
+	strbuf_release(&lost);
 	lease_free(st->lease);
 	st->lease = NULL;
 	t->duration = mono() - st->start;

@@ -172,6 +172,40 @@ class LogWriteErrors(unittest.TestCase):
                                    r"No space left on device")
 
 
+# Deletes the lock file of the GPU it was given, and with HARDEN_BOTH its
+# second name too, as a careless admin would under a running job.
+DELETER = """\
+import os
+NUM_GPUS = 1
+gpu = os.environ["CUDA_VISIBLE_DEVICES"]
+pattern = os.environ["HARDEN_PATTERN"]
+os.unlink(pattern.replace("{gpu_id}", gpu))
+if os.environ.get("HARDEN_BOTH"):
+    os.unlink(pattern.replace("{gpu_id}", gpu + "-held"))
+"""
+
+
+class DeletedLockFiles(unittest.TestCase):
+    def run_deleter(self, both):
+        repo = Repo([{"test_file": "test_del.py", "num_gpus": 1}], {"test_del.py": DELETER})
+        self.addCleanup(repo.close)
+        extra = {"HARDEN_PATTERN": repo.pattern}
+        if both:
+            extra["HARDEN_BOTH"] = "1"
+        return repo.run(env=repo.env(**extra))
+
+    def test_a_test_whose_lock_file_was_deleted_is_told_it_was_still_safe(self):
+        r = self.run_deleter(both=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"warning +test_del.py .*witness still keeps")
+        self.assertNotIn("WARNING", r.stdout)
+
+    def test_a_test_whose_lock_file_and_witness_were_deleted_says_so_loudly(self):
+        r = self.run_deleter(both=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"WARNING +test_del.py .*another job may be given")
+
+
 class OutputPaths(unittest.TestCase):
     def test_a_read_only_checkout_says_which_folder_and_what_to_do(self):
         ok, why = can_unshare_mounts()

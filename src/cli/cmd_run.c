@@ -984,9 +984,12 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			ok = false;
 		char dur[32];
 		human_secs(t->duration, dur, sizeof(dur));
+		struct strbuf q = STRBUF_INIT, q2 = STRBUF_INIT;
 		fprintf(ctx->out, "%-8s %-22s %-50s %4u %12s  %s\n", report_status_name(t->status),
-		        t->job, t->display, t->gpus, t->attempts ? dur : "-",
-		        t->log_path ? t->log_path : (t->message ? t->message : ""));
+		        cli_shown(&q, t->job), t->display, t->gpus, t->attempts ? dur : "-",
+		        cli_shown(&q2, t->log_path ? t->log_path : (t->message ? t->message : "")));
+		strbuf_release(&q);
+		strbuf_release(&q2);
 	}
 	for (size_t i = 0; i < nt; i++)
 		if (tests[i].log_errno)
@@ -994,7 +997,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			    ctx->err,
 			    "gpuci run: warning: the log of %s is incomplete: %s: %s (its result "
 			    "is the test's own)\n",
-			    tests[i].display, tests[i].log_path, strerror(tests[i].log_errno));
+			    tests[i].display, tests[i].log_path ? tests[i].log_path : "",
+			    strerror(tests[i].log_errno));
 	if (o.junit && report_junit(o.junit, "gpuci run", cases, nt, 200, &d) < 0) {
 		cli_error(ctx, "run", &d);
 		ok = false;

@@ -84,7 +84,13 @@ void lint__collect_entries(struct lctx *c)
 			plan_entry_identity(list.list->items[i], &id);
 			e->identity = arena_strndup(c->a, id.buf, id.len);
 			strbuf_release(&id);
-			if (ng && ng->kind == V_INT) {
+			struct value bad;
+			if (!plan_entry_gpus_valid(f, PLAN_MAX_GPUS, &bad)) {
+				struct strbuf js = STRBUF_INIT;
+				plan_json(bad, &js);
+				e->bad_gpus = arena_strndup(c->a, js.buf, js.len);
+				strbuf_release(&js);
+			} else if (ng && ng->kind == V_INT) {
 				e->has_gpus = true;
 				e->num_gpus = ng->i;
 			} else if (ng && ng->kind == V_STR) { /* '4' works in the script too */
@@ -112,6 +118,22 @@ void lint__collect_entries(struct lctx *c)
 		}
 	}
 	c->r->nentries = c->nentries;
+}
+
+int lint__check_gpus(struct lctx *c, struct diag *d)
+{
+	for (size_t i = 0; i < c->nentries; i++) {
+		const struct entry *e = &c->entries[i];
+		if (!e->bad_gpus)
+			continue;
+		diag_set(d, DIAG_INPUT,
+		         "job '%s': num_gpus must be a whole number of GPUs from 0 to %d, not %s",
+		         e->job->id, PLAN_MAX_GPUS, e->bad_gpus);
+		d->loc = e->at;
+		lint__to_template(c, &d->loc.file, &d->loc.line, &d->loc.col);
+		return -1;
+	}
+	return 0;
 }
 
 static void describe(const struct entry *e, struct strbuf *out)

@@ -55,7 +55,7 @@ static bool rule_on(const struct lctx *c, const char *rule)
 }
 
 /* A place in the current generated workflow, moved to the template's. */
-static void to_template(const struct lctx *c, const char **file, unsigned *line, unsigned *col)
+void lint__to_template(const struct lctx *c, const char **file, unsigned *line, unsigned *col)
 {
 	unsigned tl, tc;
 	if (!c->map || !c->tpl_path || strcmp(*file, c->wf_path) != 0 || !*line)
@@ -73,7 +73,7 @@ void lint__add(struct lctx *c, enum lint_severity sev, bool move, const char *fi
 	if (!rule_on(c, rule))
 		return;
 	if (move)
-		to_template(c, &file, &line, &col);
+		lint__to_template(c, &file, &line, &col);
 	if (lint__suppressed(c, file, line, rule))
 		return;
 	struct lint_report *r = c->r;
@@ -109,7 +109,7 @@ void lint__add(struct lctx *c, enum lint_severity sev, bool move, const char *fi
 const char *lint__where(struct lctx *c, const char *file, unsigned line)
 {
 	unsigned col = 0;
-	to_template(c, &file, &line, &col);
+	lint__to_template(c, &file, &line, &col);
 	struct strbuf s = STRBUF_INIT;
 	strbuf_addf(&s, "%s:%u", file, line);
 	const char *r = arena_strndup(c->a, s.buf, s.len);
@@ -255,14 +255,19 @@ int lint_run(const struct lint_opts *o, struct lint_report *r, struct diag *d)
 		goto out;
 	r->config = c.cfg.path;
 	read_template(&c, p.buf);
+	lint__collect_entries(&c);
+	if (lint__check_gpus(&c, d) < 0)
+		goto out;
 	if (plan_catalogue(c.w, &c.cat, d) < 0) {
+		/* A plan-time error is fixed where findings are: the template's line. */
+		if (d->loc.file && d->loc.line)
+			lint__to_template(&c, &d->loc.file, &d->loc.line, &d->loc.col);
 		plan_catalogue_release(&c.cat);
 		goto out;
 	}
 	c.have_cat = true;
 	read_detect(&c);
 
-	lint__collect_entries(&c);
 	lint__check_entries(&c);
 	lint__scan_tests(&c);
 	lint__check_files(&c);

@@ -50,8 +50,9 @@ struct entry {
 	const char *identity;              /* plan_entry_identity() */
 	bool has_gpus;
 	int64_t num_gpus;
-	const char *path; /* under the root, tests/ added; NULL when it leaves the repository */
-	struct srcloc at; /* the template's line when it spells it, else the workflow's */
+	const char *bad_gpus; /* num_gpus as JSON when it is no whole number 0..PLAN_MAX_GPUS */
+	const char *path;     /* under the root, tests/ added; NULL when it leaves the repository */
+	struct srcloc at;     /* the template's line when it spells it, else the workflow's */
 };
 
 /* `# gpuci: disable=` comments of one file. */
@@ -128,6 +129,8 @@ void lint__add(struct lctx *c, enum lint_severity sev, bool to_template, const c
     __attribute__((format(printf, 8, 9)));
 
 const char *lint__astr(struct lctx *c, const char *s);
+/* A place in the current generated workflow, moved to the template line that writes it. */
+void lint__to_template(const struct lctx *c, const char **file, unsigned *line, unsigned *col);
 /* "file:line" for a message, a place of the current workflow as the template's. */
 const char *lint__where(struct lctx *c, const char *file, unsigned line);
 /* root/rel, or rel when the root is ".". */
@@ -150,6 +153,8 @@ bool lint__glob(const char *glob, const char *path);
 
 /* files.c */
 void lint__collect_entries(struct lctx *c);
+/* Fails at the first entry whose num_gpus plan would refuse, at the entry's place. */
+int lint__check_gpus(struct lctx *c, struct diag *d);
 void lint__check_entries(struct lctx *c);
 void lint__scan_tests(struct lctx *c);
 void lint__check_files(struct lctx *c);

@@ -7,7 +7,7 @@
 #include "base/xalloc.h"
 #include "base/banned.h"
 
-/* FNV-1a, 64 bits. */
+/* FNV-1a, 64 bits, finalized. */
 static uint64_t hash(const char *s, size_t len)
 {
 	uint64_t h = 1469598103934665603ULL;
@@ -15,6 +15,10 @@ static uint64_t hash(const char *s, size_t len)
 		h ^= (unsigned char)s[i];
 		h *= 1099511628211ULL;
 	}
+	/* murmur3's finalizer: the low bits index the table, so mix the high ones in. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
 	return h;
 }
 

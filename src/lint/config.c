@@ -16,7 +16,6 @@
 #include <ctype.h>
 #include <fnmatch.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -263,8 +262,10 @@ static struct disables *new_disables(struct lctx *c, const char *file)
 		                           sizeof(*c->disables));
 	struct disables *ds = &c->disables[c->ndisables++];
 	*ds = (struct disables){.file = lint__astr(c, file)};
-	/* Indexed by file (the index + 1), as lint asks once per finding. */
-	strmap_put(&c->disable_index, ds->file, strlen(ds->file), (void *)(uintptr_t)c->ndisables);
+	/* Indexed by file (its index, in the arena), as lint asks once per finding. */
+	size_t *at = arena_alloc(c->a, sizeof(*at));
+	*at = c->ndisables - 1;
+	strmap_put(&c->disable_index, ds->file, strlen(ds->file), at);
 	return ds;
 }
 
@@ -312,9 +313,9 @@ void lint__read_disables(struct lctx *c, const char *file, const struct strbuf *
 /* The `# gpuci: disable=RULE[,RULE...]` comments of a file, read once. */
 static const struct disables *file_disables(struct lctx *c, const char *file)
 {
-	uintptr_t at1 = (uintptr_t)strmap_get(&c->disable_index, file, strlen(file));
-	if (at1)
-		return &c->disables[at1 - 1];
+	const size_t *at = strmap_get(&c->disable_index, file, strlen(file));
+	if (at)
+		return &c->disables[*at];
 	struct strbuf p = STRBUF_INIT, text = STRBUF_INIT;
 	struct diag d = DIAG_INIT;
 	lint__full_path(c, file, &p);
@@ -325,8 +326,8 @@ static const struct disables *file_disables(struct lctx *c, const char *file)
 	diag_release(&d);
 	strbuf_release(&p);
 	strbuf_release(&text);
-	at1 = (uintptr_t)strmap_get(&c->disable_index, file, strlen(file));
-	return &c->disables[at1 - 1];
+	at = strmap_get(&c->disable_index, file, strlen(file));
+	return &c->disables[*at];
 }
 
 bool lint__suppressed(struct lctx *c, const char *file, unsigned line, const char *rule)

@@ -116,7 +116,7 @@ struct lctx {
 	struct lint_config cfg;
 	size_t ndisables, capdisables;
 	struct disables *disables;
-	struct strmap disable_index; /* file -> its index in disables + 1 */
+	struct strmap disable_index; /* file -> its index in disables (a size_t) */
 	/* The change patterns of the workflow's detect job (none without one). */
 	struct changed_opts detect;
 	bool have_detect;

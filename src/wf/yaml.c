@@ -151,7 +151,9 @@ static int add_node(struct builder *b, struct wf_node *n, size_t size, unsigned 
 			return node_fail(b, n, "duplicate key", n->s);
 	}
 	if (f->nkids == f->cap)
-		f->kids = xrealloc(f->kids, (f->cap = f->cap ? 2 * f->cap : 8) * sizeof(*f->kids));
+		f->kids =
+		    xrealloc(f->kids, (f->cap = f->cap ? 2 * f->cap : 8) *
+		                          sizeof(f->kids[0])); // NOLINT(bugprone-sizeof-expression)
 	f->kids[f->nkids++] = n;
 	f->size += size;
 	if (height + 1 > f->height)
@@ -225,6 +227,8 @@ static int on_event(struct builder *b, yaml_event_t *ev)
 	}
 	case YAML_SEQUENCE_END_EVENT:
 	case YAML_MAPPING_END_EVENT: {
+		if (!b->depth) /* libyaml pairs them; never an end without a start */
+			return 0;
 		struct frame f = b->stack[--b->depth];
 		struct wf_node *n = f.n;
 		n->len = n->kind == WF_MAP ? f.nkids / 2 : f.nkids;
@@ -232,7 +236,8 @@ static int on_event(struct builder *b, yaml_event_t *ev)
 		    arena_alloc(b->a, (f.nkids ? f.nkids : 1) *
 		                          sizeof(n->kv[0])); // NOLINT(bugprone-sizeof-expression)
 		if (f.nkids)
-			memcpy(n->kv, f.kids, f.nkids * sizeof(n->kv[0]));
+			memcpy(n->kv, f.kids,
+			       f.nkids * sizeof(n->kv[0])); // NOLINT(bugprone-sizeof-expression)
 		free(f.kids);
 		strmap_release(&f.keys);
 		int rc = add_node(b, n, f.size, f.height, &n->loc);

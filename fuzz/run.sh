@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets with clang (libFuzzer + ASan + UBSan) and runs
 # one for SECONDS (default 600): tpl (templates), expr (GitHub expressions),
-# py (the NUM_GPUS reader) or registry (a template's test registry), seeded
+# py (the NUM_GPUS reader), registry (a template's test registry), wf (the
+# workflow loader and plan) or lint (lint on a generated repository), seeded
 # from fuzz/seeds/TARGET, for tpl from the template test cases, for tpl and
-# registry from the example templates.
+# registry from the example templates, for wf from the example workflows.
 # usage: fuzz/run.sh [SECONDS] [TARGET]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-600}
 target=${2:-tpl}
-case $target in tpl | expr | py | registry) ;; *)
-	echo "fuzz/run.sh: unknown target '$target' (tpl, expr, py or registry)" >&2
+case $target in tpl | expr | py | registry | wf | lint) ;; *)
+	echo "fuzz/run.sh: unknown target '$target' (tpl, expr, py, registry, wf or lint)" >&2
 	exit 2
 	;;
 esac
@@ -25,6 +26,13 @@ if [ "$target" = registry ]; then
 	for ex in "$root"/examples/*/; do
 		for t in "$ex".github/workflows/*.j2; do
 			[ -f "$t" ] && cp "$t" "$corpus/$(basename "$ex")-$(basename "$t")"
+		done
+	done
+fi
+if [ "$target" = wf ]; then
+	for ex in "$root"/examples/*/; do
+		for w in "$ex".github/workflows/*.yml; do
+			[ -f "$w" ] && cp "$w" "$corpus/$(basename "$ex")-$(basename "$w")"
 		done
 	done
 fi

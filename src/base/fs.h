@@ -8,7 +8,11 @@
 #include "base/diag.h"
 #include "base/strbuf.h"
 
-/* Appends the whole file to out. Fails with DIAG_SYSTEM naming the path. */
+/*
+ * Appends the whole file to out. Fails with DIAG_SYSTEM naming the path,
+ * or DIAG_INPUT "not a regular file" for a FIFO, a device or a directory
+ * in its place (refused before any read, so a FIFO cannot block).
+ */
 int fs_read_all(const char *path, struct strbuf *out, struct diag *d);
 
 /*

@@ -241,7 +241,8 @@ void lint__config_release(struct lctx *c)
 		free(c->disables[i].v);
 	free(c->disables);
 	c->disables = NULL;
-	c->ndisables = 0;
+	c->ndisables = c->capdisables = 0;
+	strmap_release(&c->disable_index);
 }
 
 bool lint__glob(const char *glob, const char *path)
@@ -252,59 +253,81 @@ bool lint__glob(const char *glob, const char *path)
 	return fnmatch(glob, path, 0) == 0;
 }
 
-/* Reads the `# gpuci: disable=RULE[,RULE...]` comments of a file, once. */
-static const struct disables *file_disables(struct lctx *c, const char *file)
+/* A new, empty entry of file in c->disables. */
+static struct disables *new_disables(struct lctx *c, const char *file)
 {
-	for (size_t i = 0; i < c->ndisables; i++)
-		if (!strcmp(c->disables[i].file, file))
-			return &c->disables[i];
-	c->disables = xrealloc(c->disables, (c->ndisables + 1) * sizeof(*c->disables));
+	if (c->ndisables == c->capdisables)
+		c->disables = xrealloc(c->disables,
+		                       (c->capdisables = c->capdisables ? 2 * c->capdisables : 16) *
+		                           sizeof(*c->disables));
 	struct disables *ds = &c->disables[c->ndisables++];
 	*ds = (struct disables){.file = lint__astr(c, file)};
+	/* Indexed by file (its index, in the arena), as lint asks once per finding. */
+	size_t *at = arena_alloc(c->a, sizeof(*at));
+	*at = c->ndisables - 1;
+	strmap_put(&c->disable_index, ds->file, strlen(ds->file), at);
+	return ds;
+}
+
+void lint__read_disables(struct lctx *c, const char *file, const struct strbuf *text)
+{
+	if (strmap_get(&c->disable_index, file, strlen(file)))
+		return;
+	struct disables *ds = new_disables(c, file);
+	size_t cap = 0;
+	unsigned line = 1;
+	for (const char *s = text->buf; s && *s; line++) {
+		size_t len = strcspn(s, "\n");
+		const char *tag = memmem(s, len, "gpuci: disable=", 15);
+		const char *hash = tag;
+		while (hash && hash > s && hash[-1] != '#')
+			hash--;
+		if (tag && hash > s && hash[-1] == '#') {
+			/* Only blanks before the #: the whole file. */
+			const char *b = s;
+			while (b < hash - 1 && isspace((unsigned char)*b))
+				b++;
+			unsigned at = b == hash - 1 ? 0 : line;
+			const char *r = tag + 15, *end = s + len;
+			while (r < end) {
+				size_t n = strcspn(r, ", \t\r\n");
+				if (r + n > end)
+					n = (size_t)(end - r);
+				if (n) {
+					if (ds->n == cap)
+						ds->v = xrealloc(ds->v, (cap = cap ? 2 * cap : 4) *
+						                            sizeof(*ds->v));
+					ds->v[ds->n++] =
+					    (struct disable){at, arena_strndup(c->a, r, n)};
+				}
+				r += n;
+				if (r < end && *r != ',')
+					break;
+				r++;
+			}
+		}
+		s += len + (s[len] == '\n');
+	}
+}
+
+/* The `# gpuci: disable=RULE[,RULE...]` comments of a file, read once. */
+static const struct disables *file_disables(struct lctx *c, const char *file)
+{
+	const size_t *at = strmap_get(&c->disable_index, file, strlen(file));
+	if (at)
+		return &c->disables[*at];
 	struct strbuf p = STRBUF_INIT, text = STRBUF_INIT;
 	struct diag d = DIAG_INIT;
 	lint__full_path(c, file, &p);
-	size_t cap = 0;
-	if (fs_read_all(p.buf, &text, &d) == 0) {
-		unsigned line = 1;
-		for (const char *s = text.buf; *s; line++) {
-			size_t len = strcspn(s, "\n");
-			const char *tag = memmem(s, len, "gpuci: disable=", 15);
-			const char *hash = tag;
-			while (hash && hash > s && hash[-1] != '#')
-				hash--;
-			if (tag && hash > s && hash[-1] == '#') {
-				/* Only blanks before the #: the whole file. */
-				const char *b = s;
-				while (b < hash - 1 && isspace((unsigned char)*b))
-					b++;
-				unsigned at = b == hash - 1 ? 0 : line;
-				const char *r = tag + 15, *end = s + len;
-				while (r < end) {
-					size_t n = strcspn(r, ", \t\r\n");
-					if (r + n > end)
-						n = (size_t)(end - r);
-					if (n) {
-						if (ds->n == cap)
-							ds->v = xrealloc(ds->v,
-							                 (cap = cap ? 2 * cap : 4) *
-							                     sizeof(*ds->v));
-						ds->v[ds->n++] =
-						    (struct disable){at, arena_strndup(c->a, r, n)};
-					}
-					r += n;
-					if (r < end && *r != ',')
-						break;
-					r++;
-				}
-			}
-			s += len + (s[len] == '\n');
-		}
-	}
+	if (fs_read_all(p.buf, &text, &d) == 0)
+		lint__read_disables(c, file, &text);
+	else
+		new_disables(c, file);
 	diag_release(&d);
 	strbuf_release(&p);
 	strbuf_release(&text);
-	return ds;
+	at = strmap_get(&c->disable_index, file, strlen(file));
+	return &c->disables[*at];
 }
 
 bool lint__suppressed(struct lctx *c, const char *file, unsigned line, const char *rule)

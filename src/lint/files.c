@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/fs.h"
 #include "base/xalloc.h"
@@ -41,11 +42,6 @@ static const struct wf_node *entry_node(const struct wf_node *matrix, size_t nth
 	return list->kv[nth];
 }
 
-static bool same_args(const char *a, const char *b)
-{
-	return !strcmp(a ? a : "", b ? b : "");
-}
-
 /* The entry's file (plan_test_path), in the arena; NULL when it leaves the repository. */
 static const char *entry_path(struct lctx *c, const char *f)
 {
@@ -64,7 +60,7 @@ void lint__collect_entries(struct lctx *c)
 		struct value list;
 		if (!wf_job_static_matrix(job, c->a, &list))
 			continue;
-		size_t first = c->nentries;
+		struct strmap same = STRMAP_INIT; /* file, args -> entries so far */
 		for (size_t i = 0; i < list.list->n; i++) {
 			struct value f = plan_entry_fields(list.list->items[i], "test_file");
 			if (f.kind != V_DICT)
@@ -84,7 +80,13 @@ void lint__collect_entries(struct lctx *c)
 			plan_entry_identity(list.list->items[i], &id);
 			e->identity = arena_strndup(c->a, id.buf, id.len);
 			strbuf_release(&id);
-			if (ng && ng->kind == V_INT) {
+			struct value bad;
+			if (!plan_entry_gpus_valid(f, PLAN_MAX_GPUS, &bad)) {
+				struct strbuf js = STRBUF_INIT;
+				plan_json(bad, &js);
+				e->bad_gpus = arena_strndup(c->a, js.buf, js.len);
+				strbuf_release(&js);
+			} else if (ng && ng->kind == V_INT) {
 				e->has_gpus = true;
 				e->num_gpus = ng->i;
 			} else if (ng && ng->kind == V_STR) { /* '4' works in the script too */
@@ -100,18 +102,43 @@ void lint__collect_entries(struct lctx *c)
 			e->at = n ? n->loc : job->matrix->loc;
 			e->at.file = c->wf_path;
 			if (c->have_reg) {
-				size_t nth = 0;
-				for (size_t k = first; k + 1 < c->nentries; k++)
-					nth += !strcmp(c->entries[k].test_file, e->test_file) &&
-					       same_args(c->entries[k].test_args, e->test_args);
+				/* Which of the job's entries of this file and args it is. */
+				struct strbuf k = STRBUF_INIT;
+				strbuf_addf(&k, "%s%c%s", e->test_file, 0,
+				            e->test_args ? e->test_args : "");
+				size_t *seen = strmap_get(&same, k.buf, k.len);
+				if (!seen) {
+					seen = arena_alloc(c->a, sizeof(*seen));
+					strmap_put(&same, arena_strndup(c->a, k.buf, k.len), k.len,
+					           seen);
+				}
+				strbuf_release(&k);
+				size_t nth = (*seen)++;
 				unsigned line = reg_entry_line(&c->reg, job->id, e->test_file,
 				                               e->test_args, nth);
 				if (line)
 					e->at = (struct srcloc){c->tpl_path, line, 0};
 			}
 		}
+		strmap_release(&same);
 	}
 	c->r->nentries = c->nentries;
+}
+
+int lint__check_gpus(struct lctx *c, struct diag *d)
+{
+	for (size_t i = 0; i < c->nentries; i++) {
+		const struct entry *e = &c->entries[i];
+		if (!e->bad_gpus)
+			continue;
+		diag_set(d, DIAG_INPUT,
+		         "job '%s': num_gpus must be a whole number of GPUs from 0 to %d, not %s",
+		         e->job->id, PLAN_MAX_GPUS, e->bad_gpus);
+		d->loc = e->at;
+		lint__to_template(c, &d->loc.file, &d->loc.line, &d->loc.col);
+		return -1;
+	}
+	return 0;
 }
 
 static void describe(const struct entry *e, struct strbuf *out)
@@ -124,7 +151,8 @@ static void describe(const struct entry *e, struct strbuf *out)
 
 void lint__check_entries(struct lctx *c)
 {
-	struct strbuf what = STRBUF_INIT;
+	struct strbuf what = STRBUF_INIT, key = STRBUF_INIT;
+	struct strmap first = STRMAP_INIT; /* job, identity -> its first entry */
 	for (size_t i = 0; i < c->nentries; i++) {
 		struct entry *e = &c->entries[i];
 		describe(e, &what);
@@ -160,29 +188,43 @@ void lint__check_entries(struct lctx *c)
 				    t->gpus.line, (long long)t->gpus.value);
 		}
 		/* The same entry (file, args and every other key) twice in a job. */
-		for (size_t k = 0; k < i; k++) {
-			const struct entry *p = &c->entries[k];
-			if (p->job == e->job && !strcmp(p->identity, e->identity)) {
-				lint__add(
-				    c, LINT_ERROR, true, e->at.file, e->at.line, e->at.col,
-				    "duplicate-entry",
-				    "%s is twice in job %s (first at %s), every key alike: it "
-				    "runs twice",
-				    what.buf, e->job->id, lint__where(c, p->at.file, p->at.line));
-				break;
-			}
-		}
+		strbuf_reset(&key);
+		strbuf_addf(&key, "%p%c%s", (const void *)e->job, 0, e->identity);
+		const struct entry *p = strmap_get(&first, key.buf, key.len);
+		if (p)
+			lint__add(c, LINT_ERROR, true, e->at.file, e->at.line, e->at.col,
+			          "duplicate-entry",
+			          "%s is twice in job %s (first at %s), every key alike: it "
+			          "runs twice",
+			          what.buf, e->job->id, lint__where(c, p->at.file, p->at.line));
+		else
+			strmap_put(&first, arena_strndup(c->a, key.buf, key.len), key.len, e);
 	}
+	strmap_release(&first);
+	strbuf_release(&key);
 	strbuf_release(&what);
 }
 
 /* ---- tests/ci/unregistered.txt ------------------------------------------- */
 
+struct ignore {
+	char *pat; /* with tests/ in front */
+	unsigned line;
+	bool used, glob;
+	struct ignore *same; /* the next line of the same literal path */
+};
+
+/*
+ * The lines of unregistered.txt: a literal path is found in a hash set,
+ * only the glob lines go through fnmatch, so a list of 10,000 files costs
+ * linear time.
+ */
 struct ignores {
 	size_t n;
-	char **pat; /* with tests/ in front */
-	unsigned *line;
-	bool *used;
+	struct ignore *v;
+	struct strmap literal; /* pat -> the first struct ignore of it */
+	size_t nglobs;
+	size_t *globs; /* indexes into v */
 };
 
 static void read_ignores(struct lctx *c, struct ignores *ig)
@@ -190,6 +232,7 @@ static void read_ignores(struct lctx *c, struct ignores *ig)
 	struct strbuf p = STRBUF_INIT, text = STRBUF_INIT;
 	struct diag d = DIAG_INIT;
 	lint__full_path(c, UNREGISTERED_FILE, &p);
+	size_t cap = 0;
 	if (fs_read_all(p.buf, &text, &d) == 0) {
 		unsigned lineno = 0;
 		for (char *s = text.buf; s && *s;) {
@@ -206,20 +249,39 @@ static void read_ignores(struct lctx *c, struct ignores *ig)
 			while (len && isspace((unsigned char)s[len - 1]))
 				s[--len] = '\0';
 			if (len) {
-				ig->pat = xrealloc(ig->pat, (ig->n + 1) * sizeof(*ig->pat));
-				ig->line = xrealloc(ig->line, (ig->n + 1) * sizeof(*ig->line));
-				ig->used = xrealloc(ig->used, (ig->n + 1) * sizeof(*ig->used));
+				if (ig->n == cap)
+					ig->v = xrealloc(ig->v, (cap = cap ? 2 * cap : 64) *
+					                            sizeof(*ig->v));
 				struct strbuf pat = STRBUF_INIT;
 				if (strncmp(s, "tests/", 6) != 0)
 					strbuf_adds(&pat, "tests/");
 				strbuf_adds(&pat, s);
-				ig->pat[ig->n] = strbuf_detach(&pat, NULL);
-				ig->line[ig->n] = lineno;
-				ig->used[ig->n] = false;
-				ig->n++;
+				/* A backslash escapes in fnmatch: such a line is no literal. */
+				bool glob = strpbrk(pat.buf, "*?[\\") != NULL;
+				ig->v[ig->n++] = (struct ignore){
+				    .pat = strbuf_detach(&pat, NULL), .line = lineno, .glob = glob};
 			}
 			s = nl ? nl + 1 : NULL;
 		}
+	} else if (access(p.buf, F_OK) == 0) {
+		/* None is no list; one that cannot be read (a FIFO, a folder) is said. */
+		lint__add(c, LINT_ERROR, false, UNREGISTERED_FILE, 0, 0, "stale-unregistered", "%s",
+		          d.msg.buf);
+	}
+	/* Indexed once the array no longer moves. */
+	ig->globs = xcalloc(ig->n ? ig->n : 1, sizeof(*ig->globs));
+	for (size_t i = ig->n; i-- > 0;) { /* backwards: a chain runs in file order */
+		struct ignore *e = &ig->v[i];
+		if (e->glob) {
+			ig->globs[ig->nglobs++] = i;
+			continue;
+		}
+		e->same = strmap_put(&ig->literal, e->pat, strlen(e->pat), e);
+	}
+	for (size_t i = 0; i < ig->nglobs / 2; i++) { /* file order */
+		size_t t = ig->globs[i];
+		ig->globs[i] = ig->globs[ig->nglobs - 1 - i];
+		ig->globs[ig->nglobs - 1 - i] = t;
 	}
 	diag_release(&d);
 	strbuf_release(&p);
@@ -229,25 +291,22 @@ static void read_ignores(struct lctx *c, struct ignores *ig)
 static void free_ignores(struct ignores *ig)
 {
 	for (size_t i = 0; i < ig->n; i++)
-		free(ig->pat[i]);
-	free(ig->pat);
-	free(ig->line);
-	free(ig->used);
-}
-
-static bool has_glob(const char *s)
-{
-	return strpbrk(s, "*?[") != NULL;
+		free(ig->v[i].pat);
+	free(ig->v);
+	free(ig->globs);
+	strmap_release(&ig->literal);
 }
 
 static bool listed(struct ignores *ig, const char *path)
 {
 	bool hit = false;
-	for (size_t i = 0; i < ig->n; i++)
-		if (!fnmatch(ig->pat[i], path, FNM_PATHNAME)) {
-			ig->used[i] = true;
-			hit = true;
-		}
+	for (struct ignore *e = strmap_get(&ig->literal, path, strlen(path)); e; e = e->same)
+		hit = e->used = true;
+	for (size_t i = 0; i < ig->nglobs; i++) {
+		struct ignore *e = &ig->v[ig->globs[i]];
+		if (!fnmatch(e->pat, path, FNM_PATHNAME))
+			hit = e->used = true;
+	}
 	return hit;
 }
 
@@ -304,15 +363,12 @@ static const char *reached_by(const struct lctx *c, const char *path)
 
 static bool pytest_style(const struct tfile *t)
 {
-	for (size_t i = 0; i < t->top.ndefs; i++)
-		if (t->top.defs[i].len > 5 && !strncmp(t->top.defs[i].name, "test_", 5))
-			return true;
-	return false;
+	return t->has_test_def;
 }
 
 static bool has_prep_exec(const struct tfile *t)
 {
-	return py_top_has_def(&t->top, "prepare") && py_top_has_def(&t->top, "execute");
+	return t->has_prepare && t->has_execute;
 }
 
 /* Whether CI runs the file as `python FILE`: a job registers it, or run-ci-changed can. */
@@ -363,12 +419,12 @@ static void check_gpu_test(struct lctx *c, const struct tfile *t, bool pattern)
 		          "NUM_GPUS is set under an if/try/for/with: run-ci-changed cannot "
 		          "know which value and gives the test %lld GPUs",
 		          dflt);
-	if (!t->top.has_main_block)
+	if (!t->has_main_block)
 		lint__add(c, LINT_ERROR, false, t->path, 0, 0, "test-pattern",
 		          "no if __name__ == \"__main__\": block: CI runs `python %s`, which would "
 		          "run nothing and pass",
 		          t->path);
-	bool prep = py_top_has_def(&t->top, "prepare"), exec = py_top_has_def(&t->top, "execute");
+	bool prep = t->has_prepare, exec = t->has_execute;
 	if (pattern && (!prep || !exec))
 		lint__add(
 		    c, LINT_WARNING, false, t->path, 0, 0, "test-pattern",
@@ -382,7 +438,7 @@ static void check_gpu_test(struct lctx *c, const struct tfile *t, bool pattern)
 
 static void check_cpu_test(struct lctx *c, const struct tfile *t)
 {
-	if (!t->top.has_main_block)
+	if (!t->has_main_block)
 		lint__add(
 		    c, LINT_ERROR, false, t->path, 0, 0, "cpu-test",
 		    "a test of no GPU (%s) with no if __name__ == \"__main__\": block: CI runs "
@@ -474,21 +530,21 @@ void lint__check_files(struct lctx *c)
 		check_file(c, t, follows);
 	}
 	for (size_t i = 0; i < ig.n; i++) {
-		if (!ig.used[i]) {
-			lint__add(c, LINT_WARNING, false, UNREGISTERED_FILE, ig.line[i], 0,
+		const struct ignore *e = &ig.v[i];
+		if (!e->used) {
+			lint__add(c, LINT_WARNING, false, UNREGISTERED_FILE, e->line, 0,
 			          "stale-unregistered", "%s matches no test file: remove the line",
-			          ig.pat[i]);
+			          e->pat);
 			continue;
 		}
-		if (has_glob(ig.pat[i]))
+		if (e->glob)
 			continue;
-		for (size_t k = 0; k < c->nfiles; k++)
-			if (c->files[k]->registered && c->files[k]->exists &&
-			    !strcmp(c->files[k]->path, ig.pat[i]))
-				lint__add(c, LINT_WARNING, false, UNREGISTERED_FILE, ig.line[i], 0,
-				          "stale-unregistered",
-				          "%s is registered in job %s: remove the line", ig.pat[i],
-				          c->files[k]->first_job);
+		const struct tfile *t = lint__tfile_find(c, e->pat);
+		if (t && t->registered && t->exists)
+			lint__add(c, LINT_WARNING, false, UNREGISTERED_FILE, e->line, 0,
+			          "stale-unregistered",
+			          "%s is registered in job %s: remove the line", e->pat,
+			          t->first_job);
 	}
 	free_ignores(&ig);
 }

@@ -55,7 +55,7 @@ static bool rule_on(const struct lctx *c, const char *rule)
 }
 
 /* A place in the current generated workflow, moved to the template's. */
-static void to_template(const struct lctx *c, const char **file, unsigned *line, unsigned *col)
+void lint__to_template(const struct lctx *c, const char **file, unsigned *line, unsigned *col)
 {
 	unsigned tl, tc;
 	if (!c->map || !c->tpl_path || strcmp(*file, c->wf_path) != 0 || !*line)
@@ -73,7 +73,7 @@ void lint__add(struct lctx *c, enum lint_severity sev, bool move, const char *fi
 	if (!rule_on(c, rule))
 		return;
 	if (move)
-		to_template(c, &file, &line, &col);
+		lint__to_template(c, &file, &line, &col);
 	if (lint__suppressed(c, file, line, rule))
 		return;
 	struct lint_report *r = c->r;
@@ -82,15 +82,25 @@ void lint__add(struct lctx *c, enum lint_severity sev, bool move, const char *fi
 	va_start(ap, fmt);
 	strbuf_vaddf(&m, fmt, ap);
 	va_end(ap);
-	/* One finding per line and rule: a list two jobs share is one line to fix. */
-	for (size_t i = 0; i < r->n; i++) {
-		const struct lint_finding *f = &r->findings[i];
-		if (f->line == line && f->col == col && !strcmp(f->rule, rule) &&
-		    !strcmp(f->file, file) && (line || !strcmp(f->message, m.buf))) {
-			strbuf_release(&m);
-			return;
-		}
+	/*
+	 * One finding per line and rule: a list two jobs share is one line to
+	 * fix (a finding of no line: one per message). Hashed, so that 20,000
+	 * files' findings cost linear time.
+	 */
+	struct strbuf key = STRBUF_INIT;
+	strbuf_addf(&key, "%u:%u:%s:%s", line, col, rule, file);
+	if (!line) {
+		strbuf_addch(&key, '\0');
+		strbuf_add(&key, m.buf, m.len);
 	}
+	if (strmap_get(&c->finding_index, key.buf, key.len)) {
+		strbuf_release(&key);
+		strbuf_release(&m);
+		return;
+	}
+	const char *k = arena_strndup(c->a, key.buf, key.len);
+	strmap_put(&c->finding_index, k, key.len, (void *)k);
+	strbuf_release(&key);
 	if (r->n == c->capfindings)
 		r->findings = xrealloc(r->findings,
 		                       (c->capfindings = c->capfindings ? 2 * c->capfindings : 16) *
@@ -109,7 +119,7 @@ void lint__add(struct lctx *c, enum lint_severity sev, bool move, const char *fi
 const char *lint__where(struct lctx *c, const char *file, unsigned line)
 {
 	unsigned col = 0;
-	to_template(c, &file, &line, &col);
+	lint__to_template(c, &file, &line, &col);
 	struct strbuf s = STRBUF_INIT;
 	strbuf_addf(&s, "%s:%u", file, line);
 	const char *r = arena_strndup(c->a, s.buf, s.len);
@@ -149,26 +159,47 @@ const char *lint__line_start(const struct strbuf *text, unsigned line)
 	return s;
 }
 
+struct tfile *lint__tfile_find(const struct lctx *c, const char *path)
+{
+	return strmap_get(&c->file_index, path, strlen(path));
+}
+
+/* What lint asks of a test's top-level defs. */
+static void read_defs(struct tfile *t, const struct py_top *top)
+{
+	t->has_main_block = top->has_main_block;
+	t->has_prepare = py_top_has_def(top, "prepare");
+	t->has_execute = py_top_has_def(top, "execute");
+	for (size_t i = 0; i < top->ndefs; i++)
+		if (top->defs[i].len > 5 && !strncmp(top->defs[i].name, "test_", 5))
+			t->has_test_def = true;
+}
+
 struct tfile *lint__tfile(struct lctx *c, const char *path)
 {
-	for (size_t i = 0; i < c->nfiles; i++)
-		if (!strcmp(c->files[i]->path, path))
-			return c->files[i];
-	struct tfile *t = xcalloc(1, sizeof(*t));
+	struct tfile *t = lint__tfile_find(c, path);
+	if (t)
+		return t;
+	t = xcalloc(1, sizeof(*t));
 	t->path = lint__astr(c, path);
-	t->src = (struct strbuf)STRBUF_INIT;
 	diag_init(&t->err);
-	struct strbuf p = STRBUF_INIT;
+	struct strbuf p = STRBUF_INIT, src = STRBUF_INIT;
 	lint__full_path(c, path, &p);
 	struct stat st;
 	t->exists = stat(p.buf, &st) == 0 && S_ISREG(st.st_mode);
-	if (t->exists && fs_read_all(p.buf, &t->src, &t->err) == 0) {
+	if (t->exists && fs_read_all(p.buf, &src, &t->err) == 0) {
+		struct py_top top;
 		t->readable = true;
-		t->parsed = py_top_int(t->src.buf, t->src.len, t->path, "NUM_GPUS", &t->gpus,
-		                       &t->err) == 0 &&
-		            py_top_names(t->src.buf, t->src.len, t->path, &t->top, &t->err) == 0;
+		t->parsed =
+		    py_top_int(src.buf, src.len, t->path, "NUM_GPUS", &t->gpus, &t->err) == 0 &&
+		    py_top_names(src.buf, src.len, t->path, &top, &t->err) == 0;
+		if (t->parsed)
+			read_defs(t, &top);
+		lint__read_disables(c, t->path, &src); /* its findings ask: no second read */
 	}
+	strbuf_release(&src);
 	strbuf_release(&p);
+	strmap_put(&c->file_index, t->path, strlen(t->path), t);
 	if (c->nfiles == c->capfiles)
 		c->files = xrealloc(c->files, (c->capfiles = c->capfiles ? 2 * c->capfiles : 32) *
 		                                  sizeof(struct tfile *));
@@ -178,7 +209,6 @@ struct tfile *lint__tfile(struct lctx *c, const char *path)
 
 static void tfile_free(struct tfile *t)
 {
-	strbuf_release(&t->src);
 	diag_release(&t->err);
 	free(t);
 }
@@ -255,14 +285,19 @@ int lint_run(const struct lint_opts *o, struct lint_report *r, struct diag *d)
 		goto out;
 	r->config = c.cfg.path;
 	read_template(&c, p.buf);
+	lint__collect_entries(&c);
+	if (lint__check_gpus(&c, d) < 0)
+		goto out;
 	if (plan_catalogue(c.w, &c.cat, d) < 0) {
+		/* A plan-time error is fixed where findings are: the template's line. */
+		if (d->loc.file && d->loc.line)
+			lint__to_template(&c, &d->loc.file, &d->loc.line, &d->loc.col);
 		plan_catalogue_release(&c.cat);
 		goto out;
 	}
 	c.have_cat = true;
 	read_detect(&c);
 
-	lint__collect_entries(&c);
 	lint__check_entries(&c);
 	lint__scan_tests(&c);
 	lint__check_files(&c);
@@ -288,6 +323,8 @@ out:
 	for (size_t i = 0; i < c.nfiles; i++)
 		tfile_free(c.files[i]);
 	free(c.files);
+	strmap_release(&c.file_index);
+	strmap_release(&c.finding_index);
 	free(c.entries);
 	wf_gen_srcmap_free(c.map);
 	lint__config_release(&c);

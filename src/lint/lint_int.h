@@ -17,6 +17,7 @@
 
 #include "lint/lint.h"
 #include "base/strbuf.h"
+#include "base/strmap.h"
 #include "plan/plan.h"
 #include "py/pyread.h"
 #include "scaffold/registry.h"
@@ -27,14 +28,14 @@
 #define UNREGISTERED_FILE "tests/ci/unregistered.txt"
 #define CONFIG_FILE       ".github/gpuci.yml"
 
-/* A test file, read once. */
+/* A test file, read once; what lint needs of its text is kept, not the text. */
 struct tfile {
 	const char *path; /* relative to the root */
 	bool exists, readable, parsed;
 	struct diag err; /* !parsed: why */
-	struct strbuf src;
 	struct py_int_assign gpus;
-	struct py_top top;
+	bool has_main_block;                         /* of its py_top */
+	bool has_prepare, has_execute, has_test_def; /* top-level defs: prepare, execute, test_* */
 	bool registered;
 	bool cpu_entry;         /* some entry runs it with num_gpus 0 */
 	const char *first_job;  /* the first job that registers it */
@@ -50,8 +51,9 @@ struct entry {
 	const char *identity;              /* plan_entry_identity() */
 	bool has_gpus;
 	int64_t num_gpus;
-	const char *path; /* under the root, tests/ added; NULL when it leaves the repository */
-	struct srcloc at; /* the template's line when it spells it, else the workflow's */
+	const char *bad_gpus; /* num_gpus as JSON when it is no whole number 0..PLAN_MAX_GPUS */
+	const char *path;     /* under the root, tests/ added; NULL when it leaves the repository */
+	struct srcloc at;     /* the template's line when it spells it, else the workflow's */
 };
 
 /* `# gpuci: disable=` comments of one file. */
@@ -106,12 +108,15 @@ struct lctx {
 	struct entry *entries;
 	size_t nfiles, capfiles;
 	struct tfile **files;
+	struct strmap file_index; /* path -> struct tfile */
 	size_t capfindings;
+	struct strmap finding_index; /* a finding's key (lint__add) -> itself */
 	struct plan_catalogue cat;
 	bool have_cat;
 	struct lint_config cfg;
-	size_t ndisables;
+	size_t ndisables, capdisables;
 	struct disables *disables;
+	struct strmap disable_index; /* file -> its index in disables (a size_t) */
 	/* The change patterns of the workflow's detect job (none without one). */
 	struct changed_opts detect;
 	bool have_detect;
@@ -128,12 +133,16 @@ void lint__add(struct lctx *c, enum lint_severity sev, bool to_template, const c
     __attribute__((format(printf, 8, 9)));
 
 const char *lint__astr(struct lctx *c, const char *s);
+/* A place in the current generated workflow, moved to the template line that writes it. */
+void lint__to_template(const struct lctx *c, const char **file, unsigned *line, unsigned *col);
 /* "file:line" for a message, a place of the current workflow as the template's. */
 const char *lint__where(struct lctx *c, const char *file, unsigned line);
 /* root/rel, or rel when the root is ".". */
 void lint__full_path(const struct lctx *c, const char *rel, struct strbuf *out);
 /* The test file at path (relative to the root), read on first use. */
 struct tfile *lint__tfile(struct lctx *c, const char *path);
+/* The test file at path when lint has read it, else NULL. */
+struct tfile *lint__tfile_find(const struct lctx *c, const char *path);
 /* The start of line `line` (1-based) of text, or NULL past its end; its end. */
 const char *lint__line_start(const struct strbuf *text, unsigned line);
 const char *lint__line_end(const struct strbuf *text, const char *s);
@@ -141,6 +150,8 @@ const char *lint__line_end(const struct strbuf *text, const char *s);
 /* config.c */
 int lint__config_load(struct lctx *c, struct diag *d);
 void lint__config_release(struct lctx *c);
+/* Reads the `# gpuci: disable=` comments of file from its text (once a file). */
+void lint__read_disables(struct lctx *c, const char *file, const struct strbuf *text);
 /* Whether config or the file's comments turn rule off at file:line. */
 bool lint__suppressed(struct lctx *c, const char *file, unsigned line, const char *rule);
 /* The severity config gives rule, or def. */
@@ -150,6 +161,8 @@ bool lint__glob(const char *glob, const char *path);
 
 /* files.c */
 void lint__collect_entries(struct lctx *c);
+/* Fails at the first entry whose num_gpus plan would refuse, at the entry's place. */
+int lint__check_gpus(struct lctx *c, struct diag *d);
 void lint__check_entries(struct lctx *c);
 void lint__scan_tests(struct lctx *c);
 void lint__check_files(struct lctx *c);

@@ -85,6 +85,22 @@ int64_t plan_entry_gpus(struct value entry)
 	return 0;
 }
 
+bool plan_entry_gpus_valid(struct value entry, int64_t max, struct value *bad)
+{
+	struct value *n = get(plan_entry_fields(entry, "num_gpus"), "num_gpus");
+	if (!n)
+		return true;
+	*bad = *n;
+	if (n->kind == V_INT)
+		return n->i >= 0 && n->i <= max;
+	if (n->kind != V_STR || !n->str.len || n->str.len > 18)
+		return false;
+	for (size_t i = 0; i < n->str.len; i++) /* '4' works in the Execute script too */
+		if (n->str.s[i] < '0' || n->str.s[i] > '9')
+			return false;
+	return strtoll(n->str.s, NULL, 10) <= max;
+}
+
 void plan_entry_describe(struct value entry, struct strbuf *out)
 {
 	struct value f = plan_entry_fields(entry, "test_file");

@@ -308,6 +308,48 @@ static int eval_node(const struct wf_node *n, const struct gha_ctx *g, struct ar
 	return 0;
 }
 
+/* The node under a `num_gpus` key of n that reads as bad, or NULL. */
+static const struct wf_node *find_gpus_node(const struct wf_node *n, struct value bad,
+                                            struct arena *a)
+{
+	if (n->kind == WF_SCALAR)
+		return NULL;
+	for (size_t i = 0; i < n->len; i++) {
+		const struct wf_node *v = n->kind == WF_MAP ? n->kv[2 * i + 1] : n->kv[i];
+		if (n->kind == WF_MAP && !strcmp(n->kv[2 * i]->s, "num_gpus")) {
+			if (value_equal(wf_value(v, a), bad))
+				return v;
+			for (size_t k = 0; v->kind == WF_SEQ && k < v->len; k++)
+				if (value_equal(wf_value(v->kv[k], a), bad))
+					return v->kv[k];
+		}
+		const struct wf_node *hit = find_gpus_node(v, bad, a);
+		if (hit)
+			return hit;
+	}
+	return NULL;
+}
+
+/* Every entry asks for a whole number of GPUs: -1 or 1.5 would run with none. */
+static int check_gpus(struct plan *p, const struct plan_job *pj, struct diag *d)
+{
+	for (size_t i = 0; i < pj->nentries; i++) {
+		struct value bad;
+		if (plan_entry_gpus_valid(pj->entries[i], PLAN_MAX_GPUS, &bad))
+			continue;
+		struct strbuf v = STRBUF_INIT;
+		plan_json(bad, &v);
+		diag_set(d, DIAG_INPUT,
+		         "job '%s': num_gpus must be a whole number of GPUs from 0 to %d, not %s",
+		         pj->job->id, PLAN_MAX_GPUS, v.buf);
+		strbuf_release(&v);
+		const struct wf_node *at = find_gpus_node(pj->job->matrix, bad, &p->arena);
+		d->loc = at ? at->loc : pj->job->matrix->loc;
+		return -1;
+	}
+	return 0;
+}
+
 static int plan_matrix(struct plan *p, struct plan_job *pj, const struct gha_ctx *g, struct diag *d)
 {
 	struct arena *a = &p->arena;
@@ -338,6 +380,8 @@ static int plan_matrix(struct plan *p, struct plan_job *pj, const struct gha_ctx
 		return -1;
 	pj->nentries = entries.list->n;
 	pj->entries = entries.list->items;
+	if (check_gpus(p, pj, d) < 0)
+		return -1;
 	for (size_t i = 0; i < pj->nentries; i++)
 		pj->gpus += plan_entry_gpus(pj->entries[i]);
 	return 0;

@@ -72,7 +72,11 @@ struct plan {
 	struct changed_result changed;
 };
 
-/* Fills p (release with plan_release, also after a failure). */
+/*
+ * Fills p (release with plan_release, also after a failure). Fails with
+ * DIAG_INPUT at the value's place (else the matrix's) for an entry whose
+ * num_gpus is not a whole number from 0 to PLAN_MAX_GPUS.
+ */
 int plan_make(const struct wf *w, const struct plan_opts *o, struct plan *p, struct diag *d);
 void plan_release(struct plan *p);
 
@@ -81,6 +85,18 @@ void plan_release(struct plan *p);
  * one level down (vime's `matrix.info.num_gpus`); 0 when it names none.
  */
 int64_t plan_entry_gpus(struct value entry);
+
+/* The most GPUs an entry may ask for, where no machine is known. */
+#define PLAN_MAX_GPUS 4096
+
+/*
+ * Whether an entry's num_gpus (plan_entry_fields) is absent or a whole
+ * number from 0 to max: an int, or a string of digits (the Execute script
+ * reads '4' as 4). Otherwise false, with the value in *bad: -1, 1.5, true,
+ * 1e30, [1] or null would run as 0 GPUs, with no lease and every GPU
+ * visible. plan_make() refuses such an entry (max PLAN_MAX_GPUS).
+ */
+bool plan_entry_gpus_valid(struct value entry, int64_t max, struct value *bad);
 
 /* The mapping of an entry that holds key: the entry, or a mapping one level down. */
 struct value plan_entry_fields(struct value entry, const char *key);

@@ -6,9 +6,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
-
 #include "wf/model.h"
+#include "wf/wf.h"
 #include "base/fs.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
@@ -22,9 +21,6 @@ struct wf {
 	struct wf_job *jobs;
 	size_t *order;
 };
-
-/* A YAML document is at most this deep (anchors make no cycles in libyaml's tree). */
-#define MAX_DEPTH 256
 
 const struct wf_node *wf_get(const struct wf_node *m, const char *key)
 {
@@ -60,103 +56,13 @@ static int node_error(struct diag *d, const char *file, const struct wf_node *n,
 	return -1;
 }
 
-/* Copies libyaml's node `id` of doc into the arena, with its place. */
-static struct wf_node *copy_node(struct wf *w, yaml_document_t *doc, int id, int depth,
-                                 struct diag *d)
-{
-	yaml_node_t *y = yaml_document_get_node(doc, id);
-	if (!y) {
-		diag_set(d, DIAG_INPUT, "broken YAML document");
-		return NULL;
-	}
-	if (depth > MAX_DEPTH) {
-		diag_set(d, DIAG_INPUT, "YAML nested deeper than %d levels", MAX_DEPTH);
-		d->loc = (struct srcloc){w->name, (unsigned)y->start_mark.line + 1,
-		                         (unsigned)y->start_mark.column + 1};
-		return NULL;
-	}
-	struct wf_node *n = arena_alloc(&w->arena, sizeof(*n));
-	n->loc = (struct srcloc){w->name, (unsigned)y->start_mark.line + 1,
-	                         (unsigned)y->start_mark.column + 1};
-	switch (y->type) {
-	case YAML_SCALAR_NODE:
-		n->kind = WF_SCALAR;
-		n->plain = y->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-		n->len = y->data.scalar.length;
-		n->s = arena_strndup(&w->arena, (const char *)y->data.scalar.value, n->len);
-		return n;
-	case YAML_SEQUENCE_NODE: {
-		n->kind = WF_SEQ;
-		yaml_node_item_t *it = y->data.sequence.items.start;
-		n->len = (size_t)(y->data.sequence.items.top - it);
-		/* An array of node pointers. */
-		n->kv = arena_alloc(&w->arena,
-		                    (n->len ? n->len : 1) *
-		                        sizeof(n->kv[0])); // NOLINT(bugprone-sizeof-expression)
-		for (size_t i = 0; i < n->len; i++)
-			if (!(n->kv[i] = copy_node(w, doc, it[i], depth + 1, d)))
-				return NULL;
-		return n;
-	}
-	case YAML_MAPPING_NODE: {
-		n->kind = WF_MAP;
-		yaml_node_pair_t *p = y->data.mapping.pairs.start;
-		n->len = (size_t)(y->data.mapping.pairs.top - p);
-		n->kv = arena_alloc(&w->arena,
-		                    (n->len ? 2 * n->len : 1) *
-		                        sizeof(n->kv[0])); // NOLINT(bugprone-sizeof-expression)
-		for (size_t i = 0; i < n->len; i++) {
-			if (!(n->kv[2 * i] = copy_node(w, doc, p[i].key, depth + 1, d)) ||
-			    !(n->kv[2 * i + 1] = copy_node(w, doc, p[i].value, depth + 1, d)))
-				return NULL;
-			if (n->kv[2 * i]->kind != WF_SCALAR) {
-				node_error(d, w->name, n->kv[2 * i],
-				           "a mapping key must be a scalar");
-				return NULL;
-			}
-			for (size_t j = 0; j < i; j++)
-				if (!strcmp(n->kv[2 * j]->s, n->kv[2 * i]->s)) {
-					node_error(d, w->name, n->kv[2 * i], "duplicate key '%s'",
-					           n->kv[2 * i]->s);
-					return NULL;
-				}
-		}
-		return n;
-	}
-	default:
-		diag_set(d, DIAG_INPUT, "empty YAML node");
-		d->loc = n->loc;
-		return NULL;
-	}
-}
-
 static int load_tree(struct wf *w, const char *text, size_t len, struct diag *d)
 {
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	if (!yaml_parser_initialize(&parser))
-		return diag_set(d, DIAG_SYSTEM, "cannot start the YAML parser");
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	int rc = 0;
-	if (!yaml_parser_load(&parser, &doc)) {
-		yaml_mark_t m = parser.problem_mark;
-		diag_set(d, DIAG_INPUT, "not valid YAML: %s%s%s",
-		         parser.problem ? parser.problem : "parse error", parser.context ? " " : "",
-		         parser.context ? parser.context : "");
-		d->loc = (struct srcloc){w->name, (unsigned)m.line + 1, (unsigned)m.column + 1};
-		yaml_parser_delete(&parser);
+	if (wf_load_nodes(text, len, w->name, &w->arena, &w->root, d) < 0)
 		return -1;
-	}
-	if (!yaml_document_get_root_node(&doc)) {
-		rc = node_error(d, w->name, NULL, "the workflow is empty");
-	} else {
-		w->root = copy_node(w, &doc, 1, 0, d);
-		if (!w->root)
-			rc = -1;
-	}
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
-	return rc;
+	if (!w->root)
+		return node_error(d, w->name, NULL, "the workflow is empty");
+	return 0;
 }
 
 /* Reads one step: a mapping with optional name, id, run, if. */

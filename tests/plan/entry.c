@@ -87,11 +87,41 @@ static void variants__name_what_differs_between_entries_that_share_file_and_args
 	arena_release(&a);
 }
 
+static void gpus__only_whole_numbers_up_to_the_bound(void **state)
+{
+	(void)state;
+	struct arena a = ARENA_INIT;
+	struct value bad;
+	static const char *const good[] = {
+	    "{\"test_file\":\"t.py\"}",       "{\"num_gpus\":0}",     "{\"num_gpus\":8}",
+	    "{\"info\":{\"num_gpus\":4096}}", "{\"num_gpus\":\"4\"}",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+		assert_true(plan_entry_gpus_valid(entry(&a, good[i]), PLAN_MAX_GPUS, &bad));
+	/* Each of these ran as 0 GPUs: no lease, every GPU visible. */
+	static const char *const wrong[] = {
+	    "{\"num_gpus\":-1}",     "{\"num_gpus\":1.5}",           "{\"num_gpus\":true}",
+	    "{\"num_gpus\":1e30}",   "{\"num_gpus\":[1]}",           "{\"num_gpus\":null}",
+	    "{\"num_gpus\":\"-1\"}", "{\"num_gpus\":\"2x\"}",        "{\"num_gpus\":\"\"}",
+	    "{\"num_gpus\":4097}",   "{\"info\":{\"num_gpus\":{}}}",
+	};
+	for (size_t i = 0; i < sizeof(wrong) / sizeof(*wrong); i++)
+		if (plan_entry_gpus_valid(entry(&a, wrong[i]), PLAN_MAX_GPUS, &bad))
+			fail_msg("%s passes", wrong[i]);
+	assert_false(plan_entry_gpus_valid(entry(&a, "{\"num_gpus\":-1}"), PLAN_MAX_GPUS, &bad));
+	assert_int_equal(bad.kind, V_INT);
+	assert_int_equal(bad.i, -1);
+	/* A machine's own bound. */
+	assert_false(plan_entry_gpus_valid(entry(&a, "{\"num_gpus\":9}"), 8, &bad));
+	arena_release(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(identity__is_the_whole_entry_in_a_canonical_form),
 	    cmocka_unit_test(variants__name_what_differs_between_entries_that_share_file_and_args),
+	    cmocka_unit_test(gpus__only_whole_numbers_up_to_the_bound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,7 +15,7 @@
 set -euo pipefail
 
 build=(cmake make gcc pkg-config libc6-dev libyaml-dev libgit2-dev libsqlite3-dev scdoc)
-test=(libcmocka-dev python3 python3-jinja2 git libxml2-utils)
+test=(libcmocka-dev python3 python3-jinja2 git libxml2-utils strace)
 demo=(python3) # the example's tests are Python
 
 usage() {

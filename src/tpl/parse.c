@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tpl/tpl_int.h"
+#include "value/bigint.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
 
@@ -386,6 +387,12 @@ static struct node *parse_subscript(struct parser *p, struct node *subject)
 			n->a = subject;
 			n->b = mk(p, E_CONST, attr->line);
 			n->b->val = value_int(attr->i);
+			if (attr->s &&
+			    vint_parse(p->a, attr->s, attr->len, 0, &n->b->val) != VINT_OK)
+				return pfail(p, attr->line,
+				             "integer literal beyond %d bits is not supported",
+				             VINT_MAX_BITS),
+				       NULL;
 			return n;
 		}
 		expect_kind(p, T_NAME, "name");
@@ -548,6 +555,11 @@ static struct node *parse_primary(struct parser *p)
 		advance(p);
 		n = mk(p, E_CONST, t->line);
 		n->val = value_int(t->i);
+		if (t->s && vint_parse(p->a, t->s, t->len, 0, &n->val) != VINT_OK) {
+			pfail(p, t->line, "integer literal beyond %d bits is not supported",
+			      VINT_MAX_BITS);
+			return NULL;
+		}
 		return n;
 	case T_FLOAT:
 		advance(p);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tpl/tpl_int.h"
+#include "value/bigint.h"
 #include "value/pymath.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
@@ -251,6 +252,7 @@ int tpl_iterate(struct rctx *r, struct value v, struct value *list_out)
 	case V_LIST:
 		*list_out = v;
 		list_out->tuple = false;
+		list_out->range = false;
 		return 0;
 	case V_DICT: {
 		struct value l = value_list(r->a, v.dict->n);
@@ -281,12 +283,17 @@ int tpl_iterate(struct rctx *r, struct value v, struct value *list_out)
 
 static bool numeric(struct value v)
 {
-	return v.kind == V_INT || v.kind == V_FLOAT || v.kind == V_BOOL;
+	return vint_is(v) || v.kind == V_FLOAT;
 }
 
-static double dbl(struct value v)
+/* float(v) of a number; VINT_OVERFLOW for an int too large. */
+static int to_double(struct value v, double *out)
 {
-	return v.kind == V_FLOAT ? v.f : v.kind == V_INT ? (double)v.i : (double)v.b;
+	if (v.kind == V_FLOAT) {
+		*out = v.f;
+		return 0;
+	}
+	return vint_to_double(v, out);
 }
 
 static int64_t i64(struct value v)
@@ -324,7 +331,7 @@ static int type_error(struct rctx *r, enum op op, struct value x, struct value y
 
 static int overflow(struct rctx *r)
 {
-	return tpl_fail(r, "integer result beyond 64 bits is not supported");
+	return tpl_fail(r, "an int beyond %d bits is not supported", VINT_MAX_BITS);
 }
 
 /* Python's float floor division and modulo (sign of the divisor). */
@@ -401,6 +408,99 @@ static int repeat(struct rctx *r, struct value seq, int64_t times, struct value 
 	l.tuple = seq.tuple;
 	*out = l;
 	return 0;
+}
+
+/*
+ * Python's %d, %x, %X, %o of an int with the flags, width and precision in
+ * spec ("%" then flags, digits, "." digits): sign, then the 0x/0o prefix of
+ * '#', then digits padded to the precision; '-' pads on the right, '0'
+ * between the prefix and the digits, else spaces on the left.
+ */
+static void format_int(struct value v, const char *spec, char conv, struct strbuf *out)
+{
+	bool left = false, zero = false, plus = false, space = false, alt = false;
+	const char *p = spec + 1;
+	for (; *p && strchr("-+ 0#", *p); p++) {
+		left |= *p == '-';
+		zero |= *p == '0';
+		plus |= *p == '+';
+		space |= *p == ' ';
+		alt |= *p == '#';
+	}
+	size_t width = strtoul(p, NULL, 10), prec = 0;
+	const char *dot = strchr(p, '.');
+	if (dot)
+		prec = strtoul(dot + 1, NULL, 10);
+	struct strbuf digits = STRBUF_INIT, head = STRBUF_INIT;
+	bool neg = vint_sign(v) < 0;
+	if (conv == 'x' || conv == 'X' || conv == 'o')
+		vint_mag_to_base(v, conv == 'o' ? 8 : 16, conv == 'X', &digits);
+	else
+		vint_to_str(v, &digits);
+	if (neg && digits.buf[0] == '-') {
+		memmove(digits.buf, digits.buf + 1, digits.len);
+		digits.len--;
+	}
+	if (neg)
+		strbuf_addch(&head, '-');
+	else if (plus || space)
+		strbuf_addch(&head, plus ? '+' : ' ');
+	if (alt && conv != 'd' && conv != 'i' && conv != 'u')
+		strbuf_adds(&head, conv == 'o' ? "0o" : conv == 'x' ? "0x" : "0X");
+	size_t nd = digits.len > prec ? digits.len : prec, body = head.len + nd;
+	size_t pad = width > body ? width - body : 0;
+	if (!left && !zero)
+		strbuf_addf(out, "%*s", (int)pad, "");
+	strbuf_add(out, head.buf, head.len);
+	for (size_t i = digits.len; i < nd + (!left && zero ? pad : 0); i++)
+		strbuf_addch(out, '0');
+	strbuf_add(out, digits.buf, digits.len);
+	if (left)
+		strbuf_addf(out, "%*s", (int)pad, "");
+	strbuf_release(&digits);
+	strbuf_release(&head);
+}
+
+/* Python's %c: an int is a code point, a string must be one character. */
+static int int_char(struct rctx *r, struct value v, struct strbuf *out)
+{
+	int64_t c;
+	if (vint_is(v)) {
+		if (!vint_to_i64(v, &c) || c < 0 || c > 0x10ffff)
+			return tpl_fail(r, "%%c arg not in range(0x110000)");
+		if (c >= 0xd800 && c <= 0xdfff)
+			return tpl_fail(r, "%%c of a surrogate is not supported");
+		utf8_put(out, (uint32_t)c);
+		return 0;
+	}
+	size_t n;
+	if (v.kind == V_STR && value_length(v, &n) && n == 1) {
+		strbuf_add(out, v.str.s, v.str.len);
+		return 0;
+	}
+	return tpl_fail(r, "%%c requires an int or a unicode character, not %s",
+	                value_type_name(v));
+}
+
+/* ascii(): repr with each non-ASCII character escaped (\xNN, \uNNNN, \UNNNNNNNN). */
+static void ascii_escape(struct strbuf *sb)
+{
+	struct strbuf o = STRBUF_INIT;
+	const char *p = sb->buf, *end = p + sb->len;
+	while (p < end) {
+		uint32_t c = utf8_decode(&p, end);
+		if (c < 0x80)
+			strbuf_addch(&o, (char)c);
+		else if (c < 0x100)
+			strbuf_addf(&o, "\\x%02x", c);
+		else if (c < 0x10000)
+			strbuf_addf(&o, "\\u%04x", c);
+		else
+			strbuf_addf(&o, "\\U%08x", c);
+	}
+	strbuf_reset(sb);
+	strbuf_add(sb, o.buf, o.len);
+	strbuf_release(&o);
 }
 
 /*
@@ -489,6 +589,8 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 				value_str_into(arg, &t);
 			else
 				value_repr_into(arg, &t);
+			if (conv == 'a')
+				ascii_escape(&t);
 			spec[k++] = 's';
 			spec[k] = '\0';
 			strbuf_addf(&sb, spec, t.buf);
@@ -500,22 +602,33 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 		case 'u':
 		case 'x':
 		case 'X':
-		case 'o': {
-			long long v;
-			if (arg.kind == V_INT || arg.kind == V_BOOL)
-				v = arg.kind == V_INT ? arg.i : arg.b;
-			else if (arg.kind == V_FLOAT && conv != 'x' && conv != 'X' && conv != 'o')
-				v = (long long)arg.f;
-			else {
-				strbuf_release(&sb);
-				return tpl_fail(r, "%%%c format: a real number is required, not %s",
-				                conv, value_type_name(arg));
+		case 'o':
+		case 'c': {
+			if (conv == 'c') {
+				if (int_char(r, arg, &sb) < 0) {
+					strbuf_release(&sb);
+					return -1;
+				}
+				break;
 			}
-			spec[k++] = 'l';
-			spec[k++] = 'l';
-			spec[k++] = conv == 'i' || conv == 'u' ? 'd' : conv;
+			struct value iv = arg;
+			if (arg.kind == V_FLOAT && strchr("diu", conv)) {
+				if (vint_from_double(r->a, arg.f, &iv)) {
+					strbuf_release(&sb);
+					return tpl_fail(
+					    r, arg.f != arg.f
+					           ? "cannot convert float NaN to integer"
+					           : "cannot convert float infinity to integer");
+				}
+			} else if (!vint_is(arg)) {
+				strbuf_release(&sb);
+				return tpl_fail(r, "%%%c format: %s is required, not %s", conv,
+				                strchr("diu", conv) ? "a real number"
+				                                    : "an integer",
+				                value_type_name(arg));
+			}
 			spec[k] = '\0';
-			strbuf_addf(&sb, spec, v);
+			format_int(iv, spec, conv, &sb);
 			break;
 		}
 		case 'f':
@@ -556,66 +669,112 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 }
 #pragma GCC diagnostic pop
 
+static int vint_fail(struct rctx *r, int rc, enum op op)
+{
+	if (rc == VINT_ZERODIV)
+		return tpl_fail(r, op == OP_MOD   ? "integer modulo by zero"
+		                   : op == OP_DIV ? "division by zero"
+		                                  : "integer division or modulo by zero");
+	if (rc == VINT_OVERFLOW)
+		return tpl_fail(r, op == OP_DIV ? "integer division result too large for a float"
+		                                : "int too large to convert to float");
+	return overflow(r);
+}
+
+/* Python's int op int: exact, beyond 64 bits too (value/bigint.h). */
+static int int_binop(struct rctx *r, enum op op, struct value x, struct value y, struct value *out)
+{
+	static const enum vint_op vops[] = {
+	    [OP_ADD] = VINT_ADD,           [OP_SUB] = VINT_SUB, [OP_MUL] = VINT_MUL,
+	    [OP_FLOORDIV] = VINT_FLOORDIV, [OP_MOD] = VINT_MOD, [OP_POW] = VINT_POW};
+	int64_t a, b, res;
+	bool small = vint_to_i64(x, &a) && vint_to_i64(y, &b);
+	int rc;
+	switch (op) {
+	case OP_ADD:
+		if (small && !__builtin_add_overflow(a, b, &res))
+			break;
+		goto big;
+	case OP_SUB:
+		if (small && !__builtin_sub_overflow(a, b, &res))
+			break;
+		goto big;
+	case OP_MUL:
+		if (small && !__builtin_mul_overflow(a, b, &res))
+			break;
+		goto big;
+	case OP_DIV: {
+		double q;
+		if ((rc = vint_truediv(x, y, &q)))
+			return vint_fail(r, rc, op);
+		*out = value_float(q);
+		return 0;
+	}
+	case OP_FLOORDIV:
+	case OP_MOD:
+		if (!small || b == 0 || (a == INT64_MIN && b == -1))
+			goto big;
+		res = a / b;
+		int64_t m = a % b;
+		if (m != 0 && ((m < 0) != (b < 0))) {
+			res -= 1;
+			m += b;
+		}
+		if (op == OP_MOD)
+			res = m;
+		break;
+	case OP_POW:
+		if (vint_sign(y) < 0) {
+			double fa, fb;
+			if ((rc = vint_to_double(x, &fa)) || (rc = vint_to_double(y, &fb)))
+				return vint_fail(r, rc, op);
+			if (fa == 0)
+				return tpl_fail(r, "0.0 cannot be raised to a negative power");
+			*out = value_float(py_pow(fa, fb));
+			return 0;
+		}
+		goto big;
+	default:
+		return type_error(r, op, x, y);
+	}
+	*out = value_int(res);
+	return 0;
+big:
+	if ((rc = vint_arith(r->a, vops[op], x, y, out)))
+		return vint_fail(r, rc, op);
+	return 0;
+}
+
 int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct value *out)
 {
 	if (x.kind == V_UNDEF)
 		return tpl_fail_undefined(r, x);
 	if (y.kind == V_UNDEF)
 		return tpl_fail_undefined(r, y);
-	bool ints = (x.kind == V_INT || x.kind == V_BOOL) && (y.kind == V_INT || y.kind == V_BOOL);
+	if (vint_is(x) && vint_is(y))
+		return int_binop(r, op, x, y, out);
 	if (numeric(x) && numeric(y)) {
-		int64_t a = ints ? i64(x) : 0, b = ints ? i64(y) : 0, res;
-		double fa = dbl(x), fb = dbl(y);
+		double fa, fb;
+		int rc;
+		if ((rc = to_double(x, &fa)) || (rc = to_double(y, &fb)))
+			return vint_fail(r, rc, OP_ADD);
 		switch (op) {
 		case OP_ADD:
-			if (!ints) {
-				*out = value_float(fa + fb);
-				return 0;
-			}
-			if (__builtin_add_overflow(a, b, &res))
-				return overflow(r);
-			*out = value_int(res);
+			*out = value_float(fa + fb);
 			return 0;
 		case OP_SUB:
-			if (!ints) {
-				*out = value_float(fa - fb);
-				return 0;
-			}
-			if (__builtin_sub_overflow(a, b, &res))
-				return overflow(r);
-			*out = value_int(res);
+			*out = value_float(fa - fb);
 			return 0;
 		case OP_MUL:
-			if (!ints) {
-				*out = value_float(fa * fb);
-				return 0;
-			}
-			if (__builtin_mul_overflow(a, b, &res))
-				return overflow(r);
-			*out = value_int(res);
+			*out = value_float(fa * fb);
 			return 0;
 		case OP_DIV:
 			if (fb == 0)
-				return tpl_fail(r, "division by zero");
+				return tpl_fail(r, "float division by zero");
 			*out = value_float(fa / fb);
 			return 0;
 		case OP_FLOORDIV:
 		case OP_MOD:
-			if (ints) {
-				if (b == 0)
-					return tpl_fail(
-					    r, op == OP_MOD ? "integer modulo by zero"
-					                    : "integer division or modulo by zero");
-				if (a == INT64_MIN && b == -1)
-					return overflow(r);
-				int64_t q = a / b, m = a % b;
-				if (m != 0 && ((m < 0) != (b < 0))) {
-					q -= 1;
-					m += b;
-				}
-				*out = value_int(op == OP_MOD ? m : q);
-				return 0;
-			}
 			if (fb == 0)
 				return tpl_fail(r, op == OP_MOD ? "float modulo"
 				                                : "float floor division by zero");
@@ -624,19 +783,6 @@ int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct
 			*out = value_float(op == OP_MOD ? m : d);
 			return 0;
 		case OP_POW:
-			if (ints && b >= 0) {
-				int64_t acc = 1, base = a;
-				int64_t e = b;
-				while (e) {
-					if (e & 1 && __builtin_mul_overflow(acc, base, &acc))
-						return overflow(r);
-					e >>= 1;
-					if (e && __builtin_mul_overflow(base, base, &base))
-						return overflow(r);
-				}
-				*out = value_int(acc);
-				return 0;
-			}
 			if (fa == 0 && fb < 0)
 				return tpl_fail(r, "0.0 cannot be raised to a negative power");
 			if (fa < 0 && fb != py_floor(fb))
@@ -651,7 +797,8 @@ int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct
 		*out = concat_str(r, x, y);
 		return 0;
 	}
-	if (op == OP_ADD && x.kind == V_LIST && y.kind == V_LIST && x.tuple == y.tuple) {
+	if (op == OP_ADD && x.kind == V_LIST && y.kind == V_LIST && x.tuple == y.tuple &&
+	    !x.range && !y.range) {
 		struct value l = value_list(r->a, x.list->n + y.list->n);
 		memcpy(l.list->items, x.list->items, x.list->n * sizeof(struct value));
 		memcpy(l.list->items + x.list->n, y.list->items, y.list->n * sizeof(struct value));
@@ -659,10 +806,10 @@ int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct
 		*out = l;
 		return 0;
 	}
-	if (op == OP_MUL && (x.kind == V_STR || x.kind == V_LIST) &&
+	if (op == OP_MUL && (x.kind == V_STR || (x.kind == V_LIST && !x.range)) &&
 	    (y.kind == V_INT || y.kind == V_BOOL))
 		return repeat(r, x, i64(y), out);
-	if (op == OP_MUL && (y.kind == V_STR || y.kind == V_LIST) &&
+	if (op == OP_MUL && (y.kind == V_STR || (y.kind == V_LIST && !y.range)) &&
 	    (x.kind == V_INT || x.kind == V_BOOL))
 		return repeat(r, y, i64(x), out);
 	if (op == OP_MOD && x.kind == V_STR)
@@ -886,12 +1033,10 @@ static int eval_node(struct rctx *r, struct frame *f, const struct node *n, stru
 			return tpl_fail_undefined(r, x);
 		if (x.kind == V_FLOAT)
 			*out = value_float(n->op == OP_NEG ? -x.f : x.f);
-		else if (x.kind == V_INT || x.kind == V_BOOL) {
-			int64_t i = i64(x);
-			if (n->op == OP_NEG && i == INT64_MIN)
-				return overflow(r);
-			*out = value_int(n->op == OP_NEG ? -i : i);
-		} else
+		else if (vint_is(x))
+			*out =
+			    n->op == OP_NEG ? vint_neg(r->a, x) : vint_neg(r->a, vint_neg(r->a, x));
+		else
 			return tpl_fail(r, "bad operand type for unary %s: '%s'",
 			                n->op == OP_NEG ? "-" : "+", value_type_name(x));
 		return 0;
@@ -1024,6 +1169,8 @@ static int call_range(struct rctx *r, const struct args *a, struct value *out)
 	for (size_t i = 0; i < a->n; i++) {
 		if (a->v[i].kind == V_UNDEF)
 			return tpl_fail_undefined(r, a->v[i]);
+		if (a->v[i].kind == V_BIGINT)
+			return tpl_fail(r, "range() of an int beyond 64 bits is not supported");
 		if (a->v[i].kind != V_INT && a->v[i].kind != V_BOOL)
 			return tpl_fail(r, "'%s' object cannot be interpreted as an integer",
 			                value_type_name(a->v[i]));
@@ -1033,17 +1180,22 @@ static int call_range(struct rctx *r, const struct args *a, struct value *out)
 	int64_t step = a->n == 3 ? v[2] : 1;
 	if (step == 0)
 		return tpl_fail(r, "range() arg 3 must not be zero");
-	int64_t count = 0;
+	/* In unsigned arithmetic: stop - start may not fit in int64_t. */
+	uint64_t count = 0;
 	if (step > 0 && stop > start)
-		count = (stop - start + step - 1) / step;
+		count = ((uint64_t)stop - (uint64_t)start - 1) / (uint64_t)step + 1;
 	else if (step < 0 && stop < start)
-		count = (start - stop - step - 1) / -step;
+		count = ((uint64_t)start - (uint64_t)stop - 1) / ((uint64_t)0 - (uint64_t)step) + 1;
 	/* Jinja2's sandbox-free range is plain Python range; bound it all the same. */
-	if ((uint64_t)count > r->t->max_bytes / 16)
+	if (count > r->t->max_bytes / 16)
 		return tpl_fail(r, "range too large");
 	struct value l = value_list(r->a, (size_t)count);
-	for (int64_t i = 0; i < count; i++)
-		l.list->items[i] = value_int(start + i * step);
+	for (uint64_t i = 0; i < count; i++)
+		l.list->items[i] = value_int((int64_t)((uint64_t)start + i * (uint64_t)step));
+	l.range = true;
+	l.list->start = start;
+	l.list->stop = stop;
+	l.list->step = step;
 	*out = l;
 	return 0;
 }

@@ -121,7 +121,8 @@ struct tpl_set_tok {
 	unsigned line; /* of its first byte (1-based, as Jinja2 counts) */
 	/*
 	 * NAME: the name; STRING: its value, escapes decoded; OP: the operator
-	 * ("[", "+", "//", ...); NULL for INT and FLOAT. NUL-terminated.
+	 * ("[", "+", "//", ...); NULL for INT and FLOAT, except an INT beyond
+	 * 64 bits: its text as written (i is 0 then). NUL-terminated.
 	 */
 	const char *s;
 	size_t len;        /* of s */

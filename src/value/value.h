@@ -32,17 +32,20 @@ enum value_kind {
 	V_STR,
 	V_LIST, /* list or tuple */
 	V_DICT,
-	V_FUNC, /* something callable: a macro, a bound method, a builtin */
+	V_FUNC,   /* something callable: a macro, a bound method, a builtin */
+	V_BIGINT, /* an int beyond int64_t (value/bigint.h); only templates make them */
 };
 
 struct vlist;
 struct vdict;
 struct vfunc;
+struct bigint;
 
 struct value {
 	enum value_kind kind;
 	bool safe;  /* V_STR: Markup, not to be escaped again */
 	bool tuple; /* V_LIST: a tuple (prints with parentheses) */
+	bool range; /* V_LIST: a Python range (list->start, stop, step; prints as one) */
 	union {
 		bool b;
 		int64_t i;
@@ -54,12 +57,14 @@ struct value {
 		struct vlist *list;
 		struct vdict *dict;
 		struct vfunc *func;
+		const struct bigint *big;
 	};
 };
 
 struct vlist {
 	size_t n;
 	struct value *items;
+	int64_t start, stop, step; /* the arguments of a range, as given */
 };
 
 struct vdict {

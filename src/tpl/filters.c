@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tpl/tpl_int.h"
+#include "value/bigint.h"
 #include "value/pymath.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
@@ -72,6 +73,8 @@ static int need_int(struct rctx *r, struct value v, const char *what, int64_t *o
 {
 	if (v.kind == V_UNDEF)
 		return tpl_fail_undefined(r, v);
+	if (v.kind == V_BIGINT)
+		return tpl_fail(r, "%s: an int beyond 64 bits is not supported here", what);
 	if (!is_int(v))
 		return tpl_fail(r, "%s: '%s' object cannot be interpreted as an integer", what,
 		                value_type_name(v));
@@ -540,6 +543,38 @@ static struct value strip(struct rctx *r, struct value s, struct value chars, bo
 	return out;
 }
 
+/* Python's round(int, n): exact, halves to even, for n < 0. */
+static int round_int(struct rctx *r, struct value v, int64_t prec, struct value *out)
+{
+	if (v.kind == V_BOOL)
+		v = value_int(v.b);
+	if (prec >= 0 || vint_sign(v) == 0) {
+		*out = v;
+		return 0;
+	}
+	if (prec < -4300) { /* 10**-prec is beyond any int here */
+		*out = value_int(0);
+		return 0;
+	}
+	struct value p, m, q, twice, pq;
+	if (vint_arith(r->a, VINT_POW, value_int(10), value_int(-prec), &p) != VINT_OK) {
+		*out = value_int(0);
+		return 0;
+	}
+	vint_arith(r->a, VINT_MOD, v, p, &m);
+	vint_arith(r->a, VINT_SUB, v, m, &q); /* a multiple of p at or below v */
+	vint_arith(r->a, VINT_ADD, m, m, &twice);
+	int c = vint_cmp(twice, p);
+	vint_arith(r->a, VINT_FLOORDIV, q, p, &pq);
+	vint_arith(r->a, VINT_MOD, pq, value_int(2), &pq);
+	if (c > 0 || (c == 0 && vint_sign(pq) != 0)) {
+		if (vint_arith(r->a, VINT_ADD, q, p, &q))
+			return tpl_fail(r, "an int beyond %d bits is not supported", VINT_MAX_BITS);
+	}
+	*out = q;
+	return 0;
+}
+
 static int f_round(struct rctx *r, struct value v, const struct args *a, struct value *out)
 {
 	static const char *const names[] = {"precision", "method", NULL};
@@ -564,12 +599,15 @@ static int f_round(struct rctx *r, struct value v, const struct args *a, struct 
 	if (v.kind != V_INT && v.kind != V_FLOAT && v.kind != V_BOOL)
 		return tpl_fail(r, "type %s doesn't define __round__ method", value_type_name(v));
 	if (!strcmp(method, "common")) {
-		if (v.kind != V_FLOAT) {
-			*out = value_int(as_i(v)); /* round(int, n) stays an int */
+		if (v.kind != V_FLOAT)
+			return round_int(r, v, prec, out); /* round(int, n) stays an int */
+		/* CPython's bounds: past them nothing changes, or all is rounded away. */
+		if (prec > 323 || isnan(v.f) || isinf(v.f)) {
+			*out = v;
 			return 0;
 		}
-		if (prec > 300 || isnan(v.f) || isinf(v.f)) {
-			*out = v;
+		if (prec < -308) {
+			*out = value_float(0.0 * v.f);
 			return 0;
 		}
 		if (prec < 0) {
@@ -580,13 +618,15 @@ static int f_round(struct rctx *r, struct value v, const struct args *a, struct 
 			return 0;
 		}
 		/* Correctly rounded decimal, ties to even: what printf and Python do. */
-		char buf[512];
+		char buf[720]; /* 309 digits, a point, 323 decimals */
 		snprintf(buf, sizeof(buf), "%.*f", (int)prec, v.f);
 		*out = value_float(strtod(buf, NULL));
 		return 0;
 	}
-	double m = py_pow(10, (double)prec);
-	double x = (v.kind == V_FLOAT ? v.f : (double)as_i(v)) * m;
+	double m = py_pow(10, (double)prec), fv = v.f;
+	if (v.kind != V_FLOAT && vint_to_double(v, &fv))
+		return tpl_fail(r, "int too large to convert to float");
+	double x = fv * m;
 	double y = !strcmp(method, "ceil") ? py_ceil(x) : py_floor(x);
 	/* math.floor and math.ceil return ints: no negative zero survives them. */
 	if (y == 0)
@@ -595,44 +635,34 @@ static int f_round(struct rctx *r, struct value v, const struct args *a, struct 
 	return 0;
 }
 
-/* Python's int(str): optional sign, digits, underscores, surrounding space. */
-static bool parse_py_int(const char *s, int64_t base, int64_t *out)
-{
-	char *end;
-	while (isspace((unsigned char)*s))
-		s++;
-	struct strbuf sb = STRBUF_INIT;
-	for (const char *p = s; *p; p++)
-		if (*p != '_')
-			strbuf_addch(&sb, *p);
-	errno = 0;
-	long long v = strtoll(sb.buf, &end, (int)base);
-	bool ok = end != sb.buf && !errno;
-	while (ok && isspace((unsigned char)*end))
-		end++;
-	ok = ok && !*end;
-	strbuf_release(&sb);
-	if (ok)
-		*out = v;
-	return ok;
-}
-
+/*
+ * Python's float(str): surrounding space, a decimal number (underscores
+ * only between digits), inf, infinity or nan; not C's hexadecimal floats.
+ */
 static bool parse_py_float(const char *s, double *out)
 {
 	char *end;
 	while (isspace((unsigned char)*s))
 		s++;
-	if (!*s)
-		return false;
-	double v = strtod(s, &end);
-	if (end == s)
-		return false;
-	while (isspace((unsigned char)*end))
+	struct strbuf sb = STRBUF_INIT;
+	bool ok = *s != '\0';
+	for (const char *p = s; *p && ok; p++) {
+		if (*p == '_')
+			ok = p > s && isdigit((unsigned char)p[-1]) && isdigit((unsigned char)p[1]);
+		else if (strchr("xXpP(", *p))
+			ok = false;
+		else
+			strbuf_addch(&sb, *p);
+	}
+	double v = ok ? strtod(sb.buf, &end) : 0;
+	ok = ok && end != sb.buf;
+	while (ok && isspace((unsigned char)*end))
 		end++;
-	if (*end)
-		return false;
-	*out = v;
-	return true;
+	ok = ok && !*end;
+	if (ok)
+		*out = v;
+	strbuf_release(&sb);
+	return ok;
 }
 
 static int f_int(struct rctx *r, struct value v, const struct args *a, struct value *out)
@@ -646,32 +676,36 @@ static int f_int(struct rctx *r, struct value v, const struct args *a, struct va
 	int64_t base = 10;
 	if (have[1] && need_int(r, p[1], "int", &base) < 0)
 		return -1;
-	if (v.kind == V_INT || v.kind == V_BOOL) {
-		*out = value_int(as_i(v));
+	if (vint_is(v)) {
+		*out = v.kind == V_BOOL ? value_int(v.b) : v;
 		return 0;
 	}
-	if (v.kind == V_FLOAT) {
-		if (isnan(v.f) || isinf(v.f) || __builtin_fabs(v.f) >= 9.2e18) {
+	/* int(value, base), then int(float(value)) on ValueError, as Jinja2's do_int. */
+	double f;
+	if (v.kind == V_STR) {
+		int rc = vint_parse(r->a, v.str.s, v.str.len,
+		                    base < 0 || base > 36 ? 99 : (int)base, out);
+		if (rc == VINT_OK)
+			return 0;
+		if (rc == VINT_TOO_BIG)
+			return tpl_fail(r, "int: an int beyond %d bits is not supported",
+			                VINT_MAX_BITS);
+		if (!parse_py_float(v.str.s, &f)) {
 			*out = dflt;
 			return 0;
 		}
-		*out = value_int((int64_t)v.f);
+	} else if (v.kind == V_FLOAT) {
+		f = v.f;
+	} else {
+		*out = dflt;
 		return 0;
 	}
-	if (v.kind == V_STR) {
-		int64_t i;
-		double f;
-		if (base == 10 ? parse_py_int(v.str.s, 10, &i) : parse_py_int(v.str.s, base, &i)) {
-			*out = value_int(i);
-			return 0;
-		}
-		if (parse_py_float(v.str.s, &f) && !isnan(f) && !isinf(f) &&
-		    __builtin_fabs(f) < 9.2e18) {
-			*out = value_int((int64_t)f);
-			return 0;
-		}
+	if (f != f) { /* int(nan): ValueError, the default */
+		*out = dflt;
+		return 0;
 	}
-	*out = dflt;
+	if (vint_from_double(r->a, f, out))
+		return tpl_fail(r, "cannot convert float infinity to integer");
 	return 0;
 }
 
@@ -684,9 +718,11 @@ static int f_float(struct rctx *r, struct value v, const struct args *a, struct 
 		return -1;
 	struct value dflt = have[0] ? p[0] : value_float(0.0);
 	double f;
-	if (v.kind == V_INT || v.kind == V_BOOL)
-		*out = value_float((double)as_i(v));
-	else if (v.kind == V_FLOAT)
+	if (vint_is(v)) {
+		if (vint_to_double(v, &f))
+			return tpl_fail(r, "int too large to convert to float");
+		*out = value_float(f);
+	} else if (v.kind == V_FLOAT)
 		*out = v;
 	else if (v.kind == V_STR && parse_py_float(v.str.s, &f))
 		*out = value_float(f);
@@ -1133,12 +1169,9 @@ int tpl_apply_filter(struct rctx *r, const char *name, struct value v, const str
 	if (!strcmp(name, "abs")) {
 		if (no_args_allowed(r, name, a) < 0)
 			return -1;
-		if (v.kind == V_INT || v.kind == V_BOOL) {
-			int64_t i = as_i(v);
-			if (i == INT64_MIN)
-				return tpl_fail(r,
-				                "integer result beyond 64 bits is not supported");
-			*out = value_int(i < 0 ? -i : i);
+		if (vint_is(v)) {
+			*out = vint_sign(v) < 0 ? vint_neg(r->a, v)
+			                        : vint_neg(r->a, vint_neg(r->a, v));
 		} else if (v.kind == V_FLOAT) {
 			*out = value_float(__builtin_fabs(v.f));
 		} else if (v.kind == V_UNDEF) {
@@ -1295,8 +1328,8 @@ int tpl_apply_test(struct rctx *r, const char *name, struct value v, const struc
 	} by_kind[] = {
 	    {"none", K(V_NONE)},
 	    {"string", K(V_STR)},
-	    {"number", K(V_INT) | K(V_FLOAT) | K(V_BOOL)},
-	    {"integer", K(V_INT)},
+	    {"number", K(V_INT) | K(V_BIGINT) | K(V_FLOAT) | K(V_BOOL)},
+	    {"integer", K(V_INT) | K(V_BIGINT)},
 	    {"float", K(V_FLOAT)},
 	    {"boolean", K(V_BOOL)},
 	    {"mapping", K(V_DICT)},
@@ -1320,20 +1353,25 @@ int tpl_apply_test(struct rctx *r, const char *name, struct value v, const struc
 		return 0;
 	}
 	if (!strcmp(name, "even") || !strcmp(name, "odd") || !strcmp(name, "divisibleby")) {
-		int64_t x, d = 2;
-		if (need_int(r, v, name, &x) < 0)
-			return -1;
-		if (!strcmp(name, "divisibleby")) {
-			if (a->n != 1)
-				return tpl_fail(r, "test 'divisibleby' takes one argument");
-			if (need_int(r, a->v[0], name, &d) < 0)
-				return -1;
-			if (d == 0)
-				return tpl_fail(r, "integer division or modulo by zero");
-			*out = x % d == 0;
-			return 0;
+		struct value d = value_int(2), m;
+		bool div = !strcmp(name, "divisibleby");
+		if (div && a->n != 1)
+			return tpl_fail(r, "test 'divisibleby' takes one argument");
+		if (div)
+			d = a->v[0];
+		for (int i = 0; i < 2; i++) {
+			struct value x = i ? d : v;
+			if (x.kind == V_UNDEF)
+				return tpl_fail_undefined(r, x);
+			if (!vint_is(x))
+				return tpl_fail(
+				    r, "%s: '%s' object cannot be interpreted as an integer", name,
+				    value_type_name(x));
 		}
-		*out = (x % 2 == 0) == !strcmp(name, "even");
+		int rc = vint_arith(r->a, VINT_MOD, v, d, &m);
+		if (rc == VINT_ZERODIV)
+			return tpl_fail(r, "integer division or modulo by zero");
+		*out = (vint_sign(m) == 0) == (div || !strcmp(name, "even"));
 		return 0;
 	}
 	if (!strcmp(name, "lower") || !strcmp(name, "upper")) {

@@ -922,9 +922,30 @@ static int eval_chain(struct rctx *r, struct frame *f, const struct node *n, str
 	return eval_filter(r, f, n, subject, out);
 }
 
-static int over_budget(struct rctx *r)
+/*
+ * Steps, and memory: the arena grows by chunks of 64 KiB (a new newest
+ * chunk each time), counted as they appear; the values of one render may
+ * take TPL_MEMORY_FACTOR times max_bytes.
+ */
+static bool over_budget(struct rctx *r)
 {
-	return tpl_fail(r, "template took more than %llu evaluation steps", r->t->max_steps);
+	if (++r->steps > r->t->max_steps) {
+		tpl_failf(r, "template took more than %llu evaluation steps", r->t->max_steps);
+		return true;
+	}
+	if ((const void *)r->a->head != r->last_chunk) {
+		r->last_chunk = r->a->head;
+		size_t cap = r->t->max_bytes / ((size_t)64 << 10) * TPL_MEMORY_FACTOR;
+		if (++r->chunks > (cap ? cap : 1) + 1) {
+			tpl_failf(
+			    r,
+			    "render needs more than %zu MiB of memory (%d times the output cap; "
+			    "gpuci render --max-output raises it)",
+			    (r->t->max_bytes >> 20) * TPL_MEMORY_FACTOR, TPL_MEMORY_FACTOR);
+			return true;
+		}
+	}
+	return false;
 }
 
 static int eval_node(struct rctx *r, struct frame *f, const struct node *n, struct value *out);
@@ -937,8 +958,8 @@ static int eval_node(struct rctx *r, struct frame *f, const struct node *n, stru
 
 static int eval(struct rctx *r, struct frame *f, const struct node *n, struct value *out)
 {
-	if (++r->steps > r->t->max_steps)
-		return over_budget(r);
+	if (over_budget(r))
+		return -1;
 	if (r->eval_depth >= MAX_EVAL_DEPTH)
 		return tpl_fail(r, "expression nested more than %d deep", MAX_EVAL_DEPTH);
 	r->eval_depth++;
@@ -1350,8 +1371,8 @@ static int exec_for(struct rctx *r, struct frame *f, const struct node *n, struc
 static int exec_node(struct rctx *r, struct frame *f, const struct node *n, struct strbuf *out)
 {
 	struct value v;
-	if (++r->steps > r->t->max_steps)
-		return over_budget(r);
+	if (over_budget(r))
+		return -1;
 	switch (n->kind) {
 	case N_TEXT: {
 		size_t at = out->len;
@@ -1440,10 +1461,21 @@ static int exec_body(struct rctx *r, struct frame *f, struct node **body, size_t
 		}
 		if (strbuf_failed(out)) {
 			r->line = body[i]->line;
-			return tpl_fail(r, "output too large");
+			return tpl_fail(
+			    r,
+			    "output beyond %zu bytes, the cap (gpuci render --max-output "
+			    "raises it)",
+			    r->t->max_bytes);
 		}
 	}
 	return 0;
+}
+
+static size_t default_max_bytes = TPL_DEFAULT_MAX_BYTES;
+
+void tpl_set_default_max_bytes(size_t max_bytes)
+{
+	default_max_bytes = max_bytes ? max_bytes : TPL_DEFAULT_MAX_BYTES;
 }
 
 void tpl_set_limits(struct tpl *t, size_t max_bytes, unsigned long long max_steps)
@@ -1497,7 +1529,7 @@ int tpl_compile(struct tpl **out, const char *src, size_t len, const char *name,
 	}
 	struct tpl *t = xcalloc(1, sizeof(*t));
 	t->name = name;
-	t->max_bytes = TPL_DEFAULT_MAX_BYTES;
+	t->max_bytes = default_max_bytes;
 	t->max_steps = TPL_DEFAULT_MAX_STEPS;
 	struct tokens toks;
 	if (tpl_lex(&toks, &t->arena, src, len, syntax, name, d) < 0) {

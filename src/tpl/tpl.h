@@ -98,12 +98,22 @@ void tpl_map_free(struct tpl_map *m);
 /*
  * Bounds on one render, so that a hostile or mistaken template ends with an
  * error instead of running for hours or filling memory: the size of any
- * string built (the output included) and the number of evaluation steps.
- * The defaults (TPL_DEFAULT_*) are far above any real workflow.
+ * string built (the output included: max_bytes), the memory its values take
+ * (TPL_MEMORY_FACTOR times max_bytes) and the number of evaluation steps.
+ * The defaults (TPL_DEFAULT_*) are far above any real workflow. Each bound
+ * fails the render with an error at the template line that crossed it.
  */
-#define TPL_DEFAULT_MAX_BYTES ((size_t)256 << 20)
+#define TPL_DEFAULT_MAX_BYTES ((size_t)64 << 20)
 #define TPL_DEFAULT_MAX_STEPS ((unsigned long long)1 << 32)
+#define TPL_MEMORY_FACTOR     16
 void tpl_set_limits(struct tpl *t, size_t max_bytes, unsigned long long max_steps);
+
+/*
+ * The max_bytes templates compiled from now on start with (0: back to
+ * TPL_DEFAULT_MAX_BYTES), for a command's option (gpuci render --max-output).
+ * Process-wide; not for use from several threads.
+ */
+void tpl_set_default_max_bytes(size_t max_bytes);
 
 void tpl_free(struct tpl *t);
 

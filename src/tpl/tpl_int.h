@@ -191,6 +191,8 @@ struct rctx {
 	int eval_depth;           /* of expression evaluation, bounded */
 	unsigned long long steps; /* evaluations so far, bounded by t->max_steps */
 	bool oversize;            /* a string hit t->max_bytes and was cut: the render fails */
+	const void *last_chunk;   /* the arena's newest chunk when last looked at */
+	size_t chunks;            /* arena chunks seen so far (memory, bounded) */
 	struct tpl_mapper *map;   /* NULL unless a source map is being made (map.c) */
 };
 

@@ -1359,19 +1359,10 @@ int tpl_apply_test(struct rctx *r, const char *name, struct value v, const struc
 			return tpl_fail(r, "test 'divisibleby' takes one argument");
 		if (div)
 			d = a->v[0];
-		for (int i = 0; i < 2; i++) {
-			struct value x = i ? d : v;
-			if (x.kind == V_UNDEF)
-				return tpl_fail_undefined(r, x);
-			if (!vint_is(x))
-				return tpl_fail(
-				    r, "%s: '%s' object cannot be interpreted as an integer", name,
-				    value_type_name(x));
-		}
-		int rc = vint_arith(r->a, VINT_MOD, v, d, &m);
-		if (rc == VINT_ZERODIV)
-			return tpl_fail(r, "integer division or modulo by zero");
-		*out = (vint_sign(m) == 0) == (div || !strcmp(name, "even"));
+		/* Jinja2: value % 2 == 0, value % 2 == 1, value % num == 0 (floats too). */
+		if (tpl_binop(r, OP_MOD, v, d, &m) < 0)
+			return -1;
+		*out = value_equal(m, value_int(!strcmp(name, "odd")));
 		return 0;
 	}
 	if (!strcmp(name, "lower") || !strcmp(name, "upper")) {

@@ -637,14 +637,16 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 		case 'E':
 		case 'g':
 		case 'G': {
-			if (arg.kind != V_INT && arg.kind != V_FLOAT && arg.kind != V_BOOL) {
+			double v;
+			if (!numeric(arg)) {
 				strbuf_release(&sb);
 				return tpl_fail(r, "must be real number, not %s",
 				                value_type_name(arg));
 			}
-			double v = arg.kind == V_FLOAT ? arg.f
-			           : arg.kind == V_INT ? (double)arg.i
-			                               : arg.b;
+			if (to_double(arg, &v)) {
+				strbuf_release(&sb);
+				return tpl_fail(r, "int too large to convert to float");
+			}
 			spec[k++] = conv;
 			spec[k] = '\0';
 			strbuf_addf(&sb, spec, v);
@@ -659,7 +661,8 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 		strbuf_release(&sb);
 		return tpl_fail(r, "not all arguments converted during string formatting");
 	}
-	if (!used_mapping && !tuple && next == 0 && args.kind != V_DICT) {
+	/* A dict, list or range is a mapping to Python's %: nothing left unconverted. */
+	if (!used_mapping && !tuple && next == 0 && args.kind != V_DICT && args.kind != V_LIST) {
 		strbuf_release(&sb);
 		return tpl_fail(r, "not all arguments converted during string formatting");
 	}

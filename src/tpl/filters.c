@@ -596,7 +596,7 @@ static int f_round(struct rctx *r, struct value v, const struct args *a, struct 
 		return tpl_fail(r, "method must be common, ceil or floor");
 	if (v.kind == V_UNDEF)
 		return tpl_fail_undefined(r, v);
-	if (v.kind != V_INT && v.kind != V_FLOAT && v.kind != V_BOOL)
+	if (!vint_is(v) && v.kind != V_FLOAT)
 		return tpl_fail(r, "type %s doesn't define __round__ method", value_type_name(v));
 	if (!strcmp(method, "common")) {
 		if (v.kind != V_FLOAT)

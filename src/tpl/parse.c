@@ -962,8 +962,12 @@ static struct node *parse_for(struct parser *p)
 	if (expect_block_end(p) < 0)
 		return NULL;
 	static const char *const body_end[] = {"endfor", "else", NULL};
+	size_t body_from = p->pos;
 	if (subparse(p, body_end, &n->body, &n->nbody) < 0)
 		return NULL;
+	/* The body names `loop` (its own or an inner one's): else no loop object is made. */
+	for (size_t i = body_from; i < p->pos && !n->uses_loop; i++)
+		n->uses_loop = p->toks->v[i].kind == T_NAME && !strcmp(p->toks->v[i].s, "loop");
 	if (is_name(advance(p), "else")) {
 		if (expect_block_end(p) < 0)
 			return NULL;

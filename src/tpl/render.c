@@ -938,13 +938,15 @@ static bool over_budget(struct rctx *r)
 	}
 	if ((const void *)r->a->head != r->last_chunk) {
 		r->last_chunk = r->a->head;
-		size_t cap = r->t->max_bytes / ((size_t)64 << 10) * TPL_MEMORY_FACTOR;
-		if (++r->chunks > (cap ? cap : 1) + 1) {
+		size_t mem = r->t->max_bytes * TPL_MEMORY_FACTOR;
+		if (mem < TPL_MIN_MEMORY || mem / TPL_MEMORY_FACTOR != r->t->max_bytes)
+			mem = mem < TPL_MIN_MEMORY ? TPL_MIN_MEMORY : SIZE_MAX;
+		if (++r->chunks > mem / ((size_t)64 << 10) + 1) {
 			tpl_failf(
 			    r,
 			    "render needs more than %zu MiB of memory (%d times the output cap; "
 			    "gpuci render --max-output raises it)",
-			    (r->t->max_bytes >> 20) * TPL_MEMORY_FACTOR, TPL_MEMORY_FACTOR);
+			    mem >> 20, TPL_MEMORY_FACTOR);
 			return true;
 		}
 	}
@@ -1359,7 +1361,8 @@ static int exec_for(struct rctx *r, struct frame *f, const struct node *n, struc
 		r->line = n->line;
 		if (assign(r, lf, n->target, vals[i]) < 0)
 			return -1;
-		bind(r, lf, "loop", loop_object(r, vals, i, count));
+		if (n->uses_loop)
+			bind(r, lf, "loop", loop_object(r, vals, i, count));
 		if (exec_body(r, lf, n->body, n->nbody, out) < 0)
 			return -1;
 	}

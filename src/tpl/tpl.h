@@ -99,13 +99,15 @@ void tpl_map_free(struct tpl_map *m);
  * Bounds on one render, so that a hostile or mistaken template ends with an
  * error instead of running for hours or filling memory: the size of any
  * string built (the output included: max_bytes), the memory its values take
- * (TPL_MEMORY_FACTOR times max_bytes) and the number of evaluation steps.
+ * (TPL_MEMORY_FACTOR times max_bytes, at least TPL_MIN_MEMORY) and the
+ * number of evaluation steps.
  * The defaults (TPL_DEFAULT_*) are far above any real workflow. Each bound
  * fails the render with an error at the template line that crossed it.
  */
 #define TPL_DEFAULT_MAX_BYTES ((size_t)64 << 20)
 #define TPL_DEFAULT_MAX_STEPS ((unsigned long long)1 << 32)
 #define TPL_MEMORY_FACTOR     16
+#define TPL_MIN_MEMORY        ((size_t)64 << 20) /* the memory bound is never below this */
 void tpl_set_limits(struct tpl *t, size_t max_bytes, unsigned long long max_steps);
 
 /*

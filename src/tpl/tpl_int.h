@@ -133,9 +133,10 @@ enum node_kind {
 };
 
 struct node {
-	uint8_t kind; /* enum node_kind */
-	uint8_t op;   /* enum op: E_UNARY, E_BINARY */
-	bool negated; /* E_TEST */
+	uint8_t kind;   /* enum node_kind */
+	uint8_t op;     /* enum op: E_UNARY, E_BINARY */
+	bool negated;   /* E_TEST */
+	bool uses_loop; /* N_FOR: its body has the name `loop` */
 	unsigned line;
 	/*
 	 * Offset in the normalized text (struct tpl's src) of the token the node

@@ -144,7 +144,7 @@ void vdict_set(struct arena *a, struct vdict *d, struct value key, struct value 
 		return;
 	}
 	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 8;
+		size_t cap = d->cap ? d->cap * 2 : 2; /* most frames hold a name or two */
 		struct value *k = arena_alloc(a, cap * sizeof(*k));
 		struct value *v = arena_alloc(a, cap * sizeof(*v));
 		if (d->n) {

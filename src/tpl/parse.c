@@ -369,6 +369,34 @@ static struct node *parse_filter_expr(struct parser *p, struct node *n)
 	return n;
 }
 
+/* Jinja2's parse_subscribed: an expression, or a slice [a]:[b][:[c]]. */
+static struct node *parse_subscribed(struct parser *p)
+{
+	unsigned line = cur(p)->line;
+	struct node *parts[3] = {NULL, NULL, NULL};
+	if (!is_op(cur(p), OP_COLON)) {
+		struct node *e = parse_expression(p, true);
+		if (!e || !is_op(cur(p), OP_COLON))
+			return e;
+		parts[0] = e;
+	}
+	advance(p); /* the first ':' */
+	if (!is_op(cur(p), OP_COLON) && !is_op(cur(p), OP_RBRACKET) && !is_op(cur(p), OP_COMMA) &&
+	    !(parts[1] = parse_expression(p, true)))
+		return NULL;
+	if (is_op(cur(p), OP_COLON)) {
+		advance(p);
+		if (!is_op(cur(p), OP_RBRACKET) && !is_op(cur(p), OP_COMMA) &&
+		    !(parts[2] = parse_expression(p, true)))
+			return NULL;
+	}
+	struct node *n = mk(p, E_SLICE, line);
+	n->a = parts[0];
+	n->b = parts[1];
+	n->c = parts[2];
+	return n;
+}
+
 static struct node *parse_subscript(struct parser *p, struct node *subject)
 {
 	const struct token *t = advance(p);
@@ -399,29 +427,24 @@ static struct node *parse_subscript(struct parser *p, struct node *subject)
 		return NULL;
 	}
 	/* '[' */
-	if (is_op(cur(p), OP_COLON)) {
-		pfail(p, cur(p)->line, "slices are not supported");
-		return NULL;
-	}
 	struct nvec items = {0};
-	for (;;) {
+	bool sliced = false;
+	/* As Jinja2: `x[]` is x[()], and a trailing comma is a syntax error. */
+	while (!is_op(cur(p), OP_RBRACKET) && cur(p)->kind != T_EOF) {
 		if (items.n && expect_op(p, OP_COMMA, ",") < 0)
 			goto fail;
-		if (is_op(cur(p), OP_RBRACKET))
-			break;
-		struct node *e = parse_expression(p, true);
+		struct node *e = parse_subscribed(p);
 		if (!e)
 			goto fail;
-		if (is_op(cur(p), OP_COLON)) {
-			pfail(p, cur(p)->line, "slices are not supported");
-			goto fail;
-		}
+		sliced |= e->kind == E_SLICE;
 		nvec_push(&items, e);
-		if (!is_op(cur(p), OP_COMMA))
-			break;
 	}
 	if (expect_op(p, OP_RBRACKET, "]") < 0)
 		goto fail;
+	if (sliced && items.n != 1) {
+		pfail(p, t->line, "a subscript of several slices is not supported");
+		goto fail;
+	}
 	struct node *n = mk(p, E_GETITEM, t->line);
 	n->a = subject;
 	if (items.n == 1) {

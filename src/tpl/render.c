@@ -1026,7 +1026,17 @@ static int eval_node(struct rctx *r, struct frame *f, const struct node *n, stru
 			return -1;
 		return tpl_getattr(r, x, n->name, out);
 	case E_GETITEM:
-		if (eval(r, f, n->a, &x) < 0 || eval(r, f, n->b, &y) < 0)
+		if (eval(r, f, n->a, &x) < 0)
+			return -1;
+		if (n->b->kind == E_SLICE) {
+			struct value sl[3] = {value_none(), value_none(), value_none()};
+			const struct node *parts[3] = {n->b->a, n->b->b, n->b->c};
+			for (int i = 0; i < 3; i++)
+				if (parts[i] && eval(r, f, parts[i], &sl[i]) < 0)
+					return -1;
+			return tpl_slice(r, x, sl, out);
+		}
+		if (eval(r, f, n->b, &y) < 0)
 			return -1;
 		return tpl_getitem(r, x, y, out);
 	case E_CALL: {

@@ -130,6 +130,7 @@ enum node_kind {
 	E_COMPARE,  /* a (ops[i] kids[i])... */
 	E_COND,     /* b if a else c */
 	E_BLOCKVAL, /* the rendered body of a filter block or block set */
+	E_SLICE,    /* a : b : c inside [ ], each NULL where left out; only as E_GETITEM's b */
 };
 
 struct node {
@@ -272,6 +273,8 @@ struct value tpl_to_str(struct rctx *r, struct value v);
 int tpl_getattr(struct rctx *r, struct value v, const char *name, struct value *out);
 /* Python's getitem-then-getattr for `v[key]`. */
 int tpl_getitem(struct rctx *r, struct value v, struct value key, struct value *out);
+/* v[sl[0]:sl[1]:sl[2]] as Python slices (none where left out); Undefined where Jinja2 gives it. */
+int tpl_slice(struct rctx *r, struct value v, const struct value sl[3], struct value *out);
 /* Iterates v as Python would (a dict yields keys, a str its characters). */
 int tpl_iterate(struct rctx *r, struct value v, struct value *list_out);
 /* Calls a callable value. */

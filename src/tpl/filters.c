@@ -11,6 +11,7 @@
 
 #include "tpl/tpl_int.h"
 #include "value/bigint.h"
+#include "value/ucase.h"
 #include "value/pymath.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
@@ -149,49 +150,41 @@ static bool is_space_cp(uint32_t c)
 	       c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
 }
 
-enum casing { UPPER, LOWER, CAPITALIZE, TITLE_WORD };
+enum casing { UPPER, LOWER, CAPITALIZE, TITLE };
 
+/* Python's str.upper(), lower(), capitalize(), title(): full Unicode mappings. */
 static struct value recase(struct rctx *r, struct value s, enum casing how)
 {
 	struct strbuf sb = TPL_STRBUF(r);
-	const char *p = s.str.s, *end = p + s.str.len;
-	bool first = true;
-	while (p < end) {
-		uint32_t c = utf8_decode(&p, end);
-		if (how == UPPER || (how == CAPITALIZE && first) || (how == TITLE_WORD && first)) {
-			if (c == 0xdf && how == UPPER) {
-				strbuf_adds(&sb, "SS");
-				first = false;
-				continue;
-			}
-			c = to_upper(c);
-		} else {
-			c = to_lower(c);
-		}
-		first = false;
-		utf8_put(&sb, c);
-	}
+	(how == UPPER        ? ucase_upper
+	 : how == LOWER      ? ucase_lower
+	 : how == CAPITALIZE ? ucase_capitalize
+	                     : ucase_title)(s.str.s, s.str.len, &sb);
 	return mkstr(r, &sb, s.safe);
 }
 
-/* Jinja's title: split before runs of [-\s({\[<], capitalize each piece. */
+static bool title_sep(uint32_t c)
+{
+	return c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || is_space_cp(c);
+}
+
+/* Jinja's title: split before runs of [-\s({\[<]; item[0].upper() + item[1:].lower(). */
 static struct value do_title(struct rctx *r, struct value s)
 {
 	struct strbuf sb = TPL_STRBUF(r);
 	const char *p = s.str.s, *end = p + s.str.len;
-	bool word_start = true;
 	while (p < end) {
 		const char *q = p;
-		uint32_t c = utf8_decode(&q, end);
-		bool sep =
-		    c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || is_space_cp(c);
-		if (sep) {
-			utf8_put(&sb, c);
-			word_start = true;
-		} else {
-			utf8_put(&sb, word_start ? to_upper(c) : to_lower(c));
-			word_start = false;
+		bool sep = title_sep(utf8_decode(&q, end));
+		while (q < end) { /* the item: a run of separators or of the rest */
+			const char *n = q;
+			if (title_sep(utf8_decode(&n, end)) != sep)
+				break;
+			q = n;
 		}
+		size_t first = utf8_step(p, end);
+		ucase_upper(p, first, &sb);
+		ucase_lower(p + first, (size_t)(q - p) - first, &sb);
 		p = q;
 	}
 	return mkstr(r, &sb, s.safe);
@@ -1302,15 +1295,7 @@ static int test_compare(struct rctx *r, const char *name, struct value x, const 
 
 static bool all_cased(struct value s, bool upper)
 {
-	const char *p = s.str.s, *end = p + s.str.len;
-	bool cased = false;
-	while (p < end) {
-		uint32_t c = utf8_decode(&p, end);
-		if (upper ? is_cased_lower(c) : is_cased_upper(c))
-			return false;
-		cased |= upper ? is_cased_upper(c) : is_cased_lower(c);
-	}
-	return cased;
+	return upper ? ucase_isupper(s.str.s, s.str.len) : ucase_islower(s.str.s, s.str.len);
 }
 
 int tpl_apply_test(struct rctx *r, const char *name, struct value v, const struct args *a,
@@ -1736,17 +1721,7 @@ int tpl_call_method(struct rctx *r, struct value self, const char *name, const s
 		if (a->n || a->nkw)
 			return tpl_fail(r, "%s() takes no arguments", name);
 		if (!strcmp(name, "title")) {
-			/* Python's str.title: letters after a non-letter start words. */
-			struct strbuf sb = TPL_STRBUF(r);
-			const char *p = self.str.s, *end = p + self.str.len;
-			bool prev_cased = false;
-			while (p < end) {
-				uint32_t c = utf8_decode(&p, end);
-				bool cased = is_cased_upper(c) || is_cased_lower(c);
-				utf8_put(&sb, cased ? (prev_cased ? to_lower(c) : to_upper(c)) : c);
-				prev_cased = cased;
-			}
-			*out = mkstr(r, &sb, self.safe);
+			*out = recase(r, self, TITLE);
 			return 0;
 		}
 		*out = recase(r, self,

@@ -1069,8 +1069,36 @@ static int no_args_allowed(struct rctx *r, const char *name, const struct args *
 	return 0;
 }
 
+static int apply_filter(struct rctx *r, const char *name, struct value v, const struct args *a,
+                        struct value *out);
+
+/* Jinja2's filters that return generators, as generator functions do even for Undefined. */
+static const char *const generator_filters[] = {
+    "batch", "map", "select", "reject", "selectattr", "rejectattr", "unique", "items", NULL};
+
 int tpl_apply_filter(struct rctx *r, const char *name, struct value v, const struct args *a,
                      struct value *out)
+{
+	if (apply_filter(r, name, v, a, out) < 0)
+		return -1;
+	bool gen = false;
+	for (const char *const *g = generator_filters; *g && !gen; g++)
+		gen = !strcmp(name, *g);
+	/* reversed() of a list, range or dict is an iterator; of a generator, a list. */
+	if (!strcmp(name, "reverse"))
+		gen = (v.kind == V_LIST && v.lazy != VL_GEN) || v.kind == V_DICT;
+	if (out->kind == V_LIST) {
+		out->lazy = gen ? VL_GEN : VL_NONE;
+		if (gen) {
+			out->tuple = false;
+			out->range = false;
+		}
+	}
+	return 0;
+}
+
+static int apply_filter(struct rctx *r, const char *name, struct value v, const struct args *a,
+                        struct value *out)
 {
 	size_t n;
 	if (!strcmp(name, "default") || !strcmp(name, "d"))
@@ -1084,7 +1112,7 @@ int tpl_apply_filter(struct rctx *r, const char *name, struct value v, const str
 	if (!strcmp(name, "length") || !strcmp(name, "count")) {
 		if (no_args_allowed(r, name, a) < 0)
 			return -1;
-		if (!value_length(v, &n))
+		if (!value_length(v, &n) || (v.kind == V_LIST && v.lazy == VL_GEN))
 			return tpl_fail(r, "object of type '%s' has no len()", value_type_name(v));
 		*out = value_int((int64_t)n);
 		return 0;
@@ -1125,6 +1153,8 @@ int tpl_apply_filter(struct rctx *r, const char *name, struct value v, const str
 	if (!strcmp(name, "first") || !strcmp(name, "last")) {
 		if (no_args_allowed(r, name, a) < 0)
 			return -1;
+		if (!strcmp(name, "last") && v.kind == V_LIST && v.lazy)
+			return tpl_fail(r, "'%s' object is not reversible", value_type_name(v));
 		return f_first_last(r, v, !strcmp(name, "last"), out);
 	}
 	if (!strcmp(name, "list")) {
@@ -1326,6 +1356,9 @@ int tpl_apply_test(struct rctx *r, const char *name, struct value v, const struc
 	for (size_t i = 0; i < sizeof(by_kind) / sizeof(*by_kind); i++)
 		if (!strcmp(name, by_kind[i].name)) {
 			*out = (by_kind[i].kinds & K(v.kind)) != 0;
+			/* generators and dict views have no __getitem__ */
+			if (!strcmp(name, "sequence") && v.kind == V_LIST && v.lazy)
+				*out = false;
 			return 0;
 		}
 #undef K
@@ -1680,6 +1713,9 @@ int tpl_call_method(struct rctx *r, struct value self, const char *name, const s
 				l.list->items[i] = pair;
 			}
 		}
+		l.lazy = !strcmp(name, "keys")     ? VL_KEYS
+		         : !strcmp(name, "values") ? VL_VALUES
+		                                   : VL_ITEMS;
 		*out = l;
 		return 0;
 	}

@@ -91,12 +91,22 @@ static struct value undef_item(struct rctx *r, struct value obj, struct value ke
 	return v;
 }
 
+void tpl_str_into(struct rctx *r, struct value v, struct strbuf *sb, bool repr)
+{
+	if (v.kind == V_LIST || v.kind == V_DICT)
+		r->unprintable |= !value_printable(v);
+	if (repr)
+		value_repr_into(v, sb);
+	else
+		value_str_into(v, sb);
+}
+
 struct value tpl_to_str(struct rctx *r, struct value v)
 {
 	if (v.kind == V_STR)
 		return v;
 	struct strbuf sb = TPL_STRBUF(r);
-	value_str_into(v, &sb);
+	tpl_str_into(r, v, &sb, false);
 	struct value s = tpl_strval(r, &sb);
 	strbuf_release(&sb);
 	return s;
@@ -197,7 +207,7 @@ static bool python_item(struct rctx *r, struct value obj, struct value key, stru
 			*out = *v;
 		return v != NULL;
 	}
-	if ((obj.kind == V_LIST || obj.kind == V_STR) &&
+	if ((obj.kind == V_LIST || obj.kind == V_STR) && !obj.lazy &&
 	    (key.kind == V_INT || key.kind == V_BOOL)) {
 		int64_t i = key.kind == V_INT ? key.i : key.b;
 		size_t n;
@@ -253,6 +263,7 @@ int tpl_iterate(struct rctx *r, struct value v, struct value *list_out)
 		*list_out = v;
 		list_out->tuple = false;
 		list_out->range = false;
+		list_out->lazy = VL_NONE;
 		return 0;
 	case V_DICT: {
 		struct value l = value_list(r->a, v.dict->n);
@@ -585,10 +596,7 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 		case 'r':
 		case 'a': {
 			struct strbuf t = TPL_STRBUF(r);
-			if (conv == 's')
-				value_str_into(arg, &t);
-			else
-				value_repr_into(arg, &t);
+			tpl_str_into(r, arg, &t, conv != 's');
 			if (conv == 'a')
 				ascii_escape(&t);
 			spec[k++] = 's';
@@ -801,7 +809,7 @@ int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct
 		return 0;
 	}
 	if (op == OP_ADD && x.kind == V_LIST && y.kind == V_LIST && x.tuple == y.tuple &&
-	    !x.range && !y.range) {
+	    !x.range && !y.range && !x.lazy && !y.lazy) {
 		struct value l = value_list(r->a, x.list->n + y.list->n);
 		memcpy(l.list->items, x.list->items, x.list->n * sizeof(struct value));
 		memcpy(l.list->items + x.list->n, y.list->items, y.list->n * sizeof(struct value));
@@ -809,10 +817,10 @@ int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct
 		*out = l;
 		return 0;
 	}
-	if (op == OP_MUL && (x.kind == V_STR || (x.kind == V_LIST && !x.range)) &&
+	if (op == OP_MUL && (x.kind == V_STR || (x.kind == V_LIST && !x.range && !x.lazy)) &&
 	    (y.kind == V_INT || y.kind == V_BOOL))
 		return repeat(r, x, i64(y), out);
-	if (op == OP_MUL && (y.kind == V_STR || (y.kind == V_LIST && !y.range)) &&
+	if (op == OP_MUL && (y.kind == V_STR || (y.kind == V_LIST && !y.range && !y.lazy)) &&
 	    (x.kind == V_INT || x.kind == V_BOOL))
 		return repeat(r, y, i64(x), out);
 	if (op == OP_MOD && x.kind == V_STR)
@@ -1091,8 +1099,8 @@ static int eval_node(struct rctx *r, struct frame *f, const struct node *n, stru
 			return -1;
 		if (n->op == OP_TILDE) {
 			struct strbuf sb = TPL_STRBUF(r);
-			value_str_into(x, &sb);
-			value_str_into(y, &sb);
+			tpl_str_into(r, x, &sb, false);
+			tpl_str_into(r, y, &sb, false);
 			*out = tpl_strval(r, &sb);
 			strbuf_release(&sb);
 			return 0;
@@ -1402,7 +1410,7 @@ static int exec_node(struct rctx *r, struct frame *f, const struct node *n, stru
 		if (eval(r, f, n->a, &v) < 0)
 			return -1;
 		size_t at = out->len;
-		value_str_into(v, out);
+		tpl_str_into(r, v, out, false);
 		if (r->map)
 			tpl_map_value(r->map, out, at, v, n->off);
 		return 0;
@@ -1444,7 +1452,7 @@ static int exec_node(struct rctx *r, struct frame *f, const struct node *n, stru
 		if (n->kind == N_SETBLOCK)
 			return assign(r, f, n->target, v);
 		size_t at = out->len;
-		value_str_into(v, out);
+		tpl_str_into(r, v, out, false);
 		if (r->map)
 			tpl_map_value(r->map, out, at, v, n->off);
 		return 0;
@@ -1471,6 +1479,12 @@ static int exec_body(struct rctx *r, struct frame *f, struct node **body, size_t
 	for (size_t i = 0; i < n; i++) {
 		if (exec_node(r, f, body[i], out) < 0)
 			return -1;
+		if (r->unprintable) {
+			r->line = body[i]->line;
+			return tpl_fail(r, "printing a generator or iterator (what |batch, |map, "
+			                   "|select, |unique, |items or |reverse give) is not "
+			                   "supported: Jinja2 prints its address; add |list");
+		}
 		if (r->oversize) {
 			r->line = body[i]->line;
 			return tpl_fail(r, "a string grew beyond %zu bytes", r->t->max_bytes);

@@ -60,10 +60,15 @@ int tpl_slice(struct rctx *r, struct value v, const struct value sl[3], struct v
 	bool sn, en, stn;
 	int64_t start = 0, stop = 0, step = 1;
 	if (!index_of(sl[0], &sn, &start) || !index_of(sl[1], &en, &stop) ||
-	    !index_of(sl[2], &stn, &step) || (v.kind != V_LIST && v.kind != V_STR)) {
-		/* A TypeError in Python, which Jinja2's getitem turns into Undefined. */
-		*out = value_undef("slice of an object that has none, or with bad indices");
-		return 0;
+	    !index_of(sl[2], &stn, &step) || (v.kind != V_LIST && v.kind != V_STR) ||
+	    (v.kind == V_LIST && v.lazy)) {
+		/*
+		 * A TypeError in Python; Jinja2 raises it, or gives Undefined where
+		 * its optimizer folded the expression as a constant: refused.
+		 */
+		return tpl_fail(r,
+		                "slicing a %s (or with indices that are not ints) is not supported",
+		                value_type_name(v));
 	}
 	if (stn)
 		step = 1;

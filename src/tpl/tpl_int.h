@@ -193,6 +193,7 @@ struct rctx {
 	int eval_depth;           /* of expression evaluation, bounded */
 	unsigned long long steps; /* evaluations so far, bounded by t->max_steps */
 	bool oversize;            /* a string hit t->max_bytes and was cut: the render fails */
+	bool unprintable;         /* a generator was printed: the render fails (not supported) */
 	const void *last_chunk;   /* the arena's newest chunk when last looked at */
 	size_t chunks;            /* arena chunks seen so far (memory, bounded) */
 	struct tpl_mapper *map;   /* NULL unless a source map is being made (map.c) */
@@ -267,6 +268,11 @@ int tpl_apply_filter(struct rctx *r, const char *name, struct value subject,
 int tpl_apply_test(struct rctx *r, const char *name, struct value subject, const struct args *args,
                    bool *out);
 
+/*
+ * str(v) (repr: repr(v)) appended to sb; notes a generator printed (Python
+ * shows its address), which fails the render at the end of the statement.
+ */
+void tpl_str_into(struct rctx *r, struct value v, struct strbuf *sb, bool repr);
 /* str(v) as a new string value (Markup stays Markup). */
 struct value tpl_to_str(struct rctx *r, struct value v);
 /* Python's getattr-then-getitem for `v.name` (Jinja's environment.getattr). */

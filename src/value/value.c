@@ -180,7 +180,7 @@ bool value_truthy(struct value v)
 	case V_STR:
 		return v.str.len != 0;
 	case V_LIST:
-		return v.list->n != 0;
+		return v.lazy == VL_GEN || v.list->n != 0;
 	case V_DICT:
 		return v.dict->n != 0;
 	case V_FUNC:
@@ -209,6 +209,8 @@ bool value_equal(struct value a, struct value b)
 	case V_STR:
 		return a.str.len == b.str.len && !memcmp(a.str.s, b.str.s, a.str.len);
 	case V_LIST:
+		if (a.lazy || b.lazy) /* generators and views: the same object only */
+			return a.lazy == b.lazy && a.list == b.list;
 		if (a.tuple != b.tuple || a.range != b.range || a.list->n != b.list->n)
 			return false;
 		for (size_t i = 0; i < a.list->n; i++)
@@ -301,7 +303,7 @@ bool value_compare(struct value a, struct value b, bool fold_case, int *cmp)
 		*cmp = compare_str(a, b, fold_case);
 		return true;
 	}
-	if (a.kind == V_LIST && a.tuple == b.tuple) {
+	if (a.kind == V_LIST && a.tuple == b.tuple && !a.lazy && !b.lazy) {
 		size_t n = a.list->n < b.list->n ? a.list->n : b.list->n;
 		for (size_t i = 0; i < n; i++) {
 			if (value_equal(a.list->items[i], b.list->items[i]))
@@ -534,6 +536,21 @@ void value_repr_into(struct value v, struct strbuf *out)
 		}
 		return;
 	case V_LIST:
+		if (v.lazy == VL_GEN) {
+			strbuf_adds(out,
+			            "<generator>"); /* not Python's: value_printable() is false */
+			return;
+		}
+		if (v.lazy) {
+			static const char *const views[] = {"", "", "dict_items(", "dict_keys(",
+			                                    "dict_values("};
+			strbuf_adds(out, views[v.lazy]);
+			struct value l = v;
+			l.lazy = VL_NONE;
+			value_repr_into(l, out);
+			strbuf_addch(out, ')');
+			return;
+		}
 		if (v.range) {
 			strbuf_addf(out, "range(%lld, %lld", (long long)v.list->start,
 			            (long long)v.list->stop);
@@ -571,6 +588,30 @@ void value_repr_into(struct value v, struct strbuf *out)
 	}
 }
 
+static bool printable(struct value v, int depth)
+{
+	if (depth > 200)
+		return true;
+	if (v.kind == V_LIST) {
+		if (v.lazy == VL_GEN)
+			return false;
+		for (size_t i = 0; i < v.list->n; i++)
+			if (!printable(v.list->items[i], depth + 1))
+				return false;
+	} else if (v.kind == V_DICT) {
+		for (size_t i = 0; i < v.dict->n; i++)
+			if (!printable(v.dict->keys[i], depth + 1) ||
+			    !printable(v.dict->vals[i], depth + 1))
+				return false;
+	}
+	return true;
+}
+
+bool value_printable(struct value v)
+{
+	return printable(v, 0);
+}
+
 const char *value_type_name(struct value v)
 {
 	switch (v.kind) {
@@ -588,6 +629,9 @@ const char *value_type_name(struct value v)
 	case V_STR:
 		return v.safe ? "Markup" : "str";
 	case V_LIST:
+		if (v.lazy)
+			return (const char *[]){"list", "generator", "dict_items", "dict_keys",
+			                        "dict_values"}[v.lazy];
 		return v.range ? "range" : v.tuple ? "tuple" : "list";
 	case V_DICT:
 		return "dict";
@@ -708,8 +752,9 @@ static bool json_value(struct value v, int indent, int depth, struct strbuf *out
 		json_str(v.str.s, v.str.len, out);
 		return true;
 	case V_LIST:
-		if (v.range) {
-			strbuf_addf(err, "Object of type range is not JSON serializable");
+		if (v.range || v.lazy) {
+			strbuf_addf(err, "Object of type %s is not JSON serializable",
+			            value_type_name(v));
 			return false;
 		}
 		if (v.list->n == 0) {

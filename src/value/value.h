@@ -36,6 +36,15 @@ enum value_kind {
 	V_BIGINT, /* an int beyond int64_t (value/bigint.h); only templates make them */
 };
 
+/*
+ * What a list stands for when Python has no list there: a generator or
+ * iterator (from |batch, |map, |select, |reverse...: always true, no len,
+ * no items by index, printed as an address, which gpuci refuses to print),
+ * or a view of a dict (.items(), .keys(), .values(): printed as
+ * dict_items([...]) and the like).
+ */
+enum value_lazy { VL_NONE, VL_GEN, VL_ITEMS, VL_KEYS, VL_VALUES };
+
 struct vlist;
 struct vdict;
 struct vfunc;
@@ -43,9 +52,10 @@ struct bigint;
 
 struct value {
 	enum value_kind kind;
-	bool safe;  /* V_STR: Markup, not to be escaped again */
-	bool tuple; /* V_LIST: a tuple (prints with parentheses) */
-	bool range; /* V_LIST: a Python range (list->start, stop, step; prints as one) */
+	bool safe;    /* V_STR: Markup, not to be escaped again */
+	bool tuple;   /* V_LIST: a tuple (prints with parentheses) */
+	bool range;   /* V_LIST: a Python range (list->start, stop, step; prints as one) */
+	uint8_t lazy; /* V_LIST: enum value_lazy, what Python has instead of a list */
 	union {
 		bool b;
 		int64_t i;
@@ -165,6 +175,9 @@ void value_float_repr(double f, struct strbuf *out);
  * message in err) for what JSON cannot hold.
  */
 bool value_to_json(struct value v, int indent, struct strbuf *out, struct strbuf *err);
+
+/* False when v is or holds a generator (VL_GEN): Python prints its address. */
+bool value_printable(struct value v);
 
 /* The Python type name, for messages: "int", "str", "dict", ... */
 const char *value_type_name(struct value v);

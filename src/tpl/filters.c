@@ -632,8 +632,10 @@ static int f_round(struct rctx *r, struct value v, const struct args *a, struct 
  * Python's float(str): surrounding space, a decimal number (underscores
  * only between digits), inf, infinity or nan; not C's hexadecimal floats.
  */
-static bool parse_py_float(const char *s, double *out)
+static bool parse_py_float(const char *s, size_t len, double *out)
 {
+	if (memchr(s, '\0', len)) /* C would stop there; Python does not */
+		return false;
 	char *end;
 	while (isspace((unsigned char)*s))
 		s++;
@@ -667,6 +669,8 @@ static int f_int(struct rctx *r, struct value v, const struct args *a, struct va
 		return -1;
 	struct value dflt = have[0] ? p[0] : value_int(0);
 	int64_t base = 10;
+	if (v.kind == V_UNDEF) /* Undefined's __int__ raises */
+		return tpl_fail_undefined(r, v);
 	if (have[1] && need_int(r, p[1], "int", &base) < 0)
 		return -1;
 	if (vint_is(v)) {
@@ -683,7 +687,7 @@ static int f_int(struct rctx *r, struct value v, const struct args *a, struct va
 		if (rc == VINT_TOO_BIG)
 			return tpl_fail(r, "int: an int beyond %d bits is not supported",
 			                VINT_MAX_BITS);
-		if (!parse_py_float(v.str.s, &f)) {
+		if (!parse_py_float(v.str.s, v.str.len, &f)) {
 			*out = dflt;
 			return 0;
 		}
@@ -711,13 +715,15 @@ static int f_float(struct rctx *r, struct value v, const struct args *a, struct 
 		return -1;
 	struct value dflt = have[0] ? p[0] : value_float(0.0);
 	double f;
+	if (v.kind == V_UNDEF) /* Undefined's __float__ raises */
+		return tpl_fail_undefined(r, v);
 	if (vint_is(v)) {
 		if (vint_to_double(v, &f))
 			return tpl_fail(r, "int too large to convert to float");
 		*out = value_float(f);
 	} else if (v.kind == V_FLOAT)
 		*out = v;
-	else if (v.kind == V_STR && parse_py_float(v.str.s, &f))
+	else if (v.kind == V_STR && parse_py_float(v.str.s, v.str.len, &f))
 		*out = value_float(f);
 	else
 		*out = dflt;
@@ -1079,11 +1085,17 @@ static const char *const generator_filters[] = {
 int tpl_apply_filter(struct rctx *r, const char *name, struct value v, const struct args *a,
                      struct value *out)
 {
-	if (apply_filter(r, name, v, a, out) < 0)
-		return -1;
 	bool gen = false;
 	for (const char *const *g = generator_filters; *g && !gen; g++)
 		gen = !strcmp(name, *g);
+	if (apply_filter(r, name, v, a, out) < 0) {
+		/* A generator fails only when used: Jinja2 may never see this error. */
+		if (gen && r->d->msg.len && !strstr(r->d->msg.buf, "not supported"))
+			strbuf_addf(&r->d->msg,
+			            " (|%s failing before its generator is used is not supported)",
+			            name);
+		return -1;
+	}
 	/* reversed() of a list, range or dict is an iterator; of a generator, a list. */
 	if (!strcmp(name, "reverse"))
 		gen = (v.kind == V_LIST && v.lazy != VL_GEN) || v.kind == V_DICT;
@@ -1328,9 +1340,20 @@ static bool all_cased(struct value s, bool upper)
 	return upper ? ucase_isupper(s.str.s, s.str.len) : ucase_islower(s.str.s, s.str.len);
 }
 
+/* Jinja2's tests that take the value alone: test_odd(value), and so on. */
+static const char *const unary_tests[] = {"odd",      "even",     "defined",  "undefined", "none",
+                                          "boolean",  "false",    "true",     "integer",   "float",
+                                          "lower",    "upper",    "string",   "mapping",   "number",
+                                          "sequence", "iterable", "callable", "escaped",   NULL};
+
 int tpl_apply_test(struct rctx *r, const char *name, struct value v, const struct args *a,
                    bool *out)
 {
+	for (const char *const *t = unary_tests; *t; t++)
+		if (!strcmp(name, *t) && (a->n || a->nkw))
+			return tpl_fail(r,
+			                "test_%s() takes 1 positional argument but %zu were given",
+			                name, 1 + a->n + a->nkw);
 	if (!strcmp(name, "defined") || !strcmp(name, "undefined")) {
 		*out = (v.kind != V_UNDEF) == !strcmp(name, "defined");
 		return 0;

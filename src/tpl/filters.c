@@ -620,6 +620,10 @@ static int f_round(struct rctx *r, struct value v, const struct args *a, struct 
 	if (v.kind != V_FLOAT && vint_to_double(v, &fv))
 		return tpl_fail(r, "int too large to convert to float");
 	double x = fv * m;
+	if (x != x)
+		return tpl_fail(r, "cannot convert float NaN to integer");
+	if (x - x != 0)
+		return tpl_fail(r, "cannot convert float infinity to integer");
 	double y = !strcmp(method, "ceil") ? py_ceil(x) : py_floor(x);
 	/* math.floor and math.ceil return ints: no negative zero survives them. */
 	if (y == 0)
@@ -1151,7 +1155,8 @@ static int apply_filter(struct rctx *r, const char *name, struct value v, const 
 		int64_t count = -1;
 		if (have[2] && p[2].kind != V_NONE && need_int(r, p[2], "replace", &count) < 0)
 			return -1;
-		return f_replace(r, v, p[0], p[1], count, out);
+		/* Jinja2's do_replace: str(s).replace(str(old), str(new), count) */
+		return f_replace(r, v, tpl_to_str(r, p[0]), tpl_to_str(r, p[1]), count, out);
 	}
 	if (!strcmp(name, "trim")) {
 		static const char *const names[] = {"chars", NULL};

@@ -93,7 +93,7 @@ static struct value undef_item(struct rctx *r, struct value obj, struct value ke
 
 void tpl_str_into(struct rctx *r, struct value v, struct strbuf *sb, bool repr)
 {
-	if (v.kind == V_LIST || v.kind == V_DICT)
+	if (v.kind == V_LIST || v.kind == V_DICT || v.kind == V_FUNC)
 		r->unprintable |= !value_printable(v);
 	if (repr)
 		value_repr_into(v, sb);
@@ -742,6 +742,8 @@ static int int_binop(struct rctx *r, enum op op, struct value x, struct value y,
 			if (fa == 0)
 				return tpl_fail(r, "0.0 cannot be raised to a negative power");
 			*out = value_float(py_pow(fa, fb));
+			if (out->f - out->f != 0 && fa - fa == 0 && fb - fb == 0)
+				return tpl_fail(r, "(34, 'Numerical result out of range')");
 			return 0;
 		}
 		goto big;
@@ -799,6 +801,8 @@ int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct
 			if (fa < 0 && fb != py_floor(fb))
 				return tpl_fail(r, "complex results are not supported");
 			*out = value_float(py_pow(fa, fb));
+			if (out->f - out->f != 0 && fa - fa == 0 && fb - fb == 0)
+				return tpl_fail(r, "(34, 'Numerical result out of range')");
 			return 0;
 		default:
 			break;
@@ -1481,9 +1485,10 @@ static int exec_body(struct rctx *r, struct frame *f, struct node **body, size_t
 			return -1;
 		if (r->unprintable) {
 			r->line = body[i]->line;
-			return tpl_fail(r, "printing a generator or iterator (what |batch, |map, "
-			                   "|select, |unique, |items or |reverse give) is not "
-			                   "supported: Jinja2 prints its address; add |list");
+			return tpl_fail(r,
+			                "printing a generator or iterator (what |batch, |map, "
+			                "|select, |unique, |items or |reverse give) or a function "
+			                "is not supported: Jinja2 prints its address; add |list");
 		}
 		if (r->oversize) {
 			r->line = body[i]->line;

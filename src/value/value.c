@@ -303,7 +303,8 @@ bool value_compare(struct value a, struct value b, bool fold_case, int *cmp)
 		*cmp = compare_str(a, b, fold_case);
 		return true;
 	}
-	if (a.kind == V_LIST && a.tuple == b.tuple && !a.lazy && !b.lazy) {
+	/* Ranges, generators and views have no order, not even among themselves. */
+	if (a.kind == V_LIST && a.tuple == b.tuple && !a.lazy && !b.lazy && !a.range && !b.range) {
 		size_t n = a.list->n < b.list->n ? a.list->n : b.list->n;
 		for (size_t i = 0; i < n; i++) {
 			if (value_equal(a.list->items[i], b.list->items[i]))
@@ -592,6 +593,8 @@ static bool printable(struct value v, int depth)
 {
 	if (depth > 200)
 		return true;
+	if (v.kind == V_FUNC)
+		return false;
 	if (v.kind == V_LIST) {
 		if (v.lazy == VL_GEN)
 			return false;

@@ -176,7 +176,7 @@ void value_float_repr(double f, struct strbuf *out);
  */
 bool value_to_json(struct value v, int indent, struct strbuf *out, struct strbuf *err);
 
-/* False when v is or holds a generator (VL_GEN): Python prints its address. */
+/* False when v is or holds a generator (VL_GEN) or a function: Python prints an address. */
 bool value_printable(struct value v);
 
 /* The Python type name, for messages: "int", "str", "dict", ... */

@@ -670,7 +670,8 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 		return tpl_fail(r, "not all arguments converted during string formatting");
 	}
 	/* A dict, list or range is a mapping to Python's %: nothing left unconverted. */
-	if (!used_mapping && !tuple && next == 0 && args.kind != V_DICT && args.kind != V_LIST) {
+	if (!used_mapping && !tuple && next == 0 && args.kind != V_DICT && args.kind != V_LIST &&
+	    args.kind != V_UNDEF) {
 		strbuf_release(&sb);
 		return tpl_fail(r, "not all arguments converted during string formatting");
 	}
@@ -762,6 +763,9 @@ int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct
 {
 	if (x.kind == V_UNDEF)
 		return tpl_fail_undefined(r, x);
+	/* str % Undefined: Undefined has __getitem__, so Python takes it for a mapping. */
+	if (op == OP_MOD && x.kind == V_STR && y.kind == V_UNDEF)
+		return percent_format(r, x, y, out);
 	if (y.kind == V_UNDEF)
 		return tpl_fail_undefined(r, y);
 	if (vint_is(x) && vint_is(y))

@@ -24,9 +24,9 @@ static bool index_of(struct value v, bool *none, int64_t *out)
 	return true;
 }
 
-/* PySlice_AdjustIndices: start, and the number of items, for a length n. */
+/* PySlice_AdjustIndices: start, stop and the number of items, for a length n. */
 static void adjust(int64_t n, bool sn, int64_t start, bool en, int64_t stop, int64_t step,
-                   int64_t *first, int64_t *count)
+                   int64_t *first, int64_t *last, int64_t *count)
 {
 	if (sn) {
 		start = step < 0 ? n - 1 : 0;
@@ -47,6 +47,7 @@ static void adjust(int64_t n, bool sn, int64_t start, bool en, int64_t stop, int
 		stop = step < 0 ? n - 1 : n;
 	}
 	*first = start;
+	*last = stop;
 	if (step < 0)
 		*count = stop < start ? (start - stop - 1) / -step + 1 : 0;
 	else
@@ -76,17 +77,17 @@ int tpl_slice(struct rctx *r, struct value v, const struct value sl[3], struct v
 		return tpl_fail(r, "slice step cannot be zero");
 	size_t len;
 	value_length(v, &len);
-	int64_t first, count;
-	adjust((int64_t)len, sn, start, en, stop, step, &first, &count);
+	int64_t first, last, count;
+	adjust((int64_t)len, sn, start, en, stop, step, &first, &last, &count);
 	if (v.kind == V_LIST) {
 		struct value l = value_list(r->a, (size_t)count);
 		for (int64_t k = 0; k < count; k++)
 			l.list->items[k] = v.list->items[first + k * step];
 		l.tuple = v.tuple;
 		if (v.range) {
-			/* range(a, b, s)[i:j:k] is range(a + i*s, a + j*s, s*k), j as adjusted. */
-			int64_t s = v.list->step, a = v.list->start, nstep, nstart, nstop, j;
-			j = first + count * step;
+			/* range(a, b, s)[i:j:k] is range(a + i*s, a + j*s, s*k), i and j adjusted.
+			 */
+			int64_t s = v.list->step, a = v.list->start, nstep, nstart, nstop, j = last;
 			if (__builtin_mul_overflow(s, step, &nstep) ||
 			    __builtin_mul_overflow(first, s, &nstart) ||
 			    __builtin_add_overflow(nstart, a, &nstart) ||

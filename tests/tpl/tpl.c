@@ -95,8 +95,8 @@ static void tpl_render__unsupported_is_an_error_not_output(void **state)
 	                                        "gpuci render");
 	/* Jinja2 prints a generator's address: refused, where it is printed. */
 	const char *gen = ": printing a generator or iterator (what |batch, |map, |select, "
-	                  "|unique, |items or |reverse give) is not supported: Jinja2 prints its "
-	                  "address; add |list";
+	                  "|unique, |items or |reverse give) or a function is not supported: "
+	                  "Jinja2 prints its address; add |list";
 	char want[300];
 	const char *const gens[] = {"<< [1, 2]|select >>", "<< [1]|batch(1) >>",
 	                            "<< [[1]|map('string')] >>", "<< 'x%sy' % ([1]|reverse) >>",
@@ -106,6 +106,8 @@ static void tpl_render__unsupported_is_an_error_not_output(void **state)
 		assert_renders(gens[i], want);
 	}
 	assert_renders("a\n<% set g = [1, 2]|select %><< g|list >><< g|join >>", "a\n[1, 2]12");
+	snprintf(want, sizeof(want), "ERR 1%s", gen);
+	assert_renders("<% macro m() %>x<% endmacro %><< m >>", want);
 	/* A slice Jinja2 answers with a TypeError or, folded as a constant, Undefined. */
 	assert_renders("<< 5[1:] >>", "ERR 1: slicing a int (or with indices that are not ints) "
 	                              "is not supported");

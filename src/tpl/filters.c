@@ -249,6 +249,10 @@ static int sort_items(struct rctx *r, struct sort_item *v, size_t n, bool fold, 
 					              value_type_name(v[i].key));
 					break;
 				}
+				if (cmp == 2) { /* timsort's order among NaNs is its own */
+					rc = tpl_fail(r, "sorting with a NaN is not supported");
+					break;
+				}
 				bool take_right = reverse ? cmp > 0 : cmp < 0;
 				tmp[k++] = take_right ? v[j++] : v[i++];
 			}
@@ -616,6 +620,18 @@ static int f_round(struct rctx *r, struct value v, const struct args *a, struct 
 		*out = value_float(strtod(buf, NULL));
 		return 0;
 	}
+	if (v.kind != V_FLOAT && prec >= 0) {
+		/* math.floor(value * 10**prec) / 10**prec: ints all the way, one rounding. */
+		struct value p10, x;
+		double q;
+		if (vint_arith(r->a, VINT_POW, value_int(10), value_int(prec), &p10) ||
+		    vint_arith(r->a, VINT_MUL, v, p10, &x))
+			return tpl_fail(r, "an int beyond %d bits is not supported", VINT_MAX_BITS);
+		if (vint_truediv(x, p10, &q))
+			return tpl_fail(r, "integer division result too large for a float");
+		*out = value_float(q);
+		return 0;
+	}
 	double m = py_pow(10, (double)prec), fv = v.f;
 	if (v.kind != V_FLOAT && vint_to_double(v, &fv))
 		return tpl_fail(r, "int too large to convert to float");
@@ -675,15 +691,20 @@ static int f_int(struct rctx *r, struct value v, const struct args *a, struct va
 	int64_t base = 10;
 	if (v.kind == V_UNDEF) /* Undefined's __int__ raises */
 		return tpl_fail_undefined(r, v);
-	if (have[1] && need_int(r, p[1], "int", &base) < 0)
-		return -1;
+	/* int(str, base) with a base that is no int: a TypeError, so int(float(value)). */
+	bool bad_base = have[1] && (!vint_is(p[1]) || !vint_to_i64(p[1], &base));
 	if (vint_is(v)) {
 		*out = v.kind == V_BOOL ? value_int(v.b) : v;
 		return 0;
 	}
 	/* int(value, base), then int(float(value)) on ValueError, as Jinja2's do_int. */
 	double f;
-	if (v.kind == V_STR) {
+	if (v.kind == V_STR && bad_base) {
+		if (!parse_py_float(v.str.s, v.str.len, &f)) {
+			*out = dflt;
+			return 0;
+		}
+	} else if (v.kind == V_STR) {
 		int rc = vint_parse(r->a, v.str.s, v.str.len,
 		                    base < 0 || base > 36 ? 99 : (int)base, out);
 		if (rc == VINT_OK)
@@ -831,7 +852,7 @@ static int f_minmax(struct rctx *r, struct value v, const struct args *a, bool m
 			return tpl_fail(r, "'%s' not supported between instances of '%s' and '%s'",
 			                max ? ">" : "<", value_type_name(key),
 			                value_type_name(bestkey));
-		if (max ? cmp > 0 : cmp < 0) {
+		if (cmp != 2 && (max ? cmp > 0 : cmp < 0)) { /* a NaN never wins, nor loses */
 			best = it;
 			bestkey = key;
 		}

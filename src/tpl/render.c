@@ -913,7 +913,11 @@ static int compare_op(struct rctx *r, enum op op, struct value x, struct value y
 		return tpl_fail(r, "'%s' not supported between instances of '%s' and '%s'", sym,
 		                value_type_name(x), value_type_name(y));
 	}
-	*res = op == OP_LT ? cmp < 0 : op == OP_LTEQ ? cmp <= 0 : op == OP_GT ? cmp > 0 : cmp >= 0;
+	*res = cmp == 2        ? false /* NaN */
+	       : op == OP_LT   ? cmp < 0
+	       : op == OP_LTEQ ? cmp <= 0
+	       : op == OP_GT   ? cmp > 0
+	                       : cmp >= 0;
 	return 0;
 }
 

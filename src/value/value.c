@@ -294,7 +294,7 @@ bool value_compare(struct value a, struct value b, bool fold_case, int *cmp)
 {
 	if (is_number(a) && is_number(b)) {
 		if (!vnum_cmp(a, b, cmp))
-			*cmp = 0; /* NaN: every comparison false, as Python */
+			*cmp = 2; /* NaN: unordered, every comparison false, as Python */
 		return true;
 	}
 	if (a.kind != b.kind)

@@ -155,7 +155,8 @@ bool value_truthy(struct value v);
 /* Python's ==. */
 bool value_equal(struct value a, struct value b);
 /*
- * Python's <: stores -1, 0 or 1 in *cmp; false when the two cannot be
+ * Python's <: stores -1, 0 or 1 in *cmp, or 2 where a NaN makes the two
+ * unordered (<, <=, > and >= all false); false when the two cannot be
  * ordered (a TypeError in Python). fold_case compares strings lowercased.
  */
 bool value_compare(struct value a, struct value b, bool fold_case, int *cmp);

@@ -185,6 +185,11 @@ def judge(want, got):
         return None if want["out"].encode("utf-8") == got["out"] else "DIFF"
     if want.get("timeout"):
         return None
+    # Jinja2's optimizer folds a constant NaN or infinity into its Python code
+    # as `nan` or `inf`, a NameError when it runs: Jinja2's bug, not a finding.
+    if not want["ok"] and want["type"] == "NameError" and want["msg"] in (
+            "name 'nan' is not defined", "name 'inf' is not defined"):
+        return None
     if want["ok"]:
         return "ERROR" if got["supported"] else None
     if got["ok"]:

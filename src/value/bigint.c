@@ -280,7 +280,8 @@ static int power(struct arena *a, const struct num *x, struct value y, struct va
 	}
 	if (!vint_to_i64(y, &e) || (uint64_t)e * (xb - 1) > VINT_MAX_BITS)
 		return VINT_TOO_BIG;
-	size_t cap = (size_t)e * xb / 32 + 2;
+	/* room for the result and for base itself, squared as far as e needs */
+	size_t cap = (size_t)e * xb / 32 + x->n + 2;
 	uint32_t *acc = xcalloc(cap * 2, sizeof(uint32_t)), *tmp = xcalloc(cap * 2, 4);
 	uint32_t *base = xcalloc(cap * 2, sizeof(uint32_t));
 	size_t an = 1, bn = x->n;

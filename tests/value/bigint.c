@@ -44,6 +44,12 @@ static void vint_arith__matches_python(void **state)
 	arith(VINT_MOD, "18446744073709551616", "-7", "-5");
 	arith(VINT_POW, "3", "100", "515377520732011331036461129765621272702107522001");
 	arith(VINT_SUB, "18446744073709551616", "18446744073709551616", "0");
+	/* a big base to a small power (the fuzzer found the buffer too small for e == 0) */
+	arith(VINT_POW, "1393796574908163946345982392040522594123776", "0", "1");
+	arith(VINT_POW, "1393796574908163946345982392040522594123776", "1",
+	      "1393796574908163946345982392040522594123776");
+	arith(VINT_POW, "-18446744073709551616", "3",
+	      "-6277101735386680763835789423207666416102355444464034512896");
 }
 
 static void vint_arith__refuses_past_the_bound_and_division_by_zero(void **state)

@@ -631,14 +631,16 @@ int vint_parse(struct arena *a, const char *s, size_t len, int base, struct valu
 	for (; p < end; p++) {
 		if (*p == '_') {
 			if (p + 1 >= end || p[1] == '_')
-				goto bad;
+				goto invalid;
 			continue;
 		}
 		int v = digit_value(*p);
 		if (v >= base)
-			goto bad;
+			goto invalid;
 		nonzero |= v != 0;
 		ndig++;
+		if (rc == VINT_TOO_BIG)
+			continue; /* past the bound: only check that the rest are digits */
 		uint64_t c = (uint64_t)v;
 		for (size_t i = 0; i < n; i++) {
 			c += (uint64_t)d[i] * (uint64_t)base;
@@ -663,6 +665,9 @@ int vint_parse(struct arena *a, const char *s, size_t len, int base, struct valu
 bad:
 	free(d);
 	return rc;
+invalid:
+	free(d);
+	return VINT_INVALID;
 }
 
 void vint_to_str(struct value x, struct strbuf *out)

@@ -120,6 +120,14 @@ static void vint_parse__python_syntax(void **state)
 	assert_int_equal(vint_parse(&a, "1__0", 4, 10, &r), VINT_INVALID);
 	assert_int_equal(vint_parse(&a, "010", 3, 0, &r), VINT_INVALID);
 	assert_int_equal(vint_parse(&a, "_1", 2, 10, &r), VINT_INVALID);
+	/* Past the bound, a bad digit still makes it invalid (then Python tries float()). */
+	struct strbuf big = STRBUF_INIT;
+	for (int i = 0; i < 5000; i++)
+		strbuf_addch(&big, '9');
+	assert_int_equal(vint_parse(&a, big.buf, big.len, 10, &r), VINT_TOO_BIG);
+	strbuf_addch(&big, 'x');
+	assert_int_equal(vint_parse(&a, big.buf, big.len, 10, &r), VINT_INVALID);
+	strbuf_release(&big);
 	struct strbuf hex = STRBUF_INIT;
 	vint_mag_to_base(parse(&a, "-1180591620717411303424"), 16, false, &hex);
 	assert_string_equal(hex.buf, "400000000000000000");

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "base/diff.h"
 #include "base/fs.h"
+#include "tpl/tpl.h"
 #include "wf/gen.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
@@ -42,6 +43,10 @@ static const char render_description[] =
     "a pre-commit hook.\n"
     "\n"
     "--stdout FILE.j2 prints the rendered body of one template, without header.\n"
+    "\n"
+    "A template's output is capped at --max-output SIZE (default 64M), and the\n"
+    "memory its values take at 16 times that: a render past either fails with an\n"
+    "error at the template line that crossed it.\n"
     "\n"
     "Errors name the template and the line Jinja2 would report:\n"
     "  gpuci render: .github/workflows/pr-test.yml.j2:12: unexpected '}'\n"
@@ -215,10 +220,33 @@ static int render_dir(struct gpuci_ctx *ctx, const char *dir, const struct rende
 	return rc;
 }
 
+/* "N", "NK", "NM", "NG" (powers of 1024), N > 0, below 2^40. */
+static int parse_size(const char *s, size_t *out)
+{
+	char *end;
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
+	if (shift)
+		end++;
+	if (errno || *end || v == 0 || v >= (1ULL << 40) >> shift)
+		return -1;
+	*out = (size_t)(v << shift);
+	return 0;
+}
+
 int cmd_render(int argc, char **argv, struct gpuci_ctx *ctx)
 {
 	struct render_opts o = {0};
-	const char *stdout_file = NULL;
+	const char *stdout_file = NULL, *max_output = NULL;
 	const struct cli_option opts[] = {
 	    {"check", 0, CLI_OPT_FLAG, &o.check, NULL,
 	     "write nothing; print diffs and exit 1 when a workflow is stale", NULL},
@@ -226,6 +254,9 @@ int cmd_render(int argc, char **argv, struct gpuci_ctx *ctx)
 	     "the header's middle line is '# TEXT' (default: keep the file's)", NULL},
 	    {"stdout", 0, CLI_OPT_STRING, &stdout_file, "FILE.j2",
 	     "print one template's rendered body (no header)", NULL},
+	    {"max-output", 0, CLI_OPT_STRING, &max_output, "SIZE",
+	     "fail a template whose output passes SIZE bytes (K, M, G suffixes; default 64M)",
+	     NULL},
 	    {0},
 	};
 	struct diag d = DIAG_INIT;
@@ -256,6 +287,16 @@ int cmd_render(int argc, char **argv, struct gpuci_ctx *ctx)
 		fprintf(ctx->out, "%s\n%s\nOptions:\n", render_usage, render_description);
 		cli_print_options(ctx->out, opts);
 		return EXIT_OK;
+	}
+	if (max_output) {
+		size_t cap;
+		if (parse_size(max_output, &cap) < 0) {
+			diag_set(&d, DIAG_USAGE,
+			         "--max-output '%s': a size such as 65536, 512K, 64M or 1G",
+			         max_output);
+			goto usage;
+		}
+		tpl_set_default_max_bytes(cap);
 	}
 	if (stdout_file) {
 		if (dir || o.check || o.header) {

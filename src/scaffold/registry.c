@@ -428,6 +428,18 @@ static int read_sets(struct scan *sc)
 		}
 	}
 	diag_release(&ld);
+	/* An int literal beyond 64 bits (tpl keeps its text) is no count of GPUs. */
+	for (size_t k = 0; k < n && rc == 0; k++)
+		for (size_t j = 0; j < sets[k].ntoks && rc == 0 && starts_literal(&sets[k]); j++)
+			if (sets[k].toks[j].kind == TPL_TOK_INT && sets[k].toks[j].s) {
+				sc->d->loc.file = sc->r->file;
+				sc->d->loc.line = sets[k].toks[j].line;
+				rc = diag_set(
+				    sc->d, DIAG_INPUT,
+				    "cannot read `set %s`: integer literal too large (beyond "
+				    "64 bits); fix the template",
+				    sets[k].name);
+			}
 	for (size_t k = 0; k < n && rc == 0; k++)
 		add_set(sc, &sets[k]);
 	return rc;

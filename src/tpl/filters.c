@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "tpl/tpl_int.h"
+#include "value/bigint.h"
+#include "value/ucase.h"
 #include "value/pymath.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
@@ -72,6 +74,8 @@ static int need_int(struct rctx *r, struct value v, const char *what, int64_t *o
 {
 	if (v.kind == V_UNDEF)
 		return tpl_fail_undefined(r, v);
+	if (v.kind == V_BIGINT)
+		return tpl_fail(r, "%s: an int beyond 64 bits is not supported here", what);
 	if (!is_int(v))
 		return tpl_fail(r, "%s: '%s' object cannot be interpreted as an integer", what,
 		                value_type_name(v));
@@ -146,49 +150,41 @@ static bool is_space_cp(uint32_t c)
 	       c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
 }
 
-enum casing { UPPER, LOWER, CAPITALIZE, TITLE_WORD };
+enum casing { UPPER, LOWER, CAPITALIZE, TITLE };
 
+/* Python's str.upper(), lower(), capitalize(), title(): full Unicode mappings. */
 static struct value recase(struct rctx *r, struct value s, enum casing how)
 {
 	struct strbuf sb = TPL_STRBUF(r);
-	const char *p = s.str.s, *end = p + s.str.len;
-	bool first = true;
-	while (p < end) {
-		uint32_t c = utf8_decode(&p, end);
-		if (how == UPPER || (how == CAPITALIZE && first) || (how == TITLE_WORD && first)) {
-			if (c == 0xdf && how == UPPER) {
-				strbuf_adds(&sb, "SS");
-				first = false;
-				continue;
-			}
-			c = to_upper(c);
-		} else {
-			c = to_lower(c);
-		}
-		first = false;
-		utf8_put(&sb, c);
-	}
+	(how == UPPER        ? ucase_upper
+	 : how == LOWER      ? ucase_lower
+	 : how == CAPITALIZE ? ucase_capitalize
+	                     : ucase_title)(s.str.s, s.str.len, &sb);
 	return mkstr(r, &sb, s.safe);
 }
 
-/* Jinja's title: split before runs of [-\s({\[<], capitalize each piece. */
+static bool title_sep(uint32_t c)
+{
+	return c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || is_space_cp(c);
+}
+
+/* Jinja's title: split before runs of [-\s({\[<]; item[0].upper() + item[1:].lower(). */
 static struct value do_title(struct rctx *r, struct value s)
 {
 	struct strbuf sb = TPL_STRBUF(r);
 	const char *p = s.str.s, *end = p + s.str.len;
-	bool word_start = true;
 	while (p < end) {
 		const char *q = p;
-		uint32_t c = utf8_decode(&q, end);
-		bool sep =
-		    c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || is_space_cp(c);
-		if (sep) {
-			utf8_put(&sb, c);
-			word_start = true;
-		} else {
-			utf8_put(&sb, word_start ? to_upper(c) : to_lower(c));
-			word_start = false;
+		bool sep = title_sep(utf8_decode(&q, end));
+		while (q < end) { /* the item: a run of separators or of the rest */
+			const char *n = q;
+			if (title_sep(utf8_decode(&n, end)) != sep)
+				break;
+			q = n;
 		}
+		size_t first = utf8_step(p, end);
+		ucase_upper(p, first, &sb);
+		ucase_lower(p + first, (size_t)(q - p) - first, &sb);
 		p = q;
 	}
 	return mkstr(r, &sb, s.safe);
@@ -251,6 +247,10 @@ static int sort_items(struct rctx *r, struct sort_item *v, size_t n, bool fold, 
 					              "and '%s'",
 					              value_type_name(v[j].key),
 					              value_type_name(v[i].key));
+					break;
+				}
+				if (cmp == 2) { /* timsort's order among NaNs is its own */
+					rc = tpl_fail(r, "sorting with a NaN is not supported");
 					break;
 				}
 				bool take_right = reverse ? cmp > 0 : cmp < 0;
@@ -540,6 +540,38 @@ static struct value strip(struct rctx *r, struct value s, struct value chars, bo
 	return out;
 }
 
+/* Python's round(int, n): exact, halves to even, for n < 0. */
+static int round_int(struct rctx *r, struct value v, int64_t prec, struct value *out)
+{
+	if (v.kind == V_BOOL)
+		v = value_int(v.b);
+	if (prec >= 0 || vint_sign(v) == 0) {
+		*out = v;
+		return 0;
+	}
+	if (prec < -4300) { /* 10**-prec is beyond any int here */
+		*out = value_int(0);
+		return 0;
+	}
+	struct value p, m, q, twice, pq;
+	if (vint_arith(r->a, VINT_POW, value_int(10), value_int(-prec), &p) != VINT_OK) {
+		*out = value_int(0);
+		return 0;
+	}
+	vint_arith(r->a, VINT_MOD, v, p, &m);
+	vint_arith(r->a, VINT_SUB, v, m, &q); /* a multiple of p at or below v */
+	vint_arith(r->a, VINT_ADD, m, m, &twice);
+	int c = vint_cmp(twice, p);
+	vint_arith(r->a, VINT_FLOORDIV, q, p, &pq);
+	vint_arith(r->a, VINT_MOD, pq, value_int(2), &pq);
+	if (c > 0 || (c == 0 && vint_sign(pq) != 0)) {
+		if (vint_arith(r->a, VINT_ADD, q, p, &q))
+			return tpl_fail(r, "an int beyond %d bits is not supported", VINT_MAX_BITS);
+	}
+	*out = q;
+	return 0;
+}
+
 static int f_round(struct rctx *r, struct value v, const struct args *a, struct value *out)
 {
 	static const char *const names[] = {"precision", "method", NULL};
@@ -561,15 +593,18 @@ static int f_round(struct rctx *r, struct value v, const struct args *a, struct 
 		return tpl_fail(r, "method must be common, ceil or floor");
 	if (v.kind == V_UNDEF)
 		return tpl_fail_undefined(r, v);
-	if (v.kind != V_INT && v.kind != V_FLOAT && v.kind != V_BOOL)
+	if (!vint_is(v) && v.kind != V_FLOAT)
 		return tpl_fail(r, "type %s doesn't define __round__ method", value_type_name(v));
 	if (!strcmp(method, "common")) {
-		if (v.kind != V_FLOAT) {
-			*out = value_int(as_i(v)); /* round(int, n) stays an int */
+		if (v.kind != V_FLOAT)
+			return round_int(r, v, prec, out); /* round(int, n) stays an int */
+		/* CPython's bounds: past them nothing changes, or all is rounded away. */
+		if (prec > 323 || isnan(v.f) || isinf(v.f)) {
+			*out = v;
 			return 0;
 		}
-		if (prec > 300 || isnan(v.f) || isinf(v.f)) {
-			*out = v;
+		if (prec < -308) {
+			*out = value_float(0.0 * v.f);
 			return 0;
 		}
 		if (prec < 0) {
@@ -580,13 +615,31 @@ static int f_round(struct rctx *r, struct value v, const struct args *a, struct 
 			return 0;
 		}
 		/* Correctly rounded decimal, ties to even: what printf and Python do. */
-		char buf[512];
+		char buf[720]; /* 309 digits, a point, 323 decimals */
 		snprintf(buf, sizeof(buf), "%.*f", (int)prec, v.f);
 		*out = value_float(strtod(buf, NULL));
 		return 0;
 	}
-	double m = py_pow(10, (double)prec);
-	double x = (v.kind == V_FLOAT ? v.f : (double)as_i(v)) * m;
+	if (v.kind != V_FLOAT && prec >= 0) {
+		/* math.floor(value * 10**prec) / 10**prec: ints all the way, one rounding. */
+		struct value p10, x;
+		double q;
+		if (vint_arith(r->a, VINT_POW, value_int(10), value_int(prec), &p10) ||
+		    vint_arith(r->a, VINT_MUL, v, p10, &x))
+			return tpl_fail(r, "an int beyond %d bits is not supported", VINT_MAX_BITS);
+		if (vint_truediv(x, p10, &q))
+			return tpl_fail(r, "integer division result too large for a float");
+		*out = value_float(q);
+		return 0;
+	}
+	double m = py_pow(10, (double)prec), fv = v.f;
+	if (v.kind != V_FLOAT && vint_to_double(v, &fv))
+		return tpl_fail(r, "int too large to convert to float");
+	double x = fv * m;
+	if (x != x)
+		return tpl_fail(r, "cannot convert float NaN to integer");
+	if (x - x != 0)
+		return tpl_fail(r, "cannot convert float infinity to integer");
 	double y = !strcmp(method, "ceil") ? py_ceil(x) : py_floor(x);
 	/* math.floor and math.ceil return ints: no negative zero survives them. */
 	if (y == 0)
@@ -595,44 +648,36 @@ static int f_round(struct rctx *r, struct value v, const struct args *a, struct 
 	return 0;
 }
 
-/* Python's int(str): optional sign, digits, underscores, surrounding space. */
-static bool parse_py_int(const char *s, int64_t base, int64_t *out)
+/*
+ * Python's float(str): surrounding space, a decimal number (underscores
+ * only between digits), inf, infinity or nan; not C's hexadecimal floats.
+ */
+static bool parse_py_float(const char *s, size_t len, double *out)
 {
+	if (memchr(s, '\0', len)) /* C would stop there; Python does not */
+		return false;
 	char *end;
 	while (isspace((unsigned char)*s))
 		s++;
 	struct strbuf sb = STRBUF_INIT;
-	for (const char *p = s; *p; p++)
-		if (*p != '_')
+	bool ok = *s != '\0';
+	for (const char *p = s; *p && ok; p++) {
+		if (*p == '_')
+			ok = p > s && isdigit((unsigned char)p[-1]) && isdigit((unsigned char)p[1]);
+		else if (strchr("xXpP(", *p))
+			ok = false;
+		else
 			strbuf_addch(&sb, *p);
-	errno = 0;
-	long long v = strtoll(sb.buf, &end, (int)base);
-	bool ok = end != sb.buf && !errno;
+	}
+	double v = ok ? strtod(sb.buf, &end) : 0;
+	ok = ok && end != sb.buf;
 	while (ok && isspace((unsigned char)*end))
 		end++;
 	ok = ok && !*end;
-	strbuf_release(&sb);
 	if (ok)
 		*out = v;
+	strbuf_release(&sb);
 	return ok;
-}
-
-static bool parse_py_float(const char *s, double *out)
-{
-	char *end;
-	while (isspace((unsigned char)*s))
-		s++;
-	if (!*s)
-		return false;
-	double v = strtod(s, &end);
-	if (end == s)
-		return false;
-	while (isspace((unsigned char)*end))
-		end++;
-	if (*end)
-		return false;
-	*out = v;
-	return true;
 }
 
 static int f_int(struct rctx *r, struct value v, const struct args *a, struct value *out)
@@ -644,34 +689,45 @@ static int f_int(struct rctx *r, struct value v, const struct args *a, struct va
 		return -1;
 	struct value dflt = have[0] ? p[0] : value_int(0);
 	int64_t base = 10;
-	if (have[1] && need_int(r, p[1], "int", &base) < 0)
-		return -1;
-	if (v.kind == V_INT || v.kind == V_BOOL) {
-		*out = value_int(as_i(v));
+	if (v.kind == V_UNDEF) /* Undefined's __int__ raises */
+		return tpl_fail_undefined(r, v);
+	/* int(str, base) with a base that is no int: a TypeError, so int(float(value)). */
+	bool bad_base = have[1] && (!vint_is(p[1]) || !vint_to_i64(p[1], &base));
+	if (vint_is(v)) {
+		*out = v.kind == V_BOOL ? value_int(v.b) : v;
 		return 0;
 	}
-	if (v.kind == V_FLOAT) {
-		if (isnan(v.f) || isinf(v.f) || __builtin_fabs(v.f) >= 9.2e18) {
+	/* int(value, base), then int(float(value)) on ValueError, as Jinja2's do_int. */
+	double f;
+	if (v.kind == V_STR && bad_base) {
+		if (!parse_py_float(v.str.s, v.str.len, &f)) {
 			*out = dflt;
 			return 0;
 		}
-		*out = value_int((int64_t)v.f);
+	} else if (v.kind == V_STR) {
+		int rc = vint_parse(r->a, v.str.s, v.str.len,
+		                    base < 0 || base > 36 ? 99 : (int)base, out);
+		if (rc == VINT_OK)
+			return 0;
+		if (rc == VINT_TOO_BIG)
+			return tpl_fail(r, "int: an int beyond %d bits is not supported",
+			                VINT_MAX_BITS);
+		if (!parse_py_float(v.str.s, v.str.len, &f)) {
+			*out = dflt;
+			return 0;
+		}
+	} else if (v.kind == V_FLOAT) {
+		f = v.f;
+	} else {
+		*out = dflt;
 		return 0;
 	}
-	if (v.kind == V_STR) {
-		int64_t i;
-		double f;
-		if (base == 10 ? parse_py_int(v.str.s, 10, &i) : parse_py_int(v.str.s, base, &i)) {
-			*out = value_int(i);
-			return 0;
-		}
-		if (parse_py_float(v.str.s, &f) && !isnan(f) && !isinf(f) &&
-		    __builtin_fabs(f) < 9.2e18) {
-			*out = value_int((int64_t)f);
-			return 0;
-		}
+	if (f != f) { /* int(nan): ValueError, the default */
+		*out = dflt;
+		return 0;
 	}
-	*out = dflt;
+	if (vint_from_double(r->a, f, out))
+		return tpl_fail(r, "cannot convert float infinity to integer");
 	return 0;
 }
 
@@ -684,11 +740,15 @@ static int f_float(struct rctx *r, struct value v, const struct args *a, struct 
 		return -1;
 	struct value dflt = have[0] ? p[0] : value_float(0.0);
 	double f;
-	if (v.kind == V_INT || v.kind == V_BOOL)
-		*out = value_float((double)as_i(v));
-	else if (v.kind == V_FLOAT)
+	if (v.kind == V_UNDEF) /* Undefined's __float__ raises */
+		return tpl_fail_undefined(r, v);
+	if (vint_is(v)) {
+		if (vint_to_double(v, &f))
+			return tpl_fail(r, "int too large to convert to float");
+		*out = value_float(f);
+	} else if (v.kind == V_FLOAT)
 		*out = v;
-	else if (v.kind == V_STR && parse_py_float(v.str.s, &f))
+	else if (v.kind == V_STR && parse_py_float(v.str.s, v.str.len, &f))
 		*out = value_float(f);
 	else
 		*out = dflt;
@@ -792,7 +852,7 @@ static int f_minmax(struct rctx *r, struct value v, const struct args *a, bool m
 			return tpl_fail(r, "'%s' not supported between instances of '%s' and '%s'",
 			                max ? ">" : "<", value_type_name(key),
 			                value_type_name(bestkey));
-		if (max ? cmp > 0 : cmp < 0) {
+		if (cmp != 2 && (max ? cmp > 0 : cmp < 0)) { /* a NaN never wins, nor loses */
 			best = it;
 			bestkey = key;
 		}
@@ -1040,8 +1100,42 @@ static int no_args_allowed(struct rctx *r, const char *name, const struct args *
 	return 0;
 }
 
+static int apply_filter(struct rctx *r, const char *name, struct value v, const struct args *a,
+                        struct value *out);
+
+/* Jinja2's filters that return generators, as generator functions do even for Undefined. */
+static const char *const generator_filters[] = {
+    "batch", "map", "select", "reject", "selectattr", "rejectattr", "unique", "items", NULL};
+
 int tpl_apply_filter(struct rctx *r, const char *name, struct value v, const struct args *a,
                      struct value *out)
+{
+	bool gen = false;
+	for (const char *const *g = generator_filters; *g && !gen; g++)
+		gen = !strcmp(name, *g);
+	if (apply_filter(r, name, v, a, out) < 0) {
+		/* A generator fails only when used: Jinja2 may never see this error. */
+		if (gen && r->d->msg.len && !strstr(r->d->msg.buf, "not supported"))
+			strbuf_addf(&r->d->msg,
+			            " (|%s failing before its generator is used is not supported)",
+			            name);
+		return -1;
+	}
+	/* reversed() of a list, range or dict is an iterator; of a generator, a list. */
+	if (!strcmp(name, "reverse"))
+		gen = (v.kind == V_LIST && v.lazy != VL_GEN) || v.kind == V_DICT;
+	if (out->kind == V_LIST) {
+		out->lazy = gen ? VL_GEN : VL_NONE;
+		if (gen) {
+			out->tuple = false;
+			out->range = false;
+		}
+	}
+	return 0;
+}
+
+static int apply_filter(struct rctx *r, const char *name, struct value v, const struct args *a,
+                        struct value *out)
 {
 	size_t n;
 	if (!strcmp(name, "default") || !strcmp(name, "d"))
@@ -1055,7 +1149,7 @@ int tpl_apply_filter(struct rctx *r, const char *name, struct value v, const str
 	if (!strcmp(name, "length") || !strcmp(name, "count")) {
 		if (no_args_allowed(r, name, a) < 0)
 			return -1;
-		if (!value_length(v, &n))
+		if (!value_length(v, &n) || (v.kind == V_LIST && v.lazy == VL_GEN))
 			return tpl_fail(r, "object of type '%s' has no len()", value_type_name(v));
 		*out = value_int((int64_t)n);
 		return 0;
@@ -1082,7 +1176,8 @@ int tpl_apply_filter(struct rctx *r, const char *name, struct value v, const str
 		int64_t count = -1;
 		if (have[2] && p[2].kind != V_NONE && need_int(r, p[2], "replace", &count) < 0)
 			return -1;
-		return f_replace(r, v, p[0], p[1], count, out);
+		/* Jinja2's do_replace: str(s).replace(str(old), str(new), count) */
+		return f_replace(r, v, tpl_to_str(r, p[0]), tpl_to_str(r, p[1]), count, out);
 	}
 	if (!strcmp(name, "trim")) {
 		static const char *const names[] = {"chars", NULL};
@@ -1096,6 +1191,8 @@ int tpl_apply_filter(struct rctx *r, const char *name, struct value v, const str
 	if (!strcmp(name, "first") || !strcmp(name, "last")) {
 		if (no_args_allowed(r, name, a) < 0)
 			return -1;
+		if (!strcmp(name, "last") && v.kind == V_LIST && v.lazy)
+			return tpl_fail(r, "'%s' object is not reversible", value_type_name(v));
 		return f_first_last(r, v, !strcmp(name, "last"), out);
 	}
 	if (!strcmp(name, "list")) {
@@ -1133,12 +1230,9 @@ int tpl_apply_filter(struct rctx *r, const char *name, struct value v, const str
 	if (!strcmp(name, "abs")) {
 		if (no_args_allowed(r, name, a) < 0)
 			return -1;
-		if (v.kind == V_INT || v.kind == V_BOOL) {
-			int64_t i = as_i(v);
-			if (i == INT64_MIN)
-				return tpl_fail(r,
-				                "integer result beyond 64 bits is not supported");
-			*out = value_int(i < 0 ? -i : i);
+		if (vint_is(v)) {
+			*out = vint_sign(v) < 0 ? vint_neg(r->a, v)
+			                        : vint_neg(r->a, vint_neg(r->a, v));
 		} else if (v.kind == V_FLOAT) {
 			*out = value_float(__builtin_fabs(v.f));
 		} else if (v.kind == V_UNDEF) {
@@ -1269,20 +1363,23 @@ static int test_compare(struct rctx *r, const char *name, struct value x, const 
 
 static bool all_cased(struct value s, bool upper)
 {
-	const char *p = s.str.s, *end = p + s.str.len;
-	bool cased = false;
-	while (p < end) {
-		uint32_t c = utf8_decode(&p, end);
-		if (upper ? is_cased_lower(c) : is_cased_upper(c))
-			return false;
-		cased |= upper ? is_cased_upper(c) : is_cased_lower(c);
-	}
-	return cased;
+	return upper ? ucase_isupper(s.str.s, s.str.len) : ucase_islower(s.str.s, s.str.len);
 }
+
+/* Jinja2's tests that take the value alone: test_odd(value), and so on. */
+static const char *const unary_tests[] = {"odd",      "even",     "defined",  "undefined", "none",
+                                          "boolean",  "false",    "true",     "integer",   "float",
+                                          "lower",    "upper",    "string",   "mapping",   "number",
+                                          "sequence", "iterable", "callable", "escaped",   NULL};
 
 int tpl_apply_test(struct rctx *r, const char *name, struct value v, const struct args *a,
                    bool *out)
 {
+	for (const char *const *t = unary_tests; *t; t++)
+		if (!strcmp(name, *t) && (a->n || a->nkw))
+			return tpl_fail(r,
+			                "test_%s() takes 1 positional argument but %zu were given",
+			                name, 1 + a->n + a->nkw);
 	if (!strcmp(name, "defined") || !strcmp(name, "undefined")) {
 		*out = (v.kind != V_UNDEF) == !strcmp(name, "defined");
 		return 0;
@@ -1295,8 +1392,8 @@ int tpl_apply_test(struct rctx *r, const char *name, struct value v, const struc
 	} by_kind[] = {
 	    {"none", K(V_NONE)},
 	    {"string", K(V_STR)},
-	    {"number", K(V_INT) | K(V_FLOAT) | K(V_BOOL)},
-	    {"integer", K(V_INT)},
+	    {"number", K(V_INT) | K(V_BIGINT) | K(V_FLOAT) | K(V_BOOL)},
+	    {"integer", K(V_INT) | K(V_BIGINT)},
 	    {"float", K(V_FLOAT)},
 	    {"boolean", K(V_BOOL)},
 	    {"mapping", K(V_DICT)},
@@ -1308,6 +1405,9 @@ int tpl_apply_test(struct rctx *r, const char *name, struct value v, const struc
 	for (size_t i = 0; i < sizeof(by_kind) / sizeof(*by_kind); i++)
 		if (!strcmp(name, by_kind[i].name)) {
 			*out = (by_kind[i].kinds & K(v.kind)) != 0;
+			/* generators and dict views have no __getitem__ */
+			if (!strcmp(name, "sequence") && v.kind == V_LIST && v.lazy)
+				*out = false;
 			return 0;
 		}
 #undef K
@@ -1320,20 +1420,16 @@ int tpl_apply_test(struct rctx *r, const char *name, struct value v, const struc
 		return 0;
 	}
 	if (!strcmp(name, "even") || !strcmp(name, "odd") || !strcmp(name, "divisibleby")) {
-		int64_t x, d = 2;
-		if (need_int(r, v, name, &x) < 0)
+		struct value d = value_int(2), m;
+		bool div = !strcmp(name, "divisibleby");
+		if (div && a->n != 1)
+			return tpl_fail(r, "test 'divisibleby' takes one argument");
+		if (div)
+			d = a->v[0];
+		/* Jinja2: value % 2 == 0, value % 2 == 1, value % num == 0 (floats too). */
+		if (tpl_binop(r, OP_MOD, v, d, &m) < 0)
 			return -1;
-		if (!strcmp(name, "divisibleby")) {
-			if (a->n != 1)
-				return tpl_fail(r, "test 'divisibleby' takes one argument");
-			if (need_int(r, a->v[0], name, &d) < 0)
-				return -1;
-			if (d == 0)
-				return tpl_fail(r, "integer division or modulo by zero");
-			*out = x % d == 0;
-			return 0;
-		}
-		*out = (x % 2 == 0) == !strcmp(name, "even");
+		*out = value_equal(m, value_int(!strcmp(name, "odd")));
 		return 0;
 	}
 	if (!strcmp(name, "lower") || !strcmp(name, "upper")) {
@@ -1666,6 +1762,9 @@ int tpl_call_method(struct rctx *r, struct value self, const char *name, const s
 				l.list->items[i] = pair;
 			}
 		}
+		l.lazy = !strcmp(name, "keys")     ? VL_KEYS
+		         : !strcmp(name, "values") ? VL_VALUES
+		                                   : VL_ITEMS;
 		*out = l;
 		return 0;
 	}
@@ -1707,17 +1806,7 @@ int tpl_call_method(struct rctx *r, struct value self, const char *name, const s
 		if (a->n || a->nkw)
 			return tpl_fail(r, "%s() takes no arguments", name);
 		if (!strcmp(name, "title")) {
-			/* Python's str.title: letters after a non-letter start words. */
-			struct strbuf sb = TPL_STRBUF(r);
-			const char *p = self.str.s, *end = p + self.str.len;
-			bool prev_cased = false;
-			while (p < end) {
-				uint32_t c = utf8_decode(&p, end);
-				bool cased = is_cased_upper(c) || is_cased_lower(c);
-				utf8_put(&sb, cased ? (prev_cased ? to_lower(c) : to_upper(c)) : c);
-				prev_cased = cased;
-			}
-			*out = mkstr(r, &sb, self.safe);
+			*out = recase(r, self, TITLE);
 			return 0;
 		}
 		*out = recase(r, self,

@@ -398,12 +398,11 @@ static int lex_tag(struct lexer *lx, bool block)
 			errno = 0;
 			unsigned long long v = strtoull(num.buf, NULL, base);
 			strbuf_release(&num);
-			if (errno || v > INT64_MAX)
-				return lex_fail(
-				    lx, lx->line,
-				    "integer literal too large (not supported beyond 64 bits)");
 			struct token *t = emit(lx, T_INT, lx->line, pos);
-			t->i = (int64_t)v;
+			if (errno || v > INT64_MAX) /* beyond 64 bits: the parser makes a bigint */
+				t->s = arena_strndup(lx->a, s + pos, e - pos);
+			else
+				t->i = (int64_t)v;
 			t->len = (uint32_t)(e - pos);
 			lx->pos = e;
 			continue;

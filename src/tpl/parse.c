@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tpl/tpl_int.h"
+#include "value/bigint.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
 
@@ -368,6 +369,34 @@ static struct node *parse_filter_expr(struct parser *p, struct node *n)
 	return n;
 }
 
+/* Jinja2's parse_subscribed: an expression, or a slice [a]:[b][:[c]]. */
+static struct node *parse_subscribed(struct parser *p)
+{
+	unsigned line = cur(p)->line;
+	struct node *parts[3] = {NULL, NULL, NULL};
+	if (!is_op(cur(p), OP_COLON)) {
+		struct node *e = parse_expression(p, true);
+		if (!e || !is_op(cur(p), OP_COLON))
+			return e;
+		parts[0] = e;
+	}
+	advance(p); /* the first ':' */
+	if (!is_op(cur(p), OP_COLON) && !is_op(cur(p), OP_RBRACKET) && !is_op(cur(p), OP_COMMA) &&
+	    !(parts[1] = parse_expression(p, true)))
+		return NULL;
+	if (is_op(cur(p), OP_COLON)) {
+		advance(p);
+		if (!is_op(cur(p), OP_RBRACKET) && !is_op(cur(p), OP_COMMA) &&
+		    !(parts[2] = parse_expression(p, true)))
+			return NULL;
+	}
+	struct node *n = mk(p, E_SLICE, line);
+	n->a = parts[0];
+	n->b = parts[1];
+	n->c = parts[2];
+	return n;
+}
+
 static struct node *parse_subscript(struct parser *p, struct node *subject)
 {
 	const struct token *t = advance(p);
@@ -386,35 +415,36 @@ static struct node *parse_subscript(struct parser *p, struct node *subject)
 			n->a = subject;
 			n->b = mk(p, E_CONST, attr->line);
 			n->b->val = value_int(attr->i);
+			if (attr->s &&
+			    vint_parse(p->a, attr->s, attr->len, 0, &n->b->val) != VINT_OK)
+				return pfail(p, attr->line,
+				             "integer literal beyond %d bits is not supported",
+				             VINT_MAX_BITS),
+				       NULL;
 			return n;
 		}
 		expect_kind(p, T_NAME, "name");
 		return NULL;
 	}
 	/* '[' */
-	if (is_op(cur(p), OP_COLON)) {
-		pfail(p, cur(p)->line, "slices are not supported");
-		return NULL;
-	}
 	struct nvec items = {0};
-	for (;;) {
+	bool sliced = false;
+	/* As Jinja2: `x[]` is x[()], and a trailing comma is a syntax error. */
+	while (!is_op(cur(p), OP_RBRACKET) && cur(p)->kind != T_EOF) {
 		if (items.n && expect_op(p, OP_COMMA, ",") < 0)
 			goto fail;
-		if (is_op(cur(p), OP_RBRACKET))
-			break;
-		struct node *e = parse_expression(p, true);
+		struct node *e = parse_subscribed(p);
 		if (!e)
 			goto fail;
-		if (is_op(cur(p), OP_COLON)) {
-			pfail(p, cur(p)->line, "slices are not supported");
-			goto fail;
-		}
+		sliced |= e->kind == E_SLICE;
 		nvec_push(&items, e);
-		if (!is_op(cur(p), OP_COMMA))
-			break;
 	}
 	if (expect_op(p, OP_RBRACKET, "]") < 0)
 		goto fail;
+	if (sliced && items.n != 1) {
+		pfail(p, t->line, "a subscript of several slices is not supported");
+		goto fail;
+	}
 	struct node *n = mk(p, E_GETITEM, t->line);
 	n->a = subject;
 	if (items.n == 1) {
@@ -548,6 +578,11 @@ static struct node *parse_primary(struct parser *p)
 		advance(p);
 		n = mk(p, E_CONST, t->line);
 		n->val = value_int(t->i);
+		if (t->s && vint_parse(p->a, t->s, t->len, 0, &n->val) != VINT_OK) {
+			pfail(p, t->line, "integer literal beyond %d bits is not supported",
+			      VINT_MAX_BITS);
+			return NULL;
+		}
 		return n;
 	case T_FLOAT:
 		advance(p);
@@ -950,8 +985,12 @@ static struct node *parse_for(struct parser *p)
 	if (expect_block_end(p) < 0)
 		return NULL;
 	static const char *const body_end[] = {"endfor", "else", NULL};
+	size_t body_from = p->pos;
 	if (subparse(p, body_end, &n->body, &n->nbody) < 0)
 		return NULL;
+	/* The body names `loop` (its own or an inner one's): else no loop object is made. */
+	for (size_t i = body_from; i < p->pos && !n->uses_loop; i++)
+		n->uses_loop = p->toks->v[i].kind == T_NAME && !strcmp(p->toks->v[i].s, "loop");
 	if (is_name(advance(p), "else")) {
 		if (expect_block_end(p) < 0)
 			return NULL;

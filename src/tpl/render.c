@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tpl/tpl_int.h"
+#include "value/bigint.h"
 #include "value/pymath.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
@@ -90,12 +91,22 @@ static struct value undef_item(struct rctx *r, struct value obj, struct value ke
 	return v;
 }
 
+void tpl_str_into(struct rctx *r, struct value v, struct strbuf *sb, bool repr)
+{
+	if (v.kind == V_LIST || v.kind == V_DICT || v.kind == V_FUNC)
+		r->unprintable |= !value_printable(v);
+	if (repr)
+		value_repr_into(v, sb);
+	else
+		value_str_into(v, sb);
+}
+
 struct value tpl_to_str(struct rctx *r, struct value v)
 {
 	if (v.kind == V_STR)
 		return v;
 	struct strbuf sb = TPL_STRBUF(r);
-	value_str_into(v, &sb);
+	tpl_str_into(r, v, &sb, false);
 	struct value s = tpl_strval(r, &sb);
 	strbuf_release(&sb);
 	return s;
@@ -196,7 +207,7 @@ static bool python_item(struct rctx *r, struct value obj, struct value key, stru
 			*out = *v;
 		return v != NULL;
 	}
-	if ((obj.kind == V_LIST || obj.kind == V_STR) &&
+	if ((obj.kind == V_LIST || obj.kind == V_STR) && !obj.lazy &&
 	    (key.kind == V_INT || key.kind == V_BOOL)) {
 		int64_t i = key.kind == V_INT ? key.i : key.b;
 		size_t n;
@@ -251,6 +262,8 @@ int tpl_iterate(struct rctx *r, struct value v, struct value *list_out)
 	case V_LIST:
 		*list_out = v;
 		list_out->tuple = false;
+		list_out->range = false;
+		list_out->lazy = VL_NONE;
 		return 0;
 	case V_DICT: {
 		struct value l = value_list(r->a, v.dict->n);
@@ -281,12 +294,17 @@ int tpl_iterate(struct rctx *r, struct value v, struct value *list_out)
 
 static bool numeric(struct value v)
 {
-	return v.kind == V_INT || v.kind == V_FLOAT || v.kind == V_BOOL;
+	return vint_is(v) || v.kind == V_FLOAT;
 }
 
-static double dbl(struct value v)
+/* float(v) of a number; VINT_OVERFLOW for an int too large. */
+static int to_double(struct value v, double *out)
 {
-	return v.kind == V_FLOAT ? v.f : v.kind == V_INT ? (double)v.i : (double)v.b;
+	if (v.kind == V_FLOAT) {
+		*out = v.f;
+		return 0;
+	}
+	return vint_to_double(v, out);
 }
 
 static int64_t i64(struct value v)
@@ -324,7 +342,7 @@ static int type_error(struct rctx *r, enum op op, struct value x, struct value y
 
 static int overflow(struct rctx *r)
 {
-	return tpl_fail(r, "integer result beyond 64 bits is not supported");
+	return tpl_fail(r, "an int beyond %d bits is not supported", VINT_MAX_BITS);
 }
 
 /* Python's float floor division and modulo (sign of the divisor). */
@@ -401,6 +419,99 @@ static int repeat(struct rctx *r, struct value seq, int64_t times, struct value 
 	l.tuple = seq.tuple;
 	*out = l;
 	return 0;
+}
+
+/*
+ * Python's %d, %x, %X, %o of an int with the flags, width and precision in
+ * spec ("%" then flags, digits, "." digits): sign, then the 0x/0o prefix of
+ * '#', then digits padded to the precision; '-' pads on the right, '0'
+ * between the prefix and the digits, else spaces on the left.
+ */
+static void format_int(struct value v, const char *spec, char conv, struct strbuf *out)
+{
+	bool left = false, zero = false, plus = false, space = false, alt = false;
+	const char *p = spec + 1;
+	for (; *p && strchr("-+ 0#", *p); p++) {
+		left |= *p == '-';
+		zero |= *p == '0';
+		plus |= *p == '+';
+		space |= *p == ' ';
+		alt |= *p == '#';
+	}
+	size_t width = strtoul(p, NULL, 10), prec = 0;
+	const char *dot = strchr(p, '.');
+	if (dot)
+		prec = strtoul(dot + 1, NULL, 10);
+	struct strbuf digits = STRBUF_INIT, head = STRBUF_INIT;
+	bool neg = vint_sign(v) < 0;
+	if (conv == 'x' || conv == 'X' || conv == 'o')
+		vint_mag_to_base(v, conv == 'o' ? 8 : 16, conv == 'X', &digits);
+	else
+		vint_to_str(v, &digits);
+	if (neg && digits.buf[0] == '-') {
+		memmove(digits.buf, digits.buf + 1, digits.len);
+		digits.len--;
+	}
+	if (neg)
+		strbuf_addch(&head, '-');
+	else if (plus || space)
+		strbuf_addch(&head, plus ? '+' : ' ');
+	if (alt && conv != 'd' && conv != 'i' && conv != 'u')
+		strbuf_adds(&head, conv == 'o' ? "0o" : conv == 'x' ? "0x" : "0X");
+	size_t nd = digits.len > prec ? digits.len : prec, body = head.len + nd;
+	size_t pad = width > body ? width - body : 0;
+	if (!left && !zero)
+		strbuf_addf(out, "%*s", (int)pad, "");
+	strbuf_add(out, head.buf, head.len);
+	for (size_t i = digits.len; i < nd + (!left && zero ? pad : 0); i++)
+		strbuf_addch(out, '0');
+	strbuf_add(out, digits.buf, digits.len);
+	if (left)
+		strbuf_addf(out, "%*s", (int)pad, "");
+	strbuf_release(&digits);
+	strbuf_release(&head);
+}
+
+/* Python's %c: an int is a code point, a string must be one character. */
+static int int_char(struct rctx *r, struct value v, struct strbuf *out)
+{
+	int64_t c;
+	if (vint_is(v)) {
+		if (!vint_to_i64(v, &c) || c < 0 || c > 0x10ffff)
+			return tpl_fail(r, "%%c arg not in range(0x110000)");
+		if (c >= 0xd800 && c <= 0xdfff)
+			return tpl_fail(r, "%%c of a surrogate is not supported");
+		utf8_put(out, (uint32_t)c);
+		return 0;
+	}
+	size_t n;
+	if (v.kind == V_STR && value_length(v, &n) && n == 1) {
+		strbuf_add(out, v.str.s, v.str.len);
+		return 0;
+	}
+	return tpl_fail(r, "%%c requires an int or a unicode character, not %s",
+	                value_type_name(v));
+}
+
+/* ascii(): repr with each non-ASCII character escaped (\xNN, \uNNNN, \UNNNNNNNN). */
+static void ascii_escape(struct strbuf *sb)
+{
+	struct strbuf o = STRBUF_INIT;
+	const char *p = sb->buf, *end = p + sb->len;
+	while (p < end) {
+		uint32_t c = utf8_decode(&p, end);
+		if (c < 0x80)
+			strbuf_addch(&o, (char)c);
+		else if (c < 0x100)
+			strbuf_addf(&o, "\\x%02x", c);
+		else if (c < 0x10000)
+			strbuf_addf(&o, "\\u%04x", c);
+		else
+			strbuf_addf(&o, "\\U%08x", c);
+	}
+	strbuf_reset(sb);
+	strbuf_add(sb, o.buf, o.len);
+	strbuf_release(&o);
 }
 
 /*
@@ -485,10 +596,9 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 		case 'r':
 		case 'a': {
 			struct strbuf t = TPL_STRBUF(r);
-			if (conv == 's')
-				value_str_into(arg, &t);
-			else
-				value_repr_into(arg, &t);
+			tpl_str_into(r, arg, &t, conv != 's');
+			if (conv == 'a')
+				ascii_escape(&t);
 			spec[k++] = 's';
 			spec[k] = '\0';
 			strbuf_addf(&sb, spec, t.buf);
@@ -500,22 +610,33 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 		case 'u':
 		case 'x':
 		case 'X':
-		case 'o': {
-			long long v;
-			if (arg.kind == V_INT || arg.kind == V_BOOL)
-				v = arg.kind == V_INT ? arg.i : arg.b;
-			else if (arg.kind == V_FLOAT && conv != 'x' && conv != 'X' && conv != 'o')
-				v = (long long)arg.f;
-			else {
-				strbuf_release(&sb);
-				return tpl_fail(r, "%%%c format: a real number is required, not %s",
-				                conv, value_type_name(arg));
+		case 'o':
+		case 'c': {
+			if (conv == 'c') {
+				if (int_char(r, arg, &sb) < 0) {
+					strbuf_release(&sb);
+					return -1;
+				}
+				break;
 			}
-			spec[k++] = 'l';
-			spec[k++] = 'l';
-			spec[k++] = conv == 'i' || conv == 'u' ? 'd' : conv;
+			struct value iv = arg;
+			if (arg.kind == V_FLOAT && strchr("diu", conv)) {
+				if (vint_from_double(r->a, arg.f, &iv)) {
+					strbuf_release(&sb);
+					return tpl_fail(
+					    r, arg.f != arg.f
+					           ? "cannot convert float NaN to integer"
+					           : "cannot convert float infinity to integer");
+				}
+			} else if (!vint_is(arg)) {
+				strbuf_release(&sb);
+				return tpl_fail(r, "%%%c format: %s is required, not %s", conv,
+				                strchr("diu", conv) ? "a real number"
+				                                    : "an integer",
+				                value_type_name(arg));
+			}
 			spec[k] = '\0';
-			strbuf_addf(&sb, spec, v);
+			format_int(iv, spec, conv, &sb);
 			break;
 		}
 		case 'f':
@@ -524,14 +645,16 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 		case 'E':
 		case 'g':
 		case 'G': {
-			if (arg.kind != V_INT && arg.kind != V_FLOAT && arg.kind != V_BOOL) {
+			double v;
+			if (!numeric(arg)) {
 				strbuf_release(&sb);
 				return tpl_fail(r, "must be real number, not %s",
 				                value_type_name(arg));
 			}
-			double v = arg.kind == V_FLOAT ? arg.f
-			           : arg.kind == V_INT ? (double)arg.i
-			                               : arg.b;
+			if (to_double(arg, &v)) {
+				strbuf_release(&sb);
+				return tpl_fail(r, "int too large to convert to float");
+			}
 			spec[k++] = conv;
 			spec[k] = '\0';
 			strbuf_addf(&sb, spec, v);
@@ -546,7 +669,9 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 		strbuf_release(&sb);
 		return tpl_fail(r, "not all arguments converted during string formatting");
 	}
-	if (!used_mapping && !tuple && next == 0 && args.kind != V_DICT) {
+	/* A dict, list or range is a mapping to Python's %: nothing left unconverted. */
+	if (!used_mapping && !tuple && next == 0 && args.kind != V_DICT && args.kind != V_LIST &&
+	    args.kind != V_UNDEF) {
 		strbuf_release(&sb);
 		return tpl_fail(r, "not all arguments converted during string formatting");
 	}
@@ -556,66 +681,117 @@ static int percent_format(struct rctx *r, struct value fmt, struct value args, s
 }
 #pragma GCC diagnostic pop
 
+static int vint_fail(struct rctx *r, int rc, enum op op)
+{
+	if (rc == VINT_ZERODIV)
+		return tpl_fail(r, op == OP_MOD   ? "integer modulo by zero"
+		                   : op == OP_DIV ? "division by zero"
+		                                  : "integer division or modulo by zero");
+	if (rc == VINT_OVERFLOW)
+		return tpl_fail(r, op == OP_DIV ? "integer division result too large for a float"
+		                                : "int too large to convert to float");
+	return overflow(r);
+}
+
+/* Python's int op int: exact, beyond 64 bits too (value/bigint.h). */
+static int int_binop(struct rctx *r, enum op op, struct value x, struct value y, struct value *out)
+{
+	static const enum vint_op vops[] = {
+	    [OP_ADD] = VINT_ADD,           [OP_SUB] = VINT_SUB, [OP_MUL] = VINT_MUL,
+	    [OP_FLOORDIV] = VINT_FLOORDIV, [OP_MOD] = VINT_MOD, [OP_POW] = VINT_POW};
+	int64_t a, b, res;
+	bool small = vint_to_i64(x, &a) && vint_to_i64(y, &b);
+	int rc;
+	switch (op) {
+	case OP_ADD:
+		if (small && !__builtin_add_overflow(a, b, &res))
+			break;
+		goto big;
+	case OP_SUB:
+		if (small && !__builtin_sub_overflow(a, b, &res))
+			break;
+		goto big;
+	case OP_MUL:
+		if (small && !__builtin_mul_overflow(a, b, &res))
+			break;
+		goto big;
+	case OP_DIV: {
+		double q;
+		if ((rc = vint_truediv(x, y, &q)))
+			return vint_fail(r, rc, op);
+		*out = value_float(q);
+		return 0;
+	}
+	case OP_FLOORDIV:
+	case OP_MOD:
+		if (!small || b == 0 || (a == INT64_MIN && b == -1))
+			goto big;
+		res = a / b;
+		int64_t m = a % b;
+		if (m != 0 && ((m < 0) != (b < 0))) {
+			res -= 1;
+			m += b;
+		}
+		if (op == OP_MOD)
+			res = m;
+		break;
+	case OP_POW:
+		if (vint_sign(y) < 0) {
+			double fa, fb;
+			if ((rc = vint_to_double(x, &fa)) || (rc = vint_to_double(y, &fb)))
+				return vint_fail(r, rc, op);
+			if (fa == 0)
+				return tpl_fail(r, "0.0 cannot be raised to a negative power");
+			*out = value_float(py_pow(fa, fb));
+			if (out->f - out->f != 0 && fa - fa == 0 && fb - fb == 0)
+				return tpl_fail(r, "(34, 'Numerical result out of range')");
+			return 0;
+		}
+		goto big;
+	default:
+		return type_error(r, op, x, y);
+	}
+	*out = value_int(res);
+	return 0;
+big:
+	if ((rc = vint_arith(r->a, vops[op], x, y, out)))
+		return vint_fail(r, rc, op);
+	return 0;
+}
+
 int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct value *out)
 {
 	if (x.kind == V_UNDEF)
 		return tpl_fail_undefined(r, x);
+	/* str % Undefined: Undefined has __getitem__, so Python takes it for a mapping. */
+	if (op == OP_MOD && x.kind == V_STR && y.kind == V_UNDEF)
+		return percent_format(r, x, y, out);
 	if (y.kind == V_UNDEF)
 		return tpl_fail_undefined(r, y);
-	bool ints = (x.kind == V_INT || x.kind == V_BOOL) && (y.kind == V_INT || y.kind == V_BOOL);
+	if (vint_is(x) && vint_is(y))
+		return int_binop(r, op, x, y, out);
 	if (numeric(x) && numeric(y)) {
-		int64_t a = ints ? i64(x) : 0, b = ints ? i64(y) : 0, res;
-		double fa = dbl(x), fb = dbl(y);
+		double fa, fb;
+		int rc;
+		if ((rc = to_double(x, &fa)) || (rc = to_double(y, &fb)))
+			return vint_fail(r, rc, OP_ADD);
 		switch (op) {
 		case OP_ADD:
-			if (!ints) {
-				*out = value_float(fa + fb);
-				return 0;
-			}
-			if (__builtin_add_overflow(a, b, &res))
-				return overflow(r);
-			*out = value_int(res);
+			*out = value_float(fa + fb);
 			return 0;
 		case OP_SUB:
-			if (!ints) {
-				*out = value_float(fa - fb);
-				return 0;
-			}
-			if (__builtin_sub_overflow(a, b, &res))
-				return overflow(r);
-			*out = value_int(res);
+			*out = value_float(fa - fb);
 			return 0;
 		case OP_MUL:
-			if (!ints) {
-				*out = value_float(fa * fb);
-				return 0;
-			}
-			if (__builtin_mul_overflow(a, b, &res))
-				return overflow(r);
-			*out = value_int(res);
+			*out = value_float(fa * fb);
 			return 0;
 		case OP_DIV:
 			if (fb == 0)
-				return tpl_fail(r, "division by zero");
+				return tpl_fail(r, "float division by zero");
 			*out = value_float(fa / fb);
 			return 0;
 		case OP_FLOORDIV:
 		case OP_MOD:
-			if (ints) {
-				if (b == 0)
-					return tpl_fail(
-					    r, op == OP_MOD ? "integer modulo by zero"
-					                    : "integer division or modulo by zero");
-				if (a == INT64_MIN && b == -1)
-					return overflow(r);
-				int64_t q = a / b, m = a % b;
-				if (m != 0 && ((m < 0) != (b < 0))) {
-					q -= 1;
-					m += b;
-				}
-				*out = value_int(op == OP_MOD ? m : q);
-				return 0;
-			}
 			if (fb == 0)
 				return tpl_fail(r, op == OP_MOD ? "float modulo"
 				                                : "float floor division by zero");
@@ -624,24 +800,13 @@ int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct
 			*out = value_float(op == OP_MOD ? m : d);
 			return 0;
 		case OP_POW:
-			if (ints && b >= 0) {
-				int64_t acc = 1, base = a;
-				int64_t e = b;
-				while (e) {
-					if (e & 1 && __builtin_mul_overflow(acc, base, &acc))
-						return overflow(r);
-					e >>= 1;
-					if (e && __builtin_mul_overflow(base, base, &base))
-						return overflow(r);
-				}
-				*out = value_int(acc);
-				return 0;
-			}
 			if (fa == 0 && fb < 0)
 				return tpl_fail(r, "0.0 cannot be raised to a negative power");
 			if (fa < 0 && fb != py_floor(fb))
 				return tpl_fail(r, "complex results are not supported");
 			*out = value_float(py_pow(fa, fb));
+			if (out->f - out->f != 0 && fa - fa == 0 && fb - fb == 0)
+				return tpl_fail(r, "(34, 'Numerical result out of range')");
 			return 0;
 		default:
 			break;
@@ -651,7 +816,8 @@ int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct
 		*out = concat_str(r, x, y);
 		return 0;
 	}
-	if (op == OP_ADD && x.kind == V_LIST && y.kind == V_LIST && x.tuple == y.tuple) {
+	if (op == OP_ADD && x.kind == V_LIST && y.kind == V_LIST && x.tuple == y.tuple &&
+	    !x.range && !y.range && !x.lazy && !y.lazy) {
 		struct value l = value_list(r->a, x.list->n + y.list->n);
 		memcpy(l.list->items, x.list->items, x.list->n * sizeof(struct value));
 		memcpy(l.list->items + x.list->n, y.list->items, y.list->n * sizeof(struct value));
@@ -659,10 +825,10 @@ int tpl_binop(struct rctx *r, enum op op, struct value x, struct value y, struct
 		*out = l;
 		return 0;
 	}
-	if (op == OP_MUL && (x.kind == V_STR || x.kind == V_LIST) &&
+	if (op == OP_MUL && (x.kind == V_STR || (x.kind == V_LIST && !x.range && !x.lazy)) &&
 	    (y.kind == V_INT || y.kind == V_BOOL))
 		return repeat(r, x, i64(y), out);
-	if (op == OP_MUL && (y.kind == V_STR || y.kind == V_LIST) &&
+	if (op == OP_MUL && (y.kind == V_STR || (y.kind == V_LIST && !y.range && !y.lazy)) &&
 	    (x.kind == V_INT || x.kind == V_BOOL))
 		return repeat(r, y, i64(x), out);
 	if (op == OP_MOD && x.kind == V_STR)
@@ -747,7 +913,11 @@ static int compare_op(struct rctx *r, enum op op, struct value x, struct value y
 		return tpl_fail(r, "'%s' not supported between instances of '%s' and '%s'", sym,
 		                value_type_name(x), value_type_name(y));
 	}
-	*res = op == OP_LT ? cmp < 0 : op == OP_LTEQ ? cmp <= 0 : op == OP_GT ? cmp > 0 : cmp >= 0;
+	*res = cmp == 2        ? false /* NaN */
+	       : op == OP_LT   ? cmp < 0
+	       : op == OP_LTEQ ? cmp <= 0
+	       : op == OP_GT   ? cmp > 0
+	                       : cmp >= 0;
 	return 0;
 }
 
@@ -775,9 +945,32 @@ static int eval_chain(struct rctx *r, struct frame *f, const struct node *n, str
 	return eval_filter(r, f, n, subject, out);
 }
 
-static int over_budget(struct rctx *r)
+/*
+ * Steps, and memory: the arena grows by chunks of 64 KiB (a new newest
+ * chunk each time), counted as they appear; the values of one render may
+ * take TPL_MEMORY_FACTOR times max_bytes.
+ */
+static bool over_budget(struct rctx *r)
 {
-	return tpl_fail(r, "template took more than %llu evaluation steps", r->t->max_steps);
+	if (++r->steps > r->t->max_steps) {
+		tpl_failf(r, "template took more than %llu evaluation steps", r->t->max_steps);
+		return true;
+	}
+	if ((const void *)r->a->head != r->last_chunk) {
+		r->last_chunk = r->a->head;
+		size_t mem = r->t->max_bytes * TPL_MEMORY_FACTOR;
+		if (mem < TPL_MIN_MEMORY || mem / TPL_MEMORY_FACTOR != r->t->max_bytes)
+			mem = mem < TPL_MIN_MEMORY ? TPL_MIN_MEMORY : SIZE_MAX;
+		if (++r->chunks > mem / ((size_t)64 << 10) + 1) {
+			tpl_failf(
+			    r,
+			    "render needs more than %zu MiB of memory (%d times the output cap; "
+			    "gpuci render --max-output raises it)",
+			    mem >> 20, TPL_MEMORY_FACTOR);
+			return true;
+		}
+	}
+	return false;
 }
 
 static int eval_node(struct rctx *r, struct frame *f, const struct node *n, struct value *out);
@@ -790,8 +983,8 @@ static int eval_node(struct rctx *r, struct frame *f, const struct node *n, stru
 
 static int eval(struct rctx *r, struct frame *f, const struct node *n, struct value *out)
 {
-	if (++r->steps > r->t->max_steps)
-		return over_budget(r);
+	if (over_budget(r))
+		return -1;
 	if (r->eval_depth >= MAX_EVAL_DEPTH)
 		return tpl_fail(r, "expression nested more than %d deep", MAX_EVAL_DEPTH);
 	r->eval_depth++;
@@ -853,7 +1046,17 @@ static int eval_node(struct rctx *r, struct frame *f, const struct node *n, stru
 			return -1;
 		return tpl_getattr(r, x, n->name, out);
 	case E_GETITEM:
-		if (eval(r, f, n->a, &x) < 0 || eval(r, f, n->b, &y) < 0)
+		if (eval(r, f, n->a, &x) < 0)
+			return -1;
+		if (n->b->kind == E_SLICE) {
+			struct value sl[3] = {value_none(), value_none(), value_none()};
+			const struct node *parts[3] = {n->b->a, n->b->b, n->b->c};
+			for (int i = 0; i < 3; i++)
+				if (parts[i] && eval(r, f, parts[i], &sl[i]) < 0)
+					return -1;
+			return tpl_slice(r, x, sl, out);
+		}
+		if (eval(r, f, n->b, &y) < 0)
 			return -1;
 		return tpl_getitem(r, x, y, out);
 	case E_CALL: {
@@ -886,12 +1089,10 @@ static int eval_node(struct rctx *r, struct frame *f, const struct node *n, stru
 			return tpl_fail_undefined(r, x);
 		if (x.kind == V_FLOAT)
 			*out = value_float(n->op == OP_NEG ? -x.f : x.f);
-		else if (x.kind == V_INT || x.kind == V_BOOL) {
-			int64_t i = i64(x);
-			if (n->op == OP_NEG && i == INT64_MIN)
-				return overflow(r);
-			*out = value_int(n->op == OP_NEG ? -i : i);
-		} else
+		else if (vint_is(x))
+			*out =
+			    n->op == OP_NEG ? vint_neg(r->a, x) : vint_neg(r->a, vint_neg(r->a, x));
+		else
 			return tpl_fail(r, "bad operand type for unary %s: '%s'",
 			                n->op == OP_NEG ? "-" : "+", value_type_name(x));
 		return 0;
@@ -910,8 +1111,8 @@ static int eval_node(struct rctx *r, struct frame *f, const struct node *n, stru
 			return -1;
 		if (n->op == OP_TILDE) {
 			struct strbuf sb = TPL_STRBUF(r);
-			value_str_into(x, &sb);
-			value_str_into(y, &sb);
+			tpl_str_into(r, x, &sb, false);
+			tpl_str_into(r, y, &sb, false);
 			*out = tpl_strval(r, &sb);
 			strbuf_release(&sb);
 			return 0;
@@ -1024,6 +1225,8 @@ static int call_range(struct rctx *r, const struct args *a, struct value *out)
 	for (size_t i = 0; i < a->n; i++) {
 		if (a->v[i].kind == V_UNDEF)
 			return tpl_fail_undefined(r, a->v[i]);
+		if (a->v[i].kind == V_BIGINT)
+			return tpl_fail(r, "range() of an int beyond 64 bits is not supported");
 		if (a->v[i].kind != V_INT && a->v[i].kind != V_BOOL)
 			return tpl_fail(r, "'%s' object cannot be interpreted as an integer",
 			                value_type_name(a->v[i]));
@@ -1033,17 +1236,22 @@ static int call_range(struct rctx *r, const struct args *a, struct value *out)
 	int64_t step = a->n == 3 ? v[2] : 1;
 	if (step == 0)
 		return tpl_fail(r, "range() arg 3 must not be zero");
-	int64_t count = 0;
+	/* In unsigned arithmetic: stop - start may not fit in int64_t. */
+	uint64_t count = 0;
 	if (step > 0 && stop > start)
-		count = (stop - start + step - 1) / step;
+		count = ((uint64_t)stop - (uint64_t)start - 1) / (uint64_t)step + 1;
 	else if (step < 0 && stop < start)
-		count = (start - stop - step - 1) / -step;
+		count = ((uint64_t)start - (uint64_t)stop - 1) / ((uint64_t)0 - (uint64_t)step) + 1;
 	/* Jinja2's sandbox-free range is plain Python range; bound it all the same. */
-	if ((uint64_t)count > r->t->max_bytes / 16)
+	if (count > r->t->max_bytes / 16)
 		return tpl_fail(r, "range too large");
 	struct value l = value_list(r->a, (size_t)count);
-	for (int64_t i = 0; i < count; i++)
-		l.list->items[i] = value_int(start + i * step);
+	for (uint64_t i = 0; i < count; i++)
+		l.list->items[i] = value_int((int64_t)((uint64_t)start + i * (uint64_t)step));
+	l.range = true;
+	l.list->start = start;
+	l.list->stop = stop;
+	l.list->step = step;
 	*out = l;
 	return 0;
 }
@@ -1183,7 +1391,8 @@ static int exec_for(struct rctx *r, struct frame *f, const struct node *n, struc
 		r->line = n->line;
 		if (assign(r, lf, n->target, vals[i]) < 0)
 			return -1;
-		bind(r, lf, "loop", loop_object(r, vals, i, count));
+		if (n->uses_loop)
+			bind(r, lf, "loop", loop_object(r, vals, i, count));
 		if (exec_body(r, lf, n->body, n->nbody, out) < 0)
 			return -1;
 	}
@@ -1198,8 +1407,8 @@ static int exec_for(struct rctx *r, struct frame *f, const struct node *n, struc
 static int exec_node(struct rctx *r, struct frame *f, const struct node *n, struct strbuf *out)
 {
 	struct value v;
-	if (++r->steps > r->t->max_steps)
-		return over_budget(r);
+	if (over_budget(r))
+		return -1;
 	switch (n->kind) {
 	case N_TEXT: {
 		size_t at = out->len;
@@ -1213,7 +1422,7 @@ static int exec_node(struct rctx *r, struct frame *f, const struct node *n, stru
 		if (eval(r, f, n->a, &v) < 0)
 			return -1;
 		size_t at = out->len;
-		value_str_into(v, out);
+		tpl_str_into(r, v, out, false);
 		if (r->map)
 			tpl_map_value(r->map, out, at, v, n->off);
 		return 0;
@@ -1255,7 +1464,7 @@ static int exec_node(struct rctx *r, struct frame *f, const struct node *n, stru
 		if (n->kind == N_SETBLOCK)
 			return assign(r, f, n->target, v);
 		size_t at = out->len;
-		value_str_into(v, out);
+		tpl_str_into(r, v, out, false);
 		if (r->map)
 			tpl_map_value(r->map, out, at, v, n->off);
 		return 0;
@@ -1282,16 +1491,34 @@ static int exec_body(struct rctx *r, struct frame *f, struct node **body, size_t
 	for (size_t i = 0; i < n; i++) {
 		if (exec_node(r, f, body[i], out) < 0)
 			return -1;
+		if (r->unprintable) {
+			r->line = body[i]->line;
+			return tpl_fail(r,
+			                "printing a generator or iterator (what |batch, |map, "
+			                "|select, |unique, |items or |reverse give) or a function "
+			                "is not supported: Jinja2 prints its address; add |list");
+		}
 		if (r->oversize) {
 			r->line = body[i]->line;
 			return tpl_fail(r, "a string grew beyond %zu bytes", r->t->max_bytes);
 		}
 		if (strbuf_failed(out)) {
 			r->line = body[i]->line;
-			return tpl_fail(r, "output too large");
+			return tpl_fail(
+			    r,
+			    "output beyond %zu bytes, the cap (gpuci render --max-output "
+			    "raises it)",
+			    r->t->max_bytes);
 		}
 	}
 	return 0;
+}
+
+static size_t default_max_bytes = TPL_DEFAULT_MAX_BYTES;
+
+void tpl_set_default_max_bytes(size_t max_bytes)
+{
+	default_max_bytes = max_bytes ? max_bytes : TPL_DEFAULT_MAX_BYTES;
 }
 
 void tpl_set_limits(struct tpl *t, size_t max_bytes, unsigned long long max_steps)
@@ -1345,7 +1572,7 @@ int tpl_compile(struct tpl **out, const char *src, size_t len, const char *name,
 	}
 	struct tpl *t = xcalloc(1, sizeof(*t));
 	t->name = name;
-	t->max_bytes = TPL_DEFAULT_MAX_BYTES;
+	t->max_bytes = default_max_bytes;
 	t->max_steps = TPL_DEFAULT_MAX_STEPS;
 	struct tokens toks;
 	if (tpl_lex(&toks, &t->arena, src, len, syntax, name, d) < 0) {

@@ -98,12 +98,24 @@ void tpl_map_free(struct tpl_map *m);
 /*
  * Bounds on one render, so that a hostile or mistaken template ends with an
  * error instead of running for hours or filling memory: the size of any
- * string built (the output included) and the number of evaluation steps.
- * The defaults (TPL_DEFAULT_*) are far above any real workflow.
+ * string built (the output included: max_bytes), the memory its values take
+ * (TPL_MEMORY_FACTOR times max_bytes, at least TPL_MIN_MEMORY) and the
+ * number of evaluation steps.
+ * The defaults (TPL_DEFAULT_*) are far above any real workflow. Each bound
+ * fails the render with an error at the template line that crossed it.
  */
-#define TPL_DEFAULT_MAX_BYTES ((size_t)256 << 20)
+#define TPL_DEFAULT_MAX_BYTES ((size_t)64 << 20)
 #define TPL_DEFAULT_MAX_STEPS ((unsigned long long)1 << 32)
+#define TPL_MEMORY_FACTOR     16
+#define TPL_MIN_MEMORY        ((size_t)64 << 20) /* the memory bound is never below this */
 void tpl_set_limits(struct tpl *t, size_t max_bytes, unsigned long long max_steps);
+
+/*
+ * The max_bytes templates compiled from now on start with (0: back to
+ * TPL_DEFAULT_MAX_BYTES), for a command's option (gpuci render --max-output).
+ * Process-wide; not for use from several threads.
+ */
+void tpl_set_default_max_bytes(size_t max_bytes);
 
 void tpl_free(struct tpl *t);
 
@@ -121,7 +133,8 @@ struct tpl_set_tok {
 	unsigned line; /* of its first byte (1-based, as Jinja2 counts) */
 	/*
 	 * NAME: the name; STRING: its value, escapes decoded; OP: the operator
-	 * ("[", "+", "//", ...); NULL for INT and FLOAT. NUL-terminated.
+	 * ("[", "+", "//", ...); NULL for INT and FLOAT, except an INT beyond
+	 * 64 bits: its text as written (i is 0 then). NUL-terminated.
 	 */
 	const char *s;
 	size_t len;        /* of s */

@@ -130,12 +130,14 @@ enum node_kind {
 	E_COMPARE,  /* a (ops[i] kids[i])... */
 	E_COND,     /* b if a else c */
 	E_BLOCKVAL, /* the rendered body of a filter block or block set */
+	E_SLICE,    /* a : b : c inside [ ], each NULL where left out; only as E_GETITEM's b */
 };
 
 struct node {
-	uint8_t kind; /* enum node_kind */
-	uint8_t op;   /* enum op: E_UNARY, E_BINARY */
-	bool negated; /* E_TEST */
+	uint8_t kind;   /* enum node_kind */
+	uint8_t op;     /* enum op: E_UNARY, E_BINARY */
+	bool negated;   /* E_TEST */
+	bool uses_loop; /* N_FOR: its body has the name `loop` */
 	unsigned line;
 	/*
 	 * Offset in the normalized text (struct tpl's src) of the token the node
@@ -191,6 +193,9 @@ struct rctx {
 	int eval_depth;           /* of expression evaluation, bounded */
 	unsigned long long steps; /* evaluations so far, bounded by t->max_steps */
 	bool oversize;            /* a string hit t->max_bytes and was cut: the render fails */
+	bool unprintable;         /* a generator was printed: the render fails (not supported) */
+	const void *last_chunk;   /* the arena's newest chunk when last looked at */
+	size_t chunks;            /* arena chunks seen so far (memory, bounded) */
 	struct tpl_mapper *map;   /* NULL unless a source map is being made (map.c) */
 };
 
@@ -263,12 +268,19 @@ int tpl_apply_filter(struct rctx *r, const char *name, struct value subject,
 int tpl_apply_test(struct rctx *r, const char *name, struct value subject, const struct args *args,
                    bool *out);
 
+/*
+ * str(v) (repr: repr(v)) appended to sb; notes a generator printed (Python
+ * shows its address), which fails the render at the end of the statement.
+ */
+void tpl_str_into(struct rctx *r, struct value v, struct strbuf *sb, bool repr);
 /* str(v) as a new string value (Markup stays Markup). */
 struct value tpl_to_str(struct rctx *r, struct value v);
 /* Python's getattr-then-getitem for `v.name` (Jinja's environment.getattr). */
 int tpl_getattr(struct rctx *r, struct value v, const char *name, struct value *out);
 /* Python's getitem-then-getattr for `v[key]`. */
 int tpl_getitem(struct rctx *r, struct value v, struct value key, struct value *out);
+/* v[sl[0]:sl[1]:sl[2]] as Python slices (none where left out); Undefined where Jinja2 gives it. */
+int tpl_slice(struct rctx *r, struct value v, const struct value sl[3], struct value *out);
 /* Iterates v as Python would (a dict yields keys, a str its characters). */
 int tpl_iterate(struct rctx *r, struct value v, struct value *list_out);
 /* Calls a callable value. */

@@ -1,6 +1,8 @@
 /* The value model; Python's semantics are the reference throughout. */
 #include "value/value.h"
 
+#include "value/bigint.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,9 +83,20 @@ static uint64_t key_hash(struct value k)
 	case V_INT:
 		return (uint64_t)k.i * 0x9e3779b97f4a7c15ULL;
 	case V_FLOAT:
-		if (k.f == (double)(int64_t)k.f)
+		if (k.f > -0x1p63 && k.f < 0x1p63 && k.f == (double)(int64_t)k.f)
 			return (uint64_t)(int64_t)k.f * 0x9e3779b97f4a7c15ULL;
+		if (k.f - k.f == 0 && (k.f <= -0x1p63 || k.f >= 0x1p63)) {
+			/* integral, beyond int64_t: hashed as the bigint it equals */
+			struct arena a = ARENA_INIT;
+			struct value i;
+			vint_from_double(&a, k.f, &i);
+			uint64_t h = vint_hash(i);
+			arena_release(&a);
+			return h;
+		}
 		return 0x51ed270b27cf5a8dULL;
+	case V_BIGINT:
+		return vint_hash(k);
 	default:
 		return (uint64_t)k.kind;
 	}
@@ -131,7 +144,7 @@ void vdict_set(struct arena *a, struct vdict *d, struct value key, struct value 
 		return;
 	}
 	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 8;
+		size_t cap = d->cap ? d->cap * 2 : 2; /* most frames hold a name or two */
 		struct value *k = arena_alloc(a, cap * sizeof(*k));
 		struct value *v = arena_alloc(a, cap * sizeof(*v));
 		if (d->n) {
@@ -160,12 +173,14 @@ bool value_truthy(struct value v)
 		return v.b;
 	case V_INT:
 		return v.i != 0;
+	case V_BIGINT:
+		return true;
 	case V_FLOAT:
 		return v.f != 0.0;
 	case V_STR:
 		return v.str.len != 0;
 	case V_LIST:
-		return v.list->n != 0;
+		return v.lazy == VL_GEN || v.list->n != 0;
 	case V_DICT:
 		return v.dict->n != 0;
 	case V_FUNC:
@@ -176,25 +191,14 @@ bool value_truthy(struct value v)
 
 static bool is_number(struct value v)
 {
-	return v.kind == V_INT || v.kind == V_FLOAT || v.kind == V_BOOL;
-}
-
-static double as_double(struct value v)
-{
-	return v.kind == V_FLOAT ? v.f : v.kind == V_INT ? (double)v.i : (double)v.b;
-}
-
-static int64_t as_int(struct value v)
-{
-	return v.kind == V_INT ? v.i : (int64_t)v.b;
+	return vint_is(v) || v.kind == V_FLOAT;
 }
 
 bool value_equal(struct value a, struct value b)
 {
 	if (is_number(a) && is_number(b)) {
-		if (a.kind == V_FLOAT || b.kind == V_FLOAT)
-			return as_double(a) == as_double(b);
-		return as_int(a) == as_int(b);
+		int cmp;
+		return vnum_cmp(a, b, &cmp) && cmp == 0; /* exact, as Python */
 	}
 	if (a.kind != b.kind)
 		return false;
@@ -205,7 +209,9 @@ bool value_equal(struct value a, struct value b)
 	case V_STR:
 		return a.str.len == b.str.len && !memcmp(a.str.s, b.str.s, a.str.len);
 	case V_LIST:
-		if (a.tuple != b.tuple || a.list->n != b.list->n)
+		if (a.lazy || b.lazy) /* generators and views: the same object only */
+			return a.lazy == b.lazy && a.list == b.list;
+		if (a.tuple != b.tuple || a.range != b.range || a.list->n != b.list->n)
 			return false;
 		for (size_t i = 0; i < a.list->n; i++)
 			if (!value_equal(a.list->items[i], b.list->items[i]))
@@ -287,13 +293,8 @@ static int compare_str(struct value a, struct value b, bool fold_case)
 bool value_compare(struct value a, struct value b, bool fold_case, int *cmp)
 {
 	if (is_number(a) && is_number(b)) {
-		if (a.kind == V_FLOAT || b.kind == V_FLOAT) {
-			double x = as_double(a), y = as_double(b);
-			*cmp = (x > y) - (x < y);
-		} else {
-			int64_t x = as_int(a), y = as_int(b);
-			*cmp = (x > y) - (x < y);
-		}
+		if (!vnum_cmp(a, b, cmp))
+			*cmp = 2; /* NaN: unordered, every comparison false, as Python */
 		return true;
 	}
 	if (a.kind != b.kind)
@@ -302,7 +303,8 @@ bool value_compare(struct value a, struct value b, bool fold_case, int *cmp)
 		*cmp = compare_str(a, b, fold_case);
 		return true;
 	}
-	if (a.kind == V_LIST && a.tuple == b.tuple) {
+	/* Ranges, generators and views have no order, not even among themselves. */
+	if (a.kind == V_LIST && a.tuple == b.tuple && !a.lazy && !b.lazy && !a.range && !b.range) {
 		size_t n = a.list->n < b.list->n ? a.list->n : b.list->n;
 		for (size_t i = 0; i < n; i++) {
 			if (value_equal(a.list->items[i], b.list->items[i]))
@@ -462,6 +464,9 @@ void value_str_into(struct value v, struct strbuf *out)
 	case V_INT:
 		strbuf_addf(out, "%lld", (long long)v.i);
 		return;
+	case V_BIGINT:
+		vint_to_str(v, out);
+		return;
 	case V_FLOAT:
 		value_float_repr(v.f, out);
 		return;
@@ -532,6 +537,29 @@ void value_repr_into(struct value v, struct strbuf *out)
 		}
 		return;
 	case V_LIST:
+		if (v.lazy == VL_GEN) {
+			strbuf_adds(out,
+			            "<generator>"); /* not Python's: value_printable() is false */
+			return;
+		}
+		if (v.lazy) {
+			static const char *const views[] = {"", "", "dict_items(", "dict_keys(",
+			                                    "dict_values("};
+			strbuf_adds(out, views[v.lazy]);
+			struct value l = v;
+			l.lazy = VL_NONE;
+			value_repr_into(l, out);
+			strbuf_addch(out, ')');
+			return;
+		}
+		if (v.range) {
+			strbuf_addf(out, "range(%lld, %lld", (long long)v.list->start,
+			            (long long)v.list->stop);
+			if (v.list->step != 1)
+				strbuf_addf(out, ", %lld", (long long)v.list->step);
+			strbuf_addch(out, ')');
+			return;
+		}
 		strbuf_addch(out, v.tuple ? '(' : '[');
 		for (size_t i = 0; i < v.list->n; i++) {
 			if (i)
@@ -561,6 +589,32 @@ void value_repr_into(struct value v, struct strbuf *out)
 	}
 }
 
+static bool printable(struct value v, int depth)
+{
+	if (depth > 200)
+		return true;
+	if (v.kind == V_FUNC)
+		return false;
+	if (v.kind == V_LIST) {
+		if (v.lazy == VL_GEN)
+			return false;
+		for (size_t i = 0; i < v.list->n; i++)
+			if (!printable(v.list->items[i], depth + 1))
+				return false;
+	} else if (v.kind == V_DICT) {
+		for (size_t i = 0; i < v.dict->n; i++)
+			if (!printable(v.dict->keys[i], depth + 1) ||
+			    !printable(v.dict->vals[i], depth + 1))
+				return false;
+	}
+	return true;
+}
+
+bool value_printable(struct value v)
+{
+	return printable(v, 0);
+}
+
 const char *value_type_name(struct value v)
 {
 	switch (v.kind) {
@@ -571,13 +625,17 @@ const char *value_type_name(struct value v)
 	case V_BOOL:
 		return "bool";
 	case V_INT:
+	case V_BIGINT:
 		return "int";
 	case V_FLOAT:
 		return "float";
 	case V_STR:
 		return v.safe ? "Markup" : "str";
 	case V_LIST:
-		return v.tuple ? "tuple" : "list";
+		if (v.lazy)
+			return (const char *[]){"list", "generator", "dict_items", "dict_keys",
+			                        "dict_values"}[v.lazy];
+		return v.range ? "range" : v.tuple ? "tuple" : "list";
 	case V_DICT:
 		return "dict";
 	case V_FUNC:
@@ -649,6 +707,7 @@ static bool json_key(struct value k, struct strbuf *out, struct strbuf *err)
 		json_str(k.str.s, k.str.len, out);
 		return true;
 	case V_INT:
+	case V_BIGINT:
 	case V_FLOAT:
 		value_str_into(k, &sb);
 		break;
@@ -681,6 +740,9 @@ static bool json_value(struct value v, int indent, int depth, struct strbuf *out
 	case V_INT:
 		strbuf_addf(out, "%lld", (long long)v.i);
 		return true;
+	case V_BIGINT:
+		vint_to_str(v, out);
+		return true;
 	case V_FLOAT:
 		if (isnan(v.f))
 			strbuf_adds(out, "NaN");
@@ -693,6 +755,11 @@ static bool json_value(struct value v, int indent, int depth, struct strbuf *out
 		json_str(v.str.s, v.str.len, out);
 		return true;
 	case V_LIST:
+		if (v.range || v.lazy) {
+			strbuf_addf(err, "Object of type %s is not JSON serializable",
+			            value_type_name(v));
+			return false;
+		}
 		if (v.list->n == 0) {
 			strbuf_adds(out, "[]");
 			return true;

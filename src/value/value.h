@@ -32,17 +32,30 @@ enum value_kind {
 	V_STR,
 	V_LIST, /* list or tuple */
 	V_DICT,
-	V_FUNC, /* something callable: a macro, a bound method, a builtin */
+	V_FUNC,   /* something callable: a macro, a bound method, a builtin */
+	V_BIGINT, /* an int beyond int64_t (value/bigint.h); only templates make them */
 };
+
+/*
+ * What a list stands for when Python has no list there: a generator or
+ * iterator (from |batch, |map, |select, |reverse...: always true, no len,
+ * no items by index, printed as an address, which gpuci refuses to print),
+ * or a view of a dict (.items(), .keys(), .values(): printed as
+ * dict_items([...]) and the like).
+ */
+enum value_lazy { VL_NONE, VL_GEN, VL_ITEMS, VL_KEYS, VL_VALUES };
 
 struct vlist;
 struct vdict;
 struct vfunc;
+struct bigint;
 
 struct value {
 	enum value_kind kind;
-	bool safe;  /* V_STR: Markup, not to be escaped again */
-	bool tuple; /* V_LIST: a tuple (prints with parentheses) */
+	bool safe;    /* V_STR: Markup, not to be escaped again */
+	bool tuple;   /* V_LIST: a tuple (prints with parentheses) */
+	bool range;   /* V_LIST: a Python range (list->start, stop, step; prints as one) */
+	uint8_t lazy; /* V_LIST: enum value_lazy, what Python has instead of a list */
 	union {
 		bool b;
 		int64_t i;
@@ -54,12 +67,14 @@ struct value {
 		struct vlist *list;
 		struct vdict *dict;
 		struct vfunc *func;
+		const struct bigint *big;
 	};
 };
 
 struct vlist {
 	size_t n;
 	struct value *items;
+	int64_t start, stop, step; /* the arguments of a range, as given */
 };
 
 struct vdict {
@@ -140,7 +155,8 @@ bool value_truthy(struct value v);
 /* Python's ==. */
 bool value_equal(struct value a, struct value b);
 /*
- * Python's <: stores -1, 0 or 1 in *cmp; false when the two cannot be
+ * Python's <: stores -1, 0 or 1 in *cmp, or 2 where a NaN makes the two
+ * unordered (<, <=, > and >= all false); false when the two cannot be
  * ordered (a TypeError in Python). fold_case compares strings lowercased.
  */
 bool value_compare(struct value a, struct value b, bool fold_case, int *cmp);
@@ -160,6 +176,9 @@ void value_float_repr(double f, struct strbuf *out);
  * message in err) for what JSON cannot hold.
  */
 bool value_to_json(struct value v, int indent, struct strbuf *out, struct strbuf *err);
+
+/* False when v is or holds a generator (VL_GEN) or a function: Python prints an address. */
+bool value_printable(struct value v);
 
 /* The Python type name, for messages: "int", "str", "dict", ... */
 const char *value_type_name(struct value v);

@@ -156,6 +156,38 @@ class RenderTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn(":2: the 'include' tag is not supported", r.stderr)
 
+    def test_output_cap_names_the_line_and_max_output_raises_it(self):
+        path = os.path.join(self.wf, "big.yml.j2")
+        self.write("big.yml.j2", "a: 1\n<% for i in range(100000) %><< 'x' * 1000 >><% endfor %>\n")
+        r = gpuci("--stdout", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("big.yml.j2:2: output beyond 67108864 bytes", r.stderr)
+        self.assertIn("--max-output", r.stderr)
+        r = gpuci("--max-output", "200M", "--stdout", path)
+        self.assertEqual((r.returncode, len(r.stdout), r.stderr), (0, 5 + 100000 * 1000, ""))
+        r = gpuci("--max-output", "1K", "--stdout", path)
+        self.assertEqual(r.returncode, 1)
+        for bad in ("x", "0", "12Q", "-1"):
+            r = gpuci("--max-output", bad, "--stdout", path)
+            self.assertEqual(r.returncode, 2, bad)
+            self.assertIn("--max-output", r.stderr)
+
+    def test_nested_loops_fail_at_the_memory_bound_instead_of_exhausting_memory(self):
+        path = os.path.join(self.wf, "loops.yml.j2")
+        self.write("loops.yml.j2", "a: 1\n\n<% for i in range(100000) %><% for j in range(100000) %>"
+                   "x<% endfor %><% endfor %>\n")
+        r = gpuci("--max-output", "4M", "--stdout", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"loops.yml.j2:3: (render needs more than 64 MiB of memory"
+                         r"|output beyond 4194304 bytes)")
+
+    def test_ints_beyond_the_bigint_bound_are_refused_as_not_supported(self):
+        path = os.path.join(self.wf, "pow.yml.j2")
+        self.write("pow.yml.j2", "a: << 2 ** 13999 > 0 >>\nb: << 2 ** 14001 >>\n")
+        r = gpuci("--stdout", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("pow.yml.j2:2: an int beyond 14000 bits is not supported", r.stderr)
+
     def test_usage_errors(self):
         r = gpuci("--stdout", "x.j2", self.wf)
         self.assertEqual(r.returncode, 2)

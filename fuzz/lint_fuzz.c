@@ -21,7 +21,7 @@
 #include "lint/lint.h"
 
 static const char *const parts[] = {
-    ".github/workflows/pr-test.yml", "tests/test_a.py", "tests/sub/test_b.py",
+    ".github/workflows/pr-test.yml", "tests/test_a.py",   "tests/sub/test_b.py",
     "tests/ci/unregistered.txt",     ".github/gpuci.yml",
 };
 #define NPARTS (sizeof(parts) / sizeof(*parts))
@@ -34,8 +34,8 @@ static void make_root(void)
 		return;
 	strcpy(root, "/tmp/gpuci-lint-fuzz-XXXXXX");
 	CHECK(mkdtemp(root) != NULL);
-	static const char *const dirs[] = {"/.github", "/.github/workflows", "/tests",
-	                                   "/tests/sub", "/tests/ci"};
+	static const char *const dirs[] = {"/.github", "/.github/workflows", "/tests", "/tests/sub",
+	                                   "/tests/ci"};
 	char p[128];
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(*dirs); i++) {
 		snprintf(p, sizeof(p), "%s%s", root, dirs[i]);

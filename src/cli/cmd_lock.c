@@ -472,7 +472,7 @@ static void guard_check(struct guard *g)
 {
 	struct strbuf why = STRBUF_INIT;
 	size_t lost = lease_check(g->lease, &why);
-	if (why.len && (!g->said || strcmp(g->said, why.buf))) {
+	if (why.len && (!g->said || strcmp(g->said, why.buf) != 0)) {
 		fprintf(g->err, "gpuci lock: %s: %s\n", lost ? "WARNING" : "warning", why.buf);
 		fflush(g->err);
 		free(g->said);

@@ -32,11 +32,11 @@ const char *run_changed_real_path(const struct plan *p, const char *test_file, b
 	const char *found = NULL;
 	for (size_t i = 0; i < p->changed.n; i++) {
 		const char *path = p->changed.tests[i].path;
-		if (!p->changed.tests[i].path_not_utf8)
+		if (!path || !p->changed.tests[i].path_not_utf8)
 			continue;
 		for (int strip = 0; strip < 2; strip++) {
 			const char *q =
-			    strip ? (strncmp(path, "tests/", 6) ? NULL : path + 6) : path;
+			    strip ? (strncmp(path, "tests/", 6) == 0 ? path + 6 : NULL) : path;
 			if (!q)
 				continue;
 			/* What the JSON reads as: U+FFFD for each byte not UTF-8. */

@@ -134,9 +134,9 @@ size_t q_ticket_sweep(const char *pattern)
 	struct dirent *e;
 	while (dh && (e = readdir(dh))) {
 		size_t len = strlen(e->d_name);
-		if (len < npre + nsuf + 7 || strncmp(e->d_name, base, npre) ||
-		    strncmp(e->d_name + npre, "ticket-", 7) ||
-		    strcmp(e->d_name + len - nsuf, suffix))
+		if (len < npre + nsuf + 7 || strncmp(e->d_name, base, npre) != 0 ||
+		    strncmp(e->d_name + npre, "ticket-", 7) != 0 ||
+		    strcmp(e->d_name + len - nsuf, suffix) != 0)
 			continue;
 		int fd =
 		    openat(dirfd(dh), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);

@@ -194,7 +194,7 @@ static bool wait_gone(struct run_crashed *c, double until)
 			return true;
 		if (mono() >= until)
 			return false;
-		struct timespec ts = {0, 20 * 1000 * 1000};
+		struct timespec ts = {0, 20L * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 }
@@ -238,7 +238,7 @@ static void crashed_release(struct run_crashed *c)
 /* Parses a record's text; false when it is not one. */
 static bool parse_record(char *text, struct run_crashed *c)
 {
-	if (strncmp(text, "gpuci-run-record 1\n", 19))
+	if (strncmp(text, "gpuci-run-record 1\n", 19) != 0)
 		return false;
 	for (char *line = strtok(text + 19, "\n"); line; line = strtok(NULL, "\n")) {
 		if (!strncmp(line, "run_id ", 7))
@@ -264,8 +264,8 @@ int run_recover(const char *dir, double kill_after, struct run_crashed **out, si
 	while ((e = readdir(dh))) {
 		size_t len = strlen(e->d_name), pl = strlen(RECORD_PREFIX),
 		       sl = strlen(RECORD_SUFFIX);
-		if (len <= pl + sl || strncmp(e->d_name, RECORD_PREFIX, pl) ||
-		    strcmp(e->d_name + len - sl, RECORD_SUFFIX))
+		if (len <= pl + sl || strncmp(e->d_name, RECORD_PREFIX, pl) != 0 ||
+		    strcmp(e->d_name + len - sl, RECORD_SUFFIX) != 0)
 			continue;
 		struct strbuf path = STRBUF_INIT, text = STRBUF_INIT;
 		strbuf_addf(&path, "%s/%s", dir, e->d_name);

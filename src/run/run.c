@@ -268,7 +268,7 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 	size_t k = 0;
 	for (size_t j = 0; j < ne; j++)
 		if (!gpu_env_owns(t->env[j], GPU_ENV_DEFAULT_VAR) &&
-		    strncmp(t->env[j], "GPUCI_RUN_ID=", 13))
+		    strncmp(t->env[j], "GPUCI_RUN_ID=", 13) != 0)
 			env[k++] = t->env[j];
 	struct strbuf marker = STRBUF_INIT;
 	if (r->o->run_id) {

@@ -541,7 +541,7 @@ int vint_truediv(struct value xv, struct value yv, double *out)
 	bool neg = x.neg != y.neg;
 	size_t xb = bitlen(x.d, x.n), yb = bitlen(y.d, y.n);
 	if (xb <= 53 && yb <= 53) {
-		double a, b;
+		double a = 0, b = 1;
 		vint_to_double(xv, &a);
 		vint_to_double(yv, &b);
 		*out = a / b;
@@ -732,10 +732,21 @@ bool vint_to_i64(struct value x, int64_t *out)
 
 uint64_t vint_hash(struct value x)
 {
-	struct num n;
-	load(x, &n);
-	uint64_t h = n.neg ? 0x9e3779b97f4a7c15ULL : 0;
-	for (size_t i = 0; i < trim(n.d, n.n); i++)
-		h = (h ^ n.d[i]) * 1099511628211ULL;
+	const uint64_t prime = 1099511628211ULL;
+	if (x.kind != V_BIGINT) {
+		/* The digits load() would give, without the array. */
+		int64_t i = x.kind == V_INT ? x.i : (int64_t)x.b;
+		uint64_t m = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+		uint64_t h = i < 0 ? 0x9e3779b97f4a7c15ULL : 0;
+		if (m)
+			h = (h ^ (uint32_t)m) * prime;
+		if (m >> 32)
+			h = (h ^ (uint32_t)(m >> 32)) * prime;
+		return h;
+	}
+	uint64_t h = x.big->neg ? 0x9e3779b97f4a7c15ULL : 0;
+	size_t len = trim(x.big->d, x.big->n);
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ x.big->d[i]) * prime;
 	return h;
 }

@@ -267,7 +267,7 @@ static int add_signed(struct arena *a, const struct num *x, bool yneg, const str
 
 static int power(struct arena *a, const struct num *x, struct value y, struct value *out)
 {
-	int64_t e;
+	int64_t e = 0;
 	size_t xb = bitlen(x->d, x->n);
 	bool odd = y.kind == V_BIGINT ? (y.big->d[0] & 1) : vint_to_i64(y, &e) && (e & 1);
 	if (xb <= 1) { /* 0, 1, -1 */

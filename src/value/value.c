@@ -71,6 +71,7 @@ struct value value_dict_sized(struct arena *a, size_t cap)
 /* Python hashes 1, 1.0 and True alike: equal keys must hash alike. */
 static uint64_t key_hash(struct value k)
 {
+	const double two63 = 9223372036854775808.0; /* 2**63, exact in a double */
 	switch (k.kind) {
 	case V_STR: {
 		uint64_t h = 1469598103934665603ULL;
@@ -83,9 +84,9 @@ static uint64_t key_hash(struct value k)
 	case V_INT:
 		return (uint64_t)k.i * 0x9e3779b97f4a7c15ULL;
 	case V_FLOAT:
-		if (k.f > -0x1p63 && k.f < 0x1p63 && k.f == (double)(int64_t)k.f)
+		if (k.f > -two63 && k.f < two63 && k.f == (double)(int64_t)k.f)
 			return (uint64_t)(int64_t)k.f * 0x9e3779b97f4a7c15ULL;
-		if (k.f - k.f == 0 && (k.f <= -0x1p63 || k.f >= 0x1p63)) {
+		if (k.f - k.f == 0 && (k.f <= -two63 || k.f >= two63)) {
 			/* integral, beyond int64_t: hashed as the bigint it equals */
 			struct arena a = ARENA_INIT;
 			struct value i;

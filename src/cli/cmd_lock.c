@@ -544,6 +544,7 @@ static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, i
 	    .timeout = o->timeout,
 	    .cancel_fd = ps.fd,
 	    .what = what,
+	    .watch = true, /* the holder says at once when its files lose a name */
 	};
 	struct wait_note note = {ctx, &spec};
 	if (!o->quiet) {

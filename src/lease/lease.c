@@ -29,6 +29,7 @@ struct lease {
 	char *warning;
 	char *pattern;
 	int watch_fd; /* inotify, or -1 */
+	int note_fd;  /* the wait's inotify, closed after the locks (it is slow) */
 };
 
 int lease_check_pattern(const char *pattern, struct diag *d)
@@ -270,7 +271,7 @@ static int wait_for_gpus(struct acq *a)
 		enum wait_result r = WAIT_ERROR;
 		while (rc == 0) {
 			r = wait_event(ws.efd, a->spec->cancel_fd, a->deadline, HEAD_RECHECK_MS,
-			               a->note_fd);
+			               q_note_fd(a));
 			if (r == WAIT_EVENT) {
 				size_t got = 0, other = 0;
 				for (size_t k = 0; k < n; k++) {
@@ -454,12 +455,15 @@ int lease_acquire(struct lease **out, const struct lease_spec *spec, struct diag
 	if (q_dequeue(&a, true, &qd) < 0)
 		acq_warn(&a, qd.msg.buf);
 	diag_release(&qd);
+	/* The wait's inotify goes with the lease: closing it now would delay the grant. */
+	l->note_fd = a.note_fd;
+	a.note_fd = -1;
 	acq_release(&a, true);
 	l->waited = mono_now() - a.start;
 	l->warning = a.warn.len ? strbuf_detach(&a.warn, NULL) : NULL;
 	strbuf_release(&a.warn);
 	l->pattern = xstrdup(spec->pattern);
-	l->watch_fd = watch_held(l);
+	l->watch_fd = spec->watch ? watch_held(l) : -1;
 	*out = l;
 	return 0;
 }
@@ -526,8 +530,11 @@ void lease_free(struct lease *l)
 		gpu_unclaim(l->pattern, l->gpus[i], l->fds[i]);
 		close(l->fds[i]);
 	}
+	/* Last: closing an inotify instance waits for an RCU grace period. */
 	if (l->watch_fd >= 0)
 		close(l->watch_fd);
+	if (l->note_fd >= 0)
+		close(l->note_fd);
 	free(l->gpus);
 	free(l->fds);
 	free(l->warning);

@@ -80,6 +80,13 @@ struct lease_spec {
 	 */
 	void (*on_wait)(void *arg, size_t ahead, size_t reserved);
 	void *on_wait_arg;
+	/*
+	 * Whether lease_watch_fd() is wanted. Closing an inotify instance costs
+	 * the kernel an RCU grace period (10-20 ms here), so a caller that takes
+	 * many leases in one thread (gpuci run) leaves it false and calls
+	 * lease_check() at release only.
+	 */
+	bool watch;
 };
 
 struct lease;
@@ -141,8 +148,9 @@ const char *lease_warning(const struct lease *l);
 size_t lease_check(const struct lease *l, struct strbuf *why);
 /*
  * An inotify descriptor (CLOEXEC, non-blocking) that becomes readable when a
- * held lock file loses a name; -1 when inotify is not available. Owned by the
- * lease.
+ * held lock file loses a name; -1 when inotify is not available or the spec
+ * did not ask for it (lease_spec.watch). Owned by the lease, closed by
+ * lease_free() after the locks are released.
  */
 int lease_watch_fd(const struct lease *l);
 

@@ -203,6 +203,7 @@ struct acq {
 	 * ticket of the one just behind it, so that it looks again at once.
 	 */
 	int note_fd;
+	bool note_tried; /* q_note_fd() tried to make note_fd */
 	unsigned long seq;
 	size_t qoff; /* where our line was in the queue file, 0: unknown */
 	int64_t since_ns;
@@ -224,8 +225,13 @@ int q_dequeue(struct acq *a, bool granted, struct diag *d);
  * deleted or replaced, or our ticket was).
  */
 int q_predecessor(struct acq *a, unsigned long *pred, size_t *ahead);
-/* Watches our current queue file and ticket on a->note_fd. */
+/* Watches our current queue file and ticket on a->note_fd, once there is one. */
 void q_watch(struct acq *a);
+/*
+ * a->note_fd, made (and watching) on the first call: only a request that
+ * sleeps pays for an inotify instance.
+ */
+int q_note_fd(struct acq *a);
 /* Sleeps until waiter pred leaves the queue, or a slow safety tick. */
 int q_wait_predecessor(struct acq *a, unsigned long pred);
 

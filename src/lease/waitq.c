@@ -267,10 +267,19 @@ static long our_entry(struct acq *a, struct q_state *st, bool *changed)
 	return (long)i;
 }
 
+int q_note_fd(struct acq *a)
+{
+	if (a->note_fd < 0 && !a->note_tried) {
+		a->note_tried = true;
+		a->note_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+		q_watch(a);
+	}
+	return a->note_fd;
+}
+
 void q_watch(struct acq *a)
 {
-	if (a->note_fd < 0)
-		a->note_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	/* Made on the first sleep only (q_note_fd): a request granted at once needs none. */
 	if (a->note_fd < 0)
 		return;
 	int fds[2] = {a->qfd, a->tfd};
@@ -529,7 +538,7 @@ int q_wait_predecessor(struct acq *a, unsigned long pred)
 	enum wait_result r = WAIT_EVENT;
 	if (rc == 0)
 		r = wait_event(ws.efd, a->spec->cancel_fd, a->deadline, PRED_RECHECK_MS,
-		               a->note_fd);
+		               q_note_fd(a));
 	waitset_stop(&ws);
 	waitset_release(&ws);
 	close(fd);

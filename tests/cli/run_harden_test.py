@@ -432,6 +432,37 @@ class DescriptorLimit(unittest.TestCase):
         self.assertLess(calls / n, 200, f"{calls} close calls for {n} tests, "
                                         f"open-files limit {want}")
 
+    def test_tests_granted_at_once_make_no_inotify_instance(self):
+        # Closing an inotify instance waits for an RCU grace period (10-20 ms):
+        # one per lease serialised gpuci run to ~15 ms a test. A lease granted
+        # without sleeping must make none.
+        if not shutil.which("strace"):
+            self.skipTest("no strace")
+        n = 10
+        repo = Repo([{"test_file": "test_print.py", "num_gpus": 1, "test_args": str(k)}
+                     for k in range(n)], {"test_print.py": PRINT_OK})
+        self.addCleanup(repo.close)
+        counts = os.path.join(repo.tmp, "strace.txt")
+        env = repo.env()
+        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":detect_leaks=0").lstrip(":")
+        r = subprocess.run(["strace", "-f", "-c", "-o", counts, "-e",
+                            "trace=inotify_init1,close",
+                            *repo.args("--python", "true", gpus=8)],
+                           capture_output=True, text=True, env=env, cwd=repo.root,
+                           timeout=120)
+        if r.returncode != 0 and "ptrace" in r.stderr:
+            self.skipTest("strace cannot trace here: " + r.stderr.strip()[:200])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        inits = 0
+        with open(counts) as f:
+            text = f.read()
+        for line in text.splitlines():
+            m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?inotify_init1$", line)
+            if m:
+                inits += int(m.group(1))
+        self.assertIn("close", text)  # strace counted
+        self.assertLess(inits, n, f"{inits} inotify instances for {n} tests:\n{text}")
+
 
 if __name__ == "__main__":
     GPUCI = os.path.abspath(sys.argv.pop(1))

@@ -714,6 +714,8 @@ struct walk {
 	struct py_top *top;
 };
 
+static bool fold_name(const char *p, size_t n, struct strbuf *out);
+
 /*
  * Whether the identifier p[0..n) is name to Python, which NFKC-normalises
  * identifiers: `ＮＵＭ_GPUS` is NUM_GPUS.
@@ -739,6 +741,16 @@ static bool is_name(const struct walk *w, const struct tok *t)
 }
 
 bool py_name_fold(const char *p, size_t n, struct strbuf *out)
+{
+	/* strbuf_utf8_len() reads up to a NUL: the name, terminated, not the source after it. */
+	struct strbuf name = STRBUF_INIT;
+	strbuf_add(&name, p, n);
+	bool ok = !strbuf_failed(&name) && fold_name(name.buf ? name.buf : "", n, out);
+	strbuf_release(&name);
+	return ok;
+}
+
+static bool fold_name(const char *p, size_t n, struct strbuf *out)
 {
 	const unsigned char *s = (const unsigned char *)p, *end = s + n;
 	while (s < end) {

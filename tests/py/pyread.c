@@ -360,6 +360,23 @@ static void py_top_int__reads_the_table(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* A non-ASCII name at the very end of a buffer with no NUL after it (found by py_fuzz). */
+static void py_top_int__folds_a_name_at_the_end_of_an_unterminated_buffer(void **state)
+{
+	(void)state;
+	static const char text[] = "X = 1\nNUM_GPU\xef\xbc\xb3";
+	size_t len = sizeof(text) - 1;
+	char *src = malloc(len); /* exactly the bytes: ASan sees any read past them */
+	assert_non_null(src);
+	memcpy(src, text, len);
+	struct diag d = DIAG_INIT;
+	struct py_int_assign a;
+	int rc = py_top_int(src, len, "t.py", "NUM_GPUS", &a, &d);
+	assert_true(rc == 0 || rc == -1);
+	diag_release(&d);
+	free(src);
+}
+
 /* Columns count characters from 1; the BOM and the bytes of a UTF-8 character count once. */
 static void py_top_int__reports_columns_in_characters(void **state)
 {
@@ -794,6 +811,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(py_top_int__reads_the_table),
 	    cmocka_unit_test(py_top_int__reports_columns_in_characters),
+	    cmocka_unit_test(py_top_int__folds_a_name_at_the_end_of_an_unterminated_buffer),
 	    cmocka_unit_test(py_top_int__errors_say_where_and_what),
 	    cmocka_unit_test(py_top_names__lists_top_level_defs_and_the_main_block),
 	    cmocka_unit_test(py_top_names__keeps_the_first_64_defs),

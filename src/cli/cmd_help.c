@@ -4,15 +4,21 @@
 #include "cli/cli.h"
 #include "base/banned.h"
 
+#include "gpuci_commit.h" /* GPUCI_COMMIT, written at build time by cmake/commit.cmake */
+
 #ifndef GPUCI_VERSION
 #define GPUCI_VERSION "0.0.0-dev"
 #endif
 
+/* "gpuci 0.1.0 (commit 0123456789ab)": the version from CMakeLists.txt, the commit from git. */
 int cmd_version(int argc, char **argv, struct gpuci_ctx *ctx)
 {
 	(void)argc;
 	(void)argv;
-	fprintf(ctx->out, "gpuci %s\n", GPUCI_VERSION);
+	if (*GPUCI_COMMIT)
+		fprintf(ctx->out, "gpuci %s (commit %s)\n", GPUCI_VERSION, GPUCI_COMMIT);
+	else
+		fprintf(ctx->out, "gpuci %s\n", GPUCI_VERSION);
 	return EXIT_OK;
 }
 
@@ -39,7 +45,7 @@ int cmd_help(int argc, char **argv, struct gpuci_ctx *ctx)
 		fprintf(f, "  %-10s %s\n", c->name, c->summary);
 	fprintf(f, "\nGlobal options:\n"
 	           "  -h, --help      show this help\n"
-	           "  -V, --version   print the version\n\n"
+	           "  -V, --version   print the version and the git commit\n\n"
 	           "Run 'gpuci help <command>' or 'gpuci <command> --help' for a command's\n"
 	           "options, and the README for a tour.\n");
 	return EXIT_OK;

@@ -21,9 +21,18 @@ class CliTest(unittest.TestCase):
     def test_version_matches_the_project_version(self):
         with open(os.path.join(ROOT, "CMakeLists.txt")) as f:
             version = re.search(r"project\(gpuci VERSION ([0-9.]+)", f.read()).group(1)
+        # The commit the binary was built from, when built from a git checkout.
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"],
+                              capture_output=True, text=True)
+        head = head.stdout.strip() if head.returncode == 0 else None
         for flag in ("--version", "-V", "version"):
             r = gpuci(flag)
-            self.assertEqual((r.returncode, r.stdout), (0, f"gpuci {version}\n"))
+            self.assertEqual(r.returncode, 0)
+            m = re.fullmatch(rf"gpuci {re.escape(version)}"
+                             r"(?: \(commit ([0-9a-f]{12})(-dirty)?\))?\n", r.stdout)
+            self.assertTrue(m, r.stdout)
+            if head:
+                self.assertEqual(m.group(1), head, r.stdout)
 
     def test_help_lists_every_command(self):
         r = gpuci("help")

@@ -1,11 +1,9 @@
 /*
  * db/history: test results in SQLite (see history.h).
  *
- * SQLite is loaded with dlopen, as vcs/git.c loads libgit2: only `gpuci run`
- * and `gpuci history` need it, so the other commands do not pay for loading
- * it on every start, and a machine without it still runs them. The calls go
- * through a table of pointers typed from <sqlite3.h> itself, which keeps the
- * compiler checking every call.
+ * SQLite is linked in (statically where libsqlite3.a is installed, as on
+ * Debian): history works in any image gpuci is copied into, with no
+ * library of a given version to find there (doc/DESIGN.md, section 6).
  *
  * The schema (version 3):
  *
@@ -48,12 +46,10 @@
  */
 #include "db/history_int.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,68 +58,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/dl.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
 
 /* Read-only WAL databases (a history the user may read but not write). */
-#define SQLITE_MIN_VERSION      3022000
-#define SQLITE_MIN_VERSION_TEXT "3.22.0"
+#define SQLITE_MIN_VERSION 3022000
 
-/*
- * The loaded library: process-wide, like the dynamic loader's own state it
- * mirrors. Written once under pthread_once() before anyone reads it, never
- * changed after, so it is the one static here that is not per-call state.
- */
-struct sqlite_api history__api;
-static bool api_ok;
-static char api_error[512];
-static pthread_once_t api_once = PTHREAD_ONCE_INIT;
-
-/*
- * The first library that loads: $GPUCI_LIBSQLITE3 when set (another build,
- * or a path to test the failure with), else the soname of Debian's
- * libsqlite3-0, else the development symlink.
- */
-static void *api_dlopen(void)
-{
-	static const char *const names[] = {"libsqlite3.so.0", "libsqlite3.so"};
-	return dl_open_first("GPUCI_LIBSQLITE3", names, sizeof(names) / sizeof(names[0]), api_error,
-	                     sizeof(api_error));
-}
-
-static void api_load(void)
-{
-	void *h = api_dlopen();
-	if (!h)
-		return;
-#define SQLITE_API_LOAD(f)                                                                         \
-	api.f = (__typeof__(f) *)dlsym(h, #f);                                                     \
-	if (!api.f) {                                                                              \
-		snprintf(api_error, sizeof(api_error), "%s has no %s", "libsqlite3", #f);          \
-		return;                                                                            \
-	}
-	SQLITE_API_FUNCS(SQLITE_API_LOAD)
-#undef SQLITE_API_LOAD
-	if (api.sqlite3_libversion_number() < SQLITE_MIN_VERSION) {
-		snprintf(api_error, sizeof(api_error), "found SQLite %s, need %s or later",
-		         api.sqlite3_libversion(), SQLITE_MIN_VERSION_TEXT);
-		return;
-	}
-	/* The handle stays open for the life of the process, as the table points into it. */
-	api_ok = true;
-}
-
-static int api_require(struct diag *d)
-{
-	pthread_once(&api_once, api_load);
-	if (!api_ok)
-		return diag_set(d, DIAG_SYSTEM,
-		                "SQLite is needed to keep the test history and could not be loaded "
-		                "(apt-get install libsqlite3-0): %s",
-		                api_error);
-	return 0;
-}
+#if SQLITE_VERSION_NUMBER < SQLITE_MIN_VERSION
+#error "SQLite 3.22.0 or later is needed (read-only WAL databases)"
+#endif
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -134,8 +77,8 @@ static int api_require(struct diag *d)
  */
 int history__fail(struct diag *d, sqlite3 *db, int rc, const char *path, const char *what)
 {
-	const char *msg = db ? api.sqlite3_errmsg(db) : api.sqlite3_errstr(rc);
-	int sys = db ? api.sqlite3_system_errno(db) : 0;
+	const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	int sys = db ? sqlite3_system_errno(db) : 0;
 	switch (rc & 0xff) {
 	case SQLITE_NOTADB:
 		return diag_set(d, DIAG_INPUT,
@@ -170,7 +113,7 @@ int history__fail(struct diag *d, sqlite3 *db, int rc, const char *path, const c
 /* Runs constant SQL (schema, pragmas, BEGIN/COMMIT) that returns no rows. */
 int history__exec(struct history *h, const char *sql, const char *what, struct diag *d)
 {
-	int rc = api.sqlite3_exec(h->db, sql, NULL, NULL, NULL);
+	int rc = sqlite3_exec(h->db, sql, NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return history__fail(d, h->db, rc, h->path, what);
 	return 0;
@@ -179,7 +122,7 @@ int history__exec(struct history *h, const char *sql, const char *what, struct d
 int history__prepare(struct history *h, const char *sql, sqlite3_stmt **st, const char *what,
                      struct diag *d)
 {
-	int rc = api.sqlite3_prepare_v2(h->db, sql, -1, st, NULL);
+	int rc = sqlite3_prepare_v2(h->db, sql, -1, st, NULL);
 	if (rc != SQLITE_OK) {
 		*st = NULL;
 		return history__fail(d, h->db, rc, h->path, what);
@@ -190,15 +133,14 @@ int history__prepare(struct history *h, const char *sql, sqlite3_stmt **st, cons
 /* A text column, "" for NULL (and for SQLite out of memory). */
 const char *history__col_text(sqlite3_stmt *st, int i)
 {
-	const unsigned char *s = api.sqlite3_column_text(st, i);
+	const unsigned char *s = sqlite3_column_text(st, i);
 	return s ? (const char *)s : "";
 }
 
 /* Binds a C string: NULL becomes SQL NULL. SQLITE_STATIC: s outlives the step. */
 int history__bind_str(sqlite3_stmt *st, int i, const char *s)
 {
-	return s ? api.sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC)
-	         : api.sqlite3_bind_null(st, i);
+	return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
 }
 
 static int exec(struct history *h, const char *sql, const char *what, struct diag *d)
@@ -229,9 +171,9 @@ static bool test_matches(const char *glob, const char *file)
 static void sql_test_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	(void)argc;
-	const char *glob = (const char *)api.sqlite3_value_text(argv[0]);
-	const char *file = (const char *)api.sqlite3_value_text(argv[1]);
-	api.sqlite3_result_int(ctx, glob && file && test_matches(glob, file));
+	const char *glob = (const char *)sqlite3_value_text(argv[0]);
+	const char *file = (const char *)sqlite3_value_text(argv[1]);
+	sqlite3_result_int(ctx, glob && file && test_matches(glob, file));
 }
 
 /* ---- opening ----------------------------------------------------------- */
@@ -332,15 +274,15 @@ static int connect_db(struct history **out, const char *path, const char *uri, i
 		host[0] = '\0';
 	h->host = xstrdup(host);
 	*out = h;
-	int rc = api.sqlite3_open_v2(uri ? uri : path, &h->db, flags, NULL);
+	int rc = sqlite3_open_v2(uri ? uri : path, &h->db, flags, NULL);
 	if (rc != SQLITE_OK)
 		return history__fail(d, h->db, rc, path, "open");
-	api.sqlite3_extended_result_codes(h->db, 1);
+	sqlite3_extended_result_codes(h->db, 1);
 	h->wait_ms = wait_ms;
-	api.sqlite3_busy_timeout(h->db, (int)wait_ms);
-	rc = api.sqlite3_create_function_v2(h->db, "gpuci_test_match", 2,
-	                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
-	                                    sql_test_match, NULL, NULL, NULL);
+	sqlite3_busy_timeout(h->db, (int)wait_ms);
+	rc = sqlite3_create_function_v2(h->db, "gpuci_test_match", 2,
+	                                SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_test_match,
+	                                NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return history__fail(d, h->db, rc, path, "open");
 	return 0;
@@ -354,11 +296,11 @@ static int has_table(struct history *h, const char *name, bool *yes, struct diag
 	                     &st, "read", d) < 0)
 		return -1;
 	history__bind_str(st, 1, name);
-	int rc = api.sqlite3_step(st);
+	int rc = sqlite3_step(st);
 	*yes = rc == SQLITE_ROW;
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		history__fail(d, h->db, rc, h->path, "read");
-	api.sqlite3_finalize(st);
+	sqlite3_finalize(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -376,19 +318,18 @@ static int read_version(struct history *h, long long *version, struct diag *d)
 		return 0;
 	sqlite3_stmt *st;
 	/* A meta table of someone else's shape fails here: not ours. */
-	if (api.sqlite3_prepare_v2(h->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
-	                           &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(h->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
+	                       &st, NULL) != SQLITE_OK)
 		return diag_set(d, DIAG_INPUT,
 		                "%s is an SQLite database but not a gpuci history (%s)", h->path,
-		                api.sqlite3_errmsg(h->db));
-	int rc = api.sqlite3_step(st);
+		                sqlite3_errmsg(h->db));
+	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		*version = api.sqlite3_column_type(st, 0) == SQLITE_INTEGER
-		               ? api.sqlite3_column_int64(st, 0)
-		               : -1;
+		*version =
+		    sqlite3_column_type(st, 0) == SQLITE_INTEGER ? sqlite3_column_int64(st, 0) : -1;
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		history__fail(d, h->db, rc, h->path, "read");
-	api.sqlite3_finalize(st);
+	sqlite3_finalize(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -467,7 +408,7 @@ static int ensure_schema(struct history *h, struct diag *d)
 		h->summary = true;
 		return make_view(h, "open", d);
 	}
-	int rc = api.sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	int rc = sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if ((rc & 0xff) == SQLITE_BUSY && results && (version == 1 || version == 2)) {
 		h->upgrade = true;
 		return make_view(h, "open", d);
@@ -499,7 +440,7 @@ static int ensure_schema(struct history *h, struct diag *d)
 	h->summary = true;
 	return make_view(h, "open", d);
 fail:
-	api.sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
 	/* A failed upgrade leaves the file as it was: read it so. */
 	h->summary = false;
 	return -1;
@@ -532,8 +473,8 @@ static int set_wal(struct history *h, unsigned wait_ms, struct diag *d)
 		sqlite3_stmt *st;
 		if (history__prepare(h, "PRAGMA journal_mode = WAL", &st, "open", d) < 0)
 			return -1;
-		rc = api.sqlite3_step(st);
-		api.sqlite3_finalize(st);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
 		if ((rc & 0xff) != SQLITE_BUSY || now_ms() >= deadline)
 			break;
 		nanosleep(&(struct timespec){.tv_nsec = pause_ms * 1000000L}, NULL);
@@ -554,7 +495,7 @@ int history_open(struct history **out, const char *path, struct diag *d)
 int history_open_wait(struct history **out, const char *path, unsigned wait_ms, struct diag *d)
 {
 	*out = NULL;
-	if (api_require(d) < 0 || make_parents(path, d) < 0)
+	if (make_parents(path, d) < 0)
 		return -1;
 	/*
 	 * Made (or tried for writing) here first, for the reason: SQLite falls
@@ -588,22 +529,22 @@ int history__insert(struct history *h, const struct history_result *r, struct di
 	history__bind_str(st, 2, str_or_empty(r->job));
 	history__bind_str(st, 3, r->test_file);
 	history__bind_str(st, 4, str_or_empty(r->test_args));
-	api.sqlite3_bind_int64(st, 5, r->gpus);
+	sqlite3_bind_int64(st, 5, r->gpus);
 	history__bind_str(st, 6, str_or_empty(r->gpu_ids));
 	history__bind_str(st, 7, str_or_empty(r->status));
-	api.sqlite3_bind_int64(st, 8, r->attempt);
+	sqlite3_bind_int64(st, 8, r->attempt);
 	if (r->exit_code == -1)
-		api.sqlite3_bind_null(st, 9);
+		sqlite3_bind_null(st, 9);
 	else
-		api.sqlite3_bind_int64(st, 9, r->exit_code);
-	api.sqlite3_bind_double(st, 10, r->started_at);
-	api.sqlite3_bind_double(st, 11, r->duration);
+		sqlite3_bind_int64(st, 9, r->exit_code);
+	sqlite3_bind_double(st, 10, r->started_at);
+	sqlite3_bind_double(st, 11, r->duration);
 	history__bind_str(st, 12, str_or_empty(r->log_path));
 	history__bind_str(st, 13, r->host ? r->host : h->host);
 	history__bind_str(st, 14, str_or_empty(r->identity));
 	history__bind_str(st, 15, str_or_empty(r->variant));
-	int rc = api.sqlite3_step(st);
-	api.sqlite3_reset(st);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return history__fail(d, h->db, rc, h->path, "record a result in");
 	return 0;
@@ -678,8 +619,6 @@ int history_open_read(struct history **out, const char *path, bool *missing, str
 	}
 	if (S_ISDIR(sb.st_mode))
 		return diag_set(d, DIAG_INPUT, "%s is a folder, not a gpuci history", path);
-	if (api_require(d) < 0)
-		return -1;
 	/*
 	 * READWRITE without CREATE: nothing is made, and SQLite falls back to
 	 * read-only by itself for a file the user may not write. Reading a WAL
@@ -708,13 +647,13 @@ void history_close(struct history *h)
 	if (!h)
 		return;
 	if (h->db) {
-		api.sqlite3_finalize(h->insert);
-		api.sqlite3_finalize(h->median);
-		api.sqlite3_finalize(h->refresh);
-		api.sqlite3_finalize(h->last);
-		api.sqlite3_finalize(h->put);
+		sqlite3_finalize(h->insert);
+		sqlite3_finalize(h->median);
+		sqlite3_finalize(h->refresh);
+		sqlite3_finalize(h->last);
+		sqlite3_finalize(h->put);
 		/* The last connection to close folds the WAL into the file and removes it. */
-		api.sqlite3_close_v2(h->db);
+		sqlite3_close_v2(h->db);
 	}
 	history__drop_pending(h, 0, h->npending);
 	free(h->pending);

@@ -1,6 +1,6 @@
 /*
  * db/history_int.h: what the files of db/ share (not for other modules):
- * the SQLite functions as loaded, the handle, and small helpers.
+ * the handle and small helpers.
  */
 #ifndef GPUCI_DB_HISTORY_INT_H
 #define GPUCI_DB_HISTORY_INT_H
@@ -12,48 +12,9 @@
 #include "db/history.h"
 #include "base/xalloc.h"
 
-/* The SQLite functions gpuci calls; each becomes a member of struct sqlite_api. */
-#define SQLITE_API_FUNCS(X)                                                                        \
-	X(sqlite3_libversion)                                                                      \
-	X(sqlite3_libversion_number)                                                               \
-	X(sqlite3_open_v2)                                                                         \
-	X(sqlite3_close_v2)                                                                        \
-	X(sqlite3_errmsg)                                                                          \
-	X(sqlite3_errstr)                                                                          \
-	X(sqlite3_system_errno)                                                                    \
-	X(sqlite3_extended_result_codes)                                                           \
-	X(sqlite3_busy_timeout)                                                                    \
-	X(sqlite3_exec)                                                                            \
-	X(sqlite3_prepare_v2)                                                                      \
-	X(sqlite3_bind_text)                                                                       \
-	X(sqlite3_bind_int64)                                                                      \
-	X(sqlite3_bind_double)                                                                     \
-	X(sqlite3_bind_null)                                                                       \
-	X(sqlite3_step)                                                                            \
-	X(sqlite3_reset)                                                                           \
-	X(sqlite3_finalize)                                                                        \
-	X(sqlite3_column_text)                                                                     \
-	X(sqlite3_column_int64)                                                                    \
-	X(sqlite3_column_double)                                                                   \
-	X(sqlite3_column_type)                                                                     \
-	X(sqlite3_create_function_v2)                                                              \
-	X(sqlite3_value_text)                                                                      \
-	X(sqlite3_result_int)                                                                      \
-	X(sqlite3_changes)
-
-struct sqlite_api {
-#define SQLITE_API_MEMBER(f) __typeof__(f) *(f);
-	SQLITE_API_FUNCS(SQLITE_API_MEMBER)
-#undef SQLITE_API_MEMBER
-};
-
 /* The schema this gpuci writes (see history.c). */
 #define HISTORY_SCHEMA_VERSION      3
 #define HISTORY_SCHEMA_VERSION_TEXT "3"
-
-/* The loaded library (history.c): written once under pthread_once(). */
-extern struct sqlite_api history__api;
-#define api history__api
 
 /* A growable array of durations. */
 struct dvec {

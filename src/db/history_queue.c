@@ -112,9 +112,9 @@ size_t history_pending(const struct history *h)
 static int begin_write(struct history *h, unsigned wait_ms, bool *locked, struct diag *d)
 {
 	*locked = false;
-	api.sqlite3_busy_timeout(h->db, (int)wait_ms);
-	int rc = api.sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	api.sqlite3_busy_timeout(h->db, (int)h->wait_ms);
+	sqlite3_busy_timeout(h->db, (int)wait_ms);
+	int rc = sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	sqlite3_busy_timeout(h->db, (int)h->wait_ms);
 	if ((rc & 0xff) == SQLITE_BUSY) {
 		*locked = true;
 		return 0;
@@ -125,7 +125,7 @@ static int begin_write(struct history *h, unsigned wait_ms, bool *locked, struct
 	if (h->upgrade) {
 		long long was = h->version;
 		if (history__upgrade(h, d) < 0) {
-			api.sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+			sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
 			h->version = was;
 			h->summary = false;
 			return -1;
@@ -139,7 +139,7 @@ static int end_write(struct history *h, int err, struct diag *d)
 {
 	if (err == 0 && history__exec(h, "COMMIT", "write", d) == 0)
 		return 0;
-	api.sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
 }
 
@@ -263,21 +263,21 @@ int history_import(struct history *h, const char *from, size_t *added, size_t *s
 	}
 	int rc;
 	size_t before = h->npending;
-	while ((rc = api.sqlite3_step(rows)) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
 		struct history_result r = {
 		    .run_id = history__col_text(rows, 0),
 		    .job = history__col_text(rows, 1),
 		    .test_file = history__col_text(rows, 2),
 		    .test_args = history__col_text(rows, 3),
-		    .gpus = (unsigned)api.sqlite3_column_int64(rows, 4),
+		    .gpus = (unsigned)sqlite3_column_int64(rows, 4),
 		    .gpu_ids = history__col_text(rows, 5),
 		    .status = history__col_text(rows, 6),
-		    .attempt = (unsigned)api.sqlite3_column_int64(rows, 7),
-		    .exit_code = api.sqlite3_column_type(rows, 8) == SQLITE_NULL
+		    .attempt = (unsigned)sqlite3_column_int64(rows, 7),
+		    .exit_code = sqlite3_column_type(rows, 8) == SQLITE_NULL
 		                     ? -1
-		                     : (int)api.sqlite3_column_int64(rows, 8),
-		    .started_at = api.sqlite3_column_double(rows, 9),
-		    .duration = api.sqlite3_column_double(rows, 10),
+		                     : (int)sqlite3_column_int64(rows, 8),
+		    .started_at = sqlite3_column_double(rows, 9),
+		    .duration = sqlite3_column_double(rows, 10),
 		    .log_path = history__col_text(rows, 11),
 		    .host = history__col_text(rows, 12),
 		    .identity = history__col_text(rows, 13),
@@ -287,10 +287,10 @@ int history_import(struct history *h, const char *from, size_t *added, size_t *s
 		history__bind_str(has, 2, r.test_file);
 		history__bind_str(has, 3, r.test_args);
 		history__bind_str(has, 4, r.identity);
-		api.sqlite3_bind_int64(has, 5, r.attempt);
-		api.sqlite3_bind_double(has, 6, r.started_at);
-		int hr = api.sqlite3_step(has);
-		api.sqlite3_reset(has);
+		sqlite3_bind_int64(has, 5, r.attempt);
+		sqlite3_bind_double(has, 6, r.started_at);
+		int hr = sqlite3_step(has);
+		sqlite3_reset(has);
 		if (hr == SQLITE_ROW) {
 			(*skipped)++;
 			continue;
@@ -318,8 +318,8 @@ int history_import(struct history *h, const char *from, size_t *added, size_t *s
 	if (!err)
 		*added = queued;
 out:
-	api.sqlite3_finalize(rows);
-	api.sqlite3_finalize(has);
+	sqlite3_finalize(rows);
+	sqlite3_finalize(has);
 	history_close(src);
 	return err;
 }
@@ -354,10 +354,10 @@ static int step_once(struct history *h, const char *sql, double before, long lon
 	sqlite3_stmt *st;
 	if (history__prepare(h, sql, &st, "prune", d) < 0)
 		return -1;
-	api.sqlite3_bind_double(st, 1, before);
-	api.sqlite3_bind_int64(st, 2, max);
-	int rc = api.sqlite3_step(st);
-	api.sqlite3_finalize(st);
+	sqlite3_bind_double(st, 1, before);
+	sqlite3_bind_int64(st, 2, max);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : history__fail(d, h->db, rc, h->path, "prune");
 }
 
@@ -389,18 +389,18 @@ static int prune(struct history *h, double before, long long max, unsigned wait_
 	if (!err)
 		err = history__prepare(h, sql_prune_keys, &st, "prune", d);
 	int rc = SQLITE_DONE;
-	while (!err && (rc = api.sqlite3_step(st)) == SQLITE_ROW)
+	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		for (int c = 0; c < 3; c++)
 			key_push(&keys, history__col_text(st, c));
 	if (!err && rc != SQLITE_DONE)
 		err = history__fail(d, h->db, rc, h->path, "prune");
-	api.sqlite3_finalize(st);
+	sqlite3_finalize(st);
 	if (!err)
 		err = history__exec(
 		    h, "DELETE FROM results WHERE id IN (SELECT id FROM temp.prune_ids)", "prune",
 		    d);
 	if (!err)
-		out->removed = (size_t)api.sqlite3_changes(h->db);
+		out->removed = (size_t)sqlite3_changes(h->db);
 	out->tests = keys.n / 3;
 	for (size_t i = 0; !err && i < keys.n; i += 3)
 		err = history__summary_refresh(h, keys.v[i], keys.v[i + 1], keys.v[i + 2], d);
@@ -446,9 +446,9 @@ int history_prune_now_and_then(struct history *h, unsigned keep_days, double now
 	    0)
 		return -1;
 	double last = 0;
-	if (api.sqlite3_step(st) == SQLITE_ROW)
-		last = api.sqlite3_column_double(st, 0);
-	api.sqlite3_finalize(st);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		last = sqlite3_column_double(st, 0);
+	sqlite3_finalize(st);
 	if (now - last < HISTORY_PRUNE_EVERY_S && now >= last)
 		return 0;
 	bool locked;

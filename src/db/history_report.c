@@ -59,7 +59,7 @@ static int scan_tests(struct history *h, const char *glob, struct test_list *out
 	struct dvec times = {0};
 	struct test_stats *t = NULL;
 	int rc;
-	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *file = history__col_text(st, 0), *args = history__col_text(st, 1);
 		const char *status = history__col_text(st, 2);
 		const char *identity = history__col_text(st, 5),
@@ -77,15 +77,15 @@ static int scan_tests(struct history *h, const char *glob, struct test_list *out
 			                         .test_args = xstrdup(args),
 			                         .identity = xstrdup(identity)};
 		}
-		history__stats_add(t, &times, status, api.sqlite3_column_double(st, 3),
-		                   api.sqlite3_column_double(st, 4), variant);
+		history__stats_add(t, &times, status, sqlite3_column_double(st, 3),
+		                   sqlite3_column_double(st, 4), variant);
 	}
 	if (t)
 		history__stats_finish(t, &times);
 	free(times.v);
 	if (rc != SQLITE_DONE)
 		history__fail(d, h->db, rc, h->path, "read");
-	api.sqlite3_finalize(st);
+	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -105,7 +105,7 @@ static int collect_tests(struct history *h, const char *glob, struct test_list *
 		return -1;
 	history__bind_str(st, 1, glob);
 	int rc;
-	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (out->n == out->cap) {
 			out->cap = out->cap ? 2 * out->cap : 64;
 			out->v = xrealloc(out->v, out->cap * sizeof(*out->v));
@@ -115,18 +115,18 @@ static int collect_tests(struct history *h, const char *glob, struct test_list *
 		    .test_args = xstrdup(history__col_text(st, 1)),
 		    .identity = xstrdup(history__col_text(st, 2)),
 		    .variant = xstrdup(history__col_text(st, 3)),
-		    .runs = (size_t)api.sqlite3_column_int64(st, 4),
-		    .passed = (size_t)api.sqlite3_column_int64(st, 5),
-		    .flaky = (size_t)api.sqlite3_column_int64(st, 6),
-		    .failed = (size_t)api.sqlite3_column_int64(st, 7),
-		    .median = api.sqlite3_column_double(st, 8),
+		    .runs = (size_t)sqlite3_column_int64(st, 4),
+		    .passed = (size_t)sqlite3_column_int64(st, 5),
+		    .flaky = (size_t)sqlite3_column_int64(st, 6),
+		    .failed = (size_t)sqlite3_column_int64(st, 7),
+		    .median = sqlite3_column_double(st, 8),
 		    .last_status = xstrdup(history__col_text(st, 9)),
-		    .last_started_at = api.sqlite3_column_double(st, 10),
+		    .last_started_at = sqlite3_column_double(st, 10),
 		};
 	}
 	if (rc != SQLITE_DONE)
 		history__fail(d, h->db, rc, h->path, "read");
-	api.sqlite3_finalize(st);
+	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -300,12 +300,12 @@ static int count_attempts(struct history *h, const char *glob, size_t *out, stru
 	if (history__prepare(h, h->summary ? sql_count_summary : sql_count, &st, "read", d) < 0)
 		return -1;
 	history__bind_str(st, 1, glob);
-	int rc = api.sqlite3_step(st);
+	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		*out = (size_t)api.sqlite3_column_int64(st, 0);
+		*out = (size_t)sqlite3_column_int64(st, 0);
 	else
 		history__fail(d, h->db, rc, h->path, "read");
-	api.sqlite3_finalize(st);
+	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
@@ -313,8 +313,8 @@ static int count_attempts(struct history *h, const char *glob, size_t *out, stru
 static void json_attempt(struct strbuf *out, sqlite3_stmt *st)
 {
 	char iso[32];
-	fmt_time(iso, sizeof(iso), api.sqlite3_column_double(st, 10), true);
-	strbuf_addf(out, "{\"id\":%lld,\"run_id\":", (long long)api.sqlite3_column_int64(st, 0));
+	fmt_time(iso, sizeof(iso), sqlite3_column_double(st, 10), true);
+	strbuf_addf(out, "{\"id\":%lld,\"run_id\":", (long long)sqlite3_column_int64(st, 0));
 	strbuf_add_json_str(out, history__col_text(st, 1));
 	strbuf_adds(out, ",\"job\":");
 	strbuf_add_json_str(out, history__col_text(st, 2));
@@ -322,20 +322,20 @@ static void json_attempt(struct strbuf *out, sqlite3_stmt *st)
 	strbuf_add_json_str(out, history__col_text(st, 3));
 	strbuf_adds(out, ",\"test_args\":");
 	strbuf_add_json_str(out, history__col_text(st, 4));
-	strbuf_addf(out, ",\"gpus\":%lld,\"gpu_ids\":", (long long)api.sqlite3_column_int64(st, 5));
+	strbuf_addf(out, ",\"gpus\":%lld,\"gpu_ids\":", (long long)sqlite3_column_int64(st, 5));
 	strbuf_add_json_str(out, history__col_text(st, 6));
 	strbuf_adds(out, ",\"status\":");
 	strbuf_add_json_str(out, history__col_text(st, 7));
 	strbuf_addf(out,
-	            ",\"attempt\":%lld,\"exit_code\":", (long long)api.sqlite3_column_int64(st, 8));
-	if (api.sqlite3_column_type(st, 9) == SQLITE_NULL)
+	            ",\"attempt\":%lld,\"exit_code\":", (long long)sqlite3_column_int64(st, 8));
+	if (sqlite3_column_type(st, 9) == SQLITE_NULL)
 		strbuf_adds(out, "null");
 	else
-		strbuf_addf(out, "%lld", (long long)api.sqlite3_column_int64(st, 9));
+		strbuf_addf(out, "%lld", (long long)sqlite3_column_int64(st, 9));
 	strbuf_adds(out, ",\"started_at\":");
-	json_secs(out, api.sqlite3_column_double(st, 10));
+	json_secs(out, sqlite3_column_double(st, 10));
 	strbuf_addf(out, ",\"time\":\"%s\",\"duration\":", iso);
-	json_secs(out, api.sqlite3_column_double(st, 11));
+	json_secs(out, sqlite3_column_double(st, 11));
 	strbuf_adds(out, ",\"log_path\":");
 	strbuf_add_json_str(out, history__col_text(st, 12));
 	strbuf_adds(out, ",\"host\":");
@@ -351,15 +351,15 @@ static void json_attempt(struct strbuf *out, sqlite3_stmt *st)
 static void row_attempt(struct table *t, sqlite3_stmt *st)
 {
 	char when[32], took[32];
-	fmt_time(when, sizeof(when), api.sqlite3_column_double(st, 10), false);
-	fmt_duration(took, sizeof(took), api.sqlite3_column_double(st, 11));
+	fmt_time(when, sizeof(when), sqlite3_column_double(st, 10), false);
+	fmt_duration(took, sizeof(took), sqlite3_column_double(st, 11));
 	table_add(t, when);
 	table_add(t, history__col_text(st, 1));
 	table_add(t, history__col_text(st, 2));
 	const char *args = history__col_text(st, 4), *variant = history__col_text(st, 15);
 	table_addf(t, "%s%s%s%s%s", history__col_text(st, 3), *args ? " " : "", args,
 	           *variant ? " " : "", variant);
-	long long gpus = api.sqlite3_column_int64(st, 5);
+	long long gpus = sqlite3_column_int64(st, 5);
 	const char *ids = history__col_text(st, 6);
 	if (*ids)
 		table_addf(t, "%lld (%s)", gpus, ids);
@@ -368,7 +368,7 @@ static void row_attempt(struct table *t, sqlite3_stmt *st)
 	else
 		table_add(t, "-");
 	table_add(t, history__col_text(st, 7));
-	table_addf(t, "%lld", (long long)api.sqlite3_column_int64(st, 8));
+	table_addf(t, "%lld", (long long)sqlite3_column_int64(st, 8));
 	table_add(t, took);
 	table_add(t, history__col_text(st, 12));
 }
@@ -383,7 +383,7 @@ static int report_recent(struct history *h, const struct history_query *q, bool 
 	if (history__prepare(h, sql_recent, &st, "read", d) < 0)
 		return -1;
 	history__bind_str(st, 1, q->test_glob);
-	api.sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
+	sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
 	struct table t = {.ncols = 9, .align = "llllllrrl"};
 	static const char *const head[] = {"TIME",   "RUN", "JOB",      "TEST", "GPUS",
 	                                   "STATUS", "TRY", "DURATION", "LOG"};
@@ -392,7 +392,7 @@ static int report_recent(struct history *h, const struct history_query *q, bool 
 	if (json)
 		strbuf_addch(out, '[');
 	int rc;
-	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (json) {
 			strbuf_adds(out, shown ? ",\n  " : "\n  ");
 			json_attempt(out, st);
@@ -418,7 +418,7 @@ static int report_recent(struct history *h, const struct history_query *q, bool 
 		}
 	}
 	table_release(&t);
-	api.sqlite3_finalize(st);
+	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 

@@ -100,18 +100,18 @@ static int put_stats(struct history *h, const struct test_stats *t, struct diag 
 	history__bind_str(st, 2, t->test_args);
 	history__bind_str(st, 3, t->identity);
 	history__bind_str(st, 4, str_or_empty(t->variant));
-	api.sqlite3_bind_int64(st, 5, (sqlite3_int64)t->runs);
-	api.sqlite3_bind_int64(st, 6, (sqlite3_int64)t->passed);
-	api.sqlite3_bind_int64(st, 7, (sqlite3_int64)t->flaky);
-	api.sqlite3_bind_int64(st, 8, (sqlite3_int64)t->failed);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)t->runs);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)t->passed);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)t->flaky);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)t->failed);
 	if (t->passed + t->flaky)
-		api.sqlite3_bind_double(st, 9, t->median);
+		sqlite3_bind_double(st, 9, t->median);
 	else
-		api.sqlite3_bind_null(st, 9);
+		sqlite3_bind_null(st, 9);
 	history__bind_str(st, 10, str_or_empty(t->last_status));
-	api.sqlite3_bind_double(st, 11, t->last_started_at);
-	int rc = api.sqlite3_step(st);
-	api.sqlite3_reset(st);
+	sqlite3_bind_double(st, 11, t->last_started_at);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : history__fail(d, h->db, rc, h->path, "update");
 }
 
@@ -126,13 +126,13 @@ int history__summary_rebuild(struct history *h, struct diag *d)
 	                     &st, "update", d) < 0)
 		return -1;
 	int rc = SQLITE_DONE, err = 0;
-	while (!err && (rc = api.sqlite3_step(st)) == SQLITE_ROW)
+	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		err =
 		    history__summary_refresh(h, history__col_text(st, 0), history__col_text(st, 1),
 		                             history__col_text(st, 2), d);
 	if (!err && rc != SQLITE_DONE)
 		err = history__fail(d, h->db, rc, h->path, "update");
-	api.sqlite3_finalize(st);
+	sqlite3_finalize(st);
 	return err;
 }
 
@@ -159,28 +159,28 @@ int history__summary_refresh(struct history *h, const char *file, const char *ar
 	struct dvec times = {0};
 	sqlite3_int64 last = -1;
 	int rc;
-	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		history__stats_add(&t, &times, history__col_text(st, 0),
-		                   api.sqlite3_column_double(st, 1), 0, "");
-		if (api.sqlite3_column_int64(st, 2) > last)
-			last = api.sqlite3_column_int64(st, 2);
+		                   sqlite3_column_double(st, 1), 0, "");
+		if (sqlite3_column_int64(st, 2) > last)
+			last = sqlite3_column_int64(st, 2);
 	}
-	api.sqlite3_reset(st);
+	sqlite3_reset(st);
 	int err = rc == SQLITE_DONE ? 0 : history__fail(d, h->db, rc, h->path, "update");
 	/* The index is in no id order: the last attempt is the one with the largest id. */
 	if (!err && t.runs) {
-		api.sqlite3_bind_int64(h->last, 1, last);
-		rc = api.sqlite3_step(h->last);
+		sqlite3_bind_int64(h->last, 1, last);
+		rc = sqlite3_step(h->last);
 		if (rc == SQLITE_ROW) {
 			free(t.last_status);
 			free(t.variant);
 			t.last_status = xstrdup(history__col_text(h->last, 0));
-			t.last_started_at = api.sqlite3_column_double(h->last, 1);
+			t.last_started_at = sqlite3_column_double(h->last, 1);
 			t.variant = xstrdup(history__col_text(h->last, 2));
 		} else {
 			err = history__fail(d, h->db, rc, h->path, "update");
 		}
-		api.sqlite3_reset(h->last);
+		sqlite3_reset(h->last);
 	}
 	history__stats_finish(&t, &times);
 	if (!err && t.runs)
@@ -196,10 +196,10 @@ int history__summary_refresh(struct history *h, const char *file, const char *ar
 			history__bind_str(del, 1, file);
 			history__bind_str(del, 2, args);
 			history__bind_str(del, 3, identity);
-			rc = api.sqlite3_step(del);
+			rc = sqlite3_step(del);
 			if (rc != SQLITE_DONE)
 				err = history__fail(d, h->db, rc, h->path, "update");
-			api.sqlite3_finalize(del);
+			sqlite3_finalize(del);
 		}
 	}
 	stats_release(&t);
@@ -235,9 +235,9 @@ static int median_from_attempts(struct history *h, const char *identity, const c
 	history__bind_str(st, 2, test_args);
 	history__bind_str(st, 3, identity);
 	int rc;
-	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW)
-		dvec_push(&times, api.sqlite3_column_double(st, 0));
-	api.sqlite3_reset(st);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		dvec_push(&times, sqlite3_column_double(st, 0));
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		free(times.v);
 		return history__fail(d, h->db, rc, h->path, "read");
@@ -274,15 +274,15 @@ static int summary_rows(struct history *h, const char *sql, const char *a, const
 	if (b || count_legacy)
 		history__bind_str(st, 2, b);
 	int rc;
-	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (count_legacy) {
 			*legacy |= !*history__col_text(st, 1);
 			continue;
 		}
-		*m = api.sqlite3_column_double(st, 0);
+		*m = sqlite3_column_double(st, 0);
 		(*n)++;
 	}
-	api.sqlite3_finalize(st);
+	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : history__fail(d, h->db, rc, h->path, "read");
 }
 
@@ -325,9 +325,9 @@ int history_median_all(struct history *h, double *out, bool *found, struct diag 
 		return -1;
 	struct dvec medians = {0};
 	int rc;
-	while ((rc = api.sqlite3_step(st)) == SQLITE_ROW)
-		dvec_push(&medians, api.sqlite3_column_double(st, 0));
-	api.sqlite3_finalize(st);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		dvec_push(&medians, sqlite3_column_double(st, 0));
+	sqlite3_finalize(st);
 	if (rc == SQLITE_DONE && medians.n) {
 		*out = median_sorted(medians.v, medians.n);
 		*found = true;

@@ -1,12 +1,11 @@
 /*
  * db/history: the SQLite store of test results, and `gpuci history` on top
  * of it. What the module wrote is checked through a second connection of
- * our own (SQLite loaded with dlopen here too, as the library is not
- * linked), so the tests do not take the module's word for it.
+ * our own (the test's own SQL through the same linked-in SQLite), so the tests do not take the
+ * module's word for it.
  */
 #include "harness.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <grp.h>
 #include <fcntl.h>
@@ -27,72 +26,41 @@
 
 /* ---- a second connection ----------------------------------------------- */
 
-static struct {
-	__typeof__(sqlite3_open_v2) *open_v2;
-	__typeof__(sqlite3_close) *close;
-	__typeof__(sqlite3_exec) *exec;
-	__typeof__(sqlite3_errmsg) *errmsg;
-	__typeof__(sqlite3_prepare_v2) *prepare_v2;
-	__typeof__(sqlite3_step) *step;
-	__typeof__(sqlite3_column_count) *column_count;
-	__typeof__(sqlite3_column_text) *column_text;
-	__typeof__(sqlite3_finalize) *finalize;
-} sq;
-
-static void sq_load(void)
-{
-	if (sq.open_v2)
-		return;
-	void *h = dlopen("libsqlite3.so.0", RTLD_NOW | RTLD_LOCAL);
-	assert_non_null(h);
-	sq.open_v2 = (__typeof__(sq.open_v2))dlsym(h, "sqlite3_open_v2");
-	sq.close = (__typeof__(sq.close))dlsym(h, "sqlite3_close");
-	sq.exec = (__typeof__(sq.exec))dlsym(h, "sqlite3_exec");
-	sq.errmsg = (__typeof__(sq.errmsg))dlsym(h, "sqlite3_errmsg");
-	sq.prepare_v2 = (__typeof__(sq.prepare_v2))dlsym(h, "sqlite3_prepare_v2");
-	sq.step = (__typeof__(sq.step))dlsym(h, "sqlite3_step");
-	sq.column_count = (__typeof__(sq.column_count))dlsym(h, "sqlite3_column_count");
-	sq.column_text = (__typeof__(sq.column_text))dlsym(h, "sqlite3_column_text");
-	sq.finalize = (__typeof__(sq.finalize))dlsym(h, "sqlite3_finalize");
-	assert_non_null(sq.finalize);
-}
-
 /*
  * Every row sql returns from the file at path, columns joined by '|', rows
  * ending in '\n', NULL shown as "NULL". The caller frees the string.
  */
 static char *sq_query(const char *path, const char *sql)
 {
-	sq_load();
 	sqlite3 *db;
-	assert_int_equal(sq.open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 	sqlite3_stmt *st;
-	if (sq.prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sq.errmsg(db));
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
 	struct strbuf sb = STRBUF_INIT;
 	int rc;
-	while ((rc = sq.step(st)) == SQLITE_ROW) {
-		for (int i = 0; i < sq.column_count(st); i++) {
-			const unsigned char *s = sq.column_text(st, i);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int i = 0; i < sqlite3_column_count(st); i++) {
+			const unsigned char *s = sqlite3_column_text(st, i);
 			strbuf_addf(&sb, "%s%s", i ? "|" : "", s ? (const char *)s : "NULL");
 		}
 		strbuf_addch(&sb, '\n');
 	}
 	assert_int_equal(rc, SQLITE_DONE);
-	sq.finalize(st);
-	sq.close(db);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 	return strbuf_detach(&sb, NULL);
 }
 
 static void sq_exec(const char *path, const char *sql)
 {
-	sq_load();
 	sqlite3 *db;
-	assert_int_equal(sq.open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
-	                 SQLITE_OK);
-	if (sq.exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sq.errmsg(db));
-	sq.close(db);
+	assert_int_equal(
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+	    SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
 }
 
 static void assert_query(const char *path, const char *sql, const char *want)
@@ -527,43 +495,6 @@ static void history_open_read__refuses_other_databases_and_newer_schemas(void **
 	free(other);
 	free(newer);
 	harness_rmtree(dir);
-}
-
-/*
- * The test binary run again with --open-child PATH (see main), with
- * GPUCI_LIBSQLITE3 pointing nowhere: the library loads once per process.
- */
-static void history_open__without_sqlite_names_the_package(void **state)
-{
-	int fds[2];
-	assert_int_equal(pipe(fds), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		setenv("GPUCI_LIBSQLITE3", "/nonexistent/libsqlite3.so.0", 1);
-		execl("/proc/self/exe", "test_db_history", "--open-child", "/nonexistent/h.db",
-		      (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	char buf[1024];
-	size_t n = 0;
-	ssize_t k;
-	while ((k = read(fds[0], buf + n, sizeof(buf) - 1 - n)) > 0)
-		n += (size_t)k;
-	buf[n] = '\0';
-	close(fds[0]);
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 1);
-	assert_string_equal(buf, "SQLite is needed to keep the test history and could not be "
-	                         "loaded (apt-get install libsqlite3-0): "
-	                         "GPUCI_LIBSQLITE3=/nonexistent/libsqlite3.so.0: "
-	                         "/nonexistent/libsqlite3.so.0: cannot open shared object file: "
-	                         "No such file or directory\n");
 }
 
 /* ---- recording --------------------------------------------------------- */
@@ -1282,18 +1213,6 @@ static void history_median__keys_durations_by_identity(void **state)
 
 int main(int argc, char **argv)
 {
-	/* The child of history_open__without_sqlite_names_the_package. */
-	if (argc == 3 && !strcmp(argv[1], "--open-child")) {
-		struct history *h;
-		struct diag d = DIAG_INIT;
-		if (history_open(&h, argv[2], &d) < 0) {
-			printf("%s\n", d.msg.buf);
-			diag_release(&d);
-			return 1;
-		}
-		history_close(h);
-		return 0;
-	}
 	/* Fixed times in the expected tables. */
 	setenv("TZ", "UTC", 1);
 	tzset();
@@ -1315,7 +1234,6 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(history_open__damaged_pages_are_reported_not_crashed_on),
 	    cmocka_unit_test(history_open_read__a_missing_file_is_no_error_and_stays_missing),
 	    cmocka_unit_test(history_open_read__refuses_other_databases_and_newer_schemas),
-	    cmocka_unit_test(history_open__without_sqlite_names_the_package),
 	    cmocka_unit_test(history_record__keeps_every_field),
 	    cmocka_unit_test(history_record__refuses_bad_values_and_writes_nothing),
 	    cmocka_unit_test(history_median__odd_even_and_only_passed_or_flaky),

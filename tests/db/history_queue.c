@@ -1,13 +1,12 @@
 /*
  * db/history: writing without waiting (history_queue/flush, save, import),
  * the tests table the readers go through, and pruning. What the module
- * wrote is checked through a second connection of our own (SQLite loaded
- * with dlopen here too), which also plays the other process that holds
+ * wrote is checked through a second connection of our own (the same
+ * SQLite, linked in), which also plays the other process that holds
  * the file locked.
  */
 #include "harness.h"
 
-#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,56 +20,26 @@
 
 /* ---- a second connection ----------------------------------------------- */
 
-static struct {
-	__typeof__(sqlite3_open_v2) *open_v2;
-	__typeof__(sqlite3_close) *close;
-	__typeof__(sqlite3_exec) *exec;
-	__typeof__(sqlite3_errmsg) *errmsg;
-	__typeof__(sqlite3_prepare_v2) *prepare_v2;
-	__typeof__(sqlite3_step) *step;
-	__typeof__(sqlite3_column_count) *column_count;
-	__typeof__(sqlite3_column_text) *column_text;
-	__typeof__(sqlite3_finalize) *finalize;
-} sq;
-
-static void sq_load(void)
-{
-	if (sq.open_v2)
-		return;
-	void *h = dlopen("libsqlite3.so.0", RTLD_NOW | RTLD_LOCAL);
-	assert_non_null(h);
-	sq.open_v2 = (__typeof__(sq.open_v2))dlsym(h, "sqlite3_open_v2");
-	sq.close = (__typeof__(sq.close))dlsym(h, "sqlite3_close");
-	sq.exec = (__typeof__(sq.exec))dlsym(h, "sqlite3_exec");
-	sq.errmsg = (__typeof__(sq.errmsg))dlsym(h, "sqlite3_errmsg");
-	sq.prepare_v2 = (__typeof__(sq.prepare_v2))dlsym(h, "sqlite3_prepare_v2");
-	sq.step = (__typeof__(sq.step))dlsym(h, "sqlite3_step");
-	sq.column_count = (__typeof__(sq.column_count))dlsym(h, "sqlite3_column_count");
-	sq.column_text = (__typeof__(sq.column_text))dlsym(h, "sqlite3_column_text");
-	sq.finalize = (__typeof__(sq.finalize))dlsym(h, "sqlite3_finalize");
-	assert_non_null(sq.finalize);
-}
-
 static sqlite3 *sq_open(const char *path)
 {
-	sq_load();
 	sqlite3 *db;
-	assert_int_equal(sq.open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
-	                 SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+	    SQLITE_OK);
 	return db;
 }
 
 static void sq_run(sqlite3 *db, const char *sql)
 {
-	if (sq.exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sq.errmsg(db));
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
 }
 
 static void sq_exec(const char *path, const char *sql)
 {
 	sqlite3 *db = sq_open(path);
 	sq_run(db, sql);
-	sq.close(db);
+	sqlite3_close(db);
 }
 
 /* Every row sql returns, columns joined by '|', rows ending in '\n'. The caller frees it. */
@@ -78,18 +47,18 @@ static char *sq_query(const char *path, const char *sql)
 {
 	sqlite3 *db = sq_open(path);
 	sqlite3_stmt *st;
-	if (sq.prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sq.errmsg(db));
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
 	struct strbuf sb = STRBUF_INIT;
-	while (sq.step(st) == SQLITE_ROW) {
-		for (int i = 0; i < sq.column_count(st); i++) {
-			const unsigned char *s = sq.column_text(st, i);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		for (int i = 0; i < sqlite3_column_count(st); i++) {
+			const unsigned char *s = sqlite3_column_text(st, i);
 			strbuf_addf(&sb, "%s%s", i ? "|" : "", s ? (const char *)s : "NULL");
 		}
 		strbuf_addch(&sb, '\n');
 	}
-	sq.finalize(st);
-	sq.close(db);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 	return strbuf_detach(&sb, NULL);
 }
 
@@ -111,7 +80,7 @@ static sqlite3 *holder_take(const char *path)
 static void holder_release(sqlite3 *db)
 {
 	sq_run(db, "ROLLBACK");
-	sq.close(db);
+	sqlite3_close(db);
 }
 
 static double now_s(void)

@@ -10,7 +10,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all build deps test-deps demo-deps demo demo-lock test test-sanitize check bench format tidy clean
+.PHONY: all build deps test-deps demo-deps dist-deps demo demo-lock dist test test-sanitize check bench format tidy clean
 
 all: build
 
@@ -22,6 +22,9 @@ test-deps:
 
 demo-deps:
 	@tools/deps.sh demo
+
+dist-deps:
+	@tools/deps.sh dist
 
 # build/gpuci without the tests; the demos check their own needs with the
 # build's first, so a missing python3 is asked for before the build, not after.
@@ -41,6 +44,11 @@ demo: demo-deps
 demo-lock: demo-deps
 	$(build_gpuci)
 	examples/demo-lock.sh
+
+# The tarball, the .deb and the wheel, into $(BUILD)/dist/ (packaging/dist.sh).
+dist: dist-deps
+	$(build_gpuci)
+	cmake --build $(BUILD) --target dist
 
 test: test-deps
 	cmake -S . -B $(BUILD) -DGPUCI_TESTS=ON -DGPUCI_REQUIRE_TESTS=ON

@@ -4,10 +4,11 @@
 # built, so a machine is set up in one step. As root it runs apt-get;
 # otherwise it prints the one apt-get line to run and exits 1.
 #
-# Usage: tools/deps.sh [--print] [--list] [build] [test] [demo]
+# Usage: tools/deps.sh [--print] [--list] [build] [test] [demo] [dist]
 #   build  what building gpuci needs (the default)
 #   test   build + what the test suite needs (make test)
 #   demo   build + what the demo's example tests need (make demo, make demo-lock)
+#   dist   build + what make dist needs (the .deb's tools, the wheel's)
 #   --print  never install: print the apt-get line for what is missing (exit 1 if any)
 #   --list   print the packages the groups need, one a line, and exit
 # DPKG_ADMINDIR (dpkg-query's own variable) points the check at another
@@ -15,11 +16,15 @@
 set -euo pipefail
 
 build=(cmake make gcc pkg-config libc6-dev libyaml-dev libgit2-dev libsqlite3-dev scdoc)
-test=(libcmocka-dev python3 python3-jinja2 git libxml2-utils strace)
+dist=(binutils dpkg-dev python3 python3-wheel)
+# The packages' test (tests/dist) also installs them: a venv for the wheel,
+# a debootstrapped root for the .deb (as root only).
+test=(libcmocka-dev python3 python3-jinja2 git libxml2-utils strace
+	"${dist[@]}" python3-venv debootstrap)
 demo=(python3) # the example's tests are Python
 
 usage() {
-	echo "usage: tools/deps.sh [--print] [--list] [build] [test] [demo]" >&2
+	echo "usage: tools/deps.sh [--print] [--list] [build] [test] [demo] [dist]" >&2
 	exit 2
 }
 
@@ -28,7 +33,7 @@ for arg in "$@"; do
 	case $arg in
 	--print) print_only=1 ;;
 	--list) list=1 ;;
-	build | test | demo) groups+=("$arg") ;;
+	build | test | demo | dist) groups+=("$arg") ;;
 	*) usage ;;
 	esac
 done
@@ -39,6 +44,7 @@ for group in "${groups[@]}"; do
 	case $group in
 	test) want+=("${test[@]}") ;;
 	demo) want+=("${demo[@]}") ;;
+	dist) want+=("${dist[@]}") ;;
 	esac
 done
 declare -A seen=()

@@ -468,7 +468,7 @@ class SetupTest(unittest.TestCase):
 
     def test_each_target_checks_all_it_needs_before_building(self):
         for target, group in (("demo", "demo"), ("demo-lock", "demo"), ("test", "test"),
-                              ("build", "build")):
+                              ("build", "build"), ("dist", "dist")):
             with self.subTest(target=target):
                 r = subprocess.run(["make", "-n", "-s", "-C", ROOT, target], capture_output=True,
                                    text=True, timeout=60)
@@ -482,7 +482,7 @@ class SetupTest(unittest.TestCase):
 
     def test_groups_add_to_the_build(self):
         build = self.needs("build")
-        for group in ("demo", "test"):
+        for group in ("demo", "test", "dist"):
             self.assertEqual(self.needs(group)[:len(build)], build)
             self.assertGreater(len(self.needs(group)), len(build), group)
         self.assertIn("python3", self.needs("demo"))  # the example's tests are Python

@@ -73,6 +73,7 @@ Version: $1
 Summary: $GPUCI_SUMMARY
 Home-page: $GPUCI_HOMEPAGE
 Author: gpuci developers
+Author-email: $GPUCI_MAINTAINER
 License: $GPUCI_LICENSE
 Project-URL: Source, $GPUCI_HOMEPAGE
 Project-URL: Documentation, $GPUCI_HOMEPAGE/blob/main/README.md

@@ -19,6 +19,7 @@
 #include "base/arena.h"
 #include "base/diag.h"
 #include "base/strbuf.h"
+#include "vcs/git.h"
 
 struct changed_opts {
 	const char *repo;            /* a path in the repository; NULL: found from the current
@@ -141,8 +142,9 @@ struct changed_result {
 	const char **warnings; /* "path:line: NUM_GPUS is not a literal; using 8" */
 	size_t nleft_out;
 	struct changed_left_out *left_out; /* in git's path order; none with git_pathspec */
-	/* The commits compared: 40 hex digits each, empty until resolved. */
-	char base_id[41], head_id[41], merge_base_id[41];
+	/* The commits compared: 40 hex digits each (64 in a SHA-256 repository),
+	   empty until resolved. */
+	char base_id[VCS_OID_HEXSZ], head_id[VCS_OID_HEXSZ], merge_base_id[VCS_OID_HEXSZ];
 };
 
 /*

@@ -4,337 +4,22 @@
  * gpuci once loaded libgit2 with dlopen; CI images often carry another
  * ABI of it or none, while the git command is present wherever a checkout
  * was made and its plumbing output is a stable contract. So every answer
- * here comes from a git process: started without a shell (posix_spawnp),
- * stdin and stdout on one socket (MSG_NOSIGNAL: a git that dies never
- * SIGPIPEs gpuci), stderr into a memfd read back only to report a failure,
- * every other descriptor close-on-exec, and every child reaped.
+ * here comes from a git process (gitrun.c): `git rev-parse` to open,
+ * `git merge-base`, `git diff-tree -z --raw --no-renames` with renames found
+ * by rename.c, and one `git cat-file --batch` per repository for
+ * revisions and contents.
  */
 #include "vcs/git.h"
 
-#include <errno.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "base/xalloc.h"
 #include "vcs/git_int.h"
 #include "base/banned.h"
-
-extern char **environ;
-
-/* A running git: its pid, the socket to its stdin and stdout, its stderr. */
-struct git_child {
-	pid_t pid;
-	int fd;
-	int err;
-};
-
-/* The `git cat-file --batch` of a repository and what it sent that is not read yet. */
-struct git_batch {
-	struct git_child c; /* pid 0: not running */
-	size_t start, end;
-	char buf[65536];
-};
-
-struct vcs_repo {
-	const char *git; /* the executable: $GPUCI_GIT or "git" */
-	char *dir_opt;   /* "--git-dir=/abs/path/.git" */
-	char **env;      /* the children's environment */
-	bool shallow;
-	struct git_batch batch;
-	int batch_status;        /* how the last batch that failed ended */
-	struct strbuf batch_msg; /* and what it said on stderr (one line) */
-};
-
-/* ---- processes ------------------------------------------------------------ */
-
-/* Whether environment entry e is NAME=... for one of names. */
-static bool env_named(const char *e, const char *const *names)
-{
-	for (size_t i = 0; names[i]; i++) {
-		size_t n = strlen(names[i]);
-		if (!strncmp(e, names[i], n) && e[n] == '=')
-			return true;
-	}
-	return false;
-}
-
-/*
- * The caller's environment, less what we set and (explicit: the repository
- * was named by path) what would point git elsewhere, plus our settings.
- */
-static char **child_env(bool explicit)
-{
-	/* Ours, and those that would change what a pathspec means. */
-	static const char *const ours[] = {"LC_ALL",
-	                                   "GIT_TERMINAL_PROMPT",
-	                                   "GIT_OPTIONAL_LOCKS",
-	                                   "GIT_LITERAL_PATHSPECS",
-	                                   "GIT_GLOB_PATHSPECS",
-	                                   "GIT_NOGLOB_PATHSPECS",
-	                                   "GIT_ICASE_PATHSPECS",
-	                                   NULL};
-	static const char *const located[] = {"GIT_DIR",
-	                                      "GIT_WORK_TREE",
-	                                      "GIT_INDEX_FILE",
-	                                      "GIT_COMMON_DIR",
-	                                      "GIT_OBJECT_DIRECTORY",
-	                                      "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-	                                      NULL};
-	size_t n = 0;
-	while (environ && environ[n])
-		n++;
-	char **env = xcalloc(n + 4, sizeof(*env));
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!env_named(environ[i], ours) && !(explicit && env_named(environ[i], located)))
-			env[k++] = xstrdup(environ[i]);
-	env[k++] = xstrdup("LC_ALL=C");
-	env[k++] = xstrdup("GIT_TERMINAL_PROMPT=0");
-	env[k++] = xstrdup("GIT_OPTIONAL_LOCKS=0");
-	env[k] = NULL;
-	return env;
-}
-
-static void env_free(char **env)
-{
-	for (size_t i = 0; env && env[i]; i++)
-		free(env[i]);
-	free(env);
-}
-
-/* Why git could not be started: what was tried, and how to get it. */
-static int spawn_fail(struct diag *d, const char *git, int err)
-{
-	bool from_env = getenv("GPUCI_GIT") && *getenv("GPUCI_GIT");
-	const char *hint = "gpuci reads git through the git command: apt-get install -y git";
-	if (err == ENOENT && !strchr(git, '/')) {
-		const char *path = getenv("PATH");
-		return diag_set(
-		    d, DIAG_SYSTEM, "cannot run git: '%s'%s was not found on PATH (PATH=%s); %s",
-		    git, from_env ? " (from $GPUCI_GIT)" : "", path ? path : "(unset)", hint);
-	}
-	return diag_set(d, DIAG_SYSTEM, "cannot run git: '%s'%s: %s; %s", git,
-	                from_env ? " (from $GPUCI_GIT)" : "", strerror(err), hint);
-}
-
-/* Starts argv (argv[0]: the executable, searched on PATH) with env. */
-static int child_start(const char *const *argv, char *const *env, struct git_child *c,
-                       struct diag *d)
-{
-	*c = (struct git_child){.fd = -1, .err = -1};
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return diag_errno(d, "cannot run git: socketpair");
-	int err = memfd_create("gpuci-git-stderr", MFD_CLOEXEC);
-	if (err < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return diag_errno(d, "cannot run git: memfd_create");
-	}
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, err, 2);
-	posix_spawnattr_init(&at);
-	/* Signals as a fresh process has them: gpuci ignores SIGPIPE, may block others. */
-	sigset_t none, dfl;
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	static const int sigs[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD};
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaddset(&dfl, sigs[i]);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &dfl);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	pid_t pid = 0;
-	int rc = posix_spawnp(&pid, argv[0], &fa, &at, (char *const *)argv, env);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-	close(sv[1]);
-	if (rc != 0) {
-		close(sv[0]);
-		close(err);
-		return spawn_fail(d, argv[0], rc);
-	}
-	*c = (struct git_child){.pid = pid, .fd = sv[0], .err = err};
-	return 0;
-}
-
-/* Closes c's socket and waits for it; returns its wait status. */
-static int child_finish(struct git_child *c)
-{
-	int status = 0;
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	while (c->pid > 0 && waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	c->pid = 0;
-	return status;
-}
-
-/*
- * What git wrote on stderr from offset `from`, one line: "fatal: " and
- * "error: " dropped, lines joined with a space, blanks trimmed.
- */
-static void child_stderr(const struct git_child *c, off_t from, struct strbuf *out)
-{
-	char buf[4096];
-	ssize_t n;
-	while ((n = pread(c->err, buf, sizeof(buf) - 1, from)) < 0 && errno == EINTR)
-		;
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
-	for (char *line = buf, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		for (const char *const *p = (const char *const[]){"fatal: ", "error: ", NULL}; *p;
-		     p++)
-			if (!strncmp(line, *p, strlen(*p)))
-				line += strlen(*p);
-		while (*line == ' ' || *line == '\t')
-			line++;
-		size_t len = strlen(line);
-		while (len &&
-		       (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r'))
-			len--;
-		if (!len)
-			continue;
-		if (out->len)
-			strbuf_addch(out, ' ');
-		strbuf_add(out, line, len);
-	}
-}
-
-/* The end of c's stderr so far: where the next failure's message starts. */
-static off_t child_stderr_end(const struct git_child *c)
-{
-	struct stat st;
-	return fstat(c->err, &st) == 0 ? st.st_size : 0;
-}
-
-/* "exited with status N" / "was killed by signal N (NAME)" */
-static void describe_status(int status, struct strbuf *out)
-{
-	if (WIFEXITED(status))
-		strbuf_addf(out, "exited with status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		strbuf_addf(out, "was killed by signal %d (%s)", WTERMSIG(status),
-		            strsignal(WTERMSIG(status)));
-	else
-		strbuf_addf(out, "ended with wait status %d", status);
-}
-
-/*
- * Runs git with args (argv without the executable) to its end: its stdout
- * into out, its wait status in *status, its stderr (one line) in err when
- * it did not exit 0. Fails only when it cannot be run or read.
- */
-static int git_run(const char *git, char *const *env, const char *const *args, struct strbuf *out,
-                   int *status, struct strbuf *err, struct diag *d)
-{
-	size_t n = 0;
-	while (args[n])
-		n++;
-	const char **argv = xcalloc(n + 2, sizeof(*argv));
-	argv[0] = git;
-	memcpy(argv + 1, args, n * sizeof(*argv));
-	struct git_child c;
-	int rc = child_start(argv, env, &c, d);
-	free(argv);
-	if (rc < 0)
-		return -1;
-	shutdown(c.fd, SHUT_WR); /* its stdin: nothing */
-	char buf[16384];
-	int read_errno = 0;
-	for (;;) {
-		ssize_t got = read(c.fd, buf, sizeof(buf));
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			read_errno = errno;
-		if (got <= 0)
-			break;
-		strbuf_add(out, buf, (size_t)got);
-	}
-	*status = child_finish(&c);
-	if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0)
-		child_stderr(&c, 0, err);
-	close(c.err);
-	if (read_errno) {
-		errno = read_errno;
-		return diag_errno(d, "cannot read what git %s printed", args[0]);
-	}
-	if (strbuf_failed(out))
-		return diag_set(d, DIAG_SYSTEM, "git %s printed too much", args[0]);
-	return 0;
-}
-
-/* DIAG_SYSTEM: "git WHAT exited with status 128: <git's message>". */
-static int git_status_fail(struct diag *d, const char *what, int status, const struct strbuf *err)
-{
-	struct strbuf sb = STRBUF_INIT;
-	describe_status(status, &sb);
-	diag_set(d, DIAG_SYSTEM, "git %s %s%s%s", what, sb.buf, err->len ? ": " : "", err->buf);
-	strbuf_release(&sb);
-	return -1;
-}
-
-/* git_run() for `git --git-dir=DIR ARGS...`. */
-static int repo_run(struct vcs_repo *r, const char *const *args, struct strbuf *out, int *status,
-                    struct strbuf *err, struct diag *d)
-{
-	size_t n = 0;
-	while (args[n])
-		n++;
-	const char **v = xcalloc(n + 2, sizeof(*v));
-	v[0] = r->dir_opt;
-	memcpy(v + 1, args, n * sizeof(*v));
-	int rc = git_run(r->git, r->env, v, out, status, err, d);
-	free(v);
-	return rc;
-}
-
-/* ---- object ids ----------------------------------------------------------- */
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Parses the n hex digits at s (40 or 64) into out; false when they are not that. */
-static bool oid_parse(const char *s, size_t n, struct vcs_oid *out)
-{
-	if (n != 40 && n != 64)
-		return false;
-	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		out->id[i] = (unsigned char)(hi << 4 | lo);
-	}
-	out->len = (unsigned char)(n / 2);
-	return true;
-}
 
 void vcs_oid_hex(const struct vcs_oid *id, char hex[VCS_OID_HEXSZ])
 {
@@ -355,14 +40,14 @@ int vcs_repo_open(struct vcs_repo **out, const char *path, struct diag *d)
 	const char *git = getenv("GPUCI_GIT");
 	if (!git || !*git)
 		git = "git";
-	char **env = child_env(path != NULL);
+	char **env = vcs_git_env(path != NULL);
 	const char *args[] = {
 	    "-C", path ? path : ".", "rev-parse", "--absolute-git-dir", "--is-shallow-repository",
 	    NULL};
 	struct strbuf sb = STRBUF_INIT, err = STRBUF_INIT;
 	int status = 0;
 	/* path NULL: the current directory, as git itself would (GIT_DIR honoured). */
-	if (git_run(git, env, path ? args : args + 2, &sb, &status, &err, d) < 0)
+	if (vcs_git_run(git, env, path ? args : args + 2, &sb, &status, &err, d) < 0)
 		goto fail;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 128 &&
@@ -389,7 +74,7 @@ int vcs_repo_open(struct vcs_repo **out, const char *path, struct diag *d)
 	struct strbuf opt = STRBUF_INIT;
 	strbuf_addf(&opt, "--git-dir=%s", sb.buf);
 	r->dir_opt = strbuf_detach(&opt, NULL);
-	r->batch.c = (struct git_child){.fd = -1, .err = -1};
+	r->batch.c = (struct vcs_git_child){.fd = -1, .err = -1};
 	r->batch_msg = (struct strbuf)STRBUF_INIT;
 	strbuf_release(&sb);
 	strbuf_release(&err);
@@ -398,208 +83,19 @@ int vcs_repo_open(struct vcs_repo **out, const char *path, struct diag *d)
 fail:
 	strbuf_release(&sb);
 	strbuf_release(&err);
-	env_free(env);
+	vcs_git_env_free(env);
 	return -1;
-}
-
-/* Ends the cat-file process, if any; returns its wait status. */
-static int batch_stop(struct vcs_repo *r)
-{
-	struct git_batch *b = &r->batch;
-	int status = child_finish(&b->c);
-	if (b->c.err >= 0)
-		close(b->c.err);
-	b->c.err = -1;
-	b->start = b->end = 0;
-	return status;
 }
 
 void vcs_repo_free(struct vcs_repo *r)
 {
 	if (!r)
 		return;
-	batch_stop(r);
+	vcs_batch_stop(r);
 	strbuf_release(&r->batch_msg);
 	free(r->dir_opt);
-	env_free(r->env);
+	vcs_git_env_free(r->env);
 	free(r);
-}
-
-/* ---- git cat-file --batch -------------------------------------------------- */
-
-static int batch_start(struct vcs_repo *r, struct diag *d)
-{
-	if (r->batch.c.pid > 0)
-		return 0;
-	const char *argv[] = {r->git, r->dir_opt, "cat-file", "--batch", NULL};
-	r->batch.start = r->batch.end = 0;
-	return child_start(argv, r->env, &r->batch.c, d);
-}
-
-/*
- * The batch process failed us while `what`: it is ended (the next query
- * starts another) and d says how it went, with git's message.
- */
-static int batch_fail(struct vcs_repo *r, off_t errpos, const char *what, const char *why,
-                      struct diag *d)
-{
-	struct strbuf how = STRBUF_INIT;
-	int err = r->batch.c.err;
-	r->batch.c.err = -1;
-	r->batch_status = batch_stop(r);
-	struct git_child tmp = {.err = err};
-	strbuf_reset(&r->batch_msg);
-	child_stderr(&tmp, errpos, &r->batch_msg);
-	if (err >= 0)
-		close(err);
-	describe_status(r->batch_status, &how);
-	diag_set(d, DIAG_SYSTEM, "git cat-file --batch %s while %s (%s)%s%s", why, what, how.buf,
-	         r->batch_msg.len ? ": " : "", r->batch_msg.buf);
-	strbuf_release(&how);
-	return -1;
-}
-
-/* Fills the read buffer; 0 on end of stream; -1 errno. */
-static ssize_t batch_fill(struct git_batch *b)
-{
-	if (b->start == b->end)
-		b->start = b->end = 0;
-	ssize_t n;
-	while ((n = read(b->c.fd, b->buf + b->end, sizeof(b->buf) - b->end)) < 0 && errno == EINTR)
-		;
-	if (n > 0)
-		b->end += (size_t)n;
-	return n;
-}
-
-/* Reads one line (without its LF) into line; -1 at the end of the stream. */
-static int batch_line(struct git_batch *b, struct strbuf *line)
-{
-	for (;;) {
-		char *nl = memchr(b->buf + b->start, '\n', b->end - b->start);
-		if (nl) {
-			strbuf_add(line, b->buf + b->start, (size_t)(nl - (b->buf + b->start)));
-			b->start = (size_t)(nl - b->buf) + 1;
-			return 0;
-		}
-		strbuf_add(line, b->buf + b->start, b->end - b->start);
-		b->start = b->end = 0;
-		if (line->len > 4096 || batch_fill(b) <= 0)
-			return -1;
-	}
-}
-
-/* Reads n bytes into out (NULL, or out failed: dropped); -1 at the end of the stream. */
-static int batch_bytes(struct git_batch *b, uint64_t n, struct strbuf *out)
-{
-	while (n) {
-		if (b->start == b->end && batch_fill(b) <= 0)
-			return -1;
-		size_t take = b->end - b->start;
-		if (take > n)
-			take = (size_t)n;
-		if (out && !strbuf_failed(out))
-			strbuf_add(out, b->buf + b->start, take);
-		b->start += take;
-		n -= take;
-	}
-	return 0;
-}
-
-/* What cat-file said about one object. */
-struct batch_obj {
-	bool found;     /* false: "missing" or "ambiguous" */
-	bool too_large; /* found, but its content would not fit in the body: drained */
-	bool ambiguous; /* not found because a short id names several objects */
-	char type[16];  /* "commit", "tree", "blob", "tag" */
-	uint64_t size;  /* of the content */
-	struct vcs_oid oid;
-};
-
-/*
- * Asks cat-file for name and reads its answer: the header, then the
- * content into body (NULL: drained; a body that fails, for being too
- * large, is drained too and left failed). The stream stays in step
- * whatever the object. Fails (DIAG_SYSTEM) only when git fails.
- */
-static int batch_get(struct vcs_repo *r, const char *name, struct batch_obj *o, struct strbuf *body,
-                     struct diag *d)
-{
-	*o = (struct batch_obj){0};
-	r->batch_status = 0;
-	strbuf_reset(&r->batch_msg);
-	if (batch_start(r, d) < 0)
-		return -1;
-	struct git_batch *b = &r->batch;
-	off_t errpos = child_stderr_end(&b->c);
-	struct strbuf q = STRBUF_INIT, line = STRBUF_INIT;
-	strbuf_addf(&q, "%s\n", name);
-	int rc = 0;
-	for (size_t done = 0; done < q.len;) {
-		ssize_t n = send(b->c.fd, q.buf + done, q.len - done, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = batch_fail(r, errpos, "reading objects", "ended", d);
-			goto out;
-		}
-		done += (size_t)n;
-	}
-	if (batch_line(b, &line) < 0) {
-		rc = batch_fail(r, errpos, "reading objects", "ended", d);
-		goto out;
-	}
-	/* "<name> missing" / "<name> ambiguous": the name may hold blanks itself. */
-	size_t nl = strlen(name);
-	if (line.len == nl + 8 && !memcmp(line.buf, name, nl) && !strcmp(line.buf + nl, " missing"))
-		goto out;
-	if (line.len == nl + 10 && !memcmp(line.buf, name, nl) &&
-	    !strcmp(line.buf + nl, " ambiguous")) {
-		o->ambiguous = true;
-		goto out;
-	}
-	/* "<oid> <type> <size>" */
-	char *sp1 = strchr(line.buf, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-	char *end = NULL;
-	unsigned long long size = 0;
-	if (sp2) {
-		errno = 0;
-		size = strtoull(sp2 + 1, &end, 10);
-	}
-	if (!sp2 || !oid_parse(line.buf, (size_t)(sp1 - line.buf), &o->oid) ||
-	    (size_t)(sp2 - sp1 - 1) >= sizeof(o->type) || sp2 == sp1 + 1 || !end || *end ||
-	    end == sp2 + 1 || errno) {
-		struct strbuf why = STRBUF_INIT;
-		why.max = 200;
-		strbuf_add_quoted(&why, line.buf);
-		batch_fail(r, errpos, "reading objects",
-		           "gave an answer that is not <oid> <type> <size>", d);
-		strbuf_addf(&d->msg, "; it said: %s", why.buf);
-		strbuf_release(&why);
-		rc = -1;
-		goto out;
-	}
-	memcpy(o->type, sp1 + 1, (size_t)(sp2 - sp1 - 1));
-	o->size = size;
-	o->found = true;
-	size_t room = body ? (body->max ? body->max : STRBUF_DEFAULT_MAX) : 0;
-	if (body && (strbuf_failed(body) || body->len > room || size > room - body->len)) {
-		o->too_large = true;
-		body = NULL;
-	}
-	char lf = 0;
-	struct strbuf tail = STRBUF_INIT;
-	if (batch_bytes(b, size, body) < 0 || batch_bytes(b, 1, &tail) < 0) {
-		rc = batch_fail(r, errpos, "reading objects", "ended", d);
-	} else if ((lf = tail.len ? tail.buf[0] : 0) != '\n') {
-		rc = batch_fail(r, errpos, "reading objects", "lost step (no LF after an object)",
-		                d);
-	}
-	strbuf_release(&tail);
-out:
-	strbuf_release(&q);
-	strbuf_release(&line);
-	return rc;
 }
 
 /* ---- revisions -------------------------------------------------------------- */
@@ -610,9 +106,9 @@ int vcs_resolve_commit(struct vcs_repo *r, const char *rev, struct vcs_oid *out,
 		return diag_set(d, DIAG_USAGE,
 		                "unknown revision '%s': a revision cannot hold a newline", rev);
 	struct strbuf q = STRBUF_INIT;
-	struct batch_obj o;
+	struct vcs_batch_obj o;
 	strbuf_addf(&q, "%s^{commit}", rev);
-	int rc = batch_get(r, q.buf, &o, NULL, d);
+	int rc = vcs_batch_get(r, q.buf, &o, NULL, d);
 	strbuf_release(&q);
 	if (rc < 0) {
 		/*
@@ -636,7 +132,7 @@ int vcs_resolve_commit(struct vcs_repo *r, const char *rev, struct vcs_oid *out,
 		return diag_set(d, DIAG_USAGE, "unknown revision '%s': the short id is ambiguous",
 		                rev);
 	/* Something that is not a commit, or nothing at all? */
-	if (batch_get(r, rev, &o, NULL, d) < 0)
+	if (vcs_batch_get(r, rev, &o, NULL, d) < 0)
 		return -1;
 	if (o.found)
 		return diag_set(d, DIAG_USAGE, "'%s' does not name a commit (it names a %s)", rev,
@@ -659,7 +155,7 @@ int vcs_merge_base(struct vcs_repo *r, const struct vcs_oid *a, const struct vcs
 	const char *args[] = {"merge-base", ha, hb, NULL};
 	struct strbuf sb = STRBUF_INIT, err = STRBUF_INIT;
 	int status = 0, rc = -1;
-	if (repo_run(r, args, &sb, &status, &err, d) < 0)
+	if (vcs_repo_run(r, args, &sb, &status, &err, d) < 0)
 		goto out;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 1 && !sb.len && !err.len) {
 		/* Most often a shallow clone, whose history stops before the branch point. */
@@ -675,10 +171,10 @@ int vcs_merge_base(struct vcs_repo *r, const struct vcs_oid *a, const struct vcs
 		goto out;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		git_status_fail(d, "merge-base", status, &err);
+		vcs_git_status_fail(d, "merge-base", status, &err);
 		goto out;
 	}
-	if (!sb.len || sb.buf[sb.len - 1] != '\n' || !oid_parse(sb.buf, sb.len - 1, out)) {
+	if (!sb.len || sb.buf[sb.len - 1] != '\n' || !vcs_oid_parse(sb.buf, sb.len - 1, out)) {
 		struct strbuf shown = STRBUF_INIT;
 		shown.max = 200;
 		strbuf_add_quoted(&shown, sb.buf);
@@ -699,9 +195,9 @@ int vcs_blob_read(struct vcs_repo *r, const struct vcs_oid *id, struct strbuf *o
 {
 	char hex[VCS_OID_HEXSZ];
 	vcs_oid_hex(id, hex);
-	struct batch_obj o;
+	struct vcs_batch_obj o;
 	size_t before = out->len;
-	if (batch_get(r, hex, &o, out, d) < 0) {
+	if (vcs_batch_get(r, hex, &o, out, d) < 0) {
 		strbuf_setlen(out, before);
 		return -1;
 	}
@@ -747,11 +243,11 @@ int vcs_read_file(struct vcs_repo *r, const struct vcs_oid *commit, const char *
 		                "asked for cannot hold a newline",
 		                path, hex);
 	struct strbuf q = STRBUF_INIT;
-	struct batch_obj o;
+	struct vcs_batch_obj o;
 	size_t before = out->len;
 	int rc = -1;
 	strbuf_addf(&q, "%s:%s", hex, path);
-	if (batch_get(r, q.buf, &o, out, d) < 0) {
+	if (vcs_batch_get(r, q.buf, &o, out, d) < 0) {
 		strbuf_setlen(out, before);
 		goto out;
 	}
@@ -771,7 +267,7 @@ int vcs_read_file(struct vcs_repo *r, const struct vcs_oid *commit, const char *
 			strbuf_addf(&q, "%s:%.*s", hex, (int)(slash - path), path);
 		else
 			strbuf_addf(&q, "%s^{tree}", hex);
-		if (batch_get(r, q.buf, &o, &tree, d) == 0) {
+		if (vcs_batch_get(r, q.buf, &o, &tree, d) == 0) {
 			if (o.found && !strcmp(o.type, "tree") &&
 			    tree_has_gitlink(&tree, commit->len, slash ? slash + 1 : path))
 				diag_set(d, DIAG_INPUT, "'%s' is not a file (a submodule)", path);
@@ -836,8 +332,8 @@ static int raw_parse(const struct strbuf *sb, struct raw_delta **out, size_t *n,
 		                                              : 0;
 		if (!hl || !mode_parse(f, &rd.old_mode) || f[6] != ' ' ||
 		    !mode_parse(f + 7, &rd.new_mode) || f[13] != ' ' ||
-		    !oid_parse(f + 14, hl, &rd.old_oid) || f[14 + hl] != ' ' ||
-		    !oid_parse(f + 15 + hl, hl, &rd.new_oid) || f[15 + 2 * hl] != ' ' ||
+		    !vcs_oid_parse(f + 14, hl, &rd.old_oid) || f[14 + hl] != ' ' ||
+		    !vcs_oid_parse(f + 15 + hl, hl, &rd.new_oid) || f[15 + 2 * hl] != ' ' ||
 		    !f[16 + 2 * hl] || !strchr("ADMTUX", f[16 + 2 * hl]))
 			return -1;
 		rd.status = f[16 + 2 * hl];
@@ -865,8 +361,8 @@ static int rn_read(void *ctx, const struct vcs_oid *id, struct strbuf *out)
 		return -1;
 	char hex[VCS_OID_HEXSZ];
 	vcs_oid_hex(id, hex);
-	struct batch_obj o;
-	if (batch_get(c->r, hex, &o, out, c->d) < 0) {
+	struct vcs_batch_obj o;
+	if (vcs_batch_get(c->r, hex, &o, out, c->d) < 0) {
 		c->failed = true;
 		return -1;
 	}
@@ -943,10 +439,10 @@ int vcs_diff(struct vcs_repo *r, const struct vcs_oid *from, const struct vcs_oi
 	vcs_oid_hex(from, hf);
 	vcs_oid_hex(to, ht);
 	const char **args = diff_args(hf, ht, pathspec, npathspec, &specs);
-	if (repo_run(r, args, &sb, &status, &err, d) < 0)
+	if (vcs_repo_run(r, args, &sb, &status, &err, d) < 0)
 		goto out;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		git_status_fail(d, "diff-tree", status, &err);
+		vcs_git_status_fail(d, "diff-tree", status, &err);
 		d->code = DIAG_INPUT;
 		goto out;
 	}

@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <sys/types.h>
+
+#include "base/diag.h"
 #include "base/strbuf.h"
 #include "vcs/git.h"
 
@@ -63,5 +66,82 @@ void vcs_rename_detect(struct vcs_rn_file *src, size_t nsrc, struct vcs_rn_file 
 
 /* Frees what vcs_rename_detect() kept in each of the n files of v. */
 void vcs_rename_release(struct vcs_rn_file *v, size_t n);
+
+/* ---- git processes (gitrun.c) ---------------------------------------------- */
+
+/* A running git: its pid, the socket to its stdin and stdout, its stderr (a memfd). */
+struct vcs_git_child {
+	pid_t pid;
+	int fd;
+	int err;
+};
+
+/* The `git cat-file --batch` of a repository and what it sent that is not read yet. */
+struct vcs_git_batch {
+	struct vcs_git_child c; /* pid 0: not running */
+	size_t start, end;
+	char buf[65536];
+};
+
+struct vcs_repo {
+	const char *git; /* the executable: $GPUCI_GIT or "git" */
+	char *dir_opt;   /* "--git-dir=/abs/path/.git" */
+	char **env;      /* the children's environment */
+	bool shallow;
+	struct vcs_git_batch batch;
+	int batch_status;        /* how the last batch that failed ended */
+	struct strbuf batch_msg; /* and what it said on stderr (one line) */
+};
+
+/*
+ * The children's environment: the caller's, less LC_ALL, GIT_TERMINAL_PROMPT,
+ * GIT_OPTIONAL_LOCKS and the GIT_*_PATHSPECS that would change what a
+ * pattern means, plus LC_ALL=C, GIT_TERMINAL_PROMPT=0, GIT_OPTIONAL_LOCKS=0;
+ * explicit (the repository named by path): also less GIT_DIR, GIT_WORK_TREE,
+ * GIT_INDEX_FILE, GIT_COMMON_DIR, GIT_OBJECT_DIRECTORY and
+ * GIT_ALTERNATE_OBJECT_DIRECTORIES. Freed with vcs_git_env_free().
+ */
+char **vcs_git_env(bool explicit);
+void vcs_git_env_free(char **env);
+
+/*
+ * Runs `GIT ARGS...` to its end: its stdout into out, its wait status in
+ * *status, its stderr as one line in err when it did not exit 0. Fails
+ * (DIAG_SYSTEM) only when it cannot be run (saying what was tried and
+ * how to install git) or read.
+ */
+int vcs_git_run(const char *git, char *const *env, const char *const *args, struct strbuf *out,
+                int *status, struct strbuf *err, struct diag *d);
+/* vcs_git_run() for `git --git-dir=DIR ARGS...` of r. */
+int vcs_repo_run(struct vcs_repo *r, const char *const *args, struct strbuf *out, int *status,
+                 struct strbuf *err, struct diag *d);
+/* DIAG_SYSTEM: "git WHAT exited with status 128: <git's message>"; returns -1. */
+int vcs_git_status_fail(struct diag *d, const char *what, int status, const struct strbuf *err);
+
+/* Parses the n hex digits at s (40 or 64) into out; false when they are not that. */
+bool vcs_oid_parse(const char *s, size_t n, struct vcs_oid *out);
+
+/* What cat-file said about one object. */
+struct vcs_batch_obj {
+	bool found;     /* false: "missing" or "ambiguous" */
+	bool too_large; /* found, but its content would not fit in the body: drained */
+	bool ambiguous; /* not found because a short id names several objects */
+	char type[16];  /* "commit", "tree", "blob", "tag" */
+	uint64_t size;  /* of the content */
+	struct vcs_oid oid;
+};
+
+/*
+ * Asks r's cat-file --batch (started on first use) for name and reads its
+ * answer: the header into o, then the content into body (NULL: drained; a
+ * content too large for body is drained and o->too_large set). The stream
+ * stays in step whatever the object. Fails (DIAG_SYSTEM) only when git
+ * fails: the process is then ended (the next call starts another), its
+ * wait status and message kept in r->batch_status and r->batch_msg.
+ */
+int vcs_batch_get(struct vcs_repo *r, const char *name, struct vcs_batch_obj *o,
+                  struct strbuf *body, struct diag *d);
+/* Ends r's cat-file process, if any; returns its wait status. */
+int vcs_batch_stop(struct vcs_repo *r);
 
 #endif

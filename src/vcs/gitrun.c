@@ -346,7 +346,7 @@ static int batch_fail(struct vcs_repo *r, off_t errpos, const char *what, const 
 	if (err >= 0)
 		close(err);
 	describe_status(r->batch_status, &how);
-	diag_set(d, DIAG_SYSTEM, "git cat-file --batch %s while %s (%s)%s%s", why, what, how.buf,
+	diag_set(d, DIAG_SYSTEM, "git cat-file --batch %s while %s; it %s%s%s", why, what, how.buf,
 	         r->batch_msg.len ? ": " : "", r->batch_msg.buf);
 	strbuf_release(&how);
 	return -1;

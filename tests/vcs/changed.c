@@ -307,6 +307,207 @@ static void vcs__reads_files_at_a_commit_and_finds_the_merge_base(void **state)
 	diag_release(&d);
 }
 
+/* A repository of two commits, c1 and c2 (HEAD): c2 adds odd names and a submodule. */
+static char *odd_repo(const char *object_format)
+{
+	char *dir = harness_tmpdir();
+	if (git_in(dir, (const char *const[]){"init", "-q", "-b", "main", object_format, NULL}) !=
+	    0) {
+		harness_rmtree(dir);
+		return NULL;
+	}
+	put(dir, "keep.py", "x = 1\n");
+	put(dir, "tests/test_old.py", body);
+	GIT(dir, "add", "-A");
+	GIT(dir, "commit", "-q", "-m", "c1");
+	put(dir, ":odd.py", "NUM_GPUS = 1\n");
+	put(dir, "tests/test_a.py", "NUM_GPUS = 2\n");
+	put(dir, "x/:y.py", "NUM_GPUS = 3\n");
+	GIT(dir, "mv", "tests/test_old.py", "tests/test_new.py");
+	GIT(dir, "add", "-A");
+	GIT(dir, "commit", "-q", "-m", "c2");
+	return dir;
+}
+
+/* The paths vcs_diff(HEAD~1, HEAD, pattern) lists, joined by ' '. */
+static void diff_paths(struct vcs_repo *repo, const char *pattern, struct strbuf *out)
+{
+	struct diag d = DIAG_INIT;
+	struct vcs_oid c1, c2;
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD~1", &c1, &d), 0);
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD", &c2, &d), 0);
+	struct arena a = ARENA_INIT;
+	struct vcs_delta *v;
+	size_t n;
+	const char *const spec[] = {pattern};
+	assert_int_equal(vcs_diff(repo, &c1, &c2, spec, 1, &a, &v, &n, &d), 0);
+	strbuf_reset(out);
+	for (size_t i = 0; i < n; i++)
+		strbuf_addf(out, "%s%c%s", i ? " " : "", v[i].status, v[i].path);
+	arena_release(&a);
+	diag_release(&d);
+}
+
+static void vcs__patterns_and_revisions_are_never_magic_nor_options(void **state)
+{
+	(void)state;
+	char *dir = odd_repo("--object-format=sha1");
+	assert_non_null(dir);
+	struct vcs_repo *repo;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(vcs_repo_open(&repo, dir, &d), 0);
+	struct strbuf sb = STRBUF_INIT;
+	/* ":*" would be magic for everything; here it names paths starting with ':'. */
+	diff_paths(repo, ":*", &sb);
+	assert_string_equal(sb.buf, "A:odd.py");
+	diff_paths(repo, ":(exclude)tests", &sb);
+	assert_string_equal(sb.buf, "");
+	/* git's default glob: '*' crosses '/'; a name reaches a folder; one '/' dropped. */
+	diff_paths(repo, "*.py", &sb);
+	assert_string_equal(sb.buf, "A:odd.py Atests/test_a.py Rtests/test_new.py Ax/:y.py");
+	diff_paths(repo, "tests", &sb);
+	assert_string_equal(sb.buf, "Atests/test_a.py Rtests/test_new.py");
+	diff_paths(repo, "tests/", &sb);
+	assert_string_equal(sb.buf, "Atests/test_a.py Rtests/test_new.py");
+	/* A rename from outside the pathspec is an addition, as in git. */
+	diff_paths(repo, "tests/test_new.py", &sb);
+	assert_string_equal(sb.buf, "Atests/test_new.py");
+	diff_paths(repo, "x/:y.py/", &sb);
+	assert_string_equal(sb.buf, "Ax/:y.py");
+
+	struct vcs_oid id;
+	const char *const revs[] = {"--all", "-h", "--output=/dev/null", "-"};
+	for (size_t i = 0; i < sizeof(revs) / sizeof(revs[0]); i++) {
+		assert_int_equal(vcs_resolve_commit(repo, revs[i], &id, &d), -1);
+		assert_int_equal(d.code, DIAG_USAGE);
+		assert_non_null(strstr(d.msg.buf, "unknown revision"));
+	}
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD\nHEAD", &id, &d), -1);
+	assert_int_equal(d.code, DIAG_USAGE);
+	assert_non_null(strstr(d.msg.buf, "newline"));
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD^{tree}", &id, &d), -1);
+	assert_non_null(strstr(d.msg.buf, "does not name a commit"));
+	/* The batch stays in step after all that. */
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD", &id, &d), 0);
+	strbuf_reset(&sb);
+	assert_int_equal(vcs_read_file(repo, &id, ":odd.py", &sb, &d), 0);
+	assert_string_equal(sb.buf, "NUM_GPUS = 1\n");
+	strbuf_reset(&sb);
+	assert_int_equal(vcs_read_file(repo, &id, "x/:y.py", &sb, &d), 0);
+	assert_string_equal(sb.buf, "NUM_GPUS = 3\n");
+	strbuf_reset(&sb);
+	assert_int_equal(vcs_read_file(repo, &id, "x/\n", &sb, &d), -1);
+	assert_int_equal(d.code, DIAG_INPUT);
+	assert_non_null(strstr(d.msg.buf, "newline"));
+	const char *const bad[] = {"a\nb"};
+	struct arena a = ARENA_INIT;
+	struct vcs_delta *v;
+	size_t n;
+	assert_int_equal(vcs_diff(repo, &id, &id, bad, 1, &a, &v, &n, &d), -1);
+	assert_int_equal(d.code, DIAG_USAGE);
+	arena_release(&a);
+	vcs_repo_free(repo);
+
+	/* From a subfolder and without a path: patterns stay relative to the top. */
+	char *cwd = getcwd(NULL, 0);
+	char *sub = harness_path(dir, "tests");
+	assert_int_equal(chdir(sub), 0);
+	assert_int_equal(vcs_repo_open(&repo, NULL, &d), 0);
+	diff_paths(repo, "tests/test_a.py", &sb);
+	assert_string_equal(sb.buf, "Atests/test_a.py");
+	vcs_repo_free(repo);
+	assert_int_equal(chdir(cwd), 0);
+	free(sub);
+	free(cwd);
+	strbuf_release(&sb);
+	diag_release(&d);
+	harness_rmtree(dir);
+}
+
+static void vcs__reads_a_sha256_repository(void **state)
+{
+	(void)state;
+	char *dir = odd_repo("--object-format=sha256");
+	if (!dir)
+		skip(); /* a git older than 2.29 */
+	struct vcs_repo *repo;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(vcs_repo_open(&repo, dir, &d), 0);
+	struct vcs_oid c1, c2, mb, again;
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD~1", &c1, &d), 0);
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD", &c2, &d), 0);
+	assert_int_equal(c2.len, 32);
+	char hex[VCS_OID_HEXSZ];
+	vcs_oid_hex(&c2, hex);
+	assert_int_equal(strlen(hex), 64);
+	assert_int_equal(vcs_resolve_commit(repo, hex, &again, &d), 0);
+	assert_memory_equal(&again, &c2, sizeof(again));
+	assert_int_equal(vcs_merge_base(repo, &c1, &c2, &mb, &d), 0);
+	assert_memory_equal(&mb, &c1, sizeof(mb));
+	struct strbuf sb = STRBUF_INIT;
+	diff_paths(repo, "tests", &sb);
+	assert_string_equal(sb.buf, "Atests/test_a.py Rtests/test_new.py");
+	strbuf_reset(&sb);
+	assert_int_equal(vcs_read_file(repo, &c2, "tests/test_a.py", &sb, &d), 0);
+	assert_string_equal(sb.buf, "NUM_GPUS = 2\n");
+	vcs_repo_free(repo);
+
+	struct changed_result r;
+	struct changed_opts o = {.repo = dir, .base = "HEAD~1", .head = "HEAD", .default_gpus = 8};
+	assert_int_equal(changed_detect(&o, &r, &d), 0);
+	assert_int_equal(strlen(r.merge_base_id), 64);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.tests[1].path, "tests/test_new.py");
+	assert_int_equal(r.tests[1].status, 'R');
+	changed_result_release(&r);
+	strbuf_release(&sb);
+	diag_release(&d);
+	harness_rmtree(dir);
+}
+
+static void vcs__submodules_are_not_files(void **state)
+{
+	(void)state;
+	char *dir = odd_repo("--object-format=sha1");
+	assert_non_null(dir);
+	GIT(dir, "update-index", "--add", "--cacheinfo",
+	    "160000,1111111111111111111111111111111111111111,tests/sub");
+	GIT(dir, "commit", "-q", "-m", "c3");
+	struct vcs_repo *repo;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(vcs_repo_open(&repo, dir, &d), 0);
+	struct vcs_oid head;
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD", &head, &d), 0);
+	struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(vcs_read_file(repo, &head, "tests/sub", &sb, &d), -1);
+	assert_int_equal(d.code, DIAG_INPUT);
+	assert_non_null(strstr(d.msg.buf, "not a file (a submodule)"));
+	assert_int_equal(vcs_read_file(repo, &head, "tests/nope", &sb, &d), -1);
+	assert_non_null(strstr(d.msg.buf, "no file 'tests/nope'"));
+	assert_int_equal(vcs_read_file(repo, &head, "nope/x", &sb, &d), -1);
+	assert_non_null(strstr(d.msg.buf, "no file 'nope/x'"));
+	assert_int_equal(vcs_read_file(repo, &head, "tests/test_a.py", &sb, &d), 0);
+	assert_string_equal(sb.buf, "NUM_GPUS = 2\n");
+	vcs_repo_free(repo);
+	strbuf_release(&sb);
+	diag_release(&d);
+	harness_rmtree(dir);
+}
+
+static void vcs_repo_open__says_what_was_tried_when_git_cannot_run(void **state)
+{
+	struct vcs_repo *repo = NULL;
+	struct diag d = DIAG_INIT;
+	setenv("GPUCI_GIT", "/nonexistent/git", 1);
+	assert_int_equal(vcs_repo_open(&repo, *state, &d), -1);
+	unsetenv("GPUCI_GIT");
+	assert_null(repo);
+	assert_int_equal(d.code, DIAG_SYSTEM);
+	assert_non_null(strstr(d.msg.buf, "cannot run git: '/nonexistent/git' (from $GPUCI_GIT)"));
+	assert_non_null(strstr(d.msg.buf, "apt-get install -y git"));
+	diag_release(&d);
+}
+
 /* ---- the diff filter ------------------------------------------------------ */
 
 static void changed_filter_parse__follows_git_letters(void **state)
@@ -740,6 +941,10 @@ int main(void)
 	    cmocka_unit_test(changed_detect__patterns_replace_the_defaults),
 	    cmocka_unit_test(changed_detect__bad_input_is_a_usage_error_with_one_line),
 	    cmocka_unit_test(vcs__reads_files_at_a_commit_and_finds_the_merge_base),
+	    cmocka_unit_test(vcs__patterns_and_revisions_are_never_magic_nor_options),
+	    cmocka_unit_test(vcs__reads_a_sha256_repository),
+	    cmocka_unit_test(vcs__submodules_are_not_files),
+	    cmocka_unit_test(vcs_repo_open__says_what_was_tried_when_git_cannot_run),
 	};
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(changed_pattern_match__names_must_match_the_last_component),

@@ -59,11 +59,12 @@ int changed_filter_parse(const char *letters, char out[CHANGED_FILTER_MAX], stru
 /* ---- patterns ------------------------------------------------------------ */
 
 /*
- * The pattern as libgit2 keeps it (git_attr_fnmatch__parse): leading "./"
- * dropped (ours), one trailing '/' dropped, a backslash before a blank
- * removed (and a lone one at the end). *wild: an unescaped * ? or [ was
- * seen; *all: the pattern was "*", which matches everything ("." would
- * too, but libgit2's diff then only walks paths that start with '.').
+ * The pattern as git's pathspec reads it (as libgit2's
+ * git_attr_fnmatch__parse did before gpuci ran git itself): leading "./"
+ * dropped (ours), one trailing '/' dropped (vcs_diff() drops it too), a
+ * backslash before a blank removed (and a lone one at the end). *wild: an
+ * unescaped * ? or [ was seen; *all: the pattern was "*", which matches
+ * everything.
  */
 static void pattern_body(const char *pattern, struct strbuf *out, bool *wild, bool *all)
 {
@@ -268,16 +269,17 @@ int changed_pattern_check(const char *pattern, struct diag *d)
 		                pattern);
 	if (p[0] == '!' || p[0] == '#')
 		return diag_set(d, DIAG_USAGE,
-		                "--pattern '%s': a leading '%c' is %s to libgit2 and a name to "
-		                "git; write '\\%c' for the name",
+		                "--pattern '%s': a leading '%c' is %s in a .gitignore and a name "
+		                "to git; write '\\%c' for the name",
 		                pattern, p[0], p[0] == '!' ? "an exclusion" : "a comment", p[0]);
 	for (const unsigned char *c = (const unsigned char *)p; *c; c++)
 		if (*c < 0x20 || *c == 0x7f)
-			return diag_set(d, DIAG_USAGE,
-			                "--pattern: control character \\%03o in a pattern (libgit2 "
-			                "cuts patterns at some of them)",
-			                *c);
-	/* git resolves these parts; libgit2 compares them as they are. */
+			return diag_set(
+			    d, DIAG_USAGE,
+			    "--pattern: control character \\%03o in a pattern (a "
+			    "pattern is a path to type: write a ? to match it)",
+			    *c);
+	/* git resolves these parts; changed_pattern_match() compares them as they are. */
 	size_t len = strlen(p) - (p[strlen(p) - 1] == '/');
 	for (size_t start = 0, end; start <= len; start = end + 1) {
 		end = start;
@@ -285,15 +287,16 @@ int changed_pattern_check(const char *pattern, struct diag *d)
 			end++;
 		size_t n = end - start;
 		if (n == 0 || (p[start] == '.' && (n == 1 || (n == 2 && p[start + 1] == '.'))))
-			return diag_set(d, DIAG_USAGE,
-			                "--pattern '%s': an empty, '.' or '..' part (git resolves "
-			                "them, libgit2 does not); write the path without it",
-			                pattern);
+			return diag_set(
+			    d, DIAG_USAGE,
+			    "--pattern '%s': an empty, '.' or '..' part (git resolves "
+			    "them, gpuci's name rule does not); write the path without it",
+			    pattern);
 	}
 	if (p[strlen(p) - 1] == ' ')
 		return diag_set(d, DIAG_USAGE,
-		                "--pattern '%s': a trailing blank (libgit2 drops it, git keeps "
-		                "it)",
+		                "--pattern '%s': a trailing blank (most likely a typo: git would "
+		                "keep it)",
 		                pattern);
 	return 0;
 }
@@ -310,7 +313,7 @@ enum changed_match changed_pattern_match(const char *pattern, const char *path)
 	struct strbuf body = STRBUF_INIT;
 	bool wild, all;
 	pattern_body(pattern, &body, &wild, &all);
-	/* libgit2's pathspec_match_one(): equal, wildmatch, or a folder above. */
+	/* git's pathspec: equal, wildmatch, or (no wildcard) a folder above. */
 	bool git = all || !strcmp(body.buf, path) || glob_match(body.buf, path) ||
 	           (!wild && !strncmp(path, body.buf, body.len) && path[body.len] == '/');
 	/* No wildcard: no '*' to cross '/'; the folder's files are meant. */
@@ -420,7 +423,7 @@ static int diag_wrap(struct diag *d, const char *prefix)
 	return -1;
 }
 
-/* The patterns to pass to libgit2, checked, "./" dropped; in r's arena. */
+/* The patterns to pass to git, checked, "./" dropped; in r's arena. */
 static int clean_patterns(const struct changed_opts *o, struct changed_result *r, const char ***out,
                           size_t *n, struct diag *d)
 {
@@ -506,8 +509,8 @@ static int read_gpus(struct vcs_repo *repo, const struct vcs_delta *e, const cha
 /*
  * The first pattern that reaches path only in git's meaning, when none
  * reaches it by the name rule; else NULL. The diff matched path with git's
- * meaning already; a path no pattern reaches (were libgit2 to part ways
- * with changed_pattern_match) is kept, as libgit2 chose it.
+ * meaning already; a path no pattern reaches (were git to part ways with
+ * changed_pattern_match) is kept, as git chose it.
  */
 static const char *crossing_pattern(const char *const *patterns, size_t n, const char *path)
 {

@@ -402,7 +402,8 @@ static const char **diff_args(const char *from, const char *to, const char *cons
 	v[k++] = "--";
 	/* ":(top)": from the top whatever the current directory, and what
 	   follows is the pattern even if it starts with ':'; git's default
-	   glob meaning stays. One trailing '/' dropped, as libgit2 did. */
+	   glob meaning stays. One trailing '/' dropped, as changed_pattern_match()
+	   and libgit2 before it do, so "x.py/" still names the file x.py. */
 	size_t *offs = xcalloc(n ? n : 1, sizeof(*offs));
 	for (size_t i = 0; i < n; i++) {
 		size_t len = strlen(pathspec[i]);

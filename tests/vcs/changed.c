@@ -650,7 +650,7 @@ static void changed_pattern_match__names_must_match_the_last_component(void **st
 	}
 }
 
-static void changed_pattern_check__refuses_what_libgit2_reads_otherwise(void **state)
+static void changed_pattern_check__refuses_what_reads_differently_elsewhere(void **state)
 {
 	(void)state;
 	static const struct {
@@ -658,18 +658,18 @@ static void changed_pattern_check__refuses_what_libgit2_reads_otherwise(void **s
 	} bad[] = {
 	    {"", "--pattern '' matches nothing useful: give a glob such as 'tests/test_*.py'"},
 	    {"./", "--pattern './' matches nothing useful: give a glob such as 'tests/test_*.py'"},
-	    {"!tests/x.py", "--pattern '!tests/x.py': a leading '!' is an exclusion to libgit2 "
-	                    "and a name to git; write '\\!' for the name"},
-	    {"#x", "--pattern '#x': a leading '#' is a comment to libgit2 and a name to git; "
+	    {"!tests/x.py", "--pattern '!tests/x.py': a leading '!' is an exclusion in a "
+	                    ".gitignore and a name to git; write '\\!' for the name"},
+	    {"#x", "--pattern '#x': a leading '#' is a comment in a .gitignore and a name to git; "
 	           "write '\\#' for the name"},
 	    {"/tests", "--pattern '/tests': patterns are relative to the top of the repository"},
 	    {":(exclude)x", "--pattern ':(exclude)x': pathspec magic (':(...)') is not "
 	                    "supported; give plain globs"},
-	    {"a\tb", "--pattern: control character \\011 in a pattern (libgit2 cuts patterns at "
-	             "some of them)"},
-	    {"a ", "--pattern 'a ': a trailing blank (libgit2 drops it, git keeps it)"},
-	    {".", "--pattern '.': an empty, '.' or '..' part (git resolves them, libgit2 does "
-	          "not); write the path without it"},
+	    {"a\tb", "--pattern: control character \\011 in a pattern (a pattern is a path to "
+	             "type: write a ? to match it)"},
+	    {"a ", "--pattern 'a ': a trailing blank (most likely a typo: git would keep it)"},
+	    {".", "--pattern '.': an empty, '.' or '..' part (git resolves them, gpuci's name "
+	          "rule does not); write the path without it"},
 	    {"a//b", NULL},
 	    {"a/./b", NULL},
 	    {"a/..", NULL},
@@ -820,7 +820,7 @@ static void changed_detect__leaves_out_what_only_git_s_star_reaches(void **state
 	diag_release(&d);
 }
 
-/* changed_pattern_matches() against what libgit2's diff itself picks, pattern by pattern. */
+/* changed_pattern_matches() against what git's diff itself picks, pattern by pattern. */
 static void changed_pattern_matches__agrees_with_the_diff(void **state)
 {
 	struct vcs_repo *repo;
@@ -948,7 +948,7 @@ int main(void)
 	};
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(changed_pattern_match__names_must_match_the_last_component),
-	    cmocka_unit_test(changed_pattern_check__refuses_what_libgit2_reads_otherwise),
+	    cmocka_unit_test(changed_pattern_check__refuses_what_reads_differently_elsewhere),
 	    cmocka_unit_test(changed_filter_parse__follows_git_letters),
 	    cmocka_unit_test(changed_json_str__escapes_every_byte_a_path_may_hold),
 	    cmocka_unit_test(changed_matrix_json__keys_in_order_no_spaces),

@@ -274,11 +274,10 @@ int changed_pattern_check(const char *pattern, struct diag *d)
 		                pattern, p[0], p[0] == '!' ? "an exclusion" : "a comment", p[0]);
 	for (const unsigned char *c = (const unsigned char *)p; *c; c++)
 		if (*c < 0x20 || *c == 0x7f)
-			return diag_set(
-			    d, DIAG_USAGE,
-			    "--pattern: control character \\%03o in a pattern (a "
-			    "pattern is a path to type: write a ? to match it)",
-			    *c);
+			return diag_set(d, DIAG_USAGE,
+			                "--pattern: control character \\%03o in a pattern (a "
+			                "pattern is a path to type: write a ? to match it)",
+			                *c);
 	/* git resolves these parts; changed_pattern_match() compares them as they are. */
 	size_t len = strlen(p) - (p[strlen(p) - 1] == '/');
 	for (size_t start = 0, end; start <= len; start = end + 1) {

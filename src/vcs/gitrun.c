@@ -85,7 +85,8 @@ void vcs_git_env_free(char **env)
 /* Why git could not be started: what was tried, and how to get it. */
 static int spawn_fail(struct diag *d, const char *git, int err)
 {
-	bool from_env = getenv("GPUCI_GIT") && *getenv("GPUCI_GIT");
+	const char *env_git = getenv("GPUCI_GIT");
+	bool from_env = env_git && *env_git;
 	const char *hint = "gpuci reads git through the git command: apt-get install -y git";
 	if (err == ENOENT && !strchr(git, '/')) {
 		const char *path = getenv("PATH");
@@ -399,12 +400,7 @@ static int batch_bytes(struct vcs_git_batch *b, uint64_t n, struct strbuf *out)
 	return 0;
 }
 
-/*
- * Asks cat-file for name and reads its answer: the header, then the
- * content into body (NULL: drained; a body that fails, for being too
- * large, is drained too and left failed). The stream stays in step
- * whatever the object. Fails (DIAG_SYSTEM) only when git fails.
- */
+/* See git_int.h. */
 int vcs_batch_get(struct vcs_repo *r, const char *name, struct vcs_batch_obj *o,
                   struct strbuf *body, struct diag *d)
 {
@@ -445,7 +441,7 @@ int vcs_batch_get(struct vcs_repo *r, const char *name, struct vcs_batch_obj *o,
 	char *sp1 = strchr(line.buf, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
 	char *end = NULL;
 	unsigned long long size = 0;
-	if (sp2) {
+	if (sp2 && sp2[1] >= '0' && sp2[1] <= '9') {
 		errno = 0;
 		size = strtoull(sp2 + 1, &end, 10);
 	}
@@ -453,7 +449,8 @@ int vcs_batch_get(struct vcs_repo *r, const char *name, struct vcs_batch_obj *o,
 	    (size_t)(sp2 - sp1 - 1) >= sizeof(o->type) || sp2 == sp1 + 1 || !end || *end ||
 	    end == sp2 + 1 || errno) {
 		struct strbuf why = STRBUF_INIT;
-		why.max = 200;
+		if (line.len > 160)
+			strbuf_setlen(&line, 160);
 		strbuf_add_quoted(&why, line.buf);
 		batch_fail(r, errpos, "reading objects",
 		           "gave an answer that is not <oid> <type> <size>", d);
@@ -470,11 +467,10 @@ int vcs_batch_get(struct vcs_repo *r, const char *name, struct vcs_batch_obj *o,
 		o->too_large = true;
 		body = NULL;
 	}
-	char lf = 0;
 	struct strbuf tail = STRBUF_INIT;
 	if (batch_bytes(b, size, body) < 0 || batch_bytes(b, 1, &tail) < 0) {
 		rc = batch_fail(r, errpos, "reading objects", "ended", d);
-	} else if ((lf = tail.len ? tail.buf[0] : 0) != '\n') {
+	} else if (tail.len != 1 || tail.buf[0] != '\n') {
 		rc = batch_fail(r, errpos, "reading objects", "lost step (no LF after an object)",
 		                d);
 	}

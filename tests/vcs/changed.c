@@ -494,6 +494,44 @@ static void vcs__submodules_are_not_files(void **state)
 	harness_rmtree(dir);
 }
 
+/*
+ * A cat-file that answers one question and ends: the next question meets a
+ * closed socket (EPIPE, never SIGPIPE: this process does not ignore it),
+ * fails cleanly, and the one after starts a new cat-file.
+ */
+static void vcs__git_ending_between_questions_is_an_error_not_a_sigpipe(void **state)
+{
+	char *dir = harness_tmpdir();
+	char *wrapper = harness_path(dir, "one-answer-git");
+	FILE *f = fopen(wrapper, "w");
+	assert_non_null(f);
+	fputs("#!/bin/sh\n"
+	      "case \" $* \" in *\" cat-file \"*) head -n 1 | git \"$@\"; exit 0;; esac\n"
+	      "exec git \"$@\"\n",
+	      f);
+	fclose(f);
+	assert_int_equal(chmod(wrapper, 0755), 0);
+	setenv("GPUCI_GIT", wrapper, 1);
+	struct vcs_repo *repo;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(vcs_repo_open(&repo, *state, &d), 0);
+	struct vcs_oid pr, main_tip;
+	assert_int_equal(vcs_resolve_commit(repo, "pr", &pr, &d), 0);
+	usleep(300 * 1000); /* long enough for it to end */
+	assert_int_equal(vcs_resolve_commit(repo, "main", &main_tip, &d), -1);
+	assert_int_equal(d.code, DIAG_SYSTEM);
+	assert_non_null(strstr(d.msg.buf, "git cat-file --batch ended while reading objects"));
+	assert_null(strchr(d.msg.buf, '\n'));
+	assert_int_equal(vcs_resolve_commit(repo, "main", &main_tip, &d), 0);
+	vcs_repo_free(repo);
+	unsetenv("GPUCI_GIT");
+	/* Every child was reaped. */
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	free(wrapper);
+	diag_release(&d);
+	harness_rmtree(dir);
+}
+
 static void vcs_repo_open__says_what_was_tried_when_git_cannot_run(void **state)
 {
 	struct vcs_repo *repo = NULL;
@@ -945,6 +983,7 @@ int main(void)
 	    cmocka_unit_test(vcs__reads_a_sha256_repository),
 	    cmocka_unit_test(vcs__submodules_are_not_files),
 	    cmocka_unit_test(vcs_repo_open__says_what_was_tried_when_git_cannot_run),
+	    cmocka_unit_test(vcs__git_ending_between_questions_is_an_error_not_a_sigpipe),
 	};
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(changed_pattern_match__names_must_match_the_last_component),

@@ -348,9 +348,19 @@ static void diff_paths(struct vcs_repo *repo, const char *pattern, struct strbuf
 	diag_release(&d);
 }
 
+/* How many descriptors this process has open. */
+static size_t open_fds(void)
+{
+	size_t n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) != -1;
+	return n;
+}
+
 static void vcs__patterns_and_revisions_are_never_magic_nor_options(void **state)
 {
 	(void)state;
+	size_t fds = open_fds();
 	char *dir = odd_repo("--object-format=sha1");
 	assert_non_null(dir);
 	struct vcs_repo *repo;
@@ -422,6 +432,9 @@ static void vcs__patterns_and_revisions_are_never_magic_nor_options(void **state
 	strbuf_release(&sb);
 	diag_release(&d);
 	harness_rmtree(dir);
+	/* Every socket and memfd closed, every child reaped. */
+	assert_int_equal(open_fds(), fds);
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
 }
 
 static void vcs__reads_a_sha256_repository(void **state)

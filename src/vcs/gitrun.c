@@ -158,7 +158,8 @@ static int child_finish(struct vcs_git_child *c)
 
 /*
  * What git wrote on stderr from offset `from`, one line: "fatal: " and
- * "error: " dropped, lines joined with a space, blanks trimmed.
+ * "error: " dropped, blanks trimmed, lines joined with "; " (a space after
+ * one that ends with ':').
  */
 static void child_stderr(const struct vcs_git_child *c, off_t from, struct strbuf *out)
 {
@@ -186,7 +187,7 @@ static void child_stderr(const struct vcs_git_child *c, off_t from, struct strbu
 		if (!len)
 			continue;
 		if (out->len)
-			strbuf_addch(out, ' ');
+			strbuf_adds(out, out->buf[out->len - 1] == ':' ? " " : "; ");
 		strbuf_add(out, line, len);
 	}
 }

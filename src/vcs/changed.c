@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/xalloc.h"
 #include "py/pyread.h"
 #include "vcs/git.h"
 #include "base/banned.h"
@@ -441,31 +442,34 @@ static int clean_patterns(const struct changed_opts *o, struct changed_result *r
 	return 0;
 }
 
-/* Decides t->num_gpus from the file's content in head; qpath names it in warnings. */
-static int read_gpus(struct vcs_repo *repo, const struct vcs_delta *e, const char *qpath,
-                     int64_t def, struct changed_result *r, size_t *wcap, struct changed_test *t,
-                     struct diag *d)
+/* Whether changed_detect() reads the content of e (a file, not a link or a submodule). */
+static bool is_read(const struct vcs_delta *e)
+{
+	return e->mode != 0120000 && e->mode != 0160000;
+}
+
+/*
+ * Decides t->num_gpus from the file's content in head, src (read when
+ * is_read(e)); qpath names it in warnings.
+ */
+static void read_gpus(const struct vcs_delta *e, const struct strbuf *src, const char *qpath,
+                      int64_t def, struct changed_result *r, size_t *wcap, struct changed_test *t)
 {
 	t->num_gpus = def;
 	t->defaulted = true;
 	if (e->mode == 0120000) {
 		t->warning = add_warning(r, wcap, "%s: a symbolic link, not read; using %" PRId64,
 		                         qpath, def);
-		return 0;
+		return;
 	}
 	if (e->mode == 0160000) {
 		t->warning =
 		    add_warning(r, wcap, "%s: a submodule, not a file; using %" PRId64, qpath, def);
-		return 0;
-	}
-	struct strbuf src = STRBUF_INIT;
-	if (vcs_blob_read(repo, &e->blob, &src, d) < 0) {
-		strbuf_release(&src);
-		return diag_wrap(d, qpath);
+		return;
 	}
 	struct py_int_assign a = {0};
 	struct diag pd = DIAG_INIT;
-	if (py_top_int(src.buf, src.len, qpath, "NUM_GPUS", &a, &pd) < 0) {
+	if (py_top_int(src->buf, src->len, qpath, "NUM_GPUS", &a, &pd) < 0) {
 		/* Python could not import it either; CI will say more when it runs it. */
 		struct strbuf where = STRBUF_INIT;
 		if (!pd.loc.file)
@@ -501,8 +505,6 @@ static int read_gpus(struct vcs_repo *repo, const struct vcs_delta *e, const cha
 		}
 	}
 	diag_release(&pd);
-	strbuf_release(&src);
-	return 0;
 }
 
 /*
@@ -534,6 +536,71 @@ static bool utf8_ok(const char *s)
 		p += n;
 	}
 	return true;
+}
+
+/* How many files changed_detect() asks git for at once. */
+#define READ_ROUND 64
+
+/*
+ * Reads each test of r (of[i] its delta) from head, in rounds of
+ * READ_ROUND files asked of git at once, and decides its GPUs and
+ * warnings, in order.
+ */
+static int read_tests(struct vcs_repo *repo, const struct changed_opts *o,
+                      const struct vcs_delta *const *of, struct changed_result *r, struct diag *d)
+{
+	size_t wcap = 0;
+	struct strbuf src[READ_ROUND];
+	struct vcs_oid ids[READ_ROUND];
+	size_t which[READ_ROUND];
+	for (size_t k = 0; k < READ_ROUND; k++)
+		src[k] = (struct strbuf)STRBUF_INIT;
+	int rc = 0;
+	for (size_t at = 0; at < r->n && rc == 0; at += READ_ROUND) {
+		size_t end = r->n - at < READ_ROUND ? r->n : at + READ_ROUND, nids = 0, failed = 0;
+		for (size_t i = at; i < end; i++)
+			if (is_read(of[i])) {
+				which[nids] = i;
+				ids[nids++] = of[i]->blob;
+			}
+		if (vcs_blobs_read(repo, ids, nids, src, &failed, d) < 0) {
+			struct strbuf qpath = STRBUF_INIT;
+			strbuf_add_quoted(&qpath, r->tests[which[failed]].path);
+			rc = diag_wrap(d, qpath.buf);
+			strbuf_release(&qpath);
+			break;
+		}
+		for (size_t i = at, k = 0; i < end; i++) {
+			struct changed_test *t = &r->tests[i];
+			struct strbuf qpath = STRBUF_INIT;
+			strbuf_add_quoted(&qpath, t->path);
+			read_gpus(of[i], is_read(of[i]) ? &src[k++] : NULL, qpath.buf,
+			          o->default_gpus, r, &wcap, t);
+			if (t->path_not_utf8)
+				add_warning(
+				    r, &wcap,
+				    "%s: the path is not valid UTF-8; the JSON matrix shows "
+				    "U+FFFD for its bad bytes",
+				    qpath.buf);
+			if (t->crossing) {
+				struct strbuf why = STRBUF_INIT;
+				crossing_reason(&why, t->crossing);
+				t->crossing_warning = add_warning(
+				    r, &wcap,
+				    "%s: listed as a test (%" PRId64
+				    " GPU%s), but %s (gpuci changed "
+				    "without --git-pathspec leaves it out)",
+				    qpath.buf, t->num_gpus, t->num_gpus == 1 ? "" : "s", why.buf);
+				strbuf_release(&why);
+			}
+			strbuf_release(&qpath);
+		}
+		for (size_t k = 0; k < nids; k++)
+			strbuf_reset(&src[k]);
+	}
+	for (size_t k = 0; k < READ_ROUND; k++)
+		strbuf_release(&src[k]);
+	return rc;
 }
 
 int changed_detect(const struct changed_opts *o, struct changed_result *r, struct diag *d)
@@ -577,7 +644,8 @@ int changed_detect(const struct changed_opts *o, struct changed_result *r, struc
 	if (vcs_diff(repo, &mb, &head_id, patterns, npatterns, &r->arena, &deltas, &ndeltas, d) < 0)
 		goto out;
 
-	size_t wcap = 0;
+	/* Which files are tests, first; then their contents, many at a time. */
+	const struct vcs_delta **of = ndeltas ? xcalloc(ndeltas, sizeof(*of)) : NULL;
 	r->tests = ndeltas ? arena_alloc(&r->arena, ndeltas * sizeof(*r->tests)) : NULL;
 	r->left_out = ndeltas ? arena_alloc(&r->arena, ndeltas * sizeof(*r->left_out)) : NULL;
 	for (size_t i = 0; i < ndeltas; i++) {
@@ -597,6 +665,7 @@ int changed_detect(const struct changed_opts *o, struct changed_result *r, struc
 			strbuf_release(&why);
 			continue;
 		}
+		of[r->n] = e;
 		struct changed_test *t = &r->tests[r->n++];
 		t->crossing = crossing;
 		t->path = e->path;
@@ -604,29 +673,11 @@ int changed_detect(const struct changed_opts *o, struct changed_result *r, struc
 		t->status = e->status;
 		t->similarity = e->similarity;
 		t->path_not_utf8 = !utf8_ok(t->path);
-		struct strbuf qpath = STRBUF_INIT;
-		strbuf_add_quoted(&qpath, t->path);
-		int ok = read_gpus(repo, e, qpath.buf, o->default_gpus, r, &wcap, t, d);
-		if (ok == 0 && t->path_not_utf8)
-			add_warning(r, &wcap,
-			            "%s: the path is not valid UTF-8; the JSON matrix shows U+FFFD "
-			            "for its bad bytes",
-			            qpath.buf);
-		if (ok == 0 && crossing) {
-			struct strbuf why = STRBUF_INIT;
-			crossing_reason(&why, crossing);
-			t->crossing_warning = add_warning(r, &wcap,
-			                                  "%s: listed as a test (%" PRId64
-			                                  " GPU%s), but %s (gpuci changed without "
-			                                  "--git-pathspec leaves it out)",
-			                                  qpath.buf, t->num_gpus,
-			                                  t->num_gpus == 1 ? "" : "s", why.buf);
-			strbuf_release(&why);
-		}
-		strbuf_release(&qpath);
-		if (ok < 0)
-			goto out;
 	}
+	rc = read_tests(repo, o, of, r, d);
+	free(of);
+	if (rc < 0)
+		goto out;
 	rc = 0;
 out:
 	vcs_repo_free(repo);

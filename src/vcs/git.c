@@ -191,25 +191,57 @@ out:
 
 /* ---- contents ---------------------------------------------------------------- */
 
-int vcs_blob_read(struct vcs_repo *r, const struct vcs_oid *id, struct strbuf *out, struct diag *d)
+/* Checks the answer o (for blob id, content appended to out from before). */
+static int blob_check(const struct vcs_oid *id, const struct vcs_batch_obj *o, struct strbuf *out,
+                      size_t before, struct diag *d)
 {
 	char hex[VCS_OID_HEXSZ];
 	vcs_oid_hex(id, hex);
-	struct vcs_batch_obj o;
-	size_t before = out->len;
-	if (vcs_batch_get(r, hex, &o, out, d) < 0) {
-		strbuf_setlen(out, before);
-		return -1;
-	}
-	if (!o.found)
+	if (!o->found)
 		return diag_set(d, DIAG_INPUT, "cannot read blob %.12s: no such object", hex);
-	if (strcmp(o.type, "blob") != 0) {
+	if (strcmp(o->type, "blob") != 0) {
 		strbuf_setlen(out, before);
-		return diag_set(d, DIAG_INPUT, "cannot read blob %.12s: it is a %s", hex, o.type);
+		return diag_set(d, DIAG_INPUT, "cannot read blob %.12s: it is a %s", hex, o->type);
 	}
-	if (o.too_large || strbuf_failed(out) || out->len != before + o.size)
+	if (o->too_large || strbuf_failed(out) || out->len != before + o->size)
 		return diag_set(d, DIAG_INPUT, "file too large (%llu bytes)",
-		                (unsigned long long)o.size);
+		                (unsigned long long)o->size);
+	return 0;
+}
+
+int vcs_blob_read(struct vcs_repo *r, const struct vcs_oid *id, struct strbuf *out, struct diag *d)
+{
+	return vcs_blobs_read(r, id, 1, out, NULL, d);
+}
+
+int vcs_blobs_read(struct vcs_repo *r, const struct vcs_oid *ids, size_t n, struct strbuf *out,
+                   size_t *failed, struct diag *d)
+{
+	char hex[VCS_BATCH_MANY][VCS_OID_HEXSZ];
+	const char *names[VCS_BATCH_MANY];
+	struct vcs_batch_obj objs[VCS_BATCH_MANY];
+	size_t before[VCS_BATCH_MANY];
+	for (size_t at = 0; at < n; at += VCS_BATCH_MANY) {
+		size_t k = n - at < VCS_BATCH_MANY ? n - at : VCS_BATCH_MANY;
+		for (size_t i = 0; i < k; i++) {
+			vcs_oid_hex(&ids[at + i], hex[i]);
+			names[i] = hex[i];
+			before[i] = out[at + i].len;
+		}
+		if (vcs_batch_get_many(r, names, k, objs, out + at, d) < 0) {
+			for (size_t i = 0; i < k; i++)
+				strbuf_setlen(&out[at + i], before[i]);
+			if (failed)
+				*failed = at;
+			return -1;
+		}
+		for (size_t i = 0; i < k; i++)
+			if (blob_check(&ids[at + i], &objs[i], &out[at + i], before[i], d) < 0) {
+				if (failed)
+					*failed = at + i;
+				return -1;
+			}
+	}
 	return 0;
 }
 

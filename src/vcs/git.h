@@ -119,6 +119,15 @@ int vcs_diff(struct vcs_repo *r, const struct vcs_oid *from, const struct vcs_oi
 int vcs_blob_read(struct vcs_repo *r, const struct vcs_oid *id, struct strbuf *out, struct diag *d);
 
 /*
+ * vcs_blob_read() for n blobs: the content of ids[i] appended to out[i],
+ * asked of git in rounds of many at once (one round trip each instead of
+ * one per blob). On failure, *failed (when not NULL) is the index of the
+ * blob the error is about, or the first of its round when git failed.
+ */
+int vcs_blobs_read(struct vcs_repo *r, const struct vcs_oid *ids, size_t n, struct strbuf *out,
+                   size_t *failed, struct diag *d);
+
+/*
  * Appends the content of the file at `path` in commit `commit` (as
  * `git show COMMIT:PATH`) to out. Fails with DIAG_INPUT when there is no
  * such path, it is not a file (a folder, a submodule), or path holds a

@@ -141,6 +141,16 @@ struct vcs_batch_obj {
  */
 int vcs_batch_get(struct vcs_repo *r, const char *name, struct vcs_batch_obj *o,
                   struct strbuf *body, struct diag *d);
+/*
+ * vcs_batch_get() for n names at once: all the questions sent together
+ * (so at most VCS_BATCH_MANY of them, each a short line: they always fit
+ * in the socket's buffer while git answers), then the n answers read in
+ * order into objs[i] and bodies[i] (bodies NULL: drained). One round trip
+ * instead of n.
+ */
+#define VCS_BATCH_MANY 64
+int vcs_batch_get_many(struct vcs_repo *r, const char *const *names, size_t n,
+                       struct vcs_batch_obj *objs, struct strbuf *bodies, struct diag *d);
 /* Ends r's cat-file process, if any; returns its wait status. */
 int vcs_batch_stop(struct vcs_repo *r);
 

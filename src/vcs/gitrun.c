@@ -401,30 +401,28 @@ static int batch_bytes(struct vcs_git_batch *b, uint64_t n, struct strbuf *out)
 	return 0;
 }
 
-/* See git_int.h. */
-int vcs_batch_get(struct vcs_repo *r, const char *name, struct vcs_batch_obj *o,
-                  struct strbuf *body, struct diag *d)
+/* Sends the questions in q (one per line) to r's cat-file. */
+static int batch_send(struct vcs_repo *r, const struct strbuf *q, off_t errpos, struct diag *d)
 {
-	*o = (struct vcs_batch_obj){0};
-	r->batch_status = 0;
-	strbuf_reset(&r->batch_msg);
-	if (batch_start(r, d) < 0)
-		return -1;
-	struct vcs_git_batch *b = &r->batch;
-	off_t errpos = child_stderr_end(&b->c);
-	struct strbuf q = STRBUF_INIT, line = STRBUF_INIT;
-	strbuf_addf(&q, "%s\n", name);
-	int rc = 0;
-	for (size_t done = 0; done < q.len;) {
-		ssize_t n = send(b->c.fd, q.buf + done, q.len - done, MSG_NOSIGNAL);
+	for (size_t done = 0; done < q->len;) {
+		ssize_t n = send(r->batch.c.fd, q->buf + done, q->len - done, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			rc = batch_fail(r, errpos, "reading objects", "ended", d);
-			goto out;
-		}
+		if (n < 0)
+			return batch_fail(r, errpos, "reading objects", "ended", d);
 		done += (size_t)n;
 	}
+	return 0;
+}
+
+/* Reads the answer to the question `name` (see vcs_batch_get()). */
+static int batch_recv(struct vcs_repo *r, const char *name, struct vcs_batch_obj *o,
+                      struct strbuf *body, off_t errpos, struct diag *d)
+{
+	struct vcs_git_batch *b = &r->batch;
+	struct strbuf line = STRBUF_INIT;
+	int rc = 0;
+	*o = (struct vcs_batch_obj){0};
 	if (batch_line(b, &line) < 0) {
 		rc = batch_fail(r, errpos, "reading objects", "ended", d);
 		goto out;
@@ -469,15 +467,40 @@ int vcs_batch_get(struct vcs_repo *r, const char *name, struct vcs_batch_obj *o,
 		body = NULL;
 	}
 	struct strbuf tail = STRBUF_INIT;
-	if (batch_bytes(b, size, body) < 0 || batch_bytes(b, 1, &tail) < 0) {
+	if (batch_bytes(b, size, body) < 0 || batch_bytes(b, 1, &tail) < 0)
 		rc = batch_fail(r, errpos, "reading objects", "ended", d);
-	} else if (tail.len != 1 || tail.buf[0] != '\n') {
+	else if (tail.len != 1 || tail.buf[0] != '\n')
 		rc = batch_fail(r, errpos, "reading objects", "lost step (no LF after an object)",
 		                d);
-	}
 	strbuf_release(&tail);
 out:
-	strbuf_release(&q);
 	strbuf_release(&line);
 	return rc;
+}
+
+/* See git_int.h. */
+int vcs_batch_get_many(struct vcs_repo *r, const char *const *names, size_t n,
+                       struct vcs_batch_obj *objs, struct strbuf *bodies, struct diag *d)
+{
+	r->batch_status = 0;
+	strbuf_reset(&r->batch_msg);
+	if (batch_start(r, d) < 0)
+		return -1;
+	off_t errpos = child_stderr_end(&r->batch.c);
+	struct strbuf q = STRBUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		strbuf_addf(&q, "%s\n", names[i]);
+	int rc = batch_send(r, &q, errpos, d);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = batch_recv(r, names[i], &objs[i], bodies ? &bodies[i] : NULL, errpos, d);
+	strbuf_release(&q);
+	return rc;
+}
+
+/* See git_int.h. */
+int vcs_batch_get(struct vcs_repo *r, const char *name, struct vcs_batch_obj *o,
+                  struct strbuf *body, struct diag *d)
+{
+	*o = (struct vcs_batch_obj){0};
+	return vcs_batch_get_many(r, &name, 1, o, body, d);
 }

@@ -542,12 +542,13 @@ static bool utf8_ok(const char *s)
 #define READ_ROUND 64
 
 /*
- * Reads each test of r (of[i] its delta) from head, in rounds of
+ * Reads each test i of r (deltas[of[i]]) from head, in rounds of
  * READ_ROUND files asked of git at once, and decides its GPUs and
  * warnings, in order.
  */
 static int read_tests(struct vcs_repo *repo, const struct changed_opts *o,
-                      const struct vcs_delta *const *of, struct changed_result *r, struct diag *d)
+                      const struct vcs_delta *deltas, const size_t *of, struct changed_result *r,
+                      struct diag *d)
 {
 	size_t wcap = 0;
 	struct strbuf src[READ_ROUND];
@@ -559,9 +560,9 @@ static int read_tests(struct vcs_repo *repo, const struct changed_opts *o,
 	for (size_t at = 0; at < r->n && rc == 0; at += READ_ROUND) {
 		size_t end = r->n - at < READ_ROUND ? r->n : at + READ_ROUND, nids = 0, failed = 0;
 		for (size_t i = at; i < end; i++)
-			if (is_read(of[i])) {
+			if (is_read(&deltas[of[i]])) {
 				which[nids] = i;
-				ids[nids++] = of[i]->blob;
+				ids[nids++] = deltas[of[i]].blob;
 			}
 		if (vcs_blobs_read(repo, ids, nids, src, &failed, d) < 0) {
 			struct strbuf qpath = STRBUF_INIT;
@@ -574,8 +575,9 @@ static int read_tests(struct vcs_repo *repo, const struct changed_opts *o,
 			struct changed_test *t = &r->tests[i];
 			struct strbuf qpath = STRBUF_INIT;
 			strbuf_add_quoted(&qpath, t->path);
-			read_gpus(of[i], is_read(of[i]) ? &src[k++] : NULL, qpath.buf,
-			          o->default_gpus, r, &wcap, t);
+			const struct vcs_delta *e = &deltas[of[i]];
+			read_gpus(e, is_read(e) ? &src[k++] : NULL, qpath.buf, o->default_gpus, r,
+			          &wcap, t);
 			if (t->path_not_utf8)
 				add_warning(
 				    r, &wcap,
@@ -645,7 +647,7 @@ int changed_detect(const struct changed_opts *o, struct changed_result *r, struc
 		goto out;
 
 	/* Which files are tests, first; then their contents, many at a time. */
-	const struct vcs_delta **of = ndeltas ? xcalloc(ndeltas, sizeof(*of)) : NULL;
+	size_t *of = ndeltas ? xcalloc(ndeltas, sizeof(*of)) : NULL; /* test i: deltas[of[i]] */
 	r->tests = ndeltas ? arena_alloc(&r->arena, ndeltas * sizeof(*r->tests)) : NULL;
 	r->left_out = ndeltas ? arena_alloc(&r->arena, ndeltas * sizeof(*r->left_out)) : NULL;
 	for (size_t i = 0; i < ndeltas; i++) {
@@ -665,7 +667,7 @@ int changed_detect(const struct changed_opts *o, struct changed_result *r, struc
 			strbuf_release(&why);
 			continue;
 		}
-		of[r->n] = e;
+		of[r->n] = i;
 		struct changed_test *t = &r->tests[r->n++];
 		t->crossing = crossing;
 		t->path = e->path;
@@ -674,7 +676,7 @@ int changed_detect(const struct changed_opts *o, struct changed_result *r, struc
 		t->similarity = e->similarity;
 		t->path_not_utf8 = !utf8_ok(t->path);
 	}
-	rc = read_tests(repo, o, of, r, d);
+	rc = read_tests(repo, o, deltas, of, r, d);
 	free(of);
 	if (rc < 0)
 		goto out;

@@ -711,6 +711,10 @@ class ChangedTest(unittest.TestCase):
                   env={"GIT_DIR": os.path.join(self.root, "nowhere"),
                        "GIT_INDEX_FILE": "/nonexistent"})
         self.assertEqual((r.returncode, r.out), (0, want.out), r.err)
+        # Without --repo, GIT_DIR is honoured, as git itself would.
+        r = gpuci("--base", "main", "--head", "pr", "--json", cwd="/",
+                  env={"GIT_DIR": os.path.join(self.repo, ".git")})
+        self.assertEqual((r.returncode, r.out), (0, want.out), r.err)
 
     def test_sha256_repository(self):
         root = os.path.join(self.root, "sha256")

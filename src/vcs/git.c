@@ -386,19 +386,27 @@ struct rn_read_ctx {
 	bool failed;
 };
 
-static int rn_read(void *ctx, const struct vcs_oid *id, struct strbuf *out)
+static void rn_read(void *ctx, const struct vcs_oid *ids, size_t n, struct strbuf *out, bool *ok)
 {
 	struct rn_read_ctx *c = ctx;
-	if (c->failed)
-		return -1;
-	char hex[VCS_OID_HEXSZ];
-	vcs_oid_hex(id, hex);
-	struct vcs_batch_obj o;
-	if (vcs_batch_get(c->r, hex, &o, out, c->d) < 0) {
-		c->failed = true;
-		return -1;
+	char hex[VCS_RN_ROUND][VCS_OID_HEXSZ];
+	const char *names[VCS_RN_ROUND] = {0};
+	struct vcs_batch_obj objs[VCS_RN_ROUND];
+	_Static_assert(VCS_RN_ROUND <= VCS_BATCH_MANY, "one batch round");
+	memset(ok, 0, n * sizeof(*ok));
+	if (c->failed || n > VCS_RN_ROUND)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		vcs_oid_hex(&ids[i], hex[i]);
+		names[i] = hex[i];
 	}
-	return o.found && !o.too_large && !strcmp(o.type, "blob") && !strbuf_failed(out) ? 0 : -1;
+	if (vcs_batch_get_many(c->r, names, n, objs, out, c->d) < 0) {
+		c->failed = true;
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		ok[i] = objs[i].found && !objs[i].too_large && !strcmp(objs[i].type, "blob") &&
+		        !strbuf_failed(&out[i]);
 }
 
 /* git's order: by path, byte by byte (tree order is the same for whole paths). */

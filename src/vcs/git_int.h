@@ -50,16 +50,21 @@ struct vcs_rn_file {
 	unsigned score; /* destination: the pair's score, to VCS_RN_MAX_SCORE */
 };
 
+/* At most how many blobs vcs_rename_detect() asks for at once. */
+#define VCS_RN_ROUND 64
+
 /*
- * Reads blob id into out (empty on entry); 0, or -1 when it cannot be read
- * (the file is then never similar to another, as in git).
+ * Reads blobs ids[0..n) (n <= VCS_RN_ROUND) into out[0..n) (empty on
+ * entry); ok[i] false when blob i cannot be read (the file is then never
+ * similar to another, as in git).
  */
-typedef int (*vcs_rn_read_fn)(void *ctx, const struct vcs_oid *id, struct strbuf *out);
+typedef void (*vcs_rn_read_fn)(void *ctx, const struct vcs_oid *ids, size_t n, struct strbuf *out,
+                               bool *ok);
 
 /*
  * Pairs deleted files src (sorted by path) with added files dst (sorted by
  * path) the way `git diff -M` does by default: see rename.c. Each blob is
- * read at most once, through read(ctx, ...).
+ * read at most once, through read(ctx, ...), many at a time.
  */
 void vcs_rename_detect(struct vcs_rn_file *src, size_t nsrc, struct vcs_rn_file *dst, size_t ndst,
                        vcs_rn_read_fn read, void *ctx);

@@ -103,21 +103,54 @@ struct rn_reader {
 	void *ctx;
 };
 
+/* A file to load, in a list of them. */
+struct rn_ref {
+	struct vcs_rn_file *f;
+};
+
+/*
+ * Reads the blobs of the n files of v (none loaded yet) for their sizes and
+ * histograms, VCS_RN_ROUND at a time, each blob kept only while hashed.
+ */
+static void rn_load_many(const struct rn_reader *r, const struct rn_ref *v, size_t n)
+{
+	struct vcs_oid ids[VCS_RN_ROUND];
+	struct strbuf out[VCS_RN_ROUND];
+	bool ok[VCS_RN_ROUND];
+	for (size_t at = 0; at < n; at += VCS_RN_ROUND) {
+		size_t k = n - at < VCS_RN_ROUND ? n - at : VCS_RN_ROUND;
+		for (size_t i = 0; i < k; i++) {
+			ids[i] = v[at + i].f->oid;
+			out[i] = (struct strbuf)STRBUF_INIT;
+		}
+		r->read(r->ctx, ids, k, out, ok);
+		for (size_t i = 0; i < k; i++) {
+			struct vcs_rn_file *f = v[at + i].f;
+			f->loaded = true;
+			if (!ok[i]) {
+				f->unusable =
+				    true; /* as git: a blob it cannot read is never similar */
+			} else {
+				f->size = out[i].len;
+				rn_hash(f, (const unsigned char *)out[i].buf, out[i].len);
+			}
+			strbuf_release(&out[i]);
+		}
+	}
+}
+
 /* Reads f's blob once for its size and histogram. */
 static void rn_load(const struct rn_reader *r, struct vcs_rn_file *f)
 {
-	if (f->loaded)
-		return;
-	f->loaded = true;
-	struct strbuf sb = STRBUF_INIT;
-	if (r->read(r->ctx, &f->oid, &sb) < 0) {
-		f->unusable = true; /* as git: a blob it cannot read is never similar */
-		strbuf_release(&sb);
-		return;
-	}
-	f->size = sb.len;
-	rn_hash(f, (const unsigned char *)sb.buf, sb.len);
-	strbuf_release(&sb);
+	if (!f->loaded)
+		rn_load_many(r, &(struct rn_ref){f}, 1);
+}
+
+/* Adds f to the list v (of *n) when it is a file not read yet (each is listed once). */
+static void rn_want(struct rn_ref *v, size_t *n, struct vcs_rn_file *f)
+{
+	if (!f->loaded && (f->mode & 0170000) == 0100000)
+		v[(*n)++] = (struct rn_ref){f};
 }
 
 /* git's estimate_similarity(): 0..VCS_RN_MAX_SCORE. */
@@ -249,7 +282,28 @@ void vcs_rename_detect(struct vcs_rn_file *src, size_t nsrc, struct vcs_rn_file 
 			rn_pair(&src[best], best, &dst[i], VCS_RN_MAX_SCORE);
 	}
 
-	/* 2. Files that kept their basename, unique on both sides. */
+	/*
+	 * 2. Files that kept their basename, unique on both sides. Pairing one
+	 * changes no other basename's uniqueness, so the pairs to compare are
+	 * known first, and their blobs read together.
+	 */
+	struct rn_ref *want = xcalloc(nsrc + ndst, sizeof(struct rn_ref));
+	size_t nwant = 0;
+	for (size_t j = 0; j < nsrc; j++) {
+		if (src[j].paired)
+			continue;
+		const char *base = rn_basename(src[j].path);
+		if (!rn_unique_basename(src, nsrc, base) || !rn_unique_basename(dst, ndst, base))
+			continue;
+		size_t i = 0;
+		while (dst[i].paired || strcmp(rn_basename(dst[i].path), base) != 0)
+			i++;
+		if (rn_is_reg(&src[j]) && rn_is_reg(&dst[i])) {
+			rn_want(want, &nwant, &src[j]);
+			rn_want(want, &nwant, &dst[i]);
+		}
+	}
+	rn_load_many(r, want, nwant);
 	for (size_t j = 0; j < nsrc; j++) {
 		if (src[j].paired)
 			continue;
@@ -270,8 +324,26 @@ void vcs_rename_detect(struct vcs_rn_file *src, size_t nsrc, struct vcs_rn_file 
 		left_src += !src[j].paired;
 	for (size_t i = 0; i < ndst; i++)
 		left_dst += !dst[i].paired;
-	if (!left_src || !left_dst || (uint64_t)left_src * left_dst > (uint64_t)RN_LIMIT * RN_LIMIT)
+	if (!left_src || !left_dst ||
+	    (uint64_t)left_src * left_dst > (uint64_t)RN_LIMIT * RN_LIMIT) {
+		free(want);
 		return;
+	}
+	/* Every unpaired file is compared with every other side's: read them together. */
+	bool any_src = false, any_dst = false;
+	for (size_t j = 0; j < nsrc; j++)
+		any_src |= !src[j].paired && rn_is_reg(&src[j]);
+	for (size_t i = 0; i < ndst; i++)
+		any_dst |= !dst[i].paired && rn_is_reg(&dst[i]);
+	nwant = 0;
+	for (size_t j = 0; j < nsrc && any_dst; j++)
+		if (!src[j].paired)
+			rn_want(want, &nwant, &src[j]);
+	for (size_t i = 0; i < ndst && any_src; i++)
+		if (!dst[i].paired)
+			rn_want(want, &nwant, &dst[i]);
+	rn_load_many(r, want, nwant);
+	free(want);
 	struct rn_score *mx = xcalloc(left_dst * RN_CANDIDATES, sizeof(*mx));
 	size_t nmx = 0;
 	for (size_t i = 0; i < ndst; i++) {

@@ -501,6 +501,33 @@ static void vcs__submodules_are_not_files(void **state)
 	assert_non_null(strstr(d.msg.buf, "no file 'nope/x'"));
 	assert_int_equal(vcs_read_file(repo, &head, "tests/test_a.py", &sb, &d), 0);
 	assert_string_equal(sb.buf, "NUM_GPUS = 2\n");
+
+	/* Many blobs at once, more than one round: the one that fails is named. */
+	struct arena a = ARENA_INIT;
+	struct vcs_delta *v;
+	size_t n;
+	struct vcs_oid c1;
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD~2", &c1, &d), 0);
+	assert_int_equal(vcs_diff(repo, &c1, &head, NULL, 0, &a, &v, &n, &d), 0);
+	assert_string_equal(v[0].path, ":odd.py");
+	struct vcs_oid ids[150];
+	struct strbuf out[150];
+	for (size_t i = 0; i < 150; i++) {
+		ids[i] = v[0].blob;
+		out[i] = (struct strbuf)STRBUF_INIT;
+	}
+	assert_int_equal(vcs_blobs_read(repo, ids, 150, out, NULL, &d), 0);
+	assert_string_equal(out[149].buf, "NUM_GPUS = 1\n");
+	memset(ids[130].id, 0x11, ids[130].len);
+	size_t failed = 0;
+	assert_int_equal(vcs_blobs_read(repo, ids, 150, out, &failed, &d), -1);
+	assert_int_equal(failed, 130);
+	assert_int_equal(d.code, DIAG_INPUT);
+	assert_non_null(strstr(d.msg.buf, "cannot read blob 111111111111: no such object"));
+	assert_string_equal(out[0].buf, "NUM_GPUS = 1\nNUM_GPUS = 1\n");
+	for (size_t i = 0; i < 150; i++)
+		strbuf_release(&out[i]);
+	arena_release(&a);
 	vcs_repo_free(repo);
 	strbuf_release(&sb);
 	diag_release(&d);

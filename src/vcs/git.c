@@ -484,7 +484,9 @@ int vcs_diff(struct vcs_repo *r, const struct vcs_oid *from, const struct vcs_oi
 		goto out;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		vcs_git_status_fail(d, "diff-tree", status, &err);
-		d->code = DIAG_INPUT;
+		/* git's own refusal (a missing tree: a broken repository), as before. */
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 128)
+			d->code = DIAG_INPUT;
 		goto out;
 	}
 	if (raw_parse(&sb, &raw, &nraw, &bad_at) < 0) {

@@ -88,11 +88,14 @@ static int spawn_fail(struct diag *d, const char *git, int err)
 	const char *env_git = getenv("GPUCI_GIT");
 	bool from_env = env_git && *env_git;
 	const char *hint = "gpuci reads git through the git command: apt-get install -y git";
-	if (err == ENOENT && !strchr(git, '/')) {
+	/* A name is searched on PATH: a folder there that refuses us gives EACCES. */
+	if ((err == ENOENT || err == EACCES) && !strchr(git, '/')) {
 		const char *path = getenv("PATH");
 		return diag_set(
-		    d, DIAG_SYSTEM, "cannot run git: '%s'%s was not found on PATH (PATH=%s); %s",
-		    git, from_env ? " (from $GPUCI_GIT)" : "", path ? path : "(unset)", hint);
+		    d, DIAG_SYSTEM, "cannot run git: '%s'%s was not found on PATH (PATH=%s)%s; %s",
+		    git, from_env ? " (from $GPUCI_GIT)" : "", path ? path : "(unset)",
+		    err == EACCES ? " (a folder on PATH, or a git in it, refused access)" : "",
+		    hint);
 	}
 	return diag_set(d, DIAG_SYSTEM, "cannot run git: '%s'%s: %s; %s", git,
 	                from_env ? " (from $GPUCI_GIT)" : "", strerror(err), hint);

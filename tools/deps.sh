@@ -15,7 +15,7 @@
 # package database; the test suite uses it.
 set -euo pipefail
 
-build=(cmake make gcc pkg-config libc6-dev libyaml-dev libgit2-dev libsqlite3-dev scdoc)
+build=(cmake make gcc pkg-config libc6-dev libyaml-dev libsqlite3-dev scdoc)
 dist=(binutils dpkg-dev python3 python3-wheel)
 # The packages' test (tests/dist) also installs them: a venv for the wheel,
 # a debootstrapped root for the .deb (as root only).

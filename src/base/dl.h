@@ -1,5 +1,5 @@
 /*
- * dl: loading an optional library at run time (libgit2, SQLite), so the
+ * dl: loading an optional library at run time (SQLite), so the
  * commands that do not need it start without it.
  */
 #ifndef GPUCI_BASE_DL_H

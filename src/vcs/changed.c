@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/xalloc.h"
 #include "py/pyread.h"
 #include "vcs/git.h"
 #include "base/banned.h"
@@ -59,11 +60,12 @@ int changed_filter_parse(const char *letters, char out[CHANGED_FILTER_MAX], stru
 /* ---- patterns ------------------------------------------------------------ */
 
 /*
- * The pattern as libgit2 keeps it (git_attr_fnmatch__parse): leading "./"
- * dropped (ours), one trailing '/' dropped, a backslash before a blank
- * removed (and a lone one at the end). *wild: an unescaped * ? or [ was
- * seen; *all: the pattern was "*", which matches everything ("." would
- * too, but libgit2's diff then only walks paths that start with '.').
+ * The pattern as git's pathspec reads it (as libgit2's
+ * git_attr_fnmatch__parse did before gpuci ran git itself): leading "./"
+ * dropped (ours), one trailing '/' dropped (vcs_diff() drops it too), a
+ * backslash before a blank removed (and a lone one at the end). *wild: an
+ * unescaped * ? or [ was seen; *all: the pattern was "*", which matches
+ * everything.
  */
 static void pattern_body(const char *pattern, struct strbuf *out, bool *wild, bool *all)
 {
@@ -268,16 +270,16 @@ int changed_pattern_check(const char *pattern, struct diag *d)
 		                pattern);
 	if (p[0] == '!' || p[0] == '#')
 		return diag_set(d, DIAG_USAGE,
-		                "--pattern '%s': a leading '%c' is %s to libgit2 and a name to "
-		                "git; write '\\%c' for the name",
+		                "--pattern '%s': a leading '%c' is %s in a .gitignore and a name "
+		                "to git; write '\\%c' for the name",
 		                pattern, p[0], p[0] == '!' ? "an exclusion" : "a comment", p[0]);
 	for (const unsigned char *c = (const unsigned char *)p; *c; c++)
 		if (*c < 0x20 || *c == 0x7f)
 			return diag_set(d, DIAG_USAGE,
-			                "--pattern: control character \\%03o in a pattern (libgit2 "
-			                "cuts patterns at some of them)",
+			                "--pattern: control character \\%03o in a pattern (a "
+			                "pattern is a path to type: write a ? to match it)",
 			                *c);
-	/* git resolves these parts; libgit2 compares them as they are. */
+	/* git resolves these parts; changed_pattern_match() compares them as they are. */
 	size_t len = strlen(p) - (p[strlen(p) - 1] == '/');
 	for (size_t start = 0, end; start <= len; start = end + 1) {
 		end = start;
@@ -285,15 +287,16 @@ int changed_pattern_check(const char *pattern, struct diag *d)
 			end++;
 		size_t n = end - start;
 		if (n == 0 || (p[start] == '.' && (n == 1 || (n == 2 && p[start + 1] == '.'))))
-			return diag_set(d, DIAG_USAGE,
-			                "--pattern '%s': an empty, '.' or '..' part (git resolves "
-			                "them, libgit2 does not); write the path without it",
-			                pattern);
+			return diag_set(
+			    d, DIAG_USAGE,
+			    "--pattern '%s': an empty, '.' or '..' part (git resolves "
+			    "them, gpuci's name rule does not); write the path without it",
+			    pattern);
 	}
 	if (p[strlen(p) - 1] == ' ')
 		return diag_set(d, DIAG_USAGE,
-		                "--pattern '%s': a trailing blank (libgit2 drops it, git keeps "
-		                "it)",
+		                "--pattern '%s': a trailing blank (most likely a typo: git would "
+		                "keep it)",
 		                pattern);
 	return 0;
 }
@@ -310,7 +313,7 @@ enum changed_match changed_pattern_match(const char *pattern, const char *path)
 	struct strbuf body = STRBUF_INIT;
 	bool wild, all;
 	pattern_body(pattern, &body, &wild, &all);
-	/* libgit2's pathspec_match_one(): equal, wildmatch, or a folder above. */
+	/* git's pathspec: equal, wildmatch, or (no wildcard) a folder above. */
 	bool git = all || !strcmp(body.buf, path) || glob_match(body.buf, path) ||
 	           (!wild && !strncmp(path, body.buf, body.len) && path[body.len] == '/');
 	/* No wildcard: no '*' to cross '/'; the folder's files are meant. */
@@ -420,7 +423,7 @@ static int diag_wrap(struct diag *d, const char *prefix)
 	return -1;
 }
 
-/* The patterns to pass to libgit2, checked, "./" dropped; in r's arena. */
+/* The patterns to pass to git, checked, "./" dropped; in r's arena. */
 static int clean_patterns(const struct changed_opts *o, struct changed_result *r, const char ***out,
                           size_t *n, struct diag *d)
 {
@@ -439,31 +442,34 @@ static int clean_patterns(const struct changed_opts *o, struct changed_result *r
 	return 0;
 }
 
-/* Decides t->num_gpus from the file's content in head; qpath names it in warnings. */
-static int read_gpus(struct vcs_repo *repo, const struct vcs_delta *e, const char *qpath,
-                     int64_t def, struct changed_result *r, size_t *wcap, struct changed_test *t,
-                     struct diag *d)
+/* Whether changed_detect() reads the content of e (a file, not a link or a submodule). */
+static bool is_read(const struct vcs_delta *e)
+{
+	return e->mode != 0120000 && e->mode != 0160000;
+}
+
+/*
+ * Decides t->num_gpus from the file's content in head, src (read when
+ * is_read(e)); qpath names it in warnings.
+ */
+static void read_gpus(const struct vcs_delta *e, const struct strbuf *src, const char *qpath,
+                      int64_t def, struct changed_result *r, size_t *wcap, struct changed_test *t)
 {
 	t->num_gpus = def;
 	t->defaulted = true;
 	if (e->mode == 0120000) {
 		t->warning = add_warning(r, wcap, "%s: a symbolic link, not read; using %" PRId64,
 		                         qpath, def);
-		return 0;
+		return;
 	}
 	if (e->mode == 0160000) {
 		t->warning =
 		    add_warning(r, wcap, "%s: a submodule, not a file; using %" PRId64, qpath, def);
-		return 0;
-	}
-	struct strbuf src = STRBUF_INIT;
-	if (vcs_blob_read(repo, &e->blob, &src, d) < 0) {
-		strbuf_release(&src);
-		return diag_wrap(d, qpath);
+		return;
 	}
 	struct py_int_assign a = {0};
 	struct diag pd = DIAG_INIT;
-	if (py_top_int(src.buf, src.len, qpath, "NUM_GPUS", &a, &pd) < 0) {
+	if (py_top_int(src->buf, src->len, qpath, "NUM_GPUS", &a, &pd) < 0) {
 		/* Python could not import it either; CI will say more when it runs it. */
 		struct strbuf where = STRBUF_INIT;
 		if (!pd.loc.file)
@@ -499,15 +505,13 @@ static int read_gpus(struct vcs_repo *repo, const struct vcs_delta *e, const cha
 		}
 	}
 	diag_release(&pd);
-	strbuf_release(&src);
-	return 0;
 }
 
 /*
  * The first pattern that reaches path only in git's meaning, when none
  * reaches it by the name rule; else NULL. The diff matched path with git's
- * meaning already; a path no pattern reaches (were libgit2 to part ways
- * with changed_pattern_match) is kept, as libgit2 chose it.
+ * meaning already; a path no pattern reaches (were git to part ways with
+ * changed_pattern_match) is kept, as git chose it.
  */
 static const char *crossing_pattern(const char *const *patterns, size_t n, const char *path)
 {
@@ -532,6 +536,73 @@ static bool utf8_ok(const char *s)
 		p += n;
 	}
 	return true;
+}
+
+/* How many files changed_detect() asks git for at once. */
+#define READ_ROUND 64
+
+/*
+ * Reads each test i of r (deltas[of[i]]) from head, in rounds of
+ * READ_ROUND files asked of git at once, and decides its GPUs and
+ * warnings, in order.
+ */
+static int read_tests(struct vcs_repo *repo, const struct changed_opts *o,
+                      const struct vcs_delta *deltas, const size_t *of, struct changed_result *r,
+                      struct diag *d)
+{
+	size_t wcap = 0;
+	struct strbuf src[READ_ROUND];
+	struct vcs_oid ids[READ_ROUND];
+	size_t which[READ_ROUND];
+	for (size_t k = 0; k < READ_ROUND; k++)
+		src[k] = (struct strbuf)STRBUF_INIT;
+	int rc = 0;
+	for (size_t at = 0; at < r->n && rc == 0; at += READ_ROUND) {
+		size_t end = r->n - at < READ_ROUND ? r->n : at + READ_ROUND, nids = 0, failed = 0;
+		for (size_t i = at; i < end; i++)
+			if (is_read(&deltas[of[i]])) {
+				which[nids] = i;
+				ids[nids++] = deltas[of[i]].blob;
+			}
+		if (vcs_blobs_read(repo, ids, nids, src, &failed, d) < 0) {
+			struct strbuf qpath = STRBUF_INIT;
+			strbuf_add_quoted(&qpath, r->tests[which[failed]].path);
+			rc = diag_wrap(d, qpath.buf);
+			strbuf_release(&qpath);
+			break;
+		}
+		for (size_t i = at, k = 0; i < end; i++) {
+			struct changed_test *t = &r->tests[i];
+			struct strbuf qpath = STRBUF_INIT;
+			strbuf_add_quoted(&qpath, t->path);
+			const struct vcs_delta *e = &deltas[of[i]];
+			read_gpus(e, is_read(e) ? &src[k++] : NULL, qpath.buf, o->default_gpus, r,
+			          &wcap, t);
+			if (t->path_not_utf8)
+				add_warning(
+				    r, &wcap,
+				    "%s: the path is not valid UTF-8; the JSON matrix shows "
+				    "U+FFFD for its bad bytes",
+				    qpath.buf);
+			if (t->crossing) {
+				struct strbuf why = STRBUF_INIT;
+				crossing_reason(&why, t->crossing);
+				t->crossing_warning = add_warning(
+				    r, &wcap,
+				    "%s: listed as a test (%" PRId64
+				    " GPU%s), but %s (gpuci changed "
+				    "without --git-pathspec leaves it out)",
+				    qpath.buf, t->num_gpus, t->num_gpus == 1 ? "" : "s", why.buf);
+				strbuf_release(&why);
+			}
+			strbuf_release(&qpath);
+		}
+		for (size_t k = 0; k < nids; k++)
+			strbuf_reset(&src[k]);
+	}
+	for (size_t k = 0; k < READ_ROUND; k++)
+		strbuf_release(&src[k]);
+	return rc;
 }
 
 int changed_detect(const struct changed_opts *o, struct changed_result *r, struct diag *d)
@@ -575,7 +646,8 @@ int changed_detect(const struct changed_opts *o, struct changed_result *r, struc
 	if (vcs_diff(repo, &mb, &head_id, patterns, npatterns, &r->arena, &deltas, &ndeltas, d) < 0)
 		goto out;
 
-	size_t wcap = 0;
+	/* Which files are tests, first; then their contents, many at a time. */
+	size_t *of = ndeltas ? xcalloc(ndeltas, sizeof(*of)) : NULL; /* test i: deltas[of[i]] */
 	r->tests = ndeltas ? arena_alloc(&r->arena, ndeltas * sizeof(*r->tests)) : NULL;
 	r->left_out = ndeltas ? arena_alloc(&r->arena, ndeltas * sizeof(*r->left_out)) : NULL;
 	for (size_t i = 0; i < ndeltas; i++) {
@@ -595,6 +667,7 @@ int changed_detect(const struct changed_opts *o, struct changed_result *r, struc
 			strbuf_release(&why);
 			continue;
 		}
+		of[r->n] = i;
 		struct changed_test *t = &r->tests[r->n++];
 		t->crossing = crossing;
 		t->path = e->path;
@@ -602,29 +675,11 @@ int changed_detect(const struct changed_opts *o, struct changed_result *r, struc
 		t->status = e->status;
 		t->similarity = e->similarity;
 		t->path_not_utf8 = !utf8_ok(t->path);
-		struct strbuf qpath = STRBUF_INIT;
-		strbuf_add_quoted(&qpath, t->path);
-		int ok = read_gpus(repo, e, qpath.buf, o->default_gpus, r, &wcap, t, d);
-		if (ok == 0 && t->path_not_utf8)
-			add_warning(r, &wcap,
-			            "%s: the path is not valid UTF-8; the JSON matrix shows U+FFFD "
-			            "for its bad bytes",
-			            qpath.buf);
-		if (ok == 0 && crossing) {
-			struct strbuf why = STRBUF_INIT;
-			crossing_reason(&why, crossing);
-			t->crossing_warning = add_warning(r, &wcap,
-			                                  "%s: listed as a test (%" PRId64
-			                                  " GPU%s), but %s (gpuci changed without "
-			                                  "--git-pathspec leaves it out)",
-			                                  qpath.buf, t->num_gpus,
-			                                  t->num_gpus == 1 ? "" : "s", why.buf);
-			strbuf_release(&why);
-		}
-		strbuf_release(&qpath);
-		if (ok < 0)
-			goto out;
 	}
+	rc = read_tests(repo, o, deltas, of, r, d);
+	free(of);
+	if (rc < 0)
+		goto out;
 	rc = 0;
 out:
 	vcs_repo_free(repo);

@@ -3,7 +3,7 @@
  * each declares, as the `run-ci-changed` job needs them.
  *
  * Files changed between the merge base of base and head and head (git's
- * `base...head`), read through libgit2 (loaded at run time: see vcs/git.h),
+ * `base...head`), read through the git command (see vcs/git.h),
  * filtered by pathspec globs and, unless asked not to, by each file's own
  * name (see changed_pattern_match), each file's content read from head (so a
  * bare clone works and uncommitted edits do not count), its NUM_GPUS read
@@ -19,6 +19,7 @@
 #include "base/arena.h"
 #include "base/diag.h"
 #include "base/strbuf.h"
+#include "vcs/git.h"
 
 struct changed_opts {
 	const char *repo;            /* a path in the repository; NULL: found from the current
@@ -36,8 +37,7 @@ struct changed_opts {
 /*
  * Which files a pattern reaches. Patterns are git pathspec globs relative
  * to the top of the repository (a leading "./" dropped), read the way
- * libgit2 reads them, which is git's way for every pattern that
- * changed_pattern_check() accepts:
+ * git reads them for every pattern that changed_pattern_check() accepts:
  *
  *   git's meaning: the pattern equals the path; or it matches the whole
  *   path with wildmatch where '*', '?' and [...] also match '/' (so
@@ -80,11 +80,12 @@ bool changed_pattern_matches(const char *pattern, const char *path, bool git_pat
 /*
  * Fails with DIAG_USAGE and one line when changed_detect() refuses the
  * pattern: empty, pathspec magic (":(exclude)..."), a leading '/', or
- * where libgit2 and git part ways: a leading '!' (an exclusion to
- * libgit2, a name to git) or '#' (ignored by libgit2), an empty, "." or
- * ".." part ("a//b", ".", "tests/..": git resolves them, libgit2 does
- * not), a control character or a trailing blank (libgit2 cuts the
- * pattern there).
+ * what reads differently elsewhere or is most likely a mistake (refused
+ * since gpuci read git through libgit2, so that the answers stay the
+ * same): a leading '!' (an exclusion in a .gitignore, a name to git) or
+ * '#' (a comment there), an empty, "." or ".." part ("a//b", ".",
+ * "tests/..": git resolves them, changed_pattern_match() does not), a
+ * control character or a trailing blank.
  */
 int changed_pattern_check(const char *pattern, struct diag *d);
 
@@ -141,16 +142,17 @@ struct changed_result {
 	const char **warnings; /* "path:line: NUM_GPUS is not a literal; using 8" */
 	size_t nleft_out;
 	struct changed_left_out *left_out; /* in git's path order; none with git_pathspec */
-	/* The commits compared: 40 hex digits each, empty until resolved. */
-	char base_id[41], head_id[41], merge_base_id[41];
+	/* The commits compared: 40 hex digits each (64 in a SHA-256 repository),
+	   empty until resolved. */
+	char base_id[VCS_OID_HEXSZ], head_id[VCS_OID_HEXSZ], merge_base_id[VCS_OID_HEXSZ];
 };
 
 /*
  * Fills r (released with changed_result_release, also after a failure).
  * A bad revision, no merge base, or a path that is not a repository fails
  * with DIAG_USAGE and one line saying which; so do a bad diff filter and
- * a pattern changed_pattern_check() refuses. libgit2 missing or a broken
- * repository: DIAG_SYSTEM/DIAG_INPUT.
+ * a pattern changed_pattern_check() refuses. git missing or failing, or a
+ * broken repository: DIAG_SYSTEM/DIAG_INPUT.
  *
  * The files are those of the diff that git's pathspec meaning matches;
  * unless o->git_pathspec, those the name rule leaves out are not tests but

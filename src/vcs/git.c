@@ -1,603 +1,412 @@
 /*
- * vcs/git: libgit2 behind a small API, loaded with dlopen (see git.h).
+ * vcs/git: git's plumbing behind a small API (see git.h).
  *
- * Linking libgit2 would cost every gpuci command about 2 ms of dynamic
- * loading (libgit2 pulls in libssh2, libssl, libpcre2, libhttp_parser...),
- * and its static archive needs GSSAPI; so only the commands that read git
- * load it, through a table of pointers typed from <git2.h> itself, which
- * keeps the compiler checking every call.
+ * gpuci once loaded libgit2 with dlopen; CI images often carry another
+ * ABI of it or none, while the git command is present wherever a checkout
+ * was made and its plumbing output is a stable contract. So every answer
+ * here comes from a git process (gitrun.c): `git rev-parse` to open,
+ * `git merge-base`, `git diff-tree -z --raw --no-renames` with renames found
+ * by rename.c, and one `git cat-file --batch` per repository for
+ * revisions and contents.
  */
 #include "vcs/git.h"
 
-#include <dlfcn.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
-#include <git2.h>
-
-#include "base/dl.h"
 #include "base/xalloc.h"
+#include "vcs/git_int.h"
 #include "base/banned.h"
-
-/* The libgit2 functions gpuci calls; each becomes a member of struct git_api. */
-#define GIT_API_FUNCS(X)                                                                           \
-	X(git_libgit2_init)                                                                        \
-	X(git_libgit2_shutdown)                                                                    \
-	X(git_libgit2_version)                                                                     \
-	X(git_error_last)                                                                          \
-	X(git_repository_open_ext)                                                                 \
-	X(git_repository_free)                                                                     \
-	X(git_revparse_single)                                                                     \
-	X(git_object_peel)                                                                         \
-	X(git_object_id)                                                                           \
-	X(git_object_free)                                                                         \
-	X(git_merge_base)                                                                          \
-	X(git_commit_lookup)                                                                       \
-	X(git_commit_tree)                                                                         \
-	X(git_commit_free)                                                                         \
-	X(git_tree_free)                                                                           \
-	X(git_tree_entry_bypath)                                                                   \
-	X(git_tree_entry_id)                                                                       \
-	X(git_tree_entry_type)                                                                     \
-	X(git_tree_entry_free)                                                                     \
-	X(git_diff_tree_to_tree)                                                                   \
-	X(git_diff_num_deltas)                                                                     \
-	X(git_diff_get_delta)                                                                      \
-	X(git_diff_free)                                                                           \
-	X(git_blob_lookup)                                                                         \
-	X(git_blob_rawcontent)                                                                     \
-	X(git_blob_rawsize)                                                                        \
-	X(git_blob_free)
-
-struct git_api {
-#define GIT_API_MEMBER(f) __typeof__(f) *(f);
-	GIT_API_FUNCS(GIT_API_MEMBER)
-#undef GIT_API_MEMBER
-};
-
-/*
- * The loaded library: process-wide, like the dynamic loader's own state it
- * mirrors. Written once under pthread_once() before anyone reads it, never
- * changed after, so it is the one static here that is not per-call state.
- */
-static struct git_api api;
-static bool api_ok;
-static char api_error[512];
-static pthread_once_t api_once = PTHREAD_ONCE_INIT;
-
-/*
- * The first library that loads: $GPUCI_LIBGIT2 when set (another build, or
- * a path to test the failure with), else the soname the headers were
- * written for, else the development symlink.
- */
-static void *api_dlopen(void)
-{
-	static const char *const names[] = {"libgit2.so.1.5", "libgit2.so"};
-	return dl_open_first("GPUCI_LIBGIT2", names, sizeof(names) / sizeof(names[0]), api_error,
-	                     sizeof(api_error));
-}
-
-static void api_load(void)
-{
-	void *h = api_dlopen();
-	if (!h)
-		return;
-#define GIT_API_LOAD(f)                                                                            \
-	api.f = (__typeof__(f) *)dlsym(h, #f);                                                     \
-	if (!api.f) {                                                                              \
-		snprintf(api_error, sizeof(api_error), "%s has no %s", "libgit2", #f);             \
-		return;                                                                            \
-	}
-	GIT_API_FUNCS(GIT_API_LOAD)
-#undef GIT_API_LOAD
-	/* Built against 1.5's headers: refuse older ones and other major versions. */
-	int major = 0, minor = 0, rev = 0;
-	api.git_libgit2_version(&major, &minor, &rev);
-	if (major != 1 || minor < 5) {
-		snprintf(api_error, sizeof(api_error),
-		         "found libgit2 %d.%d.%d, need 1.5 or later 1.x", major, minor, rev);
-		return;
-	}
-	/* The handle stays open for the life of the process, as the table points into it. */
-	api_ok = true;
-}
-
-struct vcs_repo {
-	git_repository *repo;
-};
-
-/* libgit2's message for the call that just failed. */
-static const char *git_msg(void)
-{
-	const git_error *e = api.git_error_last();
-	return e && e->message && *e->message ? e->message : "libgit2 gave no reason";
-}
-
-/* diag_set() with ": <libgit2's message>" appended. */
-static int git_fail(struct diag *d, enum diag_code code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int git_fail(struct diag *d, enum diag_code code, const char *fmt, ...)
-{
-	struct strbuf sb = STRBUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
-	strbuf_vaddf(&sb, fmt, ap);
-	va_end(ap);
-	diag_set(d, code, "%s: %s", sb.buf, git_msg());
-	strbuf_release(&sb);
-	return -1;
-}
-
-static const git_oid *to_git(const struct vcs_oid *id)
-{
-	/* git_oid is exactly these 20 bytes in libgit2 1.x built for SHA-1. */
-	_Static_assert(sizeof(git_oid) == sizeof(struct vcs_oid), "git_oid is 20 bytes");
-	return (const git_oid *)(const void *)id;
-}
-
-static void from_git(struct vcs_oid *out, const git_oid *id)
-{
-	memcpy(out->id, id->id, sizeof(out->id));
-}
 
 void vcs_oid_hex(const struct vcs_oid *id, char hex[VCS_OID_HEXSZ])
 {
 	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < sizeof(id->id); i++) {
+	size_t len = id->len <= sizeof(id->id) ? id->len : sizeof(id->id);
+	for (size_t i = 0; i < len; i++) {
 		hex[2 * i] = digits[id->id[i] >> 4];
 		hex[2 * i + 1] = digits[id->id[i] & 0xf];
 	}
-	hex[VCS_OID_HEXSZ - 1] = '\0';
+	hex[2 * len] = '\0';
 }
+
+/* ---- opening --------------------------------------------------------------- */
 
 int vcs_repo_open(struct vcs_repo **out, const char *path, struct diag *d)
 {
 	*out = NULL;
-	pthread_once(&api_once, api_load);
-	if (!api_ok)
-		return diag_set(d, DIAG_SYSTEM,
-		                "libgit2 is needed to read git and could not be loaded "
-		                "(apt-get install libgit2-1.5): %s",
-		                api_error);
-	if (api.git_libgit2_init() < 0)
-		return diag_set(d, DIAG_SYSTEM, "cannot initialise libgit2");
-	git_repository *repo = NULL;
-	int rc = path
-	             ? api.git_repository_open_ext(&repo, path, 0, NULL)
-	             : api.git_repository_open_ext(&repo, NULL, GIT_REPOSITORY_OPEN_FROM_ENV, NULL);
-	if (rc < 0) {
-		if (rc == GIT_ENOTFOUND)
+	const char *git = getenv("GPUCI_GIT");
+	if (!git || !*git)
+		git = "git";
+	char **env = vcs_git_env(path != NULL);
+	const char *args[] = {
+	    "-C", path ? path : ".", "rev-parse", "--absolute-git-dir", "--is-shallow-repository",
+	    NULL};
+	struct strbuf sb = STRBUF_INIT, err = STRBUF_INIT;
+	int status = 0;
+	/* path NULL: the current directory, as git itself would (GIT_DIR honoured). */
+	if (vcs_git_run(git, env, path ? args : args + 2, &sb, &status, &err, d) < 0)
+		goto fail;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 128 &&
+		    (strstr(err.buf, "not a git repository") ||
+		     strstr(err.buf, "cannot change to")))
 			diag_set(d, DIAG_USAGE,
 			         "not a git repository: '%s' (nor any parent folder)",
 			         path ? path : ".");
 		else
-			git_fail(d, DIAG_SYSTEM, "cannot open the git repository at '%s'",
-			         path ? path : ".");
-		api.git_libgit2_shutdown();
-		return -1;
+			diag_set(d, DIAG_SYSTEM, "cannot open the git repository at '%s': %s",
+			         path ? path : ".", err.len ? err.buf : "git gave no reason");
+		goto fail;
 	}
-	struct vcs_repo *r = calloc(1, sizeof(*r));
-	if (!r) {
-		api.git_repository_free(repo);
-		api.git_libgit2_shutdown();
-		return diag_set(d, DIAG_SYSTEM, "out of memory");
+	char *nl = strchr(sb.buf, '\n');
+	if (!nl || sb.buf[0] != '/' || !nl[1]) {
+		diag_set(d, DIAG_SYSTEM, "git rev-parse --absolute-git-dir printed no folder");
+		goto fail;
 	}
-	r->repo = repo;
+	*nl = '\0';
+	struct vcs_repo *r = xcalloc(1, sizeof(*r));
+	r->git = git;
+	r->env = env;
+	r->shallow = !strncmp(nl + 1, "true", 4);
+	struct strbuf opt = STRBUF_INIT;
+	strbuf_addf(&opt, "--git-dir=%s", sb.buf);
+	r->dir_opt = strbuf_detach(&opt, NULL);
+	r->batch.c = (struct vcs_git_child){.fd = -1, .err = -1};
+	r->batch_msg = (struct strbuf)STRBUF_INIT;
+	strbuf_release(&sb);
+	strbuf_release(&err);
 	*out = r;
 	return 0;
+fail:
+	strbuf_release(&sb);
+	strbuf_release(&err);
+	vcs_git_env_free(env);
+	return -1;
 }
 
 void vcs_repo_free(struct vcs_repo *r)
 {
 	if (!r)
 		return;
-	api.git_repository_free(r->repo);
+	vcs_batch_stop(r);
+	strbuf_release(&r->batch_msg);
+	free(r->dir_opt);
+	vcs_git_env_free(r->env);
 	free(r);
-	/* Each open took one reference on libgit2's global state. */
-	api.git_libgit2_shutdown();
 }
+
+/* ---- revisions -------------------------------------------------------------- */
 
 int vcs_resolve_commit(struct vcs_repo *r, const char *rev, struct vcs_oid *out, struct diag *d)
 {
-	git_object *obj = NULL, *commit = NULL;
-	if (api.git_revparse_single(&obj, r->repo, rev) < 0) {
-		const git_error *e = api.git_error_last();
-		/* libgit2 sets no message when @{-N} finds no N-th checkout. */
-		if ((!e || !e->message || !*e->message) && strstr(rev, "@{-"))
-			return diag_set(d, DIAG_USAGE,
-			                "unknown revision '%s': HEAD's reflog records no such "
-			                "earlier checkout (@{-N} is the N-th branch checked out "
-			                "before this one; a fresh clone has none)",
-			                rev);
-		return git_fail(d, DIAG_USAGE, "unknown revision '%s'", rev);
+	if (strchr(rev, '\n'))
+		return diag_set(d, DIAG_USAGE,
+		                "unknown revision '%s': a revision cannot hold a newline", rev);
+	struct strbuf q = STRBUF_INIT;
+	struct vcs_batch_obj o;
+	strbuf_addf(&q, "%s^{commit}", rev);
+	int rc = vcs_batch_get(r, q.buf, &o, NULL, d);
+	strbuf_release(&q);
+	if (rc < 0) {
+		/*
+		 * git dies on some names (e.g. @{upstream} without one) with its
+		 * reason and status 128: a bad revision, not a broken git.
+		 */
+		int st = r->batch_status;
+		if (r->batch.c.pid == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 128 &&
+		    r->batch_msg.len)
+			diag_set(d, DIAG_USAGE, "unknown revision '%s': %s", rev, r->batch_msg.buf);
+		return -1;
 	}
-	int rc = 0;
-	if (api.git_object_peel(&commit, obj, GIT_OBJECT_COMMIT) < 0)
-		rc = git_fail(d, DIAG_USAGE, "'%s' does not name a commit", rev);
-	else
-		from_git(out, api.git_object_id(commit));
-	api.git_object_free(commit);
-	api.git_object_free(obj);
-	return rc;
+	if (o.found) {
+		if (strcmp(o.type, "commit") != 0)
+			return diag_set(d, DIAG_SYSTEM, "git cat-file gave a %s for '%s^{commit}'",
+			                o.type, rev);
+		*out = o.oid;
+		return 0;
+	}
+	if (o.ambiguous)
+		return diag_set(d, DIAG_USAGE, "unknown revision '%s': the short id is ambiguous",
+		                rev);
+	/* Something that is not a commit, or nothing at all? */
+	if (vcs_batch_get(r, rev, &o, NULL, d) < 0)
+		return -1;
+	if (o.found)
+		return diag_set(d, DIAG_USAGE, "'%s' does not name a commit (it names a %s)", rev,
+		                o.type);
+	if (strstr(rev, "@{-"))
+		return diag_set(d, DIAG_USAGE,
+		                "unknown revision '%s': HEAD's reflog records no such "
+		                "earlier checkout (@{-N} is the N-th branch checked out "
+		                "before this one; a fresh clone has none)",
+		                rev);
+	return diag_set(d, DIAG_USAGE, "unknown revision '%s'", rev);
 }
 
 int vcs_merge_base(struct vcs_repo *r, const struct vcs_oid *a, const struct vcs_oid *b,
                    struct vcs_oid *out, struct diag *d)
 {
-	git_oid base;
-	int rc = api.git_merge_base(&base, r->repo, to_git(a), to_git(b));
-	if (rc == GIT_ENOTFOUND) {
-		char ha[VCS_OID_HEXSZ], hb[VCS_OID_HEXSZ];
-		vcs_oid_hex(a, ha);
-		vcs_oid_hex(b, hb);
-		return diag_set(d, DIAG_USAGE, "commits %.12s and %.12s have no common ancestor",
-		                ha, hb);
+	char ha[VCS_OID_HEXSZ], hb[VCS_OID_HEXSZ];
+	vcs_oid_hex(a, ha);
+	vcs_oid_hex(b, hb);
+	const char *args[] = {"merge-base", ha, hb, NULL};
+	struct strbuf sb = STRBUF_INIT, err = STRBUF_INIT;
+	int status = 0, rc = -1;
+	if (vcs_repo_run(r, args, &sb, &status, &err, d) < 0)
+		goto out;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 1 && !sb.len && !err.len) {
+		/* Most often a shallow clone, whose history stops before the branch point. */
+		if (r->shallow)
+			diag_set(d, DIAG_USAGE,
+			         "cannot find the merge base of %.12s and %.12s in this shallow "
+			         "clone (fetch the history, e.g. actions/checkout with "
+			         "fetch-depth: 0)",
+			         ha, hb);
+		else
+			diag_set(d, DIAG_USAGE, "commits %.12s and %.12s have no common ancestor",
+			         ha, hb);
+		goto out;
 	}
-	/* Most often a shallow clone, whose history stops before the branch point. */
-	if (rc < 0)
-		return git_fail(d, DIAG_USAGE,
-		                "cannot find the merge base (a shallow clone? fetch the history, "
-		                "e.g. actions/checkout with fetch-depth: 0)");
-	from_git(out, &base);
-	return 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		vcs_git_status_fail(d, "merge-base", status, &err);
+		goto out;
+	}
+	if (!sb.len || sb.buf[sb.len - 1] != '\n' || !vcs_oid_parse(sb.buf, sb.len - 1, out)) {
+		struct strbuf shown = STRBUF_INIT;
+		shown.max = 200;
+		strbuf_add_quoted(&shown, sb.buf);
+		diag_set(d, DIAG_SYSTEM, "git merge-base printed %s, not an object id", shown.buf);
+		strbuf_release(&shown);
+		goto out;
+	}
+	rc = 0;
+out:
+	strbuf_release(&sb);
+	strbuf_release(&err);
+	return rc;
 }
 
-/* The tree of commit id; the caller frees it. */
-static int commit_tree(struct vcs_repo *r, const struct vcs_oid *id, git_tree **out, struct diag *d)
+/* ---- contents ---------------------------------------------------------------- */
+
+/* Checks the answer o (for blob id, content appended to out from before). */
+static int blob_check(const struct vcs_oid *id, const struct vcs_batch_obj *o, struct strbuf *out,
+                      size_t before, struct diag *d)
 {
-	git_commit *c = NULL;
 	char hex[VCS_OID_HEXSZ];
-	*out = NULL;
-	if (api.git_commit_lookup(&c, r->repo, to_git(id)) < 0 || api.git_commit_tree(out, c) < 0) {
-		vcs_oid_hex(id, hex);
-		git_fail(d, DIAG_INPUT, "cannot read commit %.12s", hex);
-		api.git_commit_free(c);
-		return -1;
+	vcs_oid_hex(id, hex);
+	if (!o->found)
+		return diag_set(d, DIAG_INPUT, "cannot read blob %.12s: no such object", hex);
+	if (strcmp(o->type, "blob") != 0) {
+		strbuf_setlen(out, before);
+		return diag_set(d, DIAG_INPUT, "cannot read blob %.12s: it is a %s", hex, o->type);
 	}
-	api.git_commit_free(c);
+	if (o->too_large || strbuf_failed(out) || out->len != before + o->size)
+		return diag_set(d, DIAG_INPUT, "file too large (%llu bytes)",
+		                (unsigned long long)o->size);
 	return 0;
 }
 
-static char delta_letter(git_delta_t s)
+int vcs_blob_read(struct vcs_repo *r, const struct vcs_oid *id, struct strbuf *out, struct diag *d)
 {
-	switch (s) {
-	case GIT_DELTA_ADDED:
-		return 'A';
-	case GIT_DELTA_DELETED:
-		return 'D';
-	case GIT_DELTA_MODIFIED:
-		return 'M';
-	case GIT_DELTA_RENAMED:
-		return 'R';
-	case GIT_DELTA_COPIED:
-		return 'C';
-	case GIT_DELTA_TYPECHANGE:
-		return 'T';
-	case GIT_DELTA_CONFLICTED:
-		return 'U';
-	case GIT_DELTA_UNREADABLE:
-		return 'X';
-	case GIT_DELTA_UNMODIFIED:
-	case GIT_DELTA_IGNORED:
-	case GIT_DELTA_UNTRACKED:
-		break;
+	return vcs_blobs_read(r, id, 1, out, NULL, d);
+}
+
+int vcs_blobs_read(struct vcs_repo *r, const struct vcs_oid *ids, size_t n, struct strbuf *out,
+                   size_t *failed, struct diag *d)
+{
+	char hex[VCS_BATCH_MANY][VCS_OID_HEXSZ];
+	const char *names[VCS_BATCH_MANY];
+	struct vcs_batch_obj objs[VCS_BATCH_MANY];
+	size_t before[VCS_BATCH_MANY];
+	for (size_t at = 0; at < n; at += VCS_BATCH_MANY) {
+		size_t k = n - at < VCS_BATCH_MANY ? n - at : VCS_BATCH_MANY;
+		for (size_t i = 0; i < k; i++) {
+			vcs_oid_hex(&ids[at + i], hex[i]);
+			names[i] = hex[i];
+			before[i] = out[at + i].len;
+		}
+		if (vcs_batch_get_many(r, names, k, objs, out + at, d) < 0) {
+			for (size_t i = 0; i < k; i++)
+				strbuf_setlen(&out[at + i], before[i]);
+			if (failed)
+				*failed = at;
+			return -1;
+		}
+		for (size_t i = 0; i < k; i++)
+			if (blob_check(&ids[at + i], &objs[i], &out[at + i], before[i], d) < 0) {
+				if (failed)
+					*failed = at + i;
+				return -1;
+			}
 	}
 	return 0;
 }
 
 /*
- * ---- renames, as git's diffcore-rename finds them ------------------------
- *
- * libgit2's git_diff_find_similar() answers differently from git in cases
- * a PR meets: it takes a type change (file to link) apart and pairs its
- * halves with other files, scores small files that git rejects on size,
- * and breaks ties its own way. `gpuci changed --diff-filter AM` must list
- * what the old `git diff --diff-filter=AM` listed, so renames are found
- * here with git's own method (`git diff -M`, the default since git 2.9):
- *
- *   1. exact: an added file whose blob a deleted one had (first unused one
- *      in path order, same basename preferred; other than regular files
- *      only with the same mode);
- *   2. basename: a deleted and an added file whose basename each is the
- *      only one of its kind on its side, at least 75% similar;
- *   3. inexact, unless there are more than 1000 x 1000 candidates: each
- *      added file keeps its best 4 deleted ones (ties: same basename
- *      first), all pairs sorted by score (stable), taken greedily if at
- *      least 50% similar and both sides are still free.
- *
- * Similarity is git's estimate: both regular files, sizes within the
- * threshold of each other, then the bytes of the new file found in the old
- * one, counted on chunks cut at each LF or every 64 bytes and hashed
- * (a CR before an LF skipped in text), over the larger size. Scores run to
- * 60000 (MAX_SCORE) like git's. A final line without LF counts, as since
- * git 2.44 (older git ignored it, so it may score such files a little
- * lower).
+ * Whether the entry `name` of the tree `tree` (raw: "<mode> <name>\0<id>"
+ * entries) is a submodule.
  */
-#define RN_MAX_SCORE      60000u
-#define RN_MIN_SCORE      30000u /* 50%, git's default -M */
-#define RN_BASENAME_SCORE (RN_MIN_SCORE + (RN_MAX_SCORE - RN_MIN_SCORE) / 2)
-#define RN_LIMIT          1000u /* git's diff.renameLimit default */
-#define RN_CANDIDATES     4
-#define RN_HASHBASE       107927u
-
-/* One chunk hash of a file and how many bytes hashed to it. */
-struct rn_span {
-	uint32_t hash, count;
-};
-
-/* A side of a rename candidate: a deleted (source) or added (destination) file. */
-struct rn_file {
-	const git_diff_delta *delta;
-	const git_diff_file *side;
-	bool paired;   /* source used, or destination given a source */
-	bool loaded;   /* size and spans below are known */
-	bool unusable; /* the blob could not be read: never similar */
-	size_t size;
-	struct rn_span *spans; /* sorted by hash, one entry per hash */
-	size_t nspans;
-	size_t src;     /* destination: index of its source */
-	unsigned score; /* destination: the pair's score */
-};
-
-static bool rn_is_reg(const struct rn_file *f)
+static bool tree_has_gitlink(const struct strbuf *tree, size_t idlen, const char *name)
 {
-	return (f->side->mode & 0170000) == 0100000;
-}
-
-static int rn_span_cmp(const void *a, const void *b)
-{
-	const struct rn_span *x = a, *y = b;
-	return x->hash < y->hash ? -1 : x->hash > y->hash;
-}
-
-/* Appends a span to the growing array *v of *n, *cap. */
-static void rn_push(struct rn_span **v, size_t *n, size_t *cap, struct rn_span sp)
-{
-	if (*n == *cap) {
-		*cap = *cap ? *cap * 2 : 16;
-		*v = xrealloc(*v, *cap * sizeof(**v));
+	const char *p = tree->buf, *end = tree->buf + tree->len;
+	while (p < end) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+		const char *nul = sp ? memchr(sp, '\0', (size_t)(end - sp)) : NULL;
+		if (!nul || (size_t)(end - nul - 1) < idlen)
+			return false;
+		if (!strcmp(sp + 1, name))
+			return sp - p == 6 && !memcmp(p, "160000", 6);
+		p = nul + 1 + idlen;
 	}
-	(*v)[(*n)++] = sp;
+	return false;
 }
 
-/* git's hash_chars(): the chunk histogram of data. */
-static void rn_hash(struct rn_file *f, const unsigned char *buf, size_t size)
+int vcs_read_file(struct vcs_repo *r, const struct vcs_oid *commit, const char *path,
+                  struct strbuf *out, struct diag *d)
 {
-	size_t cap = 0, n = 0;
-	struct rn_span *v = NULL;
-	size_t probe = size < 8000 ? size : 8000;
-	bool text = !probe || !memchr(buf, 0, probe); /* git's buffer_is_binary() */
-	uint32_t a1 = 0, a2 = 0, len = 0;
-	for (size_t i = 0; i < size; i++) {
-		uint32_t c = buf[i], old1 = a1;
-		if (text && c == '\r' && i + 1 < size && buf[i + 1] == '\n')
-			continue;
-		a1 = (a1 << 7) ^ (a2 >> 25);
-		a2 = (a2 << 7) ^ (old1 >> 25);
-		a1 += c;
-		if (++len < 64 && c != '\n')
-			continue;
-		rn_push(&v, &n, &cap, (struct rn_span){(a1 + a2 * 0x61) % RN_HASHBASE, len});
-		len = a1 = a2 = 0;
+	char hex[VCS_OID_HEXSZ];
+	vcs_oid_hex(commit, hex);
+	if (strchr(path, '\n'))
+		return diag_set(d, DIAG_INPUT,
+		                "no file '%s' in commit %.12s: a path git can be "
+		                "asked for cannot hold a newline",
+		                path, hex);
+	struct strbuf q = STRBUF_INIT;
+	struct vcs_batch_obj o;
+	size_t before = out->len;
+	int rc = -1;
+	strbuf_addf(&q, "%s:%s", hex, path);
+	if (vcs_batch_get(r, q.buf, &o, out, d) < 0) {
+		strbuf_setlen(out, before);
+		goto out;
 	}
-	if (len > 0)
-		rn_push(&v, &n, &cap, (struct rn_span){(a1 + a2 * 0x61) % RN_HASHBASE, len});
-	if (n > 1)
-		qsort(v, n, sizeof(*v), rn_span_cmp);
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (k && v[k - 1].hash == v[i].hash)
-			v[k - 1].count += v[i].count;
+	if (o.found && strcmp(o.type, "blob") != 0) {
+		strbuf_setlen(out, before);
+		diag_set(d, DIAG_INPUT, "'%s' is not a file (a %s)", path, o.type);
+	} else if (o.found && (o.too_large || strbuf_failed(out))) {
+		diag_set(d, DIAG_INPUT, "file too large (%llu bytes)", (unsigned long long)o.size);
+	} else if (o.found) {
+		rc = 0;
+	} else {
+		/* Not there, or a submodule (whose commit this repository lacks)? */
+		const char *slash = strrchr(path, '/');
+		struct strbuf tree = STRBUF_INIT;
+		strbuf_reset(&q);
+		if (slash)
+			strbuf_addf(&q, "%s:%.*s", hex, (int)(slash - path), path);
 		else
-			v[k++] = v[i];
-	}
-	f->spans = v;
-	f->nspans = k;
-}
-
-/* Reads f's blob once for its size and histogram. */
-static void rn_load(struct vcs_repo *r, struct rn_file *f)
-{
-	if (f->loaded)
-		return;
-	f->loaded = true;
-	git_blob *b = NULL;
-	if (api.git_blob_lookup(&b, r->repo, &f->side->id) < 0) {
-		f->unusable = true; /* as git: a blob it cannot read is never similar */
-		return;
-	}
-	f->size = (size_t)api.git_blob_rawsize(b);
-	rn_hash(f, api.git_blob_rawcontent(b), f->size);
-	api.git_blob_free(b);
-}
-
-/* git's estimate_similarity(): 0..RN_MAX_SCORE. */
-static unsigned rn_similarity(struct vcs_repo *r, struct rn_file *src, struct rn_file *dst,
-                              unsigned min_score)
-{
-	if (!rn_is_reg(src) || !rn_is_reg(dst))
-		return 0;
-	rn_load(r, src);
-	rn_load(r, dst);
-	if (src->unusable || dst->unusable)
-		return 0;
-	uint64_t max = src->size > dst->size ? src->size : dst->size;
-	uint64_t base = src->size < dst->size ? src->size : dst->size;
-	if (max * (RN_MAX_SCORE - min_score) < (max - base) * RN_MAX_SCORE)
-		return 0;
-	if (!dst->size)
-		return 0;
-	/* Bytes of dst's chunks that src has too: the sum of the smaller counts. */
-	uint64_t copied = 0;
-	for (size_t i = 0, j = 0; i < src->nspans && j < dst->nspans;) {
-		if (src->spans[i].hash < dst->spans[j].hash) {
-			i++;
-		} else if (src->spans[i].hash > dst->spans[j].hash) {
-			j++;
-		} else {
-			uint32_t s = src->spans[i++].count, t = dst->spans[j++].count;
-			copied += s < t ? s : t;
+			strbuf_addf(&q, "%s^{tree}", hex);
+		if (vcs_batch_get(r, q.buf, &o, &tree, d) == 0) {
+			if (o.found && !strcmp(o.type, "tree") &&
+			    tree_has_gitlink(&tree, commit->len, slash ? slash + 1 : path))
+				diag_set(d, DIAG_INPUT, "'%s' is not a file (a submodule)", path);
+			else
+				diag_set(d, DIAG_INPUT, "no file '%s' in commit %.12s", path, hex);
 		}
+		strbuf_release(&tree);
 	}
-	return (unsigned)(copied * RN_MAX_SCORE / max);
+out:
+	strbuf_release(&q);
+	return rc;
 }
 
-static const char *rn_basename(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	return slash ? slash + 1 : path;
-}
+/* ---- diffs --------------------------------------------------------------------- */
 
-/* git's basename_same(): the last path components are equal. */
-static bool rn_basename_same(const struct rn_file *a, const struct rn_file *b)
-{
-	return !strcmp(rn_basename(a->side->path), rn_basename(b->side->path));
-}
-
-static void rn_pair(struct rn_file *src, size_t src_index, struct rn_file *dst, unsigned score)
-{
-	src->paired = true;
-	dst->paired = true;
-	dst->src = src_index;
-	dst->score = score;
-}
-
-/* Whether path's basename belongs to exactly one unpaired file of v. */
-static bool rn_unique_basename(const struct rn_file *v, size_t n, const char *base)
-{
-	size_t seen = 0;
-	for (size_t i = 0; i < n && seen < 2; i++)
-		if (!v[i].paired && !strcmp(rn_basename(v[i].side->path), base))
-			seen++;
-	return seen == 1;
-}
-
-struct rn_score {
-	size_t src, dst, order; /* order: position before sorting, for a stable sort */
-	unsigned score;
-	bool same_name;
-	bool used; /* a slot holding a candidate */
+/* One record of `git diff-tree -z --raw`. */
+struct raw_delta {
+	char status;
+	unsigned old_mode, new_mode;
+	struct vcs_oid old_oid, new_oid;
+	const char *path;
+	bool renamed; /* 'D' paired with an 'A' */
 };
 
-/* git's score_compare(): better first, empty slots last. */
-static int rn_score_cmp(const struct rn_score *a, const struct rn_score *b)
+/* Parses the 6 octal digits at s. */
+static bool mode_parse(const char *s, unsigned *out)
 {
-	if (!a->used || !b->used)
-		return (int)b->used - (int)a->used;
-	if (a->score != b->score)
-		return a->score > b->score ? -1 : 1;
-	return (int)b->same_name - (int)a->same_name;
+	*out = 0;
+	for (size_t i = 0; i < 6; i++) {
+		if (s[i] < '0' || s[i] > '7')
+			return false;
+		*out = *out << 3 | (unsigned)(s[i] - '0');
+	}
+	return true;
 }
 
-static int rn_score_sort(const void *a, const void *b)
+/*
+ * Parses the -z raw records of diff-tree: ":OLDMODE NEWMODE OLDID NEWID
+ * STATUS\0PATH\0" each. On a malformed one returns -1 with *bad_at its offset.
+ */
+static int raw_parse(const struct strbuf *sb, struct raw_delta **out, size_t *n, size_t *bad_at)
 {
-	int c = rn_score_cmp(a, b);
-	if (c)
-		return c;
-	const struct rn_score *x = a, *y = b;
-	return x->order < y->order ? -1 : x->order > y->order;
-}
-
-/* git's record_if_better(): o replaces the worst of the slots if strictly better. */
-static void rn_keep_best(struct rn_score *m, const struct rn_score *o)
-{
-	size_t worst = 0;
-	for (size_t i = 1; i < RN_CANDIDATES; i++)
-		if (rn_score_cmp(&m[i], &m[worst]) > 0)
-			worst = i;
-	if (rn_score_cmp(&m[worst], o) > 0)
-		m[worst] = *o;
-}
-
-static void rn_detect(struct vcs_repo *r, struct rn_file *src, size_t nsrc, struct rn_file *dst,
-                      size_t ndst)
-{
-	if (!nsrc || !ndst)
-		return;
-	/* 1. Exact renames. */
-	for (size_t i = 0; i < ndst; i++) {
-		size_t best = SIZE_MAX, tries = 100;
-		int best_score = -1;
-		for (size_t j = 0; j < nsrc; j++) {
-			struct rn_file *s = &src[j];
-			if (s->paired ||
-			    memcmp(&s->side->id, &dst[i].side->id, sizeof(git_oid)) != 0)
-				continue;
-			if ((!rn_is_reg(s) || !rn_is_reg(&dst[i])) &&
-			    s->side->mode != dst[i].side->mode)
-				continue;
-			int score = 1 + rn_basename_same(s, &dst[i]);
-			if (score > best_score) {
-				best = j;
-				best_score = score;
-				if (score == 2)
-					break;
-			}
-			if (!--tries)
-				break;
+	size_t cap = 0;
+	*out = NULL;
+	*n = 0;
+	for (size_t at = 0; at < sb->len;) {
+		const char *p = sb->buf + at, *end = sb->buf + sb->len;
+		const char *meta_end = memchr(p, '\0', (size_t)(end - p));
+		*bad_at = at;
+		if (!meta_end || meta_end + 1 >= end || *p != ':')
+			return -1;
+		const char *path = meta_end + 1;
+		const char *path_end = memchr(path, '\0', (size_t)(end - path));
+		if (!path_end || path_end == path)
+			return -1;
+		struct raw_delta rd = {.path = path};
+		size_t mlen = (size_t)(meta_end - p);
+		const char *f = p + 1;
+		/* ":" 6 " " 6 " " H " " H " " S: H is 40 or 64 */
+		size_t hl = mlen == 1 + 7 + 7 + 41 + 41 + 1   ? 40
+		            : mlen == 1 + 7 + 7 + 65 + 65 + 1 ? 64
+		                                              : 0;
+		if (!hl || !mode_parse(f, &rd.old_mode) || f[6] != ' ' ||
+		    !mode_parse(f + 7, &rd.new_mode) || f[13] != ' ' ||
+		    !vcs_oid_parse(f + 14, hl, &rd.old_oid) || f[14 + hl] != ' ' ||
+		    !vcs_oid_parse(f + 15 + hl, hl, &rd.new_oid) || f[15 + 2 * hl] != ' ' ||
+		    !f[16 + 2 * hl] || !strchr("ADMTUX", f[16 + 2 * hl]))
+			return -1;
+		rd.status = f[16 + 2 * hl];
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			*out = xrealloc(*out, cap * sizeof(**out));
 		}
-		if (best != SIZE_MAX)
-			rn_pair(&src[best], best, &dst[i], RN_MAX_SCORE);
+		(*out)[(*n)++] = rd;
+		at = (size_t)(path_end + 1 - sb->buf);
 	}
+	return 0;
+}
 
-	/* 2. Files that kept their basename, unique on both sides. */
-	for (size_t j = 0; j < nsrc; j++) {
-		if (src[j].paired)
-			continue;
-		const char *base = rn_basename(src[j].side->path);
-		if (!rn_unique_basename(src, nsrc, base) || !rn_unique_basename(dst, ndst, base))
-			continue;
-		size_t i = 0;
-		while (dst[i].paired || strcmp(rn_basename(dst[i].side->path), base) != 0)
-			i++;
-		unsigned score = rn_similarity(r, &src[j], &dst[i], RN_BASENAME_SCORE);
-		if (score >= RN_BASENAME_SCORE)
-			rn_pair(&src[j], j, &dst[i], score);
-	}
+/* The rename detector's blob reader: the batch; a failing git stops the diff. */
+struct rn_read_ctx {
+	struct vcs_repo *r;
+	struct diag *d; /* set when git failed */
+	bool failed;
+};
 
-	/* 3. The inexact matrix, within the limit. */
-	size_t left_src = 0, left_dst = 0;
-	for (size_t j = 0; j < nsrc; j++)
-		left_src += !src[j].paired;
-	for (size_t i = 0; i < ndst; i++)
-		left_dst += !dst[i].paired;
-	if (!left_src || !left_dst || (uint64_t)left_src * left_dst > (uint64_t)RN_LIMIT * RN_LIMIT)
+static void rn_read(void *ctx, const struct vcs_oid *ids, size_t n, struct strbuf *out, bool *ok)
+{
+	struct rn_read_ctx *c = ctx;
+	char hex[VCS_RN_ROUND][VCS_OID_HEXSZ];
+	const char *names[VCS_RN_ROUND] = {0};
+	struct vcs_batch_obj objs[VCS_RN_ROUND];
+	_Static_assert(VCS_RN_ROUND <= VCS_BATCH_MANY, "one batch round");
+	memset(ok, 0, n * sizeof(*ok));
+	if (c->failed || n > VCS_RN_ROUND)
 		return;
-	struct rn_score *mx = xcalloc(left_dst * RN_CANDIDATES, sizeof(*mx));
-	size_t nmx = 0;
-	for (size_t i = 0; i < ndst; i++) {
-		if (dst[i].paired)
-			continue;
-		struct rn_score *m = &mx[nmx];
-		for (size_t j = 0; j < nsrc; j++) {
-			if (src[j].paired)
-				continue;
-			struct rn_score o = {
-			    .src = j,
-			    .dst = i,
-			    .score = rn_similarity(r, &src[j], &dst[i], RN_MIN_SCORE),
-			    .same_name = rn_basename_same(&src[j], &dst[i]),
-			    .used = true,
-			};
-			rn_keep_best(m, &o);
-		}
-		nmx += RN_CANDIDATES;
+	for (size_t i = 0; i < n; i++) {
+		vcs_oid_hex(&ids[i], hex[i]);
+		names[i] = hex[i];
 	}
-	for (size_t k = 0; k < nmx; k++)
-		mx[k].order = k;
-	qsort(mx, nmx, sizeof(*mx), rn_score_sort);
-	for (size_t k = 0; k < nmx; k++) {
-		if (!mx[k].used || mx[k].score < RN_MIN_SCORE)
-			break;
-		if (dst[mx[k].dst].paired || src[mx[k].src].paired)
-			continue;
-		rn_pair(&src[mx[k].src], mx[k].src, &dst[mx[k].dst], mx[k].score);
+	if (vcs_batch_get_many(c->r, names, n, objs, out, c->d) < 0) {
+		c->failed = true;
+		return;
 	}
-	free(mx);
+	for (size_t i = 0; i < n; i++)
+		ok[i] = objs[i].found && !objs[i].too_large && !strcmp(objs[i].type, "blob") &&
+		        !strbuf_failed(&out[i]);
 }
 
 /* git's order: by path, byte by byte (tree order is the same for whole paths). */
@@ -609,92 +418,144 @@ static int cmp_delta(const void *a, const void *b)
 
 static int cmp_rn_file(const void *a, const void *b)
 {
-	const struct rn_file *x = a, *y = b;
-	return strcmp(x->side->path, y->side->path);
+	const struct vcs_rn_file *x = a, *y = b;
+	return strcmp(x->path, y->path);
+}
+
+/* The diff-tree argv: options, the two commits, then each pattern at the top, never magic. */
+static const char **diff_args(const char *from, const char *to, const char *const *pathspec,
+                              size_t n, struct strbuf *specs)
+{
+	static const char *const opts[] = {"diff-tree",
+	                                   "-r",
+	                                   "-z",
+	                                   "--raw",
+	                                   "--no-renames",
+	                                   "--no-abbrev",
+	                                   "--ignore-submodules=none"};
+	size_t nopts = sizeof(opts) / sizeof(opts[0]);
+	const char **v = xcalloc(nopts + 4 + n, sizeof(*v));
+	memcpy(v, opts, sizeof(opts));
+	size_t k = nopts;
+	v[k++] = from;
+	v[k++] = to;
+	v[k++] = "--";
+	/* ":(top)": from the top whatever the current directory, and what
+	   follows is the pattern even if it starts with ':'; git's default
+	   glob meaning stays. One trailing '/' dropped, as changed_pattern_match()
+	   and libgit2 before it do, so "x.py/" still names the file x.py. */
+	size_t *offs = xcalloc(n ? n : 1, sizeof(*offs));
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(pathspec[i]);
+		if (len > 1 && pathspec[i][len - 1] == '/')
+			len--;
+		offs[i] = specs->len;
+		strbuf_addf(specs, ":(top)%.*s", (int)len, pathspec[i]);
+		strbuf_addch(specs, '\0');
+	}
+	for (size_t i = 0; i < n; i++)
+		v[k++] = specs->buf + offs[i];
+	free(offs);
+	return v;
 }
 
 int vcs_diff(struct vcs_repo *r, const struct vcs_oid *from, const struct vcs_oid *to,
              const char *const *pathspec, size_t npathspec, struct arena *a, struct vcs_delta **out,
              size_t *n, struct diag *d)
 {
-	git_tree *old_tree = NULL, *new_tree = NULL;
-	git_diff *diff = NULL;
-	struct rn_file *src = NULL, *dst = NULL;
-	size_t nsrc = 0, ndst = 0;
-	int rc = -1;
+	char hf[VCS_OID_HEXSZ], ht[VCS_OID_HEXSZ];
+	struct strbuf sb = STRBUF_INIT, err = STRBUF_INIT, specs = STRBUF_INIT;
+	struct raw_delta *raw = NULL;
+	struct vcs_rn_file *src = NULL, *dst = NULL;
+	size_t nraw = 0, nsrc = 0, ndst = 0, bad_at = 0;
+	int status = 0, rc = -1;
 	*out = NULL;
 	*n = 0;
-	if (commit_tree(r, from, &old_tree, d) < 0 || commit_tree(r, to, &new_tree, d) < 0)
+	for (size_t i = 0; i < npathspec; i++)
+		if (strchr(pathspec[i], '\n') || !*pathspec[i])
+			return diag_set(d, DIAG_USAGE,
+			                "pattern '%s': a pattern cannot be empty or "
+			                "hold a newline",
+			                pathspec[i]);
+	vcs_oid_hex(from, hf);
+	vcs_oid_hex(to, ht);
+	const char **args = diff_args(hf, ht, pathspec, npathspec, &specs);
+	if (vcs_repo_run(r, args, &sb, &status, &err, d) < 0)
 		goto out;
-
-	/* GIT_DIFF_OPTIONS_INIT, spelt out with names for -Wmissing-field-initializers. */
-	git_diff_options opts = {
-	    .version = GIT_DIFF_OPTIONS_VERSION,
-	    /* git shows a file that became a link (or back) as 'T', not 'D' plus 'A'. */
-	    .flags = GIT_DIFF_INCLUDE_TYPECHANGE | GIT_DIFF_SKIP_BINARY_CHECK,
-	    .ignore_submodules = GIT_SUBMODULE_IGNORE_UNSPECIFIED,
-	    /* libgit2 only reads the strings; its struct is not const-correct. */
-	    .pathspec = {.strings = (char **)pathspec, .count = npathspec},
-	    .context_lines = 3,
-	};
-	/* Limited by the pathspec first, then renames looked for: git's order too. */
-	if (api.git_diff_tree_to_tree(&diff, r->repo, old_tree, new_tree, &opts) < 0) {
-		git_fail(d, DIAG_INPUT, "cannot diff the trees");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		vcs_git_status_fail(d, "diff-tree", status, &err);
+		/* git's own refusal (a missing tree: a broken repository), as before. */
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 128)
+			d->code = DIAG_INPUT;
 		goto out;
 	}
-
-	size_t total = api.git_diff_num_deltas(diff);
-	if (total) {
-		src = xcalloc(total, sizeof(*src));
-		dst = xcalloc(total, sizeof(*dst));
+	if (raw_parse(&sb, &raw, &nraw, &bad_at) < 0) {
+		struct strbuf shown = STRBUF_INIT;
+		shown.max = 200;
+		for (size_t i = bad_at; i < sb.len && i < bad_at + 160; i++)
+			strbuf_addch(&shown, sb.buf[i] ? sb.buf[i] : '\n');
+		struct strbuf q = STRBUF_INIT;
+		strbuf_add_quoted(&q, shown.buf);
+		diag_set(
+		    d, DIAG_SYSTEM,
+		    "git diff-tree -z --raw printed a record gpuci cannot read at byte %zu: %s",
+		    bad_at, q.buf);
+		strbuf_release(&q);
+		strbuf_release(&shown);
+		goto out;
 	}
-	for (size_t i = 0; i < total; i++) {
-		const git_diff_delta *g = api.git_diff_get_delta(diff, i);
-		if (g && g->status == GIT_DELTA_DELETED)
-			src[nsrc++] = (struct rn_file){.delta = g, .side = &g->old_file};
-		else if (g && g->status == GIT_DELTA_ADDED)
-			dst[ndst++] = (struct rn_file){.delta = g, .side = &g->new_file};
+	if (nraw) {
+		src = xcalloc(nraw, sizeof(*src));
+		dst = xcalloc(nraw, sizeof(*dst));
+	}
+	for (size_t i = 0; i < nraw; i++) {
+		if (raw[i].status == 'D')
+			src[nsrc++] = (struct vcs_rn_file){
+			    .path = raw[i].path, .mode = raw[i].old_mode, .oid = raw[i].old_oid};
+		else if (raw[i].status == 'A')
+			dst[ndst++] = (struct vcs_rn_file){
+			    .path = raw[i].path, .mode = raw[i].new_mode, .oid = raw[i].new_oid};
 	}
 	if (nsrc > 1)
 		qsort(src, nsrc, sizeof(*src), cmp_rn_file);
 	if (ndst > 1)
 		qsort(dst, ndst, sizeof(*dst), cmp_rn_file);
-	rn_detect(r, src, nsrc, dst, ndst);
+	struct rn_read_ctx ctx = {.r = r, .d = d};
+	vcs_rename_detect(src, nsrc, dst, ndst, rn_read, &ctx);
+	if (ctx.failed)
+		goto out;
 
-	struct vcs_delta *v = total ? arena_alloc(a, total * sizeof(*v)) : NULL;
+	struct vcs_delta *v = nraw ? arena_alloc(a, nraw * sizeof(*v)) : NULL;
 	size_t k = 0;
-	for (size_t i = 0; i < total; i++) {
-		const git_diff_delta *g = api.git_diff_get_delta(diff, i);
-		char letter = g ? delta_letter(g->status) : 0;
-		if (!letter || letter == 'A')
+	for (size_t i = 0; i < nraw; i++) {
+		const struct raw_delta *g = &raw[i];
+		if (g->status == 'A')
 			continue; /* additions below, with their renames */
-		if (letter == 'D') {
-			const struct rn_file key = {.side = &g->old_file};
-			const struct rn_file *s =
+		if (g->status == 'D') {
+			const struct vcs_rn_file key = {.path = g->path};
+			const struct vcs_rn_file *s =
 			    nsrc ? bsearch(&key, src, nsrc, sizeof(*src), cmp_rn_file) : NULL;
 			if (s && s->paired)
 				continue; /* renamed: listed under its new name */
 		}
 		struct vcs_delta *e = &v[k++];
-		e->status = letter;
-		const git_diff_file *side = letter == 'D' ? &g->old_file : &g->new_file;
-		e->path = arena_strndup(a, side->path, strlen(side->path));
-		if (letter != 'D') {
-			from_git(&e->blob, &g->new_file.id);
-			e->mode = g->new_file.mode;
+		*e = (struct vcs_delta){.status = g->status,
+		                        .path = arena_strndup(a, g->path, strlen(g->path))};
+		if (g->status != 'D') {
+			e->blob = g->new_oid;
+			e->mode = g->new_mode;
 		}
 	}
 	for (size_t i = 0; i < ndst; i++) {
 		struct vcs_delta *e = &v[k++];
-		const git_diff_file *side = dst[i].side;
-		e->status = dst[i].paired ? 'R' : 'A';
-		e->path = arena_strndup(a, side->path, strlen(side->path));
-		from_git(&e->blob, &side->id);
-		e->mode = side->mode;
+		*e = (struct vcs_delta){.status = dst[i].paired ? 'R' : 'A',
+		                        .path = arena_strndup(a, dst[i].path, strlen(dst[i].path)),
+		                        .blob = dst[i].oid,
+		                        .mode = dst[i].mode};
 		if (dst[i].paired) {
-			const char *old = src[dst[i].src].side->path;
+			const char *old = src[dst[i].src].path;
 			e->old_path = arena_strndup(a, old, strlen(old));
-			e->similarity = dst[i].score * 100 / RN_MAX_SCORE;
+			e->similarity = dst[i].score * 100 / VCS_RN_MAX_SCORE;
 		}
 	}
 	if (k > 1)
@@ -703,62 +564,14 @@ int vcs_diff(struct vcs_repo *r, const struct vcs_oid *from, const struct vcs_oi
 	*n = k;
 	rc = 0;
 out:
-	for (size_t i = 0; i < nsrc; i++)
-		free(src[i].spans);
-	for (size_t i = 0; i < ndst; i++)
-		free(dst[i].spans);
+	vcs_rename_release(src, nsrc);
+	vcs_rename_release(dst, ndst);
 	free(src);
 	free(dst);
-	api.git_diff_free(diff);
-	api.git_tree_free(old_tree);
-	api.git_tree_free(new_tree);
-	return rc;
-}
-
-int vcs_blob_read(struct vcs_repo *r, const struct vcs_oid *id, struct strbuf *out, struct diag *d)
-{
-	git_blob *b = NULL;
-	if (api.git_blob_lookup(&b, r->repo, to_git(id)) < 0) {
-		char hex[VCS_OID_HEXSZ];
-		vcs_oid_hex(id, hex);
-		return git_fail(d, DIAG_INPUT, "cannot read blob %.12s", hex);
-	}
-	git_object_size_t size = api.git_blob_rawsize(b);
-	int rc = 0;
-	if (size > (git_object_size_t)STRBUF_DEFAULT_MAX) {
-		rc = diag_set(d, DIAG_INPUT, "file too large (%llu bytes)",
-		              (unsigned long long)size);
-	} else {
-		size_t before = out->len;
-		strbuf_add(out, api.git_blob_rawcontent(b), (size_t)size);
-		if (strbuf_failed(out) || out->len != before + (size_t)size)
-			rc = diag_set(d, DIAG_INPUT, "file too large (%llu bytes)",
-			              (unsigned long long)size);
-	}
-	api.git_blob_free(b);
-	return rc;
-}
-
-int vcs_read_file(struct vcs_repo *r, const struct vcs_oid *commit, const char *path,
-                  struct strbuf *out, struct diag *d)
-{
-	git_tree *tree = NULL;
-	git_tree_entry *e = NULL;
-	int rc = -1;
-	if (commit_tree(r, commit, &tree, d) < 0)
-		return -1;
-	if (api.git_tree_entry_bypath(&e, tree, path) < 0) {
-		char hex[VCS_OID_HEXSZ];
-		vcs_oid_hex(commit, hex);
-		git_fail(d, DIAG_INPUT, "no file '%s' in commit %.12s", path, hex);
-	} else if (api.git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
-		rc = diag_set(d, DIAG_INPUT, "'%s' is not a file", path);
-	} else {
-		struct vcs_oid id;
-		from_git(&id, api.git_tree_entry_id(e));
-		rc = vcs_blob_read(r, &id, out, d);
-	}
-	api.git_tree_entry_free(e);
-	api.git_tree_free(tree);
+	free(raw);
+	free(args);
+	strbuf_release(&sb);
+	strbuf_release(&err);
+	strbuf_release(&specs);
 	return rc;
 }

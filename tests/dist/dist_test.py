@@ -377,10 +377,14 @@ class FreshRoot(unittest.TestCase):
         git_env = " ".join(f"{k}={v}" for k, v in GIT_ENV.items())
         self.chroot(f"cd /tmp/w/vime-mini && export {git_env} && git init -q -b main . && "
                     "git add . && git commit -q -m main && git checkout -q -b pr && "
-                    "printf 'NUM_GPUS = 2\\n' > tests/test_new.py && git add . && "
+                    "echo '# touched' >> tests/test_qwen2p5_0p5B_short.py && git add . && "
                     "git commit -q -m pr")
         cd = "cd /tmp/w/vime-mini && "
-        check_changed(self, self.chroot(cd + "gpuci changed --base main --json").stdout)
+        with open(os.path.join(EXAMPLE, "tests", "test_qwen2p5_0p5B_short.py")) as f:
+            gpus = int(re.search(r"(?m)^NUM_GPUS = (\d+)$", f.read()).group(1))
+        matrix = json.loads(self.chroot(cd + "gpuci changed --base main --json").stdout)
+        self.assertEqual([(t["test_file"], t["num_gpus"]) for t in matrix["info"]],
+                         [("tests/test_qwen2p5_0p5B_short.py", gpus)], matrix)
         self.chroot(cd + "gpuci render --check")
         self.assertIn("test_qwen2p5_0p5B_short.py",
                       self.chroot(cd + "gpuci plan --label run-ci-short").stdout)

@@ -307,6 +307,285 @@ static void vcs__reads_files_at_a_commit_and_finds_the_merge_base(void **state)
 	diag_release(&d);
 }
 
+/* A repository of two commits, c1 and c2 (HEAD): c2 adds odd names and a submodule. */
+static char *odd_repo(const char *object_format)
+{
+	char *dir = harness_tmpdir();
+	if (git_in(dir, (const char *const[]){"init", "-q", "-b", "main", object_format, NULL}) !=
+	    0) {
+		harness_rmtree(dir);
+		return NULL;
+	}
+	put(dir, "keep.py", "x = 1\n");
+	put(dir, "tests/test_old.py", body);
+	GIT(dir, "add", "-A");
+	GIT(dir, "commit", "-q", "-m", "c1");
+	put(dir, ":odd.py", "NUM_GPUS = 1\n");
+	put(dir, "tests/test_a.py", "NUM_GPUS = 2\n");
+	put(dir, "x/:y.py", "NUM_GPUS = 3\n");
+	GIT(dir, "mv", "tests/test_old.py", "tests/test_new.py");
+	GIT(dir, "add", "-A");
+	GIT(dir, "commit", "-q", "-m", "c2");
+	return dir;
+}
+
+/* The paths vcs_diff(HEAD~1, HEAD, pattern) lists, joined by ' '. */
+static void diff_paths(struct vcs_repo *repo, const char *pattern, struct strbuf *out)
+{
+	struct diag d = DIAG_INIT;
+	struct vcs_oid c1, c2;
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD~1", &c1, &d), 0);
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD", &c2, &d), 0);
+	struct arena a = ARENA_INIT;
+	struct vcs_delta *v;
+	size_t n;
+	const char *const spec[] = {pattern};
+	assert_int_equal(vcs_diff(repo, &c1, &c2, spec, 1, &a, &v, &n, &d), 0);
+	strbuf_reset(out);
+	for (size_t i = 0; i < n; i++)
+		strbuf_addf(out, "%s%c%s", i ? " " : "", v[i].status, v[i].path);
+	arena_release(&a);
+	diag_release(&d);
+}
+
+/* How many descriptors this process has open. */
+static size_t open_fds(void)
+{
+	size_t n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) != -1;
+	return n;
+}
+
+static void vcs__patterns_and_revisions_are_never_magic_nor_options(void **state)
+{
+	(void)state;
+	size_t fds = open_fds();
+	char *dir = odd_repo("--object-format=sha1");
+	assert_non_null(dir);
+	struct vcs_repo *repo;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(vcs_repo_open(&repo, dir, &d), 0);
+	struct strbuf sb = STRBUF_INIT;
+	/* ":*" would be magic for everything; here it names paths starting with ':'. */
+	diff_paths(repo, ":*", &sb);
+	assert_string_equal(sb.buf, "A:odd.py");
+	diff_paths(repo, ":(exclude)tests", &sb);
+	assert_string_equal(sb.buf, "");
+	/* git's default glob: '*' crosses '/'; a name reaches a folder; one '/' dropped. */
+	diff_paths(repo, "*.py", &sb);
+	assert_string_equal(sb.buf, "A:odd.py Atests/test_a.py Rtests/test_new.py Ax/:y.py");
+	diff_paths(repo, "tests", &sb);
+	assert_string_equal(sb.buf, "Atests/test_a.py Rtests/test_new.py");
+	diff_paths(repo, "tests/", &sb);
+	assert_string_equal(sb.buf, "Atests/test_a.py Rtests/test_new.py");
+	/* A rename from outside the pathspec is an addition, as in git. */
+	diff_paths(repo, "tests/test_new.py", &sb);
+	assert_string_equal(sb.buf, "Atests/test_new.py");
+	diff_paths(repo, "x/:y.py/", &sb);
+	assert_string_equal(sb.buf, "Ax/:y.py");
+
+	struct vcs_oid id;
+	const char *const revs[] = {"--all", "-h", "--output=/dev/null", "-"};
+	for (size_t i = 0; i < sizeof(revs) / sizeof(revs[0]); i++) {
+		assert_int_equal(vcs_resolve_commit(repo, revs[i], &id, &d), -1);
+		assert_int_equal(d.code, DIAG_USAGE);
+		assert_non_null(strstr(d.msg.buf, "unknown revision"));
+	}
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD\nHEAD", &id, &d), -1);
+	assert_int_equal(d.code, DIAG_USAGE);
+	assert_non_null(strstr(d.msg.buf, "newline"));
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD^{tree}", &id, &d), -1);
+	assert_non_null(strstr(d.msg.buf, "does not name a commit"));
+	/* The batch stays in step after all that. */
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD", &id, &d), 0);
+	strbuf_reset(&sb);
+	assert_int_equal(vcs_read_file(repo, &id, ":odd.py", &sb, &d), 0);
+	assert_string_equal(sb.buf, "NUM_GPUS = 1\n");
+	strbuf_reset(&sb);
+	assert_int_equal(vcs_read_file(repo, &id, "x/:y.py", &sb, &d), 0);
+	assert_string_equal(sb.buf, "NUM_GPUS = 3\n");
+	strbuf_reset(&sb);
+	assert_int_equal(vcs_read_file(repo, &id, "x/\n", &sb, &d), -1);
+	assert_int_equal(d.code, DIAG_INPUT);
+	assert_non_null(strstr(d.msg.buf, "newline"));
+	const char *const bad[] = {"a\nb"};
+	struct arena a = ARENA_INIT;
+	struct vcs_delta *v;
+	size_t n;
+	assert_int_equal(vcs_diff(repo, &id, &id, bad, 1, &a, &v, &n, &d), -1);
+	assert_int_equal(d.code, DIAG_USAGE);
+	arena_release(&a);
+	vcs_repo_free(repo);
+
+	/* From a subfolder and without a path: patterns stay relative to the top. */
+	char *cwd = getcwd(NULL, 0);
+	char *sub = harness_path(dir, "tests");
+	assert_int_equal(chdir(sub), 0);
+	assert_int_equal(vcs_repo_open(&repo, NULL, &d), 0);
+	diff_paths(repo, "tests/test_a.py", &sb);
+	assert_string_equal(sb.buf, "Atests/test_a.py");
+	vcs_repo_free(repo);
+	assert_int_equal(chdir(cwd), 0);
+	free(sub);
+	free(cwd);
+	strbuf_release(&sb);
+	diag_release(&d);
+	harness_rmtree(dir);
+	/* Every socket and memfd closed, every child reaped. */
+	assert_int_equal(open_fds(), fds);
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+}
+
+static void vcs__reads_a_sha256_repository(void **state)
+{
+	(void)state;
+	char *dir = odd_repo("--object-format=sha256");
+	if (!dir)
+		skip(); /* a git older than 2.29 */
+	struct vcs_repo *repo;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(vcs_repo_open(&repo, dir, &d), 0);
+	struct vcs_oid c1, c2, mb, again;
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD~1", &c1, &d), 0);
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD", &c2, &d), 0);
+	assert_int_equal(c2.len, 32);
+	char hex[VCS_OID_HEXSZ];
+	vcs_oid_hex(&c2, hex);
+	assert_int_equal(strlen(hex), 64);
+	assert_int_equal(vcs_resolve_commit(repo, hex, &again, &d), 0);
+	assert_memory_equal(&again, &c2, sizeof(again));
+	assert_int_equal(vcs_merge_base(repo, &c1, &c2, &mb, &d), 0);
+	assert_memory_equal(&mb, &c1, sizeof(mb));
+	struct strbuf sb = STRBUF_INIT;
+	diff_paths(repo, "tests", &sb);
+	assert_string_equal(sb.buf, "Atests/test_a.py Rtests/test_new.py");
+	strbuf_reset(&sb);
+	assert_int_equal(vcs_read_file(repo, &c2, "tests/test_a.py", &sb, &d), 0);
+	assert_string_equal(sb.buf, "NUM_GPUS = 2\n");
+	vcs_repo_free(repo);
+
+	struct changed_result r;
+	struct changed_opts o = {.repo = dir, .base = "HEAD~1", .head = "HEAD", .default_gpus = 8};
+	assert_int_equal(changed_detect(&o, &r, &d), 0);
+	assert_int_equal(strlen(r.merge_base_id), 64);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.tests[1].path, "tests/test_new.py");
+	assert_int_equal(r.tests[1].status, 'R');
+	changed_result_release(&r);
+	strbuf_release(&sb);
+	diag_release(&d);
+	harness_rmtree(dir);
+}
+
+static void vcs__submodules_are_not_files(void **state)
+{
+	(void)state;
+	char *dir = odd_repo("--object-format=sha1");
+	assert_non_null(dir);
+	GIT(dir, "update-index", "--add", "--cacheinfo",
+	    "160000,1111111111111111111111111111111111111111,tests/sub");
+	GIT(dir, "commit", "-q", "-m", "c3");
+	struct vcs_repo *repo;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(vcs_repo_open(&repo, dir, &d), 0);
+	struct vcs_oid head;
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD", &head, &d), 0);
+	struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(vcs_read_file(repo, &head, "tests/sub", &sb, &d), -1);
+	assert_int_equal(d.code, DIAG_INPUT);
+	assert_non_null(strstr(d.msg.buf, "not a file (a submodule)"));
+	assert_int_equal(vcs_read_file(repo, &head, "tests/nope", &sb, &d), -1);
+	assert_non_null(strstr(d.msg.buf, "no file 'tests/nope'"));
+	assert_int_equal(vcs_read_file(repo, &head, "nope/x", &sb, &d), -1);
+	assert_non_null(strstr(d.msg.buf, "no file 'nope/x'"));
+	assert_int_equal(vcs_read_file(repo, &head, "tests/test_a.py", &sb, &d), 0);
+	assert_string_equal(sb.buf, "NUM_GPUS = 2\n");
+
+	/* Many blobs at once, more than one round: the one that fails is named. */
+	struct arena a = ARENA_INIT;
+	struct vcs_delta *v;
+	size_t n;
+	struct vcs_oid c1;
+	assert_int_equal(vcs_resolve_commit(repo, "HEAD~2", &c1, &d), 0);
+	assert_int_equal(vcs_diff(repo, &c1, &head, NULL, 0, &a, &v, &n, &d), 0);
+	assert_string_equal(v[0].path, ":odd.py");
+	struct vcs_oid ids[150];
+	struct strbuf out[150];
+	for (size_t i = 0; i < 150; i++) {
+		ids[i] = v[0].blob;
+		out[i] = (struct strbuf)STRBUF_INIT;
+	}
+	assert_int_equal(vcs_blobs_read(repo, ids, 150, out, NULL, &d), 0);
+	assert_string_equal(out[149].buf, "NUM_GPUS = 1\n");
+	memset(ids[130].id, 0x11, ids[130].len);
+	size_t failed = 0;
+	assert_int_equal(vcs_blobs_read(repo, ids, 150, out, &failed, &d), -1);
+	assert_int_equal(failed, 130);
+	assert_int_equal(d.code, DIAG_INPUT);
+	assert_non_null(strstr(d.msg.buf, "cannot read blob 111111111111: no such object"));
+	assert_string_equal(out[0].buf, "NUM_GPUS = 1\nNUM_GPUS = 1\n");
+	for (size_t i = 0; i < 150; i++)
+		strbuf_release(&out[i]);
+	arena_release(&a);
+	vcs_repo_free(repo);
+	strbuf_release(&sb);
+	diag_release(&d);
+	harness_rmtree(dir);
+}
+
+/*
+ * A cat-file that answers one question and ends: the next question meets a
+ * closed socket (EPIPE, never SIGPIPE: this process does not ignore it),
+ * fails cleanly, and the one after starts a new cat-file.
+ */
+static void vcs__git_ending_between_questions_is_an_error_not_a_sigpipe(void **state)
+{
+	char *dir = harness_tmpdir();
+	char *wrapper = harness_path(dir, "one-answer-git");
+	FILE *f = fopen(wrapper, "w");
+	assert_non_null(f);
+	fputs("#!/bin/sh\n"
+	      "case \" $* \" in *\" cat-file \"*) head -n 1 | git \"$@\"; exit 0;; esac\n"
+	      "exec git \"$@\"\n",
+	      f);
+	fclose(f);
+	assert_int_equal(chmod(wrapper, 0755), 0);
+	setenv("GPUCI_GIT", wrapper, 1);
+	struct vcs_repo *repo;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(vcs_repo_open(&repo, *state, &d), 0);
+	struct vcs_oid pr, main_tip;
+	assert_int_equal(vcs_resolve_commit(repo, "pr", &pr, &d), 0);
+	usleep(300 * 1000); /* long enough for it to end */
+	assert_int_equal(vcs_resolve_commit(repo, "main", &main_tip, &d), -1);
+	assert_int_equal(d.code, DIAG_SYSTEM);
+	assert_non_null(strstr(d.msg.buf, "git cat-file --batch ended while reading objects"));
+	assert_null(strchr(d.msg.buf, '\n'));
+	assert_int_equal(vcs_resolve_commit(repo, "main", &main_tip, &d), 0);
+	vcs_repo_free(repo);
+	unsetenv("GPUCI_GIT");
+	/* Every child was reaped. */
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	free(wrapper);
+	diag_release(&d);
+	harness_rmtree(dir);
+}
+
+static void vcs_repo_open__says_what_was_tried_when_git_cannot_run(void **state)
+{
+	struct vcs_repo *repo = NULL;
+	struct diag d = DIAG_INIT;
+	setenv("GPUCI_GIT", "/nonexistent/git", 1);
+	assert_int_equal(vcs_repo_open(&repo, *state, &d), -1);
+	unsetenv("GPUCI_GIT");
+	assert_null(repo);
+	assert_int_equal(d.code, DIAG_SYSTEM);
+	assert_non_null(strstr(d.msg.buf, "cannot run git: '/nonexistent/git' (from $GPUCI_GIT)"));
+	assert_non_null(strstr(d.msg.buf, "apt-get install -y git"));
+	diag_release(&d);
+}
+
 /* ---- the diff filter ------------------------------------------------------ */
 
 static void changed_filter_parse__follows_git_letters(void **state)
@@ -449,7 +728,7 @@ static void changed_pattern_match__names_must_match_the_last_component(void **st
 	}
 }
 
-static void changed_pattern_check__refuses_what_libgit2_reads_otherwise(void **state)
+static void changed_pattern_check__refuses_what_reads_differently_elsewhere(void **state)
 {
 	(void)state;
 	static const struct {
@@ -457,18 +736,18 @@ static void changed_pattern_check__refuses_what_libgit2_reads_otherwise(void **s
 	} bad[] = {
 	    {"", "--pattern '' matches nothing useful: give a glob such as 'tests/test_*.py'"},
 	    {"./", "--pattern './' matches nothing useful: give a glob such as 'tests/test_*.py'"},
-	    {"!tests/x.py", "--pattern '!tests/x.py': a leading '!' is an exclusion to libgit2 "
-	                    "and a name to git; write '\\!' for the name"},
-	    {"#x", "--pattern '#x': a leading '#' is a comment to libgit2 and a name to git; "
+	    {"!tests/x.py", "--pattern '!tests/x.py': a leading '!' is an exclusion in a "
+	                    ".gitignore and a name to git; write '\\!' for the name"},
+	    {"#x", "--pattern '#x': a leading '#' is a comment in a .gitignore and a name to git; "
 	           "write '\\#' for the name"},
 	    {"/tests", "--pattern '/tests': patterns are relative to the top of the repository"},
 	    {":(exclude)x", "--pattern ':(exclude)x': pathspec magic (':(...)') is not "
 	                    "supported; give plain globs"},
-	    {"a\tb", "--pattern: control character \\011 in a pattern (libgit2 cuts patterns at "
-	             "some of them)"},
-	    {"a ", "--pattern 'a ': a trailing blank (libgit2 drops it, git keeps it)"},
-	    {".", "--pattern '.': an empty, '.' or '..' part (git resolves them, libgit2 does "
-	          "not); write the path without it"},
+	    {"a\tb", "--pattern: control character \\011 in a pattern (a pattern is a path to "
+	             "type: write a ? to match it)"},
+	    {"a ", "--pattern 'a ': a trailing blank (most likely a typo: git would keep it)"},
+	    {".", "--pattern '.': an empty, '.' or '..' part (git resolves them, gpuci's name "
+	          "rule does not); write the path without it"},
 	    {"a//b", NULL},
 	    {"a/./b", NULL},
 	    {"a/..", NULL},
@@ -619,7 +898,7 @@ static void changed_detect__leaves_out_what_only_git_s_star_reaches(void **state
 	diag_release(&d);
 }
 
-/* changed_pattern_matches() against what libgit2's diff itself picks, pattern by pattern. */
+/* changed_pattern_matches() against what git's diff itself picks, pattern by pattern. */
 static void changed_pattern_matches__agrees_with_the_diff(void **state)
 {
 	struct vcs_repo *repo;
@@ -740,10 +1019,15 @@ int main(void)
 	    cmocka_unit_test(changed_detect__patterns_replace_the_defaults),
 	    cmocka_unit_test(changed_detect__bad_input_is_a_usage_error_with_one_line),
 	    cmocka_unit_test(vcs__reads_files_at_a_commit_and_finds_the_merge_base),
+	    cmocka_unit_test(vcs__patterns_and_revisions_are_never_magic_nor_options),
+	    cmocka_unit_test(vcs__reads_a_sha256_repository),
+	    cmocka_unit_test(vcs__submodules_are_not_files),
+	    cmocka_unit_test(vcs_repo_open__says_what_was_tried_when_git_cannot_run),
+	    cmocka_unit_test(vcs__git_ending_between_questions_is_an_error_not_a_sigpipe),
 	};
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(changed_pattern_match__names_must_match_the_last_component),
-	    cmocka_unit_test(changed_pattern_check__refuses_what_libgit2_reads_otherwise),
+	    cmocka_unit_test(changed_pattern_check__refuses_what_reads_differently_elsewhere),
 	    cmocka_unit_test(changed_filter_parse__follows_git_letters),
 	    cmocka_unit_test(changed_json_str__escapes_every_byte_a_path_may_hold),
 	    cmocka_unit_test(changed_matrix_json__keys_in_order_no_spaces),

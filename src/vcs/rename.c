@@ -215,6 +215,25 @@ static bool rn_unique_basename(const struct vcs_rn_file *v, size_t n, const char
 	return seen == 1;
 }
 
+/*
+ * The unpaired destination that unpaired source j may pair with by name:
+ * the one whose basename is j's, when that basename is unique among the
+ * unpaired files of both sides; else SIZE_MAX.
+ */
+static size_t rn_basename_partner(const struct vcs_rn_file *src, size_t nsrc,
+                                  const struct vcs_rn_file *dst, size_t ndst, size_t j)
+{
+	if (src[j].paired)
+		return SIZE_MAX;
+	const char *base = rn_basename(src[j].path);
+	if (!rn_unique_basename(src, nsrc, base) || !rn_unique_basename(dst, ndst, base))
+		return SIZE_MAX;
+	size_t i = 0;
+	while (dst[i].paired || strcmp(rn_basename(dst[i].path), base) != 0)
+		i++;
+	return i;
+}
+
 struct rn_score {
 	size_t src, dst, order; /* order: position before sorting, for a stable sort */
 	unsigned score;
@@ -290,29 +309,17 @@ void vcs_rename_detect(struct vcs_rn_file *src, size_t nsrc, struct vcs_rn_file 
 	struct rn_ref *want = xcalloc(nsrc + ndst, sizeof(struct rn_ref));
 	size_t nwant = 0;
 	for (size_t j = 0; j < nsrc; j++) {
-		if (src[j].paired)
-			continue;
-		const char *base = rn_basename(src[j].path);
-		if (!rn_unique_basename(src, nsrc, base) || !rn_unique_basename(dst, ndst, base))
-			continue;
-		size_t i = 0;
-		while (dst[i].paired || strcmp(rn_basename(dst[i].path), base) != 0)
-			i++;
-		if (rn_is_reg(&src[j]) && rn_is_reg(&dst[i])) {
+		size_t i = rn_basename_partner(src, nsrc, dst, ndst, j);
+		if (i != SIZE_MAX && rn_is_reg(&src[j]) && rn_is_reg(&dst[i])) {
 			rn_want(want, &nwant, &src[j]);
 			rn_want(want, &nwant, &dst[i]);
 		}
 	}
 	rn_load_many(r, want, nwant);
 	for (size_t j = 0; j < nsrc; j++) {
-		if (src[j].paired)
+		size_t i = rn_basename_partner(src, nsrc, dst, ndst, j);
+		if (i == SIZE_MAX)
 			continue;
-		const char *base = rn_basename(src[j].path);
-		if (!rn_unique_basename(src, nsrc, base) || !rn_unique_basename(dst, ndst, base))
-			continue;
-		size_t i = 0;
-		while (dst[i].paired || strcmp(rn_basename(dst[i].path), base) != 0)
-			i++;
 		unsigned score = rn_similarity(r, &src[j], &dst[i], RN_BASENAME_SCORE);
 		if (score >= RN_BASENAME_SCORE)
 			rn_pair(&src[j], j, &dst[i], score);

@@ -214,7 +214,6 @@ class ManPagesTest(unittest.TestCase):
                 with open(os.path.join(folder, n), encoding="utf-8", errors="replace") as f:
                     src = f.read()
                 variables |= set(re.findall(r'getenv\("([A-Za-z_][A-Za-z0-9_]*)"\)', src))
-                variables |= set(re.findall(r'dl_open_first\("([A-Z_][A-Z0-9_]*)"', src))
                 files |= set(re.findall(
                     r'#define (?:HISTORY_DEFAULT_PATH|LEASE_DEFAULT_PATTERN|DEFAULT_WORKFLOW)'
                     r' "([^"]+)"', src))

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "tpl/tpl_int.h"
 #include "value/bigint.h"
@@ -950,8 +951,33 @@ static int eval_chain(struct rctx *r, struct frame *f, const struct node *n, str
  * chunk each time), counted as they appear; the values of one render may
  * take TPL_MEMORY_FACTOR times max_bytes.
  */
+/*
+ * The C stack a render may use: half the stack limit (8 MiB when there is
+ * none). The depth limits (macro calls, expressions) keep an optimised
+ * build far below it (about 3.5 KiB a macro level); a build without
+ * optimisation under AddressSanitizer spends some 100 KiB a level and
+ * would overflow before them.
+ */
+static size_t stack_budget(void)
+{
+	size_t lim = (size_t)8 << 20;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < ((rlim_t)1 << 30))
+		lim = (size_t)rl.rlim_cur;
+	return lim / 2;
+}
+
 static bool over_budget(struct rctx *r)
 {
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	if (r->stack_base > sp && r->stack_base - sp > r->stack_budget) {
+		tpl_failf(r,
+		          "template nested too deeply: its macro calls and expressions would use "
+		          "more than %zu KiB of stack",
+		          r->stack_budget >> 10);
+		return true;
+	}
 	if (++r->steps > r->t->max_steps) {
 		tpl_failf(r, "template took more than %llu evaluation steps", r->t->max_steps);
 		return true;
@@ -1542,7 +1568,13 @@ int tpl_render_into(const struct tpl *t, const struct vdict *vars, struct strbuf
                     struct tpl_mapper *m, struct diag *d)
 {
 	struct arena a = ARENA_INIT;
-	struct rctx r = {.a = &a, .t = t, .d = d, .line = 1, .map = m};
+	struct rctx r = {.a = &a,
+	                 .t = t,
+	                 .d = d,
+	                 .line = 1,
+	                 .map = m,
+	                 .stack_base = (uintptr_t)__builtin_frame_address(0),
+	                 .stack_budget = stack_budget()};
 	/* The variables are a frame around the template's own: `set` shadows them. */
 	struct frame globals = {0};
 	if (vars)

@@ -197,6 +197,8 @@ struct rctx {
 	const void *last_chunk;   /* the arena's newest chunk when last looked at */
 	size_t chunks;            /* arena chunks seen so far (memory, bounded) */
 	struct tpl_mapper *map;   /* NULL unless a source map is being made (map.c) */
+	uintptr_t stack_base;     /* the C stack where the render began, and how */
+	size_t stack_budget;      /* much of it the render may use (render.c) */
 };
 
 /* Renders t into out, recording a source map in m when m is not NULL. */

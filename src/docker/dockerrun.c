@@ -269,7 +269,7 @@ static int read_opts(struct reader *r, const struct sh_cmd *c, size_t *k)
 static bool is_docker_run(const struct sh_cmd *c, size_t *after)
 {
 	size_t k = sh_cmd_name_index(c);
-	if (k + 1 >= c->nwords || strcmp(c->words[k].text, "docker"))
+	if (k + 1 >= c->nwords || strcmp(c->words[k].text, "docker") != 0)
 		return false;
 	if (!strcmp(c->words[k + 1].text, "run")) {
 		*after = k + 2;
@@ -330,11 +330,11 @@ static int read_inner(struct reader *r)
 	if (dr->ncmd < 3)
 		return 0;
 	const char *sh = base_name(dr->cmd[0].text);
-	if (strcmp(sh, "bash") && strcmp(sh, "sh") && strcmp(sh, "dash"))
+	if (strcmp(sh, "bash") != 0 && strcmp(sh, "sh") != 0 && strcmp(sh, "dash") != 0)
 		return 0;
 	size_t k = 1;
 	while (k < dr->ncmd && dr->cmd[k].text[0] == '-' && !strchr(dr->cmd[k].text, 'c') &&
-	       strcmp(dr->cmd[k].text, "--"))
+	       strcmp(dr->cmd[k].text, "--") != 0)
 		k++;
 	if (k + 1 >= dr->ncmd || dr->cmd[k].text[0] != '-' || dr->cmd[k].text[1] == '-' ||
 	    !strchr(dr->cmd[k].text, 'c'))
@@ -414,6 +414,10 @@ int dockerrun_read(const char *text, size_t len, const char *name, unsigned line
 		    &r, img->line, img->col,
 		    "the image '%s' is an expression only known at run time: give --docker IMAGE",
 		    img->text);
+		goto fail;
+	}
+	if (!img->text[0] || img->text[0] == '-') {
+		refuse(&r, img->line, img->col, "'%s' is not an image name", img->text);
 		goto fail;
 	}
 	dr->image = img->text;

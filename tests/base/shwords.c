@@ -230,7 +230,7 @@ static void shwords__splits_as_sh_does(void **state)
 		assert_true(s >= 0);
 		if ((r == 0) != (s == 0))
 			fail_msg("sh and sh_parse disagree on [%s]: ours %d, sh %d", in.buf, r, s);
-		if (r == 0 && strcmp(ours.buf, theirs.buf))
+		if (r == 0 && strcmp(ours.buf, theirs.buf) != 0)
 			fail_msg("[%s]: ours [%s], sh [%s]", in.buf, ours.buf, theirs.buf);
 		compared += r == 0;
 		diag_release(&d);

@@ -185,6 +185,8 @@ static void dockerrun__refusals_say_why_and_where(void **state)
 	     "1:12 unknown docker run option '-Z' (not in docker 20.10's docker run --help)"},
 	    {"docker run --rm -v", "1:17 docker run option '-v' without its value"},
 	    {"docker run --rm", "1:1 docker run without an image"},
+	    {"docker run -- --rm", "1:15 '--rm' is not an image name"},
+	    {"docker run ''", "1:12 '' is not an image name"},
 	    {"docker run img bash -c 'x \"y'", "1:27 unterminated double quote"},
 	    {"docker run 'img", "1:12 unterminated single quote"},
 	};

@@ -17,8 +17,8 @@ every docker command gets DOCKER_HOST from Engine.env.
 
 overlay2, or vfs where overlay2 cannot mount on the build tree's file system.
 The image (IMAGE, below) is a minbase bookworm with python3, pip and git made
-once per machine with debootstrap into BUILD/docker-cache/rootfs.tar, kept
-across runs (BUILD/docker/ is not), and `docker import`ed at each start.
+once with debootstrap into BUILD/docker-cache/rootfs.tar ($GPUCI_DOCKER_CACHE
+to share it between build trees), kept across runs (BUILD/docker/ is not), and `docker import`ed at each start.
 
 Engine.start raises EngineUnavailable, for the caller to skip with, when it
 cannot work here: not root, docker.io or debootstrap not installed, no
@@ -77,10 +77,12 @@ def docker_cli():
 
 
 def rootfs_tar(build):
-    """The cached image root: BUILD/docker-cache/rootfs.tar, made once.
+    """The cached image root: BUILD/docker-cache/rootfs.tar (or $GPUCI_DOCKER_CACHE/,
+    to share one between build trees), made once.
 
     Returns (path, seconds spent building it: 0 when cached)."""
-    cache = os.path.join(os.path.abspath(build), "docker-cache")
+    cache = os.environ.get("GPUCI_DOCKER_CACHE") or os.path.join(os.path.abspath(build),
+                                                                   "docker-cache")
     tar = os.path.join(cache, "rootfs.tar")
     if os.path.isfile(tar) and os.path.getsize(tar) > 0:
         return tar, 0.0

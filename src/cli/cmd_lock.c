@@ -740,7 +740,7 @@ int cmd_lock(int argc, char **argv, struct gpuci_ctx *ctx)
 		         o.env_name);
 		goto usage;
 	}
-	if (strcmp(o.busy, "fail") && strcmp(o.busy, "warn")) {
+	if (strcmp(o.busy, "fail") != 0 && strcmp(o.busy, "warn") != 0) {
 		diag_set(&d, DIAG_USAGE, "--busy expects fail or warn, not '%s'", o.busy);
 		goto usage;
 	}

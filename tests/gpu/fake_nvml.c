@@ -48,8 +48,8 @@ struct mem_v2 {
 };
 
 struct fake_proc {
-	unsigned pid;
 	unsigned long long bytes;
+	unsigned pid;
 	int graphics;
 };
 

@@ -102,7 +102,8 @@ struct gpu_nvml;
  * Loads NVML (lib: a soname or a path) and initialises it; kept open so that
  * a wait can ask many times (nvmlInit can take a second without persistence
  * mode). Fails with DIAG_SYSTEM saying why (not found, a symbol missing, init
- * failed): the caller then does without readiness checks.
+ * failed): the caller then does without readiness checks. A handle is used
+ * by one thread at a time (gpu_usage() reuses its buffer).
  */
 int gpu_nvml_open(struct gpu_nvml **out, const char *lib, struct diag *d);
 void gpu_nvml_close(struct gpu_nvml *nv); /* NULL is allowed */

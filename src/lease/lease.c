@@ -364,8 +364,8 @@ static uint64_t holders_sig(const struct gpu_usage *u)
 }
 
 /*
- * Whether candidate i (held) is busy now; tells spec->on_busy when who holds
- * it changed. A GPU NVML cannot ask about counts as idle, with a warning.
+ * Whether candidate i (held) is busy now. A GPU NVML cannot ask about counts
+ * as idle, with a warning.
  */
 static bool check_busy(struct acq *a, struct ready *r, size_t i, struct gpu_usage *u)
 {
@@ -382,13 +382,16 @@ static bool check_busy(struct acq *a, struct ready *r, size_t i, struct gpu_usag
 		diag_release(&d);
 		return false;
 	}
-	if (!gpu_usage_busy(u, a->spec->idle_bytes))
-		return false;
+	return gpu_usage_busy(u, a->spec->idle_bytes);
+}
+
+/* Busy candidate i is waited for: tells spec->on_busy when who holds it changed. */
+static void tell_busy(struct acq *a, struct ready *r, size_t i, const struct gpu_usage *u)
+{
 	uint64_t sig = holders_sig(u);
 	if (r->said[i] != sig && a->spec->on_busy)
 		a->spec->on_busy(a->spec->on_busy_arg, a->cand[i], u);
 	r->said[i] = sig;
-	return true;
 }
 
 /*
@@ -479,7 +482,10 @@ static int wait_idle(struct acq *a)
 			int traded = s->devices ? 0 : trade(a, &r, i);
 			if (traded < 0)
 				rc = -1;
-			nbusy += traded == 0;
+			if (traded == 0) {
+				tell_busy(a, &r, i, &u);
+				nbusy++;
+			}
 		}
 		if (rc < 0 || nbusy == 0)
 			break;

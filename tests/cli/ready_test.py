@@ -147,6 +147,7 @@ class ReadyTest(unittest.TestCase):
         r, took = self.lock("--count", "2", "--", "sh", "-c", "echo $CUDA_VISIBLE_DEVICES")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, "1,3\n")
+        self.assertNotIn("busy", r.stderr)  # nothing was waited for
         self.assertLess(took, 10)
 
     def test_the_queue_behind_a_waiting_request_keeps_its_order(self):

@@ -29,6 +29,9 @@ struct lock_opts {
 	const char *pattern;
 	double kill_after;
 	bool print_only, quiet, json;
+	double wait_idle;  /* readiness: seconds a busy GPU is waited for, 0: no check */
+	unsigned idle_mem; /* MiB used above which a GPU is busy */
+	const char *busy;  /* "fail" or "warn" */
 };
 
 static const char lock_usage[] =
@@ -61,10 +64,21 @@ static const char lock_description[] =
     "itself is killed with SIGKILL, the kernel keeps the GPUs locked while any\n"
     "process of the job that kept them still runs.\n"
     "\n"
-    "GPU count (for --count): --total-gpus, else NVML (libnvidia-ml.so.1), else\n"
-    "the entries of /proc/driver/nvidia/gpus, else GPUCI_TOTAL_GPUS, else 8 with a\n"
-    "warning. CMD also gets CUDA_DEVICE_ORDER=PCI_BUS_ID so that GPU numbers mean\n"
-    "what NVML and nvidia-smi say.\n"
+    "Readiness: a free lock is not a free GPU (a previous test's server still\n"
+    "holding 156 GB, a container still torn down: OOM, CUDA error 802). Once the\n"
+    "locks are won, NVML is asked: a GPU with any process, or more than --idle-mem\n"
+    "MiB used, is busy. gpuci names the pids and their memory and asks again every\n"
+    "250 ms for up to --wait-idle seconds, HOLDING the locks and its place in the\n"
+    "queue so that nobody else gets the GPU meanwhile; a --count request takes an\n"
+    "idle free GPU instead when there is one. Still busy: --busy=fail exits 75,\n"
+    "--busy=warn runs CMD with a warning. --wait-idle 0, or no NVML: no check\n"
+    "(GPUCI_DEBUG=1 says why).\n"
+    "\n"
+    "GPU count (for --count): --total-gpus, else NVML (libnvidia-ml.so.1, or\n"
+    "$GPUCI_NVML), else the entries of /proc/driver/nvidia/gpus, else\n"
+    "GPUCI_TOTAL_GPUS, else 8 with a warning. CMD also gets\n"
+    "CUDA_DEVICE_ORDER=PCI_BUS_ID so that GPU numbers mean what NVML and\n"
+    "nvidia-smi say.\n"
     "\n"
     "Files: besides the per-GPU files, the pattern with {gpu_id} = 'queue' holds\n"
     "the waiting queue, {gpu_id} = 'ticket-N' one file per live waiter, and\n"
@@ -74,8 +88,9 @@ static const char lock_description[] =
     "GPU out of service, with a warning.\n"
     "\n"
     "Exit status: CMD's own; 128+N when CMD or gpuci was killed by signal N;\n"
-    "75 when --timeout passed while waiting; 127 when CMD was not found, 126 when\n"
-    "it could not be run; 2 for usage errors; 1 for other errors.\n"
+    "75 when --timeout passed while waiting or a GPU stayed busy (--busy=fail);\n"
+    "127 when CMD was not found, 126 when it could not be run; 2 for usage\n"
+    "errors; 1 for other errors.\n"
     "\n"
     "status shows each GPU free or held (by which pid, running what, for how\n"
     "long; holders of gpu_lock_exec.py included, from /proc/locks), then the\n"
@@ -84,6 +99,7 @@ static const char lock_description[] =
     "Examples:\n"
     "  gpuci lock --count 4 -- python tests/test_qwen.py\n"
     "  gpuci lock --devices 0,1 --timeout 600 -- ./bench.sh\n"
+    "  gpuci lock --count 8 --wait-idle 300 --busy=warn -- ./serve_and_test.sh\n"
     "  GPUCI_TOTAL_GPUS=8 gpuci lock --count 2 --lock-path-pattern /tmp/l/{gpu_id} -- true\n"
     "  gpuci lock status --json\n";
 
@@ -454,6 +470,45 @@ static void note_waiting(void *arg, size_t ahead, size_t reserved)
 	fprintf(f, " (see 'gpuci lock status')\n");
 }
 
+struct busy_note {
+	struct gpuci_ctx *ctx;
+	double wait_idle;
+};
+
+/* A GPU won is still busy: who holds what, each time that changes. */
+static void note_busy(void *arg, unsigned gpu, const struct gpu_usage *u)
+{
+	struct busy_note *n = arg;
+	struct strbuf sb = STRBUF_INIT;
+	gpu_usage_describe(u, &sb);
+	fprintf(n->ctx->err,
+	        "gpuci lock: GPU %u is busy: %s; waiting up to %gs for it to be idle "
+	        "(--wait-idle)\n",
+	        gpu, sb.buf, n->wait_idle);
+	fflush(n->ctx->err);
+	strbuf_release(&sb);
+}
+
+/* NVML for the readiness check, or NULL (one debug line saying why). */
+static struct gpu_nvml *open_nvml(const struct lock_opts *o, struct gpuci_ctx *ctx)
+{
+	if (o->wait_idle <= 0)
+		return NULL;
+	struct gpu_probe probe;
+	gpu_probe_default(&probe);
+	struct gpu_nvml *nv = NULL;
+	struct diag d = DIAG_INIT;
+	if (gpu_nvml_open(&nv, probe.nvml_lib, &d) < 0) {
+		const char *dbg = getenv("GPUCI_DEBUG");
+		if (dbg && *dbg)
+			fprintf(ctx->err, "gpuci lock: debug: GPU readiness not checked: %s\n",
+			        d.msg.buf);
+		nv = NULL;
+	}
+	diag_release(&d);
+	return nv;
+}
+
 /*
  * While the job runs, a thread watches its lock files: if one is deleted or
  * replaced it says so on stderr, loudly when the GPU is no longer kept from
@@ -547,13 +602,22 @@ static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, i
 	    .watch = true, /* the holder says at once when its files lose a name */
 	};
 	struct wait_note note = {ctx, &spec};
+	struct busy_note bnote = {ctx, o->wait_idle};
 	if (!o->quiet) {
 		spec.on_wait = note_waiting;
 		spec.on_wait_arg = &note;
+		spec.on_busy = note_busy;
+		spec.on_busy_arg = &bnote;
 	}
+	spec.nvml = open_nvml(o, ctx);
+	spec.wait_idle = o->wait_idle;
+	spec.idle_bytes = (unsigned long long)o->idle_mem * 1024 * 1024;
+	spec.busy_warn = !strcmp(o->busy, "warn");
 	struct lease *lease;
 	int rc = EXIT_OK;
-	if (lease_acquire(&lease, &spec, &d) < 0) {
+	int arc = lease_acquire(&lease, &spec, &d);
+	gpu_nvml_close(spec.nvml);
+	if (arc < 0) {
 		if (d.code == DIAG_CANCELED) {
 			int sig = proc_signals_take(&ps);
 			rc = 128 + (sig ? sig : ps.received);
@@ -623,6 +687,9 @@ int cmd_lock(int argc, char **argv, struct gpuci_ctx *ctx)
 	    .env_name = GPU_ENV_DEFAULT_VAR,
 	    .pattern = LEASE_DEFAULT_PATTERN,
 	    .kill_after = 10,
+	    .wait_idle = LEASE_DEFAULT_WAIT_IDLE,
+	    .idle_mem = LEASE_DEFAULT_IDLE_MIB,
+	    .busy = "fail",
 	};
 	if (argc >= 2 && !strcmp(argv[1], "status"))
 		return lock_status(argc - 1, argv + 1, ctx, &o);
@@ -641,6 +708,14 @@ int cmd_lock(int argc, char **argv, struct gpuci_ctx *ctx)
 	     "lock files, {gpu_id} replaced (default " LEASE_DEFAULT_PATTERN ")", NULL},
 	    {"kill-after", 0, CLI_OPT_SECS, &o.kill_after, "S",
 	     "SIGKILL what is left S seconds after SIGTERM (default 10)", NULL},
+	    {"wait-idle", 0, CLI_OPT_SECS, &o.wait_idle, "S",
+	     "wait up to S seconds for a GPU won to be idle (NVML), 0: no check (default 120)",
+	     NULL},
+	    {"idle-mem", 0, CLI_OPT_UINT, &o.idle_mem, "MIB",
+	     "a GPU with more MiB used is busy, as one with any process (default 256)", NULL},
+	    {"busy", 0, CLI_OPT_STRING, &o.busy, "fail|warn",
+	     "still busy after --wait-idle: exit 75, or run CMD with a warning (default fail)",
+	     NULL},
 	    {"print-only", 0, CLI_OPT_FLAG, &o.print_only, NULL,
 	     "print 'Free GPUs: 0,3,...' and exit, holding nothing", NULL},
 	    {"quiet", 'q', CLI_OPT_FLAG, &o.quiet, NULL, "print nothing of gpuci's own", NULL},
@@ -663,6 +738,10 @@ int cmd_lock(int argc, char **argv, struct gpuci_ctx *ctx)
 	if (!*o.env_name || strchr(o.env_name, '=')) {
 		diag_set(&d, DIAG_USAGE, "--target-env-name must be a variable name, not '%s'",
 		         o.env_name);
+		goto usage;
+	}
+	if (strcmp(o.busy, "fail") != 0 && strcmp(o.busy, "warn") != 0) {
+		diag_set(&d, DIAG_USAGE, "--busy expects fail or warn, not '%s'", o.busy);
 		goto usage;
 	}
 	if (o.print_only) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,26 +204,33 @@ static void let_go(struct acq *a, size_t i)
 	a->nheld--;
 }
 
+/* Takes candidate i if it is free, without waiting. */
+static int take_one(struct acq *a, size_t i)
+{
+	for (int tries = 0; tries < 4 && !a->held[i] && !a->unusable[i] && a->orphan[i] < 0;
+	     tries++) {
+		int rc = open_candidate(a, i);
+		if (rc < 0)
+			return -1;
+		if (rc > 0)
+			break;
+		if (flock(a->fds[i], LOCK_EX | LOCK_NB) == 0) {
+			claim(a, i);
+		} else {
+			if (errno != EWOULDBLOCK)
+				return diag_errno(a->d, "cannot lock GPU %u", a->cand[i]);
+			break;
+		}
+	}
+	return 0;
+}
+
 /* Takes, without waiting, every candidate we still need that is free. */
 static int take_free(struct acq *a)
 {
-	for (size_t i = 0; i < a->ncand && a->nheld < a->need; i++) {
-		for (int tries = 0; tries < 4 && !a->held[i] && !a->unusable[i] && a->orphan[i] < 0;
-		     tries++) {
-			int rc = open_candidate(a, i);
-			if (rc < 0)
-				return -1;
-			if (rc > 0)
-				break;
-			if (flock(a->fds[i], LOCK_EX | LOCK_NB) == 0) {
-				claim(a, i);
-			} else {
-				if (errno != EWOULDBLOCK)
-					return diag_errno(a->d, "cannot lock GPU %u", a->cand[i]);
-				break;
-			}
-		}
-	}
+	for (size_t i = 0; i < a->ncand && a->nheld < a->need; i++)
+		if (take_one(a, i) < 0)
+			return -1;
 	return 0;
 }
 
@@ -333,6 +341,170 @@ static int wait_for_gpus(struct acq *a)
 	return rc;
 }
 
+/* ---- readiness: a GPU won is handed out once nothing runs on it -------- */
+
+/* How often a GPU that is still busy is asked again (NVML has no event). */
+#define IDLE_POLL_MS 250
+
+struct ready {
+	double start;
+	uint64_t *said; /* per candidate: the holders last told (holders_sig), 0: none */
+	bool *unknown;  /* per candidate: NVML could not tell (warned once) */
+	bool *busy;     /* per candidate: found busy in this round */
+};
+
+/* Who is on a GPU, whatever their order, so that each change is told once. */
+static uint64_t holders_sig(const struct gpu_usage *u)
+{
+	uint64_t sig = (uint64_t)u->nproc * 0x9e3779b97f4a7c15ULL + 1;
+	size_t n = u->nproc < GPU_USAGE_MAXPROCS ? u->nproc : GPU_USAGE_MAXPROCS;
+	for (size_t i = 0; i < n; i++)
+		sig ^= ((uint64_t)u->procs[i].pid + 1) * 0xff51afd7ed558ccdULL;
+	return sig;
+}
+
+/*
+ * Whether candidate i (held) is busy now. A GPU NVML cannot ask about counts
+ * as idle, with a warning.
+ */
+static bool check_busy(struct acq *a, struct ready *r, size_t i, struct gpu_usage *u)
+{
+	struct diag d = DIAG_INIT;
+	if (gpu_usage(a->spec->nvml, a->cand[i], u, &d) < 0) {
+		if (!r->unknown[i]) {
+			r->unknown[i] = true;
+			struct strbuf w = STRBUF_INIT;
+			strbuf_addf(&w, "GPU %u handed out without a readiness check: %s",
+			            a->cand[i], d.msg.buf);
+			acq_warn(a, w.buf);
+			strbuf_release(&w);
+		}
+		diag_release(&d);
+		return false;
+	}
+	return gpu_usage_busy(u, a->spec->idle_bytes);
+}
+
+/* Busy candidate i is waited for: tells spec->on_busy when who holds it changed. */
+static void tell_busy(struct acq *a, struct ready *r, size_t i, const struct gpu_usage *u)
+{
+	uint64_t sig = holders_sig(u);
+	if (r->said[i] != sig && a->spec->on_busy)
+		a->spec->on_busy(a->spec->on_busy_arg, a->cand[i], u);
+	r->said[i] = sig;
+}
+
+/*
+ * A count request trades busy candidate i for a free one that is idle, when
+ * there is one: 1 when it did.
+ */
+static int trade(struct acq *a, struct ready *r, size_t i)
+{
+	for (size_t j = 0; j < a->ncand; j++) {
+		if (a->held[j] || a->unusable[j] || a->orphan[j] >= 0 || r->busy[j])
+			continue;
+		if (take_one(a, j) < 0)
+			return -1;
+		if (!a->held[j])
+			continue;
+		struct gpu_usage u;
+		if (check_busy(a, r, j, &u)) {
+			r->busy[j] = true;
+			let_go(a, j);
+			continue;
+		}
+		let_go(a, i);
+		return 1;
+	}
+	return 0;
+}
+
+/* The wait is over and GPUs are still busy: --busy=fail or warn. */
+static int still_busy(struct acq *a, struct ready *r)
+{
+	struct strbuf msg = STRBUF_INIT;
+	double waited = mono_now() - r->start;
+	for (size_t i = 0; i < a->ncand; i++) {
+		if (!a->held[i] || !r->busy[i])
+			continue;
+		struct gpu_usage u;
+		struct diag d = DIAG_INIT;
+		if (msg.len)
+			strbuf_adds(&msg, "; ");
+		strbuf_addf(&msg, "GPU %u is still busy after %.0fs: ", a->cand[i], waited);
+		if (gpu_usage(a->spec->nvml, a->cand[i], &u, &d) == 0)
+			gpu_usage_describe(&u, &msg);
+		else
+			strbuf_adds(&msg, d.msg.buf);
+		diag_release(&d);
+	}
+	int rc = 0;
+	if (a->spec->busy_warn) {
+		strbuf_adds(&msg, " (handed out anyway: --busy=warn)");
+		acq_warn(a, msg.buf);
+	} else {
+		rc = diag_set(a->d, DIAG_TIMEOUT, "%s (waited for it to be idle: --wait-idle)",
+		              msg.buf);
+	}
+	strbuf_release(&msg);
+	return rc;
+}
+
+/*
+ * We hold every GPU we need. Hands them out only when NVML shows nothing on
+ * them (no process, at most idle_bytes used), asking every IDLE_POLL_MS for
+ * up to wait_idle seconds (and never past the request's timeout), still
+ * holding their locks and our place at the head. A count request trades a
+ * busy GPU for an idle free one when it can. doc/DESIGN.md has why holding
+ * cannot deadlock.
+ */
+static int wait_idle(struct acq *a)
+{
+	const struct lease_spec *s = a->spec;
+	if (!s->nvml || s->wait_idle <= 0)
+		return 0;
+	struct ready r = {.start = mono_now()};
+	r.said = xcalloc(a->ncand, sizeof(*r.said));
+	r.unknown = xcalloc(a->ncand, sizeof(*r.unknown));
+	r.busy = xcalloc(a->ncand, sizeof(*r.busy));
+	double end = r.start + s->wait_idle;
+	if (a->deadline > 0 && a->deadline < end)
+		end = a->deadline;
+	int rc = 0;
+	for (;;) {
+		size_t nbusy = 0;
+		memset(r.busy, 0, a->ncand * sizeof(*r.busy));
+		for (size_t i = 0; i < a->ncand && rc == 0; i++) {
+			struct gpu_usage u;
+			if (!a->held[i] || !check_busy(a, &r, i, &u))
+				continue;
+			r.busy[i] = true;
+			int traded = s->devices ? 0 : trade(a, &r, i);
+			if (traded < 0)
+				rc = -1;
+			if (traded == 0) {
+				tell_busy(a, &r, i, &u);
+				nbusy++;
+			}
+		}
+		if (rc < 0 || nbusy == 0)
+			break;
+		if (mono_now() >= end) {
+			rc = still_busy(a, &r);
+			break;
+		}
+		enum wait_result w = wait_event(-1, s->cancel_fd, end, IDLE_POLL_MS, -1);
+		if (w == WAIT_CANCELED || w == WAIT_ERROR) {
+			rc = acq_fail_wait(a, w);
+			break;
+		}
+	}
+	free(r.said);
+	free(r.unknown);
+	free(r.busy);
+	return rc;
+}
+
 static void acq_release(struct acq *a, bool keep_held)
 {
 	for (size_t i = 0; i < a->ncand; i++) {
@@ -418,6 +590,8 @@ int lease_acquire(struct lease **out, const struct lease_spec *spec, struct diag
 		if (rc == 0)
 			rc = wait_for_gpus(&a);
 	} while (rc == 1);
+	if (rc == 0)
+		rc = wait_idle(&a);
 	if (rc < 0) {
 		struct diag ignore = DIAG_INIT;
 		q_dequeue(&a, false, &ignore);

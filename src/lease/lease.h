@@ -58,11 +58,22 @@
 
 #include "base/diag.h"
 #include "base/strbuf.h"
+#include "gpu/gpu.h"
 
 /* The default of gpu_lock_exec.py, shared with it on one machine. */
 #define LEASE_DEFAULT_PATTERN "/dev/shm/custom_gpu_lock_{gpu_id}.lock"
 #define LEASE_PLACEHOLDER     "{gpu_id}"
 #define LEASE_MAX_GPUS        4096
+
+/*
+ * Readiness defaults (doc/DESIGN.md has the reasons): a GPU is busy while
+ * NVML lists a process on it or more than 256 MiB are used (a CUDA context
+ * alone takes 300-500 MiB, an idle GPU a few MiB besides the driver's
+ * reserved memory); a busy GPU is waited for 120 s, long enough for a
+ * container's teardown or a server's exit, then the request fails.
+ */
+#define LEASE_DEFAULT_WAIT_IDLE 120.0
+#define LEASE_DEFAULT_IDLE_MIB  256u
 
 struct lease_spec {
 	const char *pattern;     /* lock path pattern, contains {gpu_id} */
@@ -87,6 +98,28 @@ struct lease_spec {
 	 * lease_check() at release only.
 	 */
 	bool watch;
+	/*
+	 * GPU readiness. With nvml (opened by the caller, gpu_nvml_open()) and
+	 * wait_idle > 0, GPUs whose locks were won are handed out only once
+	 * NVML shows no process on them and at most idle_bytes used: they are
+	 * asked again every 250 ms for up to wait_idle seconds (never past
+	 * timeout), their locks held meanwhile and the request still at the
+	 * head of the queue. A count request trades a busy GPU for an idle free
+	 * one when it can. Still busy at the end: fails with DIAG_TIMEOUT naming
+	 * the pids, or, with busy_warn, goes on with the warning in
+	 * lease_warning(). A GPU NVML cannot ask about is handed out, warned.
+	 * nvml NULL or wait_idle 0: no check.
+	 */
+	struct gpu_nvml *nvml;
+	double wait_idle;
+	unsigned long long idle_bytes;
+	bool busy_warn;
+	/*
+	 * Called when a GPU is found busy, and again when the processes on it
+	 * change (not for each poll): who holds how much. NULL: nobody is told.
+	 */
+	void (*on_busy)(void *arg, unsigned gpu, const struct gpu_usage *u);
+	void *on_busy_arg;
 };
 
 struct lease;

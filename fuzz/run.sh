@@ -2,7 +2,8 @@
 # Builds the fuzz targets with clang (libFuzzer + ASan + UBSan) and runs
 # one for SECONDS (default 600): tpl (templates), expr (GitHub expressions),
 # py (the NUM_GPUS reader), registry (a template's test registry), wf (the
-# workflow loader and plan) or lint (lint on a generated repository), seeded
+# workflow loader and plan), lint (lint on a generated repository) or sh
+# (shell words and the Execute step's docker run reader), seeded
 # from fuzz/seeds/TARGET, for tpl from the template test cases, for tpl and
 # registry from the example templates, for wf from the example workflows.
 # usage: fuzz/run.sh [SECONDS] [TARGET]
@@ -10,8 +11,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-600}
 target=${2:-tpl}
-case $target in tpl | expr | py | registry | wf | lint) ;; *)
-	echo "fuzz/run.sh: unknown target '$target' (tpl, expr, py, registry, wf or lint)" >&2
+case $target in tpl | expr | py | registry | wf | lint | sh) ;; *)
+	echo "fuzz/run.sh: unknown target '$target' (tpl, expr, py, registry, wf, lint or sh)" >&2
 	exit 2
 	;;
 esac

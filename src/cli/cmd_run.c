@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <sys/stat.h>
 #include <limits.h>
 #include <regex.h>
@@ -22,6 +21,7 @@
 #include "plan/plan.h"
 #include "report/mask.h"
 #include "report/report.h"
+#include "run/prepare.h"
 #include "run/recover.h"
 #include "run/run.h"
 #include "sched/sched.h"
@@ -113,28 +113,6 @@ static char *repo_root(const char *workflow)
 	return xstrdup(getcwd(cwd, sizeof(cwd)) ? cwd : ".");
 }
 
-static bool test_selected(const struct opts *o, const char *test_file)
-{
-	if (!o->tests.n)
-		return true;
-	const char *bare = strncmp(test_file, "tests/", 6) ? test_file : test_file + 6;
-	for (size_t i = 0; i < o->tests.n; i++)
-		if (!fnmatch(o->tests.items[i], test_file, 0) ||
-		    !fnmatch(o->tests.items[i], bare, 0))
-			return true;
-	return false;
-}
-
-static bool job_selected(const struct opts *o, const char *id)
-{
-	if (!o->jobs.n)
-		return true;
-	for (size_t i = 0; i < o->jobs.n; i++)
-		if (!strcmp(o->jobs.items[i], id))
-			return true;
-	return false;
-}
-
 /*
  * Keeps .gpuci/ (logs, history) out of version control without the user
  * editing .gitignore: a .gitignore of its own that ignores everything, as
@@ -149,134 +127,6 @@ static void ignore_dir(const char *dir)
 	(void)fs_create_new(p.buf, text, sizeof(text) - 1, &d); /* there already: kept */
 	diag_release(&d);
 	strbuf_release(&p);
-}
-
-/* plan_test_path(), also refused when a symlink leads out of the repository. */
-static char *test_path(const char *root, const char *f, struct strbuf *why)
-{
-	struct strbuf p = STRBUF_INIT;
-	if (!plan_test_path(f, &p, why)) {
-		strbuf_release(&p);
-		return NULL;
-	}
-	struct strbuf full = STRBUF_INIT;
-	strbuf_addf(&full, "%s/%s", root, p.buf);
-	char *real = realpath(full.buf, NULL);
-	strbuf_release(&full);
-	if (real) {
-		size_t rl = strlen(root);
-		if (strncmp(real, root, rl) != 0 || real[rl] != '/') {
-			strbuf_addf(why, "test_file '%s' leads out of the repository (a symlink)",
-			            f);
-			free(real);
-			strbuf_release(&p);
-			return NULL;
-		}
-		free(real);
-	}
-	return strbuf_detach(&p, NULL);
-}
-
-/* The job's env for one entry: workflow env, then the job's, evaluated. */
-static int job_env(const struct wf *w, const struct plan_job *pj, struct value entry,
-                   struct value secrets, struct arena *a, struct strbuf *envs, size_t *count,
-                   struct diag *d)
-{
-	struct value ctx = value_dict_sized(a, pj->ctx.dict->n + 4);
-	for (size_t i = 0; i < pj->ctx.dict->n; i++)
-		vdict_set(a, ctx.dict, pj->ctx.dict->keys[i], pj->ctx.dict->vals[i]);
-	vdict_set(a, ctx.dict, value_str_static("matrix"), entry);
-	vdict_set(a, ctx.dict, value_str_static("secrets"), secrets);
-	struct value env = value_dict(a);
-	vdict_set(a, ctx.dict, value_str_static("env"), env);
-	const struct wf_node *levels[2] = {wf_env(w), pj->job->env};
-	for (int l = 0; l < 2; l++) {
-		const struct wf_node *m = levels[l];
-		if (!m || m->kind != WF_MAP)
-			continue;
-		for (size_t i = 0; i < m->len; i++) {
-			const struct wf_node *k = m->kv[2 * i], *v = m->kv[2 * i + 1];
-			struct gha_ctx g = {.contexts = ctx, .status = GHA_SUCCESS};
-			struct value val;
-			if (v->kind != WF_SCALAR)
-				continue;
-			if (gha_interp(v->s, v->len, &v->loc, &g, a, &val, d) < 0)
-				return -1;
-			struct strbuf s = STRBUF_INIT;
-			if (val.kind != V_STR || val.str.s != v->s)
-				gha_to_str(val, &s);
-			else
-				strbuf_add(&s, v->s, v->len);
-			vdict_set(a, env.dict, value_str_static(k->s), value_strbuf(a, &s));
-			strbuf_addf(envs, "%s=%s", k->s, s.buf);
-			strbuf_addch(envs, '\0');
-			(*count)++;
-			strbuf_release(&s);
-		}
-	}
-	return 0;
-}
-
-/* Splits s on blanks, like bash's read -r -a, into a NULL-terminated array. */
-static char **split_words(struct arena *a, const char *s)
-{
-	char **v = arena_alloc(a, (strlen(s) / 2 + 2) * sizeof(*v));
-	size_t n = 0;
-	while (*s) {
-		while (*s == ' ' || *s == '\t' || *s == '\n')
-			s++;
-		const char *b = s;
-		while (*s && *s != ' ' && *s != '\t' && *s != '\n')
-			s++;
-		if (s > b)
-			v[n++] = arena_strndup(a, b, (size_t)(s - b));
-	}
-	v[n] = NULL;
-	return v;
-}
-
-/*
- * Docker mode for one test: the image (IMAGE, or the job's with "job"),
- * the job's container options without --gpus (gpuci names the leased
- * devices), and the job env's names to pass with -e.
- */
-static int docker_setup(struct run_test *t, const struct wf_job *job, const char *image,
-                        const char *envs, size_t off, size_t cnt, struct arena *a)
-{
-	if (!strcmp(image, "job")) {
-		image = wf_str(job->image);
-		if (!image) {
-			struct strbuf m = STRBUF_INIT;
-			strbuf_addf(&m, "--docker job: job '%s' names no container image", job->id);
-			t->status = REPORT_NOT_RUNNABLE;
-			t->message = strbuf_detach(&m, NULL);
-			return -1;
-		}
-	}
-	t->docker_image = image;
-	const char *opts = wf_str(wf_get(wf_get(job->node, "container"), "options"));
-	char **words = split_words(a, opts ? opts : "");
-	size_t k = 0;
-	for (size_t j = 0; words[j]; j++) {
-		if (!strcmp(words[j], "--gpus")) {
-			j += words[j + 1] != NULL;
-			continue;
-		}
-		if (!strncmp(words[j], "--gpus=", 7))
-			continue;
-		words[k++] = words[j];
-	}
-	words[k] = NULL;
-	t->docker_opts = words;
-	char **names = arena_alloc(a, (cnt + 1) * sizeof(*names));
-	for (size_t c = 0; c < cnt; c++) {
-		const char *kv = envs + off;
-		names[c] = arena_strndup(a, kv, strcspn(kv, "="));
-		off += strlen(kv) + 1;
-	}
-	names[cnt] = NULL;
-	t->docker_env = names;
-	return 0;
 }
 
 /*
@@ -467,7 +317,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	size_t nt = 0;
 	struct history *hist = NULL;
 	char *root = NULL, *log_dir = NULL, *history_path = NULL;
-	struct strbuf envs = STRBUF_INIT, not_run = STRBUF_INIT;
+	struct run_prepared prep = {
+	    .not_run = STRBUF_INIT, .arena = ARENA_INIT, .envs = STRBUF_INIT};
 	bool planned = false;
 	struct report_mask *mask = report_mask_new();
 	struct run_record *record = NULL;
@@ -588,182 +439,25 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		for (size_t i = 0; i < p.changed.nwarnings; i++)
 			fprintf(ctx->err, "gpuci run: warning: %s\n", p.changed.warnings[i]);
 
-	struct value secrets = value_dict(&a);
-	for (size_t i = 0; i < o.secrets.n; i++) {
-		const char *v = getenv(o.secrets.items[i]);
-		if (v)
-			vdict_set(&a, secrets.dict, value_str_static(o.secrets.items[i]),
-			          value_str(&a, v, strlen(v)));
+	struct run_prepare_opts pro = {
+	    .root = root,
+	    .jobs = (const char *const *)o.jobs.items,
+	    .njobs = o.jobs.n,
+	    .tests = (const char *const *)o.tests.items,
+	    .ntests = o.tests.n,
+	    .changed = o.changed,
+	    .python = o.python,
+	    .docker = o.docker,
+	    .secrets = (const char *const *)o.secrets.items,
+	    .nsecrets = o.secrets.n,
+	};
+	if (run_prepare(&prep, w, &p, &pro, &d) < 0) {
+		cli_error(ctx, "run", &d);
+		rc = EXIT_FAILED;
+		goto out;
 	}
-	const char *python = o.python;
-	if (!python) {
-		python = "python3";
-		const char *path = getenv("PATH");
-		for (const char *s = path; s && *s;) {
-			const char *e = strchr(s, ':');
-			size_t len = e ? (size_t)(e - s) : strlen(s);
-			struct strbuf c = STRBUF_INIT;
-			strbuf_addf(&c, "%.*s/python", (int)len, s);
-			bool ok = access(c.buf, X_OK) == 0;
-			strbuf_release(&c);
-			if (ok) {
-				python = "python";
-				break;
-			}
-			s += len + (e ? 1 : 0);
-		}
-	}
-
-	/* Every entry with a test_file of every selected job that runs. */
-	size_t cap = 16;
-	tests = xcalloc(cap, sizeof(*tests));
-	size_t *eoff = xcalloc(cap, sizeof(*eoff)), *ecnt = xcalloc(cap, sizeof(*ecnt));
-	size_t nenv = 0;
-	/* Jobs that run but that gpuci run cannot run: said, not dropped. */
-	for (size_t ji = 0; ji < p.njobs; ji++) {
-		const struct plan_job *pj = &p.jobs[ji];
-		if (pj->state != PLAN_RUNS || !job_selected(&o, pj->job->id))
-			continue;
-		if (o.changed &&
-		    !(pj->job->nneeds && plan_job_detects(wf_job_find(w, pj->job->needs[0]))))
-			continue;
-		if (pj->always)
-			continue; /* always on, left out */
-		const char *cannot = !pj->matrix_known ? pj->why : plan_job_not_run(pj);
-		if (cannot && !plan_job_detects(pj->job))
-			strbuf_addf(&not_run, "  %-22s not run by gpuci run: %s\n", pj->job->id,
-			            cannot);
-		if (cannot)
-			continue;
-		const char **variant = arena_alloc(&a, (pj->nentries + 1) * sizeof(*variant));
-		plan_entry_variants(pj->entries, pj->nentries, &a, variant);
-		for (size_t k = 0; k < pj->nentries; k++) {
-			struct value e = pj->entries[k];
-			struct value f = plan_entry_fields(e, "test_file");
-			struct value *tf = f.kind == V_DICT
-			                       ? vdict_get(f.dict, value_str_static("test_file"))
-			                       : NULL;
-			if (!tf || tf->kind != V_STR || !test_selected(&o, tf->str.s))
-				continue;
-			if (nt == cap) {
-				cap *= 2;
-				tests = xrealloc(tests, cap * sizeof(*tests));
-				eoff = xrealloc(eoff, cap * sizeof(*eoff));
-				ecnt = xrealloc(ecnt, cap * sizeof(*ecnt));
-			}
-			eoff[nt] = ecnt[nt] = 0;
-			struct run_test *t = &tests[nt++];
-			memset(t, 0, sizeof(*t));
-			t->job = pj->job->id;
-			t->test_file = tf->str.s;
-			bool ambiguous;
-			const char *real = run_changed_real_path(&p, t->test_file, &ambiguous);
-			if (real)
-				t->test_file = real;
-			struct value *ta = vdict_get(f.dict, value_str_static("test_args"));
-			struct strbuf args = STRBUF_INIT;
-			if (ta && ta->kind != V_NONE)
-				value_str_into(*ta, &args);
-			t->test_args = arena_strndup(&a, args.buf ? args.buf : "", args.len);
-			strbuf_release(&args);
-			t->gpus = (unsigned)plan_entry_gpus(e);
-			struct strbuf disp = STRBUF_INIT;
-			plan_entry_describe(e, &disp);
-			t->variant = variant[k];
-			if (t->variant)
-				strbuf_addf(&disp, " %s", t->variant);
-			/* Shown in every line and report: one line, whatever it holds. */
-			struct strbuf shown = STRBUF_INIT;
-			strbuf_add_shown(&shown, disp.buf ? disp.buf : "");
-			t->display = arena_strndup(&a, shown.buf, shown.len);
-			strbuf_release(&shown);
-			strbuf_reset(&disp);
-			plan_entry_identity(e, &disp);
-			t->identity = arena_strndup(&a, disp.buf, disp.len);
-			strbuf_release(&disp);
-			/* argv: python path args..., args split on blanks (read -r -a). */
-			struct strbuf why = STRBUF_INIT;
-			char *path = test_path(root, t->test_file, &why);
-			char **words = split_words(&a, t->test_args);
-			size_t nw = 0;
-			while (words[nw])
-				nw++;
-			char **av = arena_alloc(&a, (nw + 3) * sizeof(*av));
-			av[0] = (char *)python;
-			av[1] = path ? arena_strndup(&a, path, strlen(path)) : NULL;
-			free(path);
-			memcpy(av + 2, words, (nw + 1) * sizeof(*av));
-			t->argv = av;
-			if (ambiguous) {
-				strbuf_reset(&why);
-				strbuf_addf(
-				    &why,
-				    "test_file '%s': more than one changed file is not UTF-8 and "
-				    "reads so; which one is meant cannot be told",
-				    t->test_file);
-				av[1] = NULL;
-			}
-			if (!av[1]) {
-				t->status = REPORT_NOT_RUNNABLE;
-				t->message = strbuf_detach(&why, NULL);
-				t->argv = NULL;
-				continue;
-			}
-			strbuf_release(&why);
-			/* env: ours, then the job's evaluated for this entry (NUL-separated in
-			 * envs). */
-			size_t before = envs.len, cnt = 0;
-			if (job_env(w, pj, e, secrets, &a, &envs, &cnt, &d) < 0) {
-				cli_error(ctx, "run", &d);
-				rc = EXIT_FAILED;
-				free(eoff);
-				free(ecnt);
-				goto out;
-			}
-			size_t nenv0 = 0;
-			while (environ[nenv0])
-				nenv0++;
-			char **env = arena_alloc(&a, (nenv0 + cnt + 1) * sizeof(*env));
-			size_t m = 0;
-			for (size_t q = 0; q < nenv0; q++)
-				env[m++] = environ[q];
-			/* envs may move when it grows: keep offsets, fix up after. */
-			t->env = env;
-			eoff[nt - 1] = before;
-			ecnt[nt - 1] = cnt;
-			env[m] = NULL;
-			if (o.docker && docker_setup(t, pj->job, o.docker, envs.buf ? envs.buf : "",
-			                             before, cnt, &a) < 0)
-				t->argv = NULL; /* refused: its message says why */
-			nenv += cnt;
-		}
-	}
-	/* The job env strings, now that envs no longer grows. */
-	for (size_t i = 0; i < nt; i++) {
-		if (!tests[i].env || !ecnt[i] || !envs.buf)
-			continue;
-		size_t off = eoff[i], cnt = ecnt[i];
-		size_t m = 0;
-		while (tests[i].env[m])
-			m++;
-		for (size_t c = 0; c < cnt; c++) {
-			const char *kv = envs.buf + off;
-			/* Replace an inherited variable of the same name. */
-			size_t klen = strcspn(kv, "=");
-			size_t q = 0;
-			for (; q < m; q++)
-				if (!strncmp(tests[i].env[q], kv, klen) &&
-				    tests[i].env[q][klen] == '=')
-					break;
-			tests[i].env[q] = (char *)kv;
-			if (q == m)
-				tests[i].env[++m] = NULL;
-			off += strlen(kv) + 1;
-		}
-	}
-	free(eoff);
-	free(ecnt);
-	(void)nenv;
+	tests = prep.tests;
+	nt = prep.n;
 
 	/* The machine. */
 	unsigned total = o.gpus;
@@ -828,8 +522,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	if (!nt) {
 		fprintf(ctx->err,
 		        "gpuci run: nothing to run: no selected job has a test_file entry\n");
-		if (not_run.len)
-			fprintf(ctx->err, "%s", not_run.buf);
+		if (prep.not_run.len)
+			fprintf(ctx->err, "%s", prep.not_run.buf);
 		rc = EXIT_FAILED;
 		goto out;
 	}
@@ -867,8 +561,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			        guessed, nt,
 			        have_all ? "the median of the tests that have one"
 			                 : "60 s x (its GPUs + 1), only to order them");
-		if (not_run.len)
-			fprintf(ctx->out, "Not run:\n%s", not_run.buf);
+		if (prep.not_run.len)
+			fprintf(ctx->out, "Not run:\n%s", prep.not_run.buf);
 		goto out;
 	}
 
@@ -968,8 +662,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	free(record_dir);
 	fprintf(ctx->out, "gpuci run %s: %zu test%s on %u GPU%s, logs in %s\n", run_id, nt,
 	        nt == 1 ? "" : "s", total, total == 1 ? "" : "s", log_dir);
-	if (not_run.len)
-		fprintf(ctx->out, "Not run:\n%s", not_run.buf);
+	if (prep.not_run.len)
+		fprintf(ctx->out, "Not run:\n%s", prep.not_run.buf);
 	int stopped = 0;
 	int src = run_suite(&ro, runnable, nr, &stopped, &d);
 	/* Nothing of this run is left running: no record for the next to find. */
@@ -1050,18 +744,14 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	free(cases);
 	rc = stopped ? 128 + stopped : ok ? EXIT_OK : EXIT_FAILED;
 out:
-	for (size_t i = 0; i < nt; i++)
-		run_test_release(&tests[i]);
-	free(tests);
+	run_prepared_release(&prep);
 	if (hist && log_dir)
 		history_finish(ctx, hist, log_dir, keep_days);
 	history_close(hist);
 	if (planned)
 		plan_release(&p);
-	strbuf_release(&not_run);
 	wf_free(w);
 	arena_release(&a);
-	strbuf_release(&envs);
 	free(root);
 	free(log_dir);
 	free(history_path);

@@ -10,52 +10,8 @@
 #include <unistd.h>
 
 #include "base/strbuf.h"
-#include "plan/plan.h"
 #include "run/recover.h"
-#include "vcs/changed.h"
 #include "base/banned.h"
-
-/*
- * The changed-tests matrix is JSON, which cannot hold a path that is not
- * UTF-8: its test_file has U+FFFD for the bad bytes. The test is given
- * the real path: the changed file whose JSON is the entry's (with or
- * without "tests/", as the legacy detector wrote it). NULL when none is;
- * *ambiguous when more than one is.
- */
-const char *run_changed_real_path(const struct plan *p, const char *test_file, bool *ambiguous)
-{
-	*ambiguous = false;
-	if (!p->changed_done || !strstr(test_file, "\xEF\xBF\xBD"))
-		return NULL;
-	struct strbuf got = STRBUF_INIT;
-	size_t wlen = strlen(test_file);
-	const char *found = NULL;
-	for (size_t i = 0; i < p->changed.n; i++) {
-		const char *path = p->changed.tests[i].path;
-		if (!path || !p->changed.tests[i].path_not_utf8)
-			continue;
-		for (int strip = 0; strip < 2; strip++) {
-			const char *q =
-			    strip ? (strncmp(path, "tests/", 6) == 0 ? path + 6 : NULL) : path;
-			if (!q)
-				continue;
-			/* What the JSON reads as: U+FFFD for each byte not UTF-8. */
-			strbuf_reset(&got);
-			for (const unsigned char *c = (const unsigned char *)q; *c;) {
-				size_t n = strbuf_utf8_len(c);
-				strbuf_add(&got, n ? (const char *)c : "\xEF\xBF\xBD", n ? n : 3);
-				c += n ? n : 1;
-			}
-			if (got.len == wlen && !memcmp(got.buf, test_file, wlen)) {
-				if (found && found != q)
-					*ambiguous = true;
-				found = q;
-			}
-		}
-	}
-	strbuf_release(&got);
-	return *ambiguous ? NULL : found;
-}
 
 /* mkdir that says which folder could not be made and why. */
 int run_make_dir(const char *path, struct diag *d)

@@ -1,8 +1,7 @@
 /*
  * run_util: the parts of `gpuci run` (cmd_run.c) around the run itself:
  * the folders and files it writes, checked before anything runs; masking
- * the cases of the reports; what a crashed run left; the real path of a
- * changed test whose name is not UTF-8. Private to src/cli.
+ * the cases of the reports; what a crashed run left. Private to src/cli.
  */
 #ifndef GPUCI_CLI_RUN_UTIL_H
 #define GPUCI_CLI_RUN_UTIL_H
@@ -12,7 +11,6 @@
 #include "base/arena.h"
 #include "base/diag.h"
 #include "cli/cli.h"
-struct plan;
 #include "report/mask.h"
 #include "report/report.h"
 
@@ -26,10 +24,4 @@ int run_check_writable(const char *path, struct diag *d);
 void run_mask_case(struct report_case *c, const struct report_mask *m, struct arena *a);
 /* Ends what crashed runs recorded in dir left (run/recover.h); says so on ctx->err. */
 void run_recover_crashed(struct gpuci_ctx *ctx, const char *dir, double kill_after);
-/*
- * The real path of a changed test whose test_file the JSON matrix shows
- * with U+FFFD; NULL when it is not one (*ambiguous: more than one reads so).
- */
-const char *run_changed_real_path(const struct plan *p, const char *test_file, bool *ambiguous);
-
 #endif

@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/run_util.h"
+#include "cli/run_view.h"
 #include "db/history.h"
 #include "gha/expr.h"
 #include "gpu/gpu.h"
@@ -206,6 +207,20 @@ static void on_attempt(void *arg, const struct run_test *t)
 		        "are kept and written when it is free\n");
 	sink->said_locked |= history_pending(h) > 0;
 	diag_release(&d);
+}
+
+/* What hears the run's events: the history, then the view. */
+struct run_listener {
+	struct history_sink *sink;
+	struct run_view *view;
+};
+
+static void on_event(void *arg, const struct run_event *ev)
+{
+	struct run_listener *l = arg;
+	if (run_event_ends_attempt(ev->kind) && ev->ran)
+		on_attempt(l->sink, ev->test);
+	run_view_event(l->view, ev);
 }
 
 /*
@@ -620,6 +635,11 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		}
 	}
 	struct history_sink sink = {hist, run_id, false, 0};
+	struct run_view *view = run_view_new(report_in_github_actions() ? RUN_STYLE_GITHUB
+	                                     : isatty(fileno(tty_out))  ? RUN_STYLE_TTY
+	                                                                : RUN_STYLE_LINES,
+	                                     ctx->out);
+	struct run_listener listener = {&sink, view};
 	struct run_opts ro = {
 	    .cwd = root,
 	    .log_dir = log_dir,
@@ -630,14 +650,11 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	    .retries = o.retries,
 	    .retry_on = o.retry_on,
 	    .kill_after = o.kill_after,
-	    .style = report_in_github_actions() ? RUN_STYLE_GITHUB
-	             : isatty(fileno(tty_out))  ? RUN_STYLE_TTY
-	                                        : RUN_STYLE_LINES,
-	    .out = ctx->out,
 	    .run_id = run_id,
 	    .mask = mask,
-	    .on_attempt = on_attempt,
-	    .arg = &sink,
+	    .on_event = on_event,
+	    .arg = &listener,
+	    .idle_every = run_view_idle_every(view),
 	};
 	/* Refused entries are not handed to the runner. */
 	struct run_test *runnable = xcalloc(nt, sizeof(*runnable));
@@ -669,6 +686,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	/* Nothing of this run is left running: no record for the next to find. */
 	run_record_remove(record);
 	record = NULL;
+	run_view_free(view);
 	for (size_t k = 0; k < nr; k++)
 		tests[map[k]] = runnable[k];
 	free(runnable);

@@ -47,6 +47,8 @@ struct run_state {
 	unsigned left;               /* processes it left behind, ended by the keeper */
 	unsigned killed;             /* of those, how many needed SIGKILL */
 	char *container;             /* docker mode: the container's name, to kill it */
+	double log_at;               /* when to look at the log's size again (OUTPUT) */
+	unsigned long long log_size; /* its size then */
 	int log_errno;               /* why the keeper could not write the log, or 0 */
 	unsigned long long log_lost; /* bytes of output that did not reach it */
 };
@@ -78,7 +80,7 @@ struct run {
 	regex_t retry_re;
 	bool have_re;
 	int stopping; /* the signal, or 0 */
-	size_t done, drawn_lines;
+	size_t done;
 	double t0;
 };
 
@@ -102,81 +104,42 @@ static void set_str(char **dst, const char *s)
 	*dst = xstrdup(s ? s : "");
 }
 
-/* ---- output ------------------------------------------------------------ */
+/* ---- events ------------------------------------------------------------ */
 
-static void clear_block(struct run *r)
+bool run_event_ends_attempt(enum run_event_kind kind)
 {
-	if (r->o->style == RUN_STYLE_TTY && r->drawn_lines) {
-		fprintf(r->o->out, "\033[%zuA\033[J", r->drawn_lines);
-		r->drawn_lines = 0;
-	}
+	return kind == RUN_EV_PASSED || kind == RUN_EV_FAILED || kind == RUN_EV_TIMED_OUT ||
+	       kind == RUN_EV_CANCELED;
 }
 
-/* The live block: running tests with their GPUs and time, then the counts. */
-static void draw_block(struct run *r)
+static void emit(struct run *r, struct run_event *ev)
 {
-	if (r->o->style != RUN_STYLE_TTY)
+	if (!r->o->on_event)
 		return;
-	clear_block(r);
-	double now = mono();
-	size_t queued = 0, passed = 0, failed = 0, lines = 0;
-	for (size_t i = 0; i < r->n; i++) {
-		struct run_test *t = &r->tests[i];
-		switch (t->st->phase) {
-		case P_PENDING:
-		case P_ACQUIRING:
-			queued += sched_runnable(r->sched, i) && !r->stopping;
-			break;
-		case P_RUNNING:
-		case P_ENDING:
-			fprintf(r->o->out, "  running  %-50s GPUs %-12s %6.1f s\n", t->display,
-			        t->gpus ? t->gpu_ids : "-", now - t->st->start);
-			lines++;
-			break;
-		case P_DONE:
-			if (t->status == REPORT_PASSED || t->status == REPORT_FLAKY)
-				passed++;
-			else
-				failed++;
-			break;
-		}
-	}
-	fprintf(r->o->out, "  %zu queued, %zu passed, %zu failed, %.0f s\n", queued, passed, failed,
-	        now - r->t0);
-	fflush(r->o->out);
-	r->drawn_lines = lines + 1;
+	ev->now = mono();
+	r->o->on_event(r->o->arg, ev);
 }
 
-static void event(struct run *r, const char *what, const struct run_test *t, const char *extra)
+/* An event of test i, with what every test event carries. */
+static void emit_test(struct run *r, enum run_event_kind kind, size_t i, const char *text)
 {
-	clear_block(r);
-	time_t now = time(NULL);
-	struct tm tm;
-	localtime_r(&now, &tm);
-	fprintf(r->o->out, "%02d:%02d:%02d %-7s %s%s%s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, what,
-	        t->display, extra && *extra ? "  " : "", extra ? extra : "");
-	fflush(r->o->out);
+	const struct run_test *t = &r->tests[i];
+	struct run_event ev = {
+	    .kind = kind,
+	    .test = t,
+	    .index = i,
+	    .attempt = t->attempts,
+	    .gpu_ids = t->gpu_ids ? t->gpu_ids : "",
+	    .started = t->st->phase >= P_RUNNING ? t->st->start : 0,
+	    .text = text,
+	};
+	emit(r, &ev);
 }
 
-/* Under GitHub Actions: the log folded in a group, and an error annotation. */
-static void github_log(struct run *r, const struct run_test *t)
+static void emit_run(struct run *r, enum run_event_kind kind)
 {
-	if (r->o->style != RUN_STYLE_GITHUB)
-		return;
-	struct strbuf title = STRBUF_INIT, log = STRBUF_INIT;
-	struct diag d = DIAG_INIT;
-	strbuf_addf(&title, "%s %s", report_status_name(t->status), t->display);
-	report_gh_group(r->o->out, title.buf);
-	if (t->log_path && fs_read_all(t->log_path, &log, &d) == 0)
-		fwrite(log.buf, 1, log.len, r->o->out);
-	if (log.len && log.buf[log.len - 1] != '\n')
-		fputc('\n', r->o->out);
-	report_gh_endgroup(r->o->out);
-	if (t->status != REPORT_PASSED && t->status != REPORT_FLAKY)
-		report_gh_error(r->o->out, t->test_file, 0, t->display, t->message);
-	strbuf_release(&title);
-	strbuf_release(&log);
-	diag_release(&d);
+	struct run_event ev = {.kind = kind, .n = r->n, .signal = r->stopping};
+	emit(r, &ev);
 }
 
 /* ---- the acquirer thread ------------------------------------------------ */
@@ -378,16 +341,10 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 	st->log_errno = 0;
 	st->log_lost = 0;
 	st->timed_out = false;
+	st->log_at = st->start + RUN_OUTPUT_EVERY;
+	st->log_size = 0;
 	t->started_at = wall();
-	struct strbuf extra = STRBUF_INIT;
-	if (t->gpus)
-		strbuf_addf(&extra, "GPUs %s", t->gpu_ids);
-	else
-		strbuf_adds(&extra, "no GPU");
-	if (t->attempts > 1)
-		strbuf_addf(&extra, ", attempt %u", t->attempts);
-	event(r, "start", t, extra.buf);
-	strbuf_release(&extra);
+	emit_test(r, RUN_EV_STARTED, i, NULL);
 	return 0;
 }
 
@@ -414,10 +371,15 @@ static void finish(struct run *r, size_t i)
 	struct strbuf lost = STRBUF_INIT;
 	size_t nlost = st->lease ? lease_check(st->lease, &lost) : 0;
 	if (lost.len) {
-		event(r, nlost ? "WARNING" : "warning", t, lost.buf);
-		if (r->o->style == RUN_STYLE_GITHUB)
-			report_gh_warning(r->o->out, t->test_file, 0,
-			                  "gpuci run: lock files deleted", lost.buf);
+		struct run_event ev = {.kind = RUN_EV_WARNING,
+		                       .test = t,
+		                       .index = i,
+		                       .attempt = t->attempts,
+		                       .gpu_ids = t->gpu_ids,
+		                       .started = st->start,
+		                       .text = lost.buf,
+		                       .serious = nlost > 0};
+		emit(r, &ev);
 	}
 	strbuf_release(&lost);
 	lease_free(st->lease);
@@ -455,29 +417,32 @@ static void finish(struct run *r, size_t i)
 
 	bool retry = failed && !r->stopping && t->status != REPORT_CANCELED &&
 	             t->attempts <= r->o->retries && log_matches(r, t);
-	if (r->o->on_attempt)
-		r->o->on_attempt(r->o->arg, t);
-	struct strbuf extra = STRBUF_INIT;
-	strbuf_addf(&extra, "%.1f s", t->duration);
-	if (t->message && *t->message)
-		strbuf_addf(&extra, ", %s", t->message);
-	if (st->left)
-		strbuf_addf(&extra, ", %u process%s left behind ended%s", st->left,
-		            st->left == 1 ? "" : "es", st->killed ? " (some needed SIGKILL)" : "");
-	if (failed && !st->log_errno)
-		strbuf_addf(&extra, ", log %s", t->log_path);
-	if (retry)
-		strbuf_adds(&extra, "; retrying");
-	static const char *const words[] = {"PASS",  "FLAKY", "FAIL",  "TIMEOUT",
-	                                    "CRASH", "SKIP",  "CANCEL"};
-	event(r, words[t->status], t, extra.buf);
-	strbuf_release(&extra);
+	struct run_event ev = {
+	    .kind = t->status == REPORT_TIMEOUT    ? RUN_EV_TIMED_OUT
+	            : t->status == REPORT_CANCELED ? RUN_EV_CANCELED
+	            : failed                       ? RUN_EV_FAILED
+	                                           : RUN_EV_PASSED,
+	    .test = t,
+	    .index = i,
+	    .attempt = t->attempts,
+	    .gpu_ids = t->gpu_ids,
+	    .started = st->start,
+	    .duration = t->duration,
+	    .ran = true,
+	    .retrying = retry,
+	    .left = st->left,
+	    .killed = st->killed,
+	};
+	emit(r, &ev);
 	if (retry) {
 		st->phase = P_PENDING;
 		sched_requeue(r->sched, i);
+		ev.kind = RUN_EV_RETRIED;
+		emit(r, &ev);
 		return;
 	}
-	github_log(r, t);
+	ev.kind = RUN_EV_FINISHED;
+	emit(r, &ev);
 	st->phase = P_DONE;
 	r->done++;
 }
@@ -571,6 +536,7 @@ static void stop_all(struct run *r, int sig)
 		return;
 	r->stopping = sig;
 	sched_drain(r->sched);
+	emit_run(r, RUN_EV_STOPPING);
 	char c = 1;
 	while (write(r->cancel_pipe[1], &c, 1) < 0 && errno == EINTR)
 		;
@@ -607,6 +573,21 @@ static int start_ready(struct run *r, struct diag *d)
 	return 0;
 }
 
+/* An attempt of test i that never started (kind: its END), then its FINISHED. */
+static void not_started(struct run *r, size_t i, enum run_event_kind kind, const char *text)
+{
+	const struct run_test *t = &r->tests[i];
+	struct run_event ev = {.kind = kind,
+	                       .test = t,
+	                       .index = i,
+	                       .attempt = t->attempts,
+	                       .gpu_ids = "",
+	                       .text = text};
+	emit(r, &ev);
+	ev.kind = RUN_EV_FINISHED;
+	emit(r, &ev);
+}
+
 static int acquired(struct run *r, struct diag *d)
 {
 	struct acquirer *a = &r->acq;
@@ -623,11 +604,12 @@ static int acquired(struct run *r, struct diag *d)
 		if (a->d.code == DIAG_CANCELED || r->stopping) {
 			t->status = REPORT_CANCELED;
 			set_str(&t->message, "stopped while waiting for GPUs");
+			not_started(r, a->index, RUN_EV_CANCELED, t->message);
 			return 0;
 		}
 		t->status = a->d.code == DIAG_USAGE ? REPORT_NOT_RUNNABLE : REPORT_FAILED;
 		set_str(&t->message, a->d.msg.buf);
-		event(r, "FAIL", t, a->d.msg.buf);
+		not_started(r, a->index, RUN_EV_FAILED, t->message);
 		return 0;
 	}
 	if (r->stopping) {
@@ -636,6 +618,7 @@ static int acquired(struct run *r, struct diag *d)
 		t->st->phase = P_DONE;
 		t->status = REPORT_CANCELED;
 		r->done++;
+		not_started(r, a->index, RUN_EV_CANCELED, NULL);
 		return 0;
 	}
 	t->st->lease = a->lease;
@@ -697,17 +680,38 @@ static void say_who_holds(struct run *r)
 		            ahead == 1 ? "" : "s");
 	if (m.len) {
 		strbuf_adds(&m, " (gpuci lock status)");
-		event(r, "WAIT", &r->tests[r->acq.index], m.buf);
+		emit_test(r, RUN_EV_WAITING, r->acq.index, m.buf);
 	}
 	strbuf_release(&m);
 	lease_status_free(ls);
 	diag_release(&d);
 }
 
+/* OUTPUT when the log of running test i is longer than it was. */
+static void log_grew(struct run *r, size_t i, double now)
+{
+	struct run_test *t = &r->tests[i];
+	struct run_state *st = t->st;
+	struct stat sb;
+	st->log_at = now + RUN_OUTPUT_EVERY;
+	if (!t->log_path || stat(t->log_path, &sb) < 0 ||
+	    (unsigned long long)sb.st_size <= st->log_size)
+		return;
+	st->log_size = (unsigned long long)sb.st_size;
+	struct run_event ev = {.kind = RUN_EV_OUTPUT,
+	                       .test = t,
+	                       .index = i,
+	                       .attempt = t->attempts,
+	                       .gpu_ids = t->gpu_ids,
+	                       .started = st->start,
+	                       .log_size = st->log_size};
+	emit(r, &ev);
+}
+
 /* Timeouts, kill deadlines, groups that emptied; the next time to look. */
 static double tick(struct run *r)
 {
-	double now = mono(), next = now + (r->o->style == RUN_STYLE_TTY ? 0.5 : 5);
+	double now = mono(), next = now + (r->o->idle_every > 0 ? r->o->idle_every : 5);
 	for (size_t i = 0; i < r->n; i++) {
 		struct run_test *t = &r->tests[i];
 		struct run_state *st = t->st;
@@ -724,6 +728,8 @@ static double tick(struct run *r)
 			kill_group(st);
 			st->force_at = now + 1; /* again, in case of a fork race */
 		}
+		if (st->phase == P_RUNNING && now >= st->log_at && r->o->on_event)
+			log_grew(r, i, now);
 		if (st->phase == P_ENDING && !group_alive(st)) {
 			finish(r, i);
 			next = now; /* its GPUs are free: look for the next test at once */
@@ -762,7 +768,7 @@ static int loop(struct run *r, struct diag *d)
 		double next = tick(r);
 		if (all_done(r))
 			return 0;
-		draw_block(r);
+		emit_run(r, RUN_EV_IDLE);
 		struct pollfd pf[3] = {{.fd = r->sig.fd, .events = POLLIN},
 		                       {.fd = r->acq.done_pipe[0], .events = POLLIN},
 		                       {.fd = r->acq.wait_pipe[0], .events = POLLIN}};
@@ -827,6 +833,7 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 	r.sched = sched_new(o->total_gpus, o->cpu_jobs, st, n);
 	free(st);
 	r.t0 = mono();
+	emit_run(&r, RUN_EV_BEGIN);
 	for (size_t i = 0; i < n; i++)
 		if (!sched_runnable(r.sched, i)) {
 			tests[i].status = REPORT_NOT_RUNNABLE;
@@ -836,7 +843,8 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 			            o->total_gpus);
 			set_str(&tests[i].message, m.buf);
 			strbuf_release(&m);
-			event(&r, "SKIP", &tests[i], tests[i].message);
+			emit_test(&r, RUN_EV_SKIPPED, i, tests[i].message);
+			emit_test(&r, RUN_EV_FINISHED, i, NULL);
 		}
 	rc = loop(&r, d);
 	int sig = r.stopping;
@@ -869,7 +877,13 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 	free(left);
 	while (nleft && waitpid(-1, NULL, 0) > 0)
 		;
-	clear_block(&r);
+	/* What the stop left unstarted is over too (its status: CANCELED, or its last). */
+	for (size_t i = 0; i < n; i++)
+		if (tests[i].st->phase == P_PENDING) {
+			tests[i].st->phase = P_DONE;
+			emit_test(&r, RUN_EV_FINISHED, i, NULL);
+		}
+	emit_run(&r, RUN_EV_DONE);
 	*stopped = sig;
 	sched_free(r.sched);
 	proc_signals_close(&r.sig);

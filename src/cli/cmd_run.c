@@ -22,6 +22,7 @@
 #include "plan/plan.h"
 #include "report/mask.h"
 #include "report/report.h"
+#include "run/executor.h"
 #include "run/prepare.h"
 #include "run/recover.h"
 #include "run/run.h"
@@ -652,6 +653,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	    .kill_after = o.kill_after,
 	    .run_id = run_id,
 	    .mask = mask,
+	    .executor = o.docker ? &run_exec_docker : &run_exec_local,
 	    .on_event = on_event,
 	    .arg = &listener,
 	    .idle_every = run_view_idle_every(view),

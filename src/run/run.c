@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "run/run.h"
+#include "run/executor.h"
 #include "base/fs.h"
 #include "base/strbuf.h"
 #include "base/xalloc.h"
@@ -35,8 +36,9 @@ enum phase { P_PENDING, P_ACQUIRING, P_RUNNING, P_ENDING, P_DONE };
 
 struct run_state {
 	enum phase phase;
-	pid_t pid; /* the test's keeper (proc_keeper_start), also its process group */
-	struct proc_keeper keeper;
+	struct run_exec *exec; /* the running attempt (run/executor.h), NULL: none */
+	bool stop_due_sent;    /* exec's stop_due() was called for this stop */
+	double poll_at;        /* an exec with no pid: when to ask its state again */
 	struct lease *lease;
 	double start;    /* monotonic */
 	double deadline; /* monotonic, 0: none */
@@ -46,7 +48,6 @@ struct run_state {
 	int status;                  /* wait status of the test's main process */
 	unsigned left;               /* processes it left behind, ended by the keeper */
 	unsigned killed;             /* of those, how many needed SIGKILL */
-	char *container;             /* docker mode: the container's name, to kill it */
 	double log_at;               /* when to look at the log's size again (OUTPUT) */
 	unsigned long long log_size; /* its size then */
 	int log_errno;               /* why the keeper could not write the log, or 0 */
@@ -79,7 +80,8 @@ struct run {
 	int cancel_pipe[2];
 	regex_t retry_re;
 	bool have_re;
-	int stopping; /* the signal, or 0 */
+	int stopping;      /* the signal, or 0 */
+	struct pollfd *pf; /* the loop's: 3 of its own, then one per executor descriptor */
 	size_t done;
 	double t0;
 };
@@ -252,87 +254,42 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 	if (st->lease)
 		nfds = lease_fds(st->lease, &fds);
 
-	/* Docker mode: the same command inside the image, on the leased GPUs only. */
-	char **argv = t->argv;
-	struct strbuf name = STRBUF_INIT, dev = STRBUF_INIT, mount = STRBUF_INIT;
-	if (t->docker_image) {
-		size_t no = 0, nv = 0, na = 0;
-		while (t->docker_opts && t->docker_opts[no])
-			no++;
-		while (t->docker_env && t->docker_env[nv])
-			nv++;
-		while (t->argv[na])
-			na++;
-		argv = xcalloc(17 + no + 2 * nv + na, sizeof(*argv)); /* exactly: see below */
-		size_t k2 = 0;
-		strbuf_addf(&name, "gpuci-%d-%zu-%u", (int)getpid(), i + 1, t->attempts);
-		strbuf_addf(&mount, "%s:%s", r->o->cwd, r->o->cwd);
-		argv[k2++] = "docker";
-		argv[k2++] = "run";
-		argv[k2++] = "--rm";
-		argv[k2++] = "--name";
-		argv[k2++] = name.buf;
-		for (size_t j = 0; j < no; j++)
-			argv[k2++] = t->docker_opts[j];
-		if (t->gpus) {
-			strbuf_addf(&dev, "device=%s", t->gpu_ids);
-			argv[k2++] = "--gpus";
-			argv[k2++] = dev.buf;
-		}
-		argv[k2++] = "-v";
-		argv[k2++] = mount.buf;
-		argv[k2++] = "-w";
-		argv[k2++] = (char *)r->o->cwd;
-		for (size_t j = 0; j < nv; j++) {
-			argv[k2++] = "-e";
-			argv[k2++] = t->docker_env[j];
-		}
-		argv[k2++] = (char *)t->docker_image;
-		argv[k2++] = "bash";
-		argv[k2++] = "-lc";
-		argv[k2++] = "pip install -e . --no-deps && exec \"$@\"";
-		argv[k2++] = "bash";
-		for (size_t j = 0; j < na; j++)
-			argv[k2++] = t->argv[j];
-		argv[k2] = NULL;
-		set_str(&st->container, name.buf);
-	}
-
-	/*
-	 * A keeper owns every process the test starts (setsid() or not) and
-	 * ends them when the test ends: the lease goes back only after that.
-	 */
-	struct proc_spawn ps = {
-	    .argv = argv,
+	struct strbuf name = STRBUF_INIT;
+	strbuf_addf(&name, "gpuci-%d-%zu-%u", (int)getpid(), i + 1, t->attempts);
+	struct run_exec_job job = {
+	    .test = t,
+	    .index = i,
 	    .env = env,
-	    .cwd = r->o->cwd,
-	    .out_fd = logfd,
+	    .gpu_ids = t->gpu_ids,
 	    .keep_fds = fds,
 	    .nkeep = nfds,
+	    .cwd = r->o->cwd,
+	    .name = name.buf,
+	    .log_fd = logfd,
 	    .kill_after = r->o->kill_after,
 	    .mask = &r->sig.saved,
 	};
-	/* The keeper masks with its own copy of the stream (it is a fork). */
+	/* The local and docker executors mask in a fork, with their own copy of the stream. */
 	struct report_mask_stream *ms = NULL;
 	if (report_mask_count(r->o->mask)) {
 		ms = report_mask_stream_new(r->o->mask);
-		ps.filter = report_mask_filter;
-		ps.filter_arg = ms;
+		job.filter = report_mask_filter;
+		job.filter_arg = ms;
 	}
-	int krc = proc_keeper_start(&st->keeper, &ps, d);
+	const struct run_executor *ex = r->o->executor ? r->o->executor : &run_exec_local;
+	int krc = ex->start(&job, &st->exec, d);
 	report_mask_stream_free(ms);
 	close(logfd);
 	free(env);
 	strbuf_release(&marker);
 	strbuf_release(&cvd);
-	if (argv != t->argv)
-		free(argv);
 	strbuf_release(&name);
-	strbuf_release(&dev);
-	strbuf_release(&mount);
-	if (krc < 0)
+	if (krc < 0) {
+		st->exec = NULL;
 		return -1;
-	st->pid = st->keeper.pid;
+	}
+	st->stop_due_sent = false;
+	st->poll_at = 0;
 	st->phase = P_RUNNING;
 	st->start = mono();
 	st->deadline = r->o->timeout > 0 ? st->start + r->o->timeout : 0;
@@ -384,6 +341,9 @@ static void finish(struct run *r, size_t i)
 	strbuf_release(&lost);
 	lease_free(st->lease);
 	st->lease = NULL;
+	if (st->exec)
+		st->exec->ex->release(st->exec);
+	st->exec = NULL;
 	t->duration = mono() - st->start;
 	sched_done(r->sched, i, mono() - r->t0);
 	struct strbuf msg = STRBUF_INIT;
@@ -447,59 +407,42 @@ static void finish(struct run *r, size_t i)
 	r->done++;
 }
 
-/* Sends sig to the test's keeper, which passes it on to every process of the test. */
-static void signal_keeper(const struct run_state *st, int sig)
-{
-	if (st->pid > 0)
-		kill(st->pid, sig);
-}
-
-/* The last resort for a keeper that did not end: its whole group, SIGKILL. */
-static void kill_group(const struct run_state *st)
-{
-	if (st->pid > 0)
-		kill(-st->pid, SIGKILL);
-}
-
-/* Asks the test to stop: SIGTERM, SIGKILL after kill_after (by its keeper). */
+/* Asks the test to stop: SIGTERM, SIGKILL after kill_after (by its executor). */
 static void ask_stop(struct run *r, struct run_state *st, double now)
 {
-	signal_keeper(st, SIGTERM);
+	if (st->exec)
+		st->exec->ex->signal(st->exec, SIGTERM);
 	if (!st->kill_at) {
 		st->kill_at = now + r->o->kill_after;
 		st->force_at = st->kill_at + KEEPER_GRACE;
 	}
 }
 
-/*
- * A killed `docker run` client leaves its container running: kill the
- * container by name too (a child of ours, reaped like any other).
- */
-static void docker_kill(struct run *r, struct run_state *st)
+/* The last resort for an attempt that did not end: SIGKILL to all of it. */
+static void kill_all(const struct run_state *st)
 {
-	if (!st->container)
-		return;
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	const struct proc_fd_map fds[] = {{devnull, 0}, {devnull, 1}, {devnull, 2}};
-	char *argv[] = {"docker", "kill", st->container, NULL};
-	struct proc_spawn_opts o = {.argv = argv,
-	                            .fds = devnull >= 0 ? fds : NULL,
-	                            .nfds = devnull >= 0 ? 3 : 0,
-	                            .close_others = true,
-	                            .mask = &r->sig.saved};
-	pid_t pid;
-	struct diag ignore = DIAG_INIT;
-	(void)proc_spawn(&o, &pid, &ignore); /* no docker: the client's end is all there is */
-	diag_release(&ignore);
-	if (devnull >= 0)
-		close(devnull);
-	free(st->container);
-	st->container = NULL;
+	if (st->exec)
+		st->exec->ex->kill(st->exec);
 }
 
-static bool group_alive(const struct run_state *st)
+static bool exec_done(const struct run_state *st)
 {
-	return st->pid > 0 && (kill(-st->pid, 0) == 0 || errno != ESRCH);
+	return !st->exec || st->exec->ex->state(st->exec) == RUN_EXEC_DONE;
+}
+
+/* The attempt's main part is over: its result, and what it left is being ended. */
+static void ended(struct run_state *st)
+{
+	struct run_exec_result res;
+	st->exec->ex->result(st->exec, &res);
+	st->status = res.status;
+	st->left = res.left;
+	st->killed = res.killed;
+	st->log_errno = res.log_errno;
+	st->log_lost = res.log_lost;
+	st->phase = P_ENDING;
+	if (st->exec->ex->state(st->exec) == RUN_EXEC_ENDING)
+		st->force_at = mono() + 1;
 }
 
 static void reap(struct run *r)
@@ -511,23 +454,10 @@ static void reap(struct run *r)
 			break;
 		for (size_t i = 0; i < r->n; i++) {
 			struct run_state *st = r->tests[i].st;
-			if (st->pid != pid || st->phase != P_RUNNING)
+			if (!st->exec || st->exec->pid != pid || st->phase != P_RUNNING)
 				continue;
-			/* The keeper is gone, so is every process of the test. */
-			struct proc_result res;
-			proc_keeper_result(&st->keeper, status, &res);
-			st->status =
-			    res.started ? res.status : (res.exec_errno == ENOENT ? 127 : 126) << 8;
-			st->left = res.ended > res.killed ? res.ended : res.killed;
-			st->killed = res.killed;
-			st->log_errno = res.output_errno;
-			st->log_lost = res.output_lost;
-			st->phase = P_ENDING;
-			/* Only a keeper killed before its time leaves some in its group. */
-			if (group_alive(st)) {
-				kill_group(st);
-				st->force_at = mono() + 1;
-			}
+			st->exec->ex->reaped(st->exec, status);
+			ended(st);
 		}
 	}
 }
@@ -722,25 +652,34 @@ static double tick(struct run *r)
 			st->timed_out = true;
 			ask_stop(r, st, now);
 		}
-		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->kill_at &&
-		    now >= st->kill_at && st->container)
-			docker_kill(r, st); /* the keeper kills the client; the container too */
-		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->force_at &&
-		    now >= st->force_at) {
-			kill_group(st);
+		bool live = st->phase == P_RUNNING || st->phase == P_ENDING;
+		if (live && st->kill_at && now >= st->kill_at && !st->stop_due_sent) {
+			st->stop_due_sent = true;
+			st->exec->ex->stop_due(st->exec); /* docker: the container too */
+		}
+		if (live && st->force_at && now >= st->force_at) {
+			kill_all(st);
 			st->force_at = now + 1; /* again, in case of a fork race */
+		}
+		/* An attempt with no local process: its state, now and then. */
+		if (st->phase == P_RUNNING && st->exec->pid < 0 && now >= st->poll_at) {
+			st->poll_at = now + (st->exec->poll_every > 0 ? st->exec->poll_every : 60);
+			if (st->exec->ex->state(st->exec) != RUN_EXEC_RUNNING)
+				ended(st);
 		}
 		if (st->phase == P_RUNNING && now >= st->log_at && r->o->on_event)
 			log_grew(r, i, now);
-		if (st->phase == P_ENDING && !group_alive(st)) {
+		if (st->phase == P_ENDING && exec_done(st)) {
 			finish(r, i);
 			next = now; /* its GPUs are free: look for the next test at once */
 		}
 		if (st->phase == P_RUNNING && st->deadline && !st->timed_out && st->deadline < next)
 			next = st->deadline;
 		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->kill_at &&
-		    st->container && st->kill_at < next)
+		    !st->stop_due_sent && st->kill_at < next)
 			next = st->kill_at;
+		if (st->phase == P_RUNNING && st->exec->pid < 0 && st->poll_at < next)
+			next = st->poll_at;
 		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->force_at &&
 		    st->force_at < next)
 			next = st->force_at;
@@ -771,12 +710,26 @@ static int loop(struct run *r, struct diag *d)
 		if (all_done(r))
 			return 0;
 		emit_run(r, RUN_EV_IDLE);
-		struct pollfd pf[3] = {{.fd = r->sig.fd, .events = POLLIN},
-		                       {.fd = r->acq.done_pipe[0], .events = POLLIN},
-		                       {.fd = r->acq.wait_pipe[0], .events = POLLIN}};
+		struct pollfd *pf = r->pf;
+		pf[0] = (struct pollfd){.fd = r->sig.fd, .events = POLLIN};
+		pf[1] = (struct pollfd){.fd = r->acq.done_pipe[0], .events = POLLIN};
+		pf[2] = (struct pollfd){.fd = r->acq.wait_pipe[0], .events = POLLIN};
+		/* Executors with no local process may give a descriptor to watch. */
+		size_t npf = 3;
+		for (size_t i = 0; i < r->n; i++) {
+			const struct run_state *st = r->tests[i].st;
+			if (st->phase == P_RUNNING && st->exec->pid < 0 && st->exec->fd >= 0)
+				pf[npf++] = (struct pollfd){.fd = st->exec->fd, .events = POLLIN};
+		}
 		double wait = next - mono();
 		int ms = wait <= 0 ? 0 : wait > 60 ? 60000 : (int)(wait * 1000) + 1;
-		int n = poll(pf, 3, ms);
+		int n = poll(pf, npf, ms);
+		for (size_t k = 3; n > 0 && k < npf; k++)
+			if (pf[k].revents)
+				for (size_t i = 0; i < r->n; i++)
+					if (r->tests[i].st->exec &&
+					    r->tests[i].st->exec->fd == pf[k].fd)
+						r->tests[i].st->poll_at = 0; /* ask its state now */
 		if (n < 0 && errno != EINTR)
 			return diag_errno(d, "poll");
 		if (n > 0 && (pf[0].revents & POLLIN)) {
@@ -833,6 +786,7 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 		set_str(&tests[i].gpu_ids, "");
 	}
 	r.sched = sched_new(o->total_gpus, o->cpu_jobs, st, n);
+	r.pf = xcalloc(n + 3, sizeof(*r.pf));
 	free(st);
 	r.t0 = mono();
 	emit_run(&r, RUN_EV_BEGIN);
@@ -891,11 +845,12 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 	proc_signals_close(&r.sig);
 out:
 	for (size_t i = 0; i < n; i++) {
-		if (tests[i].st)
-			free(tests[i].st->container);
+		if (tests[i].st && tests[i].st->exec)
+			tests[i].st->exec->ex->release(tests[i].st->exec);
 		free(tests[i].st);
 		tests[i].st = NULL;
 	}
+	free(r.pf);
 	if (r.have_re)
 		regfree(&r.retry_re);
 	for (int k = 0; k < 2; k++) {

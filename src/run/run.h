@@ -32,6 +32,8 @@
 #include "report/mask.h"
 #include "report/report.h"
 
+struct run_executor;
+
 struct run_test {
 	/* What to run (the caller's; not freed here). */
 	const char *job;
@@ -150,6 +152,8 @@ struct run_opts {
 	const char *run_id;
 	/* Secrets: masked in the logs as they are written (NULL: none). */
 	const struct report_mask *mask;
+	/* What runs each test (run/executor.h); NULL: run_exec_local. */
+	const struct run_executor *executor;
 	/* Told everything above (NULL: nobody listens); IDLE at least every idle_every s (0: 5). */
 	void (*on_event)(void *arg, const struct run_event *ev);
 	void *arg;

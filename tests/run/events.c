@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/strbuf.h"
 #include "report/report.h"
+#include "run/executor.h"
 #include "run/run.h"
 
 /* What a listener saw: one line per event, "KIND index attempt [extra]". */
@@ -251,6 +253,120 @@ static void events__gpus_started_on_and_skipped_when_too_many(void **state)
 	suite_release(&s, t, 2);
 }
 
+/*
+ * An executor with no local process, as a cluster one would be: its test
+ * "runs" for 0.3 s, asked for its state every 0.05 s; exit code = index.
+ */
+struct remote {
+	struct run_exec h;
+	struct timespec end;
+	int code;
+	int signals;
+};
+
+static int remote_signals;
+static const struct run_executor remote;
+
+static int remote_start(const struct run_exec_job *job, struct run_exec **out, struct diag *d)
+{
+	(void)d;
+	struct remote *x = calloc(1, sizeof(*x));
+	assert_non_null(x);
+	x->h = (struct run_exec){.ex = &remote, .pid = -1, .fd = -1, .poll_every = 0.05};
+	clock_gettime(CLOCK_MONOTONIC, &x->end);
+	x->end.tv_nsec += 300000000;
+	if (x->end.tv_nsec >= 1000000000) {
+		x->end.tv_sec++;
+		x->end.tv_nsec -= 1000000000;
+	}
+	x->code = (int)job->index;
+	*out = &x->h;
+	return 0;
+}
+
+static enum run_exec_state remote_state(struct run_exec *h)
+{
+	struct remote *x = (struct remote *)h;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	bool over = now.tv_sec > x->end.tv_sec ||
+	            (now.tv_sec == x->end.tv_sec && now.tv_nsec >= x->end.tv_nsec);
+	return over || x->signals ? RUN_EXEC_DONE : RUN_EXEC_RUNNING;
+}
+
+static void remote_signal(struct run_exec *h, int sig)
+{
+	(void)sig;
+	((struct remote *)h)->signals++;
+	remote_signals++;
+}
+
+static void remote_reaped(struct run_exec *h, int st)
+{
+	(void)h;
+	(void)st;
+	fail_msg("an executor with no pid is never reaped");
+}
+
+static void remote_nothing(struct run_exec *h)
+{
+	(void)h;
+}
+
+static void remote_result(struct run_exec *h, struct run_exec_result *out)
+{
+	struct remote *x = (struct remote *)h;
+	*out = (struct run_exec_result){.status = x->signals ? SIGTERM : x->code << 8};
+}
+
+static void remote_release(struct run_exec *h)
+{
+	free(h);
+}
+
+static const struct run_executor remote = {
+    .name = "remote",
+    .start = remote_start,
+    .reaped = remote_reaped,
+    .state = remote_state,
+    .signal = remote_signal,
+    .stop_due = remote_nothing,
+    .kill = remote_nothing,
+    .result = remote_result,
+    .release = remote_release,
+};
+
+static void events__an_executor_with_no_local_process_is_polled(void **state)
+{
+	(void)state;
+	struct suite s;
+	suite_init(&s, 0);
+	s.o.executor = &remote;
+	char *none[] = {"unused", NULL};
+	struct run_test t[] = {sh_test("zero", none, 0), sh_test("one", none, 0)};
+	t[0].expected = 2;
+	run(&s, t, 2);
+	assert_string_equal(s.seen.all.buf, "STARTED 0 1\n"
+	                                    "PASSED 0 1 ran\n"
+	                                    "FINISHED 0 1\n"
+	                                    "STARTED 1 1\n"
+	                                    "FAILED 1 1 ran\n"
+	                                    "FINISHED 1 1\n");
+	assert_int_equal(t[1].exit_code, 1);
+	assert_true(t[0].duration >= 0.29);
+	/* A timeout reaches it through signal(). */
+	suite_release(&s, t, 2);
+	suite_init(&s, 0);
+	s.o.executor = &remote;
+	s.o.timeout = 0.1;
+	struct run_test u[] = {sh_test("slow", none, 0)};
+	remote_signals = 0;
+	run(&s, u, 1);
+	assert_int_equal(remote_signals, 1);
+	assert_int_equal(u[0].status, REPORT_TIMEOUT);
+	suite_release(&s, u, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +376,7 @@ int main(void)
 	    cmocka_unit_test(events__a_stop_cancels_what_runs_and_what_waits),
 	    cmocka_unit_test(events__output_says_the_log_grew),
 	    cmocka_unit_test(events__gpus_started_on_and_skipped_when_too_many),
+	    cmocka_unit_test(events__an_executor_with_no_local_process_is_polled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

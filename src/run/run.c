@@ -30,63 +30,10 @@
 #include "lease/lease.h"
 #include "proc/proc.h"
 #include "sched/sched.h"
+#include "run/run_int.h"
 #include "base/banned.h"
 
-enum phase { P_PENDING, P_ACQUIRING, P_RUNNING, P_ENDING, P_DONE };
-
-struct run_state {
-	enum phase phase;
-	struct run_exec *exec; /* the running attempt (run/executor.h), NULL: none */
-	bool stop_due_sent;    /* exec's stop_due() was called for this stop */
-	double poll_at;        /* an exec with no pid: when to ask its state again */
-	struct lease *lease;
-	double start;    /* monotonic */
-	double deadline; /* monotonic, 0: none */
-	double kill_at;  /* the keeper SIGKILLs what is left then; 0: not asked to stop */
-	double force_at; /* a keeper still there then is SIGKILLed with its group */
-	bool timed_out, stopped;
-	int status;                  /* wait status of the test's main process */
-	unsigned left;               /* processes it left behind, ended by the keeper */
-	unsigned killed;             /* of those, how many needed SIGKILL */
-	double log_at;               /* when to look at the log's size again (OUTPUT) */
-	unsigned long long log_size; /* its size then */
-	int log_errno;               /* why the keeper could not write the log, or 0 */
-	unsigned long long log_lost; /* bytes of output that did not reach it */
-};
-
-/* A keeper that outlives its own SIGKILL deadline by this much is killed. */
-#define KEEPER_GRACE 5.0
-
-struct acquirer {
-	pthread_t thread;
-	bool busy;
-	size_t index;
-	struct lease_spec spec;
-	struct lease *lease;
-	struct diag d;
-	int rc;
-	int done_pipe[2];
-	int wait_pipe[2]; /* written when the request has to sleep (lease's on_wait) */
-	int cancel_fd;    /* the read end of a pipe the main thread writes to stop it */
-};
-
-struct run {
-	const struct run_opts *o;
-	struct run_test *tests;
-	size_t n;
-	struct sched *sched;
-	struct proc_signals sig;
-	struct acquirer acq;
-	int cancel_pipe[2];
-	regex_t retry_re;
-	bool have_re;
-	int stopping;      /* the signal, or 0 */
-	struct pollfd *pf; /* the loop's: 3 of its own, then one per executor descriptor */
-	size_t done;
-	double t0;
-};
-
-static double mono(void)
+double run__mono(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -100,7 +47,7 @@ static double wall(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void set_str(char **dst, const char *s)
+void run__set_str(char **dst, const char *s)
 {
 	free(*dst);
 	*dst = xstrdup(s ? s : "");
@@ -114,16 +61,16 @@ bool run_event_ends_attempt(enum run_event_kind kind)
 	       kind == RUN_EV_CANCELED;
 }
 
-static void emit(struct run *r, struct run_event *ev)
+void run__emit(struct run *r, struct run_event *ev)
 {
 	if (!r->o->on_event)
 		return;
-	ev->now = mono();
+	ev->now = run__mono();
 	r->o->on_event(r->o->arg, ev);
 }
 
 /* An event of test i, with what every test event carries. */
-static void emit_test(struct run *r, enum run_event_kind kind, size_t i, const char *text)
+void run__emit_test(struct run *r, enum run_event_kind kind, size_t i, const char *text)
 {
 	const struct run_test *t = &r->tests[i];
 	struct run_event ev = {
@@ -135,64 +82,13 @@ static void emit_test(struct run *r, enum run_event_kind kind, size_t i, const c
 	    .started = t->st->phase >= P_RUNNING ? t->st->start : 0,
 	    .text = text,
 	};
-	emit(r, &ev);
+	run__emit(r, &ev);
 }
 
 static void emit_run(struct run *r, enum run_event_kind kind)
 {
 	struct run_event ev = {.kind = kind, .n = r->n, .signal = r->stopping};
-	emit(r, &ev);
-}
-
-/* ---- the acquirer thread ------------------------------------------------ */
-
-static void *acquire_main(void *arg)
-{
-	struct acquirer *a = arg;
-	a->rc = lease_acquire(&a->lease, &a->spec, &a->d);
-	char c = 1;
-	while (write(a->done_pipe[1], &c, 1) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-/* In the acquirer thread: the request sleeps; the main thread says for whom. */
-static void acquire_waits(void *arg, size_t ahead, size_t reserved)
-{
-	struct acquirer *a = arg;
-	char c = 1;
-	(void)ahead;
-	(void)reserved;
-	while (write(a->wait_pipe[1], &c, 1) < 0 && errno == EINTR)
-		;
-}
-
-static int acquire_start(struct run *r, size_t i, struct diag *d)
-{
-	struct acquirer *a = &r->acq;
-	a->busy = true;
-	a->index = i;
-	a->lease = NULL;
-	a->rc = 0;
-	diag_release(&a->d);
-	diag_init(&a->d);
-	a->spec = (struct lease_spec){
-	    .pattern = r->o->lock_pattern,
-	    .total = r->o->total_gpus,
-	    .count = r->tests[i].gpus,
-	    .timeout = -1,
-	    .cancel_fd = r->cancel_pipe[0],
-	    .what = r->tests[i].display,
-	    .on_wait = acquire_waits,
-	    .on_wait_arg = a,
-	};
-	int e = pthread_create(&a->thread, NULL, acquire_main, a);
-	if (e) {
-		a->busy = false;
-		errno = e;
-		return diag_errno(d, "cannot start a thread");
-	}
-	return 0;
+	run__emit(r, &ev);
 }
 
 /* ---- starting and ending tests ----------------------------------------- */
@@ -214,7 +110,7 @@ static char *log_name(struct run *r, size_t i, unsigned attempt)
 	return strbuf_detach(&s, NULL);
 }
 
-static int spawn(struct run *r, size_t i, struct diag *d)
+int run__spawn(struct run *r, size_t i, struct diag *d)
 {
 	struct run_test *t = &r->tests[i];
 	struct run_state *st = t->st;
@@ -250,7 +146,7 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 	for (size_t j = 0; j < GPU_ENV_N; j++)
 		env[k++] = (char *)genv[j];
 	env[k] = NULL;
-	set_str(&t->gpu_ids, strchr(genv[0], '=') + 1);
+	run__set_str(&t->gpu_ids, strchr(genv[0], '=') + 1);
 	if (st->lease)
 		nfds = lease_fds(st->lease, &fds);
 
@@ -291,7 +187,7 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 	st->stop_due_sent = false;
 	st->poll_at = 0;
 	st->phase = P_RUNNING;
-	st->start = mono();
+	st->start = run__mono();
 	st->deadline = r->o->timeout > 0 ? st->start + r->o->timeout : 0;
 	st->kill_at = st->force_at = 0;
 	st->left = st->killed = 0;
@@ -301,7 +197,7 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 	st->log_at = st->start + RUN_OUTPUT_EVERY;
 	st->log_size = 0;
 	t->started_at = wall();
-	emit_test(r, RUN_EV_STARTED, i, NULL);
+	run__emit_test(r, RUN_EV_STARTED, i, NULL);
 	return 0;
 }
 
@@ -336,7 +232,7 @@ static void finish(struct run *r, size_t i)
 		                       .started = st->start,
 		                       .text = lost.buf,
 		                       .serious = nlost > 0};
-		emit(r, &ev);
+		run__emit(r, &ev);
 	}
 	strbuf_release(&lost);
 	lease_free(st->lease);
@@ -344,8 +240,8 @@ static void finish(struct run *r, size_t i)
 	if (st->exec)
 		st->exec->ex->release(st->exec);
 	st->exec = NULL;
-	t->duration = mono() - st->start;
-	sched_done(r->sched, i, mono() - r->t0);
+	t->duration = run__mono() - st->start;
+	sched_done(r->sched, i, run__mono() - r->t0);
 	struct strbuf msg = STRBUF_INIT;
 	int s = st->status;
 	bool failed = true;
@@ -372,7 +268,7 @@ static void finish(struct run *r, size_t i)
 		            msg.len ? "; " : "", t->log_path, strerror(st->log_errno),
 		            st->log_lost);
 	}
-	set_str(&t->message, msg.buf);
+	run__set_str(&t->message, msg.buf);
 	strbuf_release(&msg);
 
 	bool retry = failed && !r->stopping && t->status != REPORT_CANCELED &&
@@ -393,16 +289,16 @@ static void finish(struct run *r, size_t i)
 	    .left = st->left,
 	    .killed = st->killed,
 	};
-	emit(r, &ev);
+	run__emit(r, &ev);
 	if (retry) {
 		st->phase = P_PENDING;
 		sched_requeue(r->sched, i);
 		ev.kind = RUN_EV_RETRIED;
-		emit(r, &ev);
+		run__emit(r, &ev);
 		return;
 	}
 	ev.kind = RUN_EV_FINISHED;
-	emit(r, &ev);
+	run__emit(r, &ev);
 	st->phase = P_DONE;
 	r->done++;
 }
@@ -442,7 +338,7 @@ static void ended(struct run_state *st)
 	st->log_lost = res.log_lost;
 	st->phase = P_ENDING;
 	if (st->exec->ex->state(st->exec) == RUN_EXEC_ENDING)
-		st->force_at = mono() + 1;
+		st->force_at = run__mono() + 1;
 }
 
 static void reap(struct run *r)
@@ -472,7 +368,7 @@ static void stop_all(struct run *r, int sig)
 	char c = 1;
 	while (write(r->cancel_pipe[1], &c, 1) < 0 && errno == EINTR)
 		;
-	double now = mono();
+	double now = run__mono();
 	for (size_t i = 0; i < r->n; i++) {
 		struct run_state *st = r->tests[i].st;
 		if (st->phase == P_RUNNING || st->phase == P_ENDING) {
@@ -486,137 +382,23 @@ static void stop_all(struct run *r, int sig)
 static int start_ready(struct run *r, struct diag *d)
 {
 	while (!r->stopping) {
-		long i = sched_next(r->sched, mono() - r->t0);
+		long i = sched_next(r->sched, run__mono() - r->t0);
 		if (i < 0)
 			return 0;
 		struct run_test *t = &r->tests[i];
 		if (t->gpus && r->acq.busy)
 			return 0; /* the one outstanding request first */
-		sched_start(r->sched, (size_t)i, mono() - r->t0);
+		sched_start(r->sched, (size_t)i, run__mono() - r->t0);
 		if (!t->gpus) {
-			if (spawn(r, (size_t)i, d) < 0)
+			if (run__spawn(r, (size_t)i, d) < 0)
 				return -1;
 			continue;
 		}
 		t->st->phase = P_ACQUIRING;
-		if (acquire_start(r, (size_t)i, d) < 0)
+		if (run__acquire_start(r, (size_t)i, d) < 0)
 			return -1;
 	}
 	return 0;
-}
-
-/* An attempt of test i that never started (kind: its END), then its FINISHED. */
-static void not_started(struct run *r, size_t i, enum run_event_kind kind, const char *text)
-{
-	const struct run_test *t = &r->tests[i];
-	struct run_event ev = {.kind = kind,
-	                       .test = t,
-	                       .index = i,
-	                       .attempt = t->attempts,
-	                       .gpu_ids = "",
-	                       .text = text};
-	emit(r, &ev);
-	ev.kind = RUN_EV_FINISHED;
-	emit(r, &ev);
-}
-
-static int acquired(struct run *r, struct diag *d)
-{
-	struct acquirer *a = &r->acq;
-	char c;
-	while (read(a->done_pipe[0], &c, 1) < 0 && errno == EINTR)
-		;
-	pthread_join(a->thread, NULL);
-	a->busy = false;
-	struct run_test *t = &r->tests[a->index];
-	if (a->rc < 0) {
-		sched_done(r->sched, a->index, mono() - r->t0);
-		t->st->phase = P_DONE;
-		r->done++;
-		if (a->d.code == DIAG_CANCELED || r->stopping) {
-			t->status = REPORT_CANCELED;
-			set_str(&t->message, "stopped while waiting for GPUs");
-			not_started(r, a->index, RUN_EV_CANCELED, t->message);
-			return 0;
-		}
-		t->status = a->d.code == DIAG_USAGE ? REPORT_NOT_RUNNABLE : REPORT_FAILED;
-		set_str(&t->message, a->d.msg.buf);
-		not_started(r, a->index, RUN_EV_FAILED, t->message);
-		return 0;
-	}
-	if (r->stopping) {
-		lease_free(a->lease);
-		sched_done(r->sched, a->index, mono() - r->t0);
-		t->st->phase = P_DONE;
-		t->status = REPORT_CANCELED;
-		r->done++;
-		not_started(r, a->index, RUN_EV_CANCELED, NULL);
-		return 0;
-	}
-	t->st->lease = a->lease;
-	a->lease = NULL;
-	return spawn(r, a->index, d);
-}
-
-/*
- * The acquirer's request sleeps: when what it waits for is held or asked
- * for by someone other than this run (another runner, gpuci lock, a test
- * of an earlier run that escaped), say who, as `gpuci lock status` would.
- */
-static void say_who_holds(struct run *r)
-{
-	char c;
-	while (read(r->acq.wait_pipe[0], &c, 1) > 0)
-		;
-	if (!r->acq.busy)
-		return;
-	struct lease_status *ls;
-	struct diag d = DIAG_INIT;
-	if (lease_status_read(&ls, r->o->lock_pattern, r->o->total_gpus, &d) < 0) {
-		diag_release(&d);
-		return;
-	}
-	pid_t self = getpid();
-	struct strbuf m = STRBUF_INIT;
-	size_t shown = 0, more = 0;
-	for (size_t i = 0; i < ls->ngpus; i++) {
-		const struct lease_gpu_state *g = &ls->gpus[i];
-		if (!g->held || g->pid == self)
-			continue;
-		if (shown == 4) {
-			more++;
-			continue;
-		}
-		strbuf_addf(&m, "%sGPU %u held", shown ? "; " : "", g->gpu);
-		if (g->pid > 0)
-			strbuf_addf(&m, " by pid %d%s", (int)g->pid,
-			            g->pid_alive ? ""
-			                         : " (gone; a process it started keeps the lock)");
-		else
-			strbuf_adds(&m, " by a process gpuci cannot see");
-		if (g->held_for >= 0) {
-			strbuf_adds(&m, " for ");
-			report_add_duration(&m, g->held_for);
-		}
-		if (g->cmd && *g->cmd)
-			strbuf_addf(&m, ": %s", g->cmd);
-		shown++;
-	}
-	if (more)
-		strbuf_addf(&m, "; %zu more GPU%s held", more, more == 1 ? "" : "s");
-	size_t ahead = 0;
-	for (size_t i = 0; i < ls->nwaiters; i++)
-		ahead += ls->waiters[i].pid != self;
-	if (ahead)
-		strbuf_addf(&m, "%s%zu other request%s waiting", m.len ? "; " : "", ahead,
-		            ahead == 1 ? "" : "s");
-	if (m.len) {
-		strbuf_adds(&m, " (gpuci lock status)");
-		emit_test(r, RUN_EV_WAITING, r->acq.index, m.buf);
-	}
-	strbuf_release(&m);
-	lease_status_free(ls);
-	diag_release(&d);
 }
 
 /* OUTPUT when the log of running test i is longer than it was. */
@@ -637,13 +419,13 @@ static void log_grew(struct run *r, size_t i, double now)
 	                       .gpu_ids = t->gpu_ids,
 	                       .started = st->start,
 	                       .log_size = st->log_size};
-	emit(r, &ev);
+	run__emit(r, &ev);
 }
 
 /* Timeouts, kill deadlines, groups that emptied; the next time to look. */
 static double tick(struct run *r)
 {
-	double now = mono(), next = now + (r->o->idle_every > 0 ? r->o->idle_every : 5);
+	double now = run__mono(), next = now + (r->o->idle_every > 0 ? r->o->idle_every : 5);
 	for (size_t i = 0; i < r->n; i++) {
 		struct run_test *t = &r->tests[i];
 		struct run_state *st = t->st;
@@ -721,7 +503,7 @@ static int loop(struct run *r, struct diag *d)
 			if (st->phase == P_RUNNING && st->exec->pid < 0 && st->exec->fd >= 0)
 				pf[npf++] = (struct pollfd){.fd = st->exec->fd, .events = POLLIN};
 		}
-		double wait = next - mono();
+		double wait = next - run__mono();
 		int ms = wait <= 0 ? 0 : wait > 60 ? 60000 : (int)(wait * 1000) + 1;
 		int n = poll(pf, npf, ms);
 		for (size_t k = 3; n > 0 && k < npf; k++)
@@ -739,9 +521,9 @@ static int loop(struct run *r, struct diag *d)
 				stop_all(r, sig);
 		}
 		if (n > 0 && (pf[2].revents & POLLIN))
-			say_who_holds(r);
+			run__say_who_holds(r);
 		if (n > 0 && (pf[1].revents & POLLIN) && r->acq.busy)
-			if (acquired(r, d) < 0)
+			if (run__acquired(r, d) < 0)
 				return -1;
 	}
 }
@@ -783,12 +565,12 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 		tests[i].st = xcalloc(1, sizeof(*tests[i].st));
 		tests[i].exit_code = -1;
 		tests[i].status = REPORT_CANCELED;
-		set_str(&tests[i].gpu_ids, "");
+		run__set_str(&tests[i].gpu_ids, "");
 	}
 	r.sched = sched_new(o->total_gpus, o->cpu_jobs, st, n);
 	r.pf = xcalloc(n + 3, sizeof(*r.pf));
 	free(st);
-	r.t0 = mono();
+	r.t0 = run__mono();
 	emit_run(&r, RUN_EV_BEGIN);
 	for (size_t i = 0; i < n; i++)
 		if (!sched_runnable(r.sched, i)) {
@@ -797,10 +579,10 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 			struct strbuf m = STRBUF_INIT;
 			strbuf_addf(&m, "needs %u GPUs; this machine has %u", tests[i].gpus,
 			            o->total_gpus);
-			set_str(&tests[i].message, m.buf);
+			run__set_str(&tests[i].message, m.buf);
 			strbuf_release(&m);
-			emit_test(&r, RUN_EV_SKIPPED, i, tests[i].message);
-			emit_test(&r, RUN_EV_FINISHED, i, NULL);
+			run__emit_test(&r, RUN_EV_SKIPPED, i, tests[i].message);
+			run__emit_test(&r, RUN_EV_FINISHED, i, NULL);
 		}
 	rc = loop(&r, d);
 	int sig = r.stopping;
@@ -811,13 +593,13 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 		double next = tick(&r);
 		struct pollfd pf[2] = {{.fd = r.sig.fd, .events = POLLIN},
 		                       {.fd = r.acq.done_pipe[0], .events = POLLIN}};
-		double wait = next - mono();
+		double wait = next - run__mono();
 		if (poll(pf, 2, wait <= 0 ? 0 : (int)(wait * 1000) + 1) > 0) {
 			proc_signals_take(&r.sig);
 			reap(&r);
 			if (pf[1].revents & POLLIN && r.acq.busy) {
 				struct diag ignore = DIAG_INIT;
-				acquired(&r, &ignore);
+				run__acquired(&r, &ignore);
 				diag_release(&ignore);
 			}
 		}
@@ -837,7 +619,7 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 	for (size_t i = 0; i < n; i++)
 		if (tests[i].st->phase == P_PENDING) {
 			tests[i].st->phase = P_DONE;
-			emit_test(&r, RUN_EV_FINISHED, i, NULL);
+			run__emit_test(&r, RUN_EV_FINISHED, i, NULL);
 		}
 	emit_run(&r, RUN_EV_DONE);
 	*stopped = sig;

@@ -3,24 +3,26 @@
  * they allow, each under its own lease (lease/lease.h, the protocol of
  * `gpuci lock`, so other users of the machine are served fairly too).
  *
- * The order comes from sched/sched.h. Each test runs under a keeper of its
- * own (proc_keeper_start: a child subreaper, so every process the test
- * starts stays under it, double-forked and setsid() ones too), with stdout
- * and stderr in its log file, the GPU environment of gpu_env() (its leased
+ * The order comes from sched/sched.h. Each attempt runs through an
+ * executor (run/executor.h; run_exec_local by default: a keeper of its own,
+ * proc_keeper_start, a child subreaper, so every process the test starts
+ * stays under it, double-forked and setsid() ones too), with stdout and
+ * stderr in its log file, the GPU environment of gpu_env() (its leased
  * GPUs; CUDA_VISIBLE_DEVICES set and empty for a test of no GPU), and only
  * its own lease's lock descriptors. A test that passes --timeout is sent
  * SIGTERM, then SIGKILL after kill_after, all its processes; when a test
  * ends, whatever it left behind is ended the same way, and only then do its
- * GPUs go back (the result line says how many it left). While a test waits
- * for GPUs that someone else holds, a line says who (pid, command, since
- * when). A failure is retried up to `retries` times
- * (only when its log matches retry_on, if set); a pass after a failure is
- * flaky. A test's output reaches its log through its keeper, masked (the
+ * GPUs go back (its END event says how many it left). While a test waits
+ * for GPUs that someone else holds, a WAITING event says who (pid,
+ * command, since when). A failure is retried up to `retries` times (only
+ * when its log matches retry_on, if set); a pass after a failure is flaky.
+ * A test's output reaches its log through its keeper, masked (the
  * --secret values); a log that cannot be written (a full disk) leaves the
- * test's result as it was and its result line and message say so, with
- * the log's path and why. SIGINT, SIGTERM or SIGHUP stop the run: nothing new starts, every
- * running group is killed, every lease released, and run_suite returns
- * with the signal.
+ * test's result as it was and its message says so, with the log's path
+ * and why. SIGINT, SIGTERM or SIGHUP stop the run: nothing new starts,
+ * every running attempt is ended, every lease released, and run_suite
+ * returns with the signal. run_suite prints nothing: what happens is told
+ * to run_opts.on_event (struct run_event below).
  */
 #ifndef GPUCI_RUN_RUN_H
 #define GPUCI_RUN_RUN_H

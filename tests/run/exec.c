@@ -94,7 +94,8 @@ static void docker__runs_docker_run_and_kills_the_container_when_a_stop_is_due(v
 	fclose(f);
 	assert_int_equal(chmod(docker, 0755), 0);
 	strbuf_addf(&path, "PATH=%s:/usr/bin:/bin", bin);
-	char *old_path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	const char *path0 = getenv("PATH");
+	char *old_path = path0 ? strdup(path0) : NULL;
 	setenv("PATH", path.buf + 5, 1); /* for docker kill, which runs with gpuci's env */
 
 	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -2,32 +2,20 @@
  * gpuci run: a label's suite (or the changed tests, or everything) on this
  * machine, exactly as CI runs it, packed onto its GPUs.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <fnmatch.h>
-#include <sys/stat.h>
-#include <limits.h>
-#include <regex.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/run_util.h"
+#include "cli/run_view.h"
 #include "db/history.h"
-#include "gha/expr.h"
-#include "gpu/gpu.h"
 #include "lease/lease.h"
-#include "plan/plan.h"
 #include "report/mask.h"
 #include "report/report.h"
+#include "run/executor.h"
 #include "run/recover.h"
 #include "run/run.h"
-#include "sched/sched.h"
-#include "vcs/changed.h"
-#include "wf/model.h"
-#include "base/fs.h"
 #include "base/xalloc.h"
 #include "base/banned.h"
 
@@ -87,331 +75,12 @@ static const char run_description[] =
     "  gpuci run --changed --base main\n"
     "  gpuci run --all --test 'test_qwen*' --retries 1 --retry-on 'accuracy noise'\n";
 
-struct opts {
-	const char *workflow, *python, *junit, *history, *pattern, *retry_on;
-	const char *base, *head, *docker, *log_dir;
-	struct cli_list labels, jobs, tests, secrets;
-	bool no_always, changed, all, dry_run;
-	unsigned gpus, cpu_jobs, retries;
-	bool gpus_seen, cpu_seen;
-	double timeout, kill_after;
-};
-
-/* The repository root: above .github/workflows/ of the workflow, else here. */
-static char *repo_root(const char *workflow)
-{
-	char *real = realpath(workflow, NULL);
-	if (real) {
-		char *s = strstr(real, "/.github/workflows/");
-		if (s) {
-			*s = 0;
-			return real;
-		}
-		free(real);
-	}
-	char cwd[PATH_MAX];
-	return xstrdup(getcwd(cwd, sizeof(cwd)) ? cwd : ".");
-}
-
-static bool test_selected(const struct opts *o, const char *test_file)
-{
-	if (!o->tests.n)
-		return true;
-	const char *bare = strncmp(test_file, "tests/", 6) ? test_file : test_file + 6;
-	for (size_t i = 0; i < o->tests.n; i++)
-		if (!fnmatch(o->tests.items[i], test_file, 0) ||
-		    !fnmatch(o->tests.items[i], bare, 0))
-			return true;
-	return false;
-}
-
-static bool job_selected(const struct opts *o, const char *id)
-{
-	if (!o->jobs.n)
-		return true;
-	for (size_t i = 0; i < o->jobs.n; i++)
-		if (!strcmp(o->jobs.items[i], id))
-			return true;
-	return false;
-}
-
-/*
- * Keeps .gpuci/ (logs, history) out of version control without the user
- * editing .gitignore: a .gitignore of its own that ignores everything, as
- * tools with a cache folder do. One the user wrote is left alone.
- */
-static void ignore_dir(const char *dir)
-{
-	static const char text[] = "# gpuci run's logs and history: not for version control\n*\n";
-	struct strbuf p = STRBUF_INIT;
-	struct diag d = DIAG_INIT;
-	strbuf_addf(&p, "%s/.gitignore", dir);
-	(void)fs_create_new(p.buf, text, sizeof(text) - 1, &d); /* there already: kept */
-	diag_release(&d);
-	strbuf_release(&p);
-}
-
-/* plan_test_path(), also refused when a symlink leads out of the repository. */
-static char *test_path(const char *root, const char *f, struct strbuf *why)
-{
-	struct strbuf p = STRBUF_INIT;
-	if (!plan_test_path(f, &p, why)) {
-		strbuf_release(&p);
-		return NULL;
-	}
-	struct strbuf full = STRBUF_INIT;
-	strbuf_addf(&full, "%s/%s", root, p.buf);
-	char *real = realpath(full.buf, NULL);
-	strbuf_release(&full);
-	if (real) {
-		size_t rl = strlen(root);
-		if (strncmp(real, root, rl) != 0 || real[rl] != '/') {
-			strbuf_addf(why, "test_file '%s' leads out of the repository (a symlink)",
-			            f);
-			free(real);
-			strbuf_release(&p);
-			return NULL;
-		}
-		free(real);
-	}
-	return strbuf_detach(&p, NULL);
-}
-
-/* The job's env for one entry: workflow env, then the job's, evaluated. */
-static int job_env(const struct wf *w, const struct plan_job *pj, struct value entry,
-                   struct value secrets, struct arena *a, struct strbuf *envs, size_t *count,
-                   struct diag *d)
-{
-	struct value ctx = value_dict_sized(a, pj->ctx.dict->n + 4);
-	for (size_t i = 0; i < pj->ctx.dict->n; i++)
-		vdict_set(a, ctx.dict, pj->ctx.dict->keys[i], pj->ctx.dict->vals[i]);
-	vdict_set(a, ctx.dict, value_str_static("matrix"), entry);
-	vdict_set(a, ctx.dict, value_str_static("secrets"), secrets);
-	struct value env = value_dict(a);
-	vdict_set(a, ctx.dict, value_str_static("env"), env);
-	const struct wf_node *levels[2] = {wf_env(w), pj->job->env};
-	for (int l = 0; l < 2; l++) {
-		const struct wf_node *m = levels[l];
-		if (!m || m->kind != WF_MAP)
-			continue;
-		for (size_t i = 0; i < m->len; i++) {
-			const struct wf_node *k = m->kv[2 * i], *v = m->kv[2 * i + 1];
-			struct gha_ctx g = {.contexts = ctx, .status = GHA_SUCCESS};
-			struct value val;
-			if (v->kind != WF_SCALAR)
-				continue;
-			if (gha_interp(v->s, v->len, &v->loc, &g, a, &val, d) < 0)
-				return -1;
-			struct strbuf s = STRBUF_INIT;
-			if (val.kind != V_STR || val.str.s != v->s)
-				gha_to_str(val, &s);
-			else
-				strbuf_add(&s, v->s, v->len);
-			vdict_set(a, env.dict, value_str_static(k->s), value_strbuf(a, &s));
-			strbuf_addf(envs, "%s=%s", k->s, s.buf);
-			strbuf_addch(envs, '\0');
-			(*count)++;
-			strbuf_release(&s);
-		}
-	}
-	return 0;
-}
-
-/* Splits s on blanks, like bash's read -r -a, into a NULL-terminated array. */
-static char **split_words(struct arena *a, const char *s)
-{
-	char **v = arena_alloc(a, (strlen(s) / 2 + 2) * sizeof(*v));
-	size_t n = 0;
-	while (*s) {
-		while (*s == ' ' || *s == '\t' || *s == '\n')
-			s++;
-		const char *b = s;
-		while (*s && *s != ' ' && *s != '\t' && *s != '\n')
-			s++;
-		if (s > b)
-			v[n++] = arena_strndup(a, b, (size_t)(s - b));
-	}
-	v[n] = NULL;
-	return v;
-}
-
-/*
- * Docker mode for one test: the image (IMAGE, or the job's with "job"),
- * the job's container options without --gpus (gpuci names the leased
- * devices), and the job env's names to pass with -e.
- */
-static int docker_setup(struct run_test *t, const struct wf_job *job, const char *image,
-                        const char *envs, size_t off, size_t cnt, struct arena *a)
-{
-	if (!strcmp(image, "job")) {
-		image = wf_str(job->image);
-		if (!image) {
-			struct strbuf m = STRBUF_INIT;
-			strbuf_addf(&m, "--docker job: job '%s' names no container image", job->id);
-			t->status = REPORT_NOT_RUNNABLE;
-			t->message = strbuf_detach(&m, NULL);
-			return -1;
-		}
-	}
-	t->docker_image = image;
-	const char *opts = wf_str(wf_get(wf_get(job->node, "container"), "options"));
-	char **words = split_words(a, opts ? opts : "");
-	size_t k = 0;
-	for (size_t j = 0; words[j]; j++) {
-		if (!strcmp(words[j], "--gpus")) {
-			j += words[j + 1] != NULL;
-			continue;
-		}
-		if (!strncmp(words[j], "--gpus=", 7))
-			continue;
-		words[k++] = words[j];
-	}
-	words[k] = NULL;
-	t->docker_opts = words;
-	char **names = arena_alloc(a, (cnt + 1) * sizeof(*names));
-	for (size_t c = 0; c < cnt; c++) {
-		const char *kv = envs + off;
-		names[c] = arena_strndup(a, kv, strcspn(kv, "="));
-		off += strlen(kv) + 1;
-	}
-	names[cnt] = NULL;
-	t->docker_env = names;
-	return 0;
-}
-
-/*
- * How long a run waits for a history another process holds locked: at the
- * start, to read the medians (then it runs without them); after each
- * result, not at all (the result stays queued); at the end, for what is
- * still queued (then it is saved in the run's folder).
- */
-#define HISTORY_OPEN_WAIT_MS  500
-#define HISTORY_FINAL_WAIT_MS 2000
-
-/* What on_attempt() records into. */
-struct history_sink {
-	struct history *h;
-	const char *run_id;
-	bool said_locked;
-	double last_flush; /* CLOCK_MONOTONIC seconds of the last write, 0: none yet */
-};
-
-/*
- * Results are written together, at most every HISTORY_FLUSH_S (and at the
- * end): one transaction per result cost 0.5 ms each, a quarter of what a
- * short test costs gpuci. A crash loses at most that much of the record.
- */
-#define HISTORY_FLUSH_S   0.25
-#define HISTORY_FLUSH_MAX 256
-
-static double sink_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void on_attempt(void *arg, const struct run_test *t)
-{
-	struct history_sink *sink = arg;
-	struct history *h = sink->h;
-	const char *run_id = sink->run_id;
-	if (!h)
-		return;
-	struct history_result r = {
-	    .run_id = run_id,
-	    .job = t->job,
-	    .test_file = t->test_file,
-	    .test_args = t->test_args,
-	    .gpus = t->gpus,
-	    .gpu_ids = t->gpu_ids,
-	    .status = report_status_name(t->status),
-	    .attempt = t->attempts,
-	    .exit_code = t->exit_code,
-	    .started_at = t->started_at,
-	    .duration = t->duration,
-	    .log_path = t->log_path,
-	    .identity = t->identity,
-	    .variant = t->variant,
-	};
-	struct diag d = DIAG_INIT;
-	if (history_queue(h, &r, &d) < 0) {
-		fprintf(stderr, "gpuci run: warning: history: %s\n", d.msg.buf);
-		diag_release(&d);
-		return;
-	}
-	double now = sink_now();
-	if (sink->last_flush && now - sink->last_flush < HISTORY_FLUSH_S &&
-	    history_pending(h) < HISTORY_FLUSH_MAX) {
-		diag_release(&d);
-		return; /* written with the next ones, or by history_finish() */
-	}
-	sink->last_flush = now;
-	/* Never waits: a locked history keeps the result queued for the next try. */
-	if (history_flush(h, 0, &d) < 0)
-		fprintf(stderr, "gpuci run: warning: history: %s\n", d.msg.buf);
-	else if (history_pending(h) && !sink->said_locked)
-		fprintf(stderr,
-		        "gpuci run: warning: history: another process holds it locked; results "
-		        "are kept and written when it is free\n");
-	sink->said_locked |= history_pending(h) > 0;
-	diag_release(&d);
-}
-
-/*
- * The end of a run's history: what is still queued, written with a bounded
- * wait, else saved in the run's folder (and said where); then the
- * retention, now and then.
- */
-static void history_finish(struct gpuci_ctx *ctx, struct history *h, const char *log_dir,
-                           unsigned keep_days)
-{
-	struct diag d = DIAG_INIT;
-	if (history_pending(h) && history_flush(h, HISTORY_FINAL_WAIT_MS, &d) < 0) {
-		fprintf(ctx->err, "gpuci run: warning: history: %s\n", d.msg.buf);
-		diag_release(&d);
-		diag_init(&d);
-	}
-	size_t left = history_pending(h), saved = 0;
-	if (left) {
-		struct strbuf p = STRBUF_INIT;
-		strbuf_addf(&p, "%s/history-unsaved.db", log_dir);
-		if (history_save_pending(h, p.buf, &saved, &d) == 0)
-			fprintf(
-			    ctx->err,
-			    "gpuci run: warning: history: %zu result%s could not be written (the "
-			    "history was locked); saved in %s: load %s with `gpuci history "
-			    "--import %s`\n",
-			    saved, saved == 1 ? "" : "s", p.buf, saved == 1 ? "it" : "them", p.buf);
-		else
-			fprintf(ctx->err,
-			        "gpuci run: warning: history: %zu result%s lost: the history was "
-			        "locked, and %s\n",
-			        left, left == 1 ? "" : "s", d.msg.buf);
-		strbuf_release(&p);
-		diag_release(&d);
-		return;
-	}
-	struct history_pruned pr;
-	if (history_prune_now_and_then(h, keep_days, (double)time(NULL), &pr, &d) < 0)
-		fprintf(ctx->err, "gpuci run: warning: history: %s\n", d.msg.buf);
-	diag_release(&d);
-}
-
-/* A duration for people ("1.2 s", "3 min 04 s"), as the reports write it. */
-static void human_secs(double s, char *buf, size_t n)
-{
-	struct strbuf sb = STRBUF_INIT;
-	report_add_duration(&sb, s);
-	snprintf(buf, n, "%s", sb.buf ? sb.buf : "");
-	strbuf_release(&sb);
-}
-
 int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 {
-	struct opts o = {
-	    .workflow = DEFAULT_WORKFLOW, .pattern = LEASE_DEFAULT_PATTERN, .kill_after = 10};
-	unsigned keep_days = HISTORY_KEEP_DAYS_DEFAULT;
+	struct run_cli_opts o = {.workflow = DEFAULT_WORKFLOW,
+	                         .pattern = LEASE_DEFAULT_PATTERN,
+	                         .kill_after = 10,
+	                         .keep_days = HISTORY_KEEP_DAYS_DEFAULT};
 	const struct cli_option opts[] = {
 	    {"workflow", 'w', CLI_OPT_STRING, &o.workflow, "FILE",
 	     "the workflow (default " DEFAULT_WORKFLOW ")", NULL},
@@ -451,31 +120,28 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	     "the tests' logs go here (.gpuci/runs/RUN-ID)", NULL},
 	    {"history", 0, CLI_OPT_STRING, &o.history, "PATH",
 	     "the history database (.gpuci/history.db)", NULL},
-	    {"history-keep-days", 0, CLI_OPT_UINT, &keep_days, "N",
+	    {"history-keep-days", 0, CLI_OPT_UINT, &o.keep_days, "N",
 	     "prune attempts older than N days now and then (90; 0 keeps all)", NULL},
 	    {"lock-path-pattern", 0, CLI_OPT_STRING, &o.pattern, "P",
 	     "lock files, {gpu_id} replaced (default " LEASE_DEFAULT_PATTERN ")", NULL},
 	    {0},
 	};
-	struct diag d = DIAG_INIT;
+	struct run_cmd c = {
+	    .ctx = ctx,
+	    .o = &o,
+	    .d = DIAG_INIT,
+	    .a = ARENA_INIT,
+	    .prep = {.not_run = STRBUF_INIT, .arena = ARENA_INIT, .envs = STRBUF_INIT}};
 	int rest, rc = EXIT_OK;
 	bool help;
-	struct wf *w = NULL;
-	struct plan p = {0};
-	struct arena a = ARENA_INIT;
-	struct run_test *tests = NULL;
-	size_t nt = 0;
-	struct history *hist = NULL;
-	char *root = NULL, *log_dir = NULL, *history_path = NULL;
-	struct strbuf envs = STRBUF_INIT, not_run = STRBUF_INIT;
-	bool planned = false;
 	struct report_mask *mask = report_mask_new();
 	struct run_record *record = NULL;
 	struct gpuci_ctx mctx;
 	FILE *tty_out = ctx->out, *masked_out = NULL, *masked_err = NULL;
+	c.mask = mask;
 
-	if (cli_parse(argc, argv, opts, false, &rest, &help, &d) < 0) {
-		rc = cli_usage_error(ctx, "run", &d);
+	if (cli_parse(argc, argv, opts, false, &rest, &help, &c.d) < 0) {
+		rc = cli_usage_error(ctx, "run", &c.d);
 		goto out;
 	}
 	if (help) {
@@ -501,374 +167,13 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			mctx.err = masked_err;
 		ctx = &mctx;
 	}
-	int modes = (o.labels.n > 0) + o.changed + o.all;
-	if (modes > 1 || (!modes && !o.jobs.n)) {
-		diag_set(&d, DIAG_USAGE,
-		         modes ? "--label, --changed and --all: one at a time"
-		               : "say what to run: --label L, --changed, --all or --job NAME");
-		rc = cli_usage_error(ctx, "run", &d);
+	c.ctx = ctx;
+	if ((rc = run_cmd_check(&c)))
 		goto out;
-	}
-	if (o.retry_on && !o.retries) {
-		diag_set(&d, DIAG_USAGE,
-		         "--retry-on says which failures to retry: give --retries K");
-		rc = cli_usage_error(ctx, "run", &d);
+	if ((rc = run_cmd_select(&c)) || (rc = run_cmd_machine(&c)))
 		goto out;
-	}
-	if (o.retry_on) { /* a bad pattern is a usage error, --dry-run or not */
-		regex_t re;
-		int e = regcomp(&re, o.retry_on, REG_EXTENDED | REG_NOSUB | REG_NEWLINE);
-		if (e) {
-			char buf[256];
-			regerror(e, &re, buf, sizeof(buf));
-			diag_set(&d, DIAG_USAGE, "--retry-on '%s': %s", o.retry_on, buf);
-			rc = cli_usage_error(ctx, "run", &d);
-			goto out;
-		}
-		regfree(&re);
-	}
-	if (lease_check_pattern(o.pattern, &d) < 0) {
-		rc = cli_usage_error(ctx, "run", &d);
-		goto out;
-	}
-	if (wf_load(o.workflow, &w, &d) < 0) {
-		cli_error(ctx, "run", &d);
-		rc = EXIT_FAILED;
-		goto out;
-	}
-	root = repo_root(o.workflow);
-
-	/* Selection: a plan of the event, then the jobs asked for. */
-	/*
-	 * With labels, a detect job that runs (run-ci-changed) gets its outputs
-	 * computed from git, as with --changed: only when it runs.
-	 */
-	struct plan_opts po = {.event = o.all ? "workflow_dispatch" : "pull_request",
-	                       .labels = o.labels.items,
-	                       .nlabels = o.labels.n,
-	                       .mark_always = o.no_always,
-	                       .changed = o.changed || o.labels.n,
-	                       .changed_opts = {.base = o.base, .head = o.head, .repo = root}};
-	struct plan_catalogue cat = {0};
-	bool have_cat = false;
-	if (o.changed || (!o.labels.n && !o.all)) {
-		/* Every label on, so the changed-tests job (or any --job) can run. */
-		if (plan_catalogue(w, &cat, &d) < 0) {
-			cli_error(ctx, "run", &d);
-			rc = EXIT_FAILED;
-			goto out;
-		}
-		have_cat = true;
-		const char **all = arena_alloc(&a, (cat.nlabels + 1) * sizeof(*all));
-		for (size_t i = 0; i < cat.nlabels; i++)
-			all[i] = cat.labels[i].label;
-		po.labels = all;
-		po.nlabels = cat.nlabels;
-	}
-	int prc = plan_make(w, &po, &p, &d);
-	planned = true;
-	if (have_cat)
-		plan_catalogue_release(&cat);
-	if (prc < 0) {
-		if (d.code == DIAG_USAGE)
-			rc = cli_usage_error(ctx, "run", &d);
-		else {
-			cli_error(ctx, "run", &d);
-			rc = EXIT_FAILED;
-		}
-		if (p.changed_tried && !o.changed)
-			fprintf(
-			    ctx->err,
-			    "gpuci run: a job of these labels runs the tests this branch "
-			    "changes, found from git as gpuci changed finds them: give the "
-			    "base (--base REV, default origin/main), or leave that label out\n");
-		goto out;
-	}
-	if (p.changed_done)
-		for (size_t i = 0; i < p.changed.nwarnings; i++)
-			fprintf(ctx->err, "gpuci run: warning: %s\n", p.changed.warnings[i]);
-
-	struct value secrets = value_dict(&a);
-	for (size_t i = 0; i < o.secrets.n; i++) {
-		const char *v = getenv(o.secrets.items[i]);
-		if (v)
-			vdict_set(&a, secrets.dict, value_str_static(o.secrets.items[i]),
-			          value_str(&a, v, strlen(v)));
-	}
-	const char *python = o.python;
-	if (!python) {
-		python = "python3";
-		const char *path = getenv("PATH");
-		for (const char *s = path; s && *s;) {
-			const char *e = strchr(s, ':');
-			size_t len = e ? (size_t)(e - s) : strlen(s);
-			struct strbuf c = STRBUF_INIT;
-			strbuf_addf(&c, "%.*s/python", (int)len, s);
-			bool ok = access(c.buf, X_OK) == 0;
-			strbuf_release(&c);
-			if (ok) {
-				python = "python";
-				break;
-			}
-			s += len + (e ? 1 : 0);
-		}
-	}
-
-	/* Every entry with a test_file of every selected job that runs. */
-	size_t cap = 16;
-	tests = xcalloc(cap, sizeof(*tests));
-	size_t *eoff = xcalloc(cap, sizeof(*eoff)), *ecnt = xcalloc(cap, sizeof(*ecnt));
-	size_t nenv = 0;
-	/* Jobs that run but that gpuci run cannot run: said, not dropped. */
-	for (size_t ji = 0; ji < p.njobs; ji++) {
-		const struct plan_job *pj = &p.jobs[ji];
-		if (pj->state != PLAN_RUNS || !job_selected(&o, pj->job->id))
-			continue;
-		if (o.changed &&
-		    !(pj->job->nneeds && plan_job_detects(wf_job_find(w, pj->job->needs[0]))))
-			continue;
-		if (pj->always)
-			continue; /* always on, left out */
-		const char *cannot = !pj->matrix_known ? pj->why : plan_job_not_run(pj);
-		if (cannot && !plan_job_detects(pj->job))
-			strbuf_addf(&not_run, "  %-22s not run by gpuci run: %s\n", pj->job->id,
-			            cannot);
-		if (cannot)
-			continue;
-		const char **variant = arena_alloc(&a, (pj->nentries + 1) * sizeof(*variant));
-		plan_entry_variants(pj->entries, pj->nentries, &a, variant);
-		for (size_t k = 0; k < pj->nentries; k++) {
-			struct value e = pj->entries[k];
-			struct value f = plan_entry_fields(e, "test_file");
-			struct value *tf = f.kind == V_DICT
-			                       ? vdict_get(f.dict, value_str_static("test_file"))
-			                       : NULL;
-			if (!tf || tf->kind != V_STR || !test_selected(&o, tf->str.s))
-				continue;
-			if (nt == cap) {
-				cap *= 2;
-				tests = xrealloc(tests, cap * sizeof(*tests));
-				eoff = xrealloc(eoff, cap * sizeof(*eoff));
-				ecnt = xrealloc(ecnt, cap * sizeof(*ecnt));
-			}
-			eoff[nt] = ecnt[nt] = 0;
-			struct run_test *t = &tests[nt++];
-			memset(t, 0, sizeof(*t));
-			t->job = pj->job->id;
-			t->test_file = tf->str.s;
-			bool ambiguous;
-			const char *real = run_changed_real_path(&p, t->test_file, &ambiguous);
-			if (real)
-				t->test_file = real;
-			struct value *ta = vdict_get(f.dict, value_str_static("test_args"));
-			struct strbuf args = STRBUF_INIT;
-			if (ta && ta->kind != V_NONE)
-				value_str_into(*ta, &args);
-			t->test_args = arena_strndup(&a, args.buf ? args.buf : "", args.len);
-			strbuf_release(&args);
-			t->gpus = (unsigned)plan_entry_gpus(e);
-			struct strbuf disp = STRBUF_INIT;
-			plan_entry_describe(e, &disp);
-			t->variant = variant[k];
-			if (t->variant)
-				strbuf_addf(&disp, " %s", t->variant);
-			/* Shown in every line and report: one line, whatever it holds. */
-			struct strbuf shown = STRBUF_INIT;
-			strbuf_add_shown(&shown, disp.buf ? disp.buf : "");
-			t->display = arena_strndup(&a, shown.buf, shown.len);
-			strbuf_release(&shown);
-			strbuf_reset(&disp);
-			plan_entry_identity(e, &disp);
-			t->identity = arena_strndup(&a, disp.buf, disp.len);
-			strbuf_release(&disp);
-			/* argv: python path args..., args split on blanks (read -r -a). */
-			struct strbuf why = STRBUF_INIT;
-			char *path = test_path(root, t->test_file, &why);
-			char **words = split_words(&a, t->test_args);
-			size_t nw = 0;
-			while (words[nw])
-				nw++;
-			char **av = arena_alloc(&a, (nw + 3) * sizeof(*av));
-			av[0] = (char *)python;
-			av[1] = path ? arena_strndup(&a, path, strlen(path)) : NULL;
-			free(path);
-			memcpy(av + 2, words, (nw + 1) * sizeof(*av));
-			t->argv = av;
-			if (ambiguous) {
-				strbuf_reset(&why);
-				strbuf_addf(
-				    &why,
-				    "test_file '%s': more than one changed file is not UTF-8 and "
-				    "reads so; which one is meant cannot be told",
-				    t->test_file);
-				av[1] = NULL;
-			}
-			if (!av[1]) {
-				t->status = REPORT_NOT_RUNNABLE;
-				t->message = strbuf_detach(&why, NULL);
-				t->argv = NULL;
-				continue;
-			}
-			strbuf_release(&why);
-			/* env: ours, then the job's evaluated for this entry (NUL-separated in
-			 * envs). */
-			size_t before = envs.len, cnt = 0;
-			if (job_env(w, pj, e, secrets, &a, &envs, &cnt, &d) < 0) {
-				cli_error(ctx, "run", &d);
-				rc = EXIT_FAILED;
-				free(eoff);
-				free(ecnt);
-				goto out;
-			}
-			size_t nenv0 = 0;
-			while (environ[nenv0])
-				nenv0++;
-			char **env = arena_alloc(&a, (nenv0 + cnt + 1) * sizeof(*env));
-			size_t m = 0;
-			for (size_t q = 0; q < nenv0; q++)
-				env[m++] = environ[q];
-			/* envs may move when it grows: keep offsets, fix up after. */
-			t->env = env;
-			eoff[nt - 1] = before;
-			ecnt[nt - 1] = cnt;
-			env[m] = NULL;
-			if (o.docker && docker_setup(t, pj->job, o.docker, envs.buf ? envs.buf : "",
-			                             before, cnt, &a) < 0)
-				t->argv = NULL; /* refused: its message says why */
-			nenv += cnt;
-		}
-	}
-	/* The job env strings, now that envs no longer grows. */
-	for (size_t i = 0; i < nt; i++) {
-		if (!tests[i].env || !ecnt[i] || !envs.buf)
-			continue;
-		size_t off = eoff[i], cnt = ecnt[i];
-		size_t m = 0;
-		while (tests[i].env[m])
-			m++;
-		for (size_t c = 0; c < cnt; c++) {
-			const char *kv = envs.buf + off;
-			/* Replace an inherited variable of the same name. */
-			size_t klen = strcspn(kv, "=");
-			size_t q = 0;
-			for (; q < m; q++)
-				if (!strncmp(tests[i].env[q], kv, klen) &&
-				    tests[i].env[q][klen] == '=')
-					break;
-			tests[i].env[q] = (char *)kv;
-			if (q == m)
-				tests[i].env[++m] = NULL;
-			off += strlen(kv) + 1;
-		}
-	}
-	free(eoff);
-	free(ecnt);
-	(void)nenv;
-
-	/* The machine. */
-	unsigned total = o.gpus;
-	if (!o.gpus_seen) {
-		struct gpu_probe probe;
-		gpu_probe_default(&probe);
-		enum gpu_source src;
-		if (gpu_count(&total, &src, &probe, &d) < 0) {
-			cli_error(ctx, "run", &d);
-			rc = EXIT_FAILED;
-			goto out;
-		}
-	}
-	unsigned cpu = o.cpu_seen ? o.cpu_jobs : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-
-	/* Expected durations: history, else the median of all, else by GPUs. */
-	if (o.history)
-		history_path = xstrdup(o.history);
-	else {
-		struct strbuf hp = STRBUF_INIT;
-		strbuf_addf(&hp, "%s/" HISTORY_DEFAULT_PATH, root);
-		history_path = strbuf_detach(&hp, NULL);
-	}
-	if (!o.dry_run || access(history_path, R_OK) == 0) {
-		if (history_open_wait(&hist, history_path, HISTORY_OPEN_WAIT_MS, &d) < 0) {
-			fprintf(ctx->err, "gpuci run: warning: running without history: %s\n",
-			        d.msg.buf);
-			diag_release(&d);
-			diag_init(&d);
-			hist = NULL;
-		}
-	}
-	double all_median = 0;
-	bool have_all = false;
-	size_t guessed = 0;
-	if (hist && history_median_all(hist, &all_median, &have_all, &d) < 0) {
-		fprintf(ctx->err, "gpuci run: warning: running without history: %s\n", d.msg.buf);
-		diag_release(&d);
-		diag_init(&d);
-		history_close(hist);
-		hist = NULL;
-		have_all = false;
-	}
-	for (size_t i = 0; i < nt; i++) {
-		double m = 0;
-		bool found = false;
-		/* A history that stops answering (locked) is not asked again. */
-		if (hist && history_median(hist, tests[i].identity, tests[i].test_file,
-		                           tests[i].test_args, &m, &found, &d) < 0) {
-			fprintf(ctx->err, "gpuci run: warning: running without history: %s\n",
-			        d.msg.buf);
-			diag_release(&d);
-			diag_init(&d);
-			history_close(hist);
-			hist = NULL;
-			found = false;
-		}
-		tests[i].expected = found ? m : have_all ? all_median : 60.0 * (tests[i].gpus + 1);
-		guessed += !found;
-	}
-
-	if (!nt) {
-		fprintf(ctx->err,
-		        "gpuci run: nothing to run: no selected job has a test_file entry\n");
-		if (not_run.len)
-			fprintf(ctx->err, "%s", not_run.buf);
-		rc = EXIT_FAILED;
-		goto out;
-	}
 	if (o.dry_run) {
-		unsigned gpus_total = 0;
-		fprintf(ctx->out, "%zu test%s on %u GPU%s (%s):\n", nt, nt == 1 ? "" : "s", total,
-		        total == 1 ? "" : "s", o.workflow);
-		for (size_t i = 0; i < nt; i++) {
-			char e[32];
-			human_secs(tests[i].expected, e, sizeof(e));
-			const char *state = tests[i].status == REPORT_NOT_RUNNABLE ? "  (refused)"
-			                    : tests[i].gpus > total ? "  (not runnable here)"
-			                                            : "";
-			fprintf(ctx->out, "  %-22s %-50s %2u GPU%s  ~%s%s\n", tests[i].job,
-			        tests[i].display, tests[i].gpus, tests[i].gpus == 1 ? " " : "s", e,
-			        state);
-			gpus_total += tests[i].gpus;
-		}
-		struct sched_task *st = xcalloc(nt, sizeof(*st));
-		for (size_t i = 0; i < nt; i++)
-			st[i] = (struct sched_task){tests[i].gpus, tests[i].expected};
-		char e[32], b[32];
-		unsigned cpus = o.cpu_seen ? o.cpu_jobs : cpu;
-		human_secs(sched_simulate(total, cpus ? cpus : 1, st, NULL, nt), e, sizeof(e));
-		human_secs(sched_lower_bound(total, st, nt), b, sizeof(b));
-		free(st);
-		fprintf(
-		    ctx->out,
-		    "%u GPUs asked in all; expected to take %s on %u GPUs (no schedule beats %s)\n",
-		    gpus_total, e, total, b);
-		if (guessed)
-			fprintf(ctx->out,
-			        "(%zu of %zu tests have no history yet: each is guessed at %s; "
-			        "a run records real durations)\n",
-			        guessed, nt,
-			        have_all ? "the median of the tests that have one"
-			                 : "60 s x (its GPUs + 1), only to order them");
-		if (not_run.len)
-			fprintf(ctx->out, "Not run:\n%s", not_run.buf);
+		run_cmd_dry_run(&c);
 		goto out;
 	}
 
@@ -876,78 +181,35 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	time_t now = time(NULL);
 	struct tm tm;
 	localtime_r(&now, &tm);
-	char run_id[64];
-	snprintf(run_id, sizeof(run_id), "%04d%02d%02d-%02d%02d%02d-%d", tm.tm_year + 1900,
+	snprintf(c.run_id, sizeof(c.run_id), "%04d%02d%02d-%02d%02d%02d-%d", tm.tm_year + 1900,
 	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)getpid());
-	/* What the run writes, checked before anything runs. */
-	if (o.junit && run_check_writable(o.junit, &d) < 0) {
-		cli_error(ctx, "run", &d);
-		fprintf(ctx->err, "gpuci run: --junit FILE: give a file in a folder gpuci can "
-		                  "write; nothing was run\n");
-		rc = EXIT_FAILED;
+	if ((rc = run_cmd_outputs(&c)))
 		goto out;
-	}
-	const char *summary = getenv("GITHUB_STEP_SUMMARY");
-	if (summary && *summary) {
-		int fd = open(summary, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-		if (fd < 0)
-			fprintf(ctx->err, "gpuci run: warning: cannot append to %s: %s\n", summary,
-			        strerror(errno));
-		else
-			close(fd);
-	}
-	if (o.log_dir) {
-		log_dir = xstrdup(o.log_dir);
-		if (run_make_dirs(log_dir, &d) < 0) {
-			cli_error(ctx, "run", &d);
-			rc = EXIT_FAILED;
-			goto out;
-		}
-	} else {
-		struct strbuf ld = STRBUF_INIT;
-		strbuf_addf(&ld, "%s/.gpuci", root);
-		int mrc = run_make_dir(ld.buf, &d);
-		if (mrc == 0) {
-			ignore_dir(ld.buf);
-			strbuf_adds(&ld, "/runs");
-			mrc = run_make_dir(ld.buf, &d);
-		}
-		strbuf_addf(&ld, "/%s", run_id);
-		log_dir = strbuf_detach(&ld, NULL);
-		if (mrc == 0)
-			mrc = run_make_dir(log_dir, &d);
-		if (mrc < 0) {
-			cli_error(ctx, "run", &d);
-			fprintf(ctx->err,
-			        "gpuci run: the logs go under .gpuci/ of the repository: give "
-			        "--log-dir DIR (and --history PATH) in a folder gpuci can write\n");
-			rc = EXIT_FAILED;
-			goto out;
-		}
-	}
-	struct history_sink sink = {hist, run_id, false, 0};
+	struct run_view *view = run_view_new(report_in_github_actions() ? RUN_STYLE_GITHUB
+	                                     : isatty(fileno(tty_out))  ? RUN_STYLE_TTY
+	                                                                : RUN_STYLE_LINES,
+	                                     ctx->out);
+	struct run_listener listener = {.c = &c, .view = view};
 	struct run_opts ro = {
-	    .cwd = root,
-	    .log_dir = log_dir,
-	    .total_gpus = total,
-	    .cpu_jobs = cpu ? cpu : 1,
+	    .cwd = c.root,
+	    .log_dir = c.log_dir,
+	    .total_gpus = c.total,
+	    .cpu_jobs = c.cpu ? c.cpu : 1,
 	    .lock_pattern = o.pattern,
 	    .timeout = o.timeout,
 	    .retries = o.retries,
 	    .retry_on = o.retry_on,
 	    .kill_after = o.kill_after,
-	    .style = report_in_github_actions() ? RUN_STYLE_GITHUB
-	             : isatty(fileno(tty_out))  ? RUN_STYLE_TTY
-	                                        : RUN_STYLE_LINES,
-	    .out = ctx->out,
-	    .run_id = run_id,
+	    .run_id = c.run_id,
 	    .mask = mask,
-	    .on_attempt = on_attempt,
-	    .arg = &sink,
+	    .executor = o.docker ? &run_exec_docker : &run_exec_local,
+	    .on_event = run_cmd_on_event,
+	    .arg = &listener,
+	    .idle_every = run_view_idle_every(view),
 	};
 	/* Refused entries are not handed to the runner. */
-	struct run_test *runnable = xcalloc(nt, sizeof(*runnable));
-	size_t nr = 0;
+	size_t nt = c.prep.n, nr = 0;
+	struct run_test *tests = c.prep.tests, *runnable = xcalloc(nt, sizeof(*runnable));
 	size_t *map = xcalloc(nt, sizeof(*map));
 	for (size_t i = 0; i < nt; i++)
 		if (tests[i].argv) {
@@ -957,119 +219,41 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	/* Before anything starts: what a crashed run left, then our own record. */
 	char *record_dir = run_record_dir(o.pattern);
 	run_recover_crashed(ctx, record_dir, o.kill_after);
-	if (run_record_create(&record, record_dir, run_id, root, &d) < 0) {
+	if (run_record_create(&record, record_dir, c.run_id, c.root, &c.d) < 0) {
 		fprintf(ctx->err,
 		        "gpuci run: warning: %s (were this run killed, the next could not end "
 		        "what it left running)\n",
-		        d.msg.buf);
-		diag_release(&d);
-		diag_init(&d);
+		        c.d.msg.buf);
+		diag_release(&c.d);
+		diag_init(&c.d);
 	}
 	free(record_dir);
-	fprintf(ctx->out, "gpuci run %s: %zu test%s on %u GPU%s, logs in %s\n", run_id, nt,
-	        nt == 1 ? "" : "s", total, total == 1 ? "" : "s", log_dir);
-	if (not_run.len)
-		fprintf(ctx->out, "Not run:\n%s", not_run.buf);
+	fprintf(ctx->out, "gpuci run %s: %zu test%s on %u GPU%s, logs in %s\n", c.run_id, nt,
+	        nt == 1 ? "" : "s", c.total, c.total == 1 ? "" : "s", c.log_dir);
+	if (c.prep.not_run.len)
+		fprintf(ctx->out, "Not run:\n%s", c.prep.not_run.buf);
 	int stopped = 0;
-	int src = run_suite(&ro, runnable, nr, &stopped, &d);
+	int src = run_suite(&ro, runnable, nr, &stopped, &c.d);
 	/* Nothing of this run is left running: no record for the next to find. */
 	run_record_remove(record);
 	record = NULL;
+	run_view_free(view);
 	for (size_t k = 0; k < nr; k++)
 		tests[map[k]] = runnable[k];
 	free(runnable);
 	free(map);
 	if (src < 0) {
-		cli_error(ctx, "run", &d);
-		rc = d.code == DIAG_USAGE ? EXIT_USAGE : EXIT_FAILED;
+		cli_error(ctx, "run", &c.d);
+		rc = c.d.code == DIAG_USAGE ? EXIT_USAGE : EXIT_FAILED;
 		goto out;
 	}
-
-	/* Results. */
-	struct report_case *cases = xcalloc(nt, sizeof(*cases));
-	bool ok = true;
-	fprintf(ctx->out, "\n%-8s %-22s %-50s %4s %12s  %s\n", "STATUS", "JOB", "TEST", "GPUS",
-	        "DURATION", "LOG");
-	for (size_t i = 0; i < nt; i++) {
-		struct run_test *t = &tests[i];
-		cases[i] = (struct report_case){
-		    .job = t->job,
-		    .test_file = t->test_file,
-		    .test_args = t->test_args,
-		    .variant = t->variant,
-		    .gpus = t->gpus,
-		    .gpu_ids = t->gpu_ids ? t->gpu_ids : "",
-		    .status = t->status,
-		    .attempts = t->attempts,
-		    .exit_code = t->exit_code,
-		    .duration = t->duration,
-		    .log_path = t->log_path,
-		    .message = t->message ? t->message : "",
-		};
-		if (report_mask_count(mask))
-			run_mask_case(&cases[i], mask, &a);
-		if (t->status != REPORT_PASSED && t->status != REPORT_FLAKY)
-			ok = false;
-		char dur[32];
-		human_secs(t->duration, dur, sizeof(dur));
-		struct strbuf q = STRBUF_INIT, q2 = STRBUF_INIT;
-		fprintf(ctx->out, "%-8s %-22s %-50s %4u %12s  %s\n", report_status_name(t->status),
-		        cli_shown(&q, t->job), t->display, t->gpus, t->attempts ? dur : "-",
-		        cli_shown(&q2, t->log_path ? t->log_path : (t->message ? t->message : "")));
-		strbuf_release(&q);
-		strbuf_release(&q2);
-	}
-	for (size_t i = 0; i < nt; i++)
-		if (tests[i].log_errno)
-			fprintf(
-			    ctx->err,
-			    "gpuci run: warning: the log of %s is incomplete: %s: %s (its result "
-			    "is the test's own)\n",
-			    tests[i].display, tests[i].log_path ? tests[i].log_path : "",
-			    strerror(tests[i].log_errno));
-	if (o.junit && report_junit(o.junit, "gpuci run", cases, nt, 200, &d) < 0) {
-		cli_error(ctx, "run", &d);
-		ok = false;
-	}
-	if (summary && *summary) {
-		struct strbuf md = STRBUF_INIT;
-		report_markdown(&md, "gpuci run", cases, nt);
-		/* Within GitHub's limit for the whole file, other steps' parts included. */
-		struct stat st;
-		size_t used = stat(summary, &st) == 0 ? (size_t)st.st_size : 0;
-		report_markdown_fit(&md, used < REPORT_SUMMARY_MAX ? REPORT_SUMMARY_MAX - used : 0);
-		FILE *f = fopen(summary, "a");
-		if (f) {
-			fwrite(md.buf, 1, md.len, f);
-			fclose(f);
-		} else {
-			fprintf(ctx->err, "gpuci run: warning: cannot append to %s\n", summary);
-		}
-		strbuf_release(&md);
-	}
-	free(cases);
-	rc = stopped ? 128 + stopped : ok ? EXIT_OK : EXIT_FAILED;
+	rc = run_cmd_results(&c, stopped);
 out:
-	for (size_t i = 0; i < nt; i++)
-		run_test_release(&tests[i]);
-	free(tests);
-	if (hist && log_dir)
-		history_finish(ctx, hist, log_dir, keep_days);
-	history_close(hist);
-	if (planned)
-		plan_release(&p);
-	strbuf_release(&not_run);
-	wf_free(w);
-	arena_release(&a);
-	strbuf_release(&envs);
-	free(root);
-	free(log_dir);
-	free(history_path);
+	run_cmd_release(&c);
 	free(o.labels.items);
 	free(o.jobs.items);
 	free(o.tests.items);
 	free(o.secrets.items);
-	diag_release(&d);
 	run_record_remove(record);
 	if (masked_out)
 		fclose(masked_out);

@@ -3,59 +3,27 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "base/fs.h"
 #include "base/strbuf.h"
+#include "base/xalloc.h"
+#include "cli/run_view.h"
+#include "db/history.h"
+#include "gpu/gpu.h"
+#include "lease/lease.h"
 #include "plan/plan.h"
 #include "run/recover.h"
-#include "vcs/changed.h"
+#include "sched/sched.h"
+#include "wf/model.h"
 #include "base/banned.h"
-
-/*
- * The changed-tests matrix is JSON, which cannot hold a path that is not
- * UTF-8: its test_file has U+FFFD for the bad bytes. The test is given
- * the real path: the changed file whose JSON is the entry's (with or
- * without "tests/", as the legacy detector wrote it). NULL when none is;
- * *ambiguous when more than one is.
- */
-const char *run_changed_real_path(const struct plan *p, const char *test_file, bool *ambiguous)
-{
-	*ambiguous = false;
-	if (!p->changed_done || !strstr(test_file, "\xEF\xBF\xBD"))
-		return NULL;
-	struct strbuf got = STRBUF_INIT;
-	size_t wlen = strlen(test_file);
-	const char *found = NULL;
-	for (size_t i = 0; i < p->changed.n; i++) {
-		const char *path = p->changed.tests[i].path;
-		if (!path || !p->changed.tests[i].path_not_utf8)
-			continue;
-		for (int strip = 0; strip < 2; strip++) {
-			const char *q =
-			    strip ? (strncmp(path, "tests/", 6) == 0 ? path + 6 : NULL) : path;
-			if (!q)
-				continue;
-			/* What the JSON reads as: U+FFFD for each byte not UTF-8. */
-			strbuf_reset(&got);
-			for (const unsigned char *c = (const unsigned char *)q; *c;) {
-				size_t n = strbuf_utf8_len(c);
-				strbuf_add(&got, n ? (const char *)c : "\xEF\xBF\xBD", n ? n : 3);
-				c += n ? n : 1;
-			}
-			if (got.len == wlen && !memcmp(got.buf, test_file, wlen)) {
-				if (found && found != q)
-					*ambiguous = true;
-				found = q;
-			}
-		}
-	}
-	strbuf_release(&got);
-	return *ambiguous ? NULL : found;
-}
 
 /* mkdir that says which folder could not be made and why. */
 int run_make_dir(const char *path, struct diag *d)
@@ -160,4 +128,533 @@ void run_recover_crashed(struct gpuci_ctx *ctx, const char *dir, double kill_aft
 	}
 	run_crashed_free(c, n);
 	diag_release(&d);
+}
+
+/* The repository root: above .github/workflows/ of the workflow, else here. */
+static char *repo_root(const char *workflow)
+{
+	char *real = realpath(workflow, NULL);
+	if (real) {
+		char *s = strstr(real, "/.github/workflows/");
+		if (s) {
+			*s = 0;
+			return real;
+		}
+		free(real);
+	}
+	char cwd[PATH_MAX];
+	return xstrdup(getcwd(cwd, sizeof(cwd)) ? cwd : ".");
+}
+
+/*
+ * Keeps .gpuci/ (logs, history) out of version control without the user
+ * editing .gitignore: a .gitignore of its own that ignores everything, as
+ * tools with a cache folder do. One the user wrote is left alone.
+ */
+static void ignore_dir(const char *dir)
+{
+	static const char text[] = "# gpuci run's logs and history: not for version control\n*\n";
+	struct strbuf p = STRBUF_INIT;
+	struct diag d = DIAG_INIT;
+	strbuf_addf(&p, "%s/.gitignore", dir);
+	(void)fs_create_new(p.buf, text, sizeof(text) - 1, &d); /* there already: kept */
+	diag_release(&d);
+	strbuf_release(&p);
+}
+
+/*
+ * How long a run waits for a history another process holds locked: at the
+ * start, to read the medians (then it runs without them); after each
+ * result, not at all (the result stays queued); at the end, for what is
+ * still queued (then it is saved in the run's folder).
+ */
+#define HISTORY_OPEN_WAIT_MS  500
+#define HISTORY_FINAL_WAIT_MS 2000
+
+/*
+ * Results are written together, at most every HISTORY_FLUSH_S (and at the
+ * end): one transaction per result cost 0.5 ms each, a quarter of what a
+ * short test costs gpuci. A crash loses at most that much of the record.
+ */
+#define HISTORY_FLUSH_S   0.25
+#define HISTORY_FLUSH_MAX 256
+
+static double sink_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void on_attempt(void *arg, const struct run_test *t)
+{
+	struct run_listener *sink = arg;
+	struct history *h = sink->c->hist;
+	const char *run_id = sink->c->run_id;
+	if (!h)
+		return;
+	struct history_result r = {
+	    .run_id = run_id,
+	    .job = t->job,
+	    .test_file = t->test_file,
+	    .test_args = t->test_args,
+	    .gpus = t->gpus,
+	    .gpu_ids = t->gpu_ids,
+	    .status = report_status_name(t->status),
+	    .attempt = t->attempts,
+	    .exit_code = t->exit_code,
+	    .started_at = t->started_at,
+	    .duration = t->duration,
+	    .log_path = t->log_path,
+	    .identity = t->identity,
+	    .variant = t->variant,
+	};
+	struct diag d = DIAG_INIT;
+	if (history_queue(h, &r, &d) < 0) {
+		fprintf(stderr, "gpuci run: warning: history: %s\n", d.msg.buf);
+		diag_release(&d);
+		return;
+	}
+	double now = sink_now();
+	if (sink->last_flush && now - sink->last_flush < HISTORY_FLUSH_S &&
+	    history_pending(h) < HISTORY_FLUSH_MAX) {
+		diag_release(&d);
+		return; /* written with the next ones, or by history_finish() */
+	}
+	sink->last_flush = now;
+	/* Never waits: a locked history keeps the result queued for the next try. */
+	if (history_flush(h, 0, &d) < 0)
+		fprintf(stderr, "gpuci run: warning: history: %s\n", d.msg.buf);
+	else if (history_pending(h) && !sink->said_locked)
+		fprintf(stderr,
+		        "gpuci run: warning: history: another process holds it locked; results "
+		        "are kept and written when it is free\n");
+	sink->said_locked |= history_pending(h) > 0;
+	diag_release(&d);
+}
+
+void run_cmd_on_event(void *arg, const struct run_event *ev)
+{
+	struct run_listener *l = arg;
+	if (run_event_ends_attempt(ev->kind) && ev->ran)
+		on_attempt(l, ev->test);
+	run_view_event(l->view, ev);
+}
+
+/*
+ * The end of a run's history: what is still queued, written with a bounded
+ * wait, else saved in the run's folder (and said where); then the
+ * retention, now and then.
+ */
+static void history_finish(struct gpuci_ctx *ctx, struct history *h, const char *log_dir,
+                           unsigned keep_days)
+{
+	struct diag d = DIAG_INIT;
+	if (history_pending(h) && history_flush(h, HISTORY_FINAL_WAIT_MS, &d) < 0) {
+		fprintf(ctx->err, "gpuci run: warning: history: %s\n", d.msg.buf);
+		diag_release(&d);
+		diag_init(&d);
+	}
+	size_t left = history_pending(h), saved = 0;
+	if (left) {
+		struct strbuf p = STRBUF_INIT;
+		strbuf_addf(&p, "%s/history-unsaved.db", log_dir);
+		if (history_save_pending(h, p.buf, &saved, &d) == 0)
+			fprintf(
+			    ctx->err,
+			    "gpuci run: warning: history: %zu result%s could not be written (the "
+			    "history was locked); saved in %s: load %s with `gpuci history "
+			    "--import %s`\n",
+			    saved, saved == 1 ? "" : "s", p.buf, saved == 1 ? "it" : "them", p.buf);
+		else
+			fprintf(ctx->err,
+			        "gpuci run: warning: history: %zu result%s lost: the history was "
+			        "locked, and %s\n",
+			        left, left == 1 ? "" : "s", d.msg.buf);
+		strbuf_release(&p);
+		diag_release(&d);
+		return;
+	}
+	struct history_pruned pr;
+	if (history_prune_now_and_then(h, keep_days, (double)time(NULL), &pr, &d) < 0)
+		fprintf(ctx->err, "gpuci run: warning: history: %s\n", d.msg.buf);
+	diag_release(&d);
+}
+
+/* A duration for people ("1.2 s", "3 min 04 s"), as the reports write it. */
+static void human_secs(double s, char *buf, size_t n)
+{
+	struct strbuf sb = STRBUF_INIT;
+	report_add_duration(&sb, s);
+	snprintf(buf, n, "%s", sb.buf ? sb.buf : "");
+	strbuf_release(&sb);
+}
+
+/* ---- the phases of gpuci run (cmd_run.c) -------------------------------- */
+
+int run_cmd_check(struct run_cmd *c)
+{
+	struct gpuci_ctx *ctx = c->ctx;
+	const struct run_cli_opts *o = c->o;
+	int modes = (o->labels.n > 0) + o->changed + o->all;
+	if (modes > 1 || (!modes && !o->jobs.n)) {
+		diag_set(&c->d, DIAG_USAGE,
+		         modes ? "--label, --changed and --all: one at a time"
+		               : "say what to run: --label L, --changed, --all or --job NAME");
+		return cli_usage_error(ctx, "run", &c->d);
+	}
+	if (o->retry_on && !o->retries) {
+		diag_set(&c->d, DIAG_USAGE,
+		         "--retry-on says which failures to retry: give --retries K");
+		return cli_usage_error(ctx, "run", &c->d);
+	}
+	if (o->retry_on) { /* a bad pattern is a usage error, --dry-run or not */
+		regex_t re;
+		int e = regcomp(&re, o->retry_on, REG_EXTENDED | REG_NOSUB | REG_NEWLINE);
+		if (e) {
+			char buf[256];
+			regerror(e, &re, buf, sizeof(buf));
+			diag_set(&c->d, DIAG_USAGE, "--retry-on '%s': %s", o->retry_on, buf);
+			return cli_usage_error(ctx, "run", &c->d);
+		}
+		regfree(&re);
+	}
+	if (lease_check_pattern(o->pattern, &c->d) < 0) {
+		return cli_usage_error(ctx, "run", &c->d);
+	}
+	return EXIT_OK;
+}
+
+int run_cmd_select(struct run_cmd *c)
+{
+	struct gpuci_ctx *ctx = c->ctx;
+	const struct run_cli_opts *o = c->o;
+	if (wf_load(o->workflow, &c->w, &c->d) < 0) {
+		cli_error(ctx, "run", &c->d);
+		return EXIT_FAILED;
+	}
+	c->root = repo_root(o->workflow);
+
+	/* Selection: a plan of the event, then the jobs asked for. */
+	/*
+	 * With labels, a detect job that runs (run-ci-changed) gets its outputs
+	 * computed from git, as with --changed: only when it runs.
+	 */
+	struct plan_opts po = {.event = o->all ? "workflow_dispatch" : "pull_request",
+	                       .labels = o->labels.items,
+	                       .nlabels = o->labels.n,
+	                       .mark_always = o->no_always,
+	                       .changed = o->changed || o->labels.n,
+	                       .changed_opts = {.base = o->base, .head = o->head, .repo = c->root}};
+	struct plan_catalogue cat = {0};
+	bool have_cat = false;
+	if (o->changed || (!o->labels.n && !o->all)) {
+		/* Every label on, so the changed-tests job (or any --job) can run. */
+		if (plan_catalogue(c->w, &cat, &c->d) < 0) {
+			cli_error(ctx, "run", &c->d);
+			return EXIT_FAILED;
+		}
+		have_cat = true;
+		const char **all = arena_alloc(&c->a, (cat.nlabels + 1) * sizeof(*all));
+		for (size_t i = 0; i < cat.nlabels; i++)
+			all[i] = cat.labels[i].label;
+		po.labels = all;
+		po.nlabels = cat.nlabels;
+	}
+	c->p = xcalloc(1, sizeof(*c->p));
+	int prc = plan_make(c->w, &po, c->p, &c->d);
+	if (have_cat)
+		plan_catalogue_release(&cat);
+	if (prc < 0) {
+		int rc;
+		if (c->d.code == DIAG_USAGE)
+			rc = cli_usage_error(ctx, "run", &c->d);
+		else {
+			cli_error(ctx, "run", &c->d);
+			rc = EXIT_FAILED;
+		}
+		if (c->p->changed_tried && !o->changed)
+			fprintf(
+			    ctx->err,
+			    "gpuci run: a job of these labels runs the tests this branch "
+			    "changes, found from git as gpuci changed finds them: give the "
+			    "base (--base REV, default origin/main), or leave that label out\n");
+		return rc;
+	}
+	if (c->p->changed_done)
+		for (size_t i = 0; i < c->p->changed.nwarnings; i++)
+			fprintf(ctx->err, "gpuci run: warning: %s\n", c->p->changed.warnings[i]);
+
+	struct run_prepare_opts pro = {
+	    .root = c->root,
+	    .jobs = (const char *const *)o->jobs.items,
+	    .njobs = o->jobs.n,
+	    .tests = (const char *const *)o->tests.items,
+	    .ntests = o->tests.n,
+	    .changed = o->changed,
+	    .python = o->python,
+	    .docker = o->docker,
+	    .secrets = (const char *const *)o->secrets.items,
+	    .nsecrets = o->secrets.n,
+	};
+	if (run_prepare(&c->prep, c->w, c->p, &pro, &c->d) < 0) {
+		cli_error(ctx, "run", &c->d);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+int run_cmd_machine(struct run_cmd *c)
+{
+	struct gpuci_ctx *ctx = c->ctx;
+	const struct run_cli_opts *o = c->o;
+	/* The machine. */
+	c->total = o->gpus;
+	if (!o->gpus_seen) {
+		struct gpu_probe probe;
+		gpu_probe_default(&probe);
+		enum gpu_source src;
+		if (gpu_count(&c->total, &src, &probe, &c->d) < 0) {
+			cli_error(ctx, "run", &c->d);
+			return EXIT_FAILED;
+		}
+	}
+	c->cpu = o->cpu_seen ? o->cpu_jobs : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+
+	/* Expected durations: history, else the median of all, else by GPUs. */
+	if (o->history)
+		c->history_path = xstrdup(o->history);
+	else {
+		struct strbuf hp = STRBUF_INIT;
+		strbuf_addf(&hp, "%s/" HISTORY_DEFAULT_PATH, c->root);
+		c->history_path = strbuf_detach(&hp, NULL);
+	}
+	if (!o->dry_run || access(c->history_path, R_OK) == 0) {
+		if (history_open_wait(&c->hist, c->history_path, HISTORY_OPEN_WAIT_MS, &c->d) < 0) {
+			fprintf(ctx->err, "gpuci run: warning: running without history: %s\n",
+			        c->d.msg.buf);
+			diag_release(&c->d);
+			diag_init(&c->d);
+			c->hist = NULL;
+		}
+	}
+	c->all_median = 0;
+	c->have_all = false;
+	c->guessed = 0;
+	if (c->hist && history_median_all(c->hist, &c->all_median, &c->have_all, &c->d) < 0) {
+		fprintf(ctx->err, "gpuci run: warning: running without history: %s\n",
+		        c->d.msg.buf);
+		diag_release(&c->d);
+		diag_init(&c->d);
+		history_close(c->hist);
+		c->hist = NULL;
+		c->have_all = false;
+	}
+	for (size_t i = 0; i < c->prep.n; i++) {
+		double m = 0;
+		bool found = false;
+		/* A history that stops answering (locked) is not asked again. */
+		if (c->hist &&
+		    history_median(c->hist, c->prep.tests[i].identity, c->prep.tests[i].test_file,
+		                   c->prep.tests[i].test_args, &m, &found, &c->d) < 0) {
+			fprintf(ctx->err, "gpuci run: warning: running without history: %s\n",
+			        c->d.msg.buf);
+			diag_release(&c->d);
+			diag_init(&c->d);
+			history_close(c->hist);
+			c->hist = NULL;
+			found = false;
+		}
+		c->prep.tests[i].expected = found         ? m
+		                            : c->have_all ? c->all_median
+		                                          : 60.0 * (c->prep.tests[i].gpus + 1);
+		c->guessed += !found;
+	}
+
+	if (!c->prep.n) {
+		fprintf(ctx->err,
+		        "gpuci run: nothing to run: no selected job has a test_file entry\n");
+		if (c->prep.not_run.len)
+			fprintf(ctx->err, "%s", c->prep.not_run.buf);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+void run_cmd_dry_run(struct run_cmd *c)
+{
+	struct gpuci_ctx *ctx = c->ctx;
+	const struct run_cli_opts *o = c->o;
+	unsigned gpus_total = 0;
+	fprintf(ctx->out, "%zu test%s on %u GPU%s (%s):\n", c->prep.n, c->prep.n == 1 ? "" : "s",
+	        c->total, c->total == 1 ? "" : "s", o->workflow);
+	for (size_t i = 0; i < c->prep.n; i++) {
+		char e[32];
+		human_secs(c->prep.tests[i].expected, e, sizeof(e));
+		const char *state = c->prep.tests[i].status == REPORT_NOT_RUNNABLE ? "  (refused)"
+		                    : c->prep.tests[i].gpus > c->total ? "  (not runnable here)"
+		                                                       : "";
+		fprintf(ctx->out, "  %-22s %-50s %2u GPU%s  ~%s%s\n", c->prep.tests[i].job,
+		        c->prep.tests[i].display, c->prep.tests[i].gpus,
+		        c->prep.tests[i].gpus == 1 ? " " : "s", e, state);
+		gpus_total += c->prep.tests[i].gpus;
+	}
+	struct sched_task *st = xcalloc(c->prep.n, sizeof(*st));
+	for (size_t i = 0; i < c->prep.n; i++)
+		st[i] = (struct sched_task){c->prep.tests[i].gpus, c->prep.tests[i].expected};
+	char e[32], b[32];
+	unsigned cpus = o->cpu_seen ? o->cpu_jobs : c->cpu;
+	human_secs(sched_simulate(c->total, cpus ? cpus : 1, st, NULL, c->prep.n), e, sizeof(e));
+	human_secs(sched_lower_bound(c->total, st, c->prep.n), b, sizeof(b));
+	free(st);
+	fprintf(ctx->out,
+	        "%u GPUs asked in all; expected to take %s on %u GPUs (no schedule beats %s)\n",
+	        gpus_total, e, c->total, b);
+	if (c->guessed)
+		fprintf(ctx->out,
+		        "(%zu of %zu tests have no history yet: each is guessed at %s; "
+		        "a run records real durations)\n",
+		        c->guessed, c->prep.n,
+		        c->have_all ? "the median of the tests that have one"
+		                    : "60 s x (its GPUs + 1), only to order them");
+	if (c->prep.not_run.len)
+		fprintf(ctx->out, "Not run:\n%s", c->prep.not_run.buf);
+}
+
+int run_cmd_outputs(struct run_cmd *c)
+{
+	struct gpuci_ctx *ctx = c->ctx;
+	const struct run_cli_opts *o = c->o;
+	/* What the run writes, checked before anything runs. */
+	if (o->junit && run_check_writable(o->junit, &c->d) < 0) {
+		cli_error(ctx, "run", &c->d);
+		fprintf(ctx->err, "gpuci run: --junit FILE: give a file in a folder gpuci can "
+		                  "write; nothing was run\n");
+		return EXIT_FAILED;
+	}
+	c->summary = getenv("GITHUB_STEP_SUMMARY");
+	if (c->summary && *c->summary) {
+		int fd = open(c->summary, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			fprintf(ctx->err, "gpuci run: warning: cannot append to %s: %s\n",
+			        c->summary, strerror(errno));
+		else
+			close(fd);
+	}
+	if (o->log_dir) {
+		c->log_dir = xstrdup(o->log_dir);
+		if (run_make_dirs(c->log_dir, &c->d) < 0) {
+			cli_error(ctx, "run", &c->d);
+			return EXIT_FAILED;
+		}
+	} else {
+		struct strbuf ld = STRBUF_INIT;
+		strbuf_addf(&ld, "%s/.gpuci", c->root);
+		int mrc = run_make_dir(ld.buf, &c->d);
+		if (mrc == 0) {
+			ignore_dir(ld.buf);
+			strbuf_adds(&ld, "/runs");
+			mrc = run_make_dir(ld.buf, &c->d);
+		}
+		strbuf_addf(&ld, "/%s", c->run_id);
+		c->log_dir = strbuf_detach(&ld, NULL);
+		if (mrc == 0)
+			mrc = run_make_dir(c->log_dir, &c->d);
+		if (mrc < 0) {
+			cli_error(ctx, "run", &c->d);
+			fprintf(ctx->err,
+			        "gpuci run: the logs go under .gpuci/ of the repository: give "
+			        "--log-dir DIR (and --history PATH) in a folder gpuci can write\n");
+			return EXIT_FAILED;
+		}
+	}
+	return EXIT_OK;
+}
+
+int run_cmd_results(struct run_cmd *c, int stopped)
+{
+	struct gpuci_ctx *ctx = c->ctx;
+	const struct run_cli_opts *o = c->o;
+	/* Results. */
+	struct report_case *cases = xcalloc(c->prep.n, sizeof(*cases));
+	bool ok = true;
+	fprintf(ctx->out, "\n%-8s %-22s %-50s %4s %12s  %s\n", "STATUS", "JOB", "TEST", "GPUS",
+	        "DURATION", "LOG");
+	for (size_t i = 0; i < c->prep.n; i++) {
+		struct run_test *t = &c->prep.tests[i];
+		cases[i] = (struct report_case){
+		    .job = t->job,
+		    .test_file = t->test_file,
+		    .test_args = t->test_args,
+		    .variant = t->variant,
+		    .gpus = t->gpus,
+		    .gpu_ids = t->gpu_ids ? t->gpu_ids : "",
+		    .status = t->status,
+		    .attempts = t->attempts,
+		    .exit_code = t->exit_code,
+		    .duration = t->duration,
+		    .log_path = t->log_path,
+		    .message = t->message ? t->message : "",
+		};
+		if (report_mask_count(c->mask))
+			run_mask_case(&cases[i], c->mask, &c->a);
+		if (t->status != REPORT_PASSED && t->status != REPORT_FLAKY)
+			ok = false;
+		char dur[32];
+		human_secs(t->duration, dur, sizeof(dur));
+		struct strbuf q = STRBUF_INIT, q2 = STRBUF_INIT;
+		fprintf(ctx->out, "%-8s %-22s %-50s %4u %12s  %s\n", report_status_name(t->status),
+		        cli_shown(&q, t->job), t->display, t->gpus, t->attempts ? dur : "-",
+		        cli_shown(&q2, t->log_path ? t->log_path : (t->message ? t->message : "")));
+		strbuf_release(&q);
+		strbuf_release(&q2);
+	}
+	for (size_t i = 0; i < c->prep.n; i++)
+		if (c->prep.tests[i].log_errno)
+			fprintf(
+			    ctx->err,
+			    "gpuci run: warning: the log of %s is incomplete: %s: %s (its result "
+			    "is the test's own)\n",
+			    c->prep.tests[i].display,
+			    c->prep.tests[i].log_path ? c->prep.tests[i].log_path : "",
+			    strerror(c->prep.tests[i].log_errno));
+	if (o->junit && report_junit(o->junit, "gpuci run", cases, c->prep.n, 200, &c->d) < 0) {
+		cli_error(ctx, "run", &c->d);
+		ok = false;
+	}
+	if (c->summary && *c->summary) {
+		struct strbuf md = STRBUF_INIT;
+		report_markdown(&md, "gpuci run", cases, c->prep.n);
+		/* Within GitHub's limit for the whole file, other steps' parts included. */
+		struct stat st;
+		size_t used = stat(c->summary, &st) == 0 ? (size_t)st.st_size : 0;
+		report_markdown_fit(&md, used < REPORT_SUMMARY_MAX ? REPORT_SUMMARY_MAX - used : 0);
+		FILE *f = fopen(c->summary, "a");
+		if (f) {
+			fwrite(md.buf, 1, md.len, f);
+			fclose(f);
+		} else {
+			fprintf(ctx->err, "gpuci run: warning: cannot append to %s\n", c->summary);
+		}
+		strbuf_release(&md);
+	}
+	free(cases);
+	return stopped ? 128 + stopped : ok ? EXIT_OK : EXIT_FAILED;
+}
+
+void run_cmd_release(struct run_cmd *c)
+{
+	run_prepared_release(&c->prep);
+	if (c->hist && c->log_dir)
+		history_finish(c->ctx, c->hist, c->log_dir, c->o->keep_days);
+	history_close(c->hist);
+	if (c->p)
+		plan_release(c->p);
+	free(c->p);
+	wf_free(c->w);
+	arena_release(&c->a);
+	free(c->root);
+	free(c->log_dir);
+	free(c->history_path);
+	diag_release(&c->d);
 }

@@ -1,8 +1,7 @@
 /*
  * run_util: the parts of `gpuci run` (cmd_run.c) around the run itself:
  * the folders and files it writes, checked before anything runs; masking
- * the cases of the reports; what a crashed run left; the real path of a
- * changed test whose name is not UTF-8. Private to src/cli.
+ * the cases of the reports; what a crashed run left. Private to src/cli.
  */
 #ifndef GPUCI_CLI_RUN_UTIL_H
 #define GPUCI_CLI_RUN_UTIL_H
@@ -12,9 +11,10 @@
 #include "base/arena.h"
 #include "base/diag.h"
 #include "cli/cli.h"
-struct plan;
 #include "report/mask.h"
 #include "report/report.h"
+#include "run/prepare.h"
+#include "run/run.h"
 
 /* mkdir that says which folder could not be made and why (there already: fine). */
 int run_make_dir(const char *path, struct diag *d);
@@ -26,10 +26,65 @@ int run_check_writable(const char *path, struct diag *d);
 void run_mask_case(struct report_case *c, const struct report_mask *m, struct arena *a);
 /* Ends what crashed runs recorded in dir left (run/recover.h); says so on ctx->err. */
 void run_recover_crashed(struct gpuci_ctx *ctx, const char *dir, double kill_after);
+
+/* ---- the phases of `gpuci run`, in the order cmd_run.c calls them ---- */
+
+struct history;
+struct run_view;
+
+/* The options of gpuci run (cmd_run.c's table fills them). */
+struct run_cli_opts {
+	const char *workflow, *python, *junit, *history, *pattern, *retry_on;
+	const char *base, *head, *docker, *log_dir;
+	struct cli_list labels, jobs, tests, secrets;
+	bool no_always, changed, all, dry_run;
+	unsigned gpus, cpu_jobs, retries, keep_days;
+	bool gpus_seen, cpu_seen;
+	double timeout, kill_after;
+};
+
+/* A run's state between the phases; run_cmd_release frees it. */
+struct run_cmd {
+	struct gpuci_ctx *ctx; /* masked when there are secrets */
+	const struct run_cli_opts *o;
+	const struct report_mask *mask; /* the --secret values */
+	struct diag d;
+	struct wf *w;
+	struct plan *p;           /* NULL until planned */
+	struct run_prepared prep; /* the tests (run/prepare.h) */
+	struct arena a;
+	char *root, *log_dir, *history_path;
+	struct history *hist;
+	unsigned total, cpu; /* GPUs, CPU-only tests at once */
+	double all_median;
+	bool have_all;
+	size_t guessed; /* tests without a history */
+	char run_id[64];
+	const char *summary; /* $GITHUB_STEP_SUMMARY */
+};
+
 /*
- * The real path of a changed test whose test_file the JSON matrix shows
- * with U+FFFD; NULL when it is not one (*ambiguous: more than one reads so).
+ * Each returns EXIT_OK to go on, else the exit status (what went wrong
+ * printed): the options that go together and their values; the workflow, its plan and the tests
+ * (run_prepare); the machine and the expected durations (the history); what the run writes
+ * (--junit, the summary, the log folder), checked before anything runs;
+ * the results (the table, JUnit, the summary) and the run's exit status.
  */
-const char *run_changed_real_path(const struct plan *p, const char *test_file, bool *ambiguous);
+int run_cmd_check(struct run_cmd *c);
+int run_cmd_select(struct run_cmd *c);
+int run_cmd_machine(struct run_cmd *c);
+void run_cmd_dry_run(struct run_cmd *c);
+int run_cmd_outputs(struct run_cmd *c);
+int run_cmd_results(struct run_cmd *c, int stopped);
+void run_cmd_release(struct run_cmd *c);
+
+/* What hears the run's events: the history, then the view (run_opts.on_event). */
+struct run_listener {
+	struct run_cmd *c;
+	struct run_view *view;
+	bool said_locked;
+	double last_flush; /* CLOCK_MONOTONIC seconds of the last write, 0: none yet */
+};
+void run_cmd_on_event(void *listener, const struct run_event *ev);
 
 #endif

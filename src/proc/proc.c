@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/xalloc.h"
+#include "proc/proc_int.h"
 #include "base/banned.h"
 
 extern char **environ;
@@ -314,32 +314,57 @@ static bool reap(pid_t main_pid, bool *main_done, int *status)
 	}
 }
 
-/*
- * Starts a job's command with its output to the pipe `wfd`, as the fork
- * path of proc_run() does (signal mask, SIGUSR2 and SIGPIPE to default).
- * Returns 0, or the errno of the spawn (exec included: glibc reports it).
- */
-static int spawn_output(const struct proc_job *job, const struct proc_signals *ps, int wfd,
-                        pid_t *pid)
+/* environ with each "NAME=VALUE" of setenv replacing or adding its name (a malloc'd array). */
+static char **env_with(char *const *base, char *const *setenv)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, wfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, wfd, 2);
-	posix_spawnattr_init(&at);
-	sigset_t def;
+	size_t m = 0, n = 0;
+	while (base && base[m])
+		m++;
+	while (setenv && setenv[n])
+		n++;
+	char **env = xmalloc((m + n + 1) * sizeof(*env));
+	for (size_t i = 0; i < m; i++)
+		env[i] = base[i];
+	for (size_t j = 0; j < n; j++) {
+		size_t klen = strcspn(setenv[j], "="), q = 0;
+		for (; q < m; q++)
+			if (!strncmp(env[q], setenv[j], klen) && env[q][klen] == '=')
+				break;
+		env[q] = setenv[j];
+		m += q == m;
+	}
+	env[m] = NULL;
+	return env;
+}
+
+/*
+ * Starts a job's command (its output to the pipe wfd when >= 0) with
+ * gpuci's signal mask from before, SIGUSR2 to default and SIGPIPE to
+ * default or ignored. Returns 0, or the errno of the spawn (exec's too).
+ */
+static int start_command(const struct proc_job *job, const struct proc_signals *ps, int wfd,
+                         pid_t *pid)
+{
+	struct proc_fd_map out[2] = {{wfd, 1}, {wfd, 2}};
+	sigset_t def, ign;
 	sigemptyset(&def);
+	sigemptyset(&ign);
 	sigaddset(&def, SIGUSR2);
-	if (!job->ignore_sigpipe)
-		sigaddset(&def, SIGPIPE);
-	posix_spawnattr_setsigdefault(&at, &def);
-	posix_spawnattr_setsigmask(&at, &ps->saved);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	int e = posix_spawnp(pid, job->argv[0], &fa, &at, job->argv,
-	                     job->env ? (char *const *)job->env : environ);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
+	sigaddset(job->ignore_sigpipe ? &ign : &def, SIGPIPE);
+	char **env = job->setenv ? env_with(job->env ? job->env : environ, job->setenv) : NULL;
+	struct proc_spawn_opts o = {
+	    .argv = job->argv,
+	    .env = env ? env : job->env,
+	    .fds = wfd >= 0 ? out : NULL,
+	    .nfds = wfd >= 0 ? 2 : 0,
+	    .mask = &ps->saved,
+	    .sigdefault = &def,
+	    .sigignore = &ign,
+	};
+	struct diag d = DIAG_INIT;
+	int e = proc_spawn(&o, pid, &d) < 0 ? errno : 0;
+	diag_release(&d);
+	free(env);
 	return e;
 }
 
@@ -350,63 +375,14 @@ int proc_run(struct proc_result *out, const struct proc_job *job, struct proc_si
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		return diag_errno(d, "cannot become a child subreaper");
 
-	/* A close-on-exec pipe tells us whether exec succeeded, and errno if not. */
-	int pfd[2], ofd[2] = {-1, -1};
-	if (pipe2(pfd, O_CLOEXEC) < 0)
+	int ofd[2] = {-1, -1};
+	if (job->output && pipe2(ofd, O_CLOEXEC) < 0)
 		return diag_errno(d, "pipe");
-	if (job->output && pipe2(ofd, O_CLOEXEC) < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return diag_errno(d, "pipe");
-	}
-	pid_t pid;
+	pid_t pid = -1;
 	struct relay rl = {.o = job->output, .rfd = ofd[0], .buf = STRBUF_INIT};
-	if (job->output && !job->setenv) {
-		/* A vfork (posix_spawn): no copy of our page tables per test. */
-		close(pfd[0]);
-		close(pfd[1]);
-		int e = spawn_output(job, ps, ofd[1], &pid);
-		out->started = e == 0;
-		out->exec_errno = e;
-	} else {
-		pid = fork();
-		if (pid < 0) {
-			close(pfd[0]);
-			close(pfd[1]);
-			if (ofd[0] >= 0) {
-				close(ofd[0]);
-				close(ofd[1]);
-			}
-			return diag_errno(d, "cannot start the command");
-		}
-		if (pid == 0) {
-			close(pfd[0]);
-			if (ofd[1] >= 0) {
-				dup2(ofd[1], 1);
-				dup2(ofd[1], 2);
-			}
-			if (job->env)
-				environ = (char **)job->env;
-			for (char *const *e = job->setenv; e && *e; e++)
-				putenv(*e);
-			sigprocmask(SIG_SETMASK, &ps->saved, NULL);
-			signal(SIGUSR2, SIG_DFL);
-			signal(SIGPIPE, job->ignore_sigpipe ? SIG_IGN : SIG_DFL);
-			execvp(job->argv[0], job->argv);
-			int err = errno;
-			ssize_t w = write(pfd[1], &err, sizeof(err));
-			(void)w;
-			_exit(127);
-		}
-		close(pfd[1]);
-		int err = 0;
-		ssize_t n;
-		while ((n = read(pfd[0], &err, sizeof(err))) < 0 && errno == EINTR)
-			;
-		close(pfd[0]);
-		out->started = n != (ssize_t)sizeof(err);
-		out->exec_errno = out->started ? 0 : err;
-	}
+	int e = start_command(job, ps, ofd[1], &pid);
+	out->started = e == 0;
+	out->exec_errno = e;
 	if (ofd[1] >= 0) {
 		close(ofd[1]);
 		fcntl(ofd[0], F_SETFL, O_NONBLOCK);
@@ -532,22 +508,14 @@ static void close_between(unsigned lo, unsigned hi)
 	free(fds);
 }
 
-/*
- * In the keeper: keep fds 0-2, the listed ones and `also`, close the rest,
- * with a close_range() per gap between kept ones: no cost that grows with
- * the open-files limit.
- */
-static void close_all_but(const int *keep, size_t nkeep, int also)
+void proc_close_all_but(unsigned lo, const int *keep, size_t nkeep)
 {
 	int *k = xmalloc((nkeep + 1) * sizeof(*k));
 	size_t n = 0;
 	for (size_t j = 0; j < nkeep; j++)
-		if (keep[j] > 2)
+		if (keep[j] >= 0 && (unsigned)keep[j] >= lo)
 			k[n++] = keep[j];
-	if (also > 2)
-		k[n++] = also;
 	qsort(k, n, sizeof(*k), cmp_int);
-	unsigned lo = 3;
 	for (size_t j = 0; j < n; j++) {
 		if ((unsigned)k[j] > lo)
 			close_between(lo, (unsigned)k[j] - 1);
@@ -555,6 +523,17 @@ static void close_all_but(const int *keep, size_t nkeep, int also)
 			lo = (unsigned)k[j] + 1;
 	}
 	close_between(lo, ~0U);
+	free(k);
+}
+
+/* In the keeper: keep fds 0-2, the listed ones and `also`, close the rest. */
+static void close_all_but(const int *keep, size_t nkeep, int also)
+{
+	int *k = xmalloc((nkeep + 1) * sizeof(*k));
+	if (nkeep)
+		memcpy(k, keep, nkeep * sizeof(*k));
+	k[nkeep] = also;
+	proc_close_all_but(3, k, nkeep + 1);
 	free(k);
 }
 

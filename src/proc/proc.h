@@ -27,6 +27,8 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 #include "base/diag.h"
 #include "base/strbuf.h"
@@ -46,6 +48,52 @@ void proc_signals_close(struct proc_signals *ps);
  * (SIGINT, SIGTERM or SIGHUP) read, 0 if none; SIGCHLD is consumed silently.
  */
 int proc_signals_take(struct proc_signals *ps);
+
+/*
+ * proc_spawn: the one way gpuci starts a program (git, a job's command,
+ * docker kill): never through a shell, argv[0] searched on PATH, with
+ *   - env as its whole environment (NULL: gpuci's),
+ *   - cwd (NULL: gpuci's),
+ *   - fds: dup2(from, to) for each pair, in order (stdin, stdout, stderr
+ *     of the child); with close_others, every other descriptor above the
+ *     highest `to` is closed in the child (gpuci opens its own descriptors
+ *     close-on-exec; this is for a child that must hold nothing of gpuci's
+ *     whatever another part left open);
+ *   - mask as its signal mask (NULL: empty), the signals of sigdefault
+ *     reset to SIG_DFL, those of sigignore set to SIG_IGN;
+ *   - optionally a process group of its own (setpgid) or a session
+ *     (setsid), and PR_SET_PDEATHSIG (a signal it gets when gpuci dies).
+ * It is a posix_spawnp() (a vfork: no copy of gpuci's page tables per
+ * child), except for what posix_spawn cannot do (pdeathsig, a sigignore
+ * gpuci does not have already): then a fork and exec, with a close-on-exec
+ * pipe that brings exec's errno back. The only fork without exec in gpuci
+ * is the keeper (proc_keeper_start() below), which stays in this module.
+ */
+struct proc_fd_map {
+	int from, to;
+};
+
+struct proc_spawn_opts {
+	char *const *argv;
+	char *const *env;
+	const char *cwd;
+	const struct proc_fd_map *fds;
+	size_t nfds;
+	bool close_others;
+	const sigset_t *mask;
+	const sigset_t *sigdefault;
+	const sigset_t *sigignore;
+	bool new_pgroup;
+	bool new_session;
+	int pdeathsig; /* 0: none */
+};
+
+/*
+ * Starts o->argv; *pid is the child's, to wait for. Returns 0, or -1
+ * (DIAG_SYSTEM "cannot run ARGV0: why") with errno the cause, exec's own
+ * (ENOENT: not found) included: nothing was started then.
+ */
+int proc_spawn(const struct proc_spawn_opts *o, pid_t *pid, struct diag *d);
 
 /*
  * Where a job's output goes when proc_run() copies it (a keeper's log):

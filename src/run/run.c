@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "run/run.h"
+#include "run/executor.h"
 #include "base/fs.h"
 #include "base/strbuf.h"
 #include "base/xalloc.h"
@@ -29,60 +30,10 @@
 #include "lease/lease.h"
 #include "proc/proc.h"
 #include "sched/sched.h"
+#include "run/run_int.h"
 #include "base/banned.h"
 
-enum phase { P_PENDING, P_ACQUIRING, P_RUNNING, P_ENDING, P_DONE };
-
-struct run_state {
-	enum phase phase;
-	pid_t pid; /* the test's keeper (proc_keeper_start), also its process group */
-	struct proc_keeper keeper;
-	struct lease *lease;
-	double start;    /* monotonic */
-	double deadline; /* monotonic, 0: none */
-	double kill_at;  /* the keeper SIGKILLs what is left then; 0: not asked to stop */
-	double force_at; /* a keeper still there then is SIGKILLed with its group */
-	bool timed_out, stopped;
-	int status;                  /* wait status of the test's main process */
-	unsigned left;               /* processes it left behind, ended by the keeper */
-	unsigned killed;             /* of those, how many needed SIGKILL */
-	char *container;             /* docker mode: the container's name, to kill it */
-	int log_errno;               /* why the keeper could not write the log, or 0 */
-	unsigned long long log_lost; /* bytes of output that did not reach it */
-};
-
-/* A keeper that outlives its own SIGKILL deadline by this much is killed. */
-#define KEEPER_GRACE 5.0
-
-struct acquirer {
-	pthread_t thread;
-	bool busy;
-	size_t index;
-	struct lease_spec spec;
-	struct lease *lease;
-	struct diag d;
-	int rc;
-	int done_pipe[2];
-	int wait_pipe[2]; /* written when the request has to sleep (lease's on_wait) */
-	int cancel_fd;    /* the read end of a pipe the main thread writes to stop it */
-};
-
-struct run {
-	const struct run_opts *o;
-	struct run_test *tests;
-	size_t n;
-	struct sched *sched;
-	struct proc_signals sig;
-	struct acquirer acq;
-	int cancel_pipe[2];
-	regex_t retry_re;
-	bool have_re;
-	int stopping; /* the signal, or 0 */
-	size_t done, drawn_lines;
-	double t0;
-};
-
-static double mono(void)
+double run__mono(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -96,138 +47,48 @@ static double wall(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void set_str(char **dst, const char *s)
+void run__set_str(char **dst, const char *s)
 {
 	free(*dst);
 	*dst = xstrdup(s ? s : "");
 }
 
-/* ---- output ------------------------------------------------------------ */
+/* ---- events ------------------------------------------------------------ */
 
-static void clear_block(struct run *r)
+bool run_event_ends_attempt(enum run_event_kind kind)
 {
-	if (r->o->style == RUN_STYLE_TTY && r->drawn_lines) {
-		fprintf(r->o->out, "\033[%zuA\033[J", r->drawn_lines);
-		r->drawn_lines = 0;
-	}
+	return kind == RUN_EV_PASSED || kind == RUN_EV_FAILED || kind == RUN_EV_TIMED_OUT ||
+	       kind == RUN_EV_CANCELED;
 }
 
-/* The live block: running tests with their GPUs and time, then the counts. */
-static void draw_block(struct run *r)
+void run__emit(struct run *r, struct run_event *ev)
 {
-	if (r->o->style != RUN_STYLE_TTY)
+	if (!r->o->on_event)
 		return;
-	clear_block(r);
-	double now = mono();
-	size_t queued = 0, passed = 0, failed = 0, lines = 0;
-	for (size_t i = 0; i < r->n; i++) {
-		struct run_test *t = &r->tests[i];
-		switch (t->st->phase) {
-		case P_PENDING:
-		case P_ACQUIRING:
-			queued += sched_runnable(r->sched, i) && !r->stopping;
-			break;
-		case P_RUNNING:
-		case P_ENDING:
-			fprintf(r->o->out, "  running  %-50s GPUs %-12s %6.1f s\n", t->display,
-			        t->gpus ? t->gpu_ids : "-", now - t->st->start);
-			lines++;
-			break;
-		case P_DONE:
-			if (t->status == REPORT_PASSED || t->status == REPORT_FLAKY)
-				passed++;
-			else
-				failed++;
-			break;
-		}
-	}
-	fprintf(r->o->out, "  %zu queued, %zu passed, %zu failed, %.0f s\n", queued, passed, failed,
-	        now - r->t0);
-	fflush(r->o->out);
-	r->drawn_lines = lines + 1;
+	ev->now = run__mono();
+	r->o->on_event(r->o->arg, ev);
 }
 
-static void event(struct run *r, const char *what, const struct run_test *t, const char *extra)
+/* An event of test i, with what every test event carries. */
+void run__emit_test(struct run *r, enum run_event_kind kind, size_t i, const char *text)
 {
-	clear_block(r);
-	time_t now = time(NULL);
-	struct tm tm;
-	localtime_r(&now, &tm);
-	fprintf(r->o->out, "%02d:%02d:%02d %-7s %s%s%s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, what,
-	        t->display, extra && *extra ? "  " : "", extra ? extra : "");
-	fflush(r->o->out);
-}
-
-/* Under GitHub Actions: the log folded in a group, and an error annotation. */
-static void github_log(struct run *r, const struct run_test *t)
-{
-	if (r->o->style != RUN_STYLE_GITHUB)
-		return;
-	struct strbuf title = STRBUF_INIT, log = STRBUF_INIT;
-	struct diag d = DIAG_INIT;
-	strbuf_addf(&title, "%s %s", report_status_name(t->status), t->display);
-	report_gh_group(r->o->out, title.buf);
-	if (t->log_path && fs_read_all(t->log_path, &log, &d) == 0)
-		fwrite(log.buf, 1, log.len, r->o->out);
-	if (log.len && log.buf[log.len - 1] != '\n')
-		fputc('\n', r->o->out);
-	report_gh_endgroup(r->o->out);
-	if (t->status != REPORT_PASSED && t->status != REPORT_FLAKY)
-		report_gh_error(r->o->out, t->test_file, 0, t->display, t->message);
-	strbuf_release(&title);
-	strbuf_release(&log);
-	diag_release(&d);
-}
-
-/* ---- the acquirer thread ------------------------------------------------ */
-
-static void *acquire_main(void *arg)
-{
-	struct acquirer *a = arg;
-	a->rc = lease_acquire(&a->lease, &a->spec, &a->d);
-	char c = 1;
-	while (write(a->done_pipe[1], &c, 1) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-/* In the acquirer thread: the request sleeps; the main thread says for whom. */
-static void acquire_waits(void *arg, size_t ahead, size_t reserved)
-{
-	struct acquirer *a = arg;
-	char c = 1;
-	(void)ahead;
-	(void)reserved;
-	while (write(a->wait_pipe[1], &c, 1) < 0 && errno == EINTR)
-		;
-}
-
-static int acquire_start(struct run *r, size_t i, struct diag *d)
-{
-	struct acquirer *a = &r->acq;
-	a->busy = true;
-	a->index = i;
-	a->lease = NULL;
-	a->rc = 0;
-	diag_release(&a->d);
-	diag_init(&a->d);
-	a->spec = (struct lease_spec){
-	    .pattern = r->o->lock_pattern,
-	    .total = r->o->total_gpus,
-	    .count = r->tests[i].gpus,
-	    .timeout = -1,
-	    .cancel_fd = r->cancel_pipe[0],
-	    .what = r->tests[i].display,
-	    .on_wait = acquire_waits,
-	    .on_wait_arg = a,
+	const struct run_test *t = &r->tests[i];
+	struct run_event ev = {
+	    .kind = kind,
+	    .test = t,
+	    .index = i,
+	    .attempt = t->attempts,
+	    .gpu_ids = t->gpu_ids ? t->gpu_ids : "",
+	    .started = t->st->phase >= P_RUNNING ? t->st->start : 0,
+	    .text = text,
 	};
-	int e = pthread_create(&a->thread, NULL, acquire_main, a);
-	if (e) {
-		a->busy = false;
-		errno = e;
-		return diag_errno(d, "cannot start a thread");
-	}
-	return 0;
+	run__emit(r, &ev);
+}
+
+static void emit_run(struct run *r, enum run_event_kind kind)
+{
+	struct run_event ev = {.kind = kind, .n = r->n, .signal = r->stopping};
+	run__emit(r, &ev);
 }
 
 /* ---- starting and ending tests ----------------------------------------- */
@@ -249,7 +110,7 @@ static char *log_name(struct run *r, size_t i, unsigned attempt)
 	return strbuf_detach(&s, NULL);
 }
 
-static int spawn(struct run *r, size_t i, struct diag *d)
+int run__spawn(struct run *r, size_t i, struct diag *d)
 {
 	struct run_test *t = &r->tests[i];
 	struct run_state *st = t->st;
@@ -285,109 +146,58 @@ static int spawn(struct run *r, size_t i, struct diag *d)
 	for (size_t j = 0; j < GPU_ENV_N; j++)
 		env[k++] = (char *)genv[j];
 	env[k] = NULL;
-	set_str(&t->gpu_ids, strchr(genv[0], '=') + 1);
+	run__set_str(&t->gpu_ids, strchr(genv[0], '=') + 1);
 	if (st->lease)
 		nfds = lease_fds(st->lease, &fds);
 
-	/* Docker mode: the same command inside the image, on the leased GPUs only. */
-	char **argv = t->argv;
-	struct strbuf name = STRBUF_INIT, dev = STRBUF_INIT, mount = STRBUF_INIT;
-	if (t->docker_image) {
-		size_t no = 0, nv = 0, na = 0;
-		while (t->docker_opts && t->docker_opts[no])
-			no++;
-		while (t->docker_env && t->docker_env[nv])
-			nv++;
-		while (t->argv[na])
-			na++;
-		argv = xcalloc(17 + no + 2 * nv + na, sizeof(*argv)); /* exactly: see below */
-		size_t k2 = 0;
-		strbuf_addf(&name, "gpuci-%d-%zu-%u", (int)getpid(), i + 1, t->attempts);
-		strbuf_addf(&mount, "%s:%s", r->o->cwd, r->o->cwd);
-		argv[k2++] = "docker";
-		argv[k2++] = "run";
-		argv[k2++] = "--rm";
-		argv[k2++] = "--name";
-		argv[k2++] = name.buf;
-		for (size_t j = 0; j < no; j++)
-			argv[k2++] = t->docker_opts[j];
-		if (t->gpus) {
-			strbuf_addf(&dev, "device=%s", t->gpu_ids);
-			argv[k2++] = "--gpus";
-			argv[k2++] = dev.buf;
-		}
-		argv[k2++] = "-v";
-		argv[k2++] = mount.buf;
-		argv[k2++] = "-w";
-		argv[k2++] = (char *)r->o->cwd;
-		for (size_t j = 0; j < nv; j++) {
-			argv[k2++] = "-e";
-			argv[k2++] = t->docker_env[j];
-		}
-		argv[k2++] = (char *)t->docker_image;
-		argv[k2++] = "bash";
-		argv[k2++] = "-lc";
-		argv[k2++] = "pip install -e . --no-deps && exec \"$@\"";
-		argv[k2++] = "bash";
-		for (size_t j = 0; j < na; j++)
-			argv[k2++] = t->argv[j];
-		argv[k2] = NULL;
-		set_str(&st->container, name.buf);
-	}
-
-	/*
-	 * A keeper owns every process the test starts (setsid() or not) and
-	 * ends them when the test ends: the lease goes back only after that.
-	 */
-	struct proc_spawn ps = {
-	    .argv = argv,
+	struct strbuf name = STRBUF_INIT;
+	strbuf_addf(&name, "gpuci-%d-%zu-%u", (int)getpid(), i + 1, t->attempts);
+	struct run_exec_job job = {
+	    .test = t,
+	    .index = i,
 	    .env = env,
-	    .cwd = r->o->cwd,
-	    .out_fd = logfd,
+	    .gpu_ids = t->gpu_ids,
 	    .keep_fds = fds,
 	    .nkeep = nfds,
+	    .cwd = r->o->cwd,
+	    .name = name.buf,
+	    .log_fd = logfd,
 	    .kill_after = r->o->kill_after,
 	    .mask = &r->sig.saved,
 	};
-	/* The keeper masks with its own copy of the stream (it is a fork). */
+	/* The local and docker executors mask in a fork, with their own copy of the stream. */
 	struct report_mask_stream *ms = NULL;
 	if (report_mask_count(r->o->mask)) {
 		ms = report_mask_stream_new(r->o->mask);
-		ps.filter = report_mask_filter;
-		ps.filter_arg = ms;
+		job.filter = report_mask_filter;
+		job.filter_arg = ms;
 	}
-	int krc = proc_keeper_start(&st->keeper, &ps, d);
+	const struct run_executor *ex = r->o->executor ? r->o->executor : &run_exec_local;
+	int krc = ex->start(&job, &st->exec, d);
 	report_mask_stream_free(ms);
 	close(logfd);
 	free(env);
 	strbuf_release(&marker);
 	strbuf_release(&cvd);
-	if (argv != t->argv)
-		free(argv);
 	strbuf_release(&name);
-	strbuf_release(&dev);
-	strbuf_release(&mount);
-	if (krc < 0)
+	if (krc < 0) {
+		st->exec = NULL;
 		return -1;
-	st->pid = st->keeper.pid;
+	}
+	st->stop_due_sent = false;
+	st->poll_at = 0;
 	st->phase = P_RUNNING;
-	st->start = mono();
+	st->start = run__mono();
 	st->deadline = r->o->timeout > 0 ? st->start + r->o->timeout : 0;
 	st->kill_at = st->force_at = 0;
 	st->left = st->killed = 0;
 	st->log_errno = 0;
 	st->log_lost = 0;
 	st->timed_out = false;
+	st->log_at = st->start + RUN_OUTPUT_EVERY;
+	st->log_size = 0;
 	t->started_at = wall();
-	struct strbuf extra = STRBUF_INIT;
-	if (t->gpus)
-		strbuf_addf(&extra, "GPUs %s", t->gpu_ids);
-	else
-		strbuf_adds(&extra, "no GPU");
-	if (t->attempts > 1)
-		strbuf_addf(&extra, ", attempt %u", t->attempts);
-	event(r, "start", t, extra.buf);
-	strbuf_release(&extra);
+	run__emit_test(r, RUN_EV_STARTED, i, NULL);
 	return 0;
 }
 
@@ -414,16 +224,24 @@ static void finish(struct run *r, size_t i)
 	struct strbuf lost = STRBUF_INIT;
 	size_t nlost = st->lease ? lease_check(st->lease, &lost) : 0;
 	if (lost.len) {
-		event(r, nlost ? "WARNING" : "warning", t, lost.buf);
-		if (r->o->style == RUN_STYLE_GITHUB)
-			report_gh_warning(r->o->out, t->test_file, 0,
-			                  "gpuci run: lock files deleted", lost.buf);
+		struct run_event ev = {.kind = RUN_EV_WARNING,
+		                       .test = t,
+		                       .index = i,
+		                       .attempt = t->attempts,
+		                       .gpu_ids = t->gpu_ids,
+		                       .started = st->start,
+		                       .text = lost.buf,
+		                       .serious = nlost > 0};
+		run__emit(r, &ev);
 	}
 	strbuf_release(&lost);
 	lease_free(st->lease);
 	st->lease = NULL;
-	t->duration = mono() - st->start;
-	sched_done(r->sched, i, mono() - r->t0);
+	if (st->exec)
+		st->exec->ex->release(st->exec);
+	st->exec = NULL;
+	t->duration = run__mono() - st->start;
+	sched_done(r->sched, i, run__mono() - r->t0);
 	struct strbuf msg = STRBUF_INIT;
 	int s = st->status;
 	bool failed = true;
@@ -450,89 +268,77 @@ static void finish(struct run *r, size_t i)
 		            msg.len ? "; " : "", t->log_path, strerror(st->log_errno),
 		            st->log_lost);
 	}
-	set_str(&t->message, msg.buf);
+	run__set_str(&t->message, msg.buf);
 	strbuf_release(&msg);
 
 	bool retry = failed && !r->stopping && t->status != REPORT_CANCELED &&
 	             t->attempts <= r->o->retries && log_matches(r, t);
-	if (r->o->on_attempt)
-		r->o->on_attempt(r->o->arg, t);
-	struct strbuf extra = STRBUF_INIT;
-	strbuf_addf(&extra, "%.1f s", t->duration);
-	if (t->message && *t->message)
-		strbuf_addf(&extra, ", %s", t->message);
-	if (st->left)
-		strbuf_addf(&extra, ", %u process%s left behind ended%s", st->left,
-		            st->left == 1 ? "" : "es", st->killed ? " (some needed SIGKILL)" : "");
-	if (failed && !st->log_errno)
-		strbuf_addf(&extra, ", log %s", t->log_path);
-	if (retry)
-		strbuf_adds(&extra, "; retrying");
-	static const char *const words[] = {"PASS",  "FLAKY", "FAIL",  "TIMEOUT",
-	                                    "CRASH", "SKIP",  "CANCEL"};
-	event(r, words[t->status], t, extra.buf);
-	strbuf_release(&extra);
+	struct run_event ev = {
+	    .kind = t->status == REPORT_TIMEOUT    ? RUN_EV_TIMED_OUT
+	            : t->status == REPORT_CANCELED ? RUN_EV_CANCELED
+	            : failed                       ? RUN_EV_FAILED
+	                                           : RUN_EV_PASSED,
+	    .test = t,
+	    .index = i,
+	    .attempt = t->attempts,
+	    .gpu_ids = t->gpu_ids,
+	    .started = st->start,
+	    .duration = t->duration,
+	    .ran = true,
+	    .retrying = retry,
+	    .left = st->left,
+	    .killed = st->killed,
+	};
+	run__emit(r, &ev);
 	if (retry) {
 		st->phase = P_PENDING;
 		sched_requeue(r->sched, i);
+		ev.kind = RUN_EV_RETRIED;
+		run__emit(r, &ev);
 		return;
 	}
-	github_log(r, t);
+	ev.kind = RUN_EV_FINISHED;
+	run__emit(r, &ev);
 	st->phase = P_DONE;
 	r->done++;
 }
 
-/* Sends sig to the test's keeper, which passes it on to every process of the test. */
-static void signal_keeper(const struct run_state *st, int sig)
-{
-	if (st->pid > 0)
-		kill(st->pid, sig);
-}
-
-/* The last resort for a keeper that did not end: its whole group, SIGKILL. */
-static void kill_group(const struct run_state *st)
-{
-	if (st->pid > 0)
-		kill(-st->pid, SIGKILL);
-}
-
-/* Asks the test to stop: SIGTERM, SIGKILL after kill_after (by its keeper). */
+/* Asks the test to stop: SIGTERM, SIGKILL after kill_after (by its executor). */
 static void ask_stop(struct run *r, struct run_state *st, double now)
 {
-	signal_keeper(st, SIGTERM);
+	if (st->exec)
+		st->exec->ex->signal(st->exec, SIGTERM);
 	if (!st->kill_at) {
 		st->kill_at = now + r->o->kill_after;
 		st->force_at = st->kill_at + KEEPER_GRACE;
 	}
 }
 
-/*
- * A killed `docker run` client leaves its container running: kill the
- * container by name too (a child of ours, reaped like any other).
- */
-static void docker_kill(struct run *r, struct run_state *st)
+/* The last resort for an attempt that did not end: SIGKILL to all of it. */
+static void kill_all(const struct run_state *st)
 {
-	if (!st->container)
-		return;
-	pid_t pid = fork();
-	if (pid == 0) {
-		sigprocmask(SIG_SETMASK, &r->sig.saved, NULL);
-		int devnull = open("/dev/null", O_RDWR);
-		if (devnull >= 0) {
-			dup2(devnull, 0);
-			dup2(devnull, 1);
-			dup2(devnull, 2);
-		}
-		execlp("docker", "docker", "kill", st->container, (char *)NULL);
-		_exit(127);
-	}
-	free(st->container);
-	st->container = NULL;
+	if (st->exec)
+		st->exec->ex->kill(st->exec);
 }
 
-static bool group_alive(const struct run_state *st)
+static bool exec_done(const struct run_state *st)
 {
-	return st->pid > 0 && (kill(-st->pid, 0) == 0 || errno != ESRCH);
+	return !st->exec || st->exec->ex->state(st->exec) == RUN_EXEC_DONE;
+}
+
+/* The attempt's main part is over: its result, and what it left is being ended. */
+static void ended(struct run_state *st)
+{
+	struct run_exec_result res;
+	st->exec->ex->result(st->exec, &res);
+	st->status = res.status;
+	st->left = res.left;
+	st->killed = res.killed;
+	st->log_errno = res.log_errno;
+	st->log_lost = res.log_lost;
+	st->phase = P_ENDING;
+	if (st->exec->ex->state(st->exec) == RUN_EXEC_ENDING)
+		st->force_at = run__mono() + 1;
 }
 
 static void reap(struct run *r)
@@ -544,23 +350,10 @@ static void reap(struct run *r)
 			break;
 		for (size_t i = 0; i < r->n; i++) {
 			struct run_state *st = r->tests[i].st;
-			if (st->pid != pid || st->phase != P_RUNNING)
+			if (!st->exec || st->exec->pid != pid || st->phase != P_RUNNING)
 				continue;
-			/* The keeper is gone, so is every process of the test. */
-			struct proc_result res;
-			proc_keeper_result(&st->keeper, status, &res);
-			st->status =
-			    res.started ? res.status : (res.exec_errno == ENOENT ? 127 : 126) << 8;
-			st->left = res.ended > res.killed ? res.ended : res.killed;
-			st->killed = res.killed;
-			st->log_errno = res.output_errno;
-			st->log_lost = res.output_lost;
-			st->phase = P_ENDING;
-			/* Only a keeper killed before its time leaves some in its group. */
-			if (group_alive(st)) {
-				kill_group(st);
-				st->force_at = mono() + 1;
-			}
+			st->exec->ex->reaped(st->exec, status);
+			ended(st);
 		}
 	}
 }
@@ -571,10 +364,11 @@ static void stop_all(struct run *r, int sig)
 		return;
 	r->stopping = sig;
 	sched_drain(r->sched);
+	emit_run(r, RUN_EV_STOPPING);
 	char c = 1;
 	while (write(r->cancel_pipe[1], &c, 1) < 0 && errno == EINTR)
 		;
-	double now = mono();
+	double now = run__mono();
 	for (size_t i = 0; i < r->n; i++) {
 		struct run_state *st = r->tests[i].st;
 		if (st->phase == P_RUNNING || st->phase == P_ENDING) {
@@ -588,126 +382,50 @@ static void stop_all(struct run *r, int sig)
 static int start_ready(struct run *r, struct diag *d)
 {
 	while (!r->stopping) {
-		long i = sched_next(r->sched, mono() - r->t0);
+		long i = sched_next(r->sched, run__mono() - r->t0);
 		if (i < 0)
 			return 0;
 		struct run_test *t = &r->tests[i];
 		if (t->gpus && r->acq.busy)
 			return 0; /* the one outstanding request first */
-		sched_start(r->sched, (size_t)i, mono() - r->t0);
+		sched_start(r->sched, (size_t)i, run__mono() - r->t0);
 		if (!t->gpus) {
-			if (spawn(r, (size_t)i, d) < 0)
+			if (run__spawn(r, (size_t)i, d) < 0)
 				return -1;
 			continue;
 		}
 		t->st->phase = P_ACQUIRING;
-		if (acquire_start(r, (size_t)i, d) < 0)
+		if (run__acquire_start(r, (size_t)i, d) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int acquired(struct run *r, struct diag *d)
+/* OUTPUT when the log of running test i is longer than it was. */
+static void log_grew(struct run *r, size_t i, double now)
 {
-	struct acquirer *a = &r->acq;
-	char c;
-	while (read(a->done_pipe[0], &c, 1) < 0 && errno == EINTR)
-		;
-	pthread_join(a->thread, NULL);
-	a->busy = false;
-	struct run_test *t = &r->tests[a->index];
-	if (a->rc < 0) {
-		sched_done(r->sched, a->index, mono() - r->t0);
-		t->st->phase = P_DONE;
-		r->done++;
-		if (a->d.code == DIAG_CANCELED || r->stopping) {
-			t->status = REPORT_CANCELED;
-			set_str(&t->message, "stopped while waiting for GPUs");
-			return 0;
-		}
-		t->status = a->d.code == DIAG_USAGE ? REPORT_NOT_RUNNABLE : REPORT_FAILED;
-		set_str(&t->message, a->d.msg.buf);
-		event(r, "FAIL", t, a->d.msg.buf);
-		return 0;
-	}
-	if (r->stopping) {
-		lease_free(a->lease);
-		sched_done(r->sched, a->index, mono() - r->t0);
-		t->st->phase = P_DONE;
-		t->status = REPORT_CANCELED;
-		r->done++;
-		return 0;
-	}
-	t->st->lease = a->lease;
-	a->lease = NULL;
-	return spawn(r, a->index, d);
-}
-
-/*
- * The acquirer's request sleeps: when what it waits for is held or asked
- * for by someone other than this run (another runner, gpuci lock, a test
- * of an earlier run that escaped), say who, as `gpuci lock status` would.
- */
-static void say_who_holds(struct run *r)
-{
-	char c;
-	while (read(r->acq.wait_pipe[0], &c, 1) > 0)
-		;
-	if (!r->acq.busy)
+	struct run_test *t = &r->tests[i];
+	struct run_state *st = t->st;
+	struct stat sb;
+	st->log_at = now + RUN_OUTPUT_EVERY;
+	if (!t->log_path || stat(t->log_path, &sb) < 0 ||
+	    (unsigned long long)sb.st_size <= st->log_size)
 		return;
-	struct lease_status *ls;
-	struct diag d = DIAG_INIT;
-	if (lease_status_read(&ls, r->o->lock_pattern, r->o->total_gpus, &d) < 0) {
-		diag_release(&d);
-		return;
-	}
-	pid_t self = getpid();
-	struct strbuf m = STRBUF_INIT;
-	size_t shown = 0, more = 0;
-	for (size_t i = 0; i < ls->ngpus; i++) {
-		const struct lease_gpu_state *g = &ls->gpus[i];
-		if (!g->held || g->pid == self)
-			continue;
-		if (shown == 4) {
-			more++;
-			continue;
-		}
-		strbuf_addf(&m, "%sGPU %u held", shown ? "; " : "", g->gpu);
-		if (g->pid > 0)
-			strbuf_addf(&m, " by pid %d%s", (int)g->pid,
-			            g->pid_alive ? ""
-			                         : " (gone; a process it started keeps the lock)");
-		else
-			strbuf_adds(&m, " by a process gpuci cannot see");
-		if (g->held_for >= 0) {
-			strbuf_adds(&m, " for ");
-			report_add_duration(&m, g->held_for);
-		}
-		if (g->cmd && *g->cmd)
-			strbuf_addf(&m, ": %s", g->cmd);
-		shown++;
-	}
-	if (more)
-		strbuf_addf(&m, "; %zu more GPU%s held", more, more == 1 ? "" : "s");
-	size_t ahead = 0;
-	for (size_t i = 0; i < ls->nwaiters; i++)
-		ahead += ls->waiters[i].pid != self;
-	if (ahead)
-		strbuf_addf(&m, "%s%zu other request%s waiting", m.len ? "; " : "", ahead,
-		            ahead == 1 ? "" : "s");
-	if (m.len) {
-		strbuf_adds(&m, " (gpuci lock status)");
-		event(r, "WAIT", &r->tests[r->acq.index], m.buf);
-	}
-	strbuf_release(&m);
-	lease_status_free(ls);
-	diag_release(&d);
+	st->log_size = (unsigned long long)sb.st_size;
+	struct run_event ev = {.kind = RUN_EV_OUTPUT,
+	                       .test = t,
+	                       .index = i,
+	                       .attempt = t->attempts,
+	                       .gpu_ids = t->gpu_ids,
+	                       .started = st->start,
+	                       .log_size = st->log_size};
+	run__emit(r, &ev);
 }
 
 /* Timeouts, kill deadlines, groups that emptied; the next time to look. */
 static double tick(struct run *r)
 {
-	double now = mono(), next = now + (r->o->style == RUN_STYLE_TTY ? 0.5 : 5);
+	double now = run__mono(), next = now + (r->o->idle_every > 0 ? r->o->idle_every : 5);
 	for (size_t i = 0; i < r->n; i++) {
 		struct run_test *t = &r->tests[i];
 		struct run_state *st = t->st;
@@ -716,23 +434,34 @@ static double tick(struct run *r)
 			st->timed_out = true;
 			ask_stop(r, st, now);
 		}
-		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->kill_at &&
-		    now >= st->kill_at && st->container)
-			docker_kill(r, st); /* the keeper kills the client; the container too */
-		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->force_at &&
-		    now >= st->force_at) {
-			kill_group(st);
+		bool live = st->phase == P_RUNNING || st->phase == P_ENDING;
+		if (live && st->kill_at && now >= st->kill_at && !st->stop_due_sent) {
+			st->stop_due_sent = true;
+			st->exec->ex->stop_due(st->exec); /* docker: the container too */
+		}
+		if (live && st->force_at && now >= st->force_at) {
+			kill_all(st);
 			st->force_at = now + 1; /* again, in case of a fork race */
 		}
-		if (st->phase == P_ENDING && !group_alive(st)) {
+		/* An attempt with no local process: its state, now and then. */
+		if (st->phase == P_RUNNING && st->exec->pid < 0 && now >= st->poll_at) {
+			st->poll_at = now + (st->exec->poll_every > 0 ? st->exec->poll_every : 60);
+			if (st->exec->ex->state(st->exec) != RUN_EXEC_RUNNING)
+				ended(st);
+		}
+		if (st->phase == P_RUNNING && now >= st->log_at && r->o->on_event)
+			log_grew(r, i, now);
+		if (st->phase == P_ENDING && exec_done(st)) {
 			finish(r, i);
 			next = now; /* its GPUs are free: look for the next test at once */
 		}
 		if (st->phase == P_RUNNING && st->deadline && !st->timed_out && st->deadline < next)
 			next = st->deadline;
 		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->kill_at &&
-		    st->container && st->kill_at < next)
+		    !st->stop_due_sent && st->kill_at < next)
 			next = st->kill_at;
+		if (st->phase == P_RUNNING && st->exec->pid < 0 && st->poll_at < next)
+			next = st->poll_at;
 		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->force_at &&
 		    st->force_at < next)
 			next = st->force_at;
@@ -762,13 +491,27 @@ static int loop(struct run *r, struct diag *d)
 		double next = tick(r);
 		if (all_done(r))
 			return 0;
-		draw_block(r);
-		struct pollfd pf[3] = {{.fd = r->sig.fd, .events = POLLIN},
-		                       {.fd = r->acq.done_pipe[0], .events = POLLIN},
-		                       {.fd = r->acq.wait_pipe[0], .events = POLLIN}};
-		double wait = next - mono();
+		emit_run(r, RUN_EV_IDLE);
+		struct pollfd *pf = r->pf;
+		pf[0] = (struct pollfd){.fd = r->sig.fd, .events = POLLIN};
+		pf[1] = (struct pollfd){.fd = r->acq.done_pipe[0], .events = POLLIN};
+		pf[2] = (struct pollfd){.fd = r->acq.wait_pipe[0], .events = POLLIN};
+		/* Executors with no local process may give a descriptor to watch. */
+		size_t npf = 3;
+		for (size_t i = 0; i < r->n; i++) {
+			const struct run_state *st = r->tests[i].st;
+			if (st->phase == P_RUNNING && st->exec->pid < 0 && st->exec->fd >= 0)
+				pf[npf++] = (struct pollfd){.fd = st->exec->fd, .events = POLLIN};
+		}
+		double wait = next - run__mono();
 		int ms = wait <= 0 ? 0 : wait > 60 ? 60000 : (int)(wait * 1000) + 1;
-		int n = poll(pf, 3, ms);
+		int n = poll(pf, npf, ms);
+		for (size_t k = 3; n > 0 && k < npf; k++)
+			if (pf[k].revents)
+				for (size_t i = 0; i < r->n; i++)
+					if (r->tests[i].st->exec &&
+					    r->tests[i].st->exec->fd == pf[k].fd)
+						r->tests[i].st->poll_at = 0; /* ask its state now */
 		if (n < 0 && errno != EINTR)
 			return diag_errno(d, "poll");
 		if (n > 0 && (pf[0].revents & POLLIN)) {
@@ -778,9 +521,9 @@ static int loop(struct run *r, struct diag *d)
 				stop_all(r, sig);
 		}
 		if (n > 0 && (pf[2].revents & POLLIN))
-			say_who_holds(r);
+			run__say_who_holds(r);
 		if (n > 0 && (pf[1].revents & POLLIN) && r->acq.busy)
-			if (acquired(r, d) < 0)
+			if (run__acquired(r, d) < 0)
 				return -1;
 	}
 }
@@ -822,11 +565,13 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 		tests[i].st = xcalloc(1, sizeof(*tests[i].st));
 		tests[i].exit_code = -1;
 		tests[i].status = REPORT_CANCELED;
-		set_str(&tests[i].gpu_ids, "");
+		run__set_str(&tests[i].gpu_ids, "");
 	}
 	r.sched = sched_new(o->total_gpus, o->cpu_jobs, st, n);
+	r.pf = xcalloc(n + 3, sizeof(*r.pf));
 	free(st);
-	r.t0 = mono();
+	r.t0 = run__mono();
+	emit_run(&r, RUN_EV_BEGIN);
 	for (size_t i = 0; i < n; i++)
 		if (!sched_runnable(r.sched, i)) {
 			tests[i].status = REPORT_NOT_RUNNABLE;
@@ -834,9 +579,10 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 			struct strbuf m = STRBUF_INIT;
 			strbuf_addf(&m, "needs %u GPUs; this machine has %u", tests[i].gpus,
 			            o->total_gpus);
-			set_str(&tests[i].message, m.buf);
+			run__set_str(&tests[i].message, m.buf);
 			strbuf_release(&m);
-			event(&r, "SKIP", &tests[i], tests[i].message);
+			run__emit_test(&r, RUN_EV_SKIPPED, i, tests[i].message);
+			run__emit_test(&r, RUN_EV_FINISHED, i, NULL);
 		}
 	rc = loop(&r, d);
 	int sig = r.stopping;
@@ -847,13 +593,13 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 		double next = tick(&r);
 		struct pollfd pf[2] = {{.fd = r.sig.fd, .events = POLLIN},
 		                       {.fd = r.acq.done_pipe[0], .events = POLLIN}};
-		double wait = next - mono();
+		double wait = next - run__mono();
 		if (poll(pf, 2, wait <= 0 ? 0 : (int)(wait * 1000) + 1) > 0) {
 			proc_signals_take(&r.sig);
 			reap(&r);
 			if (pf[1].revents & POLLIN && r.acq.busy) {
 				struct diag ignore = DIAG_INIT;
-				acquired(&r, &ignore);
+				run__acquired(&r, &ignore);
 				diag_release(&ignore);
 			}
 		}
@@ -869,17 +615,24 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 	free(left);
 	while (nleft && waitpid(-1, NULL, 0) > 0)
 		;
-	clear_block(&r);
+	/* What the stop left unstarted is over too (its status: CANCELED, or its last). */
+	for (size_t i = 0; i < n; i++)
+		if (tests[i].st->phase == P_PENDING) {
+			tests[i].st->phase = P_DONE;
+			run__emit_test(&r, RUN_EV_FINISHED, i, NULL);
+		}
+	emit_run(&r, RUN_EV_DONE);
 	*stopped = sig;
 	sched_free(r.sched);
 	proc_signals_close(&r.sig);
 out:
 	for (size_t i = 0; i < n; i++) {
-		if (tests[i].st)
-			free(tests[i].st->container);
+		if (tests[i].st && tests[i].st->exec)
+			tests[i].st->exec->ex->release(tests[i].st->exec);
 		free(tests[i].st);
 		tests[i].st = NULL;
 	}
+	free(r.pf);
 	if (r.have_re)
 		regfree(&r.retry_re);
 	for (int k = 0; k < 2; k++) {

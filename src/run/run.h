@@ -3,35 +3,38 @@
  * they allow, each under its own lease (lease/lease.h, the protocol of
  * `gpuci lock`, so other users of the machine are served fairly too).
  *
- * The order comes from sched/sched.h. Each test runs under a keeper of its
- * own (proc_keeper_start: a child subreaper, so every process the test
- * starts stays under it, double-forked and setsid() ones too), with stdout
- * and stderr in its log file, the GPU environment of gpu_env() (its leased
+ * The order comes from sched/sched.h. Each attempt runs through an
+ * executor (run/executor.h; run_exec_local by default: a keeper of its own,
+ * proc_keeper_start, a child subreaper, so every process the test starts
+ * stays under it, double-forked and setsid() ones too), with stdout and
+ * stderr in its log file, the GPU environment of gpu_env() (its leased
  * GPUs; CUDA_VISIBLE_DEVICES set and empty for a test of no GPU), and only
  * its own lease's lock descriptors. A test that passes --timeout is sent
  * SIGTERM, then SIGKILL after kill_after, all its processes; when a test
  * ends, whatever it left behind is ended the same way, and only then do its
- * GPUs go back (the result line says how many it left). While a test waits
- * for GPUs that someone else holds, a line says who (pid, command, since
- * when). A failure is retried up to `retries` times
- * (only when its log matches retry_on, if set); a pass after a failure is
- * flaky. A test's output reaches its log through its keeper, masked (the
+ * GPUs go back (its END event says how many it left). While a test waits
+ * for GPUs that someone else holds, a WAITING event says who (pid,
+ * command, since when). A failure is retried up to `retries` times (only
+ * when its log matches retry_on, if set); a pass after a failure is flaky.
+ * A test's output reaches its log through its keeper, masked (the
  * --secret values); a log that cannot be written (a full disk) leaves the
- * test's result as it was and its result line and message say so, with
- * the log's path and why. SIGINT, SIGTERM or SIGHUP stop the run: nothing new starts, every
- * running group is killed, every lease released, and run_suite returns
- * with the signal.
+ * test's result as it was and its message says so, with the log's path
+ * and why. SIGINT, SIGTERM or SIGHUP stop the run: nothing new starts,
+ * every running attempt is ended, every lease released, and run_suite
+ * returns with the signal. run_suite prints nothing: what happens is told
+ * to run_opts.on_event (struct run_event below).
  */
 #ifndef GPUCI_RUN_RUN_H
 #define GPUCI_RUN_RUN_H
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 
 #include "base/diag.h"
 #include "report/mask.h"
 #include "report/report.h"
+
+struct run_executor;
 
 struct run_test {
 	/* What to run (the caller's; not freed here). */
@@ -68,11 +71,71 @@ struct run_test {
 	struct run_state *st;
 };
 
-enum run_style {
-	RUN_STYLE_LINES,  /* a line per event */
-	RUN_STYLE_TTY,    /* a live block of running tests, redrawn */
-	RUN_STYLE_GITHUB, /* lines, each test's log in ::group::, ::error per failure */
+/*
+ * What run_suite() tells its caller as it goes (run_opts.on_event), in the
+ * order it happens. The library prints nothing: the terminal lines, the
+ * live block, GitHub groups and annotations are the cli's (cli/run_view.c).
+ *
+ * For each test, one of:
+ *   SKIPPED FINISHED                      not runnable here (too many GPUs)
+ *   [WAITING...] STARTED [OUTPUT...] END  an attempt, END being PASSED,
+ *                                         FAILED, TIMED_OUT or CANCELED
+ *   then RETRIED and another attempt, or FINISHED (its last result).
+ * An attempt that never started (its GPUs could not be had, or the run
+ * stopped while it waited) is an END with ran false and no STARTED; a
+ * test the stop left queued has only its FINISHED (ran false), before DONE.
+ * Around them: BEGIN first, DONE last, STOPPING when a signal stops the
+ * run, IDLE each time the loop is about to wait (a moment to redraw), and
+ * WARNING when lock files were deleted under a running test.
+ *
+ * OUTPUT is "its log grew", not a line: the log is written by the test's
+ * keeper, another process, so the supervisor never holds the bytes; a
+ * line per event would mean a second copy of every byte through a pipe to
+ * the supervisor. Its size is looked at (stat) when the loop wakes, at
+ * most every RUN_OUTPUT_EVERY seconds per test; a listener that wants the
+ * lines reads the log from the size it last saw.
+ */
+enum run_event_kind {
+	RUN_EV_BEGIN,     /* before anything: n tests */
+	RUN_EV_SKIPPED,   /* text: why (needs N GPUs; this machine has M) */
+	RUN_EV_WAITING,   /* its GPUs are held or asked for by others: text says who */
+	RUN_EV_STARTED,   /* attempt, gpu_ids */
+	RUN_EV_OUTPUT,    /* its log grew: log_size bytes now */
+	RUN_EV_PASSED,    /* END: status PASSED, or FLAKY after a failure */
+	RUN_EV_FAILED,    /* END: status FAILED or CRASHED, or (not started) no GPUs */
+	RUN_EV_TIMED_OUT, /* END: ran past run_opts.timeout, ended */
+	RUN_EV_CANCELED,  /* END: the run was stopped */
+	RUN_EV_RETRIED,   /* the failure runs again (the next attempt is queued) */
+	RUN_EV_FINISHED,  /* the test's result is final */
+	RUN_EV_WARNING,   /* text: lock files deleted under it; serious: its GPUs were not safe */
+	RUN_EV_STOPPING,  /* signal: nothing new starts, everything running is ended */
+	RUN_EV_IDLE,      /* the loop is about to wait */
+	RUN_EV_DONE,      /* the run is over */
 };
+
+#define RUN_OUTPUT_EVERY 0.5
+
+struct run_event {
+	enum run_event_kind kind;
+	const struct run_test *test; /* NULL for BEGIN, STOPPING, IDLE, DONE */
+	size_t index;                /* of test in the suite */
+	size_t n;                    /* BEGIN: how many tests */
+	unsigned attempt;            /* from 1 */
+	const char *gpu_ids;         /* "0,1", "" for none */
+	double now;                  /* CLOCK_MONOTONIC seconds */
+	double started;              /* the attempt's start (same clock), 0 if it did not */
+	double duration;             /* END: the attempt's */
+	bool ran;                    /* END, FINISHED: the (last) attempt started */
+	bool retrying;               /* END: RETRIED follows */
+	unsigned left, killed;       /* END: processes left behind, ended / needing SIGKILL */
+	unsigned long long log_size; /* OUTPUT */
+	const char *text;            /* SKIPPED, WAITING, WARNING, FAILED not started */
+	bool serious;                /* WARNING */
+	int signal;                  /* STOPPING */
+};
+
+/* Whether kind ends an attempt (PASSED, FAILED, TIMED_OUT, CANCELED). */
+bool run_event_ends_attempt(enum run_event_kind kind);
 
 struct run_opts {
 	const char *cwd;     /* the repository root: the tests' working directory */
@@ -84,8 +147,6 @@ struct run_opts {
 	unsigned retries;
 	const char *retry_on; /* POSIX extended regex matched on the log, or NULL */
 	double kill_after;
-	enum run_style style;
-	FILE *out;
 	/*
 	 * The run's id: each test's environment has GPUCI_RUN_ID=run_id, by
 	 * which run_recover() knows the processes of a run that crashed.
@@ -93,9 +154,12 @@ struct run_opts {
 	const char *run_id;
 	/* Secrets: masked in the logs as they are written (NULL: none). */
 	const struct report_mask *mask;
-	/* Called after every attempt (history). */
-	void (*on_attempt)(void *arg, const struct run_test *t);
+	/* What runs each test (run/executor.h); NULL: run_exec_local. */
+	const struct run_executor *executor;
+	/* Told everything above (NULL: nobody listens); IDLE at least every idle_every s (0: 5). */
+	void (*on_event)(void *arg, const struct run_event *ev);
 	void *arg;
+	double idle_every;
 };
 
 /*

@@ -1,15 +1,16 @@
 /*
  * vcs/gitrun: the git processes behind vcs/git.c: started without a shell
- * (posix_spawnp), stdin and stdout on one socket (sent to with
+ * (proc_spawn: a posix_spawnp), stdin and stdout on one socket (sent to with
  * MSG_NOSIGNAL: a git that dies never SIGPIPEs gpuci), stderr into a memfd
  * read back only to report a failure, every other descriptor close-on-exec,
  * every child reaped; and the `git cat-file --batch` of each repository.
  */
 #include "vcs/git_int.h"
 
+#include "proc/proc.h"
+
 #include <errno.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,13 +116,6 @@ static int child_start(const char *const *argv, char *const *env, struct vcs_git
 		close(sv[1]);
 		return diag_errno(d, "cannot run git: memfd_create");
 	}
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, err, 2);
-	posix_spawnattr_init(&at);
 	/* Signals as a fresh process has them: gpuci ignores SIGPIPE, may block others. */
 	sigset_t none, dfl;
 	sigemptyset(&none);
@@ -129,13 +123,17 @@ static int child_start(const char *const *argv, char *const *env, struct vcs_git
 	static const int sigs[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD};
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaddset(&dfl, sigs[i]);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &dfl);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	const struct proc_fd_map fds[] = {{sv[1], 0}, {sv[1], 1}, {err, 2}};
+	struct proc_spawn_opts o = {.argv = (char *const *)argv,
+	                            .env = env,
+	                            .fds = fds,
+	                            .nfds = 3,
+	                            .mask = &none,
+	                            .sigdefault = &dfl};
 	pid_t pid = 0;
-	int rc = posix_spawnp(&pid, argv[0], &fa, &at, (char *const *)argv, env);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
+	struct diag ignore = DIAG_INIT;
+	int rc = proc_spawn(&o, &pid, &ignore) < 0 ? errno : 0;
+	diag_release(&ignore);
 	close(sv[1]);
 	if (rc != 0) {
 		close(sv[0]);

@@ -294,6 +294,89 @@ static void proc_keeper__closes_every_descriptor_but_the_kept_ones(void **state)
 	close(p[1]);
 }
 
+/* Spawns o, waits for it; returns its exit code, and its stdout in out. */
+static int spawn_wait(struct proc_spawn_opts *o, struct strbuf *out)
+{
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	struct proc_fd_map fds[] = {{p[1], 1}};
+	o->fds = fds;
+	o->nfds = 1;
+	pid_t pid;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(proc_spawn(o, &pid, &d), 0);
+	close(p[1]);
+	char buf[512];
+	ssize_t n;
+	while ((n = read(p[0], buf, sizeof(buf))) > 0)
+		strbuf_add(out, buf, (size_t)n);
+	close(p[0]);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	diag_release(&d);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void proc_spawn__maps_fds_sets_cwd_env_and_closes_the_rest(void **state)
+{
+	(void)state;
+	int leak = open("/dev/null", O_RDONLY); /* not close-on-exec */
+	assert_true(leak > 2);
+	struct strbuf cmd = STRBUF_INIT, out = STRBUF_INIT;
+	strbuf_addf(&cmd, "pwd; echo \"$X\"; [ -e /proc/self/fd/%d ] && echo open || echo closed",
+	            leak);
+	char *argv[] = {"sh", "-c", cmd.buf, NULL};
+	char *env[] = {"X=from-env", "PATH=/usr/bin:/bin", NULL};
+	struct proc_spawn_opts o = {.argv = argv, .env = env, .cwd = "/"};
+	assert_int_equal(spawn_wait(&o, &out), 0);
+	assert_string_equal(out.buf, "/\nfrom-env\nopen\n");
+	/* close_others: the child holds nothing of ours. */
+	strbuf_reset(&out);
+	o.close_others = true;
+	assert_int_equal(spawn_wait(&o, &out), 0);
+	assert_string_equal(out.buf, "/\nfrom-env\nclosed\n");
+	/* The same through the fork path (pdeathsig). */
+	strbuf_reset(&out);
+	o.pdeathsig = SIGTERM;
+	assert_int_equal(spawn_wait(&o, &out), 0);
+	assert_string_equal(out.buf, "/\nfrom-env\nclosed\n");
+	close(leak);
+	strbuf_release(&cmd);
+	strbuf_release(&out);
+}
+
+static void proc_spawn__says_why_a_program_cannot_run(void **state)
+{
+	(void)state;
+	char *argv[] = {"gpuci-no-such-program", NULL};
+	for (int pdeath = 0; pdeath < 2; pdeath++) {
+		struct proc_spawn_opts o = {.argv = argv, .pdeathsig = pdeath ? SIGTERM : 0};
+		pid_t pid = -1;
+		struct diag d = DIAG_INIT;
+		assert_int_equal(proc_spawn(&o, &pid, &d), -1);
+		assert_int_equal(errno, ENOENT);
+		assert_non_null(strstr(d.msg.buf, "cannot run gpuci-no-such-program"));
+		diag_release(&d);
+	}
+}
+
+static void proc_spawn__resets_and_ignores_signals_as_asked(void **state)
+{
+	(void)state;
+	/* SIGPIPE ignored in the child (the fork path: we do not ignore it here). */
+	char *argv[] = {"sh", "-c", "grep -E '^SigIgn' /proc/self/status", NULL};
+	sigset_t ign;
+	sigemptyset(&ign);
+	sigaddset(&ign, SIGPIPE);
+	struct strbuf out = STRBUF_INIT;
+	struct proc_spawn_opts o = {.argv = argv, .sigignore = &ign};
+	assert_int_equal(spawn_wait(&o, &out), 0);
+	/* SigIgn is a hex mask: bit SIGPIPE-1 (13: 0x1000). */
+	unsigned long long mask = strtoull(strchr(out.buf, ':') + 1, NULL, 16);
+	assert_true(mask & (1ULL << (SIGPIPE - 1)));
+	strbuf_release(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +391,9 @@ int main(void)
 	    cmocka_unit_test(proc_keeper__a_log_write_error_is_its_own_not_the_commands),
 	    cmocka_unit_test(proc_keeper__copies_the_output_through_its_filter),
 	    cmocka_unit_test(proc_keeper__closes_every_descriptor_but_the_kept_ones),
+	    cmocka_unit_test(proc_spawn__maps_fds_sets_cwd_env_and_closes_the_rest),
+	    cmocka_unit_test(proc_spawn__says_why_a_program_cannot_run),
+	    cmocka_unit_test(proc_spawn__resets_and_ignores_signals_as_asked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,104 @@
+/*
+ * executor: where and how one attempt of a prepared test runs, behind one
+ * interface, so run_suite() (run/run.h) schedules, leases, times out and
+ * retries the same whatever runs the test:
+ *
+ *   run_exec_local   the test as a local process tree under a keeper
+ *                    (proc_keeper_start: a subreaper that ends whatever the
+ *                    test leaves, then exits); the handle's pid is the
+ *                    keeper, reaped by run_suite on SIGCHLD.
+ *   run_exec_docker  the same keeper, running `docker run --rm --name NAME
+ *                    ... IMAGE bash -lc 'SETUP && exec "$@"' bash ARGV`
+ *                    (run/run.h, struct run_test), and `docker kill NAME`
+ *                    when the kill_after of a stop has passed (a killed
+ *                    client leaves its container running).
+ *
+ * A cluster executor (Slurm) has no local process for its test: its
+ * handle's pid is -1 and it gives a descriptor to poll (fd, e.g. an
+ * inotify on its job's state file) or an interval (poll_every) at which
+ * run_suite asks state(); signal() is `scancel --signal`, kill() `scancel`,
+ * result() reads the job's exit status (sacct), release() removes what
+ * the job left (its files). The GPUs are still leased here: a cluster
+ * executor passes gpu_ids on (e.g. as the job's GRES binding) and holds
+ * the lock descriptors while its job runs.
+ *
+ * Lifecycle of one attempt (run_suite does it):
+ *   1. start(job): the attempt runs; *out is its handle (RUNNING).
+ *   2. The test's main part ends: reaped(status) when its pid is reaped,
+ *      else state() says so. state() is then ENDING (what it left is being
+ *      ended) and result() is known, then DONE: nothing of it is left, its
+ *      GPUs may go to the next test.
+ *   3. Stopping it (a timeout, a cancel): signal(SIGTERM); kill_after
+ *      seconds later stop_due(); if it is still not DONE some seconds
+ *      after that, kill() (SIGKILL to everything of it), again until DONE.
+ *   4. release(): cleans up after it, frees the handle.
+ */
+#ifndef GPUCI_RUN_EXECUTOR_H
+#define GPUCI_RUN_EXECUTOR_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "base/diag.h"
+#include "base/strbuf.h"
+#include "run/run.h"
+
+/* One attempt of a test, as run_suite hands it to an executor. */
+struct run_exec_job {
+	const struct run_test *test; /* argv, docker image and options */
+	size_t index;                /* of the test in the suite */
+	char *const *env;            /* its whole environment: the test's, its GPUs, the run id */
+	const char *gpu_ids;         /* its leased GPUs, "0,1", "" for none */
+	const int *keep_fds;         /* the lease's lock descriptors: held while it runs */
+	size_t nkeep;
+	const char *cwd;  /* the repository root */
+	const char *name; /* unique per run, test and attempt: gpuci-PID-N-ATTEMPT */
+	int log_fd;       /* its stdout and stderr; the executor keeps its own copy */
+	double kill_after;
+	const sigset_t *mask; /* gpuci's signal mask from before run_suite */
+	/* What the output passes through on its way to the log (struct proc_output). */
+	void (*filter)(void *arg, const char *buf, size_t len, bool eof, struct strbuf *out);
+	void *filter_arg;
+};
+
+enum run_exec_state {
+	RUN_EXEC_RUNNING,
+	RUN_EXEC_ENDING, /* its result is known; what it left is being ended */
+	RUN_EXEC_DONE,   /* nothing of it is left */
+};
+
+struct run_exec_result {
+	int status;                  /* wait status of the test's main process */
+	unsigned left, killed;       /* processes it left behind, ended / needing SIGKILL */
+	int log_errno;               /* why its log could not be written in full, or 0 */
+	unsigned long long log_lost; /* bytes of output that did not reach it */
+};
+
+struct run_executor;
+
+/* The handle of a started attempt; an executor's own data follows it. */
+struct run_exec {
+	const struct run_executor *ex;
+	pid_t pid;         /* a child of gpuci to reap, or -1: none (a cluster job) */
+	int fd;            /* readable when its state may have changed, or -1 */
+	double poll_every; /* with neither: ask state() this often (seconds) */
+};
+
+struct run_executor {
+	const char *name;
+	int (*start)(const struct run_exec_job *job, struct run_exec **out, struct diag *d);
+	void (*reaped)(struct run_exec *h, int wait_status);
+	enum run_exec_state (*state)(struct run_exec *h);
+	void (*signal)(struct run_exec *h, int sig);
+	void (*stop_due)(struct run_exec *h);
+	void (*kill)(struct run_exec *h);
+	void (*result)(struct run_exec *h, struct run_exec_result *out);
+	void (*release)(struct run_exec *h);
+};
+
+extern const struct run_executor run_exec_local;
+extern const struct run_executor run_exec_docker;
+
+#endif

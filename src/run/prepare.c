@@ -1,0 +1,402 @@
+/* The tests of a suite from a plan; see prepare.h. */
+#include "run/prepare.h"
+
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/xalloc.h"
+#include "gha/expr.h"
+#include "plan/plan.h"
+#include "report/report.h"
+#include "base/banned.h"
+
+extern char **environ;
+
+static bool test_selected(const struct run_prepare_opts *o, const char *test_file)
+{
+	if (!o->ntests)
+		return true;
+	const char *bare = strncmp(test_file, "tests/", 6) ? test_file : test_file + 6;
+	for (size_t i = 0; i < o->ntests; i++)
+		if (!fnmatch(o->tests[i], test_file, 0) || !fnmatch(o->tests[i], bare, 0))
+			return true;
+	return false;
+}
+
+static bool job_selected(const struct run_prepare_opts *o, const char *id)
+{
+	if (!o->njobs)
+		return true;
+	for (size_t i = 0; i < o->njobs; i++)
+		if (!strcmp(o->jobs[i], id))
+			return true;
+	return false;
+}
+
+/* plan_test_path(), also refused when a symlink leads out of the repository. */
+static char *test_path(const char *root, const char *f, struct strbuf *why)
+{
+	struct strbuf p = STRBUF_INIT;
+	if (!plan_test_path(f, &p, why)) {
+		strbuf_release(&p);
+		return NULL;
+	}
+	struct strbuf full = STRBUF_INIT;
+	strbuf_addf(&full, "%s/%s", root, p.buf);
+	char *real = realpath(full.buf, NULL);
+	strbuf_release(&full);
+	if (real) {
+		size_t rl = strlen(root);
+		if (strncmp(real, root, rl) != 0 || real[rl] != '/') {
+			strbuf_addf(why, "test_file '%s' leads out of the repository (a symlink)",
+			            f);
+			free(real);
+			strbuf_release(&p);
+			return NULL;
+		}
+		free(real);
+	}
+	return strbuf_detach(&p, NULL);
+}
+
+/*
+ * The job's env for one entry: workflow env, then the job's, evaluated;
+ * appended to envs as NUL-terminated "NAME=VALUE" strings, *count of them.
+ */
+static int job_env(const struct wf *w, const struct plan_job *pj, struct value entry,
+                   struct value secrets, struct arena *a, struct strbuf *envs, size_t *count,
+                   struct diag *d)
+{
+	struct value ctx = value_dict_sized(a, pj->ctx.dict->n + 4);
+	for (size_t i = 0; i < pj->ctx.dict->n; i++)
+		vdict_set(a, ctx.dict, pj->ctx.dict->keys[i], pj->ctx.dict->vals[i]);
+	vdict_set(a, ctx.dict, value_str_static("matrix"), entry);
+	vdict_set(a, ctx.dict, value_str_static("secrets"), secrets);
+	struct value env = value_dict(a);
+	vdict_set(a, ctx.dict, value_str_static("env"), env);
+	const struct wf_node *levels[2] = {wf_env(w), pj->job->env};
+	for (int l = 0; l < 2; l++) {
+		const struct wf_node *m = levels[l];
+		if (!m || m->kind != WF_MAP)
+			continue;
+		for (size_t i = 0; i < m->len; i++) {
+			const struct wf_node *k = m->kv[2 * i], *v = m->kv[2 * i + 1];
+			struct gha_ctx g = {.contexts = ctx, .status = GHA_SUCCESS};
+			struct value val;
+			if (v->kind != WF_SCALAR)
+				continue;
+			if (gha_interp(v->s, v->len, &v->loc, &g, a, &val, d) < 0)
+				return -1;
+			struct strbuf s = STRBUF_INIT;
+			if (val.kind != V_STR || val.str.s != v->s)
+				gha_to_str(val, &s);
+			else
+				strbuf_add(&s, v->s, v->len);
+			vdict_set(a, env.dict, value_str_static(k->s), value_strbuf(a, &s));
+			strbuf_addf(envs, "%s=%s", k->s, s.buf);
+			strbuf_addch(envs, '\0');
+			(*count)++;
+			strbuf_release(&s);
+		}
+	}
+	return 0;
+}
+
+/* Splits s on blanks, like bash's read -r -a, into a NULL-terminated array. */
+static char **split_words(struct arena *a, const char *s)
+{
+	char **v = arena_alloc(a, (strlen(s) / 2 + 2) * sizeof(*v));
+	size_t n = 0;
+	while (*s) {
+		while (*s == ' ' || *s == '\t' || *s == '\n')
+			s++;
+		const char *b = s;
+		while (*s && *s != ' ' && *s != '\t' && *s != '\n')
+			s++;
+		if (s > b)
+			v[n++] = arena_strndup(a, b, (size_t)(s - b));
+	}
+	v[n] = NULL;
+	return v;
+}
+
+/*
+ * Docker mode for one test: the image (IMAGE, or the job's with "job"),
+ * the job's container options without --gpus (gpuci names the leased
+ * devices), and the job env's names (jobenv[0..cnt)) to pass with -e.
+ */
+static int docker_setup(struct run_test *t, const struct wf_job *job, const char *image,
+                        char *const *jobenv, size_t cnt, struct arena *a)
+{
+	if (!strcmp(image, "job")) {
+		image = wf_str(job->image);
+		if (!image) {
+			struct strbuf m = STRBUF_INIT;
+			strbuf_addf(&m, "--docker job: job '%s' names no container image", job->id);
+			t->status = REPORT_NOT_RUNNABLE;
+			t->message = strbuf_detach(&m, NULL);
+			return -1;
+		}
+	}
+	t->docker_image = image;
+	const char *opts = wf_str(wf_get(wf_get(job->node, "container"), "options"));
+	char **words = split_words(a, opts ? opts : "");
+	size_t k = 0;
+	for (size_t j = 0; words[j]; j++) {
+		if (!strcmp(words[j], "--gpus")) {
+			j += words[j + 1] != NULL;
+			continue;
+		}
+		if (!strncmp(words[j], "--gpus=", 7))
+			continue;
+		words[k++] = words[j];
+	}
+	words[k] = NULL;
+	t->docker_opts = words;
+	char **names = arena_alloc(a, (cnt + 1) * sizeof(*names));
+	for (size_t c = 0; c < cnt; c++)
+		names[c] = arena_strndup(a, jobenv[c], strcspn(jobenv[c], "="));
+	names[cnt] = NULL;
+	t->docker_env = names;
+	return 0;
+}
+
+const char *run_find_python(const char *path)
+{
+	for (const char *s = path; s && *s;) {
+		const char *e = strchr(s, ':');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		struct strbuf c = STRBUF_INIT;
+		strbuf_addf(&c, "%.*s/python", (int)len, s);
+		bool ok = access(c.buf, X_OK) == 0;
+		strbuf_release(&c);
+		if (ok)
+			return "python";
+		s += len + (e ? 1 : 0);
+	}
+	return "python3";
+}
+
+/*
+ * The changed-tests matrix is JSON, which cannot hold a path that is not
+ * UTF-8: its test_file has U+FFFD for the bad bytes. The test is given
+ * the real path: the changed file whose JSON is the entry's (with or
+ * without "tests/", as the legacy detector wrote it). NULL when none is;
+ * *ambiguous when more than one is.
+ */
+const char *run_changed_real_path(const struct plan *p, const char *test_file, bool *ambiguous)
+{
+	*ambiguous = false;
+	if (!p->changed_done || !strstr(test_file, "\xEF\xBF\xBD"))
+		return NULL;
+	struct strbuf got = STRBUF_INIT;
+	size_t wlen = strlen(test_file);
+	const char *found = NULL;
+	for (size_t i = 0; i < p->changed.n; i++) {
+		const char *path = p->changed.tests[i].path;
+		if (!path || !p->changed.tests[i].path_not_utf8)
+			continue;
+		for (int strip = 0; strip < 2; strip++) {
+			const char *q =
+			    strip ? (strncmp(path, "tests/", 6) == 0 ? path + 6 : NULL) : path;
+			if (!q)
+				continue;
+			/* What the JSON reads as: U+FFFD for each byte not UTF-8. */
+			strbuf_reset(&got);
+			for (const unsigned char *c = (const unsigned char *)q; *c;) {
+				size_t n = strbuf_utf8_len(c);
+				strbuf_add(&got, n ? (const char *)c : "\xEF\xBF\xBD", n ? n : 3);
+				c += n ? n : 1;
+			}
+			if (got.len == wlen && !memcmp(got.buf, test_file, wlen)) {
+				if (found && found != q)
+					*ambiguous = true;
+				found = q;
+			}
+		}
+	}
+	strbuf_release(&got);
+	return *ambiguous ? NULL : found;
+}
+
+/* NAME's value in env, or NULL. */
+static const char *env_get(char *const *env, const char *name)
+{
+	size_t len = strlen(name);
+	for (size_t i = 0; env && env[i]; i++)
+		if (!strncmp(env[i], name, len) && env[i][len] == '=')
+			return env[i] + len + 1;
+	return NULL;
+}
+
+/* base, then jobenv[0..cnt) each replacing an inherited variable of its name. */
+static char **merge_env(struct arena *a, char *const *base, char *const *jobenv, size_t cnt)
+{
+	size_t m = 0;
+	while (base && base[m])
+		m++;
+	char **env = arena_alloc(a, (m + cnt + 1) * sizeof(*env));
+	for (size_t q = 0; q < m; q++)
+		env[q] = base[q];
+	for (size_t c = 0; c < cnt; c++) {
+		const char *kv = jobenv[c];
+		size_t klen = strcspn(kv, "="), q = 0;
+		for (; q < m; q++)
+			if (!strncmp(env[q], kv, klen) && env[q][klen] == '=')
+				break;
+		env[q] = (char *)kv;
+		m += q == m;
+	}
+	env[m] = NULL;
+	return env;
+}
+
+/* One entry as a test of out, unless the selection leaves it out; -1: its env failed. */
+static int entry_test(struct run_prepared *out, const struct wf *w, const struct plan *p,
+                      const struct plan_job *pj, struct value e, const char *variant,
+                      const struct run_prepare_opts *o, const char *python, struct value secrets,
+                      size_t *cap, struct diag *d)
+{
+	struct arena *a = &out->arena;
+	char *const *base = o->env ? o->env : environ;
+	struct value f = plan_entry_fields(e, "test_file");
+	struct value *tf =
+	    f.kind == V_DICT ? vdict_get(f.dict, value_str_static("test_file")) : NULL;
+	if (!tf || tf->kind != V_STR || !test_selected(o, tf->str.s))
+		return 0;
+	if (out->n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		out->tests = xrealloc(out->tests, *cap * sizeof(*out->tests));
+	}
+	struct run_test *t = &out->tests[out->n++];
+	memset(t, 0, sizeof(*t));
+	t->job = pj->job->id;
+	t->test_file = tf->str.s;
+	bool ambiguous;
+	const char *real = run_changed_real_path(p, t->test_file, &ambiguous);
+	if (real)
+		t->test_file = real;
+	struct value *ta = vdict_get(f.dict, value_str_static("test_args"));
+	struct strbuf args = STRBUF_INIT;
+	if (ta && ta->kind != V_NONE)
+		value_str_into(*ta, &args);
+	t->test_args = arena_strndup(a, args.buf ? args.buf : "", args.len);
+	strbuf_release(&args);
+	t->gpus = (unsigned)plan_entry_gpus(e);
+	struct strbuf disp = STRBUF_INIT;
+	plan_entry_describe(e, &disp);
+	t->variant = variant;
+	if (t->variant)
+		strbuf_addf(&disp, " %s", t->variant);
+	/* Shown in every line and report: one line, whatever it holds. */
+	struct strbuf shown = STRBUF_INIT;
+	strbuf_add_shown(&shown, disp.buf ? disp.buf : "");
+	t->display = arena_strndup(a, shown.buf, shown.len);
+	strbuf_release(&shown);
+	strbuf_reset(&disp);
+	plan_entry_identity(e, &disp);
+	t->identity = arena_strndup(a, disp.buf, disp.len);
+	strbuf_release(&disp);
+	/* argv: python path args..., args split on blanks (read -r -a). */
+	struct strbuf why = STRBUF_INIT;
+	char *path = test_path(o->root, t->test_file, &why);
+	char **words = split_words(a, t->test_args);
+	size_t nw = 0;
+	while (words[nw])
+		nw++;
+	char **av = arena_alloc(a, (nw + 3) * sizeof(*av));
+	av[0] = (char *)python;
+	av[1] = path ? arena_strndup(a, path, strlen(path)) : NULL;
+	free(path);
+	memcpy(av + 2, words, (nw + 1) * sizeof(*av));
+	t->argv = av;
+	if (ambiguous) {
+		strbuf_reset(&why);
+		strbuf_addf(&why,
+		            "test_file '%s': more than one changed file is not UTF-8 and reads "
+		            "so; which one is meant cannot be told",
+		            t->test_file);
+		av[1] = NULL;
+	}
+	if (!av[1]) {
+		t->status = REPORT_NOT_RUNNABLE;
+		t->message = strbuf_detach(&why, NULL);
+		t->argv = NULL;
+		return 0;
+	}
+	strbuf_release(&why);
+	/* env: the base, then the job's evaluated for this entry. */
+	strbuf_reset(&out->envs);
+	size_t cnt = 0;
+	if (job_env(w, pj, e, secrets, a, &out->envs, &cnt, d) < 0)
+		return -1;
+	char **jobenv = arena_alloc(a, (cnt + 1) * sizeof(*jobenv));
+	const char *kv = out->envs.buf;
+	for (size_t c = 0; c < cnt; c++) {
+		size_t len = strlen(kv);
+		jobenv[c] = arena_strndup(a, kv, len);
+		kv += len + 1;
+	}
+	jobenv[cnt] = NULL;
+	t->env = merge_env(a, base, jobenv, cnt);
+	if (o->docker && docker_setup(t, pj->job, o->docker, jobenv, cnt, a) < 0)
+		t->argv = NULL; /* refused: its message says why */
+	return 0;
+}
+
+int run_prepare(struct run_prepared *out, const struct wf *w, const struct plan *p,
+                const struct run_prepare_opts *o, struct diag *d)
+{
+	*out =
+	    (struct run_prepared){.not_run = STRBUF_INIT, .arena = ARENA_INIT, .envs = STRBUF_INIT};
+	struct arena *a = &out->arena;
+	char *const *base = o->env ? o->env : environ;
+	struct value secrets = value_dict(a);
+	for (size_t i = 0; i < o->nsecrets; i++) {
+		const char *v = env_get(base, o->secrets[i]);
+		if (v)
+			vdict_set(a, secrets.dict, value_str_static(o->secrets[i]),
+			          value_str(a, v, strlen(v)));
+	}
+	const char *python = o->python ? o->python : run_find_python(env_get(base, "PATH"));
+	size_t cap = 0;
+	/* Every entry with a test_file of every selected job that runs. */
+	for (size_t ji = 0; ji < p->njobs; ji++) {
+		const struct plan_job *pj = &p->jobs[ji];
+		if (pj->state != PLAN_RUNS || !job_selected(o, pj->job->id))
+			continue;
+		if (o->changed &&
+		    !(pj->job->nneeds && plan_job_detects(wf_job_find(w, pj->job->needs[0]))))
+			continue;
+		if (pj->always)
+			continue; /* always on, left out */
+		/* Jobs that run but that gpuci run cannot run: said, not dropped. */
+		const char *cannot = !pj->matrix_known ? pj->why : plan_job_not_run(pj);
+		if (cannot && !plan_job_detects(pj->job))
+			strbuf_addf(&out->not_run, "  %-22s not run by gpuci run: %s\n",
+			            pj->job->id, cannot);
+		if (cannot)
+			continue;
+		const char **variant = arena_alloc(a, (pj->nentries + 1) * sizeof(*variant));
+		plan_entry_variants(pj->entries, pj->nentries, a, variant);
+		for (size_t k = 0; k < pj->nentries; k++)
+			if (entry_test(out, w, p, pj, pj->entries[k], variant[k], o, python,
+			               secrets, &cap, d) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+void run_prepared_release(struct run_prepared *pr)
+{
+	for (size_t i = 0; i < pr->n; i++)
+		run_test_release(&pr->tests[i]);
+	free(pr->tests);
+	pr->tests = NULL;
+	pr->n = 0;
+	strbuf_release(&pr->not_run);
+	strbuf_release(&pr->envs);
+	arena_release(&pr->arena);
+}

@@ -1,0 +1,166 @@
+/* The executors (run/executor.h): local and docker, one attempt each. */
+#include "harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/fs.h"
+#include "base/strbuf.h"
+#include "run/executor.h"
+
+/* Waits for h's pid, then for DONE; returns its result. */
+static struct run_exec_result finish(struct run_exec *h)
+{
+	int st;
+	assert_int_equal(waitpid(h->pid, &st, 0), h->pid);
+	h->ex->reaped(h, st);
+	for (int i = 0; i < 200 && h->ex->state(h) != RUN_EXEC_DONE; i++)
+		usleep(10000);
+	assert_int_equal(h->ex->state(h), RUN_EXEC_DONE);
+	struct run_exec_result r;
+	h->ex->result(h, &r);
+	return r;
+}
+
+static void read_file(const char *path, struct strbuf *out)
+{
+	struct diag d = DIAG_INIT;
+	assert_int_equal(fs_read_all(path, out, &d), 0);
+	diag_release(&d);
+}
+
+static void local__runs_the_test_with_its_env_and_log(void **state)
+{
+	(void)state;
+	char *dir = harness_tmpdir(), *log = harness_path(dir, "log");
+	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char *argv[] = {"sh", "-c", "echo \"$X in $(pwd)\"; exit 4", NULL};
+	char *env[] = {"X=x", "PATH=/usr/bin:/bin", NULL};
+	struct run_test t = {.argv = argv};
+	sigset_t none;
+	sigemptyset(&none);
+	struct run_exec_job job = {.test = &t,
+	                           .env = env,
+	                           .gpu_ids = "",
+	                           .cwd = dir,
+	                           .name = "gpuci-1-1-1",
+	                           .log_fd = fd,
+	                           .kill_after = 1,
+	                           .mask = &none};
+	struct run_exec *h;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(run_exec_local.start(&job, &h, &d), 0);
+	close(fd);
+	assert_true(h->pid > 0);
+	assert_int_equal(h->ex->state(h), RUN_EXEC_RUNNING);
+	struct run_exec_result r = finish(h);
+	assert_true(WIFEXITED(r.status));
+	assert_int_equal(WEXITSTATUS(r.status), 4);
+	struct strbuf out = STRBUF_INIT, want = STRBUF_INIT;
+	read_file(log, &out);
+	strbuf_addf(&want, "x in %s\n", dir);
+	assert_string_equal(out.buf, want.buf);
+	h->ex->release(h);
+	strbuf_release(&out);
+	strbuf_release(&want);
+	diag_release(&d);
+	free(log);
+	harness_rmtree(dir);
+}
+
+static void docker__runs_docker_run_and_kills_the_container_when_a_stop_is_due(void **state)
+{
+	(void)state;
+	char *dir = harness_tmpdir(), *log = harness_path(dir, "log");
+	char *calls = harness_path(dir, "calls"), *bin = harness_path(dir, "bin");
+	assert_int_equal(mkdir(bin, 0755), 0);
+	/* A stand-in docker: records its argv; `run` ignores SIGTERM, as a client may. */
+	struct strbuf script = STRBUF_INIT, path = STRBUF_INIT;
+	strbuf_addf(&script,
+	            "#!/bin/sh\nfor a in \"$@\"; do printf '%%s\\n' \"$a\"; done >> %s\n"
+	            "echo -- >> %s\n[ \"$1\" = run ] && { trap '' TERM; sleep 30; }\nexit 0\n",
+	            calls, calls);
+	char *docker = harness_path(bin, "docker");
+	FILE *f = fopen(docker, "w");
+	assert_non_null(f);
+	fputs(script.buf, f);
+	fclose(f);
+	assert_int_equal(chmod(docker, 0755), 0);
+	strbuf_addf(&path, "PATH=%s:/usr/bin:/bin", bin);
+	const char *path0 = getenv("PATH");
+	char *old_path = path0 ? strdup(path0) : NULL;
+	setenv("PATH", path.buf + 5, 1); /* for docker kill, which runs with gpuci's env */
+
+	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char *argv[] = {"python3", "tests/test_x.py", "--fast", NULL};
+	char *opts[] = {"--ipc=host", NULL}, *names[] = {"FOO", NULL};
+	char *env[] = {path.buf, "FOO=1", NULL};
+	struct run_test t = {.argv = argv,
+	                     .gpus = 2,
+	                     .docker_image = "img:1",
+	                     .docker_opts = opts,
+	                     .docker_env = names};
+	sigset_t none;
+	sigemptyset(&none);
+	struct run_exec_job job = {.test = &t,
+	                           .env = env,
+	                           .gpu_ids = "0,1",
+	                           .cwd = dir,
+	                           .name = "gpuci-7-2-1",
+	                           .log_fd = fd,
+	                           .kill_after = 0.5,
+	                           .mask = &none};
+	struct run_exec *h;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(run_exec_docker.start(&job, &h, &d), 0);
+	close(fd);
+	usleep(300000); /* docker run is up */
+	h->ex->signal(h, SIGTERM);
+	h->ex->stop_due(h);
+	struct run_exec_result r = finish(h);
+	/* The client ignored SIGTERM: the keeper needed SIGKILL after kill_after. */
+	assert_true(r.killed > 0 || WIFSIGNALED(r.status));
+	h->ex->release(h);
+	struct strbuf got = STRBUF_INIT, want = STRBUF_INIT;
+	read_file(calls, &got);
+	strbuf_addf(&want,
+	            "run\n--rm\n--name\ngpuci-7-2-1\n--ipc=host\n--gpus\ndevice=0,1\n-v\n%s:%s\n"
+	            "-w\n%s\n-e\nFOO\nimg:1\nbash\n-lc\npip install -e . --no-deps && exec "
+	            "\"$@\"\nbash\npython3\ntests/test_x.py\n--fast\n--\n",
+	            dir, dir, dir);
+	/* docker kill NAME comes after (or, racing the client's start, before) it. */
+	const char *kill = "kill\ngpuci-7-2-1\n--\n";
+	char *at = strstr(got.buf, kill);
+	assert_non_null(at);
+	memmove(at, at + strlen(kill), strlen(at + strlen(kill)) + 1);
+	assert_string_equal(got.buf, want.buf);
+	if (old_path)
+		setenv("PATH", old_path, 1);
+	free(old_path);
+	strbuf_release(&got);
+	strbuf_release(&want);
+	strbuf_release(&script);
+	strbuf_release(&path);
+	diag_release(&d);
+	free(docker);
+	free(calls);
+	free(bin);
+	free(log);
+	harness_rmtree(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(local__runs_the_test_with_its_env_and_log),
+	    cmocka_unit_test(docker__runs_docker_run_and_kills_the_container_when_a_stop_is_due),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -39,6 +39,9 @@ import tempfile
 import unittest
 import zipfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+from debian import debian_mirror  # noqa: E402  (tests/harness/debian.py)
+
 BIN = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build/gpuci"
 BUILD = os.path.dirname(BIN)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -400,22 +403,6 @@ class FreshRoot(unittest.TestCase):
         rows = json.loads(r.stdout)
         self.assertEqual(len(rows), len(passed), r.stdout)
         self.assertEqual({row["status"] for row in rows}, {"passed"}, r.stdout)
-
-
-def debian_mirror():
-    """The host's Debian mirror (its apt sources), else deb.debian.org."""
-    if os.environ.get("GPUCI_DEBIAN_MIRROR"):
-        return os.environ["GPUCI_DEBIAN_MIRROR"]
-    for path in glob.glob("/etc/apt/sources.list.d/*.sources") + ["/etc/apt/sources.list"]:
-        try:
-            with open(path) as f:
-                text = f.read()
-        except OSError:
-            continue
-        for url in re.findall(r"(?:URIs:|^deb)\s+(\S+)", text, re.M):
-            if url.rstrip("/").endswith("/debian"):
-                return url
-    return "http://deb.debian.org/debian"
 
 
 def fresh_root():

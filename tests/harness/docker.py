@@ -35,6 +35,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from debian import debian_mirror  # noqa: E402  (tests/harness/debian.py)
+
 IMAGE = "gpuci-test/bookworm:1"
 PACKAGES = "python3,python3-pip,python-is-python3,git"
 
@@ -51,22 +54,6 @@ exit 0
 
 class EngineUnavailable(Exception):
     """The reason a private engine cannot run on this machine."""
-
-
-def debian_mirror():
-    """The host's Debian mirror (its apt sources), else deb.debian.org."""
-    if os.environ.get("GPUCI_DEBIAN_MIRROR"):
-        return os.environ["GPUCI_DEBIAN_MIRROR"]
-    for path in glob.glob("/etc/apt/sources.list.d/*.sources") + ["/etc/apt/sources.list"]:
-        try:
-            with open(path) as f:
-                text = f.read()
-        except OSError:
-            continue
-        for url in re.findall(r"(?:URIs:|^deb)\s+(\S+)", text, re.M):
-            if url.rstrip("/").endswith("/debian"):
-                return url
-    return "http://deb.debian.org/debian"
 
 
 def docker_cli():

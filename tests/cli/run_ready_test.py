@@ -8,6 +8,7 @@ Run: python3 tests/cli/run_ready_test.py build/gpuci build/tests/libfake-nvml.so
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -118,11 +119,7 @@ class RunReadyTest(unittest.TestCase):
                          r"4242 holds 30000 MiB")
         self.assertIn("--wait-idle", r.stdout)
         self.assertLess(took, 30)
-        # Nothing is left held.
-        st = subprocess.run([GPUCI, "lock", "status", "--json", "--total-gpus", "2",
-                             "--lock-path-pattern", self.pattern], capture_output=True,
-                            text=True, check=True, env=self.env)
-        self.assertFalse([g for g in json.loads(st.stdout)["gpus"] if g.get("held")])
+        self.assertEqual(self.held(), [])  # nothing is left held
 
     def test_busy_warn_runs_it_with_a_warning(self):
         self.write_state("0 30000 4242:30000\n")
@@ -175,6 +172,39 @@ class RunReadyTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(r.stderr.count("gpuci run: debug: GPU readiness not checked"), 1,
                          r.stderr)
+
+    def test_ctrl_c_while_a_gpu_is_busy_stops_at_once_holding_nothing(self):
+        self.write_state("0 30000 4242:30000\n")
+        p = subprocess.Popen([GPUCI, "run", "--workflow", self.workflow, "--gpus", "1",
+                              "--lock-path-pattern", self.pattern,
+                              "--history", os.path.join(self.tmp, "history.db"),
+                              "--label", "run-ci-x", "--wait-idle", "100"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=self.env, cwd=self.root)
+        try:
+            deadline = time.monotonic() + 30
+            # Wait until it holds GPU 0's lock (reserved: the wait for idle holds it).
+            while time.monotonic() < deadline and not self.held():
+                time.sleep(0.1)
+            self.assertEqual(self.held(), [0])
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 130, out + err)
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertIn("BUSY", out)
+        self.assertIsNone(self.ran())
+        self.assertEqual(self.held(), [])
+
+    def held(self):
+        st = subprocess.run([GPUCI, "lock", "status", "--json", "--total-gpus", "2",
+                             "--lock-path-pattern", self.pattern], capture_output=True,
+                            text=True, check=True, env=self.env)
+        return [g["gpu"] for g in json.loads(st.stdout)["gpus"] if g["state"] != "free"]
 
     def test_bad_busy_value_is_a_usage_error(self):
         r, _ = self.run_gpuci("--busy", "maybe", "--dry-run")

@@ -3,6 +3,7 @@
  * machine, exactly as CI runs it, packed onto its GPUs.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,9 +18,30 @@
 #include "run/recover.h"
 #include "run/run.h"
 #include "base/xalloc.h"
+#include "gpu/gpu.h"
 #include "base/banned.h"
 
 extern char **environ;
+
+/* NVML for the readiness check, or NULL (one debug line saying why), as gpuci lock does. */
+static struct gpu_nvml *open_nvml(double wait_idle, struct gpuci_ctx *ctx)
+{
+	if (wait_idle <= 0)
+		return NULL;
+	struct gpu_probe probe;
+	gpu_probe_default(&probe);
+	struct gpu_nvml *nv = NULL;
+	struct diag d = DIAG_INIT;
+	if (gpu_nvml_open(&nv, probe.nvml_lib, &d) < 0) {
+		const char *dbg = getenv("GPUCI_DEBUG");
+		if (dbg && *dbg)
+			fprintf(ctx->err, "gpuci run: debug: GPU readiness not checked: %s\n",
+			        d.msg.buf);
+		nv = NULL;
+	}
+	diag_release(&d);
+	return nv;
+}
 
 #define DEFAULT_WORKFLOW ".github/workflows/pr-test.yml"
 
@@ -39,7 +61,10 @@ static const char run_description[] =
     "naming them and CUDA_DEVICE_ORDER=PCI_BUS_ID, as gpuci lock sets them.\n"
     "num_gpus 0 runs without a lease, with CUDA_VISIBLE_DEVICES set and empty\n"
     "(it sees no GPU). While a test waits for GPUs someone else holds, a WAIT\n"
-    "line says who (pid, command, for how long).\n"
+    "line says who (pid, command, for how long). Won GPUs must be idle (NVML, as\n"
+    "in gpuci lock): a busy one gets a BUSY line naming the pids and is waited for\n"
+    "up to --wait-idle S; still busy, the test fails (--busy=fail) or runs with a\n"
+    "warning (--busy=warn). --wait-idle 0, or no NVML: no check.\n"
     "\n"
     "Selection: --label L (the jobs a pull request with these labels runs, the\n"
     "always-on ones too unless --no-always), --changed (the changed-tests job,\n"
@@ -80,7 +105,10 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	struct run_cli_opts o = {.workflow = DEFAULT_WORKFLOW,
 	                         .pattern = LEASE_DEFAULT_PATTERN,
 	                         .kill_after = 10,
-	                         .keep_days = HISTORY_KEEP_DAYS_DEFAULT};
+	                         .keep_days = HISTORY_KEEP_DAYS_DEFAULT,
+	                         .wait_idle = LEASE_DEFAULT_WAIT_IDLE,
+	                         .idle_mem = LEASE_DEFAULT_IDLE_MIB,
+	                         .busy = "fail"};
 	const struct cli_option opts[] = {
 	    {"workflow", 'w', CLI_OPT_STRING, &o.workflow, "FILE",
 	     "the workflow (default " DEFAULT_WORKFLOW ")", NULL},
@@ -122,6 +150,14 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	     "the history database (.gpuci/history.db)", NULL},
 	    {"history-keep-days", 0, CLI_OPT_UINT, &o.keep_days, "N",
 	     "prune attempts older than N days now and then (90; 0 keeps all)", NULL},
+	    {"wait-idle", 0, CLI_OPT_SECS, &o.wait_idle, "S",
+	     "wait up to S seconds for a test's GPUs to be idle (NVML), 0: no check (default 120)",
+	     NULL},
+	    {"idle-mem", 0, CLI_OPT_UINT, &o.idle_mem, "MIB",
+	     "a GPU with more MiB used is busy, as one with any process (default 256)", NULL},
+	    {"busy", 0, CLI_OPT_STRING, &o.busy, "fail|warn",
+	     "still busy after --wait-idle: the test fails, or runs with a warning (default fail)",
+	     NULL},
 	    {"lock-path-pattern", 0, CLI_OPT_STRING, &o.pattern, "P",
 	     "lock files, {gpu_id} replaced (default " LEASE_DEFAULT_PATTERN ")", NULL},
 	    {0},
@@ -206,6 +242,10 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	    .on_event = run_cmd_on_event,
 	    .arg = &listener,
 	    .idle_every = run_view_idle_every(view),
+	    .nvml = open_nvml(o.wait_idle, ctx),
+	    .wait_idle = o.wait_idle,
+	    .idle_bytes = (unsigned long long)o.idle_mem * 1024 * 1024,
+	    .busy_warn = !strcmp(o.busy, "warn"),
 	};
 	/* Refused entries are not handed to the runner. */
 	size_t nt = c.prep.n, nr = 0;
@@ -234,6 +274,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		fprintf(ctx->out, "Not run:\n%s", c.prep.not_run.buf);
 	int stopped = 0;
 	int src = run_suite(&ro, runnable, nr, &stopped, &c.d);
+	gpu_nvml_close(ro.nvml);
 	/* Nothing of this run is left running: no record for the next to find. */
 	run_record_remove(record);
 	record = NULL;

@@ -322,6 +322,10 @@ int run_cmd_check(struct run_cmd *c)
 	if (lease_check_pattern(o->pattern, &c->d) < 0) {
 		return cli_usage_error(ctx, "run", &c->d);
 	}
+	if (strcmp(o->busy, "fail") != 0 && strcmp(o->busy, "warn") != 0) {
+		diag_set(&c->d, DIAG_USAGE, "--busy expects fail or warn, not '%s'", o->busy);
+		return cli_usage_error(ctx, "run", &c->d);
+	}
 	return EXIT_OK;
 }
 

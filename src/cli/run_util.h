@@ -41,6 +41,10 @@ struct run_cli_opts {
 	unsigned gpus, cpu_jobs, retries, keep_days;
 	bool gpus_seen, cpu_seen;
 	double timeout, kill_after;
+	/* GPU readiness, as gpuci lock's: --wait-idle S, --idle-mem MIB, --busy fail|warn. */
+	double wait_idle;
+	unsigned idle_mem;
+	const char *busy;
 };
 
 /* A run's state between the phases; run_cmd_release frees it. */

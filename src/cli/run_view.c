@@ -185,6 +185,11 @@ void run_view_event(void *arg, const struct run_event *ev)
 	case RUN_EV_WAITING:
 		line(v, "WAIT", t, ev->text);
 		break;
+	case RUN_EV_BUSY: /* its GPUs are won but busy: waited for, or handed out anyway */
+		line(v, ev->serious ? "warning" : "BUSY", t, ev->text);
+		if (ev->serious && v->style == RUN_STYLE_GITHUB)
+			report_gh_warning(v->out, t->test_file, 0, "gpuci run: GPU busy", ev->text);
+		break;
 	case RUN_EV_STARTED:
 		v->test[ev->index] = t;
 		started(v, ev);

@@ -36,6 +36,27 @@ static void acquire_waits(void *arg, size_t ahead, size_t reserved)
 		;
 }
 
+/*
+ * In the acquirer thread: a GPU won is busy. Nothing is printed here (the
+ * cli prints): the line is left for the main thread, woken by a 2 on the
+ * wait pipe, to tell as a BUSY event.
+ */
+static void acquire_busy(void *arg, unsigned gpu, const struct gpu_usage *u)
+{
+	struct acquirer *a = arg;
+	struct strbuf m = STRBUF_INIT;
+	gpu_usage_describe(u, &m);
+	pthread_mutex_lock(&a->busy_mu);
+	strbuf_addf(&a->busy_text,
+	            "GPU %u is busy: %s; waiting up to %gs for it to be idle (--wait-idle)\n", gpu,
+	            m.buf, a->spec.wait_idle);
+	pthread_mutex_unlock(&a->busy_mu);
+	strbuf_release(&m);
+	char c = 2;
+	while (write(a->wait_pipe[1], &c, 1) < 0 && errno == EINTR)
+		;
+}
+
 int run__acquire_start(struct run *r, size_t i, struct diag *d)
 {
 	struct acquirer *a = &r->acq;
@@ -54,6 +75,12 @@ int run__acquire_start(struct run *r, size_t i, struct diag *d)
 	    .what = r->tests[i].display,
 	    .on_wait = acquire_waits,
 	    .on_wait_arg = a,
+	    .nvml = r->o->nvml,
+	    .wait_idle = r->o->wait_idle,
+	    .idle_bytes = r->o->idle_bytes,
+	    .busy_warn = r->o->busy_warn,
+	    .on_busy = acquire_busy,
+	    .on_busy_arg = a,
 	};
 	int e = pthread_create(&a->thread, NULL, acquire_main, a);
 	if (e) {
@@ -86,6 +113,7 @@ int run__acquired(struct run *r, struct diag *d)
 	while (read(a->done_pipe[0], &c, 1) < 0 && errno == EINTR)
 		;
 	pthread_join(a->thread, NULL);
+	run__say_busy(r); /* what it found busy first, then what came of it */
 	a->busy = false;
 	struct run_test *t = &r->tests[a->index];
 	if (a->rc < 0) {
@@ -112,6 +140,18 @@ int run__acquired(struct run *r, struct diag *d)
 		not_started(r, a->index, RUN_EV_CANCELED, NULL);
 		return 0;
 	}
+	/* Handed out still busy (--busy=warn), or unchecked: said before it starts. */
+	const char *w = lease_warning(a->lease);
+	if (w && *w) {
+		struct run_event ev = {.kind = RUN_EV_BUSY,
+		                       .test = t,
+		                       .index = a->index,
+		                       .attempt = t->attempts,
+		                       .gpu_ids = "",
+		                       .text = w,
+		                       .serious = true};
+		run__emit(r, &ev);
+	}
 	t->st->lease = a->lease;
 	a->lease = NULL;
 	return run__spawn(r, a->index, d);
@@ -122,12 +162,34 @@ int run__acquired(struct run *r, struct diag *d)
  * for by someone other than this run (another runner, gpuci lock, a test
  * of an earlier run that escaped), say who, as `gpuci lock status` would.
  */
+void run__say_busy(struct run *r)
+{
+	struct acquirer *a = &r->acq;
+	pthread_mutex_lock(&a->busy_mu);
+	char *text = a->busy_text.len ? strbuf_detach(&a->busy_text, NULL) : NULL;
+	pthread_mutex_unlock(&a->busy_mu);
+	if (!text)
+		return;
+	for (char *p = text, *nl; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		*nl = '\0';
+		if (a->busy)
+			run__emit_test(r, RUN_EV_BUSY, a->index, p);
+	}
+	free(text);
+}
+
 void run__say_who_holds(struct run *r)
 {
 	char c;
-	while (read(r->acq.wait_pipe[0], &c, 1) > 0)
-		;
-	if (!r->acq.busy)
+	bool waits = false, busy = false;
+	while (read(r->acq.wait_pipe[0], &c, 1) > 0) {
+		waits |= c == 1;
+		busy |= c == 2;
+	}
+	if (busy)
+		run__say_busy(r);
+	if (!r->acq.busy || !waits)
 		return;
 	struct lease_status *ls;
 	struct diag d = DIAG_INIT;

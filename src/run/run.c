@@ -546,6 +546,8 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 		}
 		r.have_re = true;
 	}
+	pthread_mutex_init(&r.acq.busy_mu, NULL);
+	r.acq.busy_text = (struct strbuf)STRBUF_INIT;
 	if (mkdir(o->log_dir, 0755) < 0 && errno != EEXIST) {
 		diag_errno(d, "cannot make %s", o->log_dir);
 		goto out;
@@ -644,6 +646,8 @@ out:
 			close(r.acq.wait_pipe[k]);
 	}
 	diag_release(&r.acq.d);
+	strbuf_release(&r.acq.busy_text);
+	pthread_mutex_destroy(&r.acq.busy_mu);
 	return rc;
 }
 

@@ -78,7 +78,7 @@ struct run_test {
  *
  * For each test, one of:
  *   SKIPPED FINISHED                      not runnable here (too many GPUs)
- *   [WAITING...] STARTED [OUTPUT...] END  an attempt, END being PASSED,
+ *   [WAITING|BUSY...] STARTED [OUTPUT...] END  an attempt, END being PASSED,
  *                                         FAILED, TIMED_OUT or CANCELED
  *   then RETRIED and another attempt, or FINISHED (its last result).
  * An attempt that never started (its GPUs could not be had, or the run
@@ -96,9 +96,11 @@ struct run_test {
  * lines reads the log from the size it last saw.
  */
 enum run_event_kind {
-	RUN_EV_BEGIN,     /* before anything: n tests */
-	RUN_EV_SKIPPED,   /* text: why (needs N GPUs; this machine has M) */
-	RUN_EV_WAITING,   /* its GPUs are held or asked for by others: text says who */
+	RUN_EV_BEGIN,   /* before anything: n tests */
+	RUN_EV_SKIPPED, /* text: why (needs N GPUs; this machine has M) */
+	RUN_EV_WAITING, /* its GPUs are held or asked for by others: text says who */
+	RUN_EV_BUSY, /* text: a GPU won is busy (NVML), waited for; serious: still busy, handed out
+	                anyway (--busy=warn) */
 	RUN_EV_STARTED,   /* attempt, gpu_ids */
 	RUN_EV_OUTPUT,    /* its log grew: log_size bytes now */
 	RUN_EV_PASSED,    /* END: status PASSED, or FLAKY after a failure */
@@ -129,8 +131,8 @@ struct run_event {
 	bool retrying;               /* END: RETRIED follows */
 	unsigned left, killed;       /* END: processes left behind, ended / needing SIGKILL */
 	unsigned long long log_size; /* OUTPUT */
-	const char *text;            /* SKIPPED, WAITING, WARNING, FAILED not started */
-	bool serious;                /* WARNING */
+	const char *text;            /* SKIPPED, WAITING, BUSY, WARNING, FAILED not started */
+	bool serious;                /* WARNING, BUSY */
 	int signal;                  /* STOPPING */
 };
 
@@ -160,6 +162,18 @@ struct run_opts {
 	void (*on_event)(void *arg, const struct run_event *ev);
 	void *arg;
 	double idle_every;
+	/*
+	 * GPU readiness (lease_spec's fields of the same names): with nvml (the
+	 * caller's, gpu_nvml_open(); used by the one thread that waits for GPUs)
+	 * and wait_idle > 0, a test's GPUs are handed out once NVML shows them
+	 * idle, waited for up to wait_idle s (BUSY events say who holds them);
+	 * still busy: the attempt fails, naming the pids, or with busy_warn it
+	 * runs with a BUSY event (serious). NULL or 0: no check.
+	 */
+	struct gpu_nvml *nvml;
+	double wait_idle;
+	unsigned long long idle_bytes;
+	bool busy_warn;
 };
 
 /*

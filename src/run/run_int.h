@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/strbuf.h"
 #include "lease/lease.h"
 #include "proc/proc.h"
 #include "run/executor.h"
@@ -48,8 +49,11 @@ struct acquirer {
 	struct diag d;
 	int rc;
 	int done_pipe[2];
-	int wait_pipe[2]; /* written when the request has to sleep (lease's on_wait) */
-	int cancel_fd;    /* the read end of a pipe the main thread writes to stop it */
+	int wait_pipe[2]; /* written when the request has to sleep (lease's on_wait), or a GPU is
+	                     busy */
+	pthread_mutex_t busy_mu; /* guards busy_text */
+	struct strbuf busy_text; /* on_busy's lines, '\n'-ended, not yet told (BUSY events) */
+	int cancel_fd;           /* the read end of a pipe the main thread writes to stop it */
 };
 
 struct run {
@@ -80,7 +84,9 @@ int run__spawn(struct run *r, size_t i, struct diag *d);
 int run__acquire_start(struct run *r, size_t i, struct diag *d);
 /* The acquirer is done: start the test on its GPUs, or say why not. */
 int run__acquired(struct run *r, struct diag *d);
-/* The acquirer's request sleeps: say who holds what it waits for. */
+/* The acquirer's request sleeps: say who holds what it waits for; and what GPUs are busy. */
 void run__say_who_holds(struct run *r);
+/* Tells the BUSY lines the acquirer thread left (the main thread's part of on_busy). */
+void run__say_busy(struct run *r);
 
 #endif

@@ -24,10 +24,11 @@ struct seen {
 
 static const char *kind_name(enum run_event_kind k)
 {
-	static const char *const names[] = {"BEGIN",    "SKIPPED", "WAITING",  "STARTED",
-	                                    "OUTPUT",   "PASSED",  "FAILED",   "TIMED_OUT",
-	                                    "CANCELED", "RETRIED", "FINISHED", "WARNING",
-	                                    "STOPPING", "IDLE",    "DONE"};
+	static const char *const names[] = {"BEGIN",     "SKIPPED",  "WAITING", "BUSY",
+	                                    "STARTED",   "OUTPUT",   "PASSED",  "FAILED",
+	                                    "TIMED_OUT", "CANCELED", "RETRIED", "FINISHED",
+	                                    "WARNING",   "STOPPING", "IDLE",    "DONE"};
+	_Static_assert(sizeof(names) / sizeof(names[0]) == RUN_EV_DONE + 1, "a name per kind");
 	return names[k];
 }
 

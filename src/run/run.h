@@ -61,6 +61,9 @@ struct run_test {
 	char **docker_opts;  /* NULL-terminated */
 	char **docker_env;   /* NULL-terminated variable names */
 	char **docker_setup; /* NULL-terminated, or NULL: the default (above) */
+	/* Where the image and each option came from ("file:line:col"), or NULL. */
+	const char *docker_image_from;
+	char **docker_opts_from; /* parallel to docker_opts, or NULL */
 	/* What happened (filled by run_suite; free with run_test_release). */
 	enum report_status status;
 	unsigned attempts;

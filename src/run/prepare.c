@@ -180,6 +180,13 @@ static void script_place(const char *file, const struct wf_node *n, unsigned *li
 	diag_release(&ignore);
 }
 
+/* "file:line:col", col less the block's indent on the lines after the first. */
+static void add_place(struct strbuf *m, const char *file, unsigned l, unsigned c, unsigned first,
+                      unsigned indent)
+{
+	strbuf_addf(m, "%s:%u:%u", file, l, c + (l > first ? indent : 0));
+}
+
 /*
  * value with $GITHUB_WORKSPACE / ${GITHUB_WORKSPACE} as root, in a; NULL when
  * another expansion remains.
@@ -240,7 +247,9 @@ static int from_execute_step(struct run_test *t, const struct wf *w, const struc
 	diag_release(&d);
 	int rc = 0;
 	struct strbuf m = STRBUF_INIT;
-	strbuf_addf(&m, "%s:%u:%u", file, dr->image_line, dr->image_col);
+	/* dockerrun counts columns of later lines in the text: a block's indent is stripped. */
+	unsigned indent = line > st->run->loc.line ? col - 1 : 0;
+	add_place(&m, file, dr->image_line, dr->image_col, line, indent);
 	t->docker_image = arena_strndup(a, dr->image, strlen(dr->image));
 	t->docker_image_from = arena_strndup(a, m.buf, m.len);
 	char **opts = arena_alloc(a, (dr->nkeep + 1) * sizeof(*opts));
@@ -249,7 +258,7 @@ static int from_execute_step(struct run_test *t, const struct wf *w, const struc
 	for (size_t i = 0; i < dr->nkeep && !rc; i++) {
 		const struct dr_opt *op = &dr->keep[i];
 		strbuf_reset(&m);
-		strbuf_addf(&m, "%s:%u:%u", file, op->line, op->col);
+		add_place(&m, file, op->line, op->col, line, indent);
 		if (op->flags & DR_MATRIX)
 			continue; /* gpuci sets the test's own variables itself */
 		char *v = NULL;
@@ -287,8 +296,8 @@ static int from_execute_step(struct run_test *t, const struct wf *w, const struc
 		for (size_t i = 0; i < dr->nsetup && !rc; i++) {
 			if (strstr(dr->setup[i].text, "${{")) {
 				strbuf_reset(&m);
-				strbuf_addf(&m, "%s:%u:%u", file, dr->setup[i].line,
-				            dr->setup[i].col);
+				add_place(&m, file, dr->setup[i].line, dr->setup[i].col, line,
+				          indent);
 				rc =
 				    refuse(t,
 				           "%s: setup command '%s' holds a GitHub expression; give "

@@ -289,8 +289,8 @@ static void prepare__docker_job_reads_the_execute_steps_docker_run(void **state)
 	assert_non_null(a->argv);
 	assert_string_equal(a->docker_image, "img/x:2");
 	struct strbuf want = STRBUF_INIT;
-	strbuf_addf(&want, "%s:19:", file);
-	assert_memory_equal(a->docker_image_from, want.buf, want.len);
+	strbuf_addf(&want, "%s:19:13", file);
+	assert_string_equal(a->docker_image_from, want.buf);
 	/*
 	 * --rm and --gpus dropped, the matrix -e left to gpuci, the workspace's
 	 * mount and -w left to the executor, the workspace as the root.
@@ -300,6 +300,9 @@ static void prepare__docker_job_reads_the_execute_steps_docker_run(void **state)
 	strbuf_addf(&want, "%s:13:38", file);
 	assert_string_equal(a->docker_opts_from[0], want.buf);
 	assert_string_equal(a->docker_opts[1], "--env=MODE=fast");
+	strbuf_reset(&want);
+	strbuf_addf(&want, "%s:15:13", file); /* a later line of the block: its indent counted */
+	assert_string_equal(a->docker_opts_from[1], want.buf);
 	strbuf_reset(&want);
 	strbuf_addf(&want, "--volume=%s/cache:/cache", fx.root);
 	assert_string_equal(a->docker_opts[2], want.buf);

@@ -485,7 +485,9 @@ int run_cmd_machine(struct run_cmd *c)
 /* A docker test's image, options and setup, each with where it came from. */
 static void dry_run_docker(struct gpuci_ctx *ctx, const struct run_test *t)
 {
-	if (!t->docker_image)
+	if (t->status == REPORT_NOT_RUNNABLE && t->message)
+		fprintf(ctx->out, "      refused: %s\n", t->message);
+	if (!t->docker_image || !t->argv)
 		return;
 	fprintf(ctx->out, "      image %s  (%s)\n", t->docker_image,
 	        t->docker_image_from ? t->docker_image_from : "--docker");

@@ -173,6 +173,9 @@ static void script_place(const char *file, const struct wf_node *n, unsigned *li
 		}
 		if (s) {
 			*line = n->loc.line + 1;
+			/* The block's indent: that of its first line that is not blank. */
+			while (s[strspn(s, " ")] == '\n')
+				s += strspn(s, " ") + 1;
 			*col = (unsigned)strspn(s, " ") + 1;
 		}
 	}

@@ -128,6 +128,19 @@ class RunDocker(unittest.TestCase):
         self.assertNotIn("--pull", r.stdout)
         self.assertNotIn("TEST_FILE", r.stdout)
         self.assertNotIn("--volume=%s:%s" % (self.root, self.root), r.stdout)
+        # a value gpuci cannot know: refused, the dry run says where and why
+        bad = os.path.join(self.root, ".github", "workflows", "bad.yml")
+        with open(bad, "w") as f:
+            f.write(WORKFLOW.replace("@IMAGE@", ENG.image)
+                    .replace("-e MODE=fast", '-v "$HOME/x:/x"'))
+        r = subprocess.run([GPUCI, "run", "--workflow", bad, "--gpus", "8",
+                            "--lock-path-pattern", self.pattern, "--all", "--docker", "job",
+                            "--dry-run"], capture_output=True, text=True, env=self.env,
+                           cwd=self.root, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.count("(refused)"), 3, r.stdout)
+        self.assertIn("refused: --docker job: %s:25:13: $HOME/x:/x: a shell expansion that "
+                      "gpuci cannot know before the run" % bad, r.stdout)
 
     def test_each_container_sees_exactly_its_leased_gpus(self):
         junit = os.path.join(self.tmp, "junit.xml")

@@ -242,13 +242,14 @@ static const char execute_wf[] =
     "      - uses: actions/checkout@v4\n"
     "      - name: Execute\n"
     "        run: |\n"
-    "          docker run --rm --gpus all --ipc=host \\\n"           /* 13 */
-    "            -e TEST_FILE=\"${{ matrix.info.test_file }}\" \\\n" /* 14 */
-    "            -e MODE=fast \\\n"                                  /* 15 */
-    "            -v \"$GITHUB_WORKSPACE:$GITHUB_WORKSPACE\" \\\n"    /* 16 */
-    "            -v \"${GITHUB_WORKSPACE}/cache:/cache\" \\\n"       /* 17 */
-    "            -w \"$GITHUB_WORKSPACE\" \\\n"                      /* 18 */
-    "            img/x:2 bash -lc '\n"                               /* 19 */
+    "\n"                                                   /* a blank first line, as slime's */
+    "          docker run --rm --gpus all --ipc=host \\\n" /* 14 */
+    "            -e TEST_FILE=\"${{ matrix.info.test_file }}\" \\\n" /* 15 */
+    "            -e MODE=fast \\\n"                                  /* 16 */
+    "            -v \"$GITHUB_WORKSPACE:$GITHUB_WORKSPACE\" \\\n"    /* 17 */
+    "            -v \"${GITHUB_WORKSPACE}/cache:/cache\" \\\n"       /* 18 */
+    "            -w \"$GITHUB_WORKSPACE\" \\\n"                      /* 19 */
+    "            img/x:2 bash -lc '\n"                               /* 20 */
     "              pip install -e . --no-deps\n"
     "              python \"tests/$TEST_FILE\"\n"
     "            '\n"
@@ -259,7 +260,7 @@ static const char execute_wf[] =
     "        info:\n"
     "          - {test_file: test_b.py, num_gpus: 1}\n"
     "    steps:\n"
-    "      - run: docker run -v \"$HOME:/h\" img/y:1 python tests/test_b.py\n"; /* 30 */
+    "      - run: docker run -v \"$HOME:/h\" img/y:1 python tests/test_b.py\n"; /* 31 */
 
 /* --docker job, no container: the Execute step's image, options and setup, with places. */
 static void prepare__docker_job_reads_the_execute_steps_docker_run(void **state)
@@ -289,7 +290,7 @@ static void prepare__docker_job_reads_the_execute_steps_docker_run(void **state)
 	assert_non_null(a->argv);
 	assert_string_equal(a->docker_image, "img/x:2");
 	struct strbuf want = STRBUF_INIT;
-	strbuf_addf(&want, "%s:19:13", file);
+	strbuf_addf(&want, "%s:20:13", file);
 	assert_string_equal(a->docker_image_from, want.buf);
 	/*
 	 * --rm and --gpus dropped, the matrix -e left to gpuci, the workspace's
@@ -297,11 +298,11 @@ static void prepare__docker_job_reads_the_execute_steps_docker_run(void **state)
 	 */
 	assert_string_equal(a->docker_opts[0], "--ipc=host");
 	strbuf_reset(&want);
-	strbuf_addf(&want, "%s:13:38", file);
+	strbuf_addf(&want, "%s:14:38", file);
 	assert_string_equal(a->docker_opts_from[0], want.buf);
 	assert_string_equal(a->docker_opts[1], "--env=MODE=fast");
 	strbuf_reset(&want);
-	strbuf_addf(&want, "%s:15:13", file); /* a later line of the block: its indent counted */
+	strbuf_addf(&want, "%s:16:13", file); /* a later line of the block: its indent counted */
 	assert_string_equal(a->docker_opts_from[1], want.buf);
 	strbuf_reset(&want);
 	strbuf_addf(&want, "--volume=%s/cache:/cache", fx.root);
@@ -314,7 +315,7 @@ static void prepare__docker_job_reads_the_execute_steps_docker_run(void **state)
 	assert_null(b->argv);
 	assert_int_equal(b->status, REPORT_NOT_RUNNABLE);
 	strbuf_reset(&want);
-	strbuf_addf(&want, "--docker job: %s:30:", file);
+	strbuf_addf(&want, "--docker job: %s:31:", file);
 	assert_memory_equal(b->message, want.buf, want.len);
 	assert_non_null(strstr(b->message, "$HOME:/h: a shell expansion that gpuci cannot know"));
 	/* --docker-setup '': no setup at all. */

@@ -162,8 +162,12 @@ class RunDocker(unittest.TestCase):
         # the Execute step's setup ran once before each test
         with open(os.path.join(self.root, "out", "setup.log")) as f:
             self.assertEqual(f.read().split(), ["ran"] * 3)
-        # no container is left
+        # no container is left, nor the id files docker wrote (--cidfile, in the run's folder)
         self.assertEqual(ENG.docker("ps", "-aq").stdout.strip(), "")
+        runs = os.path.join(self.root, ".gpuci", "runs")
+        self.assertEqual(len(os.listdir(runs)), 1)
+        self.assertEqual([f for d in os.listdir(runs) for f in os.listdir(os.path.join(runs, d))
+                          if f.endswith(".cid")], [])
 
     def test_docker_setup_empty_runs_no_setup(self):
         r = self.run_gpuci("--docker-setup", "", "--test", "test_one.py")

@@ -169,6 +169,24 @@ class RunDocker(unittest.TestCase):
         self.assertEqual([f for d in os.listdir(runs) for f in os.listdir(os.path.join(runs, d))
                           if f.endswith(".cid")], [])
 
+    def test_a_timeout_reaches_the_test_itself(self):
+        # SIGTERM: gpuci -> the docker client -> tini (--init) -> the test (bash exec'd it)
+        with open(os.path.join(self.root, "tests", "test_one.py"), "w") as f:
+            f.write("import signal, sys, time\n"
+                    "def term(*_):\n"
+                    "    open('/out/term.txt', 'w').write('TERM')\n"
+                    "    sys.exit(3)\n"
+                    "signal.signal(signal.SIGTERM, term)\n"
+                    "open('/out/ready.txt', 'w').write('ready')\n"
+                    "time.sleep(120)\n")
+        r = self.run_gpuci("--test", "test_one.py", "--timeout", "4", "--docker-setup", "")
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"timeout\s+gpu\s+test_one.py")
+        self.assertTrue(os.path.exists(os.path.join(self.root, "out", "ready.txt")), r.stdout)
+        with open(os.path.join(self.root, "out", "term.txt")) as f:
+            self.assertEqual(f.read(), "TERM")
+        self.assertEqual(ENG.docker("ps", "-aq").stdout.strip(), "")
+
     def test_docker_setup_empty_runs_no_setup(self):
         r = self.run_gpuci("--docker-setup", "", "--test", "test_one.py")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)

@@ -143,6 +143,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	     NULL},
 	    {"docker", 0, CLI_OPT_STRING, &o.docker, "IMAGE",
 	     "run each test in IMAGE (job: the job's container image)", NULL},
+	    {"docker-setup", 0, CLI_OPT_STRING, &o.docker_setup, "CMD",
+	     "run CMD in the container before the test ('': nothing)", NULL},
 	    {"junit", 0, CLI_OPT_STRING, &o.junit, "FILE", "write JUnit XML", NULL},
 	    {"log-dir", 0, CLI_OPT_STRING, &o.log_dir, "DIR",
 	     "the tests' logs go here (.gpuci/runs/RUN-ID)", NULL},

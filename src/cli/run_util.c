@@ -398,6 +398,7 @@ int run_cmd_select(struct run_cmd *c)
 	    .changed = o->changed,
 	    .python = o->python,
 	    .docker = o->docker,
+	    .docker_setup = o->docker_setup,
 	    .secrets = (const char *const *)o->secrets.items,
 	    .nsecrets = o->secrets.n,
 	};
@@ -485,6 +486,25 @@ int run_cmd_machine(struct run_cmd *c)
 	return EXIT_OK;
 }
 
+/* A docker test's image, options and setup, each with where it came from. */
+static void dry_run_docker(struct gpuci_ctx *ctx, const struct run_test *t)
+{
+	if (t->status == REPORT_NOT_RUNNABLE && t->message)
+		fprintf(ctx->out, "      refused: %s\n", t->message);
+	if (!t->docker_image || !t->argv)
+		return;
+	fprintf(ctx->out, "      image %s  (%s)\n", t->docker_image,
+	        t->docker_image_from ? t->docker_image_from : "--docker");
+	for (size_t j = 0; t->docker_opts && t->docker_opts[j]; j++)
+		fprintf(ctx->out, "      option %s  (%s)\n", t->docker_opts[j],
+		        t->docker_opts_from ? t->docker_opts_from[j]
+		                            : "the job's container options");
+	if (!t->docker_setup)
+		fprintf(ctx->out, "      setup pip install -e . --no-deps  (the default)\n");
+	for (size_t j = 0; t->docker_setup && t->docker_setup[j]; j++)
+		fprintf(ctx->out, "      setup %s\n", t->docker_setup[j]);
+}
+
 void run_cmd_dry_run(struct run_cmd *c)
 {
 	struct gpuci_ctx *ctx = c->ctx;
@@ -502,6 +522,7 @@ void run_cmd_dry_run(struct run_cmd *c)
 		        c->prep.tests[i].display, c->prep.tests[i].gpus,
 		        c->prep.tests[i].gpus == 1 ? " " : "s", e, state);
 		gpus_total += c->prep.tests[i].gpus;
+		dry_run_docker(ctx, &c->prep.tests[i]);
 	}
 	struct sched_task *st = xcalloc(c->prep.n, sizeof(*st));
 	for (size_t i = 0; i < c->prep.n; i++)

@@ -35,7 +35,7 @@ struct run_view;
 /* The options of gpuci run (cmd_run.c's table fills them). */
 struct run_cli_opts {
 	const char *workflow, *python, *junit, *history, *pattern, *retry_on;
-	const char *base, *head, *docker, *log_dir;
+	const char *base, *head, *docker, *docker_setup, *log_dir;
 	struct cli_list labels, jobs, tests, secrets;
 	bool no_always, changed, all, dry_run;
 	unsigned gpus, cpu_jobs, retries, keep_days;

@@ -9,19 +9,52 @@
 
 #include "base/strbuf.h"
 #include "base/xalloc.h"
+#include "docker/dockerrun.h"
 #include "run/exec_int.h"
 #include "base/banned.h"
 
 struct docker_exec {
 	struct local_exec local; /* first: the handle is also a local one */
 	char *container;         /* its name, to kill it; NULL once killed */
+	char *cidfile;           /* docker run's --cidfile: removed with the handle */
 	const sigset_t *mask;    /* docker kill's signal mask (gpuci's from before) */
 };
 
 /*
- * `docker run --rm --name NAME OPTS [--gpus device=IDS] -v CWD:CWD -w CWD
- * -e VAR... IMAGE bash -lc 'pip install -e . --no-deps && exec "$@"' bash
- * ARGV` (struct run_test).
+ * The inner script: `set -e; SETUP; exec "$@"`, so the test replaces the
+ * shell and tini (--init) hands SIGTERM to the test itself. docker_setup
+ * NULL: today's `pip install -e . --no-deps`; an empty list: none.
+ */
+static void inner_script(const struct run_test *t, struct strbuf *out)
+{
+	strbuf_adds(out, "set -e; ");
+	if (!t->docker_setup)
+		strbuf_adds(out, "pip install -e . --no-deps; ");
+	for (size_t j = 0; t->docker_setup && t->docker_setup[j]; j++)
+		strbuf_addf(out, "%s; ", t->docker_setup[j]);
+	strbuf_adds(out, "exec \"$@\"");
+}
+
+/* --gpus's value for "0,1" (dockerrun_gpus_arg: quoted); nothing for "". */
+static void gpus_value(const char *ids, struct strbuf *out)
+{
+	unsigned g[64];
+	size_t n = 0;
+	for (const char *p = ids; *p && n < sizeof(g) / sizeof(g[0]);) {
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+		if (end == p)
+			break;
+		g[n++] = (unsigned)v;
+		p = *end == ',' ? end + 1 : end;
+	}
+	dockerrun_gpus_arg(g, n, out);
+}
+
+/*
+ * `docker run --rm --init --name NAME --cidfile RUN_DIR/NAME.cid OPTS
+ * [--gpus "device=IDS"] -v CWD:CWD -w CWD -e VAR... IMAGE bash -lc
+ * 'set -e; SETUP; exec "$@"' bash ARGV` (struct run_test).
  */
 static int docker_start(const struct run_exec_job *job, struct run_exec **out, struct diag *d)
 {
@@ -33,19 +66,26 @@ static int docker_start(const struct run_exec_job *job, struct run_exec **out, s
 		nv++;
 	while (t->argv[na])
 		na++;
-	char **argv = xcalloc(17 + no + 2 * nv + na, sizeof(*argv)); /* exactly: see below */
+	char **argv = xcalloc(20 + no + 2 * nv + na, sizeof(*argv)); /* exactly: see below */
 	size_t k = 0;
-	struct strbuf dev = STRBUF_INIT, mount = STRBUF_INIT;
+	struct strbuf dev = STRBUF_INIT, mount = STRBUF_INIT, cid = STRBUF_INIT,
+	              script = STRBUF_INIT;
 	strbuf_addf(&mount, "%s:%s", job->cwd, job->cwd);
+	strbuf_addf(&cid, "%s/%s.cid", job->run_dir ? job->run_dir : job->cwd, job->name);
+	(void)unlink(cid.buf); /* docker refuses a cidfile that exists */
+	gpus_value(job->gpu_ids, &dev);
+	inner_script(t, &script);
 	argv[k++] = "docker";
 	argv[k++] = "run";
 	argv[k++] = "--rm";
+	argv[k++] = "--init";
 	argv[k++] = "--name";
 	argv[k++] = (char *)job->name;
+	argv[k++] = "--cidfile";
+	argv[k++] = cid.buf;
 	for (size_t j = 0; j < no; j++)
 		argv[k++] = t->docker_opts[j];
-	if (t->gpus) {
-		strbuf_addf(&dev, "device=%s", job->gpu_ids);
+	if (dev.len) {
 		argv[k++] = "--gpus";
 		argv[k++] = dev.buf;
 	}
@@ -60,7 +100,7 @@ static int docker_start(const struct run_exec_job *job, struct run_exec **out, s
 	argv[k++] = (char *)t->docker_image;
 	argv[k++] = "bash";
 	argv[k++] = "-lc";
-	argv[k++] = "pip install -e . --no-deps && exec \"$@\"";
+	argv[k++] = script.buf;
 	argv[k++] = "bash";
 	for (size_t j = 0; j < na; j++)
 		argv[k++] = t->argv[j];
@@ -71,11 +111,14 @@ static int docker_start(const struct run_exec_job *job, struct run_exec **out, s
 	free(argv);
 	strbuf_release(&dev);
 	strbuf_release(&mount);
+	strbuf_release(&script);
 	if (rc < 0) {
+		strbuf_release(&cid);
 		free(x);
 		return -1;
 	}
 	x->container = xstrdup(job->name);
+	x->cidfile = strbuf_detach(&cid, NULL);
 	x->mask = job->mask;
 	*out = &x->local.h;
 	return 0;
@@ -111,6 +154,9 @@ static void docker_stop_due(struct run_exec *h)
 static void docker_release(struct run_exec *h)
 {
 	struct docker_exec *x = (struct docker_exec *)h;
+	if (x->cidfile)
+		(void)unlink(x->cidfile);
+	free(x->cidfile);
 	free(x->container);
 	free(x);
 }

@@ -53,9 +53,10 @@ struct run_exec_job {
 	const char *gpu_ids;         /* its leased GPUs, "0,1", "" for none */
 	const int *keep_fds;         /* the lease's lock descriptors: held while it runs */
 	size_t nkeep;
-	const char *cwd;  /* the repository root */
-	const char *name; /* unique per run, test and attempt: gpuci-PID-N-ATTEMPT */
-	int log_fd;       /* its stdout and stderr; the executor keeps its own copy */
+	const char *cwd;     /* the repository root */
+	const char *name;    /* unique per run, test and attempt: gpuci-PID-N-ATTEMPT */
+	const char *run_dir; /* the run's folder (its logs): docker's --cidfile; NULL: cwd */
+	int log_fd;          /* its stdout and stderr; the executor keeps its own copy */
 	double kill_after;
 	const sigset_t *mask; /* gpuci's signal mask from before run_suite */
 	/* What the output passes through on its way to the log (struct proc_output). */

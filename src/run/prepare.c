@@ -1,12 +1,16 @@
 /* The tests of a suite from a plan; see prepare.h. */
 #include "run/prepare.h"
 
+#include <ctype.h>
 #include <fnmatch.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fs.h"
 #include "base/xalloc.h"
+#include "docker/dockerrun.h"
 #include "gha/expr.h"
 #include "plan/plan.h"
 #include "report/report.h"
@@ -122,39 +126,242 @@ static char **split_words(struct arena *a, const char *s)
 	return v;
 }
 
+/* Refuses t with the printf-style reason, after "--docker job: ". */
+__attribute__((format(printf, 2, 3))) static int refuse(struct run_test *t, const char *fmt, ...)
+{
+	struct strbuf m = STRBUF_INIT;
+	strbuf_adds(&m, "--docker job: ");
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&m, fmt, ap);
+	va_end(ap);
+	t->status = REPORT_NOT_RUNNABLE;
+	t->message = strbuf_detach(&m, NULL);
+	return -1;
+}
+
+/* The step of job whose run: holds `docker run` (the Execute step); NULL: none, *many: several. */
+static const struct wf_step *execute_step(const struct wf_job *job, bool *many)
+{
+	const struct wf_step *found = NULL;
+	*many = false;
+	for (size_t i = 0; i < job->nsteps; i++) {
+		const char *r = wf_str(job->steps[i].run);
+		if (!r || (!strstr(r, "docker run") && !strstr(r, "docker container run")))
+			continue;
+		if (found)
+			*many = true;
+		found = &job->steps[i];
+	}
+	return found;
+}
+
+/* Where a run: scalar's text starts: the next line for a block scalar. */
+static void script_place(const char *file, const struct wf_node *n, unsigned *line, unsigned *col)
+{
+	*line = n->loc.line;
+	*col = n->loc.col;
+	if (n->plain || !n->len || n->s[n->len - 1] != '\n')
+		return; /* a one-line scalar: its text is where the node is */
+	struct strbuf text = STRBUF_INIT;
+	struct diag ignore = DIAG_INIT;
+	if (fs_read_all(file, &text, &ignore) == 0) {
+		const char *s = text.buf;
+		for (unsigned l = 1; s && l <= n->loc.line; l++) {
+			s = strchr(s, '\n');
+			s = s ? s + 1 : NULL;
+		}
+		if (s) {
+			*line = n->loc.line + 1;
+			/* The block's indent: that of its first line that is not blank. */
+			while (s[strspn(s, " ")] == '\n')
+				s += strspn(s, " ") + 1;
+			*col = (unsigned)strspn(s, " ") + 1;
+		}
+	}
+	strbuf_release(&text);
+	diag_release(&ignore);
+}
+
+/* "file:line:col", col less the block's indent on the lines after the first. */
+static void add_place(struct strbuf *m, const char *file, unsigned l, unsigned c, unsigned first,
+                      unsigned indent)
+{
+	strbuf_addf(m, "%s:%u:%u", file, l, c + (l > first ? indent : 0));
+}
+
+/*
+ * value with $GITHUB_WORKSPACE / ${GITHUB_WORKSPACE} as root, in a; NULL when
+ * another expansion remains.
+ */
+static char *workspace_subst(const char *value, const char *root, struct arena *a)
+{
+	struct strbuf b = STRBUF_INIT;
+	for (const char *v = value; *v;) {
+		if (!strncmp(v, "${GITHUB_WORKSPACE}", 19)) {
+			strbuf_adds(&b, root);
+			v += 19;
+		} else if (!strncmp(v, "$GITHUB_WORKSPACE", 17) &&
+		           !(isalnum((unsigned char)v[17]) || v[17] == '_')) {
+			strbuf_adds(&b, root);
+			v += 17;
+		} else if (*v == '$' || *v == '`') {
+			strbuf_release(&b);
+			return NULL;
+		} else {
+			strbuf_addch(&b, *v++);
+		}
+	}
+	char *r = arena_strndup(a, b.buf ? b.buf : "", b.len);
+	strbuf_release(&b);
+	return r;
+}
+
+/*
+ * --docker job without container: the image, options and setup of the
+ * Execute step's `docker run` (docker/dockerrun.h), as run_prepare() says.
+ */
+static int from_execute_step(struct run_test *t, const struct wf *w, const struct wf_job *job,
+                             const struct run_prepare_opts *o, struct arena *a)
+{
+	bool many;
+	const struct wf_step *st = execute_step(job, &many);
+	if (!st)
+		return refuse(t, "job '%s' names no container image and no step runs `docker run`",
+		              job->id);
+	if (many)
+		return refuse(t,
+		              "job '%s': more than one step runs `docker run`; which one runs the "
+		              "test cannot be told",
+		              job->id);
+	const char *file = wf_name(w);
+	unsigned line, col;
+	script_place(file, st->run, &line, &col);
+	struct dockerrun *dr;
+	struct diag d = DIAG_INIT;
+	if (dockerrun_read(st->run->s, st->run->len, file, line, col, &dr, &d) < 0) {
+		struct strbuf at = STRBUF_INIT;
+		strbuf_addf(&at, "%s:%u:%u", d.loc.file ? d.loc.file : file, d.loc.line, d.loc.col);
+		refuse(t, "%s: %s", at.buf, d.msg.buf ? d.msg.buf : "");
+		strbuf_release(&at);
+		diag_release(&d);
+		return -1;
+	}
+	diag_release(&d);
+	int rc = 0;
+	struct strbuf m = STRBUF_INIT;
+	/* dockerrun counts columns of later lines in the text: a block's indent is stripped. */
+	unsigned indent = line > st->run->loc.line ? col - 1 : 0;
+	add_place(&m, file, dr->image_line, dr->image_col, line, indent);
+	t->docker_image = arena_strndup(a, dr->image, strlen(dr->image));
+	t->docker_image_from = arena_strndup(a, m.buf, m.len);
+	char **opts = arena_alloc(a, (dr->nkeep + 1) * sizeof(*opts));
+	char **from = arena_alloc(a, (dr->nkeep + 1) * sizeof(*from));
+	size_t k = 0;
+	for (size_t i = 0; i < dr->nkeep && !rc; i++) {
+		const struct dr_opt *op = &dr->keep[i];
+		strbuf_reset(&m);
+		add_place(&m, file, op->line, op->col, line, indent);
+		if (op->flags & DR_MATRIX)
+			continue; /* gpuci sets the test's own variables itself */
+		char *v = NULL;
+		if (op->value) {
+			v = op->flags & DR_GHA ? NULL : workspace_subst(op->value, o->root, a);
+			if (!v) {
+				rc = refuse(t, "%s: %s: a %s that gpuci cannot know before the run",
+				            m.buf, op->value,
+				            op->flags & DR_GHA ? "GitHub expression"
+				                               : "shell expansion");
+				break;
+			}
+			/* gpuci mounts the repository and works in it itself. */
+			struct strbuf rr = STRBUF_INIT;
+			strbuf_addf(&rr, "%s:%s", o->root, o->root);
+			bool dup = (!strcmp(op->name, "--volume") && !strcmp(v, rr.buf)) ||
+			           (!strcmp(op->name, "--workdir") && !strcmp(v, o->root));
+			strbuf_release(&rr);
+			if (dup)
+				continue;
+		}
+		struct strbuf word = STRBUF_INIT;
+		strbuf_adds(&word, op->name);
+		if (v)
+			strbuf_addf(&word, "=%s", v);
+		opts[k] = arena_strndup(a, word.buf, word.len);
+		from[k++] = arena_strndup(a, m.buf, m.len);
+		strbuf_release(&word);
+	}
+	opts[k] = from[k] = NULL;
+	t->docker_opts = opts;
+	t->docker_opts_from = from;
+	if (!rc && !o->docker_setup) {
+		char **setup = arena_alloc(a, (dr->nsetup + 1) * sizeof(*setup));
+		for (size_t i = 0; i < dr->nsetup && !rc; i++) {
+			if (strstr(dr->setup[i].text, "${{")) {
+				strbuf_reset(&m);
+				add_place(&m, file, dr->setup[i].line, dr->setup[i].col, line,
+				          indent);
+				rc =
+				    refuse(t,
+				           "%s: setup command '%s' holds a GitHub expression; give "
+				           "--docker-setup CMD",
+				           m.buf, dr->setup[i].text);
+			}
+			setup[i] = arena_strndup(a, dr->setup[i].text, strlen(dr->setup[i].text));
+		}
+		setup[dr->nsetup] = NULL;
+		t->docker_setup = setup;
+	}
+	strbuf_release(&m);
+	dockerrun_free(dr);
+	return rc;
+}
+
 /*
  * Docker mode for one test: the image (IMAGE, or the job's with "job"),
  * the job's container options without --gpus (gpuci names the leased
  * devices), and the job env's names (jobenv[0..cnt)) to pass with -e.
  */
-static int docker_setup(struct run_test *t, const struct wf_job *job, const char *image,
-                        char *const *jobenv, size_t cnt, struct arena *a)
+static int docker_setup(struct run_test *t, const struct wf *w, const struct wf_job *job,
+                        const struct run_prepare_opts *o, char *const *jobenv, size_t cnt,
+                        struct arena *a)
 {
+	const char *image = o->docker;
 	if (!strcmp(image, "job")) {
 		image = wf_str(job->image);
-		if (!image) {
-			struct strbuf m = STRBUF_INIT;
-			strbuf_addf(&m, "--docker job: job '%s' names no container image", job->id);
-			t->status = REPORT_NOT_RUNNABLE;
-			t->message = strbuf_detach(&m, NULL);
+		if (!image && from_execute_step(t, w, job, o, a) < 0)
 			return -1;
+	}
+	if (image) {
+		t->docker_image = image;
+		const char *opts = wf_str(wf_get(wf_get(job->node, "container"), "options"));
+		char **words = split_words(a, opts ? opts : "");
+		size_t k = 0;
+		for (size_t j = 0; words[j]; j++) {
+			if (!strcmp(words[j], "--gpus")) {
+				j += words[j + 1] != NULL;
+				continue;
+			}
+			if (!strncmp(words[j], "--gpus=", 7))
+				continue;
+			words[k++] = words[j];
+		}
+		words[k] = NULL;
+		t->docker_opts = words;
+		const struct wf_node *c = wf_get(job->node, "container");
+		if (c) {
+			struct strbuf m = STRBUF_INIT;
+			strbuf_addf(&m, "%s:%u:%u", wf_name(w), c->loc.line, c->loc.col);
+			t->docker_image_from = arena_strndup(a, m.buf, m.len);
+			strbuf_release(&m);
 		}
 	}
-	t->docker_image = image;
-	const char *opts = wf_str(wf_get(wf_get(job->node, "container"), "options"));
-	char **words = split_words(a, opts ? opts : "");
-	size_t k = 0;
-	for (size_t j = 0; words[j]; j++) {
-		if (!strcmp(words[j], "--gpus")) {
-			j += words[j + 1] != NULL;
-			continue;
-		}
-		if (!strncmp(words[j], "--gpus=", 7))
-			continue;
-		words[k++] = words[j];
+	if (o->docker_setup) {
+		char **setup = arena_alloc(a, 2 * sizeof(*setup));
+		setup[0] = *o->docker_setup ? (char *)o->docker_setup : NULL;
+		setup[1] = NULL;
+		t->docker_setup = setup;
 	}
-	words[k] = NULL;
-	t->docker_opts = words;
 	char **names = arena_alloc(a, (cnt + 1) * sizeof(*names));
 	for (size_t c = 0; c < cnt; c++)
 		names[c] = arena_strndup(a, jobenv[c], strcspn(jobenv[c], "="));
@@ -341,7 +548,7 @@ static int entry_test(struct run_prepared *out, const struct wf *w, const struct
 	}
 	jobenv[cnt] = NULL;
 	t->env = merge_env(a, base, jobenv, cnt);
-	if (o->docker && docker_setup(t, pj->job, o->docker, jobenv, cnt, a) < 0)
+	if (o->docker && docker_setup(t, w, pj->job, o, jobenv, cnt, a) < 0)
 		t->argv = NULL; /* refused: its message says why */
 	return 0;
 }

@@ -15,7 +15,17 @@
  *     display, GPUs (plan_entry_gpus);
  *   - with docker set, the image (docker = "job": the job's container
  *     image), the job's container options without --gpus and the names of
- *     the job env, for the docker executor (run/executor.h).
+ *     the job env, for the docker executor (run/executor.h);
+ *   - docker = "job" and the job has no container: the image, the options
+ *     and the setup commands of the job's Execute step (the one step whose
+ *     run: holds `docker run`), read by dockerrun_read(): its dropped
+ *     options left out, $GITHUB_WORKSPACE as the root, the -e of matrix
+ *     values left to gpuci (it writes the test line itself), its mount and
+ *     -w of the workspace left to the executor; another expansion or GitHub
+ *     expression in a value refuses the test with its file:line:col. Each
+ *     option's and the image's place is in docker_opts_from and
+ *     docker_image_from, for --dry-run;
+ *   - docker_setup given: that one command ("" none) instead.
  * An entry that cannot run (a bad path, --docker job with no image) is
  * kept with status REPORT_NOT_RUNNABLE, argv NULL and a message saying
  * why, so reports list it. A job that runs but gpuci run cannot run (its
@@ -51,6 +61,8 @@ struct run_prepare_opts {
 	bool changed;
 	const char *python; /* the interpreter; NULL: run_find_python() */
 	const char *docker; /* an image, "job" (the job's), or NULL: no docker */
+	/* --docker-setup CMD: the one setup command ("": none); NULL: the default. */
+	const char *docker_setup;
 	/* --secret NAME: their values (from env) are the secrets context. */
 	const char *const *secrets;
 	size_t nsecrets;

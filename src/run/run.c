@@ -161,6 +161,7 @@ int run__spawn(struct run *r, size_t i, struct diag *d)
 	    .nkeep = nfds,
 	    .cwd = r->o->cwd,
 	    .name = name.buf,
+	    .run_dir = r->o->log_dir,
 	    .log_fd = logfd,
 	    .kill_after = r->o->kill_after,
 	    .mask = &r->sig.saved,

@@ -50,14 +50,20 @@ struct run_test {
 	double expected; /* seconds */
 	/*
 	 * Docker mode (docker_image set): the test runs as `docker run --rm
-	 * --name NAME OPTS [--gpus device=IDS] -v CWD:CWD -w CWD -e VAR...
-	 * IMAGE bash -lc 'pip install -e . --no-deps && exec "$@"' bash ARGV`,
-	 * OPTS being the job's container options without their --gpus, the
-	 * -e names those of docker_env (values come from env).
+	 * --init --name NAME --cidfile RUN_DIR/NAME.cid OPTS [--gpus
+	 * "device=IDS"] -v CWD:CWD -w CWD -e VAR... IMAGE bash -lc 'set -e;
+	 * SETUP; exec "$@"' bash ARGV`, OPTS being the container options
+	 * without their --gpus, the -e names those of docker_env (values come
+	 * from env), SETUP docker_setup's commands (NULL: `pip install -e .
+	 * --no-deps`; an empty list: none).
 	 */
 	const char *docker_image;
-	char **docker_opts; /* NULL-terminated */
-	char **docker_env;  /* NULL-terminated variable names */
+	char **docker_opts;  /* NULL-terminated */
+	char **docker_env;   /* NULL-terminated variable names */
+	char **docker_setup; /* NULL-terminated, or NULL: the default (above) */
+	/* Where the image and each option came from ("file:line:col"), or NULL. */
+	const char *docker_image_from;
+	char **docker_opts_from; /* parallel to docker_opts, or NULL */
 	/* What happened (filled by run_suite; free with run_test_release). */
 	enum report_status status;
 	unsigned attempts;

@@ -471,14 +471,17 @@ class RunTest(unittest.TestCase):
         root = os.path.realpath(self.repo.root)
         call = next(c for c in calls if "--async-save" in c["argv"])
         argv = call["argv"]
-        self.assertEqual(argv[:3], ["run", "--rm", "--name"])
-        self.assertRegex(argv[3], r"^gpuci-\d+-\d+-1$")
+        self.assertEqual(argv[:4], ["run", "--rm", "--init", "--name"])
+        self.assertRegex(argv[4], r"^gpuci-\d+-\d+-1$")
+        # The container's id file is in the run's folder, named after it.
+        self.assertEqual(argv[5], "--cidfile")
+        self.assertTrue(argv[6].endswith("/" + argv[4] + ".cid"), argv[6])
         # The job's options, without its --gpus all, then the leased devices.
-        opts = argv[4:argv.index("-v", argv.index("--network=host"))]
+        opts = argv[7:argv.index("-v", argv.index("--network=host"))]
         self.assertNotIn("all", opts)
         self.assertIn("--shm-size=32g", opts)
         gi = argv.index("--gpus")
-        self.assertRegex(argv[gi + 1], r"^device=\d,\d$")
+        self.assertRegex(argv[gi + 1], r'^"device=\d,\d"$')  # quoted: docker splits at ","
         vi = argv.index(root + ":" + root)
         self.assertEqual(argv[vi - 1], "-v")
         self.assertEqual(argv[vi + 1:vi + 3], ["-w", root])
@@ -486,7 +489,7 @@ class RunTest(unittest.TestCase):
         self.assertEqual(call["env"]["VIME_TEST_JOB"], "e2e-test-ckpt")
         ii = argv.index("ghcr.io/example-org/vime:latest")
         self.assertEqual(argv[ii + 1:], ["bash", "-lc",
-                                         'pip install -e . --no-deps && exec "$@"', "bash",
+                                         'set -e; pip install -e . --no-deps; exec "$@"', "bash",
                                          argv[ii + 5], "tests/test_qwen3_4B_ckpt.py",
                                          "--async-save"])
         self.assertRegex(argv[ii + 5], r"python3?$")
@@ -510,7 +513,7 @@ class RunTest(unittest.TestCase):
         with open(log) as f:
             last = json.loads(f.read().splitlines()[-1])["argv"]
         self.assertIn("img:1", last)
-        self.assertIn("device=0,1,2,3,4,5,6,7", last)
+        self.assertIn('"device=0,1,2,3,4,5,6,7"', last)
 
     def test_usage_errors(self):
         for args, msg in [([], "say what to run"),

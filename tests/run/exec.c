@@ -101,12 +101,14 @@ static void docker__runs_docker_run_and_kills_the_container_when_a_stop_is_due(v
 	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	char *argv[] = {"python3", "tests/test_x.py", "--fast", NULL};
 	char *opts[] = {"--ipc=host", NULL}, *names[] = {"FOO", NULL};
+	char *setup[] = {"pip install -e .", "make -C ext", NULL};
 	char *env[] = {path.buf, "FOO=1", NULL};
 	struct run_test t = {.argv = argv,
 	                     .gpus = 2,
 	                     .docker_image = "img:1",
 	                     .docker_opts = opts,
-	                     .docker_env = names};
+	                     .docker_env = names,
+	                     .docker_setup = setup};
 	sigset_t none;
 	sigemptyset(&none);
 	struct run_exec_job job = {.test = &t,
@@ -131,10 +133,11 @@ static void docker__runs_docker_run_and_kills_the_container_when_a_stop_is_due(v
 	struct strbuf got = STRBUF_INIT, want = STRBUF_INIT;
 	read_file(calls, &got);
 	strbuf_addf(&want,
-	            "run\n--rm\n--name\ngpuci-7-2-1\n--ipc=host\n--gpus\ndevice=0,1\n-v\n%s:%s\n"
-	            "-w\n%s\n-e\nFOO\nimg:1\nbash\n-lc\npip install -e . --no-deps && exec "
-	            "\"$@\"\nbash\npython3\ntests/test_x.py\n--fast\n--\n",
-	            dir, dir, dir);
+	            "run\n--rm\n--init\n--name\ngpuci-7-2-1\n--cidfile\n%s/gpuci-7-2-1.cid\n"
+	            "--ipc=host\n--gpus\n\"device=0,1\"\n-v\n%s:%s\n"
+	            "-w\n%s\n-e\nFOO\nimg:1\nbash\n-lc\nset -e; pip install -e .; make -C ext; "
+	            "exec \"$@\"\nbash\npython3\ntests/test_x.py\n--fast\n--\n",
+	            dir, dir, dir, dir);
 	/* docker kill NAME comes after (or, racing the client's start, before) it. */
 	const char *kill = "kill\ngpuci-7-2-1\n--\n";
 	char *at = strstr(got.buf, kill);
@@ -156,11 +159,75 @@ static void docker__runs_docker_run_and_kills_the_container_when_a_stop_is_due(v
 	harness_rmtree(dir);
 }
 
+/* No GPUs: no --gpus at all; no setup given: today's pip install. */
+static void docker__without_gpus_passes_no_gpus_and_the_default_setup(void **state)
+{
+	(void)state;
+	char *dir = harness_tmpdir(), *log = harness_path(dir, "log");
+	char *calls = harness_path(dir, "calls"), *bin = harness_path(dir, "bin");
+	assert_int_equal(mkdir(bin, 0755), 0);
+	char *docker = harness_path(bin, "docker");
+	FILE *f = fopen(docker, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\nfor a in \"$@\"; do printf '%%s\\n' \"$a\"; done > %s\n", calls);
+	fclose(f);
+	assert_int_equal(chmod(docker, 0755), 0);
+	struct strbuf path = STRBUF_INIT;
+	strbuf_addf(&path, "PATH=%s:/usr/bin:/bin", bin);
+	const char *path0 = getenv("PATH");
+	char *old_path = path0 ? strdup(path0) : NULL;
+	setenv("PATH", path.buf + 5, 1); /* docker is looked up in gpuci's PATH */
+	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char *argv[] = {"python3", "tests/test_y.py", NULL};
+	char *env[] = {path.buf, NULL};
+	struct run_test t = {.argv = argv, .docker_image = "img:2"};
+	sigset_t none;
+	sigemptyset(&none);
+	struct run_exec_job job = {.test = &t,
+	                           .env = env,
+	                           .gpu_ids = "",
+	                           .cwd = dir,
+	                           .name = "gpuci-7-1-2",
+	                           .run_dir = bin,
+	                           .log_fd = fd,
+	                           .kill_after = 1,
+	                           .mask = &none};
+	struct run_exec *h;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(run_exec_docker.start(&job, &h, &d), 0);
+	close(fd);
+	struct run_exec_result r = finish(h);
+	assert_true(WIFEXITED(r.status));
+	h->ex->release(h);
+	struct strbuf got = STRBUF_INIT, want = STRBUF_INIT;
+	read_file(calls, &got);
+	strbuf_addf(
+	    &want,
+	    "run\n--rm\n--init\n--name\ngpuci-7-1-2\n--cidfile\n%s/gpuci-7-1-2.cid\n-v\n%s:%s\n"
+	    "-w\n%s\nimg:2\nbash\n-lc\nset -e; pip install -e . --no-deps; exec \"$@\"\n"
+	    "bash\npython3\ntests/test_y.py\n",
+	    bin, dir, dir, dir);
+	assert_string_equal(got.buf, want.buf);
+	if (old_path)
+		setenv("PATH", old_path, 1);
+	free(old_path);
+	strbuf_release(&got);
+	strbuf_release(&want);
+	strbuf_release(&path);
+	diag_release(&d);
+	free(docker);
+	free(calls);
+	free(bin);
+	free(log);
+	harness_rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(local__runs_the_test_with_its_env_and_log),
 	    cmocka_unit_test(docker__runs_docker_run_and_kills_the_container_when_a_stop_is_due),
+	    cmocka_unit_test(docker__without_gpus_passes_no_gpus_and_the_default_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/strbuf.h"
 #include "plan/plan.h"
 #include "report/report.h"
 #include "run/prepare.h"
@@ -223,7 +224,113 @@ static void prepare__docker_takes_the_jobs_image_and_options_without_gpus(void *
 	const struct run_test *c = &fx.pr.tests[5];
 	assert_null(c->argv);
 	assert_int_equal(c->status, REPORT_NOT_RUNNABLE);
-	assert_string_equal(c->message, "--docker job: job 'bare' names no container image");
+	assert_string_equal(c->message, "--docker job: job 'bare' names no container image and no "
+	                                "step runs `docker run`");
+	teardown(&fx);
+}
+
+static const char execute_wf[] =
+    "on: {pull_request: {}}\n"
+    "jobs:\n"
+    "  ex:\n"
+    "    runs-on: gpu\n"
+    "    strategy:\n"
+    "      matrix:\n"
+    "        info:\n"
+    "          - {test_file: test_a.py, num_gpus: 2}\n"
+    "    steps:\n"
+    "      - uses: actions/checkout@v4\n"
+    "      - name: Execute\n"
+    "        run: |\n"
+    "\n"                                                   /* a blank first line, as slime's */
+    "          docker run --rm --gpus all --ipc=host \\\n" /* 14 */
+    "            -e TEST_FILE=\"${{ matrix.info.test_file }}\" \\\n" /* 15 */
+    "            -e MODE=fast \\\n"                                  /* 16 */
+    "            -v \"$GITHUB_WORKSPACE:$GITHUB_WORKSPACE\" \\\n"    /* 17 */
+    "            -v \"${GITHUB_WORKSPACE}/cache:/cache\" \\\n"       /* 18 */
+    "            -w \"$GITHUB_WORKSPACE\" \\\n"                      /* 19 */
+    "            img/x:2 bash -lc '\n"                               /* 20 */
+    "              pip install -e . --no-deps\n"
+    "              python \"tests/$TEST_FILE\"\n"
+    "            '\n"
+    "  bad:\n"
+    "    runs-on: gpu\n"
+    "    strategy:\n"
+    "      matrix:\n"
+    "        info:\n"
+    "          - {test_file: test_b.py, num_gpus: 1}\n"
+    "    steps:\n"
+    "      - run: docker run -v \"$HOME:/h\" img/y:1 python tests/test_b.py\n"; /* 31 */
+
+/* --docker job, no container: the Execute step's image, options and setup, with places. */
+static void prepare__docker_job_reads_the_execute_steps_docker_run(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	struct diag d = DIAG_INIT;
+	memset(&fx, 0, sizeof(fx));
+	fx.root = harness_tmpdir();
+	char *tests = harness_path(fx.root, "tests");
+	assert_int_equal(mkdir(tests, 0755), 0);
+	free(tests);
+	touch(fx.root, "tests/test_a.py");
+	touch(fx.root, "tests/test_b.py");
+	char *file = harness_path(fx.root, "pr.yml");
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fputs(execute_wf, f);
+	fclose(f);
+	assert_int_equal(wf_parse(execute_wf, sizeof(execute_wf) - 1, file, &fx.w, &d), 0);
+	struct plan_opts po = {.event = "pull_request"};
+	assert_int_equal(plan_make(fx.w, &po, &fx.p, &d), 0);
+	struct run_prepare_opts o = {.docker = "job"};
+	assert_int_equal(prepare(&fx, &o), 0);
+	assert_int_equal(fx.pr.n, 2);
+	const struct run_test *a = &fx.pr.tests[0];
+	assert_non_null(a->argv);
+	assert_string_equal(a->docker_image, "img/x:2");
+	struct strbuf want = STRBUF_INIT;
+	strbuf_addf(&want, "%s:20:13", file);
+	assert_string_equal(a->docker_image_from, want.buf);
+	/*
+	 * --rm and --gpus dropped, the matrix -e left to gpuci, the workspace's
+	 * mount and -w left to the executor, the workspace as the root.
+	 */
+	assert_string_equal(a->docker_opts[0], "--ipc=host");
+	strbuf_reset(&want);
+	strbuf_addf(&want, "%s:14:38", file);
+	assert_string_equal(a->docker_opts_from[0], want.buf);
+	assert_string_equal(a->docker_opts[1], "--env=MODE=fast");
+	strbuf_reset(&want);
+	strbuf_addf(&want, "%s:16:13", file); /* a later line of the block: its indent counted */
+	assert_string_equal(a->docker_opts_from[1], want.buf);
+	strbuf_reset(&want);
+	strbuf_addf(&want, "--volume=%s/cache:/cache", fx.root);
+	assert_string_equal(a->docker_opts[2], want.buf);
+	assert_null(a->docker_opts[3]);
+	assert_string_equal(a->docker_setup[0], "pip install -e . --no-deps");
+	assert_null(a->docker_setup[1]);
+	/* Another expansion: refused, with its place and why. */
+	const struct run_test *b = &fx.pr.tests[1];
+	assert_null(b->argv);
+	assert_int_equal(b->status, REPORT_NOT_RUNNABLE);
+	strbuf_reset(&want);
+	strbuf_addf(&want, "--docker job: %s:31:", file);
+	assert_memory_equal(b->message, want.buf, want.len);
+	assert_non_null(strstr(b->message, "$HOME:/h: a shell expansion that gpuci cannot know"));
+	/* --docker-setup '': no setup at all. */
+	run_prepared_release(&fx.pr);
+	o.docker_setup = "";
+	assert_int_equal(prepare(&fx, &o), 0);
+	assert_null(fx.pr.tests[0].docker_setup[0]);
+	run_prepared_release(&fx.pr);
+	o.docker_setup = "make dev";
+	assert_int_equal(prepare(&fx, &o), 0);
+	assert_string_equal(fx.pr.tests[0].docker_setup[0], "make dev");
+	assert_null(fx.pr.tests[0].docker_setup[1]);
+	strbuf_release(&want);
+	diag_release(&d);
+	free(file);
 	teardown(&fx);
 }
 
@@ -281,6 +388,7 @@ int main(void)
 	    cmocka_unit_test(prepare__refuses_paths_that_leave_the_repository),
 	    cmocka_unit_test(prepare__selects_jobs_and_tests),
 	    cmocka_unit_test(prepare__docker_takes_the_jobs_image_and_options_without_gpus),
+	    cmocka_unit_test(prepare__docker_job_reads_the_execute_steps_docker_run),
 	    cmocka_unit_test(prepare__fails_with_the_place_of_an_env_that_cannot_be_evaluated),
 	    cmocka_unit_test(find_python__prefers_python_on_path),
 	};

@@ -98,4 +98,12 @@ int cmd_labels(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_new_test(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_lint(int argc, char **argv, struct gpuci_ctx *ctx);
 
+/*
+ * NVML for the readiness check of `gpuci CMD` (lock, run), or NULL when
+ * wait_idle is 0 or NVML cannot be loaded (then one debug line saying why
+ * on ctx->err, under $GPUCI_DEBUG only). Close it with gpu_nvml_close().
+ */
+struct gpu_nvml;
+struct gpu_nvml *cli_open_nvml(const char *cmd, double wait_idle, struct gpuci_ctx *ctx);
+
 #endif

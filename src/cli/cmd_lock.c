@@ -489,26 +489,6 @@ static void note_busy(void *arg, unsigned gpu, const struct gpu_usage *u)
 	strbuf_release(&sb);
 }
 
-/* NVML for the readiness check, or NULL (one debug line saying why). */
-static struct gpu_nvml *open_nvml(const struct lock_opts *o, struct gpuci_ctx *ctx)
-{
-	if (o->wait_idle <= 0)
-		return NULL;
-	struct gpu_probe probe;
-	gpu_probe_default(&probe);
-	struct gpu_nvml *nv = NULL;
-	struct diag d = DIAG_INIT;
-	if (gpu_nvml_open(&nv, probe.nvml_lib, &d) < 0) {
-		const char *dbg = getenv("GPUCI_DEBUG");
-		if (dbg && *dbg)
-			fprintf(ctx->err, "gpuci lock: debug: GPU readiness not checked: %s\n",
-			        d.msg.buf);
-		nv = NULL;
-	}
-	diag_release(&d);
-	return nv;
-}
-
 /*
  * While the job runs, a thread watches its lock files: if one is deleted or
  * replaced it says so on stderr, loudly when the GPU is no longer kept from
@@ -609,7 +589,7 @@ static int run_locked(struct lock_opts *o, unsigned *devices, size_t ndevices, i
 		spec.on_busy = note_busy;
 		spec.on_busy_arg = &bnote;
 	}
-	spec.nvml = open_nvml(o, ctx);
+	spec.nvml = cli_open_nvml("lock", o->wait_idle, ctx);
 	spec.wait_idle = o->wait_idle;
 	spec.idle_bytes = (unsigned long long)o->idle_mem * 1024 * 1024;
 	spec.busy_warn = !strcmp(o->busy, "warn");

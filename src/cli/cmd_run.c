@@ -23,26 +23,6 @@
 
 extern char **environ;
 
-/* NVML for the readiness check, or NULL (one debug line saying why), as gpuci lock does. */
-static struct gpu_nvml *open_nvml(double wait_idle, struct gpuci_ctx *ctx)
-{
-	if (wait_idle <= 0)
-		return NULL;
-	struct gpu_probe probe;
-	gpu_probe_default(&probe);
-	struct gpu_nvml *nv = NULL;
-	struct diag d = DIAG_INIT;
-	if (gpu_nvml_open(&nv, probe.nvml_lib, &d) < 0) {
-		const char *dbg = getenv("GPUCI_DEBUG");
-		if (dbg && *dbg)
-			fprintf(ctx->err, "gpuci run: debug: GPU readiness not checked: %s\n",
-			        d.msg.buf);
-		nv = NULL;
-	}
-	diag_release(&d);
-	return nv;
-}
-
 #define DEFAULT_WORKFLOW ".github/workflows/pr-test.yml"
 
 static const char run_usage[] =
@@ -244,7 +224,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	    .on_event = run_cmd_on_event,
 	    .arg = &listener,
 	    .idle_every = run_view_idle_every(view),
-	    .nvml = open_nvml(o.wait_idle, ctx),
+	    .nvml = cli_open_nvml("run", o.wait_idle, ctx),
 	    .wait_idle = o.wait_idle,
 	    .idle_bytes = (unsigned long long)o.idle_mem * 1024 * 1024,
 	    .busy_warn = !strcmp(o.busy, "warn"),

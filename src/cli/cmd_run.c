@@ -122,7 +122,9 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	    {"secret", 0, CLI_OPT_LIST, &o.secrets, "NAME", "pass this secret from the environment",
 	     NULL},
 	    {"docker", 0, CLI_OPT_STRING, &o.docker, "IMAGE",
-	     "run each test in IMAGE (job: the job's container image)", NULL},
+	     "run each test in IMAGE (job: the job's container or Execute step's)", NULL},
+	    {"docker-opt", 0, CLI_OPT_LIST, &o.docker_opts, "ARG",
+	     "one more docker run argument (repeatable)", NULL},
 	    {"docker-setup", 0, CLI_OPT_STRING, &o.docker_setup, "CMD",
 	     "run CMD in the container before the test ('': nothing)", NULL},
 	    {"junit", 0, CLI_OPT_STRING, &o.junit, "FILE", "write JUnit XML", NULL},
@@ -239,9 +241,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			runnable[nr++] = tests[i];
 		}
 	/* Before anything starts: what a crashed run left, then our own record. */
-	char *record_dir = run_record_dir(o.pattern);
-	run_recover_crashed(ctx, record_dir, o.kill_after);
-	if (run_record_create(&record, record_dir, c.run_id, c.root, &c.d) < 0) {
+	run_recover_crashed(ctx, c.lock_dir, o.kill_after);
+	if (run_record_create(&record, c.lock_dir, c.run_id, c.root, ro.executor->name, &c.d) < 0) {
 		fprintf(ctx->err,
 		        "gpuci run: warning: %s (were this run killed, the next could not end "
 		        "what it left running)\n",
@@ -249,7 +250,6 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		diag_release(&c.d);
 		diag_init(&c.d);
 	}
-	free(record_dir);
 	fprintf(ctx->out, "gpuci run %s: %zu test%s on %u GPU%s, logs in %s\n", c.run_id, nt,
 	        nt == 1 ? "" : "s", c.total, c.total == 1 ? "" : "s", c.log_dir);
 	if (c.prep.not_run.len)
@@ -277,6 +277,7 @@ out:
 	free(o.jobs.items);
 	free(o.tests.items);
 	free(o.secrets.items);
+	free(o.docker_opts.items);
 	run_record_remove(record);
 	if (masked_out)
 		fclose(masked_out);

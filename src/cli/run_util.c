@@ -17,6 +17,7 @@
 #include "base/xalloc.h"
 #include "cli/run_view.h"
 #include "db/history.h"
+#include "docker/dockerrun.h"
 #include "gpu/gpu.h"
 #include "lease/lease.h"
 #include "plan/plan.h"
@@ -112,10 +113,24 @@ void run_recover_crashed(struct gpuci_ctx *ctx, const char *dir, double kill_aft
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		fprintf(ctx->err,
-		        "gpuci run: run %s (pid %d, in %s) was killed before it ended its tests; "
-		        "%zu of its processes were still running:\n",
-		        c[i].run_id, (int)c[i].pid, c[i].root, c[i].nleft);
+		if (c[i].nleft)
+			fprintf(ctx->err,
+			        "gpuci run: run %s (pid %d, in %s) was killed before it ended its "
+			        "tests; %zu of its processes were still running:\n",
+			        c[i].run_id, (int)c[i].pid, c[i].root, c[i].nleft);
+		if (c[i].removed)
+			fprintf(ctx->err,
+			        "gpuci run: run %s (pid %d, in %s) was killed before it ended its "
+			        "tests; %zu of its containers were left: removed\n",
+			        c[i].run_id, (int)c[i].pid, c[i].root, c[i].removed);
+		if (c[i].sweep_error)
+			fprintf(ctx->err,
+			        "gpuci run: warning: run %s (pid %d, in %s) was killed; its "
+			        "containers could not be looked for (%s): its record "
+			        "%s/gpuci-run-%s.run "
+			        "stays for the next run (delete it once they are gone)\n",
+			        c[i].run_id, (int)c[i].pid, c[i].root, c[i].sweep_error, dir,
+			        c[i].run_id);
 		for (size_t k = 0; k < c[i].nleft; k++) {
 			const struct run_leftover *l = &c[i].left[k];
 			fprintf(ctx->err, "  pid %d %s: %s%s%s\n", (int)l->pid,
@@ -326,6 +341,19 @@ int run_cmd_check(struct run_cmd *c)
 		diag_set(&c->d, DIAG_USAGE, "--busy expects fail or warn, not '%s'", o->busy);
 		return cli_usage_error(ctx, "run", &c->d);
 	}
+	if ((o->docker_opts.n || o->docker_setup) && !o->docker) {
+		diag_set(&c->d, DIAG_USAGE,
+		         "%s is for containers: give --docker IMAGE or --docker job",
+		         o->docker_opts.n ? "--docker-opt" : "--docker-setup");
+		return cli_usage_error(ctx, "run", &c->d);
+	}
+	struct dockerrun *dr;
+	if (o->docker_opts.n &&
+	    dockerrun_read_opts((const char *const *)o->docker_opts.items, o->docker_opts.n,
+	                        "--docker-opt", &dr, &c->d) < 0)
+		return cli_usage_error(ctx, "run", &c->d);
+	if (o->docker_opts.n)
+		dockerrun_free(dr);
 	return EXIT_OK;
 }
 
@@ -338,6 +366,7 @@ int run_cmd_select(struct run_cmd *c)
 		return EXIT_FAILED;
 	}
 	c->root = repo_root(o->workflow);
+	c->lock_dir = run_record_dir(o->pattern);
 
 	/* Selection: a plan of the event, then the jobs asked for. */
 	/*
@@ -399,6 +428,9 @@ int run_cmd_select(struct run_cmd *c)
 	    .python = o->python,
 	    .docker = o->docker,
 	    .docker_setup = o->docker_setup,
+	    .docker_opts = (const char *const *)o->docker_opts.items,
+	    .ndocker_opts = o->docker_opts.n,
+	    .lock_dir = c->lock_dir,
 	    .secrets = (const char *const *)o->secrets.items,
 	    .nsecrets = o->secrets.n,
 	};
@@ -679,6 +711,7 @@ void run_cmd_release(struct run_cmd *c)
 	wf_free(c->w);
 	arena_release(&c->a);
 	free(c->root);
+	free(c->lock_dir);
 	free(c->log_dir);
 	free(c->history_path);
 	diag_release(&c->d);

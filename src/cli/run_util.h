@@ -36,7 +36,7 @@ struct run_view;
 struct run_cli_opts {
 	const char *workflow, *python, *junit, *history, *pattern, *retry_on;
 	const char *base, *head, *docker, *docker_setup, *log_dir;
-	struct cli_list labels, jobs, tests, secrets;
+	struct cli_list labels, jobs, tests, secrets, docker_opts;
 	bool no_always, changed, all, dry_run;
 	unsigned gpus, cpu_jobs, retries, keep_days;
 	bool gpus_seen, cpu_seen;
@@ -58,6 +58,7 @@ struct run_cmd {
 	struct run_prepared prep; /* the tests (run/prepare.h) */
 	struct arena a;
 	char *root, *log_dir, *history_path;
+	char *lock_dir; /* run_record_dir(): the lock files' folder */
 	struct history *hist;
 	unsigned total, cpu; /* GPUs, CPU-only tests at once */
 	double all_median;

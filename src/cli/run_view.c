@@ -94,8 +94,9 @@ static void line(struct run_view *v, const char *what, const struct run_test *t,
 	time_t now = time(NULL);
 	struct tm tm;
 	localtime_r(&now, &tm);
+	/* No test: a line about the run. */
 	fprintf(v->out, "%02d:%02d:%02d %-7s %s%s%s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, what,
-	        t->display, extra && *extra ? "  " : "", extra ? extra : "");
+	        t ? t->display : "", t && extra && *extra ? "  " : "", extra ? extra : "");
 	fflush(v->out);
 }
 
@@ -209,7 +210,8 @@ void run_view_event(void *arg, const struct run_event *ev)
 	case RUN_EV_WARNING:
 		line(v, ev->serious ? "WARNING" : "warning", t, ev->text);
 		if (v->style == RUN_STYLE_GITHUB)
-			report_gh_warning(v->out, t->test_file, 0, "gpuci run: lock files deleted",
+			report_gh_warning(v->out, t ? t->test_file : NULL, 0,
+			                  t ? "gpuci run: lock files deleted" : "gpuci run",
 			                  ev->text);
 		break;
 	case RUN_EV_STOPPING:

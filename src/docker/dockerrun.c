@@ -434,6 +434,57 @@ fail:
 	return -1;
 }
 
+int dockerrun_read_opts(const char *const *args, size_t n, const char *name, struct dockerrun **out,
+                        struct diag *d)
+{
+	struct dockerrun *dr = xcalloc(1, sizeof(*dr));
+	struct reader r = {.dr = dr, .name = name, .d = d};
+	*out = NULL;
+	struct sh_word *w = xcalloc(n ? n : 1, sizeof(*w));
+	for (size_t i = 0; i < n; i++) {
+		unsigned flags = 0;
+		if (strchr(args[i], '$') || strchr(args[i], '`'))
+			flags |= SHW_EXPAND;
+		w[i] = (struct sh_word){.text = args[i],
+		                        .raw = args[i],
+		                        .line = 1,
+		                        .col = (unsigned)i + 1,
+		                        .flags = flags};
+	}
+	struct sh_cmd c = {.words = w, .nwords = n, .line = 1, .col = 1};
+	size_t k = 0;
+	int rc = read_opts(&r, &c, &k);
+	if (!rc && k < n)
+		rc = refuse(&r, 1, (unsigned)k + 1,
+		            "'%s' is not a docker run option (each %s is one argument: %s "
+		            "--shm-size=8g, or %s -v %s /data:/data)",
+		            args[k], name, name, name, name);
+	for (size_t i = 0; !rc && i < dr->ndrop; i++)
+		rc = refuse(&r, dr->drop[i].line, dr->drop[i].col, "%s: %s", dr->drop[i].name,
+		            dr->drop[i].why);
+	for (size_t i = 0; !rc && i < dr->nkeep; i++)
+		if (dr->keep[i].flags & DR_EXPAND)
+			rc = refuse(&r, dr->keep[i].line, dr->keep[i].col,
+			            "%s=%s: a shell expansion that gpuci does not make (let your "
+			            "shell expand it)",
+			            dr->keep[i].name, dr->keep[i].value);
+	free(w);
+	if (rc < 0) {
+		/* The place is the argument's number, for people: "--docker-opt #2". */
+		unsigned at = d->loc.col;
+		d->loc = (struct srcloc){0};
+		struct strbuf m = STRBUF_INIT;
+		strbuf_addf(&m, "%s '%s': %s", name, at && at <= n ? args[at - 1] : "",
+		            d->msg.buf ? d->msg.buf : "");
+		diag_set(d, DIAG_USAGE, "%s", m.buf);
+		strbuf_release(&m);
+		dockerrun_free(dr);
+		return -1;
+	}
+	*out = dr;
+	return 0;
+}
+
 void dockerrun_free(struct dockerrun *dr)
 {
 	if (!dr)

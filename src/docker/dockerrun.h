@@ -88,6 +88,17 @@ int dockerrun_read(const char *text, size_t len, const char *name, unsigned line
 void dockerrun_free(struct dockerrun *dr);
 
 /*
+ * Reads docker run options given one argument each (gpuci run
+ * --docker-opt ARG, name "--docker-opt"), as dockerrun_read reads those of
+ * a step: the kept ones in (*out)->keep, their col the argument's number.
+ * Refuses with DIAG_USAGE ("--docker-opt 'ARG': why"): an option docker
+ * does not know or without its value, a word that is not an option, one
+ * gpuci gives itself (--gpus, --rm, --name: the reason), a $ expansion.
+ */
+int dockerrun_read_opts(const char *const *args, size_t n, const char *name, struct dockerrun **out,
+                        struct diag *d);
+
+/*
  * Appends the value of --gpus for these device indices, "device=0,1",
  * double quotes included: docker's CLI reads the value as CSV, so without
  * them it splits at the comma and asks for device 0 only. Appends nothing

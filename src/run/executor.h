@@ -7,11 +7,13 @@
  *                    (proc_keeper_start: a subreaper that ends whatever the
  *                    test leaves, then exits); the handle's pid is the
  *                    keeper, reaped by run_suite on SIGCHLD.
- *   run_exec_docker  the same keeper, running `docker run --rm --name NAME
- *                    ... IMAGE bash -lc 'SETUP && exec "$@"' bash ARGV`
- *                    (run/run.h, struct run_test), and `docker kill NAME`
- *                    when the kill_after of a stop has passed (a killed
- *                    client leaves its container running).
+ *   run_exec_docker  the same keeper, running `docker run --rm --init
+ *                    --name NAME --label gpuci.run=RUN_ID ... IMAGE bash
+ *                    -lc 'SETUP; exec "$@"' bash ARGV` (run/run.h, struct
+ *                    run_test), `docker kill NAME` when the kill_after of a
+ *                    stop has passed, and `docker rm -f NAME` before it is
+ *                    DONE when its client did not end by itself (a killed
+ *                    client leaves its container running, or created).
  *
  * A cluster executor (Slurm) has no local process for its test: its
  * handle's pid is -1 and it gives a descriptor to poll (fd, e.g. an
@@ -21,6 +23,11 @@
  * the job left (its files). The GPUs are still leased here: a cluster
  * executor passes gpu_ids on (e.g. as the job's GRES binding) and holds
  * the lock descriptors while its job runs.
+ *
+ * After the run (and for a crashed run, run_recover), sweep() removes what
+ * is left of it outside gpuci's processes: the containers labelled with
+ * its id, those whose creation a killed client left under way included;
+ * a cluster's jobs.
  *
  * Lifecycle of one attempt (run_suite does it):
  *   1. start(job): the attempt runs; *out is its handle (RUNNING).
@@ -55,6 +62,7 @@ struct run_exec_job {
 	size_t nkeep;
 	const char *cwd;     /* the repository root */
 	const char *name;    /* unique per run, test and attempt: gpuci-PID-N-ATTEMPT */
+	const char *run_id;  /* the run's (run_opts.run_id): docker's label gpuci.run */
 	const char *run_dir; /* the run's folder (its logs): docker's --cidfile; NULL: cwd */
 	int log_fd;          /* its stdout and stderr; the executor keeps its own copy */
 	double kill_after;
@@ -79,6 +87,15 @@ struct run_exec_result {
 
 struct run_executor;
 
+/* What sweep() is given. */
+struct run_sweep {
+	const char *run_id;
+	const char *run_dir;  /* the run's folder (cidfiles), or NULL */
+	char *const *env;     /* docker's environment (DOCKER_HOST); NULL: gpuci's */
+	const sigset_t *mask; /* children's signal mask */
+	double wait;          /* seconds to wait for creations a killed client left */
+};
+
 /* The handle of a started attempt; an executor's own data follows it. */
 struct run_exec {
 	const struct run_executor *ex;
@@ -97,6 +114,8 @@ struct run_executor {
 	void (*kill)(struct run_exec *h);
 	void (*result)(struct run_exec *h, struct run_exec_result *out);
 	void (*release)(struct run_exec *h);
+	/* Removes what of run s->run_id is left (above), *removed how many; NULL: none is. */
+	int (*sweep)(const struct run_sweep *s, size_t *removed, struct diag *d);
 };
 
 extern const struct run_executor run_exec_local;

@@ -317,45 +317,137 @@ static int from_execute_step(struct run_test *t, const struct wf *w, const struc
 	return rc;
 }
 
+/* Appends opt with its origin to t's options (NULL-terminated, in a). */
+static void add_docker_opt(struct run_test *t, const char *opt, const char *from, struct arena *a)
+{
+	size_t n = 0;
+	while (t->docker_opts && t->docker_opts[n])
+		n++;
+	char **opts = arena_alloc(a, (n + 2) * sizeof(*opts));
+	char **froms = arena_alloc(a, (n + 2) * sizeof(*froms));
+	for (size_t j = 0; j < n; j++) {
+		opts[j] = t->docker_opts[j];
+		froms[j] = t->docker_opts_from ? t->docker_opts_from[j] : (char *)"";
+	}
+	opts[n] = arena_strndup(a, opt, strlen(opt));
+	froms[n] = arena_strndup(a, from, strlen(from));
+	opts[n + 1] = froms[n + 1] = NULL;
+	t->docker_opts = opts;
+	t->docker_opts_from = froms;
+}
+
+/* The job's container: options, less --gpus (gpuci names the leased devices). */
+static void container_opts(struct run_test *t, const struct wf *w, const struct wf_job *job,
+                           struct arena *a)
+{
+	const struct wf_node *c = wf_get(job->node, "container");
+	const struct wf_node *on = wf_get(c, "options");
+	const char *opts = wf_str(on);
+	struct strbuf m = STRBUF_INIT;
+	strbuf_addf(&m, "%s:%u:%u", wf_name(w), c ? c->loc.line : 0, c ? c->loc.col : 0);
+	t->docker_image_from = arena_strndup(a, m.buf, m.len);
+	strbuf_reset(&m);
+	if (on)
+		strbuf_addf(&m, "%s:%u:%u container options", wf_name(w), on->loc.line,
+		            on->loc.col);
+	char **words = split_words(a, opts ? opts : "");
+	for (size_t j = 0; words[j]; j++) {
+		if (!strcmp(words[j], "--gpus")) {
+			j += words[j + 1] != NULL;
+			continue;
+		}
+		if (!strncmp(words[j], "--gpus=", 7))
+			continue;
+		add_docker_opt(t, words[j], m.buf, a);
+	}
+	strbuf_release(&m);
+}
+
+/* Whether some option of t is name=value (or name value), value matched by prefix. */
+static bool has_opt(const struct run_test *t, const char *name, const char *value)
+{
+	size_t nl = strlen(name), vl = strlen(value);
+	for (size_t j = 0; t->docker_opts && t->docker_opts[j]; j++) {
+		const char *o = t->docker_opts[j];
+		if (!strncmp(o, name, nl) && o[nl] == '=' && !strncmp(o + nl + 1, value, vl))
+			return true;
+		if (!strcmp(o, name) && t->docker_opts[j + 1] &&
+		    !strncmp(t->docker_opts[j + 1], value, vl))
+			return true;
+	}
+	return false;
+}
+
 /*
- * Docker mode for one test: the image (IMAGE, or the job's with "job"),
- * the job's container options without --gpus (gpuci names the leased
- * devices), and the job env's names (jobenv[0..cnt)) to pass with -e.
+ * The lock files' folder, seen inside at the same path, so that gpuci
+ * lock in the container and gpuci outside exclude each other: --ipc=host
+ * shows the host's /dev/shm; any other folder is mounted.
+ */
+static void lock_mount(struct run_test *t, const char *dir, struct arena *a)
+{
+	bool shm = !strncmp(dir, "/dev/shm", 8) && (!dir[8] || dir[8] == '/');
+	if (shm && has_opt(t, "--ipc", "host"))
+		return;
+	for (size_t j = 0; t->docker_opts && t->docker_opts[j]; j++) {
+		const char *o = t->docker_opts[j], *v = NULL;
+		if (!strncmp(o, "--volume=", 9))
+			v = o + 9;
+		else if ((!strcmp(o, "-v") || !strcmp(o, "--volume")) && t->docker_opts[j + 1])
+			v = t->docker_opts[j + 1];
+		const char *dst = v ? strchr(v, ':') : NULL;
+		size_t dl = strlen(dir);
+		/* Mounted at that place already (by the job or a --docker-opt). */
+		if (dst && !strncmp(dst + 1, dir, dl) && (!dst[1 + dl] || dst[1 + dl] == ':'))
+			return;
+	}
+	struct strbuf v = STRBUF_INIT;
+	strbuf_addf(&v, "--volume=%s:%s", dir, dir);
+	add_docker_opt(t, v.buf, "gpuci: the lock files' folder", a);
+	strbuf_release(&v);
+}
+
+/*
+ * Docker mode for one test, the image and options from the first of:
+ * --docker IMAGE; the job's container: (image, options without --gpus);
+ * the job's Execute step (from_execute_step). Then each --docker-opt, the
+ * lock files' folder where it is not visible, the setup, and the job
+ * env's names (jobenv[0..cnt)) to pass with -e.
  */
 static int docker_setup(struct run_test *t, const struct wf *w, const struct wf_job *job,
                         const struct run_prepare_opts *o, char *const *jobenv, size_t cnt,
                         struct arena *a)
 {
-	const char *image = o->docker;
-	if (!strcmp(image, "job")) {
-		image = wf_str(job->image);
-		if (!image && from_execute_step(t, w, job, o, a) < 0)
-			return -1;
+	t->docker_opts = t->docker_opts_from = NULL;
+	if (strcmp(o->docker, "job") != 0) {
+		t->docker_image = o->docker;
+		t->docker_image_from = "--docker";
+	} else if (wf_str(job->image)) {
+		t->docker_image = wf_str(job->image);
+		container_opts(t, w, job, a);
+	} else if (from_execute_step(t, w, job, o, a) < 0) {
+		return -1;
 	}
-	if (image) {
-		t->docker_image = image;
-		const char *opts = wf_str(wf_get(wf_get(job->node, "container"), "options"));
-		char **words = split_words(a, opts ? opts : "");
-		size_t k = 0;
-		for (size_t j = 0; words[j]; j++) {
-			if (!strcmp(words[j], "--gpus")) {
-				j += words[j + 1] != NULL;
-				continue;
-			}
-			if (!strncmp(words[j], "--gpus=", 7))
-				continue;
-			words[k++] = words[j];
+	if (o->ndocker_opts) {
+		struct dockerrun *dr;
+		struct diag d = DIAG_INIT;
+		if (dockerrun_read_opts(o->docker_opts, o->ndocker_opts, "--docker-opt", &dr, &d) <
+		    0) {
+			int rc = refuse(t, "%s", d.msg.buf ? d.msg.buf : "");
+			diag_release(&d);
+			return rc;
 		}
-		words[k] = NULL;
-		t->docker_opts = words;
-		const struct wf_node *c = wf_get(job->node, "container");
-		if (c) {
-			struct strbuf m = STRBUF_INIT;
-			strbuf_addf(&m, "%s:%u:%u", wf_name(w), c->loc.line, c->loc.col);
-			t->docker_image_from = arena_strndup(a, m.buf, m.len);
-			strbuf_release(&m);
+		for (size_t i = 0; i < dr->nkeep; i++) {
+			struct strbuf word = STRBUF_INIT;
+			strbuf_adds(&word, dr->keep[i].name);
+			if (dr->keep[i].value)
+				strbuf_addf(&word, "=%s", dr->keep[i].value);
+			add_docker_opt(t, word.buf, "--docker-opt", a);
+			strbuf_release(&word);
 		}
+		dockerrun_free(dr);
 	}
+	if (o->lock_dir)
+		lock_mount(t, o->lock_dir, a);
 	if (o->docker_setup) {
 		char **setup = arena_alloc(a, 2 * sizeof(*setup));
 		setup[0] = *o->docker_setup ? (char *)o->docker_setup : NULL;

@@ -13,9 +13,13 @@
  *     one of the same name;
  *   - identity (plan_entry_identity), variant (plan_entry_variants),
  *     display, GPUs (plan_entry_gpus);
- *   - with docker set, the image (docker = "job": the job's container
- *     image), the job's container options without --gpus and the names of
- *     the job env, for the docker executor (run/executor.h);
+ *   - with docker set, the image and options from the first of: docker
+ *     an image (no options); docker = "job" and the job has a container:
+ *     its image and options without --gpus; the job's Execute step (below).
+ *     Then each docker_opts (checked by dockerrun_read_opts()), a mount of
+ *     lock_dir unless it is visible already (mounted there, or /dev/shm and
+ *     --ipc=host), and the names of the job env, for the docker executor
+ *     (run/executor.h). Each option's origin is in docker_opts_from;
  *   - docker = "job" and the job has no container: the image, the options
  *     and the setup commands of the job's Execute step (the one step whose
  *     run: holds `docker run`), read by dockerrun_read(): its dropped
@@ -63,6 +67,11 @@ struct run_prepare_opts {
 	const char *docker; /* an image, "job" (the job's), or NULL: no docker */
 	/* --docker-setup CMD: the one setup command ("": none); NULL: the default. */
 	const char *docker_setup;
+	/* --docker-opt ARG: docker run options, one argument each, after the job's. */
+	const char *const *docker_opts;
+	size_t ndocker_opts;
+	/* The lock files' folder (run_record_dir()): made visible in containers; NULL: not. */
+	const char *lock_dir;
 	/* --secret NAME: their values (from env) are the secrets context. */
 	const char *const *secrets;
 	size_t nsecrets;

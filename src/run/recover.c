@@ -16,7 +16,10 @@
 #include "base/fs.h"
 #include "base/strbuf.h"
 #include "base/xalloc.h"
+#include "run/executor.h"
 #include "base/banned.h"
+
+extern char **environ;
 
 #define RECORD_PREFIX "gpuci-run-"
 #define RECORD_SUFFIX ".run"
@@ -42,7 +45,7 @@ char *run_record_dir(const char *lock_pattern)
 }
 
 int run_record_create(struct run_record **out, const char *dir, const char *run_id,
-                      const char *root, struct diag *d)
+                      const char *root, const char *executor, struct diag *d)
 {
 	*out = NULL;
 	struct strbuf tmp = STRBUF_INIT, path = STRBUF_INIT, text = STRBUF_INIT;
@@ -50,6 +53,12 @@ int run_record_create(struct run_record **out, const char *dir, const char *run_
 	strbuf_addf(&path, "%s/" RECORD_PREFIX "%s" RECORD_SUFFIX, dir, run_id);
 	strbuf_addf(&text, "gpuci-run-record 1\nrun_id %s\npid %d\nroot %s\n", run_id,
 	            (int)getpid(), root);
+	if (executor && strcmp(executor, "local") != 0) {
+		strbuf_addf(&text, "executor %s\n", executor);
+		const char *host = getenv("DOCKER_HOST");
+		if (host && !strchr(host, '\n'))
+			strbuf_addf(&text, "docker_host %s\n", host);
+	}
 	int rc = 0;
 	/* Locked before it has its name, so no one takes it for a crashed run's. */
 	int fd = open(tmp.buf, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -226,6 +235,41 @@ static void end_leftovers(struct run_crashed *c, double kill_after)
 		}
 }
 
+/*
+ * What the crashed run's executor left outside its processes (containers
+ * in Created state, those whose processes were ended above): its sweep,
+ * with the DOCKER_HOST the run had. -1: it could not look (sweep_error).
+ */
+static int sweep(struct run_crashed *c)
+{
+	const struct run_executor *ex =
+	    c->executor && !strcmp(c->executor, "docker") ? &run_exec_docker : NULL;
+	if (!ex || !ex->sweep)
+		return 0;
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = xcalloc(n + 2, sizeof(*env));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "DOCKER_HOST=", 12) != 0)
+			env[k++] = environ[i];
+	struct strbuf host = STRBUF_INIT;
+	if (c->docker_host) {
+		strbuf_addf(&host, "DOCKER_HOST=%s", c->docker_host);
+		env[k++] = host.buf;
+	}
+	struct run_sweep s = {.run_id = c->run_id, .env = env};
+	struct diag d = DIAG_INIT;
+	int rc = ex->sweep(&s, &c->removed, &d);
+	if (rc < 0)
+		c->sweep_error = xstrdup(d.msg.buf ? d.msg.buf : "failed");
+	diag_release(&d);
+	strbuf_release(&host);
+	free(env);
+	return rc;
+}
+
 static void crashed_release(struct run_crashed *c)
 {
 	for (size_t k = 0; k < c->nleft; k++)
@@ -233,6 +277,9 @@ static void crashed_release(struct run_crashed *c)
 	free(c->left);
 	free(c->run_id);
 	free(c->root);
+	free(c->executor);
+	free(c->docker_host);
+	free(c->sweep_error);
 }
 
 /* Parses a record's text; false when it is not one. */
@@ -247,6 +294,10 @@ static bool parse_record(char *text, struct run_crashed *c)
 			c->pid = (pid_t)atoi(line + 4);
 		else if (!strncmp(line, "root ", 5))
 			c->root = xstrdup(line + 5);
+		else if (!strncmp(line, "executor ", 9))
+			c->executor = xstrdup(line + 9);
+		else if (!strncmp(line, "docker_host ", 12))
+			c->docker_host = xstrdup(line + 12);
 	}
 	return c->run_id && c->root;
 }
@@ -289,13 +340,13 @@ int run_recover(const char *dir, double kill_after, struct run_crashed **out, si
 			find_marked(c.run_id, &c);
 			end_leftovers(&c, kill_after);
 		}
-		bool keep = false;
+		bool keep = ok && sweep(&c) < 0;
 		for (size_t i = 0; i < c.nleft; i++)
 			keep |= c.left[i].how == RUN_LEFT_CANNOT;
 		if (ok && !keep)
 			unlink(path.buf);
 		close(fd);
-		if (ok && c.nleft) {
+		if (ok && (c.nleft || c.removed || c.sweep_error)) {
 			if (*n == cap) {
 				cap = cap ? cap * 2 : 4;
 				*out = xrealloc(*out, cap * sizeof(**out));

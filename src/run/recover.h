@@ -19,7 +19,11 @@
  *     (/proc/PID/environ), sends them SIGTERM, SIGKILL kill_after seconds
  *     later, and removes the record once none is left. A process it may
  *     not signal or read is reported with its pid, and the record stays
- *     for the next run.
+ *     for the next run;
+ *   - then, for a run of the docker executor, the executor's sweep
+ *     (run/executor.h) removes its containers left behind (a killed
+ *     client's, in Created state too), with the DOCKER_HOST the record
+ *     names; one that cannot look (no engine) keeps the record too.
  *
  * A record that cannot be written (a read-only folder) only means that a
  * crash of that run would leave its tests to be ended by hand.
@@ -36,9 +40,13 @@
 char *run_record_dir(const char *lock_pattern);
 
 struct run_record;
-/* Writes the record of this run and locks it. DIAG_SYSTEM when it cannot. */
+/*
+ * Writes the record of this run and locks it; executor is the run's
+ * executor's name (run/executor.h; "docker": with $DOCKER_HOST, for
+ * run_recover to sweep its containers). DIAG_SYSTEM when it cannot.
+ */
 int run_record_create(struct run_record **out, const char *dir, const char *run_id,
-                      const char *root, struct diag *d);
+                      const char *root, const char *executor, struct diag *d);
 /* The run is over: the record goes. NULL is fine. */
 void run_record_remove(struct run_record *r);
 
@@ -60,11 +68,14 @@ struct run_crashed {
 	pid_t pid;           /* the gpuci that wrote the record */
 	struct run_leftover *left;
 	size_t nleft;
+	char *executor, *docker_host; /* as recorded, or NULL */
+	size_t removed;               /* what its executor's sweep removed (containers) */
+	char *sweep_error;            /* why the sweep could not look, or NULL */
 };
 
 /*
  * Ends what the crashed runs recorded in dir left, as above. Fills *out
- * with the crashed runs that had processes left (*n of them; free with
+ * with the crashed runs that had processes or containers left (*n of them; free with
  * run_crashed_free, which frees the array too). Fails only when dir cannot be read (not when it is
  * missing: no run ever wrote there).
  */

@@ -125,11 +125,12 @@ int run__spawn(struct run *r, size_t i, struct diag *d)
 	size_t ne = 0;
 	while (t->env && t->env[ne])
 		ne++;
-	char **env = xcalloc(ne + GPU_ENV_N + 2, sizeof(*env));
+	char **env = xcalloc(ne + GPU_ENV_N + 3, sizeof(*env));
 	size_t k = 0;
 	for (size_t j = 0; j < ne; j++)
 		if (!gpu_env_owns(t->env[j], GPU_ENV_DEFAULT_VAR) &&
-		    strncmp(t->env[j], "GPUCI_RUN_ID=", 13) != 0)
+		    strncmp(t->env[j], "GPUCI_RUN_ID=", 13) != 0 &&
+		    strncmp(t->env[j], "GPUCI_GPUS=", 11) != 0)
 			env[k++] = t->env[j];
 	struct strbuf marker = STRBUF_INIT;
 	if (r->o->run_id) {
@@ -145,6 +146,10 @@ int run__spawn(struct run *r, size_t i, struct diag *d)
 	gpu_env(&cvd, GPU_ENV_DEFAULT_VAR, g, ng, genv);
 	for (size_t j = 0; j < GPU_ENV_N; j++)
 		env[k++] = (char *)genv[j];
+	/* The lease in the host's numbers, also where a container renumbers. */
+	struct strbuf hostg = STRBUF_INIT;
+	strbuf_addf(&hostg, "GPUCI_GPUS=%s", strchr(genv[0], '=') + 1);
+	env[k++] = hostg.buf;
 	env[k] = NULL;
 	run__set_str(&t->gpu_ids, strchr(genv[0], '=') + 1);
 	if (st->lease)
@@ -161,6 +166,7 @@ int run__spawn(struct run *r, size_t i, struct diag *d)
 	    .nkeep = nfds,
 	    .cwd = r->o->cwd,
 	    .name = name.buf,
+	    .run_id = r->o->run_id,
 	    .run_dir = r->o->log_dir,
 	    .log_fd = logfd,
 	    .kill_after = r->o->kill_after,
@@ -180,6 +186,7 @@ int run__spawn(struct run *r, size_t i, struct diag *d)
 	free(env);
 	strbuf_release(&marker);
 	strbuf_release(&cvd);
+	strbuf_release(&hostg);
 	strbuf_release(&name);
 	if (krc < 0) {
 		st->exec = NULL;
@@ -529,6 +536,31 @@ static int loop(struct run *r, struct diag *d)
 	}
 }
 
+/* What the executor left of the run outside its processes goes (executor.h); said when any. */
+static void sweep(struct run *r)
+{
+	const struct run_executor *ex = r->o->executor ? r->o->executor : &run_exec_local;
+	if (!ex->sweep || !r->o->run_id)
+		return;
+	struct run_sweep s = {
+	    .run_id = r->o->run_id, .run_dir = r->o->log_dir, .mask = &r->sig.saved, .wait = 10};
+	size_t removed = 0;
+	struct diag d = DIAG_INIT;
+	struct strbuf m = STRBUF_INIT;
+	if (ex->sweep(&s, &removed, &d) < 0)
+		strbuf_addf(&m, "%s: cannot look for what the run left: %s", ex->name,
+		            d.msg.buf ? d.msg.buf : "");
+	else if (removed)
+		strbuf_addf(&m, "%s: removed %zu container%s the run's killed clients left",
+		            ex->name, removed, removed == 1 ? "" : "s");
+	if (m.len) {
+		struct run_event ev = {.kind = RUN_EV_WARNING, .text = m.buf, .serious = true};
+		run__emit(r, &ev);
+	}
+	strbuf_release(&m);
+	diag_release(&d);
+}
+
 int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *stopped,
               struct diag *d)
 {
@@ -618,6 +650,7 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 	free(left);
 	while (nleft && waitpid(-1, NULL, 0) > 0)
 		;
+	sweep(&r);
 	/* What the stop left unstarted is over too (its status: CANCELED, or its last). */
 	for (size_t i = 0; i < n; i++)
 		if (tests[i].st->phase == P_PENDING) {

@@ -467,17 +467,24 @@ class RunTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         with open(log) as f:
             calls = [json.loads(line) for line in f]
-        self.assertEqual(len(calls), 3)
+        runs = [c for c in calls if c["argv"][0] == "run"]
+        self.assertEqual(len(runs), 3)
+        # After the tests, one look for what the run left: by the run's label.
+        run_id = re.search(r"gpuci run (\S+):", r.stdout).group(1)
+        self.assertEqual([c["argv"] for c in calls if c["argv"][0] != "run"],
+                         [["ps", "-a", "--no-trunc", "--filter", "label=gpuci.run=" + run_id,
+                           "--format", "{{.ID}} {{.Names}}"]])
         root = os.path.realpath(self.repo.root)
-        call = next(c for c in calls if "--async-save" in c["argv"])
+        call = next(c for c in runs if "--async-save" in c["argv"])
         argv = call["argv"]
         self.assertEqual(argv[:4], ["run", "--rm", "--init", "--name"])
         self.assertRegex(argv[4], r"^gpuci-\d+-\d+-1$")
         # The container's id file is in the run's folder, named after it.
         self.assertEqual(argv[5], "--cidfile")
         self.assertTrue(argv[6].endswith("/" + argv[4] + ".cid"), argv[6])
+        self.assertEqual(argv[7:9], ["--label", "gpuci.run=" + run_id])
         # The job's options, without its --gpus all, then the leased devices.
-        opts = argv[7:argv.index("-v", argv.index("--network=host"))]
+        opts = argv[9:argv.index("-v", argv.index("--network=host"))]
         self.assertNotIn("all", opts)
         self.assertIn("--shm-size=32g", opts)
         gi = argv.index("--gpus")
@@ -489,9 +496,13 @@ class RunTest(unittest.TestCase):
         self.assertEqual(call["env"]["VIME_TEST_JOB"], "e2e-test-ckpt")
         ii = argv.index("ghcr.io/example-org/vime:latest")
         self.assertEqual(argv[ii + 1:], ["bash", "-lc",
-                                         'set -e; pip install -e . --no-deps; exec "$@"', "bash",
+                                         'set -e\npip install -e . --no-deps\nexec "$@"', "bash",
                                          argv[ii + 5], "tests/test_qwen3_4B_ckpt.py",
                                          "--async-save"])
+        # Inside, the leased GPUs are numbered from 0; GPUCI_GPUS has the host's numbers.
+        self.assertIn("CUDA_VISIBLE_DEVICES=0,1", argv)
+        self.assertIn("GPUCI_GPUS", argv)
+        self.assertIn("GPUCI_RUN_ID", argv)
         self.assertRegex(argv[ii + 5], r"python3?$")
         # A job without an image cannot run in --docker job mode: said, not guessed.
         wf = os.path.join(self.repo.root, ".github", "workflows", "bare.yml")
@@ -511,7 +522,8 @@ class RunTest(unittest.TestCase):
                            timeout=60)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         with open(log) as f:
-            last = json.loads(f.read().splitlines()[-1])["argv"]
+            last = [json.loads(ln)["argv"] for ln in f.read().splitlines()
+                    if json.loads(ln)["argv"][0] == "run"][-1]
         self.assertIn("img:1", last)
         self.assertIn('"device=0,1,2,3,4,5,6,7"', last)
 

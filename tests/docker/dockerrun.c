@@ -197,6 +197,59 @@ static void dockerrun__refusals_say_why_and_where(void **state)
 	}
 }
 
+/* --docker-opt ARG: one docker argument each, read by the same table. */
+static void dockerrun__opts_one_argument_each(void **state)
+{
+	(void)state;
+	const char *ok[] = {"--shm-size=16g", "-v",    "/data:/data", "--ipc",
+	                    "host",           "-eX=1", "--privileged"};
+	struct dockerrun *dr;
+	struct diag d = DIAG_INIT;
+	assert_int_equal(dockerrun_read_opts(ok, 7, "--docker-opt", &dr, &d), 0);
+	assert_int_equal(dr->nkeep, 5);
+	assert_string_equal(dr->keep[0].name, "--shm-size");
+	assert_string_equal(dr->keep[0].value, "16g");
+	assert_string_equal(dr->keep[1].name, "--volume");
+	assert_string_equal(dr->keep[1].value, "/data:/data");
+	assert_string_equal(dr->keep[2].value, "host");
+	assert_string_equal(dr->keep[3].env_name, "X");
+	assert_null(dr->keep[4].value);
+	dockerrun_free(dr);
+	static const struct {
+		const char *args[2];
+		size_t n;
+		const char *msg;
+	} bad[] = {
+	    {{"--shm-size 8g"},
+	     1,
+	     "--docker-opt '--shm-size 8g': unknown docker run option '--shm-size 8g' (not in "
+	     "docker 20.10's docker run --help)"},
+	    {{"--shm-size"},
+	     1,
+	     "--docker-opt '--shm-size': docker run option '--shm-size' without its value"},
+	    {{"-v", "/a:/b"}, 1, "--docker-opt '-v': docker run option '-v' without its value"},
+	    {{"--ipc=host", "img"},
+	     2,
+	     "--docker-opt 'img': 'img' is not a docker run option (each --docker-opt is one "
+	     "argument: --docker-opt --shm-size=8g, or --docker-opt -v --docker-opt "
+	     "/data:/data)"},
+	    {{"--rm"}, 1, "--docker-opt '--rm': --rm: gpuci removes its containers itself"},
+	    {{"-v", "$HOME:/h"},
+	     2,
+	     "--docker-opt '-v': --volume=$HOME:/h: a shell expansion that gpuci does not make "
+	     "(let your shell expand it)"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		assert_int_equal(
+		    dockerrun_read_opts(bad[i].args, bad[i].n, "--docker-opt", &dr, &d), -1);
+		assert_int_equal(d.code, DIAG_USAGE);
+		assert_string_equal(d.msg.buf, bad[i].msg);
+		assert_null(d.loc.file);
+		diag_release(&d);
+		diag_init(&d);
+	}
+}
+
 static void dockerrun__gpus_argument_keeps_its_quotes(void **state)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -219,6 +272,7 @@ int main(void)
 	    cmocka_unit_test(dockerrun__values_are_never_taken_for_the_image),
 	    cmocka_unit_test(dockerrun__refusals_say_why_and_where),
 	    cmocka_unit_test(dockerrun__gpus_argument_keeps_its_quotes),
+	    cmocka_unit_test(dockerrun__opts_one_argument_each),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

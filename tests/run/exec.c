@@ -116,6 +116,7 @@ static void docker__runs_docker_run_and_kills_the_container_when_a_stop_is_due(v
 	                           .gpu_ids = "0,1",
 	                           .cwd = dir,
 	                           .name = "gpuci-7-2-1",
+	                           .run_id = "r-1",
 	                           .log_fd = fd,
 	                           .kill_after = 0.5,
 	                           .mask = &none};
@@ -132,13 +133,20 @@ static void docker__runs_docker_run_and_kills_the_container_when_a_stop_is_due(v
 	h->ex->release(h);
 	struct strbuf got = STRBUF_INIT, want = STRBUF_INIT;
 	read_file(calls, &got);
-	strbuf_addf(&want,
-	            "run\n--rm\n--init\n--name\ngpuci-7-2-1\n--cidfile\n%s/gpuci-7-2-1.cid\n"
-	            "--ipc=host\n--gpus\n\"device=0,1\"\n-v\n%s:%s\n"
-	            "-w\n%s\n-e\nFOO\nimg:1\nbash\n-lc\nset -e; pip install -e .; make -C ext; "
-	            "exec \"$@\"\nbash\npython3\ntests/test_x.py\n--fast\n--\n",
-	            dir, dir, dir, dir);
-	/* docker kill NAME comes after (or, racing the client's start, before) it. */
+	strbuf_addf(
+	    &want,
+	    "run\n--rm\n--init\n--name\ngpuci-7-2-1\n--cidfile\n%s/gpuci-7-2-1.cid\n"
+	    "--label\ngpuci.run=r-1\n--ipc=host\n--gpus\n\"device=0,1\"\n-v\n%s:%s\n"
+	    "-w\n%s\n-e\nFOO\n-e\nCUDA_VISIBLE_DEVICES=0,1\n-e\nCUDA_DEVICE_ORDER=PCI_BUS_ID\n"
+	    "-e\nGPUCI_GPUS\n-e\nGPUCI_RUN_ID\nimg:1\nbash\n-lc\n"
+	    "set -e\npip install -e .\nmake -C ext\nexec \"$@\"\n"
+	    "bash\npython3\ntests/test_x.py\n--fast\n--\n"
+	    "rm\n-f\ngpuci-7-2-1\n--\n",
+	    dir, dir, dir, dir);
+	/*
+	 * docker kill NAME comes after (or, racing the client's start, before)
+	 * it; a stopped client's container is removed (rm -f) before DONE.
+	 */
 	const char *kill = "kill\ngpuci-7-2-1\n--\n";
 	char *at = strstr(got.buf, kill);
 	assert_non_null(at);
@@ -203,9 +211,11 @@ static void docker__without_gpus_passes_no_gpus_and_the_default_setup(void **sta
 	read_file(calls, &got);
 	strbuf_addf(
 	    &want,
-	    "run\n--rm\n--init\n--name\ngpuci-7-1-2\n--cidfile\n%s/gpuci-7-1-2.cid\n-v\n%s:%s\n"
-	    "-w\n%s\nimg:2\nbash\n-lc\nset -e; pip install -e . --no-deps; exec \"$@\"\n"
-	    "bash\npython3\ntests/test_y.py\n",
+	    "run\n--rm\n--init\n--name\ngpuci-7-1-2\n--cidfile\n%s/gpuci-7-1-2.cid\n"
+	    "-v\n%s:%s\n-w\n%s\n-e\nCUDA_VISIBLE_DEVICES=\n-e\n"
+	    "CUDA_DEVICE_ORDER=PCI_BUS_ID\n-e\nGPUCI_GPUS\n-e\nGPUCI_RUN_ID\n-e\n"
+	    "NVIDIA_VISIBLE_DEVICES=void\nimg:2\nbash\n-lc\n"
+	    "set -e\npip install -e . --no-deps\nexec \"$@\"\nbash\npython3\ntests/test_y.py\n",
 	    bin, dir, dir, dir);
 	assert_string_equal(got.buf, want.buf);
 	if (old_path)

@@ -334,6 +334,85 @@ static void prepare__docker_job_reads_the_execute_steps_docker_run(void **state)
 	teardown(&fx);
 }
 
+/* Whether t has option opt, and from where. */
+static const char *opt_from(const struct run_test *t, const char *opt)
+{
+	for (size_t j = 0; t->docker_opts && t->docker_opts[j]; j++)
+		if (!strcmp(t->docker_opts[j], opt))
+			return t->docker_opts_from[j];
+	return NULL;
+}
+
+static size_t nopts(const struct run_test *t)
+{
+	size_t n = 0;
+	while (t->docker_opts && t->docker_opts[n])
+		n++;
+	return n;
+}
+
+/*
+ * The image and options from one place (--docker IMAGE, else the job's),
+ * then --docker-opt, then the lock files' folder unless it is visible.
+ */
+static void prepare__docker_options_in_order_with_their_origins(void **state)
+{
+	(void)state;
+	struct fixture fx;
+	setup(&fx);
+	const char *extra[] = {"--shm-size=16g", "-v", "/d:/d"};
+	struct run_prepare_opts o = {
+	    .docker = "other/img:2", .docker_opts = extra, .ndocker_opts = 3, .lock_dir = "/l/k"};
+	assert_int_equal(prepare(&fx, &o), 0);
+	const struct run_test *a = &fx.pr.tests[0];
+	assert_string_equal(a->docker_image, "other/img:2");
+	assert_string_equal(a->docker_image_from, "--docker");
+	/* An image of one's own: none of the job's options. */
+	assert_int_equal(nopts(a), 3);
+	assert_string_equal(a->docker_opts[0], "--shm-size=16g");
+	assert_string_equal(a->docker_opts_from[0], "--docker-opt");
+	assert_string_equal(a->docker_opts[1], "--volume=/d:/d");
+	assert_string_equal(opt_from(a, "--volume=/l/k:/l/k"), "gpuci: the lock files' folder");
+	run_prepared_release(&fx.pr);
+
+	/* The job's: its container options first, --docker-opt after (docker takes the last). */
+	o.docker = "job";
+	o.lock_dir = "/dev/shm";
+	assert_int_equal(prepare(&fx, &o), 0);
+	a = &fx.pr.tests[0];
+	assert_string_equal(a->docker_image, "example/img:1");
+	assert_int_equal(nopts(a), 5); /* /dev/shm with --ipc=host: seen already */
+	assert_string_equal(a->docker_opts[0], "--ipc=host");
+	assert_string_equal(a->docker_opts_from[0], "pr.yml:16:16 container options");
+	assert_string_equal(a->docker_opts[1], "--shm-size");
+	assert_string_equal(a->docker_opts[2], "8g");
+	assert_string_equal(a->docker_opts[3], "--shm-size=16g");
+	assert_string_equal(a->docker_opts_from[3], "--docker-opt");
+	run_prepared_release(&fx.pr);
+
+	/* /dev/shm without --ipc=host: mounted; a folder mounted there already: not twice. */
+	o.docker = "other/img:2";
+	assert_int_equal(prepare(&fx, &o), 0);
+	assert_non_null(opt_from(&fx.pr.tests[0], "--volume=/dev/shm:/dev/shm"));
+	run_prepared_release(&fx.pr);
+	o.lock_dir = "/d";
+	assert_int_equal(prepare(&fx, &o), 0);
+	assert_int_equal(nopts(&fx.pr.tests[0]), 2);
+	run_prepared_release(&fx.pr);
+
+	/* One gpuci gives itself: the test is refused, saying why. */
+	const char *gpus[] = {"--gpus=all"};
+	o.docker_opts = gpus;
+	o.ndocker_opts = 1;
+	assert_int_equal(prepare(&fx, &o), 0);
+	assert_null(fx.pr.tests[0].argv);
+	assert_string_equal(
+	    fx.pr.tests[0].message,
+	    "--docker job: --docker-opt '--gpus=all': --gpus: gpuci leases the GPUs "
+	    "and gives --gpus itself");
+	teardown(&fx);
+}
+
 static void prepare__fails_with_the_place_of_an_env_that_cannot_be_evaluated(void **state)
 {
 	(void)state;
@@ -389,6 +468,7 @@ int main(void)
 	    cmocka_unit_test(prepare__selects_jobs_and_tests),
 	    cmocka_unit_test(prepare__docker_takes_the_jobs_image_and_options_without_gpus),
 	    cmocka_unit_test(prepare__docker_job_reads_the_execute_steps_docker_run),
+	    cmocka_unit_test(prepare__docker_options_in_order_with_their_origins),
 	    cmocka_unit_test(prepare__fails_with_the_place_of_an_env_that_cannot_be_evaluated),
 	    cmocka_unit_test(find_python__prefers_python_on_path),
 	};

@@ -242,7 +242,11 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		}
 	/* Before anything starts: what a crashed run left, then our own record. */
 	run_recover_crashed(ctx, c.lock_dir, o.kill_after);
-	if (run_record_create(&record, c.lock_dir, c.run_id, c.root, ro.executor->name, &c.d) < 0) {
+	struct run_record_info info = {.run_id = c.run_id,
+	                               .root = c.root,
+	                               .run_dir = c.log_dir,
+	                               .executor = ro.executor->name};
+	if (run_record_create(&record, c.lock_dir, &info, &c.d) < 0) {
 		fprintf(ctx->err,
 		        "gpuci run: warning: %s (were this run killed, the next could not end "
 		        "what it left running)\n",

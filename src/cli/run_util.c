@@ -118,6 +118,15 @@ void run_recover_crashed(struct gpuci_ctx *ctx, const char *dir, double kill_aft
 			        "gpuci run: run %s (pid %d, in %s) was killed before it ended its "
 			        "tests; %zu of its processes were still running:\n",
 			        c[i].run_id, (int)c[i].pid, c[i].root, c[i].nleft);
+		for (size_t k = 0; k < c[i].nleft; k++) {
+			const struct run_leftover *l = &c[i].left[k];
+			fprintf(ctx->err, "  pid %d %s: %s%s%s\n", (int)l->pid,
+			        l->how == RUN_LEFT_ENDED    ? "ended (SIGTERM)"
+			        : l->how == RUN_LEFT_KILLED ? "killed (SIGKILL)"
+			                                    : "could not be ended",
+			        l->how == RUN_LEFT_CANNOT ? strerror(l->err) : "",
+			        l->how == RUN_LEFT_CANNOT ? "; " : "", l->cmd);
+		}
 		if (c[i].removed)
 			fprintf(ctx->err,
 			        "gpuci run: run %s (pid %d, in %s) was killed before it ended its "
@@ -131,15 +140,6 @@ void run_recover_crashed(struct gpuci_ctx *ctx, const char *dir, double kill_aft
 			        "stays for the next run (delete it once they are gone)\n",
 			        c[i].run_id, (int)c[i].pid, c[i].root, c[i].sweep_error, dir,
 			        c[i].run_id);
-		for (size_t k = 0; k < c[i].nleft; k++) {
-			const struct run_leftover *l = &c[i].left[k];
-			fprintf(ctx->err, "  pid %d %s: %s%s%s\n", (int)l->pid,
-			        l->how == RUN_LEFT_ENDED    ? "ended (SIGTERM)"
-			        : l->how == RUN_LEFT_KILLED ? "killed (SIGKILL)"
-			                                    : "could not be ended",
-			        l->how == RUN_LEFT_CANNOT ? strerror(l->err) : "",
-			        l->how == RUN_LEFT_CANNOT ? "; " : "", l->cmd);
-		}
 	}
 	run_crashed_free(c, n);
 	diag_release(&d);

@@ -379,7 +379,8 @@ static size_t pending_cidfiles(const char *dir, struct strbuf *names)
  * Every container labelled gpuci.run=RUN_ID goes (docker rm -f), and, for
  * each cidfile a killed client left empty in run_dir, the container whose
  * creation was under way then: waited for up to s->wait seconds (the
- * engine finishes a create its client left), then removed too.
+ * engine finishes a create its client left), then removed too. Then every
+ * cidfile in run_dir goes: none of the run's attempts runs any more.
  */
 static int docker_sweep(const struct run_sweep *s, size_t *removed, struct diag *d)
 {
@@ -432,17 +433,19 @@ static int docker_sweep(const struct run_sweep *s, size_t *removed, struct diag 
 		struct timespec ts = {0, 200L * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	/* Given up on, or never to come: their files go. */
-	pending_cidfiles(s->run_dir, &pending);
-	for (char *name = pending.buf; name && *name;) {
-		char *nl = strchr(name, '\n');
-		*nl = '\0';
+	/* The run is over: every container id file goes (given up on, never to come too). */
+	DIR *dh = s->run_dir ? opendir(s->run_dir) : NULL;
+	for (struct dirent *e; dh && (e = readdir(dh));) {
+		size_t len = strlen(e->d_name);
+		if (len < 5 || strcmp(e->d_name + len - 4, ".cid") != 0)
+			continue;
 		struct strbuf p = STRBUF_INIT;
-		strbuf_addf(&p, "%s/%s.cid", s->run_dir, name);
+		strbuf_addf(&p, "%s/%s", s->run_dir, e->d_name);
 		(void)unlink(p.buf);
 		strbuf_release(&p);
-		name = nl + 1;
 	}
+	if (dh)
+		closedir(dh);
 	strbuf_release(&filter);
 	strbuf_release(&out);
 	strbuf_release(&err);

@@ -44,15 +44,18 @@ char *run_record_dir(const char *lock_pattern)
 	return strbuf_detach(&s, NULL);
 }
 
-int run_record_create(struct run_record **out, const char *dir, const char *run_id,
-                      const char *root, const char *executor, struct diag *d)
+int run_record_create(struct run_record **out, const char *dir, const struct run_record_info *info,
+                      struct diag *d)
 {
+	const char *run_id = info->run_id, *root = info->root, *executor = info->executor;
 	*out = NULL;
 	struct strbuf tmp = STRBUF_INIT, path = STRBUF_INIT, text = STRBUF_INIT;
 	strbuf_addf(&tmp, "%s/." RECORD_PREFIX "%s.tmp", dir, run_id);
 	strbuf_addf(&path, "%s/" RECORD_PREFIX "%s" RECORD_SUFFIX, dir, run_id);
 	strbuf_addf(&text, "gpuci-run-record 1\nrun_id %s\npid %d\nroot %s\n", run_id,
 	            (int)getpid(), root);
+	if (info->run_dir && !strchr(info->run_dir, '\n'))
+		strbuf_addf(&text, "run_dir %s\n", info->run_dir);
 	if (executor && strcmp(executor, "local") != 0) {
 		strbuf_addf(&text, "executor %s\n", executor);
 		const char *host = getenv("DOCKER_HOST");
@@ -170,7 +173,7 @@ static void find_marked(const char *run_id, struct run_crashed *c)
 		struct strbuf cmd = STRBUF_INIT;
 		if (read_proc(pid, "cmdline", &cmd))
 			for (size_t i = 0; i < cmd.len; i++)
-				if (cmd.buf[i] == '\0')
+				if (cmd.buf[i] == '\0' || cmd.buf[i] == '\n')
 					cmd.buf[i] = i + 1 == cmd.len ? '\0' : ' ';
 		if (c->nleft == cap) {
 			cap = cap ? cap * 2 : 8;
@@ -259,7 +262,7 @@ static int sweep(struct run_crashed *c)
 		strbuf_addf(&host, "DOCKER_HOST=%s", c->docker_host);
 		env[k++] = host.buf;
 	}
-	struct run_sweep s = {.run_id = c->run_id, .env = env};
+	struct run_sweep s = {.run_id = c->run_id, .run_dir = c->run_dir, .env = env};
 	struct diag d = DIAG_INIT;
 	int rc = ex->sweep(&s, &c->removed, &d);
 	if (rc < 0)
@@ -279,6 +282,7 @@ static void crashed_release(struct run_crashed *c)
 	free(c->root);
 	free(c->executor);
 	free(c->docker_host);
+	free(c->run_dir);
 	free(c->sweep_error);
 }
 
@@ -296,6 +300,8 @@ static bool parse_record(char *text, struct run_crashed *c)
 			c->root = xstrdup(line + 5);
 		else if (!strncmp(line, "executor ", 9))
 			c->executor = xstrdup(line + 9);
+		else if (!strncmp(line, "run_dir ", 8))
+			c->run_dir = xstrdup(line + 8);
 		else if (!strncmp(line, "docker_host ", 12))
 			c->docker_host = xstrdup(line + 12);
 	}

@@ -41,12 +41,18 @@ char *run_record_dir(const char *lock_pattern);
 
 struct run_record;
 /*
- * Writes the record of this run and locks it; executor is the run's
- * executor's name (run/executor.h; "docker": with $DOCKER_HOST, for
- * run_recover to sweep its containers). DIAG_SYSTEM when it cannot.
+ * Writes the record of this run and locks it; with the executor's name
+ * (run/executor.h; "docker": with $DOCKER_HOST) and the run's folder, for
+ * run_recover to sweep its containers and their files. DIAG_SYSTEM when it
+ * cannot.
  */
-int run_record_create(struct run_record **out, const char *dir, const char *run_id,
-                      const char *root, const char *executor, struct diag *d);
+struct run_record_info {
+	const char *run_id, *root;
+	const char *run_dir;  /* its folder (logs, docker's cidfiles) */
+	const char *executor; /* run/executor.h's name; NULL: local */
+};
+int run_record_create(struct run_record **out, const char *dir, const struct run_record_info *info,
+                      struct diag *d);
 /* The run is over: the record goes. NULL is fine. */
 void run_record_remove(struct run_record *r);
 
@@ -68,9 +74,9 @@ struct run_crashed {
 	pid_t pid;           /* the gpuci that wrote the record */
 	struct run_leftover *left;
 	size_t nleft;
-	char *executor, *docker_host; /* as recorded, or NULL */
-	size_t removed;               /* what its executor's sweep removed (containers) */
-	char *sweep_error;            /* why the sweep could not look, or NULL */
+	char *executor, *docker_host, *run_dir; /* as recorded, or NULL */
+	size_t removed;                         /* what its executor's sweep removed (containers) */
+	char *sweep_error;                      /* why the sweep could not look, or NULL */
 };
 
 /*

@@ -535,6 +535,14 @@ static void dry_run_docker(struct gpuci_ctx *ctx, const struct run_test *t)
 		fprintf(ctx->out, "      setup pip install -e . --no-deps  (the default)\n");
 	for (size_t j = 0; t->docker_setup && t->docker_setup[j]; j++)
 		fprintf(ctx->out, "      setup %s\n", t->docker_setup[j]);
+	if (t->gpus)
+		fprintf(ctx->out,
+		        "      gpuci --gpus \"device=<its %u leased GPUs>\" -e "
+		        "CUDA_VISIBLE_DEVICES=0..%u -e GPUCI_GPUS=<their host numbers>\n",
+		        t->gpus, t->gpus - 1);
+	else
+		fprintf(ctx->out, "      gpuci no GPU: -e CUDA_VISIBLE_DEVICES= -e "
+		                  "NVIDIA_VISIBLE_DEVICES=void\n");
 }
 
 void run_cmd_dry_run(struct run_cmd *c)

@@ -474,8 +474,10 @@ int dockerrun_read_opts(const char *const *args, size_t n, const char *name, str
 		unsigned at = d->loc.col;
 		d->loc = (struct srcloc){0};
 		struct strbuf m = STRBUF_INIT;
-		strbuf_addf(&m, "%s '%s': %s", name, at && at <= n ? args[at - 1] : "",
-		            d->msg.buf ? d->msg.buf : "");
+		const char *arg = at && at <= n ? args[at - 1] : "";
+		strbuf_addf(&m, "%s '%s': %s", name, arg, d->msg.buf ? d->msg.buf : "");
+		if (strpbrk(arg, " \t") && !strstr(m.buf, "one argument"))
+			strbuf_addf(&m, "; each %s is one argument: %s --shm-size=8g", name, name);
 		diag_set(d, DIAG_USAGE, "%s", m.buf);
 		strbuf_release(&m);
 		dockerrun_free(dr);

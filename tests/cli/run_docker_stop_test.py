@@ -225,7 +225,12 @@ class RunDockerStop(unittest.TestCase):
     def test_a_timeout_of_a_test_ignoring_sigterm_frees_its_gpu_only_once_it_is_gone(self):
         # One GPU: the second test can only start after the first's container is gone.
         self.suite([("test_ignore_term.py", 1), ("test_next.py", 1)])
-        env = dict(self.env, BEAT_FOR="3")
+        env = dict(self.env, BEAT_FOR="30")
+        # Alone: the run ends right after the timeout, its container still gone.
+        r = self.run_gpuci("--timeout", "2", "--test", "test_ignore_term.py", gpus=1, env=env)
+        self.assertRegex(r.stdout, r"timeout\s+gpu\s+test_ignore_term.py")
+        self.assert_nothing_left(r.stdout + r.stderr)
+        env["BEAT_FOR"] = "3"
         r = self.run_gpuci("--timeout", "3", gpus=1, env=env)
         self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertRegex(r.stdout, r"timeout\s+gpu\s+test_ignore_term.py")

@@ -223,7 +223,8 @@ static void dockerrun__opts_one_argument_each(void **state)
 	    {{"--shm-size 8g"},
 	     1,
 	     "--docker-opt '--shm-size 8g': unknown docker run option '--shm-size 8g' (not in "
-	     "docker 20.10's docker run --help)"},
+	     "docker 20.10's docker run --help); each --docker-opt is one argument: "
+	     "--docker-opt --shm-size=8g"},
 	    {{"--shm-size"},
 	     1,
 	     "--docker-opt '--shm-size': docker run option '--shm-size' without its value"},

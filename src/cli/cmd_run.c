@@ -71,6 +71,21 @@ static const char run_description[] =
     "A run killed with its keepers (SIGKILL) leaves its tests running: the next\n"
     "run on the same lock files ends them first and says which.\n"
     "\n"
+    "Docker: --docker job runs each test in its job's image, as its Execute\n"
+    "step's `docker run ... IMAGE bash -lc '...'` does (read with a shell-words\n"
+    "parser: its mounts, --ipc, --shm-size, --ulimit, -e and other options kept;\n"
+    "--gpus all, --rm, --name, --pull and the -e of matrix values left to gpuci;\n"
+    "the inner script's commands before the test are the setup), or with the\n"
+    "job's container: image and options; --docker IMAGE names one, with no\n"
+    "options of the job's. --docker-opt ARG adds a docker argument, --docker-setup\n"
+    "CMD replaces the setup ('': none). Each test gets --gpus \"device=IDS\" (its\n"
+    "lease only), CUDA_VISIBLE_DEVICES=0..N-1 inside (the runtime renumbers;\n"
+    "GPUCI_GPUS keeps the host's numbers), --init, the lock files' folder (so\n"
+    "gpuci lock inside and gpuci outside exclude each other), and a label of the\n"
+    "run: every container of the run is removed when it ends, however it ends;\n"
+    "a killed client's before its GPUs go back; a crashed run's by the next run.\n"
+    "--dry-run shows the image, options and setup, and the line each came from.\n"
+    "\n"
     "Exit status: 0 every test passed (flaky ones too); 1 a test failed or could\n"
     "not run; 2 usage; 130/143 stopped by SIGINT/SIGTERM.\n"
     "\n"
@@ -78,7 +93,9 @@ static const char run_description[] =
     "  gpuci run --label run-ci-short --dry-run\n"
     "  gpuci run --label run-ci-short --gpus 8\n"
     "  gpuci run --changed --base main\n"
-    "  gpuci run --all --test 'test_qwen*' --retries 1 --retry-on 'accuracy noise'\n";
+    "  gpuci run --all --test 'test_qwen*' --retries 1 --retry-on 'accuracy noise'\n"
+    "  gpuci run --label run-ci-short --docker job --dry-run\n"
+    "  gpuci run --job e2e-test-ckpt --docker job --docker-opt --shm-size=32g\n";
 
 int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 {

@@ -699,7 +699,7 @@ class ReadmeReferencesTest(unittest.TestCase):
 
     def test_every_gpuci_command_and_option_they_name_exists(self):
         commands = help_commands()
-        options = {}
+        options, valued = {}, {}
         for readme in READMES:
             seen = 0
             for span in code_spans(read(readme)):
@@ -717,10 +717,18 @@ class ReadmeReferencesTest(unittest.TestCase):
                             opts = help_options(*key)
                             options[key] = ({long for _, long, _ in opts} |
                                             {"-" + short for short, _, _ in opts if short})
+                            valued[key] = ({long for _, long, arg in opts if arg} |
+                                           {"-" + short for short, _, arg in opts
+                                            if short and arg})
+                        value_next = False
                         for w in rest:
+                            if value_next:  # an option's value (--docker-opt -v), not an option
+                                value_next = False
+                                continue
                             if re.fullmatch(r"--[a-z][a-z-]*(=.*)?|-[A-Za-z]", w):
                                 self.assertIn(w.split("=", 1)[0], options[key],
                                               f"gpuci {' '.join(key)} has no {w}")
+                                value_next = "=" not in w and w in valued[key]
             self.assertGreater(seen, 0, readme)
 
 

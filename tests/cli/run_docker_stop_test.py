@@ -356,28 +356,13 @@ class RunDockerStop(unittest.TestCase):
         self.assert_nothing_left(r.stdout + r.stderr)
 
 
-def main():
+def use(gpuci, build, eng):
     global GPUCI, BUILD, ENG
-    if len(sys.argv) < 3:
-        print("usage: run_docker_stop_test.py GPUCI BUILD_DIR", file=sys.stderr)
-        return 2
-    GPUCI, BUILD = os.path.abspath(sys.argv[1]), sys.argv[2]
-    del sys.argv[1:3]
-    try:
-        ENG = harness.Engine.start(BUILD)
-    except harness.EngineUnavailable as e:
-        print(f"SKIP: no private docker engine: {e}")
-        return 77
-    try:
-        prog = unittest.main(exit=False, verbosity=2)
-        ok = prog.result.wasSuccessful()
-    finally:
-        ENG.stop()
-        procs, mounts, left = ENG.leftovers()
-    if procs or mounts or left:
-        print(f"left behind: processes {procs}, mounts {mounts}, folder {left}", file=sys.stderr)
-        return 1
-    return 0 if ok else 1
+    GPUCI, BUILD, ENG = gpuci, build, eng
+
+
+def main():
+    return harness.run_tests("run_docker_stop_test.py", use)
 
 
 if __name__ == "__main__":

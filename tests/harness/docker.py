@@ -289,6 +289,35 @@ class Engine:
         return procs, mounts, os.path.exists(self.dir)
 
 
+def run_tests(name, use):
+    """The main() of a test file against a private engine: argv is NAME GPUCI
+    BUILD_DIR [unittest args]; starts the engine under BUILD_DIR (exit 77 with
+    the reason where it cannot), calls use(gpuci, build, engine), runs the
+    file's unittest cases, stops the engine, and fails when it left anything."""
+    import unittest
+    if len(sys.argv) < 3:
+        print(f"usage: {name} GPUCI BUILD_DIR", file=sys.stderr)
+        return 2
+    gpuci, build = os.path.abspath(sys.argv[1]), sys.argv[2]
+    del sys.argv[1:3]
+    try:
+        eng = Engine.start(build)
+    except EngineUnavailable as e:
+        print(f"SKIP: no private docker engine: {e}")
+        return 77
+    use(gpuci, build, eng)
+    try:
+        prog = unittest.main(module="__main__", exit=False, verbosity=2)
+        ok = prog.result.wasSuccessful()
+    finally:
+        eng.stop()
+        procs, mounts, left = eng.leftovers()
+    if procs or mounts or left:
+        print(f"left behind: processes {procs}, mounts {mounts}, folder {left}", file=sys.stderr)
+        return 1
+    return 0 if ok else 1
+
+
 def main(argv):
     if len(argv) != 3 or argv[1] not in ("up", "down", "image"):
         print("usage: docker.py up|down|image BUILD", file=sys.stderr)

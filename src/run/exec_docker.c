@@ -18,6 +18,7 @@
 #include "base/xalloc.h"
 #include "docker/dockerrun.h"
 #include "run/exec_int.h"
+#include "run/run_int.h"
 #include "base/banned.h"
 
 struct docker_exec {
@@ -30,13 +31,6 @@ struct docker_exec {
 	char **env;              /* the client's environment (DOCKER_HOST), for docker rm */
 	const sigset_t *mask;    /* docker kill's signal mask (gpuci's from before) */
 };
-
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /*
  * Runs argv (docker ...) to its end, at most secs seconds (then SIGKILL),
@@ -61,10 +55,10 @@ static int docker_cmd(char *const *argv, char *const *env, const sigset_t *mask,
 	close(po[1]);
 	close(pe[1]);
 	po[1] = pe[1] = -1;
-	double until = mono() + secs;
+	double until = run__mono() + secs;
 	struct pollfd pf[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
 	while (pf[0].fd >= 0 || pf[1].fd >= 0) {
-		double left = until - mono();
+		double left = until - run__mono();
 		if (left <= 0) {
 			kill(pid, SIGKILL);
 			break;
@@ -349,8 +343,11 @@ static void docker_result(struct run_exec *h, struct run_exec_result *out)
 	run_exec_local.result(h, out);
 }
 
-/* The *.cid files in dir that docker made and never wrote, by container name. */
-static size_t pending_cidfiles(const char *dir, struct strbuf *names)
+/*
+ * The *.cid files in dir: those docker made and never wrote, listed by
+ * container name in names (how many returned); with remove, every one goes.
+ */
+static size_t scan_cidfiles(const char *dir, struct strbuf *names, bool remove)
 {
 	strbuf_reset(names);
 	DIR *dh = dir ? opendir(dir) : NULL;
@@ -364,7 +361,9 @@ static size_t pending_cidfiles(const char *dir, struct strbuf *names)
 			continue;
 		struct strbuf p = STRBUF_INIT;
 		strbuf_addf(&p, "%s/%s", dir, e->d_name);
-		if (cidfile_pending(p.buf)) {
+		if (remove) {
+			(void)unlink(p.buf);
+		} else if (cidfile_pending(p.buf)) {
 			strbuf_add(names, e->d_name, len - 4);
 			strbuf_addch(names, '\n');
 			n++;
@@ -388,7 +387,7 @@ static int docker_sweep(const struct run_sweep *s, size_t *removed, struct diag 
 	struct strbuf filter = STRBUF_INIT, out = STRBUF_INIT, err = STRBUF_INIT,
 	              pending = STRBUF_INIT;
 	strbuf_addf(&filter, "label=gpuci.run=%s", s->run_id);
-	double until = mono() + s->wait;
+	double until = run__mono() + s->wait;
 	int rc = 0;
 	for (;;) {
 		char *ps[] = {"docker",   "ps",       "-a",       "--no-trunc",
@@ -428,24 +427,13 @@ static int docker_sweep(const struct run_sweep *s, size_t *removed, struct diag 
 			}
 			line = nl ? nl + 1 : NULL;
 		}
-		if (!pending_cidfiles(s->run_dir, &pending) || mono() >= until)
+		if (!scan_cidfiles(s->run_dir, &pending, false) || run__mono() >= until)
 			break;
 		struct timespec ts = {0, 200L * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 	/* The run is over: every container id file goes (given up on, never to come too). */
-	DIR *dh = s->run_dir ? opendir(s->run_dir) : NULL;
-	for (struct dirent *e; dh && (e = readdir(dh));) {
-		size_t len = strlen(e->d_name);
-		if (len < 5 || strcmp(e->d_name + len - 4, ".cid") != 0)
-			continue;
-		struct strbuf p = STRBUF_INIT;
-		strbuf_addf(&p, "%s/%s", s->run_dir, e->d_name);
-		(void)unlink(p.buf);
-		strbuf_release(&p);
-	}
-	if (dh)
-		closedir(dh);
+	scan_cidfiles(s->run_dir, &pending, true);
 	strbuf_release(&filter);
 	strbuf_release(&out);
 	strbuf_release(&err);

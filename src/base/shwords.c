@@ -581,3 +581,26 @@ size_t sh_cmd_name_index(const struct sh_cmd *c)
 		k++;
 	return k;
 }
+
+void sh_quote(struct strbuf *out, const char *s)
+{
+	bool safe = *s != '\0', name = true; /* name: what came before is a NAME (NAME=v) */
+	for (const char *p = s; *p && safe; p++) {
+		bool word = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
+		            (p != s && *p >= '0' && *p <= '9');
+		safe = word || (*p >= '0' && *p <= '9') || strchr("-./,:+@%", *p) ||
+		       (*p == '=' && !name);
+		name = name && word;
+	}
+	if (safe) {
+		strbuf_adds(out, s);
+		return;
+	}
+	strbuf_addch(out, '\'');
+	for (const char *p = s; *p; p++)
+		if (*p == '\'')
+			strbuf_adds(out, "'\\''");
+		else
+			strbuf_addch(out, *p);
+	strbuf_addch(out, '\'');
+}

@@ -27,6 +27,7 @@
 
 #include "base/arena.h"
 #include "base/diag.h"
+#include "base/strbuf.h"
 
 enum sh_word_flag {
 	SHW_QUOTED = 1 << 0, /* some of it was quoted or backslash-escaped */
@@ -77,5 +78,12 @@ void sh_script_free(struct sh_script *s);
  * assignments (SHW_ASSIGN words); c->nwords when there is none.
  */
 size_t sh_cmd_name_index(const struct sh_cmd *c);
+
+/*
+ * Appends s as one shell word that reads back as s (sh_parse, any POSIX
+ * shell): as is when it holds only safe characters, else single-quoted
+ * with each ' written '\''.
+ */
+void sh_quote(struct strbuf *out, const char *s);
 
 #endif

@@ -150,6 +150,12 @@ int history_prune_now_and_then(struct history *h, unsigned keep_days, double now
 int history_median(struct history *h, const char *identity, const char *test_file,
                    const char *test_args, double *out, bool *found, struct diag *d);
 /*
+ * The 90th percentile (nearest rank) of the same attempts as
+ * history_median(): what a time limit is made from (a Slurm job's --time).
+ */
+int history_p90(struct history *h, const char *identity, const char *test_file,
+                const char *test_args, double *out, bool *found, struct diag *d);
+/*
  * The median over every test's own median, a test being one (test_file,
  * test_args, identity) with at least one passed or flaky attempt, so a test run a
  * thousand times weighs as much as one run once; *found false when empty.

@@ -224,8 +224,10 @@ static const char sql_median[] =
     "  AND (?2 IS NULL OR test_args = ?2) AND status IN ('passed', 'flaky')"
     " ORDER BY 1";
 
-static int median_from_attempts(struct history *h, const char *identity, const char *test_file,
-                                const char *test_args, double *out, bool *found, struct diag *d)
+/* The median of the attempts, or with q > 0 their q-quantile (nearest rank). */
+static int quantile_from_attempts(struct history *h, const char *identity, const char *test_file,
+                                  const char *test_args, double q, double *out, bool *found,
+                                  struct diag *d)
 {
 	if (!h->median && history__prepare(h, sql_median, &h->median, "read", d) < 0)
 		return -1;
@@ -244,11 +246,25 @@ static int median_from_attempts(struct history *h, const char *identity, const c
 	}
 	/* Sorted by the query already. */
 	if (times.n) {
-		*out = median_sorted(times.v, times.n);
+		size_t rank = (size_t)(q * (double)times.n + 0.999999);
+		*out = q > 0 ? times.v[rank ? rank - 1 : 0] : median_sorted(times.v, times.n);
 		*found = true;
 	}
 	free(times.v);
 	return 0;
+}
+
+static int median_from_attempts(struct history *h, const char *identity, const char *test_file,
+                                const char *test_args, double *out, bool *found, struct diag *d)
+{
+	return quantile_from_attempts(h, identity, test_file, test_args, 0, out, found, d);
+}
+
+int history_p90(struct history *h, const char *identity, const char *test_file,
+                const char *test_args, double *out, bool *found, struct diag *d)
+{
+	*found = false;
+	return quantile_from_attempts(h, identity, test_file, test_args, 0.9, out, found, d);
 }
 
 /*

@@ -33,72 +33,6 @@ struct docker_exec {
 };
 
 /*
- * Runs argv (docker ...) to its end, at most secs seconds (then SIGKILL),
- * its stdout into out (NULL: dropped), stderr into err (NULL: dropped).
- * Returns its wait status, or -1 (d says why) when it could not start.
- */
-static int docker_cmd(char *const *argv, char *const *env, const sigset_t *mask, double secs,
-                      struct strbuf *out, struct strbuf *err, struct diag *d)
-{
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	int po[2] = {-1, -1}, pe[2] = {-1, -1};
-	if (devnull < 0 || pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
-		diag_errno(d, "pipe");
-		goto fail;
-	}
-	const struct proc_fd_map fds[] = {{devnull, 0}, {po[1], 1}, {pe[1], 2}};
-	struct proc_spawn_opts o = {
-	    .argv = argv, .env = env, .fds = fds, .nfds = 3, .close_others = true, .mask = mask};
-	pid_t pid;
-	if (proc_spawn(&o, &pid, d) < 0)
-		goto fail;
-	close(po[1]);
-	close(pe[1]);
-	po[1] = pe[1] = -1;
-	double until = run__mono() + secs;
-	struct pollfd pf[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
-	while (pf[0].fd >= 0 || pf[1].fd >= 0) {
-		double left = until - run__mono();
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (poll(pf, 2, (int)(left * 1000) + 1) < 0 && errno != EINTR)
-			break;
-		for (int k = 0; k < 2; k++) {
-			if (pf[k].fd < 0 || !pf[k].revents)
-				continue;
-			char buf[4096];
-			ssize_t n = read(pf[k].fd, buf, sizeof(buf));
-			if (n > 0) {
-				struct strbuf *to = k ? err : out;
-				if (to)
-					strbuf_add(to, buf, (size_t)n);
-			} else if (n == 0 || errno != EINTR) {
-				pf[k].fd = -1;
-			}
-		}
-	}
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	close(po[0]);
-	close(pe[0]);
-	close(devnull);
-	return status;
-fail:
-	for (int k = 0; k < 2; k++) {
-		if (po[k] >= 0)
-			close(po[k]);
-		if (pe[k] >= 0)
-			close(pe[k]);
-	}
-	if (devnull >= 0)
-		close(devnull);
-	return -1;
-}
-
-/*
  * The inner script: `set -e`, each setup command on a line of its own (a
  * comment ending one ends there), `exec "$@"`, so the test replaces the
  * shell and tini (--init) hands SIGTERM to the test itself. docker_setup
@@ -321,7 +255,7 @@ static enum run_exec_state docker_state(struct run_exec *h)
 		return st;
 	char *argv[] = {"docker", "rm", "-f", x->name, NULL};
 	struct diag ignore = DIAG_INIT;
-	(void)docker_cmd(argv, x->env, x->mask, 30, NULL, NULL, &ignore);
+	(void)run__command(argv, x->env, x->mask, 30, NULL, NULL, &ignore);
 	diag_release(&ignore);
 	return st;
 }
@@ -395,7 +329,7 @@ static int docker_sweep(const struct run_sweep *s, size_t *removed, struct diag 
 		              NULL};
 		strbuf_reset(&out);
 		strbuf_reset(&err);
-		int st = docker_cmd(ps, s->env, s->mask, 30, &out, &err, d);
+		int st = run__command(ps, s->env, s->mask, 30, &out, &err, d);
 		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			if (st >= 0) {
 				while (err.len && (err.buf[err.len - 1] == '\n'))
@@ -415,7 +349,7 @@ static int docker_sweep(const struct run_sweep *s, size_t *removed, struct diag 
 				*sp = '\0';
 				char *rm[] = {"docker", "rm", "-f", line, NULL};
 				struct diag ignore = DIAG_INIT;
-				int r = docker_cmd(rm, s->env, s->mask, 30, NULL, NULL, &ignore);
+				int r = run__command(rm, s->env, s->mask, 30, NULL, NULL, &ignore);
 				diag_release(&ignore);
 				*removed += r >= 0 && WIFEXITED(r) && WEXITSTATUS(r) == 0;
 				if (s->run_dir) {
@@ -443,6 +377,7 @@ static int docker_sweep(const struct run_sweep *s, size_t *removed, struct diag 
 
 const struct run_executor run_exec_docker = {
     .name = "docker",
+    .leftover = "container",
     .start = docker_start,
     .reaped = docker_reaped,
     .state = docker_state,

@@ -1,10 +1,15 @@
 /* The local executor: a test as a process tree under a keeper; see executor.h. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/xalloc.h"
 #include "run/exec_int.h"
+#include "run/run_int.h"
 #include "base/banned.h"
 
 int run_exec_local_start_argv(struct local_exec *l, const struct run_exec_job *job,
@@ -32,6 +37,68 @@ int run_exec_local_start_argv(struct local_exec *l, const struct run_exec_job *j
 	l->h.fd = -1;
 	l->h.poll_every = 0;
 	return 0;
+}
+
+/* A command to its end, its output captured (exec_int.h). */
+int run__command(char *const *argv, char *const *env, const sigset_t *mask, double secs,
+                 struct strbuf *out, struct strbuf *err, struct diag *d)
+{
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int po[2] = {-1, -1}, pe[2] = {-1, -1};
+	if (devnull < 0 || pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+		diag_errno(d, "pipe");
+		goto fail;
+	}
+	const struct proc_fd_map fds[] = {{devnull, 0}, {po[1], 1}, {pe[1], 2}};
+	struct proc_spawn_opts o = {
+	    .argv = argv, .env = env, .fds = fds, .nfds = 3, .close_others = true, .mask = mask};
+	pid_t pid;
+	if (proc_spawn(&o, &pid, d) < 0)
+		goto fail;
+	close(po[1]);
+	close(pe[1]);
+	po[1] = pe[1] = -1;
+	double until = run__mono() + secs;
+	struct pollfd pf[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
+	while (pf[0].fd >= 0 || pf[1].fd >= 0) {
+		double left = until - run__mono();
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (poll(pf, 2, (int)(left * 1000) + 1) < 0 && errno != EINTR)
+			break;
+		for (int k = 0; k < 2; k++) {
+			if (pf[k].fd < 0 || !pf[k].revents)
+				continue;
+			char buf[4096];
+			ssize_t n = read(pf[k].fd, buf, sizeof(buf));
+			if (n > 0) {
+				struct strbuf *to = k ? err : out;
+				if (to)
+					strbuf_add(to, buf, (size_t)n);
+			} else if (n == 0 || errno != EINTR) {
+				pf[k].fd = -1;
+			}
+		}
+	}
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	close(po[0]);
+	close(pe[0]);
+	close(devnull);
+	return status;
+fail:
+	for (int k = 0; k < 2; k++) {
+		if (po[k] >= 0)
+			close(po[k]);
+		if (pe[k] >= 0)
+			close(pe[k]);
+	}
+	if (devnull >= 0)
+		close(devnull);
+	return -1;
 }
 
 static int local_start(const struct run_exec_job *job, struct run_exec **out, struct diag *d)

@@ -15,14 +15,20 @@
  *                    DONE when its client did not end by itself (a killed
  *                    client leaves its container running, or created).
  *
+ *   run_exec_slurm   one Slurm batch job per attempt (run/exec_slurm.c):
+ *                    `sbatch --gres=gpu:N --time=M ...` of a script that
+ *                    execs the test; Slurm places it (places, below).
+ *
  * A cluster executor (Slurm) has no local process for its test: its
- * handle's pid is -1 and it gives a descriptor to poll (fd, e.g. an
- * inotify on its job's state file) or an interval (poll_every) at which
- * run_suite asks state(); signal() is `scancel --signal`, kill() `scancel`,
- * result() reads the job's exit status (sacct), release() removes what
- * the job left (its files). The GPUs are still leased here: a cluster
- * executor passes gpu_ids on (e.g. as the job's GRES binding) and holds
- * the lock descriptors while its job runs.
+ * handle's pid is -1 and it gives a descriptor to poll (fd) or an
+ * interval (poll_every) at which run_suite asks state(). One that places
+ * (places true) chooses the GPUs itself: run_suite leases none, starts
+ * (submits) every test at once in the scheduler's order, and the attempt
+ * is QUEUED until state() says it runs; where() says why it waits, and
+ * then its node and GPUs. signal() is `scancel --full --signal`, kill()
+ * `scancel --signal=KILL`, result() reads the job's exit status
+ * (scontrol, else sacct), release() removes what the job left (its
+ * files).
  *
  * After the run (and for a crashed run, run_recover), sweep() removes what
  * is left of it outside gpuci's processes: the containers labelled with
@@ -70,9 +76,12 @@ struct run_exec_job {
 	/* What the output passes through on its way to the log (struct proc_output). */
 	void (*filter)(void *arg, const char *buf, size_t len, bool eof, struct strbuf *out);
 	void *filter_arg;
+	/* The secrets behind filter, for an executor that masks as it copies (NULL: none). */
+	const struct report_mask *secrets;
 };
 
 enum run_exec_state {
+	RUN_EXEC_QUEUED, /* a cluster's: submitted, not yet running (where() says why) */
 	RUN_EXEC_RUNNING,
 	RUN_EXEC_ENDING, /* its result is known; what it left is being ended */
 	RUN_EXEC_DONE,   /* nothing of it is left */
@@ -83,6 +92,18 @@ struct run_exec_result {
 	unsigned left, killed;       /* processes it left behind, ended / needing SIGKILL */
 	int log_errno;               /* why its log could not be written in full, or 0 */
 	unsigned long long log_lost; /* bytes of output that did not reach it */
+	bool timed_out;              /* the cluster ended it at its time limit */
+	double started_at, ended_at; /* wall clock, as the cluster timed it; 0: gpuci's clock */
+	char note[160];              /* what the cluster said about its end, or "" */
+};
+
+/* Where a placed attempt (a cluster's) is: why it waits, or where it runs. */
+struct run_exec_place {
+	bool ran;          /* it started on a node (it may have ended since) */
+	char node[64];     /* where, or "" */
+	char gpu_ids[128]; /* its GPUs as the node numbers them, "0,1"; "" none */
+	char job[32];      /* the cluster's id of it, or "" */
+	char why[128];     /* queued: why it waits ("Resources", "Priority") */
 };
 
 struct run_executor;
@@ -106,6 +127,8 @@ struct run_exec {
 
 struct run_executor {
 	const char *name;
+	bool places;          /* the cluster places attempts: no lease, QUEUED first (above) */
+	const char *leftover; /* what sweep() removes: "container", "job" */
 	int (*start)(const struct run_exec_job *job, struct run_exec **out, struct diag *d);
 	void (*reaped)(struct run_exec *h, int wait_status);
 	enum run_exec_state (*state)(struct run_exec *h);
@@ -116,9 +139,28 @@ struct run_executor {
 	void (*release)(struct run_exec *h);
 	/* Removes what of run s->run_id is left (above), *removed how many; NULL: none is. */
 	int (*sweep)(const struct run_sweep *s, size_t *removed, struct diag *d);
+	/* A placed attempt's place (NULL for executors that do not place). */
+	void (*where)(struct run_exec *h, struct run_exec_place *out);
 };
 
 extern const struct run_executor run_exec_local;
 extern const struct run_executor run_exec_docker;
+extern const struct run_executor run_exec_slurm;
+
+/*
+ * What the Slurm executor would submit for test t (index in the suite) of
+ * run run_id: the sbatch line and the script's lines after its header,
+ * for --dry-run.
+ */
+void run_exec_slurm_describe(const struct run_test *t, size_t index, const char *run_id,
+                             const char *cwd, const char *run_dir, struct strbuf *out);
+/*
+ * What sinfo says of partition (NULL: the default one): the GPUs of its
+ * widest node (gres gpu) and its nodes. DIAG_USAGE for a partition that
+ * is not there.
+ */
+int run_exec_slurm_probe(const char *partition, unsigned *gpus, unsigned *nodes, struct diag *d);
+/* Whether `sbatch --test-only OPTS` takes opts (NULL-terminated); DIAG_USAGE with its words. */
+int run_exec_slurm_check(char *const *opts, struct diag *d);
 
 #endif

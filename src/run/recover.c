@@ -58,9 +58,11 @@ int run_record_create(struct run_record **out, const char *dir, const struct run
 		strbuf_addf(&text, "run_dir %s\n", info->run_dir);
 	if (executor && strcmp(executor, "local") != 0) {
 		strbuf_addf(&text, "executor %s\n", executor);
-		const char *host = getenv("DOCKER_HOST");
+		const char *host = getenv("DOCKER_HOST"), *conf = getenv("SLURM_CONF");
 		if (host && !strchr(host, '\n'))
 			strbuf_addf(&text, "docker_host %s\n", host);
+		if (conf && !strchr(conf, '\n'))
+			strbuf_addf(&text, "slurm_conf %s\n", conf);
 	}
 	int rc = 0;
 	/* Locked before it has its name, so no one takes it for a crashed run's. */
@@ -240,27 +242,40 @@ static void end_leftovers(struct run_crashed *c, double kill_after)
 
 /*
  * What the crashed run's executor left outside its processes (containers
- * in Created state, those whose processes were ended above): its sweep,
- * with the DOCKER_HOST the run had. -1: it could not look (sweep_error).
+ * in Created state, those whose processes were ended above; a cluster's
+ * jobs): its sweep, with the DOCKER_HOST and SLURM_CONF the run had. -1:
+ * it could not look (sweep_error).
  */
 static int sweep(struct run_crashed *c)
 {
-	const struct run_executor *ex =
-	    c->executor && !strcmp(c->executor, "docker") ? &run_exec_docker : NULL;
+	static const struct run_executor *const all[] = {&run_exec_docker, &run_exec_slurm};
+	const struct run_executor *ex = NULL;
+	for (size_t i = 0; c->executor && i < sizeof(all) / sizeof(all[0]); i++)
+		if (!strcmp(c->executor, all[i]->name))
+			ex = all[i];
 	if (!ex || !ex->sweep)
 		return 0;
+	c->leftover = ex->leftover;
 	size_t n = 0;
 	while (environ[n])
 		n++;
-	char **env = xcalloc(n + 2, sizeof(*env));
+	char **env = xcalloc(n + 3, sizeof(*env));
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "DOCKER_HOST=", 12) != 0)
+		if (strncmp(environ[i], "DOCKER_HOST=", 12) != 0 &&
+		    strncmp(environ[i], "SLURM_CONF=", 11) != 0)
 			env[k++] = environ[i];
-	struct strbuf host = STRBUF_INIT;
+	struct strbuf host = STRBUF_INIT, conf = STRBUF_INIT;
 	if (c->docker_host) {
 		strbuf_addf(&host, "DOCKER_HOST=%s", c->docker_host);
 		env[k++] = host.buf;
+	}
+	if (c->slurm_conf) {
+		strbuf_addf(&conf, "SLURM_CONF=%s", c->slurm_conf);
+		env[k++] = conf.buf;
+	} else if (getenv("SLURM_CONF")) {
+		strbuf_addf(&conf, "SLURM_CONF=%s", getenv("SLURM_CONF"));
+		env[k++] = conf.buf;
 	}
 	struct run_sweep s = {.run_id = c->run_id, .run_dir = c->run_dir, .env = env};
 	struct diag d = DIAG_INIT;
@@ -269,6 +284,7 @@ static int sweep(struct run_crashed *c)
 		c->sweep_error = xstrdup(d.msg.buf ? d.msg.buf : "failed");
 	diag_release(&d);
 	strbuf_release(&host);
+	strbuf_release(&conf);
 	free(env);
 	return rc;
 }
@@ -282,6 +298,7 @@ static void crashed_release(struct run_crashed *c)
 	free(c->root);
 	free(c->executor);
 	free(c->docker_host);
+	free(c->slurm_conf);
 	free(c->run_dir);
 	free(c->sweep_error);
 }
@@ -304,6 +321,8 @@ static bool parse_record(char *text, struct run_crashed *c)
 			c->run_dir = xstrdup(line + 8);
 		else if (!strncmp(line, "docker_host ", 12))
 			c->docker_host = xstrdup(line + 12);
+		else if (!strncmp(line, "slurm_conf ", 11))
+			c->slurm_conf = xstrdup(line + 11);
 	}
 	return c->run_id && c->root;
 }

@@ -74,9 +74,10 @@ struct run_crashed {
 	pid_t pid;           /* the gpuci that wrote the record */
 	struct run_leftover *left;
 	size_t nleft;
-	char *executor, *docker_host, *run_dir; /* as recorded, or NULL */
-	size_t removed;                         /* what its executor's sweep removed (containers) */
-	char *sweep_error;                      /* why the sweep could not look, or NULL */
+	char *executor, *docker_host, *slurm_conf, *run_dir; /* as recorded, or NULL */
+	size_t removed;       /* what its executor's sweep removed (containers, jobs) */
+	const char *leftover; /* what those are: "container", "job" (executor.h) */
+	char *sweep_error;    /* why the sweep could not look, or NULL */
 };
 
 /*

@@ -8,6 +8,7 @@
  * each time poll() returns, with its timeout set to the nearest of them.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -144,14 +145,16 @@ int run__spawn(struct run *r, size_t i, struct diag *d)
 	size_t ng = st->lease ? lease_gpus(st->lease, &g) : 0;
 	const char *genv[GPU_ENV_N];
 	gpu_env(&cvd, GPU_ENV_DEFAULT_VAR, g, ng, genv);
-	for (size_t j = 0; j < GPU_ENV_N; j++)
+	/* A cluster that places the test gives it its GPUs' variables itself. */
+	for (size_t j = 0; j < GPU_ENV_N && !r->places; j++)
 		env[k++] = (char *)genv[j];
 	/* The lease in the host's numbers, also where a container renumbers. */
 	struct strbuf hostg = STRBUF_INIT;
 	strbuf_addf(&hostg, "GPUCI_GPUS=%s", strchr(genv[0], '=') + 1);
-	env[k++] = hostg.buf;
+	if (!r->places)
+		env[k++] = hostg.buf;
 	env[k] = NULL;
-	run__set_str(&t->gpu_ids, strchr(genv[0], '=') + 1);
+	run__set_str(&t->gpu_ids, r->places ? "" : strchr(genv[0], '=') + 1);
 	if (st->lease)
 		nfds = lease_fds(st->lease, &fds);
 
@@ -171,6 +174,7 @@ int run__spawn(struct run *r, size_t i, struct diag *d)
 	    .log_fd = logfd,
 	    .kill_after = r->o->kill_after,
 	    .mask = &r->sig.saved,
+	    .secrets = r->o->mask,
 	};
 	/* The local and docker executors mask in a fork, with their own copy of the stream. */
 	struct report_mask_stream *ms = NULL;
@@ -194,19 +198,77 @@ int run__spawn(struct run *r, size_t i, struct diag *d)
 	}
 	st->stop_due_sent = false;
 	st->poll_at = 0;
-	st->phase = P_RUNNING;
-	st->start = run__mono();
-	st->deadline = r->o->timeout > 0 ? st->start + r->o->timeout : 0;
 	st->kill_at = st->force_at = 0;
 	st->left = st->killed = 0;
 	st->log_errno = 0;
 	st->log_lost = 0;
 	st->timed_out = false;
-	st->log_at = st->start + RUN_OUTPUT_EVERY;
+	st->ran = false;
+	st->why[0] = st->note[0] = '\0';
 	st->log_size = 0;
+	st->start = 0;
+	st->ran_from = st->ran_to = 0;
+	if (r->places) {
+		st->phase = P_QUEUED; /* submitted: STARTED when it runs (placed()) */
+		st->queued_at = run__mono();
+		return 0;
+	}
+	st->phase = P_RUNNING;
+	st->start = run__mono();
+	st->deadline = r->o->timeout > 0 ? st->start + r->o->timeout : 0;
+	st->log_at = st->start + RUN_OUTPUT_EVERY;
+	st->ran = true;
 	t->started_at = wall();
 	run__emit_test(r, RUN_EV_STARTED, i, NULL);
 	return 0;
+}
+
+/*
+ * A queued attempt (a cluster's) asked for its state: WAITING when its
+ * reason changed; STARTED, with its node and GPUs, once it runs (or ran:
+ * it may have ended between two looks).
+ */
+static void placed(struct run *r, size_t i, enum run_exec_state s)
+{
+	struct run_test *t = &r->tests[i];
+	struct run_state *st = t->st;
+	struct run_exec_place where = {0};
+	if (st->exec->ex->where)
+		st->exec->ex->where(st->exec, &where);
+	if (s == RUN_EXEC_QUEUED) {
+		/* Said once it waits past a scheduler's pass or two, and when why changes. */
+		if (run__mono() - st->queued_at >= QUEUED_QUIET &&
+		    strcmp(where.why, st->why) != 0) {
+			snprintf(st->why, sizeof(st->why), "%s", where.why);
+			struct strbuf m = STRBUF_INIT;
+			bool why = *where.why && strcmp(where.why, "None") != 0;
+			strbuf_addf(&m, "%s job %s queued%s%s", st->exec->ex->name, where.job,
+			            why ? ": " : "", why ? where.why : "");
+			run__emit_test(r, RUN_EV_WAITING, i, m.buf);
+			strbuf_release(&m);
+		}
+		return;
+	}
+	st->phase = P_RUNNING;
+	if (!where.ran)
+		return; /* ended before it ran: an END that did not start */
+	st->ran = true;
+	st->start = run__mono();
+	st->deadline = r->o->timeout > 0 ? st->start + r->o->timeout : 0;
+	st->log_at = st->start + RUN_OUTPUT_EVERY;
+	t->started_at = wall();
+	run__set_str(&t->gpu_ids, where.gpu_ids);
+	run__set_str(&t->node, where.node);
+	struct run_event ev = {
+	    .kind = RUN_EV_STARTED,
+	    .test = t,
+	    .index = i,
+	    .attempt = t->attempts,
+	    .gpu_ids = t->gpu_ids,
+	    .node = t->node,
+	    .started = st->start,
+	};
+	run__emit(r, &ev);
 }
 
 /* Whether the test's log matches --retry-on. */
@@ -248,12 +310,20 @@ static void finish(struct run *r, size_t i)
 	if (st->exec)
 		st->exec->ex->release(st->exec);
 	st->exec = NULL;
-	t->duration = run__mono() - st->start;
+	t->duration = !st->ran                                        ? 0
+	              : st->ran_to > st->ran_from && st->ran_from > 0 ? st->ran_to - st->ran_from
+	                                                              : run__mono() - st->start;
+	if (st->ran && st->ran_from > 0)
+		t->started_at = st->ran_from;
 	sched_done(r->sched, i, run__mono() - r->t0);
 	struct strbuf msg = STRBUF_INIT;
 	int s = st->status;
 	bool failed = true;
-	if (st->timed_out) {
+	if (!st->ran) {
+		/* A cluster job that ended before it ran (canceled in the queue, refused). */
+		t->status = r->stopping || st->stopped ? REPORT_CANCELED : REPORT_FAILED;
+		strbuf_adds(&msg, st->note[0] ? st->note : "its job ended before it ran");
+	} else if (st->timed_out) {
 		t->status = REPORT_TIMEOUT;
 		strbuf_addf(&msg, "timed out after %.0f s", r->o->timeout);
 	} else if (WIFSIGNALED(s)) {
@@ -268,7 +338,9 @@ static void finish(struct run *r, size_t i)
 		t->status = r->stopping ? REPORT_CANCELED : REPORT_FAILED;
 		strbuf_addf(&msg, "exit %d", WEXITSTATUS(s));
 	}
-	t->exit_code = WIFSIGNALED(s) ? 128 + WTERMSIG(s) : WEXITSTATUS(s);
+	t->exit_code = !st->ran ? -1 : WIFSIGNALED(s) ? 128 + WTERMSIG(s) : WEXITSTATUS(s);
+	if (st->ran && st->note[0])
+		strbuf_addf(&msg, "%s%s", msg.len ? "; " : "", st->note);
 	t->log_errno = st->log_errno;
 	if (st->log_errno) {
 		/* The test's result stands; its log is short, and this says why. */
@@ -292,7 +364,7 @@ static void finish(struct run *r, size_t i)
 	    .gpu_ids = t->gpu_ids,
 	    .started = st->start,
 	    .duration = t->duration,
-	    .ran = true,
+	    .ran = st->ran,
 	    .retrying = retry,
 	    .left = st->left,
 	    .killed = st->killed,
@@ -344,6 +416,11 @@ static void ended(struct run_state *st)
 	st->killed = res.killed;
 	st->log_errno = res.log_errno;
 	st->log_lost = res.log_lost;
+	if (res.timed_out)
+		st->timed_out = true;
+	st->ran_from = res.started_at;
+	st->ran_to = res.ended_at;
+	snprintf(st->note, sizeof(st->note), "%s", res.note);
 	st->phase = P_ENDING;
 	if (st->exec->ex->state(st->exec) == RUN_EXEC_ENDING)
 		st->force_at = run__mono() + 1;
@@ -379,7 +456,7 @@ static void stop_all(struct run *r, int sig)
 	double now = run__mono();
 	for (size_t i = 0; i < r->n; i++) {
 		struct run_state *st = r->tests[i].st;
-		if (st->phase == P_RUNNING || st->phase == P_ENDING) {
+		if (st->phase == P_QUEUED || st->phase == P_RUNNING || st->phase == P_ENDING) {
 			st->stopped = true;
 			ask_stop(r, st, now);
 		}
@@ -394,10 +471,15 @@ static int start_ready(struct run *r, struct diag *d)
 		if (i < 0)
 			return 0;
 		struct run_test *t = &r->tests[i];
-		if (t->gpus && r->acq.busy)
+		if (t->st->phase == P_DONE) { /* not runnable: wider than a cluster's node */
+			sched_start(r->sched, (size_t)i, run__mono() - r->t0);
+			sched_done(r->sched, (size_t)i, run__mono() - r->t0);
+			continue;
+		}
+		if (t->gpus && r->acq.busy && !r->places)
 			return 0; /* the one outstanding request first */
 		sched_start(r->sched, (size_t)i, run__mono() - r->t0);
-		if (!t->gpus) {
+		if (!t->gpus || r->places) { /* a cluster's job: submitted, it places it */
 			if (run__spawn(r, (size_t)i, d) < 0)
 				return -1;
 			continue;
@@ -442,7 +524,8 @@ static double tick(struct run *r)
 			st->timed_out = true;
 			ask_stop(r, st, now);
 		}
-		bool live = st->phase == P_RUNNING || st->phase == P_ENDING;
+		bool live =
+		    st->phase == P_QUEUED || st->phase == P_RUNNING || st->phase == P_ENDING;
 		if (live && st->kill_at && now >= st->kill_at && !st->stop_due_sent) {
 			st->stop_due_sent = true;
 			st->exec->ex->stop_due(st->exec); /* docker: the container too */
@@ -452,9 +535,13 @@ static double tick(struct run *r)
 			st->force_at = now + 1; /* again, in case of a fork race */
 		}
 		/* An attempt with no local process: its state, now and then. */
-		if (st->phase == P_RUNNING && st->exec->pid < 0 && now >= st->poll_at) {
+		bool polled = st->phase == P_QUEUED || st->phase == P_RUNNING;
+		if (polled && st->exec->pid < 0 && now >= st->poll_at) {
 			st->poll_at = now + (st->exec->poll_every > 0 ? st->exec->poll_every : 60);
-			if (st->exec->ex->state(st->exec) != RUN_EXEC_RUNNING)
+			enum run_exec_state s = st->exec->ex->state(st->exec);
+			if (st->phase == P_QUEUED)
+				placed(r, i, s);
+			if (st->phase == P_RUNNING && s != RUN_EXEC_RUNNING)
 				ended(st);
 		}
 		if (st->phase == P_RUNNING && now >= st->log_at && r->o->on_event)
@@ -465,13 +552,13 @@ static double tick(struct run *r)
 		}
 		if (st->phase == P_RUNNING && st->deadline && !st->timed_out && st->deadline < next)
 			next = st->deadline;
-		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->kill_at &&
-		    !st->stop_due_sent && st->kill_at < next)
+		live = st->phase == P_QUEUED || st->phase == P_RUNNING || st->phase == P_ENDING;
+		polled = st->phase == P_QUEUED || st->phase == P_RUNNING;
+		if (live && st->kill_at && !st->stop_due_sent && st->kill_at < next)
 			next = st->kill_at;
-		if (st->phase == P_RUNNING && st->exec->pid < 0 && st->poll_at < next)
+		if (polled && st->exec->pid < 0 && st->poll_at < next)
 			next = st->poll_at;
-		if ((st->phase == P_RUNNING || st->phase == P_ENDING) && st->force_at &&
-		    st->force_at < next)
+		if (live && st->force_at && st->force_at < next)
 			next = st->force_at;
 		if (st->phase == P_ENDING && now + 0.05 < next)
 			next = now + 0.05; /* leftovers in its group: look again soon */
@@ -483,7 +570,7 @@ static bool all_done(struct run *r)
 {
 	for (size_t i = 0; i < r->n; i++) {
 		enum phase p = r->tests[i].st->phase;
-		if (p == P_ACQUIRING || p == P_RUNNING || p == P_ENDING)
+		if (p == P_ACQUIRING || p == P_QUEUED || p == P_RUNNING || p == P_ENDING)
 			return false;
 		if (p == P_PENDING && !r->stopping && sched_runnable(r->sched, i))
 			return false;
@@ -508,7 +595,8 @@ static int loop(struct run *r, struct diag *d)
 		size_t npf = 3;
 		for (size_t i = 0; i < r->n; i++) {
 			const struct run_state *st = r->tests[i].st;
-			if (st->phase == P_RUNNING && st->exec->pid < 0 && st->exec->fd >= 0)
+			if ((st->phase == P_QUEUED || st->phase == P_RUNNING) &&
+			    st->exec->pid < 0 && st->exec->fd >= 0)
 				pf[npf++] = (struct pollfd){.fd = st->exec->fd, .events = POLLIN};
 		}
 		double wait = next - run__mono();
@@ -551,8 +639,8 @@ static void sweep(struct run *r)
 		strbuf_addf(&m, "%s: cannot look for what the run left: %s", ex->name,
 		            d.msg.buf ? d.msg.buf : "");
 	else if (removed)
-		strbuf_addf(&m, "%s: removed %zu container%s the run's killed clients left",
-		            ex->name, removed, removed == 1 ? "" : "s");
+		strbuf_addf(&m, "%s: removed %zu %s%s the run left", ex->name, removed,
+		            ex->leftover ? ex->leftover : "thing", removed == 1 ? "" : "s");
 	if (m.len) {
 		struct run_event ev = {.kind = RUN_EV_WARNING, .text = m.buf, .serious = true};
 		run__emit(r, &ev);
@@ -594,6 +682,8 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 		goto out;
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
+	const struct run_executor *ex = o->executor ? o->executor : &run_exec_local;
+	r.places = ex->places;
 	struct sched_task *st = xcalloc(n ? n : 1, sizeof(*st));
 	for (size_t i = 0; i < n; i++) {
 		st[i] = (struct sched_task){tests[i].gpus, tests[i].expected};
@@ -603,17 +693,28 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 		run__set_str(&tests[i].gpu_ids, "");
 	}
 	r.sched = sched_new(o->total_gpus, o->cpu_jobs, st, n);
+	/*
+	 * A cluster that places the tests takes them all at once, in the order
+	 * planned for its widest node (total_gpus): the queue's priorities.
+	 */
+	if (r.places)
+		sched_set_capacity(r.sched, UINT_MAX / 2, UINT_MAX / 2);
 	r.pf = xcalloc(n + 3, sizeof(*r.pf));
 	free(st);
 	r.t0 = run__mono();
 	emit_run(&r, RUN_EV_BEGIN);
 	for (size_t i = 0; i < n; i++)
-		if (!sched_runnable(r.sched, i)) {
+		if (tests[i].gpus > o->total_gpus) {
 			tests[i].status = REPORT_NOT_RUNNABLE;
 			tests[i].st->phase = P_DONE;
 			struct strbuf m = STRBUF_INIT;
-			strbuf_addf(&m, "needs %u GPUs; this machine has %u", tests[i].gpus,
-			            o->total_gpus);
+			if (r.places)
+				strbuf_addf(
+				    &m, "needs %u GPUs; no node of the %s cluster has more than %u",
+				    tests[i].gpus, ex->name, o->total_gpus);
+			else
+				strbuf_addf(&m, "needs %u GPUs; this machine has %u", tests[i].gpus,
+				            o->total_gpus);
 			run__set_str(&tests[i].message, m.buf);
 			strbuf_release(&m);
 			run__emit_test(&r, RUN_EV_SKIPPED, i, tests[i].message);
@@ -688,7 +789,8 @@ out:
 void run_test_release(struct run_test *t)
 {
 	free(t->gpu_ids);
+	free(t->node);
 	free(t->log_path);
 	free(t->message);
-	t->gpu_ids = t->log_path = t->message = NULL;
+	t->gpu_ids = t->node = t->log_path = t->message = NULL;
 }

@@ -64,12 +64,20 @@ struct run_test {
 	/* Where the image and each option came from ("file:line:col"), or NULL. */
 	const char *docker_image_from;
 	char **docker_opts_from; /* parallel to docker_opts, or NULL */
+	/*
+	 * Slurm mode (run_exec_slurm): its sbatch options (--partition, the
+	 * --slurm-opt ones; NULL-terminated, or NULL) and its time limit in
+	 * whole minutes (sbatch --time; 0: the partition's default).
+	 */
+	char **slurm_opts;
+	unsigned time_limit;
 	/* What happened (filled by run_suite; free with run_test_release). */
 	enum report_status status;
 	unsigned attempts;
 	int exit_code; /* -1: did not run */
 	double started_at, duration;
 	char *gpu_ids; /* "0,1" or "" */
+	char *node;    /* where it ran, for a cluster's executor; else NULL */
 	char *log_path;
 	char *message; /* why it failed, one line */
 	int log_errno; /* why its log could not be written in full, or 0 */
@@ -104,7 +112,8 @@ struct run_test {
 enum run_event_kind {
 	RUN_EV_BEGIN,   /* before anything: n tests */
 	RUN_EV_SKIPPED, /* text: why (needs N GPUs; this machine has M) */
-	RUN_EV_WAITING, /* its GPUs are held or asked for by others: text says who */
+	RUN_EV_WAITING, /* its GPUs are held or asked for by others, or its cluster job is
+	                   queued: text says who or why */
 	RUN_EV_BUSY, /* text: a GPU won is busy (NVML), waited for; serious: still busy, handed out
 	                anyway (--busy=warn) */
 	RUN_EV_STARTED,   /* attempt, gpu_ids */
@@ -130,6 +139,7 @@ struct run_event {
 	size_t n;                    /* BEGIN: how many tests */
 	unsigned attempt;            /* from 1 */
 	const char *gpu_ids;         /* "0,1", "" for none */
+	const char *node;            /* STARTED on a cluster: where; else NULL */
 	double now;                  /* CLOCK_MONOTONIC seconds */
 	double started;              /* the attempt's start (same clock), 0 if it did not */
 	double duration;             /* END: the attempt's */

@@ -15,7 +15,8 @@
 #include "run/run.h"
 #include "sched/sched.h"
 
-enum phase { P_PENDING, P_ACQUIRING, P_RUNNING, P_ENDING, P_DONE };
+/* P_QUEUED: submitted to a cluster that places it (executor.h), not running yet. */
+enum phase { P_PENDING, P_ACQUIRING, P_QUEUED, P_RUNNING, P_ENDING, P_DONE };
 
 struct run_state {
 	enum phase phase;
@@ -28,6 +29,11 @@ struct run_state {
 	double kill_at;  /* the keeper SIGKILLs what is left then; 0: not asked to stop */
 	double force_at; /* a keeper still there then is SIGKILLed with its group */
 	bool timed_out, stopped;
+	bool ran;                    /* the attempt's STARTED was told */
+	char why[128];               /* queued: the reason last told (WAITING) */
+	char note[160];              /* the executor's word on its end (run_exec_result.note) */
+	double queued_at;            /* monotonic: when it was submitted (P_QUEUED) */
+	double ran_from, ran_to;     /* wall clock: the cluster's times of it, or 0 */
 	int status;                  /* wait status of the test's main process */
 	unsigned left;               /* processes it left behind, ended by the keeper */
 	unsigned killed;             /* of those, how many needed SIGKILL */
@@ -36,6 +42,9 @@ struct run_state {
 	int log_errno;               /* why the keeper could not write the log, or 0 */
 	unsigned long long log_lost; /* bytes of output that did not reach it */
 };
+
+/* A queued attempt's WAITING is told once it has waited this long (s). */
+#define QUEUED_QUIET 2.0
 
 /* A keeper that outlives its own SIGKILL deadline by this much is killed. */
 #define KEEPER_GRACE 5.0
@@ -70,6 +79,7 @@ struct run {
 	struct pollfd *pf; /* the loop's: 3 of its own, then one per executor descriptor */
 	size_t done;
 	double t0;
+	bool places; /* the executor's cluster places the attempts (executor.h) */
 };
 
 double run__mono(void);

@@ -139,6 +139,12 @@ void sched_free(struct sched *s)
 	free(s);
 }
 
+void sched_set_capacity(struct sched *s, unsigned gpus, unsigned cpu_slots)
+{
+	s->total = gpus;
+	s->cpu_slots = cpu_slots;
+}
+
 bool sched_runnable(const struct sched *s, size_t i)
 {
 	return s->tasks[i].gpus <= s->total;

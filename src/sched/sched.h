@@ -37,6 +37,13 @@ struct sched *sched_new(unsigned total_gpus, unsigned cpu_slots, const struct sc
                         size_t n);
 void sched_free(struct sched *s);
 
+/*
+ * From now on the machine has gpus GPUs and cpu_slots CPU slots; the
+ * order stays the one planned in sched_new. For a cluster that places
+ * the tasks itself: all go at once, in that order (its queue).
+ */
+void sched_set_capacity(struct sched *s, unsigned gpus, unsigned cpu_slots);
+
 /* Whether task i can ever run here (gpus <= total). */
 bool sched_runnable(const struct sched *s, size_t i);
 

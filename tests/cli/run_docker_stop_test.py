@@ -286,7 +286,7 @@ class RunDockerStop(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         # The containers came 1.5 s after their clients died, and were waited for.
         self.assertGreater(time.monotonic() - t0, 1.5)
-        self.assertIn("docker: removed 2 containers the run's killed clients left", r.stdout)
+        self.assertIn("docker: removed 2 containers the run left", r.stdout)
         self.assert_nothing_left(r.stdout + r.stderr)
 
     def test_the_next_run_removes_what_a_crashed_run_left(self):

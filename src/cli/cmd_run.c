@@ -28,7 +28,8 @@ extern char **environ;
 static const char run_usage[] =
     "usage: gpuci run (--label L... | --changed | --all | --job NAME...) [--test GLOB]...\n"
     "                 [--gpus N] [--cpu-jobs N] [--timeout S] [--retries K [--retry-on RE]]\n"
-    "                 [--junit FILE] [--history PATH] [--dry-run] [options]\n";
+    "                 [--docker IMAGE | --slurm [--partition P]] [--junit FILE]\n"
+    "                 [--history PATH] [--dry-run] [options]\n";
 
 static const char run_description[] =
     "Runs the tests a workflow would run, on this machine, as its Execute step\n"
@@ -86,6 +87,19 @@ static const char run_description[] =
     "a killed client's before its GPUs go back; a crashed run's by the next run.\n"
     "--dry-run shows the image, options and setup, and the line each came from.\n"
     "\n"
+    "Slurm: --slurm submits each test as a batch job instead (sbatch, from a login\n"
+    "node; the repository on a file system the nodes share): --gres=gpu:N from\n"
+    "num_gpus, --time from the history (its p90 x 1.5 + 5 min, 60 min without\n"
+    "one, at most --timeout + 1 min), named gpuci.RUN-ID.N.ATTEMPT.TEST, in the\n"
+    "repository's root with the test's environment, its output in the test's\n"
+    "log; all submitted at once in gpuci's order, so Slurm's backfill places\n"
+    "them. --partition P picks the partition, --slurm-opt ARG adds an sbatch\n"
+    "argument (checked with sbatch --test-only before anything is submitted). A\n"
+    "waiting test says why (Resources, Priority); timeouts, retries and reports\n"
+    "are as for a local run; Ctrl-C, --timeout and SIGTERM cancel the run's jobs,\n"
+    "and the next run cancels those of a run that was killed. --dry-run prints\n"
+    "each sbatch line.\n"
+    "\n"
     "Exit status: 0 every test passed (flaky ones too); 1 a test failed or could\n"
     "not run; 2 usage; 130/143 stopped by SIGINT/SIGTERM.\n"
     "\n"
@@ -95,7 +109,8 @@ static const char run_description[] =
     "  gpuci run --changed --base main\n"
     "  gpuci run --all --test 'test_qwen*' --retries 1 --retry-on 'accuracy noise'\n"
     "  gpuci run --label run-ci-short --docker job --dry-run\n"
-    "  gpuci run --job e2e-test-ckpt --docker job --docker-opt --shm-size=32g\n";
+    "  gpuci run --job e2e-test-ckpt --docker job --docker-opt --shm-size=32g\n"
+    "  gpuci run --label run-ci-image --slurm --partition gpu --slurm-opt=--qos=ci\n";
 
 int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 {
@@ -144,6 +159,11 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	     "one more docker run argument (repeatable)", NULL},
 	    {"docker-setup", 0, CLI_OPT_STRING, &o.docker_setup, "CMD",
 	     "run CMD in the container before the test ('': nothing)", NULL},
+	    {"slurm", 0, CLI_OPT_FLAG, &o.slurm, NULL, "run each test as a Slurm batch job", NULL},
+	    {"partition", 0, CLI_OPT_STRING, &o.partition, "P",
+	     "with --slurm: the partition (the cluster's default)", NULL},
+	    {"slurm-opt", 0, CLI_OPT_LIST, &o.slurm_opts, "ARG",
+	     "with --slurm: one more sbatch argument (repeatable)", NULL},
 	    {"junit", 0, CLI_OPT_STRING, &o.junit, "FILE", "write JUnit XML", NULL},
 	    {"log-dir", 0, CLI_OPT_STRING, &o.log_dir, "DIR",
 	     "the tests' logs go here (.gpuci/runs/RUN-ID)", NULL},
@@ -239,7 +259,9 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	    .kill_after = o.kill_after,
 	    .run_id = c.run_id,
 	    .mask = mask,
-	    .executor = o.docker ? &run_exec_docker : &run_exec_local,
+	    .executor = o.slurm    ? &run_exec_slurm
+	                : o.docker ? &run_exec_docker
+	                           : &run_exec_local,
 	    .on_event = run_cmd_on_event,
 	    .arg = &listener,
 	    .idle_every = run_view_idle_every(view),
@@ -271,8 +293,12 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		diag_release(&c.d);
 		diag_init(&c.d);
 	}
-	fprintf(ctx->out, "gpuci run %s: %zu test%s on %u GPU%s, logs in %s\n", c.run_id, nt,
-	        nt == 1 ? "" : "s", c.total, c.total == 1 ? "" : "s", c.log_dir);
+	if (*c.machine)
+		fprintf(ctx->out, "gpuci run %s: %zu test%s on %s, logs in %s\n", c.run_id, nt,
+		        nt == 1 ? "" : "s", c.machine, c.log_dir);
+	else
+		fprintf(ctx->out, "gpuci run %s: %zu test%s on %u GPU%s, logs in %s\n", c.run_id,
+		        nt, nt == 1 ? "" : "s", c.total, c.total == 1 ? "" : "s", c.log_dir);
 	if (c.prep.not_run.len)
 		fprintf(ctx->out, "Not run:\n%s", c.prep.not_run.buf);
 	int stopped = 0;
@@ -299,6 +325,7 @@ out:
 	free(o.tests.items);
 	free(o.secrets.items);
 	free(o.docker_opts.items);
+	free(o.slurm_opts.items);
 	run_record_remove(record);
 	if (masked_out)
 		fclose(masked_out);

@@ -130,16 +130,17 @@ void run_recover_crashed(struct gpuci_ctx *ctx, const char *dir, double kill_aft
 		if (c[i].removed)
 			fprintf(ctx->err,
 			        "gpuci run: run %s (pid %d, in %s) was killed before it ended its "
-			        "tests; %zu of its containers were left: removed\n",
-			        c[i].run_id, (int)c[i].pid, c[i].root, c[i].removed);
+			        "tests; %zu of its %ss were left: %s\n",
+			        c[i].run_id, (int)c[i].pid, c[i].root, c[i].removed, c[i].leftover,
+			        strcmp(c[i].leftover, "job") ? "removed" : "canceled");
 		if (c[i].sweep_error)
 			fprintf(ctx->err,
 			        "gpuci run: warning: run %s (pid %d, in %s) was killed; its "
-			        "containers could not be looked for (%s): its record "
+			        "%ss could not be looked for (%s): its record "
 			        "%s/gpuci-run-%s.run "
 			        "stays for the next run (delete it once they are gone)\n",
-			        c[i].run_id, (int)c[i].pid, c[i].root, c[i].sweep_error, dir,
-			        c[i].run_id);
+			        c[i].run_id, (int)c[i].pid, c[i].root, c[i].leftover,
+			        c[i].sweep_error, dir, c[i].run_id);
 	}
 	run_crashed_free(c, n);
 	diag_release(&d);
@@ -354,7 +355,7 @@ int run_cmd_check(struct run_cmd *c)
 		return cli_usage_error(ctx, "run", &c->d);
 	if (o->docker_opts.n)
 		dockerrun_free(dr);
-	return EXIT_OK;
+	return run_slurm_check(c);
 }
 
 int run_cmd_select(struct run_cmd *c)
@@ -447,7 +448,10 @@ int run_cmd_machine(struct run_cmd *c)
 	const struct run_cli_opts *o = c->o;
 	/* The machine. */
 	c->total = o->gpus;
-	if (!o->gpus_seen) {
+	int src_rc;
+	if (o->slurm && (src_rc = run_slurm_machine(c)) != EXIT_OK)
+		return src_rc;
+	if (!o->gpus_seen && !o->slurm) {
 		struct gpu_probe probe;
 		gpu_probe_default(&probe);
 		enum gpu_source src;
@@ -456,7 +460,8 @@ int run_cmd_machine(struct run_cmd *c)
 			return EXIT_FAILED;
 		}
 	}
-	c->cpu = o->cpu_seen ? o->cpu_jobs : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (!o->slurm)
+		c->cpu = o->cpu_seen ? o->cpu_jobs : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 
 	/* Expected durations: history, else the median of all, else by GPUs. */
 	if (o->history)
@@ -507,6 +512,8 @@ int run_cmd_machine(struct run_cmd *c)
 		                                          : 60.0 * (c->prep.tests[i].gpus + 1);
 		c->guessed += !found;
 	}
+	if (o->slurm)
+		run_slurm_limits(c);
 
 	if (!c->prep.n) {
 		fprintf(ctx->err,
@@ -550,8 +557,12 @@ void run_cmd_dry_run(struct run_cmd *c)
 	struct gpuci_ctx *ctx = c->ctx;
 	const struct run_cli_opts *o = c->o;
 	unsigned gpus_total = 0;
-	fprintf(ctx->out, "%zu test%s on %u GPU%s (%s):\n", c->prep.n, c->prep.n == 1 ? "" : "s",
-	        c->total, c->total == 1 ? "" : "s", o->workflow);
+	if (*c->machine)
+		fprintf(ctx->out, "%zu test%s on %s (%s):\n", c->prep.n, c->prep.n == 1 ? "" : "s",
+		        c->machine, o->workflow);
+	else
+		fprintf(ctx->out, "%zu test%s on %u GPU%s (%s):\n", c->prep.n,
+		        c->prep.n == 1 ? "" : "s", c->total, c->total == 1 ? "" : "s", o->workflow);
 	for (size_t i = 0; i < c->prep.n; i++) {
 		char e[32];
 		human_secs(c->prep.tests[i].expected, e, sizeof(e));
@@ -563,6 +574,8 @@ void run_cmd_dry_run(struct run_cmd *c)
 		        c->prep.tests[i].gpus == 1 ? " " : "s", e, state);
 		gpus_total += c->prep.tests[i].gpus;
 		dry_run_docker(ctx, &c->prep.tests[i]);
+		if (o->slurm)
+			run_slurm_dry_run(c, i);
 	}
 	struct sched_task *st = xcalloc(c->prep.n, sizeof(*st));
 	for (size_t i = 0; i < c->prep.n; i++)

@@ -38,6 +38,10 @@ struct run_cli_opts {
 	const char *base, *head, *docker, *docker_setup, *log_dir;
 	struct cli_list labels, jobs, tests, secrets, docker_opts;
 	bool no_always, changed, all, dry_run;
+	/* --slurm [--partition P] [--slurm-opt ARG]... (run_slurm.c) */
+	bool slurm;
+	const char *partition;
+	struct cli_list slurm_opts;
 	unsigned gpus, cpu_jobs, retries, keep_days;
 	bool gpus_seen, cpu_seen;
 	double timeout, kill_after;
@@ -66,6 +70,8 @@ struct run_cmd {
 	size_t guessed; /* tests without a history */
 	char run_id[64];
 	const char *summary; /* $GITHUB_STEP_SUMMARY */
+	char machine[160];   /* where it runs, when not this machine ("Slurm ..."), or "" */
+	char **slurm_opts;   /* each job's sbatch options (--partition, --slurm-opt) */
 };
 
 /*
@@ -82,6 +88,17 @@ void run_cmd_dry_run(struct run_cmd *c);
 int run_cmd_outputs(struct run_cmd *c);
 int run_cmd_results(struct run_cmd *c, int stopped);
 void run_cmd_release(struct run_cmd *c);
+
+/*
+ * gpuci run --slurm (run_slurm.c): its options (from run_cmd_check); the
+ * cluster's widest node as c->total and the jobs' options checked by
+ * sbatch --test-only (from run_cmd_machine); each test's time limit
+ * (history p90) and options; a test's sbatch line for --dry-run.
+ */
+int run_slurm_check(struct run_cmd *c);
+int run_slurm_machine(struct run_cmd *c);
+void run_slurm_limits(struct run_cmd *c);
+void run_slurm_dry_run(struct run_cmd *c, size_t i);
 
 /* What hears the run's events: the history, then the view (run_opts.on_event). */
 struct run_listener {

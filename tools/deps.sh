@@ -19,9 +19,11 @@ build=(cmake make gcc pkg-config libc6-dev libyaml-dev libsqlite3-dev scdoc)
 dist=(binutils dpkg-dev python3 python3-wheel)
 # The packages' test (tests/dist) also installs them: a venv for the wheel,
 # a debootstrapped root for the .deb (as root only); e2e/docker_engine
-# starts a private dockerd (docker.io) on a debootstrapped image.
+# starts a private dockerd (docker.io) on a debootstrapped image;
+# e2e/run_slurm a private Slurm cluster (slurmctld, slurmd, munge).
 test=(libcmocka-dev python3 python3-jinja2 git libxml2-utils strace
-	"${dist[@]}" python3-venv debootstrap docker.io)
+	"${dist[@]}" python3-venv debootstrap docker.io
+	slurmctld slurmd slurm-client munge)
 demo=(python3) # the example's tests are Python
 
 usage() {

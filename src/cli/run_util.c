@@ -88,7 +88,7 @@ int run_check_writable(const char *path, struct diag *d)
 void run_mask_case(struct report_case *c, const struct report_mask *m, struct arena *a)
 {
 	const char **f[] = {&c->job,     &c->test_file, &c->test_args, &c->variant,
-	                    &c->gpu_ids, &c->log_path,  &c->message};
+	                    &c->gpu_ids, &c->node,      &c->log_path,  &c->message};
 	for (size_t i = 0; i < sizeof(f) / sizeof(*f); i++) {
 		if (!*f[i])
 			continue;
@@ -222,6 +222,7 @@ static void on_attempt(void *arg, const struct run_test *t)
 	    .started_at = t->started_at,
 	    .duration = t->duration,
 	    .log_path = t->log_path,
+	    .host = t->node, /* a cluster's node; NULL: this machine */
 	    .identity = t->identity,
 	    .variant = t->variant,
 	};
@@ -667,6 +668,7 @@ int run_cmd_results(struct run_cmd *c, int stopped)
 		    .variant = t->variant,
 		    .gpus = t->gpus,
 		    .gpu_ids = t->gpu_ids ? t->gpu_ids : "",
+		    .node = t->node,
 		    .status = t->status,
 		    .attempts = t->attempts,
 		    .exit_code = t->exit_code,

@@ -375,13 +375,19 @@ static void xml_case(struct strbuf *sb, const struct report_case *c, size_t tail
 	strbuf_release(&name);
 
 	bool gpus = c->gpu_ids && *c->gpu_ids, attempts = c->attempts > 1;
-	if (!gpus && !attempts && c->status == REPORT_PASSED) {
+	bool node = c->node && *c->node;
+	if (!gpus && !attempts && !node && c->status == REPORT_PASSED) {
 		strbuf_adds(sb, "/>\n");
 		return;
 	}
 	strbuf_adds(sb, ">\n");
-	if (gpus || attempts) {
+	if (gpus || attempts || node) {
 		strbuf_adds(sb, "      <properties>\n");
+		if (node) {
+			strbuf_adds(sb, "        <property name=\"node\"");
+			xml_attr(sb, "value", c->node);
+			strbuf_adds(sb, "/>\n");
+		}
 		if (gpus) {
 			strbuf_adds(sb, "        <property name=\"gpus\"");
 			xml_attr(sb, "value", c->gpu_ids);

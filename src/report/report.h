@@ -33,6 +33,7 @@ struct report_case {
 	const char *variant;   /* what tells it from entries of the same file and args, or NULL */
 	unsigned gpus;
 	const char *gpu_ids; /* "0,1" or "" */
+	const char *node;    /* the cluster node it ran on, or NULL: this machine */
 	enum report_status status;
 	unsigned attempts;
 	int exit_code;        /* -1 when it did not run */

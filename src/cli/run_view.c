@@ -127,6 +127,8 @@ static void started(struct run_view *v, const struct run_event *ev)
 	v->tests[ev->index] = (struct view_test){.running = true, .start = ev->started};
 	v->running++;
 	struct strbuf extra = STRBUF_INIT;
+	if (ev->node && *ev->node)
+		strbuf_addf(&extra, "on %s, ", ev->node);
 	if (t->gpus)
 		strbuf_addf(&extra, "GPUs %s", ev->gpu_ids);
 	else

@@ -365,6 +365,7 @@ static void finish(struct run *r, size_t i)
 	    .started = st->start,
 	    .duration = t->duration,
 	    .ran = st->ran,
+	    .text = st->ran ? NULL : t->message, /* why it never ran */
 	    .retrying = retry,
 	    .left = st->left,
 	    .killed = st->killed,

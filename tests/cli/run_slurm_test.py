@@ -251,7 +251,7 @@ def main():
     GPUCI, build = os.path.abspath(sys.argv[1]), sys.argv[2]
     del sys.argv[1:3]
     try:
-        CLUSTER = harness.Cluster.start(os.path.join(build, "slurm-run"))
+        CLUSTER = harness.Cluster.start(build)
     except harness.ClusterUnavailable as e:
         print(f"SKIP: no private Slurm cluster: {e}")
         return 77

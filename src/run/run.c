@@ -8,7 +8,6 @@
  * each time poll() returns, with its timeout set to the nearest of them.
  */
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -464,23 +463,34 @@ static void stop_all(struct run *r, int sig)
 	}
 }
 
+/* A cluster's: every test not started yet (retries too) is submitted, in the plan's order. */
+static int submit_all(struct run *r, struct diag *d)
+{
+	for (size_t k = 0; k < r->norder && !r->stopping; k++) {
+		size_t i = r->order[k];
+		if (r->tests[i].st->phase != P_PENDING)
+			continue;
+		sched_start(r->sched, i, run__mono() - r->t0); /* its bookkeeping only */
+		if (run__spawn(r, i, d) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Starts what the scheduler allows: CPU tests at once, one lease request at a time. */
 static int start_ready(struct run *r, struct diag *d)
 {
+	if (r->places)
+		return submit_all(r, d);
 	while (!r->stopping) {
 		long i = sched_next(r->sched, run__mono() - r->t0);
 		if (i < 0)
 			return 0;
 		struct run_test *t = &r->tests[i];
-		if (t->st->phase == P_DONE) { /* not runnable: wider than a cluster's node */
-			sched_start(r->sched, (size_t)i, run__mono() - r->t0);
-			sched_done(r->sched, (size_t)i, run__mono() - r->t0);
-			continue;
-		}
-		if (t->gpus && r->acq.busy && !r->places)
+		if (t->gpus && r->acq.busy)
 			return 0; /* the one outstanding request first */
 		sched_start(r->sched, (size_t)i, run__mono() - r->t0);
-		if (!t->gpus || r->places) { /* a cluster's job: submitted, it places it */
+		if (!t->gpus) {
 			if (run__spawn(r, (size_t)i, d) < 0)
 				return -1;
 			continue;
@@ -696,10 +706,13 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
 	r.sched = sched_new(o->total_gpus, o->cpu_jobs, st, n);
 	/*
 	 * A cluster that places the tests takes them all at once, in the order
-	 * planned for its widest node (total_gpus): the queue's priorities.
+	 * the plan for its widest node (total_gpus) starts them: its queue,
+	 * first come first served with backfill, then follows the plan.
 	 */
-	if (r.places)
-		sched_set_capacity(r.sched, UINT_MAX / 2, UINT_MAX / 2);
+	if (r.places) {
+		r.order = xcalloc(n ? n : 1, sizeof(*r.order));
+		r.norder = sched_start_order(r.sched, r.order);
+	}
 	r.pf = xcalloc(n + 3, sizeof(*r.pf));
 	free(st);
 	r.t0 = run__mono();
@@ -771,6 +784,7 @@ out:
 		tests[i].st = NULL;
 	}
 	free(r.pf);
+	free(r.order);
 	if (r.have_re)
 		regfree(&r.retry_re);
 	for (int k = 0; k < 2; k++) {

@@ -79,7 +79,9 @@ struct run {
 	struct pollfd *pf; /* the loop's: 3 of its own, then one per executor descriptor */
 	size_t done;
 	double t0;
-	bool places; /* the executor's cluster places the attempts (executor.h) */
+	bool places;   /* the executor's cluster places the attempts (executor.h) */
+	size_t *order; /* then: the tests in the plan's start order (sched_start_order) */
+	size_t norder;
 };
 
 double run__mono(void);

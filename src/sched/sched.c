@@ -139,12 +139,6 @@ void sched_free(struct sched *s)
 	free(s);
 }
 
-void sched_set_capacity(struct sched *s, unsigned gpus, unsigned cpu_slots)
-{
-	s->total = gpus;
-	s->cpu_slots = cpu_slots;
-}
-
 bool sched_runnable(const struct sched *s, size_t i)
 {
 	return s->tasks[i].gpus <= s->total;
@@ -292,8 +286,9 @@ double sched_simulate(unsigned total_gpus, unsigned cpu_slots, const struct sche
 	return span;
 }
 
-static double simulate_perm(unsigned total_gpus, unsigned cpu_slots, const struct sched_task *tasks,
-                            const double *actual, size_t n, const size_t *perm)
+/* Plays perm from time 0 (as simulate_perm); each task's start into starts when not NULL. */
+static double play_perm(unsigned total_gpus, unsigned cpu_slots, const struct sched_task *tasks,
+                        const double *actual, size_t n, const size_t *perm, double *starts)
 {
 	struct sched *s = sched_new_perm(total_gpus, cpu_slots, tasks, n, perm);
 	double *end = xcalloc(n ? n : 1, sizeof(*end));
@@ -303,6 +298,8 @@ static double simulate_perm(unsigned total_gpus, unsigned cpu_slots, const struc
 		while ((i = sched_next(s, now)) >= 0) {
 			sched_start(s, (size_t)i, now);
 			end[i] = now + (actual ? actual[i] : tasks[i].expected);
+			if (starts)
+				starts[i] = now;
 		}
 		/* Advance to the next end. */
 		long first = -1;
@@ -321,6 +318,39 @@ static double simulate_perm(unsigned total_gpus, unsigned cpu_slots, const struc
 	free(end);
 	sched_free(s);
 	return makespan;
+}
+
+static double simulate_perm(unsigned total_gpus, unsigned cpu_slots, const struct sched_task *tasks,
+                            const double *actual, size_t n, const size_t *perm)
+{
+	return play_perm(total_gpus, cpu_slots, tasks, actual, n, perm, NULL);
+}
+
+static const double *cmp_starts;
+
+static int by_start(const void *a, const void *b)
+{
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	if (cmp_starts[i] != cmp_starts[j])
+		return cmp_starts[i] < cmp_starts[j] ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
+size_t sched_start_order(const struct sched *s, size_t *out)
+{
+	double *starts = xcalloc(s->n ? s->n : 1, sizeof(*starts));
+	for (size_t i = 0; i < s->n; i++)
+		starts[i] = -1;
+	play_perm(s->total, s->cpu_slots, s->tasks, NULL, s->n, s->order, starts);
+	size_t k = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (starts[i] >= 0)
+			out[k++] = i;
+	cmp_starts = starts;
+	qsort(out, k, sizeof(*out), by_start);
+	cmp_starts = NULL;
+	free(starts);
+	return k;
 }
 
 double sched_lower_bound(unsigned total_gpus, const struct sched_task *tasks, size_t n)

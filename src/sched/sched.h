@@ -37,13 +37,6 @@ struct sched *sched_new(unsigned total_gpus, unsigned cpu_slots, const struct sc
                         size_t n);
 void sched_free(struct sched *s);
 
-/*
- * From now on the machine has gpus GPUs and cpu_slots CPU slots; the
- * order stays the one planned in sched_new. For a cluster that places
- * the tasks itself: all go at once, in that order (its queue).
- */
-void sched_set_capacity(struct sched *s, unsigned gpus, unsigned cpu_slots);
-
 /* Whether task i can ever run here (gpus <= total). */
 bool sched_runnable(const struct sched *s, size_t i);
 
@@ -70,6 +63,15 @@ size_t sched_running(const struct sched *s);
  */
 double sched_simulate(unsigned total_gpus, unsigned cpu_slots, const struct sched_task *tasks,
                       const double *actual, size_t n);
+
+/*
+ * The runnable tasks of s in the order its plan (sched_new's, played on
+ * the expected durations from time 0) starts them, ties by index; returns
+ * how many. out has room for every task. What a cluster that places the
+ * tasks itself is given as its queue's priorities: submitted in this
+ * order, a first-come queue with backfill follows the plan.
+ */
+size_t sched_start_order(const struct sched *s, size_t *out);
 
 /* max(sum(gpus * expected) / total, the longest GPU task): no schedule beats it. */
 double sched_lower_bound(unsigned total_gpus, const struct sched_task *tasks, size_t n);

@@ -304,7 +304,7 @@ static void print_shards_json(FILE *f, const struct run_shards *p)
 	for (unsigned k = 0; k < p->n; k++) {
 		char name[48];
 		run_shards_name(p, k, name, sizeof(name));
-		strbuf_addf(&s, "%s{\"shard\":\"%s\",\"tests\":%zu,\"makespan\":%.1f}",
+		strbuf_addf(&s, "%s{\"shard\":\"%s\",\"tests\":%zu,\"makespan\":%.3f}",
 		            k ? "," : "", name, p->count[k], p->makespan[k]);
 	}
 	strbuf_adds(&s, "]}\n");

@@ -6,7 +6,8 @@
  * The algorithm: longest processing time first over shards, then local
  * improvement. The tasks are taken most GPU-seconds first (a CPU-only
  * test counts as one GPU: a machine is taken to run G of them at once),
- * then longest, widest, and by key; each goes to the shard whose simulated
+ * then longest, widest, and by key (up to 48 tests, also longest first and
+ * widest first, the best of the three kept); each goes to the shard whose simulated
  * makespan is the smallest with it added (ties: the less loaded shard,
  * then the lower index). Then a bounded improvement pass: a task of the
  * slowest shard moved to another shard, or swapped with a lighter one of

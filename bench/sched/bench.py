@@ -41,6 +41,8 @@ PY = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else (shutil.w
 TOTAL = 8
 LABEL = "run-bench"
 TARGET = 1.05
+SHARDS = (2, 4)      # simulated machines of TOTAL GPUs each, for `gpuci plan --shards`
+SHARD_TARGET = 1.10
 
 PROBLEMS = []
 
@@ -322,6 +324,25 @@ def gpuci_plan(gpuci, repo, wf, tmp):
     return int(mm.group(1)) * 60 + int(mm.group(2))
 
 
+def gpuci_shards(gpuci, repo, wf, tmp, n):
+    """The predicted makespan of each of n shards (gpuci plan --shards n --json), or None."""
+    argv = [gpuci, "plan", "--workflow", wf, "--label", LABEL, "--shards", str(n), "--gpus",
+            str(TOTAL), "--history", os.path.join(tmp, "history.db"), "--json"]
+    out = subprocess.run(argv, cwd=repo, env=child_env(), stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True)
+    try:
+        return [e["makespan"] for e in json.loads(out.stdout)["include"]]
+    except (ValueError, KeyError, TypeError):
+        problem(f"gpuci plan --shards {n}: no matrix in its output (exit {out.returncode}): "
+                f"{(out.stdout + out.stderr).strip()[-300:]}")
+        return None
+
+
+def shard_bound(tests, n):
+    """No split into n shards of TOTAL GPUs beats this: GPU-seconds / (n x TOTAL), longest."""
+    return max(sum(g * d for g, d in tests) / (n * TOTAL), max(d for _, d in tests))
+
+
 # --------------------------------------------------------------------------
 # the old way
 
@@ -486,8 +507,17 @@ def main():
             if plan is not None:
                 print(f"    gpuci's plan of the history's durations (--dry-run): {plan:.1f} s, "
                       f"{plan / bound:.2f}x the bound")
+            sharded = {}
+            for n in SHARDS:
+                spans = gpuci_shards(gpuci, repo, wf, tmp, n)
+                if spans is not None:
+                    sb = shard_bound(tests, n)
+                    sharded[n] = (max(spans), sb)
+                    print(f"    sharded on {n} machines (plan --shards {n}): slowest shard "
+                          f"{max(spans):.2f} s, bound {sb:.2f} s, {max(spans) / sb:.2f}x "
+                          f"(shards {', '.join(f'{x:.2f}' for x in spans)} s)")
             print(flush=True)
-            rows.append((name, len(tests), bound, plan, cold, warm, old))
+            rows.append((name, len(tests), bound, plan, cold, warm, old, sharded))
             if opts.keep:
                 print(f"    kept {tmp}\n")
     finally:
@@ -500,7 +530,7 @@ def main():
           f"{'gpuci warm':>18} | {'old way':>18} | {'warm <= 1.05x':<13}")
     print(h1)
     print("-" * len(h1))
-    for name, n, bound, plan, cold, warm, old in rows:
+    for name, n, bound, plan, cold, warm, old, _ in rows:
         w, o = median_run(warm), median_run(old)
 
         def cell(r):
@@ -516,7 +546,26 @@ def main():
           " no process costs)")
     print(f"old way / gpuci warm: "
           + ", ".join(f"{name} {median_run(old).makespan / median_run(warm).makespan:.2f}x"
-                      for name, _, _, _, _, warm, old in rows))
+                      for name, _, _, _, _, warm, old, _ in rows))
+    print()
+    print(f"Sharded: gpuci plan --shards N --gpus {TOTAL} on the warm history, the slowest "
+          f"shard's predicted makespan against max(GPU-seconds / (N x {TOTAL}), longest test)")
+    h2 = f"{'suite':<12} " + " | ".join(f"{'N = ' + str(k):>22}" for k in SHARDS) + \
+        f" | {'<= ' + format(SHARD_TARGET, '.2f') + 'x':<9}"
+    print(h2)
+    print("-" * len(h2))
+    for name, _, _, _, _, _, _, sharded in rows:
+        cells, ok = [], True
+        for k in SHARDS:
+            if k in sharded:
+                top, sb = sharded[k]
+                cells.append(f"{top:5.2f} / {sb:5.2f} s {top / sb:4.2f}x")
+                ok = ok and top / sb <= SHARD_TARGET
+            else:
+                cells.append(f"{'n/a':>22}")
+                ok = False
+        print(f"{name:<12} " + " | ".join(f"{c:>22}" for c in cells) +
+              f" | {'met' if ok else 'MISSED'}")
     print()
     if PROBLEMS:
         print("Things that looked wrong:")

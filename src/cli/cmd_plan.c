@@ -6,7 +6,11 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/run_shard.h"
+#include "cli/run_util.h"
+#include "lease/lease.h"
 #include "plan/plan.h"
+#include "report/report.h"
 #include "wf/model.h"
 #include "base/banned.h"
 
@@ -15,7 +19,9 @@
 static const char plan_usage[] =
     "usage: gpuci plan [--workflow FILE] [--event EVENT] [--label L]... [--input K=V]...\n"
     "                  [--action ACTION] [--added L] [--no-always]\n"
-    "                  [--changed [--base REV] [--head REV] [--repo PATH]] [--json]\n";
+    "                  [--changed [--base REV] [--head REV] [--repo PATH]] [--json]\n"
+    "       gpuci plan --shards N [--gpus G] [--history PATH] (--label L... | --changed |\n"
+    "                  --event workflow_dispatch | --job NAME...) [--test GLOB]... [--json]\n";
 
 static const char plan_description[] =
     "Says which jobs of a workflow would run for an event, with their matrix\n"
@@ -52,6 +58,25 @@ static const char plan_description[] =
     "\"undetermined\":[{\"name\",\"reason\"}],\"skipped\":[{\"name\",\"reason\"}],\"gpus\"},\n"
     "jobs in file order, each matrix entry as the workflow spells it.\n"
     "\n"
+    "Shards: --shards N splits what `gpuci run` with the same selection would run\n"
+    "(--label L, --no-always, --changed, --event workflow_dispatch for run's --all,\n"
+    "--job NAME, --test GLOB) into N shards for N machines of G GPUs (--gpus G;\n"
+    "else GPUCI_TOTAL_GPUS; else 8), one GitHub matrix job each running `gpuci run\n"
+    "--shard K/N@DIGEST`. Each shard takes about as long as the others on its\n"
+    "machine: tests go longest (most GPU-seconds) first to the shard whose\n"
+    "makespan, as gpuci run's scheduler predicts it from the history's durations\n"
+    "(--history PATH, default .gpuci/history.db), grows least, then moves and\n"
+    "swaps shorten the slowest shard. Every test is in exactly one shard; a test\n"
+    "wider than G is in shard 1, which reports it as not runnable; shards may be\n"
+    "empty when N is more than the tests. The split depends only on the selected\n"
+    "entries, their durations and GPUs, N and G: the same history gives the same\n"
+    "split here and in each shard job, and DIGEST, a digest of the split, lets a\n"
+    "shard job whose history or G differ fail before running anything. --json\n"
+    "prints a matrix for strategy.matrix: ${{ fromJson(...) }}:\n"
+    "{\"include\":[{\"shard\":\"1/4@DIGEST\",\"tests\":M,\"makespan\":SECONDS},...]}\n"
+    "(N at most 256, GitHub's limit of jobs in a matrix; one line, for\n"
+    "$GITHUB_OUTPUT).\n"
+    "\n"
     "Exit status: 0 planned; 1 the workflow or a change detection failed; 2 usage.\n"
     "\n"
     "Examples:\n"
@@ -60,7 +85,10 @@ static const char plan_description[] =
     "  gpuci plan --label run-ci-short --added run-ci-ckpt  # adding a second label\n"
     "  gpuci plan --label run-ci-changed --changed\n"
     "  gpuci plan --event workflow_dispatch --input job_filter=e2e-test-ckpt\n"
-    "  gpuci plan --event push --json\n";
+    "  gpuci plan --event push --json\n"
+    "  gpuci plan --shards 4 --gpus 8 --label run-ci-image           # 4 machines\n"
+    "  echo \"shards=$(gpuci plan --shards 4 --label run-ci-image --json)\" >> "
+    "\"$GITHUB_OUTPUT\"\n";
 
 /* One line per entry, under its job. */
 static void print_entries(FILE *f, const struct plan_job *pj)
@@ -238,6 +266,169 @@ static void print_json(FILE *f, const struct plan *p, const struct plan_opts *o,
 	strbuf_release(&s);
 }
 
+/* What gpuci plan --shards takes besides the plan's own options. */
+struct shard_opts {
+	unsigned n, gpus;
+	bool n_seen, gpus_seen;
+	const char *history;
+	struct cli_list jobs, tests;
+};
+
+/* The machines' GPUs: --gpus G, else GPUCI_TOTAL_GPUS, else 8. */
+static int shard_gpus(const struct shard_opts *so, unsigned *out, struct diag *d)
+{
+	const char *env = getenv("GPUCI_TOTAL_GPUS");
+	*out = 8;
+	if (so->gpus_seen)
+		*out = so->gpus;
+	else if (env && *env) {
+		char *end;
+		unsigned long v = strtoul(env, &end, 10);
+		if (*end || v == 0 || v > 4096)
+			return diag_set(
+			    d, DIAG_USAGE,
+			    "GPUCI_TOTAL_GPUS=%s: expected the GPUs of a shard machine, "
+			    "1 to 4096 (or give --gpus G)",
+			    env);
+		*out = (unsigned)v;
+	}
+	if (*out == 0)
+		return diag_set(d, DIAG_USAGE, "--gpus G: a shard machine has at least 1 GPU");
+	return 0;
+}
+
+static void print_shards_json(FILE *f, const struct run_shards *p)
+{
+	struct strbuf s = STRBUF_INIT;
+	strbuf_adds(&s, "{\"include\":[");
+	for (unsigned k = 0; k < p->n; k++) {
+		char name[48];
+		run_shards_name(p, k, name, sizeof(name));
+		strbuf_addf(&s, "%s{\"shard\":\"%s\",\"tests\":%zu,\"makespan\":%.3f}",
+		            k ? "," : "", name, p->count[k], p->makespan[k]);
+	}
+	strbuf_adds(&s, "]}\n");
+	fwrite(s.buf, 1, s.len, f);
+	strbuf_release(&s);
+}
+
+static void print_shards_human(FILE *f, const struct run_cmd *c, const struct run_shards *p)
+{
+	struct strbuf d = STRBUF_INIT, q = STRBUF_INIT;
+	size_t have = c->prep.n - c->guessed;
+	fprintf(f,
+	        "%u shard%s of %zu test%s for machines of %u GPU%s (%s: %zu of them with a "
+	        "history):\n",
+	        p->n, p->n == 1 ? "" : "s", c->prep.n, c->prep.n == 1 ? "" : "s", p->gpus,
+	        p->gpus == 1 ? "" : "s", cli_shown(&q, c->history_path), have);
+	double top = 0;
+	for (unsigned k = 0; k < p->n; k++) {
+		char name[48];
+		run_shards_name(p, k, name, sizeof(name));
+		strbuf_reset(&d);
+		report_add_duration(&d, p->makespan[k]);
+		fprintf(f, "  shard %s: %zu test%s, predicted makespan %s\n", name, p->count[k],
+		        p->count[k] == 1 ? "" : "s", d.buf);
+		top = p->makespan[k] > top ? p->makespan[k] : top;
+		for (size_t i = 0; i < c->prep.n; i++) {
+			const struct run_test *t = &c->prep.tests[i];
+			if (p->of[i] != k)
+				continue;
+			strbuf_reset(&d);
+			report_add_duration(&d, t->expected);
+			fprintf(f, "      %-22s %-50s %2u GPU%s  ~%s%s\n", cli_shown(&q, t->job),
+			        t->display, t->gpus, t->gpus == 1 ? " " : "s", d.buf,
+			        t->gpus > p->gpus ? "  (not runnable: wider than a machine)" : "");
+		}
+	}
+	strbuf_reset(&d);
+	report_add_duration(&d, top);
+	fprintf(f, "slowest shard %s", d.buf);
+	strbuf_reset(&d);
+	report_add_duration(&d, p->bound);
+	fprintf(f, "; no split beats %s (the GPU-seconds over %u x %u GPUs, or the longest test)",
+	        d.buf, p->n, p->gpus);
+	if (p->bound > 0)
+		fprintf(f, ": %.2fx", top / p->bound);
+	fprintf(f, "\n");
+	if (c->guessed)
+		fprintf(f,
+		        "(%zu test%s without a history %s guessed at %s; a run records real "
+		        "durations)\n",
+		        c->guessed, c->guessed == 1 ? "" : "s", c->guessed == 1 ? "is" : "are",
+		        c->have_all ? "the median of the tests that have one"
+		                    : "60 s x (its GPUs + 1)");
+	strbuf_release(&d);
+	strbuf_release(&q);
+}
+
+/* gpuci plan --shards: the selection as gpuci run makes it, split. */
+static int plan_shards(struct gpuci_ctx *ctx, const char *workflow, const char *event,
+                       const struct cli_list *labels, bool no_always, bool changed,
+                       const struct changed_opts *co, const struct shard_opts *so, bool json)
+{
+	struct run_cli_opts o = {.workflow = workflow,
+	                         .pattern = LEASE_DEFAULT_PATTERN,
+	                         .labels = *labels,
+	                         .jobs = so->jobs,
+	                         .tests = so->tests,
+	                         .no_always = no_always,
+	                         .changed = changed,
+	                         .all = !strcmp(event, "workflow_dispatch"),
+	                         .base = co->base,
+	                         .head = co->head,
+	                         .history = so->history,
+	                         .dry_run = true};
+	struct run_cmd c = {
+	    .name = "plan",
+	    .ctx = ctx,
+	    .o = &o,
+	    .d = DIAG_INIT,
+	    .a = ARENA_INIT,
+	    .prep = {.not_run = STRBUF_INIT, .arena = ARENA_INIT, .envs = STRBUF_INIT}};
+	struct run_shards parts = {0};
+	int rc = EXIT_OK;
+	if (so->n == 0 || so->n > SHARD_MAX) {
+		diag_set(&c.d, DIAG_USAGE,
+		         "--shards N: 1 to %d shards (GitHub runs at most %d jobs of one matrix)",
+		         SHARD_MAX, SHARD_MAX);
+		rc = cli_usage_error(ctx, "plan", &c.d);
+		goto out;
+	}
+	if ((rc = shard_gpus(so, &c.total, &c.d)) < 0) {
+		rc = cli_usage_error(ctx, "plan", &c.d);
+		goto out;
+	}
+	if ((rc = run_cmd_select(&c)))
+		goto out;
+	run_cmd_expected(&c);
+	if (!c.prep.n) {
+		fprintf(ctx->err, "gpuci plan: nothing to shard: no selected job has a test_file "
+		                  "entry\n");
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	run_shards_compute(&c, so->n, c.total, &parts);
+	struct strbuf q = STRBUF_INIT;
+	for (size_t i = 0; i < c.prep.n; i++)
+		if (c.prep.tests[i].gpus > c.total)
+			fprintf(
+			    ctx->err,
+			    "gpuci plan: warning: %s %s needs %u GPUs and a shard machine has %u: "
+			    "it is in shard 1, which reports it as not runnable\n",
+			    cli_shown(&q, c.prep.tests[i].job), c.prep.tests[i].display,
+			    c.prep.tests[i].gpus, c.total);
+	strbuf_release(&q);
+	if (json)
+		print_shards_json(ctx->out, &parts);
+	else
+		print_shards_human(ctx->out, &c, &parts);
+out:
+	run_shards_release(&parts);
+	run_cmd_release(&c);
+	return rc;
+}
+
 int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx)
 {
 	const char *workflow = DEFAULT_WORKFLOW, *event = "pull_request", *action = NULL,
@@ -245,6 +436,7 @@ int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx)
 	struct cli_list labels = {0}, inputs = {0};
 	bool json = false, changed = false, no_always = false;
 	struct changed_opts co = {0};
+	struct shard_opts so = {0};
 	const struct cli_option opts[] = {
 	    {"workflow", 'w', CLI_OPT_STRING, &workflow, "FILE",
 	     "the workflow (default " DEFAULT_WORKFLOW ")", NULL},
@@ -268,6 +460,17 @@ int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx)
 	    {"repo", 0, CLI_OPT_STRING, &co.repo, "PATH", "with --changed: the repository (.)",
 	     NULL},
 	    {"json", 0, CLI_OPT_FLAG, &json, NULL, "print the plan as JSON", NULL},
+	    {"shards", 0, CLI_OPT_UINT, &so.n, "N",
+	     "split gpuci run's selection into N shards for N machines (a GitHub matrix)",
+	     &so.n_seen},
+	    {"gpus", 0, CLI_OPT_UINT, &so.gpus, "G",
+	     "with --shards: each machine's GPUs (GPUCI_TOTAL_GPUS, else 8)", &so.gpus_seen},
+	    {"history", 0, CLI_OPT_STRING, &so.history, "PATH",
+	     "with --shards: the durations' history (.gpuci/history.db)", NULL},
+	    {"job", 'j', CLI_OPT_LIST, &so.jobs, "NAME",
+	     "with --shards: only this job (repeatable)", NULL},
+	    {"test", 't', CLI_OPT_LIST, &so.tests, "GLOB",
+	     "with --shards: only matching test files (repeatable)", NULL},
 	    {0},
 	};
 	struct diag d = DIAG_INIT;
@@ -301,6 +504,45 @@ int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx)
 	if (!changed && (co.base || co.head || co.repo)) {
 		diag_set(&d, DIAG_USAGE, "--base, --head and --repo go with --changed");
 		rc = cli_usage_error(ctx, "plan", &d);
+		goto out;
+	}
+	if (!so.n_seen && (so.gpus_seen || so.history || so.jobs.n || so.tests.n)) {
+		diag_set(&d, DIAG_USAGE, "--%s goes with --shards N",
+		         so.gpus_seen ? "gpus"
+		         : so.history ? "history"
+		         : so.jobs.n  ? "job"
+		                      : "test");
+		rc = cli_usage_error(ctx, "plan", &d);
+		goto out;
+	}
+	if (so.n_seen) {
+		const char *bad = inputs.n  ? "--input"
+		                  : action  ? "--action"
+		                  : added   ? "--added"
+		                  : co.repo ? "--repo"
+		                            : NULL;
+		bool dispatch = !strcmp(event, "workflow_dispatch");
+		if (!bad && strcmp(event, "pull_request") != 0 && !dispatch)
+			bad = "--event (other than pull_request and workflow_dispatch)";
+		if (bad)
+			diag_set(&d, DIAG_USAGE,
+			         "--shards splits what gpuci run would run, which takes no %s",
+			         bad);
+		else if (!labels.n && !changed && !dispatch && !so.jobs.n)
+			diag_set(
+			    &d, DIAG_USAGE,
+			    "--shards: say what to split, as for gpuci run: --label L, --changed, "
+			    "--event workflow_dispatch (run's --all) or --job NAME");
+		else if (changed && (labels.n || dispatch))
+			diag_set(
+			    &d, DIAG_USAGE,
+			    "--shards: --changed alone, as gpuci run takes it (not with --label "
+			    "or workflow_dispatch)");
+		if (d.code) {
+			rc = cli_usage_error(ctx, "plan", &d);
+			goto out;
+		}
+		rc = plan_shards(ctx, workflow, event, &labels, no_always, changed, &co, &so, json);
 		goto out;
 	}
 	if (wf_load(workflow, &w, &d) < 0) {
@@ -351,6 +593,8 @@ out:
 	wf_free(w);
 	free(labels.items);
 	free(inputs.items);
+	free(so.jobs.items);
+	free(so.tests.items);
 	diag_release(&d);
 	return rc;
 }

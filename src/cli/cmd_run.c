@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/run_shard.h"
 #include "cli/run_util.h"
 #include "cli/run_view.h"
 #include "db/history.h"
@@ -28,8 +29,8 @@ extern char **environ;
 static const char run_usage[] =
     "usage: gpuci run (--label L... | --changed | --all | --job NAME...) [--test GLOB]...\n"
     "                 [--gpus N] [--cpu-jobs N] [--timeout S] [--retries K [--retry-on RE]]\n"
-    "                 [--docker IMAGE | --slurm [--partition P]] [--junit FILE]\n"
-    "                 [--history PATH] [--dry-run] [options]\n";
+    "                 [--docker IMAGE | --slurm [--partition P]] [--shard K/N[@DIGEST]]\n"
+    "                 [--junit FILE] [--history PATH] [--dry-run] [options]\n";
 
 static const char run_description[] =
     "Runs the tests a workflow would run, on this machine, as its Execute step\n"
@@ -56,6 +57,19 @@ static const char run_description[] =
     "past durations in the history; a wide test that waits gets GPUs reserved.\n"
     "--gpus N simulates a machine of N GPUs (GPUCI_TOTAL_GPUS gives the count\n"
     "only where NVML and /proc/driver/nvidia/gpus find no GPU).\n"
+    "\n"
+    "Shards: --shard K/N runs shard K of N, a part of the selection for one of N\n"
+    "machines (N GitHub runner hosts, one matrix job each). The N parts are cut\n"
+    "so that each takes about as long on its machine (the makespan predicted by\n"
+    "the scheduler on this machine's GPUs, from the history's durations); every\n"
+    "test is in exactly one, a test wider than the machine in shard 1 (reported\n"
+    "as not runnable). gpuci plan --shards N --gpus G --json writes them as a\n"
+    "GitHub matrix of K/N@DIGEST values: the digest names the split, and a shard\n"
+    "job whose split differs (another history, another G) fails before running\n"
+    "anything, saying what differs. Every job of one workflow run must read the\n"
+    "same history: restore exactly the plan job's cache key in each shard job,\n"
+    "merge the shards' histories after with gpuci history --import (see\n"
+    "gpuci-run(1), Shards).\n"
     "\n"
     "Each test's output goes to .gpuci/runs/RUN-ID/N-TEST.log (or --log-dir DIR;\n"
     "a log that cannot be written is reported, the test's result kept); a\n"
@@ -109,6 +123,8 @@ static const char run_description[] =
     "  gpuci run --changed --base main\n"
     "  gpuci run --all --test 'test_qwen*' --retries 1 --retry-on 'accuracy noise'\n"
     "  gpuci run --label run-ci-short --docker job --dry-run\n"
+    "  gpuci run --label run-ci-image --shard 2/4 --dry-run\n"
+    "  gpuci run --label run-ci-image --shard \"$SHARD\" --junit junit.xml  # SHARD=2/4@3fa2c1d0\n"
     "  gpuci run --job e2e-test-ckpt --docker job --docker-opt --shm-size=32g\n"
     "  gpuci run --label run-ci-image --slurm --partition gpu --slurm-opt=--qos=ci\n";
 
@@ -137,6 +153,8 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	    {"job", 'j', CLI_OPT_LIST, &o.jobs, "NAME", "only this job (repeatable)", NULL},
 	    {"test", 't', CLI_OPT_LIST, &o.tests, "GLOB", "only matching test files (repeatable)",
 	     NULL},
+	    {"shard", 0, CLI_OPT_STRING, &o.shard, "K/N[@DIGEST]",
+	     "only shard K of N (gpuci plan --shards); fails if DIGEST differs", NULL},
 	    {"dry-run", 'n', CLI_OPT_FLAG, &o.dry_run, NULL, "print what would run, run nothing",
 	     NULL},
 	    {"gpus", 0, CLI_OPT_UINT, &o.gpus, "N", "simulate a machine of N GPUs", &o.gpus_seen},
@@ -193,6 +211,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	bool help;
 	struct report_mask *mask = report_mask_new();
 	struct run_record *record = NULL;
+	struct run_shard_state shard = {0};
 	struct gpuci_ctx mctx;
 	FILE *tty_out = ctx->out, *masked_out = NULL, *masked_err = NULL;
 	c.mask = mask;
@@ -225,11 +244,13 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		ctx = &mctx;
 	}
 	c.ctx = ctx;
-	if ((rc = run_cmd_check(&c)))
+	if ((rc = run_cmd_check(&c)) || (rc = run_cmd_shard_check(&c, &shard)))
 		goto out;
-	if ((rc = run_cmd_select(&c)) || (rc = run_cmd_machine(&c)))
+	if ((rc = run_cmd_select(&c)) || (rc = run_cmd_machine(&c)) ||
+	    (rc = run_cmd_shard(&c, &shard)))
 		goto out;
 	if (o.dry_run) {
+		run_cmd_shard_say(&c, &shard);
 		run_cmd_dry_run(&c);
 		goto out;
 	}
@@ -293,6 +314,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		diag_release(&c.d);
 		diag_init(&c.d);
 	}
+	run_cmd_shard_say(&c, &shard);
 	if (*c.machine)
 		fprintf(ctx->out, "gpuci run %s: %zu test%s on %s, logs in %s\n", c.run_id, nt,
 		        nt == 1 ? "" : "s", c.machine, c.log_dir);
@@ -319,6 +341,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 	}
 	rc = run_cmd_results(&c, stopped);
 out:
+	run_shard_state_release(&shard);
 	run_cmd_release(&c);
 	free(o.labels.items);
 	free(o.jobs.items);

@@ -363,8 +363,9 @@ int run_cmd_select(struct run_cmd *c)
 {
 	struct gpuci_ctx *ctx = c->ctx;
 	const struct run_cli_opts *o = c->o;
+	const char *cmd = c->name ? c->name : "run";
 	if (wf_load(o->workflow, &c->w, &c->d) < 0) {
-		cli_error(ctx, "run", &c->d);
+		cli_error(ctx, cmd, &c->d);
 		return EXIT_FAILED;
 	}
 	c->root = repo_root(o->workflow);
@@ -386,7 +387,7 @@ int run_cmd_select(struct run_cmd *c)
 	if (o->changed || (!o->labels.n && !o->all)) {
 		/* Every label on, so the changed-tests job (or any --job) can run. */
 		if (plan_catalogue(c->w, &cat, &c->d) < 0) {
-			cli_error(ctx, "run", &c->d);
+			cli_error(ctx, cmd, &c->d);
 			return EXIT_FAILED;
 		}
 		have_cat = true;
@@ -403,22 +404,23 @@ int run_cmd_select(struct run_cmd *c)
 	if (prc < 0) {
 		int rc;
 		if (c->d.code == DIAG_USAGE)
-			rc = cli_usage_error(ctx, "run", &c->d);
+			rc = cli_usage_error(ctx, cmd, &c->d);
 		else {
-			cli_error(ctx, "run", &c->d);
+			cli_error(ctx, cmd, &c->d);
 			rc = EXIT_FAILED;
 		}
 		if (c->p->changed_tried && !o->changed)
-			fprintf(
-			    ctx->err,
-			    "gpuci run: a job of these labels runs the tests this branch "
-			    "changes, found from git as gpuci changed finds them: give the "
-			    "base (--base REV, default origin/main), or leave that label out\n");
+			fprintf(ctx->err,
+			        "gpuci %s: a job of these labels runs the tests this branch "
+			        "changes, found from git as gpuci changed finds them: give the "
+			        "base (--base REV, default origin/main), or leave that label out\n",
+			        cmd);
 		return rc;
 	}
 	if (c->p->changed_done)
 		for (size_t i = 0; i < c->p->changed.nwarnings; i++)
-			fprintf(ctx->err, "gpuci run: warning: %s\n", c->p->changed.warnings[i]);
+			fprintf(ctx->err, "gpuci %s: warning: %s\n", cmd,
+			        c->p->changed.warnings[i]);
 
 	struct run_prepare_opts pro = {
 	    .root = c->root,
@@ -437,7 +439,7 @@ int run_cmd_select(struct run_cmd *c)
 	    .nsecrets = o->secrets.n,
 	};
 	if (run_prepare(&c->prep, c->w, c->p, &pro, &c->d) < 0) {
-		cli_error(ctx, "run", &c->d);
+		cli_error(ctx, cmd, &c->d);
 		return EXIT_FAILED;
 	}
 	return EXIT_OK;
@@ -464,7 +466,25 @@ int run_cmd_machine(struct run_cmd *c)
 	if (!o->slurm)
 		c->cpu = o->cpu_seen ? o->cpu_jobs : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 
-	/* Expected durations: history, else the median of all, else by GPUs. */
+	run_cmd_expected(c);
+	if (o->slurm)
+		run_slurm_limits(c);
+
+	if (!c->prep.n) {
+		fprintf(ctx->err,
+		        "gpuci run: nothing to run: no selected job has a test_file entry\n");
+		if (c->prep.not_run.len)
+			fprintf(ctx->err, "%s", c->prep.not_run.buf);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+void run_cmd_expected(struct run_cmd *c)
+{
+	struct gpuci_ctx *ctx = c->ctx;
+	const struct run_cli_opts *o = c->o;
+	const char *cmd = c->name ? c->name : "run";
 	if (o->history)
 		c->history_path = xstrdup(o->history);
 	else {
@@ -474,7 +494,7 @@ int run_cmd_machine(struct run_cmd *c)
 	}
 	if (!o->dry_run || access(c->history_path, R_OK) == 0) {
 		if (history_open_wait(&c->hist, c->history_path, HISTORY_OPEN_WAIT_MS, &c->d) < 0) {
-			fprintf(ctx->err, "gpuci run: warning: running without history: %s\n",
+			fprintf(ctx->err, "gpuci %s: warning: running without history: %s\n", cmd,
 			        c->d.msg.buf);
 			diag_release(&c->d);
 			diag_init(&c->d);
@@ -485,7 +505,7 @@ int run_cmd_machine(struct run_cmd *c)
 	c->have_all = false;
 	c->guessed = 0;
 	if (c->hist && history_median_all(c->hist, &c->all_median, &c->have_all, &c->d) < 0) {
-		fprintf(ctx->err, "gpuci run: warning: running without history: %s\n",
+		fprintf(ctx->err, "gpuci %s: warning: running without history: %s\n", cmd,
 		        c->d.msg.buf);
 		diag_release(&c->d);
 		diag_init(&c->d);
@@ -500,7 +520,7 @@ int run_cmd_machine(struct run_cmd *c)
 		if (c->hist &&
 		    history_median(c->hist, c->prep.tests[i].identity, c->prep.tests[i].test_file,
 		                   c->prep.tests[i].test_args, &m, &found, &c->d) < 0) {
-			fprintf(ctx->err, "gpuci run: warning: running without history: %s\n",
+			fprintf(ctx->err, "gpuci %s: warning: running without history: %s\n", cmd,
 			        c->d.msg.buf);
 			diag_release(&c->d);
 			diag_init(&c->d);
@@ -513,17 +533,6 @@ int run_cmd_machine(struct run_cmd *c)
 		                                          : 60.0 * (c->prep.tests[i].gpus + 1);
 		c->guessed += !found;
 	}
-	if (o->slurm)
-		run_slurm_limits(c);
-
-	if (!c->prep.n) {
-		fprintf(ctx->err,
-		        "gpuci run: nothing to run: no selected job has a test_file entry\n");
-		if (c->prep.not_run.len)
-			fprintf(ctx->err, "%s", c->prep.not_run.buf);
-		return EXIT_FAILED;
-	}
-	return EXIT_OK;
 }
 
 /* A docker test's image, options and setup, each with where it came from. */

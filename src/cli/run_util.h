@@ -44,6 +44,7 @@ struct run_cli_opts {
 	struct cli_list slurm_opts;
 	unsigned gpus, cpu_jobs, retries, keep_days;
 	bool gpus_seen, cpu_seen;
+	const char *shard; /* --shard K/N[@DIGEST] (cli/run_shard.h), or NULL */
 	double timeout, kill_after;
 	/* GPU readiness, as gpuci lock's: --wait-idle S, --idle-mem MIB, --busy fail|warn. */
 	double wait_idle;
@@ -53,6 +54,7 @@ struct run_cli_opts {
 
 /* A run's state between the phases; run_cmd_release frees it. */
 struct run_cmd {
+	const char *name;      /* the command errors name: NULL for "run" (gpuci plan --shards) */
 	struct gpuci_ctx *ctx; /* masked when there are secrets */
 	const struct run_cli_opts *o;
 	const struct report_mask *mask; /* the --secret values */
@@ -84,6 +86,13 @@ struct run_cmd {
 int run_cmd_check(struct run_cmd *c);
 int run_cmd_select(struct run_cmd *c);
 int run_cmd_machine(struct run_cmd *c);
+/*
+ * The expected durations (run_test.expected), as run_cmd_machine fills them
+ * and gpuci plan --shards too: the test's median in the history, else the
+ * median of all, else 60 s x (GPUs + 1). Opens the history (not made when
+ * missing under --dry-run); a history that cannot be read is a warning.
+ */
+void run_cmd_expected(struct run_cmd *c);
 void run_cmd_dry_run(struct run_cmd *c);
 int run_cmd_outputs(struct run_cmd *c);
 int run_cmd_results(struct run_cmd *c, int stopped);

@@ -286,6 +286,21 @@ double sched_simulate(unsigned total_gpus, unsigned cpu_slots, const struct sche
 	return span;
 }
 
+double sched_estimate(unsigned total_gpus, unsigned cpu_slots, const struct sched_task *tasks,
+                      size_t n)
+{
+	size_t *perm = xcalloc(n ? n : 1, sizeof(*perm));
+	double best = 0;
+	for (int o = 0; o < NORDERS; o++) {
+		heuristic(tasks, n, (enum order)o, perm);
+		double c = simulate_perm(total_gpus, cpu_slots, tasks, NULL, n, perm);
+		if (o == 0 || c < best)
+			best = c;
+	}
+	free(perm);
+	return best;
+}
+
 /* Plays perm from time 0 (as simulate_perm); each task's start into starts when not NULL. */
 static double play_perm(unsigned total_gpus, unsigned cpu_slots, const struct sched_task *tasks,
                         const double *actual, size_t n, const size_t *perm, double *starts)

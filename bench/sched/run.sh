@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark `gpuci run`'s scheduling against the old one-poller-per-test way (see README.md).
 # usage: bench/sched/run.sh [--quick] [--keep] [--tty] [--scale F] [--reps N] [--hold S]
-#                           [--suite NAME]... [path/to/gpuci]
+#                           [--suite NAME]... [--no-slurm] [path/to/gpuci]
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bin=""
 opts=()
+slurm=1
 while (($#)); do
 	case "$1" in
 	-h | --help)
@@ -18,6 +19,7 @@ while (($#)); do
 		opts+=("$1" "$2")
 		shift
 		;;
+	--no-slurm) slurm=0 ;;
 	--*) opts+=("$1") ;;
 	*) bin=$1 ;;
 	esac
@@ -34,4 +36,11 @@ if [[ ! -f $here/../lock/ref_poller.py ]]; then
 fi
 py=/usr/bin/python3
 [[ -x $py ]] || py=python3
-exec "$py" "$here/bench.py" "${opts[@]}" "$bin"
+rc=0
+"$py" "$here/bench.py" "${opts[@]}" "$bin" || rc=$?
+# The mixed suite on one Slurm node (a private cluster; skipped, saying why, unless root).
+if ((slurm)); then
+	echo
+	"$py" "$here/slurm.py" "$bin" || rc=$?
+fi
+exit "$rc"

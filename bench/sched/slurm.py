@@ -11,8 +11,11 @@ cold (no history: 60-minute limits, guessed order) and warm (the history's
 durations and p90 limits). Makespan is wall clock from spawn to exit; the
 lower bound is bench.py's, max(sum(gpus * duration) / 8, longest). Slurm
 starts a pending job only on a scheduler pass (about once a second here),
-so each wave of tests costs about a second: the target is 1.15x. Needs
-root (the harness's daemons); prints the reason and exits 0 otherwise.
+so each wave of tests costs about a second: the target is 1.15x, and the
+durations are bench.py's x6 by default (--scale; the mix's bound 60 s, its
+tests 3-28 s), as a second per wave on tests of 0.5-5 s would measure the
+scheduler pass and not the placement. Needs root (the harness's daemons);
+prints the reason and exits 0 otherwise.
 """
 import argparse
 import os
@@ -63,7 +66,7 @@ def run(gpuci, cluster, repo, wf, tmp, tag, tests, timeout):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("gpuci")
-    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--scale", type=float, default=6.0)
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--suite", action="append", default=None,
                     help="only suites whose name contains this (default: mix)")

@@ -515,8 +515,9 @@ void run_exec_slurm_describe(const struct run_test *t, size_t index, const char 
 		bufs[k] = (struct strbuf)STRBUF_INIT;
 	job_name(t, index, 1, run_id, &name);
 	strbuf_addf(&script, "%s/%s.sbatch", run_dir, name.buf);
-	char **argv =
-	    sbatch_argv(t, name.buf, cwd, t->log_path ? t->log_path : "LOG", script.buf, bufs);
+	char *log = run_log_path(run_dir, index, t->test_file, 1);
+	char **argv = sbatch_argv(t, name.buf, cwd, log, script.buf, bufs);
+	free(log);
 	for (size_t j = 0; argv[j]; j++) {
 		if (j)
 			strbuf_addch(out, ' ');

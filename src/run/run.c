@@ -93,13 +93,13 @@ static void emit_run(struct run *r, enum run_event_kind kind)
 
 /* ---- starting and ending tests ----------------------------------------- */
 
-static char *log_name(struct run *r, size_t i, unsigned attempt)
+char *run_log_path(const char *log_dir, size_t i, const char *test_file, unsigned attempt)
 {
 	struct strbuf s = STRBUF_INIT;
-	strbuf_addf(&s, "%s/%zu-", r->o->log_dir, i + 1);
+	strbuf_addf(&s, "%s/%zu-", log_dir, i + 1);
 	/* The test's file name, made safe for a path. */
-	const char *base = strrchr(r->tests[i].test_file, '/');
-	base = base ? base + 1 : r->tests[i].test_file;
+	const char *base = strrchr(test_file, '/');
+	base = base ? base + 1 : test_file;
 	for (const char *p = base; *p; p++)
 		strbuf_addch(&s, (*p == '/' || *p == ' ' || (unsigned char)*p < 0x20) ? '_' : *p);
 	if (s.len > 3 && !strcmp(s.buf + s.len - 3, ".py"))
@@ -116,7 +116,7 @@ int run__spawn(struct run *r, size_t i, struct diag *d)
 	struct run_state *st = t->st;
 	t->attempts++;
 	free(t->log_path);
-	t->log_path = log_name(r, i, t->attempts);
+	t->log_path = run_log_path(r->o->log_dir, i, t->test_file, t->attempts);
 	int logfd = open(t->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (logfd < 0)
 		return diag_errno(d, "cannot create %s", t->log_path);

@@ -202,4 +202,7 @@ int run_suite(const struct run_opts *o, struct run_test *tests, size_t n, int *s
               struct diag *d);
 void run_test_release(struct run_test *t);
 
+/* The log of attempt (from 1) of test i: LOG_DIR/<i+1>-<file name less .py>[.attemptN].log. */
+char *run_log_path(const char *log_dir, size_t i, const char *test_file, unsigned attempt);
+
 #endif

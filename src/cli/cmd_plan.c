@@ -395,7 +395,7 @@ static int plan_shards(struct gpuci_ctx *ctx, const char *workflow, const char *
 		rc = cli_usage_error(ctx, "plan", &c.d);
 		goto out;
 	}
-	if ((rc = shard_gpus(so, &c.total, &c.d)) < 0) {
+	if (shard_gpus(so, &c.total, &c.d) < 0) {
 		rc = cli_usage_error(ctx, "plan", &c.d);
 		goto out;
 	}

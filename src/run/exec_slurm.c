@@ -85,7 +85,7 @@ static void live_add(struct slurm_exec *x)
 {
 	if (nlive == live_cap) {
 		live_cap = live_cap ? 2 * live_cap : 16;
-		live = xrealloc(live, live_cap * sizeof(*live));
+		live = xrealloc(live, live_cap * sizeof(struct slurm_exec *));
 	}
 	live[nlive++] = x;
 }
@@ -238,9 +238,9 @@ static void end_from(struct slurm_exec *x, const char *state, const char *reason
 		snprintf(x->note, sizeof(x->note), "Slurm ended job %s at its time limit", x->job);
 	} else if (strncmp(state, "COMPLETED", 9) != 0 && strncmp(state, "FAILED", 6) != 0) {
 		/* CANCELLED by someone else, NODE_FAIL, OUT_OF_MEMORY, PREEMPTED, BOOT_FAIL... */
+		bool why = reason && *reason && strcmp(reason, "None") != 0;
 		snprintf(x->note, sizeof(x->note), "Slurm job %s: %s%s%s", x->job, state,
-		         reason && *reason && strcmp(reason, "None") ? ", " : "",
-		         reason && strcmp(reason, "None") ? reason : "");
+		         why ? ", " : "", why ? reason : "");
 		if (!sig && !ex)
 			x->status = 1 << 8; /* it did not pass: Slurm ended it */
 	}

@@ -441,7 +441,7 @@ int shard_parse(const char *s, struct shard_spec *out, struct diag *d)
 		p++;
 		uint32_t v = 0;
 		size_t len = 0;
-		for (; hexval(p[len]) >= 0 && len < 9; len++)
+		for (; len < 9 && hexval(p[len]) >= 0; len++)
 			v = v << 4 | (uint32_t)hexval(p[len]);
 		if (len != 8 || p[len])
 			return diag_set(

@@ -37,6 +37,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from debian import debian_mirror  # noqa: E402  (tests/harness/debian.py)
+from procs import alive as _alive, cmdline as _cmdline, kill_tree as _kill_tree  # noqa: E402
 
 IMAGE = "gpuci-test/bookworm:1"
 PACKAGES = "python3,python3-pip,python-is-python3,git"
@@ -100,43 +101,6 @@ def rootfs_tar(build):
     os.rename(tar + ".tmp", tar)
     shutil.rmtree(root, ignore_errors=True)
     return tar, time.monotonic() - t0
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
-def _cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _children(pid):
-    out = []
-    for task in glob.glob(f"/proc/{pid}/task/*/children"):
-        try:
-            with open(task) as f:
-                out += [int(x) for x in f.read().split()]
-        except OSError:
-            pass
-    return out
-
-
-def _kill_tree(pid):
-    for c in _children(pid):
-        _kill_tree(c)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 class Engine:

@@ -52,6 +52,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procs import alive as _alive, comm as _comm, kill_tree as _kill_tree  # noqa: E402
+from procs import read0 as _read0  # noqa: E402
+
 PACKAGES = "slurmctld slurmd slurm-client munge"
 NODE = "node0"
 MARK = ".gpuci-slurm"
@@ -67,60 +71,6 @@ FAST = "batch_sched_delay=0,bf_interval=1"
 
 class ClusterUnavailable(Exception):
     """The reason a private cluster cannot run on this machine."""
-
-
-def _stat_state(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return ""
-
-
-def _alive(pid):
-    """PID exists and is no zombie (PID 1 may reap orphans late here)."""
-    return _stat_state(pid) not in ("", "Z", "X")
-
-
-def _read0(pid, what):
-    try:
-        with open(f"/proc/{pid}/{what}", "rb") as f:
-            return [x.decode(errors="replace") for x in f.read().split(b"\0") if x]
-    except OSError:
-        return []
-
-
-def _comm(pid):
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
-def _children(pid):
-    out = []
-    for task in glob.glob(f"/proc/{pid}/task/*/children"):
-        try:
-            with open(task) as f:
-                out += [int(x) for x in f.read().split()]
-        except OSError:
-            pass
-    return out
-
-
-def _kill_tree(pid):
-    """SIGKILLs PID's descendants (stopped first so they cannot fork on), then PID."""
-    try:
-        os.kill(pid, signal.SIGSTOP)
-    except OSError:
-        pass
-    for c in _children(pid):
-        _kill_tree(c)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def _pids():

@@ -52,7 +52,8 @@ extern char **environ;
 #define LOST_AFTER 120.0 /* a Slurm that does not answer this long: the jobs are lost */
 #define CMD_SECS   30.0  /* the most one Slurm command may take */
 
-enum sjob { SJ_REFUSED, SJ_PENDING, SJ_RUNNING, SJ_COMPLETING, SJ_FINAL };
+/* SJ_RUNNING covers COMPLETING: the test is over, but Slurm still holds its GPUs. */
+enum sjob { SJ_REFUSED, SJ_PENDING, SJ_RUNNING, SJ_FINAL };
 
 struct slurm_exec {
 	struct run_exec h;
@@ -258,7 +259,23 @@ static double slurm_time(const char *s)
 	return t < 0 ? 0 : (double)t;
 }
 
-/* A job that is over (or completing): its end from scontrol, else sacct. */
+/* Whether a job in this state has left the queue for good (its end is known). */
+static bool final_state(const char *state)
+{
+	static const char *const done[] = {"COMPLETED", "FAILED",       "CANCELLED",     "TIMEOUT",
+	                                   "NODE_FAIL", "PREEMPTED",    "BOOT_FAIL",     "DEADLINE",
+	                                   "REVOKED",   "SPECIAL_EXIT", "OUT_OF_MEMORY", NULL};
+	for (size_t i = 0; done[i]; i++)
+		if (!strcmp(state, done[i]))
+			return true;
+	return false;
+}
+
+/*
+ * A job squeue says is over, or no longer shows: its end from scontrol,
+ * else sacct. One scontrol still calls live (a squeue that missed it) is
+ * left running, to be asked again.
+ */
 static void resolve(struct slurm_exec *x)
 {
 	if (x->resolved)
@@ -267,8 +284,14 @@ static void resolve(struct slurm_exec *x)
 	char why[160] = "", state[64] = "", reason[64] = "", code[32] = "";
 	bool ok;
 	show_job(x, &out, why, sizeof(why), &ok);
-	if (ok && field(out.buf, "JobState", state, sizeof(state)) &&
-	    field(out.buf, "ExitCode", code, sizeof(code))) {
+	if (ok && field(out.buf, "JobState", state, sizeof(state)) && !final_state(state)) {
+		x->st = x->ran || !strcmp(state, "RUNNING") || !strcmp(state, "COMPLETING")
+		            ? SJ_RUNNING
+		            : SJ_PENDING;
+		strbuf_release(&out);
+		return;
+	}
+	if (ok && *state && field(out.buf, "ExitCode", code, sizeof(code))) {
 		field(out.buf, "Reason", reason, sizeof(reason));
 		if (!*x->gpus)
 			read_gpus(x, out.buf);
@@ -297,7 +320,7 @@ static void resolve(struct slurm_exec *x)
 		x->status = 1 << 8;
 		x->resolved = true;
 		snprintf(x->note, sizeof(x->note),
-		         "the end of Slurm job %s is unknown: scontrol no longer has it and %s",
+		         "the end of Slurm job %s is unknown: scontrol no longer has it and %.64s",
 		         x->job, *why2 ? why2 : "sacct does not either");
 	}
 	strbuf_release(&out);
@@ -316,9 +339,8 @@ static void update(struct slurm_exec *x, const char *state, const char *reason, 
 	}
 	if (has_node && !*x->node)
 		snprintf(x->node, sizeof(x->node), "%s", nodes);
-	if (!strcmp(state, "RUNNING") || !strcmp(state, "SUSPENDED") ||
-	    !strcmp(state, "SIGNALING") || !strcmp(state, "STOPPED") ||
-	    !strcmp(state, "RESIZING") || !strcmp(state, "STAGE_OUT")) {
+	if (!final_state(state)) {
+		/* RUNNING, COMPLETING, SUSPENDED, SIGNALING, STAGE_OUT...: on its node. */
 		if (!x->ran) {
 			x->ran = true;
 			struct strbuf out = STRBUF_INIT;
@@ -331,9 +353,9 @@ static void update(struct slurm_exec *x, const char *state, const char *reason, 
 		x->st = SJ_RUNNING;
 		return;
 	}
-	/* COMPLETING, or over: it ran if it had a node. */
+	/* Over: it ran if it had a node. */
 	x->ran = x->ran || has_node;
-	x->st = !strcmp(state, "COMPLETING") ? SJ_COMPLETING : SJ_FINAL;
+	x->st = SJ_FINAL;
 	resolve(x);
 }
 
@@ -369,7 +391,7 @@ static void refresh(void)
 			x->resolved = true;
 			x->status = 1 << 8;
 			snprintf(x->note, sizeof(x->note),
-			         "Slurm did not answer for %.0f s (%s): job %s may still run",
+			         "Slurm did not answer for %.0f s (%.64s): job %s may still run",
 			         LOST_AFTER, why, x->job);
 		}
 		strbuf_release(&ids);
@@ -624,8 +646,6 @@ static enum run_exec_state slurm_state(struct run_exec *h)
 		return RUN_EXEC_QUEUED;
 	case SJ_RUNNING:
 		return RUN_EXEC_RUNNING;
-	case SJ_COMPLETING:
-		return RUN_EXEC_ENDING;
 	case SJ_REFUSED:
 	case SJ_FINAL:
 		break;

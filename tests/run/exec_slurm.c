@@ -197,6 +197,14 @@ static void slurm__submits_follows_the_queue_and_reads_the_end(void **state)
 	calls(&fk, &s);
 	assert_non_null(strstr(s.buf, "scancel --full --signal=15 42\n"));
 
+	/* Missed by a squeue while scontrol still has it running: still running. */
+	answer(&fk, "squeue", "");
+	assert_int_equal(next_state(h), RUN_EXEC_RUNNING);
+	/* Completing: the test is over, Slurm still holds its GPUs. */
+	answer(&fk, "squeue", "42|COMPLETING|None|node7\n");
+	answer(&fk, "scontrol", "   JobState=COMPLETING Reason=None\n   ExitCode=0:9\n");
+	assert_int_equal(next_state(h), RUN_EXEC_RUNNING);
+
 	/* Gone from the queue: its end from scontrol, killed by signal 9. */
 	answer(&fk, "squeue", "");
 	answer(&fk, "scontrol",

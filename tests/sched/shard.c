@@ -28,7 +28,7 @@ static void make_suite(struct suite *s, size_t n, const unsigned *widths, size_t
 		unsigned g = widths[next_rand(seed) % nw];
 		double d = 1 + next_rand(seed) % 20 + (next_rand(seed) % 100) / 100.0;
 		s->t[i] = (struct sched_task){g, d};
-		snprintf(s->names[i], sizeof(s->names[i]), "t%03zu", i);
+		snprintf(s->names[i], sizeof(s->names[i]), "t%03u", (unsigned)(i % 1000));
 		s->keys[i] = s->names[i];
 	}
 }

@@ -71,6 +71,48 @@ static void split__exact_cover_and_makespans_are_simulated(void **state)
 	}
 }
 
+/*
+ * Two machines, a few tests: the split is as good as the best one there is
+ * (every split played here in full), within what estimating costs; vime's
+ * image-suite shape (bench/sched's mix, nominal durations) at 1.10x.
+ */
+static void split__two_machines_few_tests_get_the_best_split(void **state)
+{
+	(void)state;
+	static const unsigned widths[] = {0, 1, 2, 4, 8};
+	unsigned seed = 11;
+	for (int round = 0; round < 6; round++) {
+		struct suite s;
+		make_suite(&s, 6 + (size_t)round, widths, 5, &seed);
+		unsigned of[200], try[200];
+		double span[2];
+		shard_split(s.t, s.keys, s.n, 2, 8, of, span);
+		double got = span[0] > span[1] ? span[0] : span[1], best = -1;
+		for (uint32_t mask = 0; mask < (UINT32_C(1) << s.n); mask++) {
+			for (size_t i = 0; i < s.n; i++)
+				try[i] = mask >> i & 1;
+			double a = shard_span(&s, try, 0, 8), b = shard_span(&s, try, 1, 8);
+			double top = a > b ? a : b;
+			if (best < 0 || top < best)
+				best = top;
+		}
+		assert_true(got <= best * 1.02 + 1e-9);
+	}
+	static const unsigned g[] = {1, 2, 8, 4, 1, 2, 1, 4, 8, 1, 2, 4, 1, 1};
+	static const double u[] = {19, 12, 5, 18, 16, 11, 4, 8, 3, 13, 9, 6, 10, 2};
+	struct suite s = {.n = 14};
+	for (size_t i = 0; i < s.n; i++) {
+		s.t[i] = (struct sched_task){g[i], u[i] * 0.25};
+		snprintf(s.names[i], sizeof(s.names[i]), "t%03u", (unsigned)i);
+		s.keys[i] = s.names[i];
+	}
+	unsigned of[200];
+	double span[2];
+	shard_split(s.t, s.keys, s.n, 2, 8, of, span);
+	double got = span[0] > span[1] ? span[0] : span[1];
+	assert_true(got <= 1.10 * shard_lower_bound(s.t, s.n, 2, 8) + 1e-9);
+}
+
 /* The same keys, durations and widths give the same partition, whatever their order. */
 static void split__deterministic_and_independent_of_input_order(void **state)
 {
@@ -288,6 +330,7 @@ int main(void)
 	    cmocka_unit_test(split__exact_cover_and_makespans_are_simulated),
 	    cmocka_unit_test(split__deterministic_and_independent_of_input_order),
 	    cmocka_unit_test(split__balanced_against_the_lower_bound),
+	    cmocka_unit_test(split__two_machines_few_tests_get_the_best_split),
 	    cmocka_unit_test(split__too_wide_in_shard_zero_and_not_counted),
 	    cmocka_unit_test(split__more_shards_than_tests),
 	    cmocka_unit_test(split__one_shard_is_the_whole_suite),

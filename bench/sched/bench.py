@@ -343,6 +343,18 @@ def shard_bound(tests, n):
     return max(sum(g * d for g, d in tests) / (n * TOTAL), max(d for _, d in tests))
 
 
+def history_tests(tmp, tests):
+    """tests with the history's median durations, those the plan splits (nominal where none)."""
+    import sqlite3
+    try:
+        con = sqlite3.connect(os.path.join(tmp, "history.db"))
+        med = dict(con.execute("SELECT test_file, median FROM tests WHERE median IS NOT NULL"))
+        con.close()
+    except sqlite3.Error:
+        med = {}
+    return [(g, med.get(f"test_{k:02d}.py", d)) for k, (g, d) in enumerate(tests)]
+
+
 # --------------------------------------------------------------------------
 # the old way
 
@@ -511,10 +523,13 @@ def main():
             for n in SHARDS:
                 spans = gpuci_shards(gpuci, repo, wf, tmp, n)
                 if spans is not None:
-                    sb = shard_bound(tests, n)
+                    # The bound of the durations the plan splits (the history's: each
+                    # test's process start and exit included), and of the nominal ones.
+                    sb, nb = shard_bound(history_tests(tmp, tests), n), shard_bound(tests, n)
                     sharded[n] = (max(spans), sb)
                     print(f"    sharded on {n} machines (plan --shards {n}): slowest shard "
-                          f"{max(spans):.2f} s, bound {sb:.2f} s, {max(spans) / sb:.2f}x "
+                          f"{max(spans):.2f} s, bound {sb:.2f} s on the history's durations "
+                          f"({nb:.2f} s nominal), {max(spans) / sb:.2f}x "
                           f"(shards {', '.join(f'{x:.2f}' for x in spans)} s)")
             print(flush=True)
             rows.append((name, len(tests), bound, plan, cold, warm, old, sharded))
@@ -549,7 +564,8 @@ def main():
                       for name, _, _, _, _, warm, old, _ in rows))
     print()
     print(f"Sharded: gpuci plan --shards N --gpus {TOTAL} on the warm history, the slowest "
-          f"shard's predicted makespan against max(GPU-seconds / (N x {TOTAL}), longest test)")
+          f"shard's predicted makespan against max(GPU-seconds / (N x {TOTAL}), longest test) "
+          f"of the same durations")
     h2 = f"{'suite':<12} " + " | ".join(f"{'N = ' + str(k):>22}" for k in SHARDS) + \
         f" | {'<= ' + format(SHARD_TARGET, '.2f') + 'x':<9}"
     print(h2)

@@ -22,8 +22,9 @@
 #define SHARD_MULTI_START 48
 
 /* Float comparisons: strictly better means better by more than this share. */
-#define EPS       1e-9
-#define EXACT_MAX 14 /* two shards of at most this many tests: every split tried */
+#define EPS        1e-9
+#define EXACT_MAX  14 /* two shards of at most this many tests: every split tried */
+#define EXACT_KEEP 32 /* the best splits on estimates, played in full */
 
 struct shard {
 	size_t *idx; /* canonical positions, ascending */
@@ -312,11 +313,27 @@ static double one_try(struct split *sp, unsigned *of, enum order ord, double bou
 }
 
 /*
+ * Shards 0 and 1 made of the runnable tasks r[0..m): r[0] in shard 0,
+ * r[j] in shard bit j-1 of mask; with full, their makespans simulated.
+ */
+static void split_two(struct split *sp, const size_t *r, size_t m, uint32_t mask, bool full)
+{
+	for (unsigned k = 0; k < 2; k++)
+		sp->sh[k] = (struct shard){.idx = sp->sh[k].idx};
+	for (size_t j = 0; j < m; j++)
+		shard_add(sp, &sp->sh[j && (mask >> (j - 1) & 1) ? 1 : 0], r[j], 0);
+	sp->full = full;
+	for (unsigned k = 0; full && k < 2; k++)
+		sp->sh[k].span = sp->sh[k].n ? simulate(sp, &sp->sh[k], (size_t)-1, (size_t)-1) : 0;
+}
+
+/*
  * Two shards of at most EXACT_MAX runnable tasks: every split (the first
  * task in shard 0, the others either way; 2^13 for 14 tests) weighed on
  * estimates, a shard skipped when its cheap bound cannot beat the best so
- * far; the best played in full. Its slowest shard's simulated makespan
- * and the split in of; -1 when the suite is too large for it.
+ * far; the EXACT_KEEP best played in full, the best of those kept. Its
+ * slowest shard's simulated makespan and the split in of; -1 when the
+ * suite is too large for it.
  */
 static double exact_two(struct split *sp, unsigned *of)
 {
@@ -330,16 +347,13 @@ static double exact_two(struct split *sp, unsigned *of)
 	}
 	if (m < 2)
 		return -1;
-	double best = 0;
-	uint32_t best_mask = 0;
-	bool have = false;
-	sp->full = false;
+	/* The EXACT_KEEP best splits on estimates, best first (ties: the lower mask). */
+	uint32_t keep[EXACT_KEEP];
+	double kept[EXACT_KEEP];
+	size_t nkeep = 0;
 	for (uint32_t mask = 0; mask < (UINT32_C(1) << (m - 1)); mask++) {
-		for (unsigned k = 0; k < 2; k++)
-			sp->sh[k] = (struct shard){.idx = sp->sh[k].idx};
-		for (size_t j = 0; j < m; j++)
-			shard_add(sp, &sp->sh[j && (mask >> (j - 1) & 1) ? 1 : 0], r[j], 0);
-		double top = 0;
+		split_two(sp, r, m, mask, false);
+		double worst = nkeep == EXACT_KEEP ? kept[nkeep - 1] : -1, top = 0;
 		bool lost = false;
 		for (unsigned k = 0; k < 2 && !lost; k++) {
 			struct shard *sh = &sp->sh[k];
@@ -347,39 +361,43 @@ static double exact_two(struct split *sp, unsigned *of)
 				continue;
 			/* Its own cheap bound: less its last task, plus it again. */
 			size_t last = sh->idx[sh->n - 1];
-			if (have && cheap_bound(sp, sh, last, last) >= best * (1 - EPS)) {
+			if (worst >= 0 && cheap_bound(sp, sh, last, last) >= worst * (1 - EPS)) {
 				lost = true;
 				break;
 			}
 			double span = simulate(sp, sh, (size_t)-1, (size_t)-1);
 			if (span > top)
 				top = span;
-			lost = have && top >= best * (1 - EPS);
+			lost = worst >= 0 && top >= worst * (1 - EPS);
 		}
-		if (!lost && (!have || top < best * (1 - EPS))) {
+		if (lost)
+			continue;
+		size_t at = nkeep < EXACT_KEEP ? nkeep++ : EXACT_KEEP - 1;
+		while (at > 0 && kept[at - 1] > top * (1 + EPS)) {
+			kept[at] = kept[at - 1];
+			keep[at] = keep[at - 1];
+			at--;
+		}
+		kept[at] = top;
+		keep[at] = mask;
+	}
+	/* Those played in full: the best of them (ties: the better estimate). */
+	double best = -1;
+	uint32_t best_mask = 0;
+	for (size_t j = 0; j < nkeep; j++) {
+		split_two(sp, r, m, keep[j], true);
+		double top = sp->sh[0].span > sp->sh[1].span ? sp->sh[0].span : sp->sh[1].span;
+		if (best < 0 || top < best * (1 - EPS)) {
 			best = top;
-			best_mask = mask;
-			have = true;
+			best_mask = keep[j];
 		}
 	}
-	for (unsigned k = 0; k < 2; k++)
-		sp->sh[k] = (struct shard){.idx = sp->sh[k].idx};
+	split_two(sp, r, m, best_mask, true);
 	for (size_t i = 0; i < sp->n; i++)
 		of[i] = 0; /* the wide ones too: shard 0 reports them */
-	for (size_t j = 0; j < m; j++) {
-		unsigned k = j && (best_mask >> (j - 1) & 1) ? 1 : 0;
-		shard_add(sp, &sp->sh[k], r[j], 0);
-		of[r[j]] = k;
-	}
-	sp->full = true;
-	double top = 0;
-	for (unsigned k = 0; k < 2; k++) {
-		struct shard *sh = &sp->sh[k];
-		sh->span = sh->n ? simulate(sp, sh, (size_t)-1, (size_t)-1) : 0;
-		if (sh->span > top)
-			top = sh->span;
-	}
-	return top;
+	for (size_t j = 1; j < m; j++)
+		of[r[j]] = best_mask >> (j - 1) & 1;
+	return best;
 }
 
 void shard_split(const struct sched_task *tasks, const char *const *keys, size_t n,

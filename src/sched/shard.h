@@ -15,8 +15,8 @@
  * makespan; it stops at the lower bound, when nothing helps, or after a
  * fixed number of simulations. Two shards of at most 14 tests (a small
  * label on two hosts, where one bad move costs most): every split is
- * tried (2^13 at most, on estimates, pruned by cheap bounds; tens of
- * milliseconds) and the best kept when it beats the above. The search weighs candidates with
+ * tried (2^13 at most, on estimates, pruned by cheap bounds, the 32 best
+ * played in full; about 0.1 s) and the best kept when it beats the above. The search weighs candidates with
  * sched_estimate() (the simulator without its own local search), then the
  * shards are played with sched_simulate() and improved a little more on
  * those figures, which are the ones reported. Simulating the shard, not

@@ -6,23 +6,24 @@
  * The algorithm: longest processing time first over shards, then local
  * improvement. The tasks are taken most GPU-seconds first (a CPU-only
  * test counts as one GPU: a machine is taken to run G of them at once),
- * then longest, widest, and by key (up to 48 tests, also longest first and
- * widest first, the best of the three kept); each goes to the shard whose simulated
- * makespan is the smallest with it added (ties: the less loaded shard,
- * then the lower index). Then a bounded improvement pass: a task of the
- * slowest shard moved to another shard, or swapped with a lighter one of
- * another shard, is kept when both shards end below the slowest one's
- * makespan; it stops at the lower bound, when nothing helps, or after a
- * fixed number of simulations. Two shards of at most 14 tests (a small
- * label on two hosts, where one bad move costs most): every split is
- * tried (2^13 at most, on estimates, pruned by cheap bounds, the 32 best
- * played in full; about 0.1 s) and the best kept when it beats the above. The search weighs candidates with
- * sched_estimate() (the simulator without its own local search), then the
- * shards are played with sched_simulate() and improved a little more on
- * those figures, which are the ones reported. Simulating the shard, not
- * summing its GPU-seconds, is the point: an 8-GPU test and eight 1-GPU
- * tests of the same GPU-seconds pack differently on one machine, and the
- * simulator is what gpuci run follows.
+ * then longest, widest, and by key (up to 48 tests, also longest first
+ * and widest first, the best of the three kept); each goes to the shard
+ * whose simulated makespan is the smallest with it added (ties: the less
+ * loaded shard, then the lower index). Then a bounded improvement pass: a
+ * task of the slowest shard moved to another shard, or swapped with a
+ * lighter one of another shard, is kept when both shards end below the
+ * slowest one's makespan; it stops at the lower bound, when nothing
+ * helps, or after a fixed number of simulations. Two shards of at most 14
+ * tests (a small label on two hosts, where one bad move costs most):
+ * every split is tried (2^13 at most, on estimates, pruned by cheap
+ * bounds, the 32 best played in full; about 0.1 s) and the best kept when
+ * it beats the above. The search weighs candidates with sched_estimate()
+ * (the simulator without its own local search), then the shards are
+ * played with sched_simulate() and improved a little more on those
+ * figures, which are the ones reported. Simulating the shard, not summing
+ * its GPU-seconds, is the point: an 8-GPU test and eight 1-GPU tests of
+ * the same GPU-seconds pack differently on one machine, and the simulator
+ * is what gpuci run follows.
  *
  * Deterministic: the same keys, durations, GPU counts, N and G give the
  * same partition (no clock, no randomness; the input order does not

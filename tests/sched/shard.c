@@ -81,7 +81,7 @@ static void split__two_machines_few_tests_get_the_best_split(void **state)
 	(void)state;
 	static const unsigned widths[] = {0, 1, 2, 4, 8};
 	unsigned seed = 11;
-	for (int round = 0; round < 6; round++) {
+	for (int round = 0; round < 4; round++) {
 		struct suite s;
 		make_suite(&s, 6 + (size_t)round, widths, 5, &seed);
 		unsigned of[200], try[200];

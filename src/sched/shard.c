@@ -439,7 +439,6 @@ void shard_split(const struct sched_task *tasks, const char *const *keys, size_t
 	if (nshards == 2 && top > bound * (1 + EPS)) {
 		double t = exact_two(&sp, of);
 		if (t >= 0 && t < top * (1 - EPS)) {
-			top = t;
 			memcpy(best, of, (n ? n : 1) * sizeof(*best));
 			for (unsigned k = 0; k < nshards; k++)
 				spans[k] = sp.sh[k].span;

@@ -243,25 +243,12 @@ class SlurmRun(unittest.TestCase):
         self.assertIn("export CUDA_VISIBLE_DEVICES= GPUCI_GPUS=", r.stdout)  # the 0-GPU ones
 
 
-def main():
+def use(gpuci, build, cluster):
     global GPUCI, CLUSTER
-    if len(sys.argv) < 3:
-        print("usage: run_slurm_test.py GPUCI BUILD_DIR", file=sys.stderr)
-        return 2
-    GPUCI, build = os.path.abspath(sys.argv[1]), sys.argv[2]
-    del sys.argv[1:3]
-    try:
-        CLUSTER = harness.Cluster.start(build)
-    except harness.ClusterUnavailable as e:
-        print(f"SKIP: no private Slurm cluster: {e}")
-        return 77
-    try:
-        prog = unittest.main(module="__main__", exit=False, verbosity=2)
-        ok = prog.result.wasSuccessful()
-    finally:
-        CLUSTER.stop()
-    return 0 if ok else 1
+    GPUCI, CLUSTER = gpuci, cluster
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The harness's main: the cluster started (77 with the reason when it cannot), these
+    # cases run, the cluster stopped, and a failure when it left a process or a folder.
+    sys.exit(harness.run_tests("run_slurm_test.py", use))

@@ -99,6 +99,13 @@ int cmd_new_test(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_lint(int argc, char **argv, struct gpuci_ctx *ctx);
 
 /*
+ * The history `gpuci run` keeps: .gpuci/history.db here or in the nearest
+ * folder above that has one (as git finds .git), else that path relative
+ * to here. The caller frees it (cmd_history.c).
+ */
+char *cli_find_history(void);
+
+/*
  * NVML for the readiness check of `gpuci CMD` (lock, run), or NULL when
  * wait_idle is 0 or NVML cannot be loaded (then one debug line saying why
  * on ctx->err, under $GPUCI_DEBUG only). Close it with gpu_nvml_close().

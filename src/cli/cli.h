@@ -93,6 +93,7 @@ int cmd_render(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_changed(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_history(int argc, char **argv, struct gpuci_ctx *ctx);
+int cmd_report(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_labels(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_new_test(int argc, char **argv, struct gpuci_ctx *ctx);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/xalloc.h"
+#include "report/colour.h"
 
 #include "base/banned.h"
 
@@ -18,18 +19,6 @@
 #define BAR_H  16.0
 #define CHAR_W 6.6 /* of the 11 px labels */
 #define PAD    3.0
-
-static const char *const colours[] = {
-    [REPORT_PASSED] = "#2da44e",   [REPORT_FLAKY] = "#d4a72c",   [REPORT_FAILED] = "#cf222e",
-    [REPORT_TIMEOUT] = "#8250df",  [REPORT_CRASHED] = "#82071e", [REPORT_NOT_RUNNABLE] = "#57606a",
-    [REPORT_CANCELED] = "#8c959f",
-};
-
-const char *report_html_colour(enum report_status s)
-{
-	report_status_name(s); /* BUG() when out of range */
-	return colours[s];
-}
 
 /* The table's order when sorted by status: the worst first. */
 static int severity(enum report_status s)
@@ -179,7 +168,8 @@ static void legend(struct strbuf *sb)
 		    sb,
 		    "<span class=\"legend\" data-status=\"%s\" style=\"background:%s\"></span> "
 		    "%s &nbsp; ",
-		    report_status_name(shown[i]), colours[shown[i]], report_status_name(shown[i]));
+		    report_status_name(shown[i]), report_status_colour(shown[i]),
+		    report_status_name(shown[i]));
 	strbuf_adds(sb, "<span class=\"gap\"></span> idle</p>\n");
 }
 
@@ -258,7 +248,7 @@ static void bar(struct strbuf *sb, const struct report_run *r, const struct time
 		    sb,
 		    "<rect class=\"bar\" data-lane=\"%zu\" x=\"%.3f\" y=\"%.1f\" width=\"%.3f\" "
 		    "height=\"%.0f\" fill=\"%s\"/>",
-		    lanes[k], x, y, w, BAR_H, colours[a->status]);
+		    lanes[k], x, y, w, BAR_H, report_status_colour(a->status));
 		size_t fit = timeline_label_fit(w, CHAR_W, PAD, chars_of(name.buf));
 		if (!fit)
 			continue;
@@ -344,7 +334,7 @@ static void table(struct strbuf *sb, const struct report_run *r)
 		strbuf_addf(sb,
 		            "<td data-v=\"%zu\">%zu</td><td data-v=\"%d\"><span class=\"st\" "
 		            "style=\"background:%s\"></span>%s</td><td>",
-		            i, i + 1, severity(c->status), colours[c->status],
+		            i, i + 1, severity(c->status), report_status_colour(c->status),
 		            report_status_name(c->status));
 		esc(sb, c->job);
 		strbuf_adds(sb, "</td><td>");

@@ -53,9 +53,6 @@ struct report_run {
 	const char *base_dir; /* the page's folder: logs under it are linked relatively */
 };
 
-/* The page's colour of a status, "#rrggbb". */
-const char *report_html_colour(enum report_status s);
-
 /* Appends the page; check strbuf_failed(out) after (a ceiling passed). */
 void report_html(struct strbuf *out, const struct report_run *r);
 

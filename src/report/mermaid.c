@@ -28,7 +28,7 @@ static const char *tag(enum report_status s)
 	return "";
 }
 
-/* A task's name: what Mermaid's gantt parser reads as syntax (: ; # %) becomes a space. */
+/* A task's name: what Mermaid reads as syntax or markup (: ; # % < >) becomes a space. */
 static void task_name(struct strbuf *sb, const struct report_run *r, const struct report_attempt *a)
 {
 	const struct report_case *c = a->test < r->ncases ? &r->cases[a->test] : NULL;
@@ -51,7 +51,7 @@ static void task_name(struct strbuf *sb, const struct report_run *r, const struc
 	bool space = true; /* no leading space, no runs of them */
 	for (size_t i = 0; i < n.len && sb->len - start < 80; i++) {
 		unsigned char ch = (unsigned char)n.buf[i];
-		if (ch == ':' || ch == ';' || ch == '#' || ch == '%' || ch < ' ' || ch == 0x7f)
+		if (strchr(":;#%<>", ch) || ch < ' ' || ch == 0x7f)
 			ch = ' ';
 		if (ch == ' ' && space)
 			continue;

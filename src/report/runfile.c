@@ -18,16 +18,6 @@ struct report_runfile {
 	size_t ccap, acap;
 };
 
-bool report_status_parse(const char *name, enum report_status *out)
-{
-	for (int s = 0; s <= REPORT_CANCELED; s++)
-		if (!strcmp(name, report_status_name((enum report_status)s))) {
-			*out = (enum report_status)s;
-			return true;
-		}
-	return false;
-}
-
 static void field(struct strbuf *sb, const char *s)
 {
 	strbuf_addch(sb, '\t');

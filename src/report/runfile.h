@@ -18,6 +18,7 @@
 #define GPUCI_REPORT_RUNFILE_H
 
 #include "base/diag.h"
+#include "report/colour.h"
 #include "report/html.h"
 
 #define REPORT_RUNFILE_NAME "run.tsv"
@@ -31,8 +32,5 @@ int report_runfile_read(struct report_runfile **out, const char *path, struct di
 /* The run; valid until report_runfile_free(). */
 const struct report_run *report_runfile_run(const struct report_runfile *f);
 void report_runfile_free(struct report_runfile *f);
-
-/* "passed" ... as report_status_name() spells them; false when none is. */
-bool report_status_parse(const char *name, enum report_status *out);
 
 #endif

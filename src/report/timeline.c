@@ -74,7 +74,11 @@ static void add_lane(struct timeline_lane **v, size_t *n, size_t *cap, enum time
 static void gpu_lanes(struct timeline *t, const struct report_attempt *a, size_t n, unsigned gpus,
                       size_t *cap)
 {
-	for (unsigned g = 0; g < gpus; g++)
+	/* This machine's lanes, unless every attempt ran on a cluster's node. */
+	bool here = !n;
+	for (size_t i = 0; i < n && !here; i++)
+		here = !*node_of(&a[i]);
+	for (unsigned g = 0; here && g < gpus; g++)
 		add_lane(&t->lanes, &t->nlanes, cap, TIMELINE_GPU, "", g);
 	for (size_t i = 0; i < n; i++) {
 		unsigned ids[256];

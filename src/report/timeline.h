@@ -5,7 +5,8 @@
  * which labels fit. Nothing here draws.
  *
  * Lanes: one per GPU, GPUs of this machine (node NULL or "") first, 0 to
- * gpus - 1 whether used or not (an idle GPU is a visible empty lane), then
+ * gpus - 1 whether used or not (an idle GPU is a visible empty lane; none
+ * when every attempt ran on a cluster's node), then
  * each cluster node's, by node name then id, 0 to the highest id seen or
  * gpus - 1. After them, as few "CPU" lanes as the tests of no GPU need to
  * never overlap (first fit by start time); then as few "GPU ?" lanes for

@@ -19,6 +19,7 @@
 #define BAR_H  16.0
 #define CHAR_W 6.6 /* of the 11 px labels */
 #define PAD    3.0
+#define MIN_W  1.5 /* the narrowest bar */
 
 /* The table's order when sorted by status: the worst first. */
 static int severity(enum report_status s)
@@ -207,6 +208,7 @@ static void bar(struct strbuf *sb, const struct report_run *r, const struct time
 	const struct report_case *c = a->test < r->ncases ? &r->cases[a->test] : NULL;
 	double pxps = timeline_pxps(t), t0 = timeline_t0(t);
 	double x = LEFT + (a->start - t0) * pxps, w = (fmax(a->end, a->start) - a->start) * pxps;
+	w = fmax(w, MIN_W); /* an attempt shorter than a pixel still shows */
 	struct strbuf name = STRBUF_INIT;
 	if (c)
 		short_name(&name, c);

@@ -17,7 +17,8 @@
  * What tests and tools may rely on (the DOM):
  *   svg#timeline[data-t0 data-left data-pxps data-top data-lane-h]:
  *     time t is at x = left + (t - t0) * pxps; lane k spans y from
- *     top + k * lane-h to top + (k + 1) * lane-h.
+ *     top + k * lane-h to top + (k + 1) * lane-h. A bar is at least 1.5 px
+ *     wide: one shorter than that reads start + 1.5 / pxps as its end.
  *   g.lane[data-lane data-name data-gpu data-node] (data-gpu "" for CPU lanes)
  *   g.attempt[data-test data-attempt data-status data-start data-end
  *     data-gpus data-node data-log], one rect.bar[data-lane] per lane

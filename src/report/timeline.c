@@ -225,15 +225,16 @@ struct timeline *timeline_new(const struct report_attempt *a, size_t n, unsigned
 	free(cpu_row);
 	free(unk_row);
 
-	/* The time scale. */
-	if (!(t1 > t0) && n) {
+	/* The time scale: t0 to t1, widened to every attempt (a cluster's clock may differ). */
+	if (n) {
 		double lo = INFINITY, hi = -INFINITY;
 		for (size_t i = 0; i < n; i++) {
 			lo = fmin(lo, a[i].start);
 			hi = fmax(hi, fmax(a[i].end, a[i].start));
 		}
+		bool given = t1 > t0;
 		t0 = t0 > 0 ? fmin(t0, lo) : lo;
-		t1 = hi;
+		t1 = given ? fmax(t1, hi) : hi;
 	}
 	if (!(t1 > t0))
 		t1 = t0 + 1;

@@ -53,7 +53,8 @@ struct timeline;
 
 /*
  * Lays out a[0..n) for a machine of gpus GPUs, from t0 to t1 (epoch
- * seconds; t1 <= t0: the attempts' extent). A GPU id in a that is not a
+ * seconds; t0 0: the first attempt's start; t1 <= t0: the last one's end),
+ * widened to take every attempt in. A GPU id in a that is not a
  * number is left out of the attempt's lanes (it lands on a "GPU ?" lane when
  * none is left).
  */

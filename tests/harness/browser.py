@@ -482,6 +482,7 @@ def npm_package(spec, build=None, timeout=240):
         os.makedirs(prefix, exist_ok=True)
         argv = [npm, "install", "--prefix", prefix, "--no-audit", "--no-fund",
                 "--no-update-notifier", "--loglevel=error", "--fetch-retries=1",
+                "--fetch-retry-mintimeout=2000", "--fetch-retry-maxtimeout=5000",
                 "--cache", os.path.join(cache, "_npm"), spec]
         try:
             r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
@@ -489,9 +490,24 @@ def npm_package(spec, build=None, timeout=240):
         except subprocess.TimeoutExpired:
             raise Unavailable(f"npm install {spec}: no answer in {timeout} s (no registry?)")
         if r.returncode != 0 or not _installed(pkg, version):
-            msg = _tail(r.stdout + r.stderr, 400).strip() or f"exit {r.returncode}"
-            raise Unavailable(f"npm install {spec} failed (no registry?): {msg}")
+            raise Unavailable(f"npm install {spec} failed (no registry?): "
+                              f"{_npm_reason(r.stdout + r.stderr) or f'exit {r.returncode}'}")
     return pkg
+
+
+def _npm_reason(text):
+    """npm's error in a line: its code and its first message line."""
+    code, msg = "", ""
+    for line in text.splitlines():
+        body = re.sub(r"^npm (?:error|ERR!) ?", "", line)
+        if body == line or not body.strip():
+            continue
+        m = re.match(r"code (\S+)$", body)
+        if m:
+            code = code or m.group(1)
+        elif not msg and not re.match(r"\s|(syscall|errno) |[{}]", body):
+            msg = body.strip()
+    return ": ".join(x for x in (code, msg) if x) or text.strip()[-300:]
 
 
 def _installed(pkg, version):

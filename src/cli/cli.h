@@ -93,10 +93,18 @@ int cmd_render(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_changed(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_history(int argc, char **argv, struct gpuci_ctx *ctx);
+int cmd_report(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_plan(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_labels(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_new_test(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_lint(int argc, char **argv, struct gpuci_ctx *ctx);
+
+/*
+ * The history `gpuci run` keeps: .gpuci/history.db here or in the nearest
+ * folder above that has one (as git finds .git), else that path relative
+ * to here. The caller frees it (cmd_history.c).
+ */
+char *cli_find_history(void);
 
 /*
  * NVML for the readiness check of `gpuci CMD` (lock, run), or NULL when

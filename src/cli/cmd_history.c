@@ -97,7 +97,7 @@ static const char history_description[] =
  * so that the command works from any folder of the repository; else the
  * default path. The caller frees it.
  */
-static char *find_history(void)
+char *cli_find_history(void)
 {
 	char dir[PATH_MAX];
 	if (!getcwd(dir, sizeof(dir)))
@@ -246,7 +246,7 @@ int cmd_history(int argc, char **argv, struct gpuci_ctx *ctx)
 	q.slowest = slowest;
 	q.limit = limit;
 	if (!path_seen)
-		path = found = find_history();
+		path = found = cli_find_history();
 	if (prune || import) {
 		rc = upkeep(ctx, path, prune, keep_days, import);
 		goto out;

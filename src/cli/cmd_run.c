@@ -300,6 +300,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			map[nr] = i;
 			runnable[nr++] = tests[i];
 		}
+	listener.map = map;
 	/* Before anything starts: what a crashed run left, then our own record. */
 	run_recover_crashed(ctx, c.lock_dir, o.kill_after);
 	struct run_record_info info = {.run_id = c.run_id,
@@ -323,6 +324,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		        nt, nt == 1 ? "" : "s", c.total, c.total == 1 ? "" : "s", c.log_dir);
 	if (c.prep.not_run.len)
 		fprintf(ctx->out, "Not run:\n%s", c.prep.not_run.buf);
+	run_report_begin(&c);
 	int stopped = 0;
 	int src = run_suite(&ro, runnable, nr, &stopped, &c.d);
 	gpu_nvml_close(ro.nvml);

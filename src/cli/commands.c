@@ -10,6 +10,7 @@ const struct cli_command cli_commands[] = {
     {"changed", cmd_changed, "list the test files a branch adds or changes, with their GPU counts"},
     {"run", cmd_run, "run a label's suite on this machine as CI would, packed onto its GPUs"},
     {"history", cmd_history, "show past test results: recent, slowest, flaky"},
+    {"report", cmd_report, "write a run's HTML report (GPU timeline) again, or the history's trends"},
     {"plan", cmd_plan, "show which jobs and tests a workflow runs for an event and PR labels"},
     {"labels", cmd_labels, "list the PR labels of a workflow with their jobs and GPU cost"},
     {"new-test", cmd_new_test,

@@ -205,4 +205,63 @@ struct history_query {
 int history_report(struct history *h, const struct history_query *q, bool json, struct strbuf *out,
                    struct diag *d);
 
+/* ---- one run, and trends (history_runs.c, history_trends.c) ------------ */
+
+/* One recorded attempt, read back; strings malloc'd, "" for none (never NULL). */
+struct history_attempt {
+	char *run_id, *job, *test_file, *test_args, *gpu_ids, *status, *log_path, *host, *identity,
+	    *variant;
+	unsigned gpus, attempt;
+	int exit_code; /* -1: none (the test never ran) */
+	double started_at, duration;
+};
+
+/*
+ * Every attempt of run_id, by started_at, then attempt, then record order;
+ * *out NULL and *n 0 when the run has none. The caller frees them with
+ * history_attempts_free().
+ */
+int history_run_attempts(struct history *h, const char *run_id, struct history_attempt **out,
+                         size_t *n, struct diag *d);
+void history_attempts_free(struct history_attempt *a, size_t n);
+/*
+ * The run id of the most recently started attempt (the last recorded one
+ * among those that started at the same time); *found false and *run_id
+ * NULL on an empty history. The caller frees *run_id.
+ */
+int history_last_run(struct history *h, char **run_id, bool *found, struct diag *d);
+
+/* One attempt of a test's trend. */
+struct history_trend_point {
+	double started_at, duration;
+	char *status, *run_id;
+};
+
+/*
+ * One test (test_file, test_args, identity, as history_report() counts
+ * them) over a window: its attempts in time order (started_at, then record
+ * order), and figures over those attempts alone: runs counts every one,
+ * failed the failed, timed out and crashed; median and p90 (nearest rank,
+ * as history_p90()) are over the passed and flaky ones, valid when timed
+ * is true. variant is that of its last attempt.
+ */
+struct history_trend {
+	char *test_file, *test_args, *identity, *variant;
+	size_t runs, passed, flaky, failed;
+	bool timed;
+	double median, p90;
+	struct history_trend_point *points;
+	size_t npoints;
+};
+
+/*
+ * Every test whose file matches test_glob (as history_query's; NULL: all)
+ * with an attempt that started at or after since (seconds since the
+ * epoch), by test_file, test_args, identity; *out NULL and *n 0 when none.
+ * The caller frees them with history_trends_free().
+ */
+int history_trends(struct history *h, const char *test_glob, double since,
+                   struct history_trend **out, size_t *n, struct diag *d);
+void history_trends_free(struct history_trend *t, size_t n);
+
 #endif

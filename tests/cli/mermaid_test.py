@@ -148,6 +148,8 @@ class MermaidTest(unittest.TestCase):
         self.assertIsNotNone(out.find("svg"))
         self.assertEqual(self.page.page_requests(), [])
         head = [l.strip() for l in self.src.splitlines() if l.strip()]
+        if head[0] == "---":  # front matter (mermaid's config)
+            head = head[head.index("---", 1) + 1:]
         self.assertEqual(head[0], "gantt")
         self.assertIn("dateFormat x", head[:head.index(next(l for l in head
                                                             if l.startswith("section ")))])

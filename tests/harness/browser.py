@@ -147,14 +147,15 @@ class Browser:
         """Loads PATH (a file, or a URL) and returns its Page.
 
         screenshot: (width, height) of the window to take a PNG of, or None.
-        budget_ms: virtual time given to the page's scripts and timers before the dump.
+        budget_ms: virtual time given to the page's scripts and timers before the dump
+        (None: none, the dump comes after the load event and the clock is real)
         Raises RuntimeError when Chromium fails or runs past timeout seconds."""
         url = path if re.match(r"^[a-z]+:", path) else "file://" + os.path.abspath(path)
         self.loads += 1
         d = os.path.join(self.tmp, f"load-{self.loads}")
         os.makedirs(os.path.join(d, "home"))
         netlog = os.path.join(d, "netlog.json")
-        extra = [f"--virtual-time-budget={int(budget_ms)}"]
+        extra = [f"--virtual-time-budget={int(budget_ms)}"] if budget_ms else []
         if dom:
             extra.append("--dump-dom")
         png = os.path.join(d, "shot.png")

@@ -37,6 +37,8 @@ from report_run import FAILING_RUN_ARGS, VimeRun, failing_run_env, gpu_ids  # no
 
 GPUCI = BUILD = BROWSER = MERMAID = None
 TOL_MS = 50
+MERMAID_MAX = 50000  # mermaid's maxTextSize, its default
+CUT_TESTS = 60
 TAGS = {"passed": set(), "flaky": {"active"}, "failed": {"crit"}, "timeout": {"crit"},
         "crashed": {"crit"}, "canceled": {"done"}}
 # mermaid's classes of a task's rect (a section index after each): task, active,
@@ -114,13 +116,7 @@ class MermaidTest(unittest.TestCase):
             cls.text = f.read()
         blocks = mermaid_blocks(cls.text)
         cls.src = blocks[0] if len(blocks) == 1 else None
-        cls.page = None
-        if cls.src is not None:
-            page = os.path.join(cls.tmp.name, "render.html")
-            with open(page, "w", encoding="utf-8") as f:
-                f.write(PAGE % {"js": "file://" + MERMAID,
-                                "src": json.dumps(cls.src).replace("</", "<\\/")})
-            cls.page = BROWSER.load(page, budget_ms=20000, timeout=90)
+        cls.page = render_page(cls.tmp.name, cls.src) if cls.src is not None else None
 
     @classmethod
     def tearDownClass(cls):
@@ -230,6 +226,86 @@ class MermaidTest(unittest.TestCase):
         for n, _ in self.sections:
             names += [n] if n not in names else []
         self.assertEqual(titles, names)
+
+
+WIDE_TEST = """import sys, time
+NUM_GPUS = 8
+time.sleep(float(sys.argv[sys.argv.index("--seconds") + 1]))
+"""
+
+
+def make_wide(root, n=CUT_TESTS):
+    """n 8-GPU tests (so 8 tasks each), their names long: a gantt past mermaid's limit."""
+    os.makedirs(os.path.join(root, "tests"))
+    with open(os.path.join(root, "tests", "test_wide.py"), "w") as f:
+        f.write(WIDE_TEST)
+    pad = "-" * 60
+    entries = "".join(f"          - {{test_file: test_wide.py, num_gpus: 8, test_args: "
+                      f"'--k {k} --seconds {0.01 + (k % 5) * 0.02:.2f} --pad{pad}'}}\n"
+                      for k in range(n))
+    with open(os.path.join(root, ".github", "workflows", "pr-test.yml"), "w") as f:
+        f.write("name: wide\non:\n  pull_request:\n    types: [labeled]\njobs:\n  wide:\n"
+                "    if: contains(github.event.pull_request.labels.*.name, 'run-wide')\n"
+                "    runs-on: self-hosted\n    strategy:\n      matrix:\n        info:\n"
+                + entries + "    steps:\n      - name: Execute\n        run: gpuci lock --count "
+                "${{ matrix.info.num_gpus }} -- python tests/${{ matrix.info.test_file }} "
+                "${{ matrix.info.test_args }}\n")
+
+
+class CutTest(unittest.TestCase):
+    """A gantt past mermaid's 50 000 characters: the shortest attempts left out, said so."""
+
+    def test_past_the_limit_the_shortest_are_left_out(self):
+        with tempfile.TemporaryDirectory(prefix="gpuci-mermaid-cut.") as d:
+            summary = os.path.join(d, "step-summary.md")
+            open(summary, "w").close()
+            run = VimeRun.go(GPUCI, "--label", "run-wide", make=make_wide,
+                             env=dict(GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=summary))
+            try:
+                self.assertEqual(run.proc.returncode, 0, run.output())
+                self.assertEqual(len(run.attempts), CUT_TESTS, run.output())
+                with open(summary, encoding="utf-8") as f:
+                    text = f.read()
+                blocks = mermaid_blocks(text)
+                self.assertEqual(len(blocks), 1, text[:2000])
+                src = blocks[0]
+                self.assertLessEqual(len(src), MERMAID_MAX)
+                tasks = [t for _, ts in parse_gantt(src)[1] for t in ts]
+                kept = sorted({t["n"] for t in tasks})
+                for n in kept:
+                    self.assertEqual(sum(1 for t in tasks if t["n"] == n), 8)
+                left = CUT_TESTS - len(kept)
+                self.assertGreater(left, 0, f"{len(src)} characters, nothing left out")
+                after = text[text.index(src) + len(src):]
+                self.assertRegex(after, rf"\b{left}\b[^\n]*\b{CUT_TESTS}\b",
+                                 "the line after the block does not say how many are left out")
+                # N is the start order: the kept attempts are the history's by start.
+                by_start = run.attempts
+                dur = [a["duration"] for a in by_start]
+                out = [dur[i] for i in range(CUT_TESTS) if i not in kept]
+                inn = [dur[i] for i in kept]
+                for n in kept:
+                    t = next(t for t in tasks if t["n"] == n)
+                    self.assertAlmostEqual(t["start"], by_start[n]["started_at"] * 1000,
+                                           delta=TOL_MS)
+                self.assertLessEqual(max(out), max(inn))
+                self.assertLess(sum(out) / len(out), sum(inn) / len(inn), (out, inn))
+                page = render_page(d, src)
+                self.assertEqual(page.root.by_id("out").get("data-state"), "ok",
+                                 page.root.by_id("error").text())
+                svg = page.root.by_id("out").find("svg")
+                self.assertEqual(len([r for r in svg.find_all("rect") if "task" in r.classes()]),
+                                 len(tasks))
+            finally:
+                run.close()
+
+
+def render_page(d, src):
+    """src rendered by mermaid in Chromium, from a page in folder d."""
+    page = os.path.join(d, "render.html")
+    with open(page, "w", encoding="utf-8") as f:
+        f.write(PAGE % {"js": "file://" + MERMAID, "src": json.dumps(src).replace("</", "<\\/")})
+    return BROWSER.load(page, budget_ms=20000, timeout=90)
 
 
 def main():

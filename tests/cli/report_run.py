@@ -27,11 +27,16 @@ ROW = re.compile(r"^(%s)\s+(\S+)\s+(.+?)\s+(\d+)\s+(\S+ s|\S+)\s+(\S+)$" % "|".j
 class VimeRun:
     """One `gpuci run` on a fresh copy of vime-mini, and what it left."""
 
-    def __init__(self, gpuci, prefix="gpuci-report-test."):
+    def __init__(self, gpuci, prefix="gpuci-report-test.", make=None):
+        """make(root): writes the repository instead of vime-mini (its workflow pr-test.yml)."""
         self.gpuci = os.path.abspath(gpuci)
         self.tmp = tempfile.mkdtemp(prefix=prefix)
         self.root = os.path.join(self.tmp, "repo")
-        shutil.copytree(VIME_MINI, self.root)
+        if make:
+            os.makedirs(os.path.join(self.root, ".github", "workflows"))
+            make(self.root)
+        else:
+            shutil.copytree(VIME_MINI, self.root)
         for d in ("record", "locks"):
             os.mkdir(os.path.join(self.tmp, d))
         self.history = os.path.join(self.tmp, "history.db")
@@ -39,8 +44,8 @@ class VimeRun:
         self.proc = None
 
     @classmethod
-    def go(cls, gpuci, *args, env=None, timeout=120, prefix="gpuci-report-test."):
-        r = cls(gpuci, prefix)
+    def go(cls, gpuci, *args, env=None, timeout=120, prefix="gpuci-report-test.", make=None):
+        r = cls(gpuci, prefix, make)
         r.run(*args, env=env, timeout=timeout)
         return r
 

@@ -415,6 +415,7 @@ static const char style[] =
     "rect.bar{stroke:#fff;stroke-width:0.5}g.attempt:hover rect.bar{stroke:#000;stroke-width:1.5}"
     "table{border-collapse:collapse;width:100%}"
     "th,td{border-bottom:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}"
+    "td{white-space:nowrap}td:nth-child(4){white-space:normal;width:100%}"
     "th{cursor:pointer;user-select:none;background:#f6f8fa}th:hover{background:#eaeef2}"
     "tr:target{background:#fff8c5}"
     ".msg{color:#cf222e}details pre{max-height:24em;overflow:auto;background:#f6f8fa;"

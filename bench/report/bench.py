@@ -147,7 +147,7 @@ def run_gpuci(gpuci, tmp, tag, n):
     return m[-1].strip(), wall, summary, p.stdout
 
 
-def mermaid_figures(summary, stdout):
+def mermaid_figures(summary):
     with open(summary, encoding="utf-8") as f:
         text = f.read()
     blocks = re.findall(r"^```mermaid[ \t]*\n(.*?)^```[ \t]*$", text, re.M | re.S)
@@ -192,7 +192,7 @@ def main():
             print(f"bench/report: no headless Chromium, nothing measured: {e}")
             return 0
         print(f"Chromium: {b.exe}; {a.tests} tests vs 1, {a.reps} loads each, 8 simulated GPUs")
-        big, wall_big, summary, out = run_gpuci(gpuci, tmp, "big", a.tests)
+        big, wall_big, summary, _ = run_gpuci(gpuci, tmp, "big", a.tests)
         one, wall_one, _, _ = run_gpuci(gpuci, tmp, "one", 1)
         print(f"gpuci run: {a.tests} tests in {wall_big:.1f} s, 1 test in {wall_one:.1f} s")
         if not big or not one:
@@ -231,7 +231,7 @@ def main():
         verdict = "within" if size_big <= CEILING else "OVER"
         print(f"size of the {a.tests}-test report: {size_big} bytes, {size_big / CEILING:.0%} of the "
               f"{CEILING} (2 MiB) ceiling: {verdict}; {size_big / a.tests:.0f} bytes a test")
-        mf = mermaid_figures(summary, out)
+        mf = mermaid_figures(summary)
         if mf:
             src, tasks, note = mf
             chars = len(src)

@@ -558,7 +558,8 @@ def main(argv):
         if argv[1] == "mermaid":
             print(mermaid_js(argv[2]))
             return 0
-        b = Browser.start()
+        tmp = tempfile.TemporaryDirectory(prefix="gpuci-browser.")
+        b = Browser.start(tmp.name)
         if argv[1] == "dom":
             print(b.load(argv[2]).dom)
             return 0

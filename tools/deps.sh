@@ -20,10 +20,14 @@ dist=(binutils dpkg-dev python3 python3-wheel)
 # The packages' test (tests/dist) also installs them: a venv for the wheel,
 # a debootstrapped root for the .deb (as root only); e2e/docker_engine
 # starts a private dockerd (docker.io) on a debootstrapped image;
-# e2e/run_slurm a private Slurm cluster (slurmctld, slurmd, munge).
+# e2e/run_slurm a private Slurm cluster (slurmctld, slurmd, munge);
+# e2e/report_browser and e2e/mermaid a headless chromium, and the latter
+# npm, to fetch mermaid's browser build (Debian's npm only where no npm is
+# on PATH: a Node.js from elsewhere brings its own).
 test=(libcmocka-dev python3 python3-jinja2 git libxml2-utils strace
 	"${dist[@]}" python3-venv debootstrap docker.io
-	slurmctld slurmd slurm-client munge)
+	slurmctld slurmd slurm-client munge chromium)
+command -v npm >/dev/null 2>&1 || test+=(npm)
 demo=(python3) # the example's tests are Python
 
 usage() {

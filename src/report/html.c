@@ -249,7 +249,8 @@ static void bar(struct strbuf *sb, const struct report_run *r, const struct time
 		    "<rect class=\"bar\" data-lane=\"%zu\" x=\"%.3f\" y=\"%.1f\" width=\"%.3f\" "
 		    "height=\"%.0f\" fill=\"%s\"/>",
 		    lanes[k], x, y, w, BAR_H, report_status_colour(a->status));
-		size_t fit = timeline_label_fit(w, CHAR_W, PAD, chars_of(name.buf));
+		/* one label an attempt, on its first lane: 8 copies of a name are noise */
+		size_t fit = k ? 0 : timeline_label_fit(w, CHAR_W, PAD, chars_of(name.buf));
 		if (!fit)
 			continue;
 		/* fit counts characters: cut at a character's start */
@@ -362,10 +363,15 @@ static void table(struct strbuf *sb, const struct report_run *r)
 			if (report_log_tail(&tail, &cut, c->log_path, r->tail_lines,
 			                    REPORT_TAIL_MAX, &d) < 0)
 				strbuf_addf(&tail, "[gpuci: %s]\n", d.msg.buf);
-			strbuf_addf(
-			    sb,
-			    "<details class=\"tail\"><summary>%s lines of its log</summary><pre>",
-			    cut ? "the last" : "the");
+			if (cut)
+				strbuf_addf(
+				    sb,
+				    "<details class=\"tail\"><summary>the last %zu lines of its "
+				    "log</summary><pre>",
+				    r->tail_lines);
+			else
+				strbuf_adds(
+				    sb, "<details class=\"tail\"><summary>its log</summary><pre>");
 			report_add_xml(sb, tail.buf ? tail.buf : "", tail.len, REPORT_XML_ANSI);
 			strbuf_adds(sb, "</pre></details>");
 			strbuf_release(&tail);

@@ -424,10 +424,10 @@ void trends_render(struct strbuf *out, const struct trends_page *page,
 {
 	size_t max = page->max_points ? page->max_points : TRENDS_MAX_POINTS;
 	render_header(out, page, n, max);
-	const struct trends_test **order = xcalloc(n ? n : 1, sizeof(*order));
+	const struct trends_test **order = xcalloc(n ? n : 1, sizeof(const struct trends_test *));
 	for (size_t i = 0; i < n; i++)
 		order[i] = &tests[i];
-	qsort(order, n, sizeof(*order), cmp_ptr);
+	qsort(order, n, sizeof(const struct trends_test *), cmp_ptr);
 	if (!n) {
 		strbuf_addf(out, "<p id=\"empty\">No attempt recorded in the last %u day%s",
 		            page->days, page->days == 1 ? "" : "s");

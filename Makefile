@@ -10,7 +10,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all build deps test-deps demo-deps dist-deps demo demo-lock dist test test-sanitize check bench format tidy clean
+.PHONY: all build deps test-deps demo-deps dist-deps demo demo-lock dist screenshot test test-sanitize check bench format tidy clean
 
 all: build
 
@@ -49,6 +49,11 @@ demo-lock: demo-deps
 dist: dist-deps
 	$(build_gpuci)
 	cmake --build $(BUILD) --target dist
+
+# doc/report.png, the README's picture of the demo's report (needs chromium).
+screenshot: demo-deps
+	$(build_gpuci)
+	tools/screenshot.sh
 
 test: test-deps
 	cmake -S . -B $(BUILD) -DGPUCI_TESTS=ON -DGPUCI_REQUIRE_TESTS=ON

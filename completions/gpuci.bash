@@ -248,8 +248,9 @@ _gpuci_value()
 	--test) _gpuci_reply_words "$(_gpuci_test_files)" ;;
 	--stdout) _gpuci_reply_files .j2 ;;
 	--junit) _gpuci_reply_files .xml ;;
-	--history | --python) _gpuci_reply_files ;;
-	--repo) _gpuci_reply_dirs ;;
+	--history | --python | --history-file) _gpuci_reply_files ;;
+	--output) _gpuci_reply_files .html ;;
+	--repo | --dir) _gpuci_reply_dirs ;;
 	--base | --head) _gpuci_reply_words "$(_gpuci_git_refs)" ;;
 	--secret) _gpuci_reply_words "$(compgen -e)" ;;
 	--docker) _gpuci_reply_words job ;;

@@ -74,8 +74,10 @@ static const char run_description[] =
     "Each test's output goes to .gpuci/runs/RUN-ID/N-TEST.log (or --log-dir DIR;\n"
     "a log that cannot be written is reported, the test's result kept); a\n"
     "summary table ends the run; results go to the history (.gpuci/history.db,\n"
-    "see gpuci history), to --junit FILE (checked before anything runs), and to\n"
-    "$GITHUB_STEP_SUMMARY when set. --secret values are masked (***) in all of\n"
+    "see gpuci history), to --junit FILE (checked before anything runs), to the\n"
+    "run's report RUN-DIR/report.html (the GPU timeline: see gpuci report; its\n"
+    "path is the run's last line), and to $GITHUB_STEP_SUMMARY when set (with\n"
+    "the timeline as a Mermaid gantt). --secret values are masked (***) in all of\n"
     "them and in what gpuci prints (::add-mask:: first under GitHub Actions).\n"
     "A test owns every process it starts, double-forked or setsid() ones too:\n"
     "when it exits, what it left behind gets SIGTERM, then SIGKILL after\n"
@@ -300,6 +302,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 			map[nr] = i;
 			runnable[nr++] = tests[i];
 		}
+	listener.map = map;
 	/* Before anything starts: what a crashed run left, then our own record. */
 	run_recover_crashed(ctx, c.lock_dir, o.kill_after);
 	struct run_record_info info = {.run_id = c.run_id,
@@ -323,6 +326,7 @@ int cmd_run(int argc, char **argv, struct gpuci_ctx *ctx)
 		        nt, nt == 1 ? "" : "s", c.total, c.total == 1 ? "" : "s", c.log_dir);
 	if (c.prep.not_run.len)
 		fprintf(ctx->out, "Not run:\n%s", c.prep.not_run.buf);
+	run_report_begin(&c);
 	int stopped = 0;
 	int src = run_suite(&ro, runnable, nr, &stopped, &c.d);
 	gpu_nvml_close(ro.nvml);

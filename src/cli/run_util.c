@@ -253,8 +253,10 @@ static void on_attempt(void *arg, const struct run_test *t)
 void run_cmd_on_event(void *arg, const struct run_event *ev)
 {
 	struct run_listener *l = arg;
-	if (run_event_ends_attempt(ev->kind) && ev->ran)
+	if (run_event_ends_attempt(ev->kind) && ev->ran) {
 		on_attempt(l, ev->test);
+		run_report_attempt(l->c, l->map ? l->map[ev->index] : ev->index, ev->test);
+	}
 	run_view_event(l->view, ev);
 }
 
@@ -711,13 +713,15 @@ int run_cmd_results(struct run_cmd *c, int stopped)
 		cli_error(ctx, "run", &c->d);
 		ok = false;
 	}
+	run_report_cases(c, cases);
 	if (c->summary && *c->summary) {
 		struct strbuf md = STRBUF_INIT;
 		report_markdown(&md, "gpuci run", cases, c->prep.n);
 		/* Within GitHub's limit for the whole file, other steps' parts included. */
 		struct stat st;
 		size_t used = stat(c->summary, &st) == 0 ? (size_t)st.st_size : 0;
-		report_markdown_fit(&md, used < REPORT_SUMMARY_MAX ? REPORT_SUMMARY_MAX - used : 0);
+		run_report_summary(c, &md,
+		                   used < REPORT_SUMMARY_MAX ? REPORT_SUMMARY_MAX - used : 0);
 		FILE *f = fopen(c->summary, "a");
 		if (f) {
 			fwrite(md.buf, 1, md.len, f);
@@ -727,12 +731,14 @@ int run_cmd_results(struct run_cmd *c, int stopped)
 		}
 		strbuf_release(&md);
 	}
+	run_report_write(c);
 	free(cases);
 	return stopped ? 128 + stopped : ok ? EXIT_OK : EXIT_FAILED;
 }
 
 void run_cmd_release(struct run_cmd *c)
 {
+	run_report_free(c);
 	run_prepared_release(&c->prep);
 	if (c->hist && c->log_dir)
 		history_finish(c->ctx, c->hist, c->log_dir, c->o->keep_days);

@@ -71,9 +71,10 @@ struct run_cmd {
 	bool have_all;
 	size_t guessed; /* tests without a history */
 	char run_id[64];
-	const char *summary; /* $GITHUB_STEP_SUMMARY */
-	char machine[160];   /* where it runs, when not this machine ("Slurm ..."), or "" */
-	char **slurm_opts;   /* each job's sbatch options (--partition, --slurm-opt) */
+	const char *summary;       /* $GITHUB_STEP_SUMMARY */
+	char machine[160];         /* where it runs, when not this machine ("Slurm ..."), or "" */
+	char **slurm_opts;         /* each job's sbatch options (--partition, --slurm-opt) */
+	struct run_report *report; /* run_report.c's, from run_report_begin */
 };
 
 /*
@@ -109,10 +110,29 @@ int run_slurm_machine(struct run_cmd *c);
 void run_slurm_limits(struct run_cmd *c);
 void run_slurm_dry_run(struct run_cmd *c, size_t i);
 
+/*
+ * The run's report (run_report.c): run_report_begin once the tests and
+ * the run's folder are known (the run's start; RUN-DIR/run.tsv written for
+ * `gpuci report`); run_report_attempt for each attempt that ran (test: its
+ * index in c->prep.tests); run_report_cases with the results' cases (kept
+ * until run_report_write); run_report_summary fits the step summary's
+ * Markdown md and the timeline's Mermaid block into room bytes;
+ * run_report_write writes run.tsv again and RUN-DIR/report.html, and says
+ * `report: PATH`.
+ */
+#define RUN_REPORT_TAIL_LINES 40
+void run_report_begin(struct run_cmd *c);
+void run_report_attempt(struct run_cmd *c, size_t test, const struct run_test *t);
+void run_report_cases(struct run_cmd *c, const struct report_case *cases);
+void run_report_summary(struct run_cmd *c, struct strbuf *md, size_t room);
+int run_report_write(struct run_cmd *c);
+void run_report_free(struct run_cmd *c);
+
 /* What hears the run's events: the history, then the view (run_opts.on_event). */
 struct run_listener {
 	struct run_cmd *c;
 	struct run_view *view;
+	const size_t *map; /* the run's tests (ev->index) to c->prep.tests */
 	bool said_locked;
 	double last_flush; /* CLOCK_MONOTONIC seconds of the last write, 0: none yet */
 };

@@ -219,22 +219,13 @@ static size_t ansi_len(const unsigned char *p, size_t n)
 
 /* XML */
 
-enum xml_flags {
-	XML_ATTR = 1, /* in an attribute value: keep tabs and newlines from normalization */
-	XML_ANSI = 2, /* drop ANSI control sequences */
-};
-
-/*
- * Appends s[0..len) as XML character data. All five special characters are
- * escaped everywhere, so "]]>" never appears; \r is a reference so that
- * parsers do not turn it into \n; what XML cannot hold becomes U+FFFD.
- */
-static void xml_add(struct strbuf *sb, const char *s, size_t len, unsigned flags)
+/* report.h. All five special characters are escaped everywhere, so "]]>" never appears. */
+void report_add_xml(struct strbuf *sb, const char *s, size_t len, unsigned flags)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-	bool attr = flags & XML_ATTR;
+	bool attr = flags & REPORT_XML_ATTR;
 	while (p < end) {
-		size_t n = (flags & XML_ANSI) ? ansi_len(p, (size_t)(end - p)) : 0;
+		size_t n = (flags & REPORT_XML_ANSI) ? ansi_len(p, (size_t)(end - p)) : 0;
 		if (n) {
 			p += n;
 			continue;
@@ -280,7 +271,7 @@ static void xml_add(struct strbuf *sb, const char *s, size_t len, unsigned flags
 static void xml_attr(struct strbuf *sb, const char *name, const char *value)
 {
 	strbuf_addf(sb, " %s=\"", name);
-	xml_add(sb, value, strlen(value), XML_ATTR);
+	report_add_xml(sb, value, strlen(value), REPORT_XML_ATTR);
 	strbuf_addch(sb, '"');
 }
 
@@ -313,10 +304,10 @@ static void xml_log_tail(struct strbuf *sb, const struct report_case *c, size_t 
 		struct strbuf note = STRBUF_INIT;
 		strbuf_addf(&note, "[gpuci: earlier lines left out; the whole log is %s]\n",
 		            c->log_path);
-		xml_add(sb, note.buf, note.len, 0);
+		report_add_xml(sb, note.buf, note.len, 0);
 		strbuf_release(&note);
 	}
-	xml_add(sb, tail.buf, tail.len, XML_ANSI);
+	report_add_xml(sb, tail.buf, tail.len, REPORT_XML_ANSI);
 	strbuf_release(&tail);
 	diag_release(&d);
 }

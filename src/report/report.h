@@ -157,6 +157,15 @@ void report_junit_render(struct strbuf *out, const struct report_suite *s,
 int report_log_tail(struct strbuf *out, bool *cut, const char *path, size_t max_lines,
                     size_t max_bytes, struct diag *d);
 
+/*
+ * Appends s[0..len) escaped for XML and HTML: & < > " ' as references, \r
+ * as one, what XML cannot hold as U+FFFD. REPORT_XML_ATTR: in an attribute
+ * value (tabs and newlines as references too); REPORT_XML_ANSI: ANSI
+ * colour and cursor sequences dropped (a log's).
+ */
+enum { REPORT_XML_ATTR = 1, REPORT_XML_ANSI = 2 };
+void report_add_xml(struct strbuf *sb, const char *s, size_t len, unsigned flags);
+
 /* Appends a duration for people: "0.4 s", "59.9 s", "3 min 04 s", "1 h 02 min". */
 void report_add_duration(struct strbuf *out, double seconds);
 

@@ -369,9 +369,12 @@ class ReportHistoryTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("no history yet at " + missing, r.stderr)
         self.assertFalse(os.path.exists(os.path.dirname(missing)))
-        r = self.report("--days", "0")
+        r = self.report("--days", "x")
         self.assertEqual(r.returncode, 2)
         self.assertIn("--days", r.stderr)
+        r = self.report("some-run")  # a run's page, or the trends: not both
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--history", r.stderr)
         bad = os.path.join(self.repo.tmp, "bad.db")
         with open(bad, "w") as f:
             f.write("not a database at all, not even close" * 100)

@@ -85,6 +85,17 @@ double trends_chart_y(const struct trends_chart *c, double duration)
 	return bottom - height * (f > 1 ? 1 : f);
 }
 
+double trends_chart_radius(const struct trends_chart *c)
+{
+	const double width = TRENDS_CHART_W - 2 * TRENDS_CHART_PAD;
+	if (c->shown < 2)
+		return TRENDS_POINT_R_MAX;
+	double r = 0.6 * width / (double)(c->shown - 1);
+	return r > TRENDS_POINT_R_MAX   ? TRENDS_POINT_R_MAX
+	       : r < TRENDS_POINT_R_MIN ? TRENDS_POINT_R_MIN
+	                                : r;
+}
+
 /* ---- text ------------------------------------------------------------- */
 
 /* s escaped for HTML text and attribute values (NULL: nothing). */
@@ -193,7 +204,7 @@ static const char style[] =
     "dl#summary{display:grid;grid-template-columns:max-content auto;gap:.1em 1em;margin:0 0 1em}"
     "dt{color:#59636e}dd{margin:0}"
     ".legend{display:inline-block;color:#fff;padding:0 .5em;margin-right:.3em;border-radius:3px;"
-    "font-size:.85em}"
+    "font-size:.85em}.legend[data-status=not-runnable]{color:#1f2328}"
     ".note{color:#59636e;font-size:.9em;max-width:60em}"
     "#controls{margin:.8em 0}#controls button{margin-right:.3em}"
     "table#trends{border-collapse:collapse}"
@@ -206,7 +217,9 @@ static const char style[] =
     "svg.spark{background:#fafbfc;border:1px solid #eef1f4}"
     "svg.spark .line{fill:none;stroke:#afb8c1;stroke-width:1}"
     "svg.spark .median{stroke:#59636e;stroke-width:1;stroke-dasharray:3 3}"
-    "#empty{font-style:italic}";
+    "#empty{font-style:italic}"
+    "#tip{position:fixed;display:none;background:#1f2328;color:#fff;padding:2px 6px;"
+    "border-radius:3px;font-size:12px;pointer-events:none;white-space:nowrap}";
 
 /* Sorting by a column and filtering by name: the rows' data attributes. */
 static const char script[] =
@@ -219,16 +232,29 @@ static const char script[] =
     "num(a,'data-flaky')-num(a,'data-failed')||num(b,'data-median')-num(a,'data-median');},\n"
     " slow:function(a,b){return num(b,'data-median')-num(a,'data-median');},\n"
     " name:function(a,b){return key(a).localeCompare(key(b));}};\n"
+    "function sortBy(k){var rows=Array.prototype.slice.call(body.rows);\n"
+    " rows.sort(keys[k]);rows.forEach(function(r){body.appendChild(r);});}\n"
     "document.querySelectorAll('#controls button').forEach(function(btn){\n"
-    " btn.addEventListener('click',function(){\n"
-    "  var rows=Array.prototype.slice.call(body.rows);\n"
-    "  rows.sort(keys[btn.getAttribute('data-sort')]);\n"
-    "  rows.forEach(function(r){body.appendChild(r);});});});\n"
+    " btn.addEventListener('click',function(){var k=btn.getAttribute('data-sort');\n"
+    "  sortBy(k);location.hash='sort='+k;});});\n"
+    "var m=/^#sort=(\\w+)$/.exec(location.hash);if(m&&keys[m[1]])sortBy(m[1]);\n"
     "var f=document.getElementById('filter');\n"
     "f.addEventListener('input',function(){var q=f.value.toLowerCase();\n"
     " Array.prototype.forEach.call(body.rows,function(r){\n"
     "  var s=key(r).toLowerCase();\n"
     "  r.style.display=s.indexOf(q)<0?'none':'';});});\n"
+    "var tip=document.getElementById('tip');\n"
+    "function dur(d){if(d<60)return d.toFixed(1)+' s';var s=Math.round(d);\n"
+    " return s<3600?Math.floor(s/60)+' min '+('0'+s%60).slice(-2)+' s':\n"
+    "  Math.floor(s/3600)+' h '+('0'+Math.floor(s/60)%60).slice(-2)+' min';}\n"
+    "document.addEventListener('mouseover',function(e){var t=e.target;\n"
+    " if(!t.getAttribute||!t.hasAttribute('data-started')){tip.style.display='none';return;}\n"
+    " var when=new Date(parseFloat(t.getAttribute('data-started'))*1000);\n"
+    " tip.textContent=when.toISOString().replace('T',' ').slice(0,19)+' UTC: '+\n"
+    "  t.getAttribute('data-status')+' in '+dur(parseFloat(t.getAttribute('data-duration')))+\n"
+    "  (t.getAttribute('data-run')?', run '+t.getAttribute('data-run'):'');\n"
+    " tip.style.left=(e.clientX+12)+'px';tip.style.top=(e.clientY+12)+'px';\n"
+    " tip.style.display='block';});\n"
     "})();\n";
 
 static void render_header(struct strbuf *out, const struct trends_page *pg, size_t n, size_t max)
@@ -298,6 +324,10 @@ static void render_spark(struct strbuf *out, const struct trends_test *t, size_t
 	            "data-n=\"%zu\" data-ymax=\"%.3f\" data-y0=\"%.1f\" data-y1=\"%.1f\">",
 	            TRENDS_CHART_W, TRENDS_CHART_H, TRENDS_CHART_W, TRENDS_CHART_H, c.shown, c.ymax,
 	            trends_chart_y(&c, 0), (double)TRENDS_CHART_PAD);
+	strbuf_addf(out, "<title>the last %zu attempt%s, from 0 s at the bottom to ", c.shown,
+	            c.shown == 1 ? "" : "s");
+	report_add_duration(out, c.ymax);
+	strbuf_adds(out, " at the top</title>");
 	if (c.shown > 1) {
 		strbuf_adds(out, "<polyline class=\"line\" points=\"");
 		for (size_t i = 0; i < c.shown; i++)
@@ -311,26 +341,19 @@ static void render_spark(struct strbuf *out, const struct trends_test *t, size_t
 		            "<line class=\"median\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>",
 		            TRENDS_CHART_PAD, TRENDS_CHART_W - TRENDS_CHART_PAD, y, y);
 	}
+	double r = trends_chart_radius(&c);
 	for (size_t i = 0; i < c.shown; i++) {
 		const struct trends_point *p = &t->points[c.first + i];
 		const char *status = report_status_name(p->status);
 		strbuf_addf(out,
-		            "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\" "
+		            "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\" "
 		            "data-status=\"%s\"",
-		            trends_chart_x(&c, i), trends_chart_y(&c, p->duration),
+		            trends_chart_x(&c, i), trends_chart_y(&c, p->duration), r,
 		            report_status_colour(p->status), status);
 		attr_secs(out, "data-duration", p->duration, true);
 		attr_secs(out, "data-started", p->started_at, true);
 		html_attr(out, "data-run", p->run_id ? p->run_id : "");
-		strbuf_adds(out, "><title>");
-		add_time(out, p->started_at);
-		strbuf_addf(out, ": %s in ", status);
-		report_add_duration(out, p->duration);
-		if (p->run_id && *p->run_id) {
-			strbuf_adds(out, ", run ");
-			html_add(out, p->run_id);
-		}
-		strbuf_adds(out, "</title></circle>");
+		strbuf_adds(out, "/>");
 	}
 	strbuf_adds(out, "</svg>");
 }
@@ -348,10 +371,12 @@ static void render_strip(struct strbuf *out, const struct trends_test *t)
 		const struct trends_point *p = &t->points[first + i];
 		strbuf_addf(out,
 		            "<rect class=\"mark\" x=\"%zu\" y=\"2\" width=\"6\" height=\"6\" "
-		            "fill=\"%s\" data-status=\"%s\"><title>",
+		            "fill=\"%s\" data-status=\"%s\"",
 		            i * 7, report_status_colour(p->status), report_status_name(p->status));
-		add_time(out, p->started_at);
-		strbuf_addf(out, ": %s</title></rect>", report_status_name(p->status));
+		attr_secs(out, "data-duration", p->duration, true);
+		attr_secs(out, "data-started", p->started_at, true);
+		html_attr(out, "data-run", p->run_id ? p->run_id : "");
+		strbuf_adds(out, "/>");
 	}
 	strbuf_adds(out, "</svg>");
 }
@@ -399,10 +424,10 @@ void trends_render(struct strbuf *out, const struct trends_page *page,
 {
 	size_t max = page->max_points ? page->max_points : TRENDS_MAX_POINTS;
 	render_header(out, page, n, max);
-	const struct trends_test **order = xcalloc(n ? n : 1, sizeof(*order));
+	const struct trends_test **order = xcalloc(n ? n : 1, sizeof(const struct trends_test *));
 	for (size_t i = 0; i < n; i++)
 		order[i] = &tests[i];
-	qsort(order, n, sizeof(*order), cmp_ptr);
+	qsort(order, n, sizeof(const struct trends_test *), cmp_ptr);
 	if (!n) {
 		strbuf_addf(out, "<p id=\"empty\">No attempt recorded in the last %u day%s",
 		            page->days, page->days == 1 ? "" : "s");
@@ -419,7 +444,7 @@ void trends_render(struct strbuf *out, const struct trends_page *page,
 	                 "<tbody>\n");
 	for (size_t i = 0; i < n; i++)
 		render_row(out, order[i], max);
-	strbuf_adds(out, "</tbody>\n</table>\n<script>\n");
+	strbuf_adds(out, "</tbody>\n</table>\n<div id=\"tip\"></div>\n<script>\n");
 	strbuf_adds(out, script);
 	strbuf_adds(out, "</script>\n</body>\n</html>\n");
 	free(order);

@@ -40,9 +40,11 @@
 #define TRENDS_STRIP_MAX 50
 
 /* A chart's size in pixels, and the margin inside it. */
-#define TRENDS_CHART_W   240
-#define TRENDS_CHART_H   48
-#define TRENDS_CHART_PAD 4
+#define TRENDS_CHART_W     240
+#define TRENDS_CHART_H     48
+#define TRENDS_CHART_PAD   4
+#define TRENDS_POINT_R_MIN 1.2
+#define TRENDS_POINT_R_MAX 2.5
 
 /* One attempt. */
 struct trends_point {
@@ -101,6 +103,11 @@ void trends_chart_of(struct trends_chart *c, const struct trends_point *p, size_
  */
 double trends_chart_x(const struct trends_chart *c, size_t i);
 double trends_chart_y(const struct trends_chart *c, double duration);
+/*
+ * The radius of the points: 0.6 of their spacing, within
+ * [TRENDS_POINT_R_MIN, TRENDS_POINT_R_MAX], so that 200 points stay apart.
+ */
+double trends_chart_radius(const struct trends_chart *c);
 
 /* Appends the whole page, the tests in trends_cmp() order (the array is left as it is). */
 void trends_render(struct strbuf *out, const struct trends_page *page,

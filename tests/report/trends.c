@@ -145,6 +145,17 @@ static void trends_chart_x_y__margins_middle_and_clamping(void **state)
 	assert_true(trends_chart_y(&c, 1000) == pad);
 	assert_true(trends_chart_y(&c, -1) == h - pad);
 	assert_true(trends_chart_y(&c, NAN) == h - pad);
+	/* Points: as large as allowed when few, smaller as they crowd, never below the floor. */
+	c.shown = 1;
+	assert_true(trends_chart_radius(&c) == TRENDS_POINT_R_MAX);
+	c.shown = 10;
+	assert_true(trends_chart_radius(&c) == TRENDS_POINT_R_MAX);
+	c.shown = 100;
+	double r100 = trends_chart_radius(&c);
+	assert_true(fabs(r100 - 0.6 * (w - 2 * pad) / 99) < 1e-9);
+	assert_true(r100 < TRENDS_POINT_R_MAX && r100 > TRENDS_POINT_R_MIN);
+	c.shown = 200;
+	assert_true(trends_chart_radius(&c) == TRENDS_POINT_R_MIN);
 	/* Every duration 0: all at the bottom, not a division by zero. */
 	c.ymax = 0;
 	assert_true(trends_chart_y(&c, 0) == h - pad);

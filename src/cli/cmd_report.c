@@ -284,7 +284,7 @@ static int draw_run(struct gpuci_ctx *ctx, const char *dir, const char *history,
 int cmd_report(int argc, char **argv, struct gpuci_ctx *ctx)
 {
 	struct report_cli o = {0};
-	bool help;
+	bool help, days_seen = false;
 	int rest;
 	struct diag d = DIAG_INIT;
 	const struct cli_option opts[] = {
@@ -297,7 +297,8 @@ int cmd_report(int argc, char **argv, struct gpuci_ctx *ctx)
 	     NULL},
 	    {"test", 0, CLI_OPT_STRING, &o.test_glob, "GLOB", "with --history: these tests only",
 	     NULL},
-	    {"days", 0, CLI_OPT_UINT, &o.days, "N", "with --history: the last N days (30)", NULL},
+	    {"days", 0, CLI_OPT_UINT, &o.days, "N", "with --history: the last N days (30)",
+	     &days_seen},
 	    {"history-file", 0, CLI_OPT_STRING, &o.history, "PATH",
 	     "the history (default: .gpuci/history.db here or above)", NULL},
 	    {0},
@@ -325,7 +326,11 @@ int cmd_report(int argc, char **argv, struct gpuci_ctx *ctx)
 		             : "RUN-ID, --last and --dir: one at a time");
 		return cli_usage_error(ctx, "report", &d);
 	}
-	if (!o.trends && (o.test_glob || o.days)) {
+	if (days_seen && !o.days) {
+		diag_set(&d, DIAG_USAGE, "--days must be 1 or more");
+		return cli_usage_error(ctx, "report", &d);
+	}
+	if (!o.trends && (o.test_glob || days_seen)) {
 		diag_set(&d, DIAG_USAGE, "--%s is for --history", o.test_glob ? "test" : "days");
 		return cli_usage_error(ctx, "report", &d);
 	}

@@ -281,6 +281,13 @@ static int draw_run(struct gpuci_ctx *ctx, const char *dir, const char *history,
 	return rc;
 }
 
+static int usage_error(struct gpuci_ctx *ctx, struct diag *d)
+{
+	int rc = cli_usage_error(ctx, "report", d);
+	diag_release(d);
+	return rc;
+}
+
 int cmd_report(int argc, char **argv, struct gpuci_ctx *ctx)
 {
 	struct report_cli o = {0};
@@ -304,13 +311,13 @@ int cmd_report(int argc, char **argv, struct gpuci_ctx *ctx)
 	    {0},
 	};
 	if (cli_parse(argc, argv, opts, true, &rest, &help, &d) < 0)
-		return cli_usage_error(ctx, "report", &d);
+		return usage_error(ctx, &d);
 	if (rest < argc) {
 		o.run_id = argv[rest];
 		bool help2;
 		int rest2;
 		if (cli_parse(argc - rest, argv + rest, opts, false, &rest2, &help2, &d) < 0)
-			return cli_usage_error(ctx, "report", &d);
+			return usage_error(ctx, &d);
 		help |= help2;
 	}
 	if (help) {
@@ -324,21 +331,21 @@ int cmd_report(int argc, char **argv, struct gpuci_ctx *ctx)
 		             ? "--history draws the history, not a run: give no RUN-ID, --last "
 		               "or --dir"
 		             : "RUN-ID, --last and --dir: one at a time");
-		return cli_usage_error(ctx, "report", &d);
+		return usage_error(ctx, &d);
 	}
 	if (days_seen && !o.days) {
 		diag_set(&d, DIAG_USAGE, "--days must be 1 or more");
-		return cli_usage_error(ctx, "report", &d);
+		return usage_error(ctx, &d);
 	}
 	if (!o.trends && (o.test_glob || days_seen)) {
 		diag_set(&d, DIAG_USAGE, "--%s is for --history", o.test_glob ? "test" : "days");
-		return cli_usage_error(ctx, "report", &d);
+		return usage_error(ctx, &d);
 	}
 	if (o.run_id && (!*o.run_id || strchr(o.run_id, '/') || !strcmp(o.run_id, "..") ||
 	                 !strcmp(o.run_id, "."))) {
 		diag_set(&d, DIAG_USAGE, "'%s' is not a run id (a folder name of .gpuci/runs/)",
 		         o.run_id);
-		return cli_usage_error(ctx, "report", &d);
+		return usage_error(ctx, &d);
 	}
 	char *history = o.history ? xstrdup(o.history) : cli_find_history();
 	int rc;

@@ -249,7 +249,7 @@ static const struct {
 static void record_a(struct history *h)
 {
 	for (size_t i = NA; i-- > 0;) {
-		char run[16];
+		char run[32];
 		snprintf(run, sizeof(run), "run-%zu", i);
 		struct history_result r = {.run_id = run,
 		                           .test_file = "tests/test_a.py",

@@ -220,7 +220,7 @@ static int draw_run(struct gpuci_ctx *ctx, const char *dir, const char *history,
 			    .gpus = ha[i].gpus,
 			    .gpu_ids = ha[i].gpu_ids,
 			    .node = ha[i].host && *ha[i].host && run.machine &&
-			                    strncmp(run.machine, "this machine", 12)
+			                    strncmp(run.machine, "this machine", 12) != 0
 			                ? ha[i].host
 			                : NULL,
 			    .log_path = ha[i].log_path,

@@ -4,6 +4,7 @@
  * crashed run can be drawn again, and at the end), RUN-DIR/report.html, and
  * the timeline in the step summary. See run_util.h.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static double wall_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1e3;
+	return (double)ts.tv_sec + floor((double)ts.tv_nsec / 1e6) / 1e3;
 }
 
 static const char *dup_or_null(struct arena *a, const char *s)

@@ -178,8 +178,8 @@ static void axis(struct strbuf *sb, const struct timeline *t, double height)
 {
 	double pxps = timeline_pxps(t), span = timeline_t1(t) - timeline_t0(t);
 	double step = timeline_tick_step(pxps, 80);
-	for (double s = 0; s <= span + 1e-9; s += step) {
-		double x = LEFT + s * pxps;
+	for (long i = 0; (double)i * step <= span + 1e-9; i++) {
+		double s = (double)i * step, x = LEFT + s * pxps;
 		strbuf_addf(
 		    sb, "<line class=\"tick\" x1=\"%.3f\" y1=\"%.0f\" x2=\"%.3f\" y2=\"%.3f\"/>", x,
 		    TOP - 6, x, height);

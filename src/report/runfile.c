@@ -202,25 +202,28 @@ static bool record(struct report_runfile *f, char **v, size_t n)
 		    .log_path = keep(f, v[9], true),
 		};
 	} else if (n == 2) {
-		const char **s = !strcmp(k, "run_id")       ? &r->run_id
-		                 : !strcmp(k, "repository") ? &r->repository
-		                 : !strcmp(k, "commit")     ? &r->commit
-		                 : !strcmp(k, "selection")  ? &r->selection
-		                 : !strcmp(k, "machine")    ? &r->machine
-		                                            : NULL;
-		if (s)
-			*s = keep(f, v[1], false);
-		else if (!strcmp(k, "gpus") || !strcmp(k, "tail_lines")) {
+		static const char *const texts[] = {"run_id", "repository", "commit", "selection",
+		                                    "machine"};
+		const char **dst[] = {&r->run_id, &r->repository, &r->commit, &r->selection,
+		                      &r->machine};
+		for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+			if (!strcmp(k, texts[i]))
+				*dst[i] = keep(f, v[1], false);
+		if (!strcmp(k, "gpus") || !strcmp(k, "tail_lines")) {
 			if (!num_u(v[1], &u))
 				return false;
-			if (*k == 'g')
+			if (!strcmp(k, "gpus"))
 				r->gpus = (unsigned)u;
 			else
 				r->tail_lines = (size_t)u;
-		} else if (!strcmp(k, "started") || !strcmp(k, "ended")) {
+		}
+		if (!strcmp(k, "started") || !strcmp(k, "ended")) {
 			if (!num_d(v[1], &x))
 				return false;
-			*(*k == 's' ? &r->started : &r->ended) = x;
+			if (!strcmp(k, "started"))
+				r->started = x;
+			else
+				r->ended = x;
 		}
 	}
 	return true;

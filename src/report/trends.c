@@ -98,40 +98,11 @@ double trends_chart_radius(const struct trends_chart *c)
 
 /* ---- text ------------------------------------------------------------- */
 
-/* s escaped for HTML text and attribute values (NULL: nothing). */
+/* s escaped for HTML text and attribute values (NULL: nothing), as report.h escapes XML. */
 static void html_add(struct strbuf *sb, const char *s)
 {
-	if (!s)
-		return;
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		size_t len = strbuf_utf8_len(p);
-		if (!len || *p < 0x20 || *p == 0x7f) {
-			strbuf_adds(sb, REPLACEMENT);
-			p++;
-			continue;
-		}
-		switch (*p) {
-		case '&':
-			strbuf_adds(sb, "&amp;");
-			break;
-		case '<':
-			strbuf_adds(sb, "&lt;");
-			break;
-		case '>':
-			strbuf_adds(sb, "&gt;");
-			break;
-		case '"':
-			strbuf_adds(sb, "&quot;");
-			break;
-		case '\'':
-			strbuf_adds(sb, "&#39;");
-			break;
-		default:
-			strbuf_add(sb, p, len);
-		}
-		p += len;
-	}
+	if (s)
+		report_add_xml(sb, s, strlen(s), REPORT_XML_ATTR);
 }
 
 /* ` name="VALUE"`, the value escaped. */

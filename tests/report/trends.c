@@ -352,7 +352,7 @@ static void trends_render__escapes_names_and_says_when_empty(void **state)
 	assert_int_equal(count(page, "<script>"), 1); /* the page's own */
 	assert_non_null(strstr(page, "&lt;script&gt;alert(1)&lt;/script&gt;"));
 	assert_attr(page, "<tr class=\"trend\"", 0, "data-test-args",
-	            "--a=&quot;b&quot; &amp; &#39;c&#39; \xef\xbf\xbd \xef\xbf\xbd");
+	            "--a=&quot;b&quot; &amp; &apos;c&apos; \xef\xbf\xbd \xef\xbf\xbd");
 	assert_attr(page, "<circle class=\"pt\"", 0, "data-run", "&lt;r&gt;");
 	assert_non_null(strstr(page, "a&amp;b.db"));
 	assert_null(strstr(page, "<g>"));

@@ -60,6 +60,8 @@ echo
 runs=(.gpuci/runs/*/)
 echo "Kept until the next demo replaces $WORK: this run's logs in"
 echo "   $WORK/vime-mini/${runs[0]}"
+echo "its report, the GPU timeline (open it in a browser; gpuci report draws it again):"
+echo "   $WORK/vime-mini/${runs[0]}report.html"
 echo "and its history (cd $WORK/vime-mini && $GPUCI history) in"
 echo "   $WORK/vime-mini/.gpuci/history.db"
 echo "More: gpuci run --help, gpuci new-test --help, examples/demo-lock.sh (gpuci lock)."

@@ -288,7 +288,8 @@ static void timeline_svg(struct strbuf *sb, const struct report_run *r)
 	struct timeline *t =
 	    timeline_new(r->attempts, r->nattempts, r->gpus, r->started, run_end(r));
 	size_t nl = timeline_lanes(t);
-	double w = LEFT + timeline_width(t) + 16, h = TOP + (double)nl * LANE_H + 6;
+	/* 40 px on the right: room for the last tick's label */
+	double w = LEFT + timeline_width(t) + 40, h = TOP + (double)nl * LANE_H + 6;
 	strbuf_addf(sb,
 	            "<div class=\"scroll\"><svg id=\"timeline\" width=\"%.0f\" height=\"%.0f\" "
 	            "data-t0=\"%.3f\" data-left=\"%.0f\" "

@@ -159,6 +159,13 @@ class RunDocker(unittest.TestCase):
             self.assertEqual(got["mode"], "fast")
             self.assertEqual(got["cwd"], self.root)
         self.assertEqual(leased["test_eight.py"], "0,1,2,3,4,5,6,7")
+        # the run's report (its last line): a bar per test, on the GPUs its container had
+        last = r.stdout.rstrip("\n").split("\n")[-1]
+        self.assertTrue(last.startswith("report: "), last)
+        with open(last[len("report: "):]) as f:
+            page = f.read()
+        self.assertEqual(sorted(re.findall(r'<g class="attempt"[^>]* data-gpus="([\d,]*)"', page)),
+                         sorted(leased.values()))
         # the Execute step's setup ran once before each test
         with open(os.path.join(self.root, "out", "setup.log")) as f:
             self.assertEqual(f.read().split(), ["ran"] * 3)

@@ -18,6 +18,7 @@ cluster cannot start.
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -134,6 +135,16 @@ class SlurmRun(unittest.TestCase):
         cases = junit_cases(junit)
         self.assertEqual(len(cases), 13)
         self.assertEqual(set(cases.values()), {"passed"})
+        # the run's report: a bar per job, on lanes of the node that ran it
+        last = r.stdout.rstrip("\n").split("\n")[-1]
+        self.assertTrue(last.startswith("report: "), last)
+        with open(last[len("report: "):]) as f:
+            page = f.read()
+        nodes = re.findall(r'<g class="attempt"[^>]* data-node="([^"]*)"', page)
+        self.assertEqual(len(nodes), 13)
+        self.assertNotIn("", nodes)
+        lanes = re.findall(r'<g class="lane"[^>]* data-name="([^"]*)"', page)
+        self.assertTrue(lanes and all(n.startswith(nodes[0] + " GPU ") for n in lanes), lanes)
         self.assertEqual(wait_queue_empty(), [])
 
     def test_exit_codes_retries_and_history_match_a_local_run(self):

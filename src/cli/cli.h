@@ -100,9 +100,13 @@ int cmd_new_test(int argc, char **argv, struct gpuci_ctx *ctx);
 int cmd_lint(int argc, char **argv, struct gpuci_ctx *ctx);
 
 /*
- * The history `gpuci run` keeps: .gpuci/history.db here or in the nearest
- * folder above that has one (as git finds .git), else that path relative
- * to here. The caller frees it (cmd_history.c).
+ * DIR/rel for the nearest DIR, here or above, where it exists (as git finds
+ * .git), or NULL; the caller frees it (cmd_history.c).
+ */
+char *cli_find_above(const char *rel);
+/*
+ * The history `gpuci run` keeps: cli_find_above(".gpuci/history.db"), else
+ * that path relative to here. The caller frees it.
  */
 char *cli_find_history(void);
 

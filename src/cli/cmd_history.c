@@ -92,27 +92,32 @@ static const char history_description[] =
     "  gpuci history --flaky --json | jq -r '.[].test_file'\n";
 
 /*
- * The history `gpuci run` keeps at the repository's top: .gpuci/history.db
- * here or in the nearest directory above that has one (as git finds .git),
- * so that the command works from any folder of the repository; else the
- * default path. The caller frees it.
+ * cli.h. The history `gpuci run` keeps at the repository's top is found
+ * this way, so that `gpuci history` and `gpuci report` work from any folder
+ * of the repository.
  */
-char *cli_find_history(void)
+char *cli_find_above(const char *rel)
 {
 	char dir[PATH_MAX];
 	if (!getcwd(dir, sizeof(dir)))
-		return xstrdup(HISTORY_DEFAULT_PATH);
+		return NULL;
 	for (;;) {
 		struct strbuf p = STRBUF_INIT;
-		strbuf_addf(&p, "%s/%s", strcmp(dir, "/") ? dir : "", HISTORY_DEFAULT_PATH);
+		strbuf_addf(&p, "%s/%s", strcmp(dir, "/") ? dir : "", rel);
 		if (access(p.buf, F_OK) == 0)
 			return strbuf_detach(&p, NULL);
 		strbuf_release(&p);
 		char *slash = strrchr(dir, '/');
 		if (!slash || slash == dir)
-			return xstrdup(HISTORY_DEFAULT_PATH);
+			return NULL;
 		*slash = '\0';
 	}
+}
+
+char *cli_find_history(void)
+{
+	char *p = cli_find_above(HISTORY_DEFAULT_PATH);
+	return p ? p : xstrdup(HISTORY_DEFAULT_PATH);
 }
 
 /* --prune and --import: the history opened to write, waiting for others as a writer does. */

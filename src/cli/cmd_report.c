@@ -73,26 +73,6 @@ struct report_cli {
 	unsigned days;
 };
 
-/* The .gpuci folder here or in the nearest folder above that has one; NULL: none. */
-static char *find_gpuci_dir(void)
-{
-	char dir[PATH_MAX];
-	if (!getcwd(dir, sizeof(dir)))
-		return NULL;
-	for (;;) {
-		struct strbuf p = STRBUF_INIT;
-		struct stat st;
-		strbuf_addf(&p, "%s/.gpuci", strcmp(dir, "/") ? dir : "");
-		if (stat(p.buf, &st) == 0 && S_ISDIR(st.st_mode))
-			return strbuf_detach(&p, NULL);
-		strbuf_release(&p);
-		char *slash = strrchr(dir, '/');
-		if (!slash || slash == dir)
-			return NULL;
-		*slash = '\0';
-	}
-}
-
 /* The newest run folder of runs (run ids sort by time); NULL: none. */
 static char *last_run(const char *runs)
 {
@@ -362,7 +342,7 @@ int cmd_report(int argc, char **argv, struct gpuci_ctx *ctx)
 	if (o.dir) {
 		dir = xstrdup(o.dir);
 	} else {
-		char *g = find_gpuci_dir();
+		char *g = cli_find_above(".gpuci");
 		if (!g) {
 			fprintf(ctx->err,
 			        "gpuci report: no .gpuci folder here or above: run gpuci run "

@@ -136,17 +136,19 @@ void run_report_begin(struct run_cmd *c)
 	for (size_t i = 0; i < c->prep.n; i++) {
 		const struct run_test *t = &c->prep.tests[i];
 		bool runnable = t->argv != NULL;
-		cases[i] = (struct report_case){
-		    .job = t->job,
-		    .test_file = t->test_file,
-		    .test_args = t->test_args,
-		    .variant = t->variant,
-		    .gpus = t->gpus,
-		    .gpu_ids = "",
-		    .status = runnable ? REPORT_CANCELED : t->status,
-		    .exit_code = -1,
-		    .message = runnable ? "not run" : (t->message ? t->message : "not runnable"),
-		};
+		cases[i] = run_case_of(t); /* nothing has run: none of its results yet */
+		cases[i].gpu_ids = "";
+		cases[i].node = NULL;
+		cases[i].attempts = 0;
+		cases[i].exit_code = -1;
+		cases[i].duration = 0;
+		cases[i].log_path = NULL;
+		if (runnable) {
+			cases[i].status = REPORT_CANCELED;
+			cases[i].message = "not run";
+		} else if (!t->message) {
+			cases[i].message = "not runnable";
+		}
 		if (report_mask_count(c->mask))
 			run_mask_case(&cases[i], c->mask, &r->a);
 	}

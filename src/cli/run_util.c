@@ -85,6 +85,25 @@ int run_check_writable(const char *path, struct diag *d)
 }
 
 /* The cases as reports take them, every string masked (secrets). */
+struct report_case run_case_of(const struct run_test *t)
+{
+	return (struct report_case){
+	    .job = t->job,
+	    .test_file = t->test_file,
+	    .test_args = t->test_args,
+	    .variant = t->variant,
+	    .gpus = t->gpus,
+	    .gpu_ids = t->gpu_ids ? t->gpu_ids : "",
+	    .node = t->node,
+	    .status = t->status,
+	    .attempts = t->attempts,
+	    .exit_code = t->exit_code,
+	    .duration = t->duration,
+	    .log_path = t->log_path,
+	    .message = t->message ? t->message : "",
+	};
+}
+
 void run_mask_case(struct report_case *c, const struct report_mask *m, struct arena *a)
 {
 	const char **f[] = {&c->job,     &c->test_file, &c->test_args, &c->variant,
@@ -672,21 +691,7 @@ int run_cmd_results(struct run_cmd *c, int stopped)
 	        "DURATION", "LOG");
 	for (size_t i = 0; i < c->prep.n; i++) {
 		struct run_test *t = &c->prep.tests[i];
-		cases[i] = (struct report_case){
-		    .job = t->job,
-		    .test_file = t->test_file,
-		    .test_args = t->test_args,
-		    .variant = t->variant,
-		    .gpus = t->gpus,
-		    .gpu_ids = t->gpu_ids ? t->gpu_ids : "",
-		    .node = t->node,
-		    .status = t->status,
-		    .attempts = t->attempts,
-		    .exit_code = t->exit_code,
-		    .duration = t->duration,
-		    .log_path = t->log_path,
-		    .message = t->message ? t->message : "",
-		};
+		cases[i] = run_case_of(t);
 		if (report_mask_count(c->mask))
 			run_mask_case(&cases[i], c->mask, &c->a);
 		if (t->status != REPORT_PASSED && t->status != REPORT_FLAKY)

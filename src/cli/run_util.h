@@ -22,6 +22,8 @@ int run_make_dir(const char *path, struct diag *d);
 int run_make_dirs(const char *path, struct diag *d);
 /* Whether a report can be written at path (report_junit_write's temporary file). */
 int run_check_writable(const char *path, struct diag *d);
+/* The report's case of t, as it stands (its strings t's). */
+struct report_case run_case_of(const struct run_test *t);
 /* Every string of c masked, copied into a. */
 void run_mask_case(struct report_case *c, const struct report_mask *m, struct arena *a);
 /* Ends what crashed runs recorded in dir left (run/recover.h); says so on ctx->err. */

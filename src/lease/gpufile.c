@@ -62,7 +62,13 @@ enum claim gpu_claim(const char *pattern, unsigned gpu, int fd, int *orphan_fd)
 				close(wfd);
 				goto out;
 			}
-			if (flock(wfd, LOCK_SH | LOCK_NB) < 0) {
+			/*
+			 * Exclusive, and kept until the unlink: two requesters that both
+			 * find the witness stale must not both unlink "it", the second
+			 * unlinking the witness the first has linked meanwhile. The
+			 * other one waits as for a holder (its lock goes at once).
+			 */
+			if (flock(wfd, LOCK_EX | LOCK_NB) < 0) {
 				if (errno == EWOULDBLOCK) {
 					*orphan_fd = wfd;
 					r = CLAIM_ORPHAN;
@@ -82,6 +88,10 @@ enum claim gpu_claim(const char *pattern, unsigned gpu, int fd, int *orphan_fd)
 		if (link(path, wpath) == 0) {
 			if (lstat(wpath, &st) < 0 || !same_file(&st, &mine))
 				r = CLAIM_RETRY; /* the path was replaced meanwhile */
+			goto out;
+		}
+		if (errno == ENOENT) {
+			r = CLAIM_RETRY; /* the path was deleted since it was checked */
 			goto out;
 		}
 		if (errno != EEXIST)

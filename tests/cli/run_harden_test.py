@@ -272,6 +272,15 @@ class CrashedRuns(unittest.TestCase):
         os.unlink(path)
         return g, pid
 
+    def wait_stopped(self, pid):
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                    return
+            time.sleep(0.01)
+        self.fail(f"setup: pid {pid} did not stop")
+
     def parent(self, pid):
         with open(f"/proc/{pid}/stat") as f:
             return int(f.read().rsplit(")", 1)[1].split()[1])
@@ -297,12 +306,13 @@ class CrashedRuns(unittest.TestCase):
         keeper = self.parent(pid)
         self.assertNotEqual(keeper, g.pid)
         # As the OOM killer or `pkill -9 gpuci` would: gpuci and its keepers at
-        # once. Stopped first, so that neither sees the other die (gpuci would
-        # end the keeper's group, the keeper its test on gpuci's death).
+        # once. gpuci is stopped first, so that it does not see its keeper die
+        # (it would end the keeper's group); the keeper is not: a group left
+        # with a stopped member when gpuci dies is sent SIGHUP by the kernel.
         g.send_signal(signal.SIGSTOP)
-        os.kill(keeper, signal.SIGSTOP)
-        g.send_signal(signal.SIGKILL)
+        self.wait_stopped(g.pid)
         os.kill(keeper, signal.SIGKILL)
+        g.send_signal(signal.SIGKILL)
         g.wait()
         time.sleep(0.5)
         self.assertTrue(alive(pid), "setup: the test should be left running")
